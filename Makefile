@@ -1,0 +1,95 @@
+# caravan - build and test.
+#
+# Targets
+#   all (default)  priv/caravan_port, the C program behind caravan's ports
+#   deps           install the Debian packages the project needs (scripts/deps.sh)
+#   test           every suite (cmocka, EUnit, Common Test); ends with "N passed, N failed"
+#   test-c         cmocka tests of the C program only
+#   eunit, ct      the Erlang suites only (CT_SUITES=caravan_dist limits ct)
+#   demo           three nodes with no epmd connect to each other, then stop
+#   bench          benchmarks side by side (bench/)
+#   clean          remove build output
+#
+# Variables
+#   CFLAGS         optimisation and debug flags (default -O2 -g)
+#   V=1            echo every command
+#   CC             the C compiler (default cc)
+
+CFLAGS ?= -O2 -g
+CC ?= cc
+WARNINGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+DEFINES := -D_POSIX_C_SOURCE=200809L
+
+# ei ships only as a static library inside OTP; ask erl where this OTP keeps it.
+ERL ?= erl
+EI_DIR := $(shell $(ERL) -noshell -eval 'io:format("~s", [code:lib_dir(erl_interface)]), halt().' 2>/dev/null)
+EI_CFLAGS := -I$(EI_DIR)/include
+EI_LIBS := -L$(EI_DIR)/lib -lei -lpthread
+
+BUILD := _build/c
+PORT := priv/caravan_port
+PORT_SRCS := $(wildcard port_src/*.c)
+PORT_OBJS := $(PORT_SRCS:port_src/%.c=$(BUILD)/%.o)
+# Everything but main: what the cmocka tests link against.
+LIB_OBJS := $(filter-out $(BUILD)/main.o,$(PORT_OBJS))
+
+C_TEST_SRCS := $(wildcard test/c/test_*.c)
+C_TESTS := $(C_TEST_SRCS:test/c/%.c=$(BUILD)/%)
+
+ALL_CFLAGS := $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(CFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all deps test test-c eunit ct demo bench clean check-ei
+
+all: $(PORT)
+
+check-ei:
+	@test -n "$(EI_DIR)" -a -f "$(EI_DIR)/lib/libei.a" || \
+	  { echo "erl_interface (libei.a) not found: run 'make deps' (needs erlang-dev)"; exit 1; }
+
+$(PORT): $(PORT_OBJS) | check-ei
+	@mkdir -p priv
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PORT_OBJS) $(EI_LIBS)
+
+$(BUILD)/%.o: port_src/%.c | check-ei
+	@mkdir -p $(BUILD)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test_%: test/c/test_%.c $(LIB_OBJS)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -MMD -MP -o $@ $< $(LIB_OBJS) $(EI_LIBS) -lcmocka
+
+-include $(wildcard $(BUILD)/*.d)
+
+deps:
+	@scripts/deps.sh
+
+# Each suite writes its log under _build/test-logs; the summary sums them all,
+# so one failing suite does not hide the others' results.
+test:
+	@scripts/run-tests.sh all
+
+test-c: $(C_TESTS)
+	@scripts/run-tests.sh c
+
+eunit: $(PORT)
+	@scripts/run-tests.sh eunit
+
+ct: $(PORT)
+	@scripts/run-tests.sh ct
+
+demo:
+	@scripts/demo.sh
+
+bench: all
+	@bench/run.sh
+
+clean:
+	rm -rf _build priv/caravan_port

@@ -1,0 +1,177 @@
+/* ops.c - request dispatch and the operations; see ops.h. */
+#include "ops.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "dist_port.h"
+#include "term.h"
+
+/* Room for one sentence naming a node of up to 255 bytes. */
+#define MSG_MAX 512
+/* A ping may be delayed by at most a minute: enough for any liveness or
+ * ordering test, short enough that a mistaken value cannot park an id forever. */
+#define PING_MAX_DELAY_MS 60000
+
+typedef int (*op_handler)(struct ops *o, const struct request *req);
+
+static int send_error(struct ops *o, uint64_t id, const char *reason, const char *detail)
+{
+    o->counters.errors++;
+    if (reply_error(&o->x, id, reason, detail) != 0)
+        return -1;
+    return reply_send(&o->sink, &o->x);
+}
+
+static int send_ok_ulong(struct ops *o, uint64_t id, unsigned long long value)
+{
+    o->counters.ok++;
+    if (reply_ok_begin(&o->x, id) != 0 || ei_x_encode_ulonglong(&o->x, value) != 0)
+        return -1;
+    return reply_send(&o->sink, &o->x);
+}
+
+/* dist_port #{name := binary(), default => 0..65535} -> Port */
+static int op_dist_port(struct ops *o, const struct request *req)
+{
+    char name[1024 + 1], msg[MSG_MAX];
+    size_t name_len = 0;
+    long long default_port = 0;
+    const struct term_arg spec[] = {
+        {.key = "name", .type = ARG_BINARY, .required = true, .dest = name,
+         .len_out = &name_len, .max = sizeof name - 1},
+        {.key = "default", .type = ARG_INT, .dest = &default_port, .min = 0, .max = 65535},
+    };
+
+    if (term_args_parse(req, spec, sizeof spec / sizeof spec[0], msg, sizeof msg) != 0)
+        return send_error(o, req->id, "bad_args", msg);
+
+    long port = 0;
+    enum dist_port_error e =
+        dist_port_from_name(name, name_len, (long)default_port, &port, msg, sizeof msg);
+    if (e != DIST_PORT_OK)
+        return send_error(o, req->id, dist_port_error_atom(e), msg);
+    return send_ok_ulong(o, req->id, (unsigned long long)port);
+}
+
+/* ping #{delay_ms => 0..60000} -> pong, sent after the delay. */
+static int op_ping(struct ops *o, const struct request *req)
+{
+    char msg[MSG_MAX];
+    long long delay = 0;
+    const struct term_arg spec[] = {
+        {.key = "delay_ms", .type = ARG_INT, .dest = &delay, .min = 0, .max = PING_MAX_DELAY_MS},
+    };
+
+    if (term_args_parse(req, spec, 1, msg, sizeof msg) != 0)
+        return send_error(o, req->id, "bad_args", msg);
+    if (delay == 0) {
+        o->counters.ok++;
+        if (reply_ok_begin(&o->x, req->id) != 0 || ei_x_encode_atom(&o->x, "pong") != 0)
+            return -1;
+        return reply_send(&o->sink, &o->x);
+    }
+    if (deferred_add(&o->deferred, req->id, clock_now_ms() + delay) != 0)
+        return send_error(o, req->id, "overload", "too many delayed replies outstanding");
+    return 0;
+}
+
+static int encode_counter(ei_x_buff *x, const char *key, unsigned long long value)
+{
+    return ei_x_encode_atom(x, key) || ei_x_encode_ulonglong(x, value);
+}
+
+/* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred} */
+static int op_info(struct ops *o, const struct request *req)
+{
+    char msg[MSG_MAX];
+    if (term_args_parse(req, NULL, 0, msg, sizeof msg) != 0)
+        return send_error(o, req->id, "bad_args", msg);
+
+    /* This reply is counted before it is encoded so that it sees itself. */
+    o->counters.ok++;
+    const struct ops_counters *c = &o->counters;
+    ei_x_buff *x = &o->x;
+    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 8) ||
+        ei_x_encode_atom(x, "version") ||
+        ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
+        encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
+        encode_counter(x, "uptime_ms", (unsigned long long)(clock_now_ms() - o->started_ms)) ||
+        encode_counter(x, "requests", c->requests) || encode_counter(x, "ok", c->ok) ||
+        encode_counter(x, "errors", c->errors) || encode_counter(x, "dropped", c->dropped) ||
+        encode_counter(x, "deferred", o->deferred.count))
+        return -1;
+    return reply_send(&o->sink, x);
+}
+
+static const struct {
+    const char *name;
+    op_handler handler;
+} op_table[] = {
+    {"dist_port", op_dist_port},
+    {"info", op_info},
+    {"ping", op_ping},
+};
+
+int ops_init(struct ops *o, struct reply_sink sink)
+{
+    memset(o, 0, sizeof *o);
+    o->sink = sink;
+    o->started_ms = clock_now_ms();
+    return ei_x_new(&o->x) == 0 ? 0 : -1;
+}
+
+void ops_free(struct ops *o)
+{
+    ei_x_free(&o->x);
+}
+
+void ops_dropped(struct ops *o, const char *what, size_t len)
+{
+    o->counters.dropped++;
+    fprintf(stderr, "caravan_port: dropped a packet of %zu bytes: %s\n", len, what);
+}
+
+int ops_packet(struct ops *o, const char *buf, size_t len)
+{
+    struct request req;
+    const char *detail = NULL;
+    enum term_error e = term_request_decode(buf, len, &req, &detail);
+
+    if (!req.has_id) {
+        ops_dropped(o, detail ? detail : term_error_text(e), len);
+        return 0;
+    }
+    o->counters.requests++;
+    if (e != TERM_OK)
+        return send_error(o, req.id, e == TERM_BAD_SHAPE ? "bad_request" : "bad_term",
+                          detail ? detail : term_error_text(e));
+
+    for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
+        if (strcmp(op_table[i].name, req.op) == 0)
+            return op_table[i].handler(o, &req);
+
+    char msg[MSG_MAX];
+    snprintf(msg, sizeof msg, "no operation '%s'", req.op);
+    return send_error(o, req.id, "unknown_op", msg);
+}
+
+int ops_timeout(const struct ops *o, int cap)
+{
+    return deferred_timeout(&o->deferred, clock_now_ms(), cap);
+}
+
+int ops_tick(struct ops *o)
+{
+    uint64_t id;
+    int64_t now = clock_now_ms();
+    while (deferred_pop_due(&o->deferred, now, &id)) {
+        o->counters.ok++;
+        if (reply_ok_begin(&o->x, id) != 0 || ei_x_encode_atom(&o->x, "pong") != 0 ||
+            reply_send(&o->sink, &o->x) != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * ops.h - the operations caravan_port answers, dispatched by name.
+ *
+ * ops_packet() takes one packet as framed by frame.c and answers it through
+ * the sink: always exactly one reply per request whose id can be read (now or,
+ * for deferred operations, later), and a stderr line for packets whose id
+ * cannot. Nothing a peer sends makes it return an error: only a sink failure
+ * (the VM is gone) does. See docs/protocol.md for every message.
+ */
+#ifndef CARAVAN_OPS_H
+#define CARAVAN_OPS_H
+
+#include <ei.h>
+#include <stdint.h>
+
+#include "deferred.h"
+#include "reply.h"
+
+#define CARAVAN_VERSION "0.1.0"
+
+struct ops_counters {
+    uint64_t requests;  /* packets whose id could be read */
+    uint64_t ok;        /* replies {Id, ok, _} */
+    uint64_t errors;    /* replies {Id, error, _} */
+    uint64_t dropped;   /* packets dropped without a reply (no id, empty, oversize) */
+};
+
+struct ops {
+    struct reply_sink sink;
+    ei_x_buff x;
+    struct ops_counters counters;
+    struct deferred deferred;
+    int64_t started_ms;
+};
+
+/* Returns 0, or -1 when memory for the reply buffer cannot be had. */
+int ops_init(struct ops *o, struct reply_sink sink);
+void ops_free(struct ops *o);
+
+/* Handles one request packet. Returns 0, or -1 when the sink failed. */
+int ops_packet(struct ops *o, const char *buf, size_t len);
+
+/* Framing anomalies that carry no id: counted and logged, never answered. */
+void ops_dropped(struct ops *o, const char *what, size_t len);
+
+/* poll() timeout in ms given pending deferred replies (cap when none). */
+int ops_timeout(const struct ops *o, int cap);
+
+/* Sends deferred replies that are due. Returns 0, or -1 when the sink failed. */
+int ops_tick(struct ops *o);
+
+#endif

@@ -1,0 +1,33 @@
+/* reply.c - reply encoding; see reply.h. */
+#include "reply.h"
+
+#include <string.h>
+
+static int begin(ei_x_buff *x, uint64_t id, const char *status)
+{
+    x->index = 0;
+    if (ei_x_encode_version(x) || ei_x_encode_tuple_header(x, 3) ||
+        ei_x_encode_ulonglong(x, id) || ei_x_encode_atom(x, status))
+        return -1;
+    return 0;
+}
+
+int reply_ok_begin(ei_x_buff *x, uint64_t id)
+{
+    return begin(x, id, "ok");
+}
+
+int reply_error(ei_x_buff *x, uint64_t id, const char *reason, const char *detail)
+{
+    if (begin(x, id, "error") || ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, reason) ||
+        ei_x_encode_binary(x, detail, (int)strlen(detail)))
+        return -1;
+    return 0;
+}
+
+int reply_send(const struct reply_sink *sink, ei_x_buff *x)
+{
+    int rc = sink->send(sink->ctx, x->buff, (size_t)x->index);
+    x->index = 0;
+    return rc;
+}

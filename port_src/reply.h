@@ -1,0 +1,30 @@
+/*
+ * reply.h - encoding replies. Every reply is {Id, ok, Result} or
+ * {Id, error, {Reason, Detail}} with Reason an atom and Detail a binary
+ * sentence for humans; see docs/protocol.md.
+ *
+ * The sink decouples operations from stdout: the program sends to fd 1, tests
+ * and fuzzers collect replies in memory.
+ */
+#ifndef CARAVAN_REPLY_H
+#define CARAVAN_REPLY_H
+
+#include <ei.h>
+#include <stdint.h>
+
+struct reply_sink {
+    /* Delivers one encoded term; returns 0, or -1 when the peer is gone. */
+    int (*send)(void *ctx, const char *buf, size_t len);
+    void *ctx;
+};
+
+/* Starts {Id, ok, ...}: the caller encodes exactly one Result term next. */
+int reply_ok_begin(ei_x_buff *x, uint64_t id);
+
+/* Encodes a complete {Id, error, {Reason, Detail}}. */
+int reply_error(ei_x_buff *x, uint64_t id, const char *reason, const char *detail);
+
+/* Sends what x holds and resets it for the next reply. */
+int reply_send(const struct reply_sink *sink, ei_x_buff *x);
+
+#endif

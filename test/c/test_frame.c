@@ -1,0 +1,246 @@
+/* {packet,4} framing (port_src/frame.c): split reads, empty and oversize
+ * packets, partial writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame.h"
+
+static void put_header(uint8_t *h, size_t len)
+{
+    h[0] = (uint8_t)(len >> 24);
+    h[1] = (uint8_t)(len >> 16);
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
+}
+
+static void whole_packets_come_out_whole(void **state)
+{
+    (void)state;
+    struct frame_reader r;
+    frame_reader_init(&r);
+    uint8_t wire[] = {0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 1, 'z'};
+    frame_reader_push(&r, wire, sizeof wire);
+
+    const uint8_t *d;
+    size_t n;
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_int_equal(n, 3);
+    assert_memory_equal(d, "abc", 3);
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_int_equal(n, 1);
+    assert_memory_equal(d, "z", 1);
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_NONE);
+    frame_reader_free(&r);
+}
+
+/* Every split point of a two-packet stream, including inside the header. */
+static void split_reads_at_every_byte(void **state)
+{
+    (void)state;
+    uint8_t wire[4 + 5 + 4 + 2];
+    put_header(wire, 5);
+    memcpy(wire + 4, "hello", 5);
+    put_header(wire + 9, 2);
+    memcpy(wire + 13, "hi", 2);
+
+    for (size_t cut = 0; cut <= sizeof wire; cut++) {
+        struct frame_reader r;
+        frame_reader_init(&r);
+        int seen = 0;
+        const uint8_t *d;
+        size_t n;
+        frame_reader_push(&r, wire, cut);
+        while (frame_reader_next(&r, &d, &n) == FRAME_PACKET)
+            seen++;
+        frame_reader_push(&r, wire + cut, sizeof wire - cut);
+        while (frame_reader_next(&r, &d, &n) == FRAME_PACKET) {
+            seen++;
+            if (seen == 2)
+                assert_memory_equal(d, "hi", 2);
+        }
+        assert_int_equal(seen, 2);
+        frame_reader_free(&r);
+    }
+}
+
+static void one_byte_at_a_time(void **state)
+{
+    (void)state;
+    uint8_t wire[4 + 300];
+    put_header(wire, 300);
+    for (int i = 0; i < 300; i++)
+        wire[4 + i] = (uint8_t)i;
+    struct frame_reader r;
+    frame_reader_init(&r);
+    const uint8_t *d;
+    size_t n;
+    for (size_t i = 0; i < sizeof wire - 1; i++) {
+        frame_reader_push(&r, wire + i, 1);
+        assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_NONE);
+    }
+    frame_reader_push(&r, wire + sizeof wire - 1, 1);
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_int_equal(n, 300);
+    assert_memory_equal(d, wire + 4, 300);
+    frame_reader_free(&r);
+}
+
+static void zero_length_is_reported_and_skipped(void **state)
+{
+    (void)state;
+    uint8_t wire[] = {0, 0, 0, 0, 0, 0, 0, 1, 'x'};
+    struct frame_reader r;
+    frame_reader_init(&r);
+    frame_reader_push(&r, wire, sizeof wire);
+    const uint8_t *d;
+    size_t n;
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_EMPTY);
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_memory_equal(d, "x", 1);
+    frame_reader_free(&r);
+}
+
+/* An oversize packet is dropped as it streams in; the next one is intact. */
+static void oversize_is_discarded_and_stream_stays_in_sync(void **state)
+{
+    (void)state;
+    size_t big = FRAME_MAX_PACKET + 10;
+    uint8_t h[4];
+    put_header(h, big);
+    struct frame_reader r;
+    frame_reader_init(&r);
+    frame_reader_push(&r, h, 4);
+    const uint8_t *d;
+    size_t n;
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_OVERSIZE);
+
+    uint8_t *junk = calloc(1, 65536);
+    size_t left = big;
+    while (left > 0) {
+        size_t chunk = left < 65536 ? left : 65536;
+        frame_reader_push(&r, junk, chunk);
+        left -= chunk;
+        assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_NONE);
+        assert_true(r.cap <= 4 * 65536); /* never buffers the oversize packet */
+    }
+    free(junk);
+    uint8_t next[] = {0, 0, 0, 2, 'o', 'k'};
+    frame_reader_push(&r, next, sizeof next);
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_memory_equal(d, "ok", 2);
+    frame_reader_free(&r);
+}
+
+static void the_largest_allowed_packet_passes(void **state)
+{
+    (void)state;
+    uint8_t h[4];
+    put_header(h, FRAME_MAX_PACKET);
+    uint8_t *body = calloc(1, FRAME_MAX_PACKET);
+    struct frame_reader r;
+    frame_reader_init(&r);
+    frame_reader_push(&r, h, 4);
+    frame_reader_push(&r, body, FRAME_MAX_PACKET);
+    const uint8_t *d;
+    size_t n;
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_int_equal(n, FRAME_MAX_PACKET);
+    free(body);
+    frame_reader_free(&r);
+}
+
+/* Through a real pipe: fill() reads what is there, EOF is reported. */
+static void fill_from_a_pipe_until_eof(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(frame_write(p[1], "ping", 4), 0);
+    close(p[1]);
+
+    struct frame_reader r;
+    frame_reader_init(&r);
+    assert_int_equal(frame_reader_fill(&r, p[0]), FRAME_NONE);
+    const uint8_t *d;
+    size_t n;
+    assert_int_equal(frame_reader_next(&r, &d, &n), FRAME_PACKET);
+    assert_memory_equal(d, "ping", 4);
+    assert_int_equal(frame_reader_fill(&r, p[0]), FRAME_EOF);
+    close(p[0]);
+    frame_reader_free(&r);
+}
+
+/* A payload far larger than the pipe buffer forces partial writes. */
+static void large_writes_survive_partial_writes(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    size_t len = 512 * 1024;
+    uint8_t *payload = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        payload[i] = (uint8_t)(i * 7);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        _exit(frame_write(p[1], payload, len) == 0 ? 0 : 1);
+    }
+    close(p[1]);
+    struct frame_reader r;
+    frame_reader_init(&r);
+    const uint8_t *d = NULL;
+    size_t n = 0;
+    enum frame_status s = FRAME_NONE;
+    for (int reads = 0; reads < 100000; reads++) {
+        assert_int_equal(frame_reader_fill(&r, p[0]), FRAME_NONE);
+        s = frame_reader_next(&r, &d, &n);
+        if (s == FRAME_PACKET)
+            break;
+    }
+    assert_int_equal(s, FRAME_PACKET);
+    assert_int_equal(n, len);
+    assert_memory_equal(d, payload, len);
+    close(p[0]);
+    free(payload);
+    frame_reader_free(&r);
+}
+
+static void write_to_a_closed_pipe_is_epipe(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    close(p[0]);
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(frame_write(p[1], "x", 1), -1);
+    assert_int_equal(errno, EPIPE);
+    close(p[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(whole_packets_come_out_whole),
+        cmocka_unit_test(split_reads_at_every_byte),
+        cmocka_unit_test(one_byte_at_a_time),
+        cmocka_unit_test(zero_length_is_reported_and_skipped),
+        cmocka_unit_test(oversize_is_discarded_and_stream_stays_in_sync),
+        cmocka_unit_test(the_largest_allowed_packet_passes),
+        cmocka_unit_test(fill_from_a_pipe_until_eof),
+        cmocka_unit_test(large_writes_survive_partial_writes),
+        cmocka_unit_test(write_to_a_closed_pipe_is_epipe),
+    };
+    return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
+}

@@ -1,0 +1,406 @@
+/* Requests end to end through ops_packet(): every class of malformed term gets
+ * an error reply (or, without a readable id, is dropped and counted), and the
+ * operations answer as docs/protocol.md says. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <ei.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops.h"
+
+#define MAX_REPLIES 16
+
+struct captured {
+    char *buf[MAX_REPLIES];
+    size_t len[MAX_REPLIES];
+    int count;
+};
+
+static int capture(void *ctx, const char *buf, size_t len)
+{
+    struct captured *c = ctx;
+    assert_true(c->count < MAX_REPLIES);
+    c->buf[c->count] = malloc(len);
+    memcpy(c->buf[c->count], buf, len);
+    c->len[c->count++] = len;
+    return 0;
+}
+
+struct fixture {
+    struct ops ops;
+    struct captured out;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    struct reply_sink sink = {.send = capture, .ctx = &f->out};
+    assert_int_equal(ops_init(&f->ops, sink), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < f->out.count; i++)
+        free(f->out.buf[i]);
+    ops_free(&f->ops);
+    free(f);
+    return 0;
+}
+
+static void send_x(struct fixture *f, ei_x_buff *x)
+{
+    assert_int_equal(ops_packet(&f->ops, x->buff, (size_t)x->index), 0);
+    ei_x_free(x);
+}
+
+/* Starts {Id, Op, ...} with the version byte. */
+static void begin(ei_x_buff *x, long id, const char *op, int arity)
+{
+    ei_x_new_with_version(x);
+    ei_x_encode_tuple_header(x, arity);
+    ei_x_encode_long(x, id);
+    if (op)
+        ei_x_encode_atom(x, op);
+}
+
+/* Decodes reply n: checks the id and status; returns the index of Result. */
+static int reply_at(struct fixture *f, int n, unsigned long long id, const char *status)
+{
+    assert_true(n < f->out.count);
+    const char *b = f->out.buf[n];
+    int idx = 0, arity = 0, version = 0;
+    unsigned long long got = 0;
+    char atom[MAXATOMLEN];
+    assert_int_equal(ei_decode_version(b, &idx, &version), 0);
+    assert_int_equal(ei_decode_tuple_header(b, &idx, &arity), 0);
+    assert_int_equal(arity, 3);
+    assert_int_equal(ei_decode_ulonglong(b, &idx, &got), 0);
+    assert_int_equal(got, id);
+    assert_int_equal(ei_decode_atom(b, &idx, atom), 0);
+    assert_string_equal(atom, status);
+    return idx;
+}
+
+/* Checks reply n is {Id, error, {Reason, Detail}} with Detail containing needle. */
+static void expect_error(struct fixture *f, int n, unsigned long long id, const char *reason,
+                         const char *needle)
+{
+    int idx = reply_at(f, n, id, "error"), arity = 0;
+    const char *b = f->out.buf[n];
+    char atom[MAXATOMLEN], detail[1024];
+    long dlen = 0;
+    assert_int_equal(ei_decode_tuple_header(b, &idx, &arity), 0);
+    assert_int_equal(arity, 2);
+    assert_int_equal(ei_decode_atom(b, &idx, atom), 0);
+    assert_string_equal(atom, reason);
+    assert_int_equal(ei_decode_binary(b, &idx, detail, &dlen), 0);
+    detail[dlen] = '\0';
+    if (strstr(detail, needle) == NULL)
+        fail_msg("detail '%s' lacks '%s'", detail, needle);
+}
+
+static void expect_port(struct fixture *f, int n, unsigned long long id, long port)
+{
+    int idx = reply_at(f, n, id, "ok");
+    long got = 0;
+    assert_int_equal(ei_decode_long(f->out.buf[n], &idx, &got), 0);
+    assert_int_equal(got, port);
+}
+
+static void dist_port_request(struct fixture *f, long id, const char *name, long dflt)
+{
+    ei_x_buff x;
+    begin(&x, id, "dist_port", 3);
+    ei_x_encode_map_header(&x, dflt >= 0 ? 2 : 1);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, name, (int)strlen(name));
+    if (dflt >= 0) {
+        ei_x_encode_atom(&x, "default");
+        ei_x_encode_long(&x, dflt);
+    }
+    send_x(f, &x);
+}
+
+static void dist_port_answers_ports_and_rule_errors(void **state)
+{
+    struct fixture *f = *state;
+    dist_port_request(f, 1, "app-4370", -1);
+    dist_port_request(f, 2, "app@10.0.0.1", 4370);
+    dist_port_request(f, 3, "app-0", 4370);
+    dist_port_request(f, 4, "", 4370);
+    expect_port(f, 0, 1, 4370);
+    expect_port(f, 1, 2, 4370);
+    expect_error(f, 2, 3, "port_out_of_range", "1..65535");
+    expect_error(f, 3, 4, "empty_name", "empty");
+}
+
+static void packets_without_a_readable_id_are_dropped(void **state)
+{
+    struct fixture *f = *state;
+    ei_x_buff x;
+    /* No version byte. */
+    assert_int_equal(ops_packet(&f->ops, "\x68\x01\x61\x01", 4), 0);
+    /* Not a tuple. */
+    ei_x_new_with_version(&x);
+    ei_x_encode_atom(&x, "hello");
+    send_x(f, &x);
+    /* Empty tuple. */
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 0);
+    send_x(f, &x);
+    /* Id is an atom, zero, negative, or beyond 64 bits. */
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "id");
+    send_x(f, &x);
+    begin(&x, 0, "info", 3);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+    begin(&x, -5, "info", 3);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+    /* 2^72 as SMALL_BIG: sign 0, 9 digit bytes. */
+    const char big[] = "\x83\x68\x03\x6e\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01";
+    assert_int_equal(ops_packet(&f->ops, big, sizeof big - 1), 0);
+    /* Version byte only, and a tuple header cut short. */
+    assert_int_equal(ops_packet(&f->ops, "\x83", 1), 0);
+    assert_int_equal(ops_packet(&f->ops, "\x83\x69\x00", 3), 0);
+
+    assert_int_equal(f->out.count, 0);
+    assert_int_equal(f->ops.counters.dropped, 9);
+    assert_int_equal(f->ops.counters.requests, 0);
+}
+
+static void malformed_after_the_id_gets_an_error_reply(void **state)
+{
+    struct fixture *f = *state;
+    ei_x_buff x;
+
+    begin(&x, 10, "info", 2); /* wrong arity */
+    send_x(f, &x);
+    begin(&x, 11, NULL, 3); /* op is a binary */
+    ei_x_encode_binary(&x, "info", 4);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+    begin(&x, 12, "nosuch", 3);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+    begin(&x, 13, "info", 3); /* args not a map */
+    ei_x_encode_empty_list(&x);
+    send_x(f, &x);
+    begin(&x, 14, "info", 3); /* trailing garbage */
+    ei_x_encode_map_header(&x, 0);
+    ei_x_append_buf(&x, "zz", 2);
+    send_x(f, &x);
+    begin(&x, 15, "info", 3); /* a pid inside: unsupported */
+    erlang_pid pid = {.node = "a@b", .num = 1, .serial = 0, .creation = 1};
+    ei_x_encode_pid(&x, &pid);
+    send_x(f, &x);
+    begin(&x, 16, "info", 3); /* nested 40 deep */
+    for (int i = 0; i < 40; i++)
+        ei_x_encode_tuple_header(&x, 1);
+    ei_x_encode_atom(&x, "deep");
+    send_x(f, &x);
+    begin(&x, 17, "info", 3); /* a list that claims 2^32-1 elements */
+    ei_x_append_buf(&x, "\x6c\xff\xff\xff\xff\x6a", 6);
+    send_x(f, &x);
+    begin(&x, 18, "info", 3); /* a binary that claims more bytes than exist */
+    ei_x_append_buf(&x, "\x6d\x00\x00\x10\x00" "abc", 8);
+    send_x(f, &x);
+    begin(&x, 19, "a_very_long_operation_name_beyond_32_bytes", 3);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+
+    expect_error(f, 0, 10, "bad_request", "{Id, Op, Args}");
+    expect_error(f, 1, 11, "bad_request", "atom");
+    expect_error(f, 2, 12, "unknown_op", "nosuch");
+    expect_error(f, 3, 13, "bad_args", "not a map");
+    expect_error(f, 4, 14, "bad_term", "after the term");
+    expect_error(f, 5, 15, "bad_term", "unsupported");
+    expect_error(f, 6, 16, "bad_term", "deeply");
+    expect_error(f, 7, 17, "bad_term", "truncated");
+    expect_error(f, 8, 18, "bad_term", "truncated");
+    expect_error(f, 9, 19, "bad_request", "32 bytes");
+    assert_int_equal(f->ops.counters.errors, 10);
+}
+
+static void bad_arguments_are_named(void **state)
+{
+    struct fixture *f = *state;
+    ei_x_buff x;
+
+    begin(&x, 20, "dist_port", 3); /* missing name */
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+    begin(&x, 21, "dist_port", 3); /* name as a string (a list) */
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_string(&x, "app-1");
+    send_x(f, &x);
+    begin(&x, 22, "dist_port", 3); /* unknown key */
+    ei_x_encode_map_header(&x, 2);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, "a", 1);
+    ei_x_encode_atom(&x, "colour");
+    ei_x_encode_atom(&x, "red");
+    send_x(f, &x);
+    dist_port_request(f, 23, "app", 70000); /* default out of range */
+    begin(&x, 24, "dist_port", 3); /* key that is not an atom */
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_binary(&x, "name", 4);
+    ei_x_encode_binary(&x, "a", 1);
+    send_x(f, &x);
+    char longname[1100];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    dist_port_request(f, 25, longname, -1);
+    longname[300] = '\0';
+    dist_port_request(f, 26, longname, -1);
+
+    expect_error(f, 0, 20, "bad_args", "missing argument 'name'");
+    expect_error(f, 1, 21, "bad_args", "name: expected a binary");
+    expect_error(f, 2, 22, "bad_args", "unknown argument 'colour'");
+    expect_error(f, 3, 23, "bad_args", "default: must be an integer in 0..65535");
+    expect_error(f, 4, 24, "bad_args", "keys must be atoms");
+    expect_error(f, 5, 25, "bad_args", "longer than 1024 bytes");
+    expect_error(f, 6, 26, "name_too_long", "at most 255");
+}
+
+/* Every prefix of a valid request: never a crash, never more than one reply. */
+static void every_truncation_is_handled(void **state)
+{
+    struct fixture *f = *state;
+    ei_x_buff x;
+    begin(&x, 300, "dist_port", 3);
+    ei_x_encode_map_header(&x, 2);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, "app-4370", 8);
+    ei_x_encode_atom(&x, "default");
+    ei_x_encode_long(&x, 4370);
+    for (int cut = 0; cut < x.index; cut++) {
+        int before = f->out.count;
+        char *copy = malloc((size_t)cut + 1); /* exact size: ASan sees overreads */
+        memcpy(copy, x.buff, (size_t)cut);
+        assert_int_equal(ops_packet(&f->ops, copy, (size_t)cut), 0);
+        free(copy);
+        assert_true(f->out.count - before <= 1);
+        if (f->out.count > before) {
+            expect_error(f, f->out.count - 1, 300, "bad_term", "truncated");
+            free(f->out.buf[--f->out.count]);
+        }
+    }
+    assert_int_equal(ops_packet(&f->ops, x.buff, (size_t)x.index), 0);
+    expect_port(f, f->out.count - 1, 300, 4370);
+    ei_x_free(&x);
+}
+
+static void info_reports_version_and_counters(void **state)
+{
+    struct fixture *f = *state;
+    dist_port_request(f, 1, "a-1", -1);
+    ei_x_buff x;
+    begin(&x, 2, "info", 3);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+
+    int idx = reply_at(f, 1, 2, "ok"), arity = 0;
+    const char *b = f->out.buf[1];
+    assert_int_equal(ei_decode_map_header(b, &idx, &arity), 0);
+    assert_int_equal(arity, 8);
+    int found = 0;
+    for (int i = 0; i < arity; i++) {
+        char key[MAXATOMLEN];
+        assert_int_equal(ei_decode_atom(b, &idx, key), 0);
+        if (strcmp(key, "version") == 0) {
+            char v[64];
+            long len = 0;
+            assert_int_equal(ei_decode_binary(b, &idx, v, &len), 0);
+            assert_memory_equal(v, CARAVAN_VERSION, (size_t)len);
+            found++;
+        } else {
+            unsigned long long n = 0;
+            assert_int_equal(ei_decode_ulonglong(b, &idx, &n), 0);
+            if (strcmp(key, "requests") == 0 || strcmp(key, "ok") == 0) {
+                assert_int_equal(n, 2);
+                found++;
+            }
+        }
+    }
+    assert_int_equal(found, 3);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A delayed ping is answered after requests sent behind it. */
+static void replies_leave_out_of_order(void **state)
+{
+    struct fixture *f = *state;
+    ei_x_buff x;
+    begin(&x, 7, "ping", 3);
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "delay_ms");
+    ei_x_encode_long(&x, 30);
+    send_x(f, &x);
+    dist_port_request(f, 8, "a-2", -1);
+    assert_int_equal(f->out.count, 1);
+    expect_port(f, 0, 8, 2);
+    assert_true(ops_timeout(&f->ops, 1000) <= 30);
+    assert_int_equal(ops_tick(&f->ops), 0);
+    assert_int_equal(f->out.count, 1); /* not due yet */
+    sleep_ms(40);
+    assert_int_equal(ops_timeout(&f->ops, 1000), 0);
+    assert_int_equal(ops_tick(&f->ops), 0);
+    assert_int_equal(f->out.count, 2);
+    reply_at(f, 1, 7, "ok");
+    assert_int_equal(ops_timeout(&f->ops, 1000), 1000);
+}
+
+static void deferred_queue_is_bounded(void **state)
+{
+    struct fixture *f = *state;
+    for (long i = 1; i <= DEFERRED_MAX; i++) {
+        ei_x_buff x;
+        begin(&x, i, "ping", 3);
+        ei_x_encode_map_header(&x, 1);
+        ei_x_encode_atom(&x, "delay_ms");
+        ei_x_encode_long(&x, 60000);
+        send_x(f, &x);
+    }
+    assert_int_equal(f->out.count, 0);
+    ei_x_buff x;
+    begin(&x, 5000, "ping", 3);
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "delay_ms");
+    ei_x_encode_long(&x, 60000);
+    send_x(f, &x);
+    expect_error(f, 0, 5000, "overload", "too many");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(dist_port_answers_ports_and_rule_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(packets_without_a_readable_id_are_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_after_the_id_gets_an_error_reply, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(bad_arguments_are_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_truncation_is_handled, setup, teardown),
+        cmocka_unit_test_setup_teardown(info_reports_version_and_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(replies_leave_out_of_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_queue_is_bounded, setup, teardown),
+    };
+    ei_init();
+    return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
+}
