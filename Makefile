@@ -44,7 +44,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test test-c eunit ct demo bench clean check-ei
+.PHONY: all deps test test-c c-tests eunit ct demo bench clean check-ei
 
 all: $(PORT)
 
@@ -76,7 +76,9 @@ deps:
 test:
 	@scripts/run-tests.sh all
 
-test-c: $(C_TESTS)
+c-tests: $(C_TESTS)
+
+test-c:
 	@scripts/run-tests.sh c
 
 eunit: $(PORT)

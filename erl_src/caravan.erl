@@ -1,0 +1,45 @@
+%%% @doc caravan's public API.
+%%%
+%%% Distribution without epmd is plugged in with vm.args flags (see README);
+%%% this module answers questions about it and, in later releases, about
+%%% discovery.
+-module(caravan).
+
+-export([dist_port/1]).
+-export([info/0]).
+
+-export_type([port_number/0, error/0]).
+
+-type port_number() :: 1..65535.
+%% `{Reason, Detail}' from the naming rule (empty_name, name_too_long,
+%% invalid_name, port_out_of_range, no_port) or from the program; or a
+%% transport failure (unavailable, timeout, overload, {port_exited, _}).
+-type error() :: {atom(), binary()} | caravan_port:error_reason().
+
+%% How long a dist_port or info question may take before it is an error.
+-define(CALL_TIMEOUT_MS, 5000).
+%% caravan_sup's program instance, the one discovery uses.
+-define(LOOKUP_OWNER, caravan_lookup).
+
+%% @doc The distribution port of a node or node name, by caravan's rule:
+%% `dist_port('app-4370@10.0.0.5') -> {ok, 4370}'. Uses this node's epmd-side
+%% cache when caravan is the epmd module, else asks the C program.
+-spec dist_port(NodeOrName) -> {ok, port_number()} | {error, error()} when
+      NodeOrName :: node() | string() | binary().
+dist_port(NodeOrName) ->
+    case whereis(caravan_epmd) of
+        Pid when is_pid(Pid) ->
+            caravan_epmd:port_of(element(1, caravan_name:split(NodeOrName)));
+        undefined ->
+            {Name, _Host} = caravan_name:split(NodeOrName),
+            Args = #{name => unicode:characters_to_binary(Name),
+                     default => caravan_config:default_port()},
+            caravan_port:call(?LOOKUP_OWNER, dist_port, Args, ?CALL_TIMEOUT_MS)
+    end.
+
+%% @doc Version and counters of the C programs this node runs.
+-spec info() -> #{atom() => {ok, map()} | {error, error()}}.
+info() ->
+    Owners = [{lookup, ?LOOKUP_OWNER}, {epmd, caravan_epmd:port_owner()}],
+    maps:from_list([{Role, caravan_port:call(Owner, info, #{}, ?CALL_TIMEOUT_MS)}
+                    || {Role, Owner} <- Owners]).

@@ -1,0 +1,309 @@
+%%% @doc The `-epmd_module': distribution with no epmd anywhere.
+%%%
+%%% Each node listens on the port its name carries (`app-4370@10.0.0.5' on
+%%% 4370) and finds peers' ports the same way, so nothing is registered and
+%%% nothing is looked up over the network. Use with
+%%% `-start_epmd false -epmd_module caravan_epmd'.
+%%%
+%%% IMPORTANT: kernel's net_sup starts this module and allows zero restarts:
+%%% if this process exits, the node halts. So it traps exits, owns the C
+%%% program through a caravan_port it restarts itself, and never lets a
+%%% failure of that program reach net_kernel (lookups fall back to
+%%% caravan_name while the program cannot answer). At boot there is no file
+%%% server and no standard_error: only logger, code and ports are safe.
+%%%
+%%% Lookups run in the caller and read a public ETS table; only registration
+%%% and the program's lifecycle go through the server (as in erl_epmd).
+-module(caravan_epmd).
+-behaviour(gen_server).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% epmd module API (OTP 25, see erl_epmd)
+-export([start_link/0]).
+-export([register_node/2]).
+-export([register_node/3]).
+-export([listen_port_please/2]).
+-export([port_please/2]).
+-export([port_please/3]).
+-export([address_please/3]).
+-export([names/0]).
+-export([names/1]).
+
+%% caravan API
+-export([port_of/1]).
+-export([port_owner/0]).
+
+%% gen_server callbacks
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+
+-define(TABLE, caravan_epmd_ports).
+-define(PORT_OWNER, caravan_epmd_port).
+%% The distribution protocol version every OTP since R6 speaks.
+-define(DIST_VERSION, 6).
+%% A lookup in C takes tens of microseconds; past this something is wrong
+%% and the fallback answers instead, because net_kernel is waiting.
+-define(LOOKUP_TIMEOUT_MS, 500).
+%% Names seen are few in a real cluster; the bound only stops a stream of
+%% made-up names from growing the table without end.
+-define(MAX_CACHED, 10000).
+
+-record(state, {registered :: {string(), inet:port_number(), atom()} | undefined,
+                owner :: pid() | undefined}).
+
+%%%---------------------------------------------------------------------------
+%%% epmd module API
+%%%---------------------------------------------------------------------------
+
+%% @doc Started by kernel's net_sup. Always `{ok, Pid}': a missing C program
+%% is logged (by caravan_port) and lookups fall back to caravan_name.
+-spec start_link() -> {ok, pid()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Nothing to register with: answers creation -1, which tells
+%% net_kernel to pick a random 32-bit creation itself.
+-spec register_node(Name, Port) -> {ok, -1} when
+      Name :: string(),
+      Port :: inet:port_number().
+register_node(Name, Port) ->
+    register_node(Name, Port, inet_tcp).
+
+-spec register_node(Name, Port, Driver) -> {ok, -1} when
+      Name :: string(),
+      Port :: inet:port_number(),
+      Driver :: atom().
+register_node(Name, Port, Driver) ->
+    gen_server:call(?MODULE, {register, Name, Port, Driver}, infinity).
+
+%% @doc The port to listen on: the one in our name, or 0 (any) for hidden
+%% and remote-shell helper nodes, so that `rem-a1b2-app-4370' does not try to
+%% take the port of the `app-4370' it talks to.
+-spec listen_port_please(Name, Host) -> {ok, inet:port_number()} | {error, term()} when
+      Name :: atom() | string(),
+      Host :: atom() | string() | inet:ip_address().
+listen_port_please(Name, _Host) ->
+    case is_helper() of
+        true ->
+            {ok, 0};
+        false ->
+            case port_of(Name) of
+                {ok, Port} ->
+                    {ok, Port};
+                {error, {_Reason, Detail}} = Error ->
+                    ?LOG_ERROR("caravan_epmd: cannot listen: ~ts", [Detail],
+                               #{caravan => epmd}),
+                    Error
+            end
+    end.
+
+-spec port_please(Name, Ip) -> {port, inet:port_number(), ?DIST_VERSION} | noport when
+      Name :: atom() | string(),
+      Ip :: inet:ip_address() | string() | atom().
+port_please(Name, Ip) ->
+    port_please(Name, Ip, infinity).
+
+-spec port_please(Name, Ip, Timeout) -> {port, inet:port_number(), ?DIST_VERSION} | noport when
+      Name :: atom() | string(),
+      Ip :: inet:ip_address() | string() | atom(),
+      Timeout :: timeout().
+port_please(Name, _Ip, _Timeout) ->
+    case port_of(Name) of
+        {ok, Port} -> {port, Port, ?DIST_VERSION};
+        {error, _} -> noport
+    end.
+
+%% @doc Address and port in one answer, so inet_tcp_dist skips port_please.
+%% Runs inside net_kernel: it must never call net_kernel.
+-spec address_please(Name, Host, Family) ->
+          {ok, inet:ip_address(), inet:port_number(), ?DIST_VERSION} | {error, term()} when
+      Name :: string(),
+      Host :: string() | atom() | inet:ip_address(),
+      Family :: inet | inet6.
+address_please(Name, Host, Family) ->
+    case resolve(Host, Family) of
+        {ok, Ip} ->
+            case port_of(Name) of
+                {ok, Port} -> {ok, Ip, Port, ?DIST_VERSION};
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+-spec names() -> {ok, [{string(), inet:port_number()}]} | {error, address}.
+names() ->
+    {ok, Host} = inet:gethostname(),
+    names(Host).
+
+%% @doc What this node knows of `Host': itself, if Host is this host, and the
+%% nodes on Host it is connected to, each with the port its name carries.
+-spec names(Host) -> {ok, [{string(), inet:port_number()}]} | {error, address} when
+      Host :: atom() | string() | inet:ip_address().
+names(Host) ->
+    case host_addresses(Host) of
+        [] ->
+            {error, address};
+        Addresses ->
+            Own = case is_local(Host, Addresses) of
+                      true -> own_registration();
+                      false -> []
+                  end,
+            Peers = [{Name, Port} || Node <- nodes(connected),
+                                     {Name, PeerHost} <- [caravan_name:split(Node)],
+                                     host_matches(PeerHost, Host, Addresses),
+                                     {ok, Port} <- [port_of(Name)]],
+            {ok, lists:usort(Own ++ Peers)}
+    end.
+
+%%%---------------------------------------------------------------------------
+%%% caravan API
+%%%---------------------------------------------------------------------------
+
+%% @doc The port a node name carries: from the cache, else from the C program,
+%% else (program unavailable) from caravan_name.
+-spec port_of(Name) -> {ok, inet:port_number()} | {error, {atom(), binary()}} when
+      Name :: atom() | string() | binary().
+port_of(Name) when is_atom(Name) -> port_of(atom_to_list(Name));
+port_of(Name) when is_binary(Name) -> port_of(binary_to_list(Name));
+port_of(Name) ->
+    try ets:lookup(?TABLE, Name) of
+        [{_, Port}] -> {ok, Port};
+        [] -> derive(Name, true)
+    catch
+        error:badarg -> derive(Name, false) % the table is not there: not started
+    end.
+
+%% @doc The caravan_port owner of this node's epmd-side program.
+-spec port_owner() -> atom().
+port_owner() ->
+    ?PORT_OWNER.
+
+%%%---------------------------------------------------------------------------
+%%% gen_server callbacks
+%%%---------------------------------------------------------------------------
+
+-spec init([]) -> {ok, #state{}}.
+init([]) ->
+    process_flag(trap_exit, true),
+    logger:update_process_metadata(#{caravan => epmd}),
+    ?TABLE = ets:new(?TABLE, [named_table, public, set, {read_concurrency, true}]),
+    {ok, #state{owner = start_owner()}}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+handle_call({register, Name, Port, Driver}, _From, State) ->
+    {reply, {ok, -1}, State#state{registered = {to_string(Name), Port, Driver}}};
+handle_call(registered, _From, #state{registered = Registered} = State) ->
+    {reply, Registered, State};
+handle_call(Request, _From, State) ->
+    ?LOG_WARNING("caravan_epmd: unexpected call ~0P", [Request, 20]),
+    {reply, {error, unknown_request}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(Msg, State) ->
+    ?LOG_WARNING("caravan_epmd: unexpected cast ~0P", [Msg, 20]),
+    {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info({'EXIT', Owner, Reason}, #state{owner = Owner} = State) ->
+    %% caravan_port handles the program's deaths itself; getting here means
+    %% the owner process crashed. Start a new one rather than take the node down.
+    ?LOG_ERROR("caravan_epmd: port owner exited (~tp), starting a new one", [Reason]),
+    {noreply, State#state{owner = start_owner()}};
+handle_info({'EXIT', _Other, _Reason}, State) ->
+    {noreply, State};
+handle_info(Msg, State) ->
+    ?LOG_WARNING("caravan_epmd: unexpected message ~0P", [Msg, 20]),
+    {noreply, State}.
+
+%%%---------------------------------------------------------------------------
+%%% Internal
+%%%---------------------------------------------------------------------------
+
+start_owner() ->
+    Options = case caravan_config:port_program() of
+                  {ok, Path} -> #{program => Path};
+                  {error, no_priv_dir} -> #{}
+              end,
+    case caravan_port:start_link(?PORT_OWNER, Options) of
+        {ok, Pid} ->
+            Pid;
+        {error, Reason} ->
+            ?LOG_ERROR("caravan_epmd: cannot start the port owner: ~tp", [Reason]),
+            undefined
+    end.
+
+derive(Name, Cache) ->
+    Default = caravan_config:default_port(),
+    Args = #{name => unicode:characters_to_binary(Name), default => Default},
+    case caravan_port:call(?PORT_OWNER, dist_port, Args, ?LOOKUP_TIMEOUT_MS) of
+        {ok, Port} when is_integer(Port) ->
+            Cache andalso remember(Name, Port),
+            {ok, Port};
+        {error, {Reason, Detail}} = Error when is_atom(Reason), is_binary(Detail) ->
+            Error; % the rule said no: the fallback would say the same
+        {error, _Unavailable} ->
+            caravan_name:port(Name, Default)
+    end.
+
+remember(Name, Port) ->
+    case ets:info(?TABLE, size) >= ?MAX_CACHED of
+        true -> ets:delete_all_objects(?TABLE);
+        false -> ok
+    end,
+    ets:insert(?TABLE, {Name, Port}).
+
+own_registration() ->
+    try gen_server:call(?MODULE, registered, 5000) of
+        {Name, Port, _Driver} -> [{Name, Port}];
+        undefined -> []
+    catch
+        exit:_ -> []
+    end.
+
+%% Hidden nodes and remote shells are helpers: `mix release remote' and
+%% `rpc' start hidden nodes named rem-RAND-NODE, relx uses -remsh.
+is_helper() ->
+    init:get_argument(hidden) =/= error orelse init:get_argument(remsh) =/= error.
+
+resolve(Host, Family) when is_tuple(Host) ->
+    case {Family, tuple_size(Host)} of
+        {inet, 4} -> {ok, Host};
+        {inet6, 8} -> {ok, Host};
+        {inet6, 4} -> {ok, inet:ipv4_mapped_ipv6_address(Host)};
+        _ -> {error, nxdomain}
+    end;
+resolve(Host, Family) when is_atom(Host) ->
+    resolve(atom_to_list(Host), Family);
+resolve(Host, Family) ->
+    case inet:parse_strict_address(Host) of
+        {ok, Ip} -> resolve(Ip, Family);
+        {error, einval} -> inet:getaddr(Host, Family)
+    end.
+
+host_addresses(Host) ->
+    [Ip || Family <- [inet, inet6], {ok, Ip} <- [resolve(Host, Family)]].
+
+is_local(Host, Addresses) ->
+    {ok, Own} = inet:gethostname(),
+    Local = case inet:getifaddrs() of
+                {ok, Ifs} -> [A || {_, Opts} <- Ifs, {addr, A} <- Opts];
+                {error, _} -> []
+            end,
+    host_string(Host) =:= Own orelse lists:any(fun(A) -> lists:member(A, Local) end, Addresses).
+
+host_matches(undefined, _Host, _Addresses) ->
+    false;
+host_matches(PeerHost, Host, Addresses) ->
+    PeerHost =:= host_string(Host) orelse
+        lists:any(fun(A) -> lists:member(A, Addresses) end, host_addresses(PeerHost)).
+
+host_string(Host) when is_tuple(Host) -> inet:ntoa(Host);
+host_string(Host) when is_atom(Host) -> atom_to_list(Host);
+host_string(Host) -> Host.
+
+to_string(Name) when is_atom(Name) -> atom_to_list(Name);
+to_string(Name) -> Name.

@@ -1,0 +1,70 @@
+%%% @doc Node names: splitting, and the name -> port rule in Erlang.
+%%%
+%%% The rule's home is the C program (port_src/dist_port.c), which answers
+%%% every lookup. This copy exists only so that distribution keeps working
+%%% while that program cannot answer (missing from a release, or restarting
+%%% after a kill): caravan_epmd runs under kernel, where a failed lookup
+%%% would mean a failed listen or connect. test/caravan_name_tests.erl checks
+%%% the two agree on the same table of names.
+-module(caravan_name).
+
+-export([split/1]).
+-export([port/2]).
+
+%% Same limit as DIST_PORT_MAX_NAME in port_src/dist_port.h.
+-define(MAX_NAME, 255).
+-define(PORT_MAX, 65535).
+
+%% @doc Splits `name@host' (atom, string or binary) into its parts.
+-spec split(Node) -> {Name :: string(), Host :: string() | undefined} when
+      Node :: atom() | string() | binary().
+split(Node) when is_atom(Node) -> split(atom_to_list(Node));
+split(Node) when is_binary(Node) -> split(binary_to_list(Node));
+split(Node) when is_list(Node) ->
+    case string:split(Node, "@") of
+        [Name, Host] -> {Name, Host};
+        [Name] -> {Name, undefined}
+    end.
+
+%% @doc The port a node name carries; errors as the C program names them.
+-spec port(Name, Default) -> {ok, 1..65535} | {error, {Reason, binary()}} when
+      Name :: atom() | string() | binary(),
+      Default :: 0..65535,
+      Reason :: empty_name | name_too_long | invalid_name | port_out_of_range | no_port.
+port(Node, Default) ->
+    {Name, _Host} = split(Node),
+    Bytes = unicode:characters_to_binary(Name, utf8),
+    if
+        Bytes =:= <<>> ->
+            error_reply(empty_name, "node name is empty: the name part before '@' is required");
+        byte_size(Bytes) > ?MAX_NAME ->
+            error_reply(name_too_long, io_lib:format("node name is ~b bytes: at most ~b are allowed",
+                                                     [byte_size(Bytes), ?MAX_NAME]));
+        true ->
+            case [C || <<C>> <= Bytes, C < 16#21 orelse C > 16#7e] of
+                [] -> digits_port(Name, Default);
+                [_ | _] -> error_reply(invalid_name, "node name has a byte that is not "
+                                       "printable ASCII: only printable ASCII is allowed")
+            end
+    end.
+
+digits_port(Name, Default) ->
+    Digits = lists:reverse(lists:takewhile(fun(C) -> C >= $0 andalso C =< $9 end,
+                                           lists:reverse(Name))),
+    case Digits of
+        [] when Default >= 1, Default =< ?PORT_MAX ->
+            {ok, Default};
+        [] ->
+            error_reply(no_port, io_lib:format("node ~ts has no port: its name does not end in "
+                                               "digits and no default port is set", [Name]));
+        _ ->
+            case list_to_integer(Digits) of
+                Port when Port >= 1, Port =< ?PORT_MAX -> {ok, Port};
+                _ -> error_reply(port_out_of_range,
+                                 io_lib:format("node ~ts: the digits ending a node name are its "
+                                               "port and must be 1..65535", [Name]))
+            end
+    end.
+
+error_reply(Reason, Text) ->
+    {error, {Reason, unicode:characters_to_binary(Text)}}.

@@ -1,0 +1,313 @@
+%%% @doc Owner of one `caravan_port' OS process: the only module that speaks
+%%% the wire protocol (docs/protocol.md).
+%%%
+%%% Callers never block the owner and are never crashed by it: each request
+%%% gets an id, the caller's `From' is parked until the matching reply, a
+%%% timer or the program's exit answers it, and every way of failing comes
+%%% back as `{error, Reason}'. When the program dies the owner starts it again
+%%% by itself (immediately after a healthy life, with backoff in a crash
+%%% loop), because one of its users, caravan_epmd, sits under kernel's
+%%% supervisors which allow no restarts at all.
+-module(caravan_port).
+-behaviour(gen_server).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% API
+-export([start_link/2]).
+-export([call/4]).
+-export([os_pid/1]).
+-export([default_program/0]).
+-export([protocol_atoms/0]).
+
+%% gen_server callbacks
+-export([init/1]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+-export([terminate/2]).
+
+-export_type([options/0, error_reason/0]).
+
+-type options() :: #{program => file:filename(),
+                     max_pending => pos_integer(),
+                     backoff_min_ms => non_neg_integer(),
+                     backoff_max_ms => pos_integer()}.
+%% `unavailable': the program is not running (not startable, or restarting).
+%% `{port_exited, Status}': it died with this call outstanding.
+%% `overload': more than max_pending calls are outstanding.
+%% `{Reason, Detail}': the program's own error reply (docs/protocol.md).
+-type error_reason() :: unavailable | timeout | overload | {port_exited, term()}
+                      | {bad_reply, term()} | {atom(), binary()}.
+
+%% A program that lived this long, or answered anything, was healthy: its
+%% death is an accident (a kill, an OOM) and it restarts at once. Shorter
+%% lives are a crash loop and back off.
+-define(HEALTHY_LIFE_MS, 1000).
+%% Above this many outstanding calls new ones are refused with overload:
+%% the program answers in microseconds, so a backlog this deep means it is
+%% stuck and queueing more would only grow memory.
+-define(DEFAULT_MAX_PENDING, 4096).
+-define(DEFAULT_BACKOFF_MIN_MS, 10).
+-define(DEFAULT_BACKOFF_MAX_MS, 2000).
+%% Margin on top of a call's own timeout for the gen_server:call itself, so
+%% the owner's timer (which knows the id) normally answers first.
+-define(CALL_MARGIN_MS, 1000).
+
+-record(state, {name :: atom(),
+                program :: file:filename(),
+                port :: port() | undefined,
+                os_pid :: non_neg_integer() | undefined,
+                started_at :: integer() | undefined,
+                answered = false :: boolean(),
+                next_id = 1 :: pos_integer(),
+                pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}},
+                max_pending :: pos_integer(),
+                backoff_min :: non_neg_integer(),
+                backoff_max :: pos_integer(),
+                backoff = 0 :: non_neg_integer(),
+                failures = 0 :: non_neg_integer(),
+                start_error :: term()}).
+
+%%%---------------------------------------------------------------------------
+%%% API
+%%%---------------------------------------------------------------------------
+
+%% @doc Starts an owner registered as `Name'. Succeeds even when the program
+%% cannot be started: it logs once and keeps trying with backoff.
+-spec start_link(Name, Options) -> {ok, pid()} | {error, term()} when
+      Name :: atom(),
+      Options :: options().
+start_link(Name, Options) ->
+    gen_server:start_link({local, Name}, ?MODULE, {Name, Options}, []).
+
+%% @doc Sends `{Id, Op, Args}' and waits at most `Timeout' ms for the reply.
+-spec call(Server, Op, Args, Timeout) -> {ok, term()} | {error, error_reason()} when
+      Server :: atom() | pid(),
+      Op :: atom(),
+      Args :: map(),
+      Timeout :: non_neg_integer().
+call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
+    try
+        gen_server:call(Server, {call, Op, Args, Timeout}, Timeout + ?CALL_MARGIN_MS)
+    catch
+        exit:{noproc, _} -> {error, unavailable};
+        exit:{timeout, _} -> {error, timeout};
+        exit:{Reason, _} -> {error, {port_exited, Reason}}
+    end.
+
+%% @doc The OS pid of the running program, for operators and fault tests.
+-spec os_pid(Server :: atom() | pid()) -> {ok, non_neg_integer()} | {error, unavailable}.
+os_pid(Server) ->
+    try gen_server:call(Server, os_pid, 5000)
+    catch exit:_ -> {error, unavailable}
+    end.
+
+%% @doc The program shipped in caravan's priv directory.
+-spec default_program() -> {ok, file:filename()} | {error, no_priv_dir}.
+default_program() ->
+    case code:priv_dir(caravan) of
+        {error, _} -> {error, no_priv_dir};
+        Dir -> {ok, filename:join(Dir, "caravan_port")}
+    end.
+
+%% @doc Every atom the program may send (docs/protocol.md). Replies are
+%% decoded with `binary_to_term(_, [safe])', which refuses atoms the node does
+%% not know yet; listing them here makes them known once this module loads.
+-spec protocol_atoms() -> [atom()].
+protocol_atoms() ->
+    [ok, error, pong,
+     %% info keys
+     version, os_pid, uptime_ms, requests, errors, dropped, deferred,
+     %% error reasons
+     bad_term, bad_request, bad_args, unknown_op, overload,
+     empty_name, name_too_long, invalid_name, port_out_of_range, no_port].
+
+%%%---------------------------------------------------------------------------
+%%% gen_server callbacks
+%%%---------------------------------------------------------------------------
+
+-spec init({atom(), options()}) -> {ok, #state{}}.
+init({Name, Options}) ->
+    process_flag(trap_exit, true),
+    %% Metadata, not a logger domain: OTP's default handler drops every
+    %% domain outside [otp], which would hide caravan's messages by default.
+    logger:update_process_metadata(#{caravan => port, port_owner => Name}),
+    Program = case maps:find(program, Options) of
+                  {ok, P} -> P;
+                  error ->
+                      case default_program() of
+                          {ok, P} -> P;
+                          {error, no_priv_dir} -> "<caravan priv dir not found>/caravan_port"
+                      end
+              end,
+    State = #state{name = Name,
+                   program = Program,
+                   max_pending = maps:get(max_pending, Options, ?DEFAULT_MAX_PENDING),
+                   backoff_min = maps:get(backoff_min_ms, Options, ?DEFAULT_BACKOFF_MIN_MS),
+                   backoff_max = maps:get(backoff_max_ms, Options, ?DEFAULT_BACKOFF_MAX_MS)},
+    {ok, open(State)}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) ->
+          {reply, term(), #state{}} | {noreply, #state{}}.
+handle_call({call, _Op, _Args, _Timeout}, _From, #state{port = undefined} = State) ->
+    {reply, {error, unavailable}, State};
+handle_call({call, _Op, _Args, _Timeout}, _From, #state{pending = Pending,
+                                                        max_pending = Max} = State)
+  when map_size(Pending) >= Max ->
+    {reply, {error, overload}, State};
+handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} = State) ->
+    try port_command(Port, term_to_binary({Id, Op, Args})) of
+        true ->
+            Timer = erlang:start_timer(Timeout, self(), {call_timeout, Id}),
+            Pending = maps:put(Id, {From, Timer}, State#state.pending),
+            {noreply, State#state{next_id = Id + 1, pending = Pending}}
+    catch
+        error:badarg ->
+            %% The port closed under us; its exit message follows.
+            {reply, {error, unavailable}, State}
+    end;
+handle_call(os_pid, _From, #state{os_pid = undefined} = State) ->
+    {reply, {error, unavailable}, State};
+handle_call(os_pid, _From, #state{os_pid = OsPid} = State) ->
+    {reply, {ok, OsPid}, State};
+handle_call(Request, _From, State) ->
+    ?LOG_WARNING("caravan_port: unexpected call ~0P", [Request, 20]),
+    {reply, {error, unknown_request}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(Msg, State) ->
+    ?LOG_WARNING("caravan_port: unexpected cast ~0P", [Msg, 20]),
+    {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info({Port, {data, Bin}}, #state{port = Port} = State) ->
+    {noreply, handle_reply(Bin, State)};
+handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
+    {noreply, program_exited({exit_status, Status}, State)};
+handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
+    {noreply, program_exited(Reason, State)};
+handle_info({'EXIT', _OldPort, _}, State) ->
+    %% The close of a port already handled through its exit_status.
+    {noreply, State};
+handle_info({timeout, Timer, {call_timeout, Id}}, #state{pending = Pending} = State) ->
+    case maps:take(Id, Pending) of
+        {{From, Timer}, Rest} ->
+            gen_server:reply(From, {error, timeout}),
+            {noreply, State#state{pending = Rest}};
+        _ ->
+            {noreply, State}
+    end;
+handle_info(restart, #state{port = undefined} = State) ->
+    {noreply, open(State)};
+handle_info(Msg, State) ->
+    ?LOG_WARNING("caravan_port: unexpected message ~0P", [Msg, 20]),
+    {noreply, State}.
+
+-spec terminate(term(), #state{}) -> ok.
+terminate(_Reason, #state{port = Port} = State) ->
+    fail_pending(unavailable, State),
+    _ = Port =/= undefined andalso catch port_close(Port),
+    ok.
+
+%%%---------------------------------------------------------------------------
+%%% Internal
+%%%---------------------------------------------------------------------------
+
+open(#state{program = Program} = State) ->
+    try open_port({spawn_executable, Program},
+                  [{packet, 4}, binary, exit_status, use_stdio]) of
+        Port ->
+            OsPid = case erlang:port_info(Port, os_pid) of
+                        {os_pid, P} -> P;
+                        undefined -> undefined
+                    end,
+            case State#state.start_error of
+                undefined -> ok;
+                _ -> ?LOG_NOTICE("caravan_port: ~ts started after earlier failures",
+                                 [Program])
+            end,
+            State#state{port = Port, os_pid = OsPid, answered = false,
+                        started_at = erlang:monotonic_time(millisecond),
+                        start_error = undefined}
+    catch
+        error:Reason ->
+            %% One line per distinct failure: a missing program at boot must be
+            %% clear, and must not flood the log while we keep retrying.
+            case State#state.start_error of
+                Reason -> ok;
+                _ -> ?LOG_ERROR("caravan_port: cannot start ~ts: ~tp (retrying in the "
+                                "background)", [Program, Reason])
+            end,
+            schedule_restart(State#state{start_error = Reason, port = undefined,
+                                         os_pid = undefined})
+    end.
+
+handle_reply(Bin, #state{pending = Pending} = State) ->
+    case decode_reply(Bin) of
+        {ok, Id, Reply} ->
+            case maps:take(Id, Pending) of
+                {{From, Timer}, Rest} ->
+                    _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
+                    gen_server:reply(From, Reply),
+                    State#state{pending = Rest, answered = true};
+                error ->
+                    %% The caller already had its timeout.
+                    State#state{answered = true}
+            end;
+        {error, Why} ->
+            ?LOG_WARNING("caravan_port: ~ts sent an unreadable reply (~ts), dropped",
+                         [State#state.program, Why]),
+            State
+    end.
+
+decode_reply(Bin) ->
+    try binary_to_term(Bin, [safe]) of
+        {Id, ok, Result} when is_integer(Id) -> {ok, Id, {ok, Result}};
+        {Id, error, {Reason, Detail}} when is_integer(Id), is_atom(Reason), is_binary(Detail) ->
+            {ok, Id, {error, {Reason, Detail}}};
+        {Id, _, _} = Other when is_integer(Id) -> {ok, Id, {error, {bad_reply, Other}}};
+        _ -> {error, "not {Id, Status, Result}"}
+    catch
+        error:badarg -> {error, "not external term format"}
+    end.
+
+program_exited(Reason, #state{program = Program, started_at = Started} = State) ->
+    Lived = erlang:monotonic_time(millisecond) - Started,
+    Healthy = State#state.answered orelse Lived >= ?HEALTHY_LIFE_MS,
+    Failures = case Healthy of
+                   true -> 0;
+                   false -> State#state.failures + 1
+               end,
+    fail_pending({port_exited, Reason}, State),
+    State1 = State#state{port = undefined, os_pid = undefined, pending = #{},
+                         failures = Failures},
+    case Healthy of
+        true ->
+            ?LOG_WARNING("caravan_port: ~ts exited (~0p) after ~b ms; restarting it",
+                         [Program, Reason, Lived]),
+            open(State1#state{backoff = 0});
+        false ->
+            State2 = schedule_restart(State1),
+            %% A crash loop logs at 1, 2, 4, 8... failures, not at every one.
+            case is_power_of_two(Failures) of
+                true -> ?LOG_WARNING("caravan_port: ~ts exited (~0p) after ~b ms, ~b quick "
+                                     "failures in a row; next start in ~b ms",
+                                     [Program, Reason, Lived, Failures, State2#state.backoff]);
+                false -> ok
+            end,
+            State2
+    end.
+
+schedule_restart(#state{backoff = Backoff, backoff_min = Min, backoff_max = Max} = State) ->
+    Delay = min(Max, max(Min, Backoff * 2)),
+    erlang:send_after(Delay, self(), restart),
+    State#state{backoff = Delay}.
+
+fail_pending(Reason, #state{pending = Pending}) ->
+    maps:foreach(fun(_Id, {From, Timer}) ->
+                         _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
+                         gen_server:reply(From, {error, Reason})
+                 end, Pending).
+
+is_power_of_two(N) -> N band (N - 1) =:= 0.

@@ -1,0 +1,22 @@
+%%% @doc Top supervisor: the C program instance used for lookups (the
+%%% epmd-side instance lives under kernel, see caravan_epmd).
+-module(caravan_sup).
+-behaviour(supervisor).
+
+-export([start_link/0]).
+-export([init/1]).
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    Options = case caravan_config:port_program() of
+                  {ok, Path} -> #{program => Path};
+                  {error, no_priv_dir} -> #{}
+              end,
+    Lookup = #{id => caravan_lookup,
+               start => {caravan_port, start_link, [caravan_lookup, Options]},
+               shutdown => 5000},
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Lookup]}}.

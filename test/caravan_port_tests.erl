@@ -1,0 +1,167 @@
+%%% EUnit tests of caravan_port against the real C program: id matching
+%%% under concurrency, timeouts, the program killed mid-call, a missing
+%%% program, overload, and garbage from the program.
+-module(caravan_port_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(OWNER, caravan_port_test_owner).
+
+%%% Fixtures
+
+with_owner(Options, Tests) ->
+    {setup,
+     fun() ->
+             {ok, Pid} = caravan_port:start_link(?OWNER, Options),
+             unlink(Pid),
+             Pid
+     end,
+     fun(Pid) -> stop(Pid) end,
+     Tests}.
+
+stop(Pid) ->
+    Ref = monitor(process, Pid),
+    exit(Pid, shutdown),
+    receive {'DOWN', Ref, process, Pid, _} -> ok after 5000 -> error(owner_did_not_stop) end.
+
+program() ->
+    {ok, Path} = caravan_port:default_program(),
+    Path.
+
+call(Op, Args) -> call(Op, Args, 2000).
+call(Op, Args, Timeout) -> caravan_port:call(?OWNER, Op, Args, Timeout).
+
+dist_port(Name) -> call(dist_port, #{name => Name, default => 4370}).
+
+kill9(OsPid) ->
+    [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok.
+
+%% Polls (bounded) until the owner runs a program other than OldPid.
+wait_new_program(OldPid) -> wait_new_program(OldPid, 200).
+wait_new_program(_OldPid, 0) -> error(program_not_restarted);
+wait_new_program(OldPid, N) ->
+    case caravan_port:os_pid(?OWNER) of
+        {ok, P} when P =/= OldPid -> P;
+        _ -> timer:sleep(10), wait_new_program(OldPid, N - 1)
+    end.
+
+%%% Tests
+
+real_program_test_() ->
+    with_owner(#{program => program()},
+               [{"100 concurrent callers each get their own answer",
+                 fun concurrent_callers/0},
+                {"delayed replies overtake nothing they should not",
+                 fun out_of_order/0},
+                {"a call that outlives its timeout gets {error, timeout}",
+                 fun timeout/0},
+                {"the program killed mid-call: error, then the next call works",
+                 fun killed_mid_call/0},
+                {"program errors come back as {Reason, Detail}",
+                 fun program_errors/0},
+                {"info reports the program's pid and counters",
+                 fun info/0}]).
+
+concurrent_callers() ->
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               Name = <<"node-", (integer_to_binary(I))/binary>>,
+                               %% Every third caller first waits behind a
+                               %% delayed ping, so replies interleave.
+                               case I rem 3 of
+                                   0 -> {ok, pong} = call(ping, #{delay_ms => I rem 17});
+                                   _ -> ok
+                               end,
+                               Self ! {self(), I, dist_port(Name)}
+                       end) || I <- lists:seq(1, 100)],
+    Results = [receive {P, I, R} -> {I, R} after 5000 -> error(caller_stuck) end || P <- Pids],
+    ?assertEqual([{I, {ok, I}} || I <- lists:seq(1, 100)], lists:sort(Results)).
+
+out_of_order() ->
+    Self = self(),
+    spawn_link(fun() -> Self ! {slow, call(ping, #{delay_ms => 200})} end),
+    timer:sleep(20),
+    ?assertEqual({ok, 4371}, dist_port(<<"a-4371">>)),
+    receive {slow, R} -> ?assertEqual({ok, pong}, R) after 2000 -> error(no_slow_reply) end.
+
+timeout() ->
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual({error, timeout}, call(ping, #{delay_ms => 1000}, 100)),
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ?assert(Elapsed >= 100 andalso Elapsed < 600),
+    %% The late pong must not be taken for the next call's answer.
+    timer:sleep(1000),
+    ?assertEqual({ok, 9}, dist_port(<<"n9">>)).
+
+killed_mid_call() ->
+    {ok, OsPid} = caravan_port:os_pid(?OWNER),
+    Self = self(),
+    spawn_link(fun() -> Self ! {pending, call(ping, #{delay_ms => 5000}, 10000)} end),
+    timer:sleep(50),
+    kill9(OsPid),
+    receive
+        {pending, R} -> ?assertMatch({error, {port_exited, _}}, R)
+    after 3000 -> error(pending_call_not_failed)
+    end,
+    NewPid = wait_new_program(OsPid),
+    ?assertNotEqual(OsPid, NewPid),
+    ?assertEqual({ok, 4370}, dist_port(<<"app-4370">>)).
+
+program_errors() ->
+    ?assertMatch({error, {port_out_of_range, <<"node app-0", _/binary>>}},
+                 dist_port(<<"app-0">>)),
+    ?assertMatch({error, {unknown_op, _}}, call(no_such_op, #{})),
+    ?assertMatch({error, {bad_args, <<"unknown argument 'x'">>}}, call(info, #{x => 1})).
+
+info() ->
+    {ok, OsPid} = caravan_port:os_pid(?OWNER),
+    {ok, Info} = call(info, #{}),
+    ?assertMatch(#{version := <<"0.1.0">>, os_pid := OsPid, requests := N} when N >= 1, Info).
+
+missing_program_test_() ->
+    with_owner(#{program => "/nonexistent/caravan_port", backoff_max_ms => 50},
+               [{"a missing program: calls fail cleanly, the owner stays up",
+                 fun() ->
+                         ?assertEqual({error, unavailable}, dist_port(<<"a-1">>)),
+                         timer:sleep(200), % several retries
+                         ?assertEqual({error, unavailable}, dist_port(<<"a-1">>)),
+                         ?assert(is_process_alive(whereis(?OWNER)))
+                 end}]).
+
+overload_test_() ->
+    with_owner(#{program => program(), max_pending => 10},
+               [{"more than max_pending outstanding calls: overload, not a queue",
+                 fun() ->
+                         Self = self(),
+                         [spawn_link(fun() -> Self ! {done, call(ping, #{delay_ms => 300})} end)
+                          || _ <- lists:seq(1, 10)],
+                         timer:sleep(100),
+                         ?assertEqual({error, overload}, dist_port(<<"a-1">>)),
+                         [receive {done, R} -> ?assertEqual({ok, pong}, R)
+                          after 2000 -> error(stuck) end || _ <- lists:seq(1, 10)],
+                         ?assertEqual({ok, 1}, dist_port(<<"a-1">>))
+                 end}]).
+
+%% A stand-in program that first sends garbage, then echoes requests back:
+%% the echo of {Id, weird, Args} is a reply with an unknown status.
+garbage_program() ->
+    Path = filename:join(code:lib_dir(caravan), "garbage_port.sh"),
+    ok = file:write_file(Path, "#!/bin/sh\nprintf '\\000\\000\\000\\003abc'\nexec cat\n"),
+    ok = file:change_mode(Path, 8#755),
+    Path.
+
+garbage_test_() ->
+    {setup, fun garbage_program/0, fun file:delete/1,
+     fun(Path) ->
+             with_owner(#{program => Path},
+                        [{"garbage and unknown replies: dropped or an error, never a crash",
+                          fun() ->
+                                  ?assertMatch({error, {bad_reply, {_, weird, #{}}}},
+                                               call(weird, #{})),
+                                  ?assert(is_process_alive(whereis(?OWNER)))
+                          end}])
+     end}.
+
+no_owner_test() ->
+    ?assertEqual({error, unavailable}, caravan_port:call(no_such_owner, info, #{}, 100)).
