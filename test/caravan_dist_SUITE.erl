@@ -1,0 +1,327 @@
+%%% Distribution without epmd, with real nodes: every node is started by
+%%% OTP's peer with `-start_epmd false -epmd_module caravan_epmd', and every
+%%% test checks afterwards that no epmd process exists on the machine.
+-module(caravan_dist_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, suite/0]).
+-export([init_per_suite/1, end_per_suite/1]).
+-export([init_per_group/2, end_per_group/2]).
+-export([init_per_testcase/2, end_per_testcase/2]).
+
+-export([three_nodes_form_a_full_mesh/1,
+         same_port_on_two_addresses/1,
+         names_answers/1,
+         ipv6/1,
+         tls_distribution/1,
+         hidden_helper_rpc/1,
+         dist_listen_false_remote_shell/1,
+         erl_call_by_address/1,
+         kill_program_twenty_times/1,
+         missing_program_at_boot/1,
+         bad_name_fails_clearly/1,
+         caravan_1_0_1_flags/1]).
+
+-import(caravan_test_peer, [start/3, start/4, stop/1, call/4, free_port/0]).
+
+-define(COOKIE, "caravan-test-cookie").
+
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+all() ->
+    [{group, mesh}, {group, families}, {group, helpers}, {group, faults}, {group, compat}].
+
+groups() ->
+    [{mesh, [], [three_nodes_form_a_full_mesh, same_port_on_two_addresses, names_answers]},
+     {families, [], [ipv6, tls_distribution]},
+     {helpers, [], [hidden_helper_rpc, dist_listen_false_remote_shell, erl_call_by_address]},
+     {faults, [], [kill_program_twenty_times, missing_program_at_boot, bad_name_fails_clearly]},
+     {compat, [], [caravan_1_0_1_flags]}].
+
+init_per_suite(Config) ->
+    ok = caravan_test_peer:assert_no_epmd(),
+    Config.
+
+end_per_suite(_Config) ->
+    ok = caravan_test_peer:assert_no_epmd().
+
+init_per_group(families, Config) ->
+    case os:cmd("ip -6 addr show dev lo") of
+        "" -> {skip, "no IPv6 loopback on this machine"};
+        Out ->
+            case string:find(Out, "::1") of
+                nomatch -> {skip, "::1 is not configured on lo"};
+                _ -> make_tls_files(Config)
+            end
+    end;
+init_per_group(_, Config) ->
+    Config.
+
+end_per_group(_, _Config) ->
+    ok.
+
+init_per_testcase(_, Config) ->
+    Config.
+
+%% Every test leaves no epmd behind (a node that silently fell back to epmd
+%% would start one).
+end_per_testcase(_, _Config) ->
+    ok = caravan_test_peer:assert_no_epmd().
+
+%%% mesh
+
+three_nodes_form_a_full_mesh(_Config) ->
+    Nodes = [start("app-" ++ integer_to_list(free_port()), "127.0.0.1", [])
+             || _ <- lists:seq(1, 3)],
+    [{P1, _N1}, {_P2, N2}, {_P3, N3}] = Nodes,
+    %% Each listens on the port in its name.
+    [assert_listening({127, 0, 0, 1}, port_of(N)) || {_, N} <- Nodes],
+    true = call(P1, net_kernel, connect_node, [N2]),
+    true = call(P1, net_kernel, connect_node, [N3]),
+    %% global's mesh connects N2 and N3 to each other through caravan too.
+    caravan_test_peer:wait_until(
+      fun() -> lists:all(fun({P, N}) ->
+                                 lists:sort(call(P, erlang, nodes, [])) =:=
+                                     lists:sort([M || {_, M} <- Nodes, M =/= N])
+                         end, Nodes)
+      end, 10000),
+    [stop(P) || {P, _} <- Nodes].
+
+same_port_on_two_addresses(_Config) ->
+    Port = free_port(),
+    Name = "app-" ++ integer_to_list(Port),
+    {PA, NA} = start(Name, "127.0.0.2", ["-kernel", "inet_dist_use_interface", "{127,0,0,2}"]),
+    {PB, NB} = start(Name, "127.0.0.3", ["-kernel", "inet_dist_use_interface", "{127,0,0,3}"]),
+    assert_listening({127, 0, 0, 2}, Port),
+    assert_listening({127, 0, 0, 3}, Port),
+    true = call(PA, net_kernel, connect_node, [NB]),
+    ?assertEqual(NA, call(PB, rpc, call, [NA, erlang, node, []])),
+    stop(PA),
+    stop(PB).
+
+names_answers(_Config) ->
+    Port = free_port(),
+    {P, _N} = start("app-" ++ integer_to_list(Port), "127.0.0.1", []),
+    Name = "app-" ++ integer_to_list(Port),
+    ?assertEqual({ok, [{Name, Port}]}, call(P, net_adm, names, [])),
+    ?assertEqual({ok, [{Name, Port}]}, call(P, net_adm, names, ["127.0.0.1"])),
+    ?assertEqual({error, address}, call(P, net_adm, names, ["no-such-host.invalid"])),
+    stop(P).
+
+%%% families
+
+ipv6(_Config) ->
+    Args = ["-proto_dist", "inet6_tcp"],
+    {PA, _NA} = start("app-" ++ integer_to_list(free_port({0, 0, 0, 0, 0, 0, 0, 1})), "::1", Args),
+    {PB, NB} = start("app-" ++ integer_to_list(free_port({0, 0, 0, 0, 0, 0, 0, 1})), "::1", Args),
+    assert_listening({0, 0, 0, 0, 0, 0, 0, 1}, port_of(NB)),
+    true = call(PA, net_kernel, connect_node, [NB]),
+    ?assertEqual([NB], call(PA, erlang, nodes, [])),
+    stop(PA),
+    stop(PB).
+
+tls_distribution(Config) ->
+    Args = ["-proto_dist", "inet_tls", "-ssl_dist_optfile", ?config(tls_optfile, Config)],
+    {PA, _NA} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", Args),
+    {PB, NB} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", Args),
+    true = call(PA, net_kernel, connect_node, [NB]),
+    %% The connection really is TLS: the distribution controller is an ssl
+    %% connection process, not a plain port.
+    {ok, [{NB, Info}]} = call(PA, net_kernel, nodes_info, []),
+    ?assertMatch({address, {net_address, _, _, tls, inet}},
+                 lists:keyfind(address, 1, Info)),
+    %% A plain TCP node cannot connect to a TLS one.
+    {PC, _NC} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", []),
+    ?assertEqual(false, call(PC, net_kernel, connect_node, [NB])),
+    [stop(P) || P <- [PA, PB, PC]].
+
+make_tls_files(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Sh = fun(Cmd) ->
+                 Out = os:cmd("cd " ++ Dir ++ " && " ++ Cmd ++ " 2>&1; echo rc=$?"),
+                 case lists:suffix("rc=0\n", Out) of
+                     true -> ok;
+                     false -> ct:fail({openssl_failed, Cmd, Out})
+                 end
+         end,
+    Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=caravan-test-ca "
+       "-keyout ca.key -out ca.pem"),
+    Sh("openssl req -newkey rsa:2048 -nodes -subj /CN=caravan-test-node "
+       "-keyout node.key -out node.csr"),
+    %% inet_tls_dist checks the host part of the node name as a DNS name even
+    %% when it is an IP literal (app-4370@127.0.0.1), so the address goes in
+    %% as DNS too; the README's TLS section says the same to operators.
+    Sh("printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:127.0.0.1,DNS:localhost\\n' > node.ext && "
+       "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+       "-extfile node.ext -out node.pem"),
+    File = fun(F) -> filename:join(Dir, F) end,
+    Common = [{certfile, File("node.pem")}, {keyfile, File("node.key")},
+              {cacertfile, File("ca.pem")}, {verify, verify_peer}],
+    Opts = [{server, Common ++ [{fail_if_no_peer_cert, true}]},
+            {client, Common}],
+    OptFile = File("ssl_dist.conf"),
+    ok = file:write_file(OptFile, io_lib:format("~p.~n", [Opts])),
+    [{tls_optfile, OptFile} | Config].
+
+%%% helpers
+
+hidden_helper_rpc(_Config) ->
+    Port = free_port(),
+    App = "app-" ++ integer_to_list(Port),
+    {PA, NA} = start(App, "127.0.0.1", []),
+    %% Same host and, by its name, the same port: as a hidden helper it must
+    %% listen elsewhere (port 0) instead of failing to bind.
+    {PH, NH} = start("rem-a1b2-" ++ App, "127.0.0.1", ["-hidden"]),
+    ?assertEqual(NA, call(PH, rpc, call, [NA, erlang, node, []])),
+    ?assertEqual([], call(PA, erlang, nodes, [])),        % hidden
+    ?assertEqual([NH], call(PA, erlang, nodes, [hidden])),
+    assert_listening({127, 0, 0, 1}, Port),
+    stop(PH),
+    stop(PA).
+
+dist_listen_false_remote_shell(_Config) ->
+    Port = free_port(),
+    App = "app-" ++ integer_to_list(Port),
+    {PA, NA} = start(App, "127.0.0.1", []),
+    %% relx's remote_console: a node that does not listen at all.
+    {PR, _NR} = start("remsh-" ++ App, "127.0.0.1", ["-dist_listen", "false", "-hidden"]),
+    ?assertEqual(NA, call(PR, rpc, call, [NA, erlang, node, []])),
+    ?assertEqual({ok, Port}, call(PR, rpc, call, [NA, caravan_epmd, port_of, [App]])),
+    stop(PR),
+    stop(PA).
+
+erl_call_by_address(_Config) ->
+    Port = free_port(),
+    App = "app-" ++ integer_to_list(Port),
+    {PA, NA} = start(App, "127.0.0.1", []),
+    ErlCall = os:find_executable("erl_call"),
+    ?assert(is_list(ErlCall)),
+    Cmd = io_lib:format("~ts -address 127.0.0.1:~b -c ~s -timeout 10 -a 'erlang node'",
+                        [ErlCall, Port, ?COOKIE]),
+    Out = string:trim(os:cmd(lists:flatten(Cmd))),
+    ?assertEqual(atom_to_list(NA), string:trim(Out, both, "'")),
+    stop(PA).
+
+%%% faults
+
+kill_program_twenty_times(_Config) ->
+    %% No transitive mesh: A's deliberate disconnects from C must not make
+    %% global (prevent_overlapping_partitions) drop B, the connection watched.
+    NoMesh = ["-connect_all", "false"],
+    {PA, _NA} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", NoMesh),
+    {PB, NB} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", NoMesh),
+    {PC, NC} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", NoMesh),
+    true = call(PA, net_kernel, connect_node, [NB]),
+    %% A watcher on A records any nodedown of B: the existing connection
+    %% must survive every kill.
+    Watcher = call(PA, erlang, spawn, [fun() -> watch_node(NB, []) end]),
+    lists:foreach(
+      fun(I) ->
+              {ok, OsPid} = call(PA, caravan_port, os_pid, [caravan_epmd_port]),
+              ok = caravan_test_peer:kill9(OsPid),
+              %% A new connection at once, while the program restarts: the
+              %% port is not cached, so A must derive it anew.
+              true = call(PA, ets, delete_all_objects, [caravan_epmd_ports]),
+              _ = call(PA, erlang, disconnect_node, [NC]),
+              ?assertEqual(true, call(PA, net_kernel, connect_node, [NC]), {kill, I}),
+              caravan_test_peer:wait_until(
+                fun() ->
+                        case call(PA, caravan_port, os_pid, [caravan_epmd_port]) of
+                            {ok, New} -> New =/= OsPid;
+                            _ -> false
+                        end
+                end, 5000),
+              ?assert(lists:member(NB, call(PA, erlang, nodes, [])))
+      end, lists:seq(1, 20)),
+    %% And the restarted program is the one answering, not the fallback.
+    true = call(PA, ets, delete_all_objects, [caravan_epmd_ports]),
+    {ok, Before} = call(PA, caravan_port, call, [caravan_epmd_port, info, #{}, 1000]),
+    _ = call(PA, erlang, disconnect_node, [NC]),
+    true = call(PA, net_kernel, connect_node, [NC]),
+    {ok, After} = call(PA, caravan_port, call, [caravan_epmd_port, info, #{}, 1000]),
+    ?assert(maps:get(requests, After) >= maps:get(requests, Before) + 2),
+    ?assertEqual([], call(PA, erlang, apply, [fun() -> Watcher ! {report, self()},
+                                                       receive {downs, D} -> D end end, []])),
+    [stop(P) || P <- [PA, PB, PC]].
+
+watch_node(Node, Downs) ->
+    erlang:monitor_node(Node, true),
+    receive
+        {nodedown, Node} -> watch_node(Node, [nodedown | Downs]);
+        {report, From} -> From ! {downs, Downs}
+    end.
+
+missing_program_at_boot(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "missing.log"),
+    Missing = "/nonexistent/caravan_port",
+    LoggerConf = io_lib:format("[{handler,default,logger_std_h,#{config=>#{file=>~p}}}]", [Log]),
+    Dir = ?config(priv_dir, Config),
+    {PA, NA} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1",
+                     ["-caravan", "port_program", "\"" ++ Missing ++ "\"",
+                      "-kernel", "logger", lists:flatten(LoggerConf)],
+                     #{wd => Dir}),
+    {PB, _NB} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", []),
+    %% Up, and reachable: distribution works from the Erlang fallback.
+    ?assertEqual(true, call(PB, net_kernel, connect_node, [NA])),
+    ?assertEqual(NA, call(PA, erlang, node, [])),
+    timer:sleep(300), % let a few retries happen: they must not log again
+    ok = call(PA, logger_std_h, filesync, [default]),
+    {ok, Text} = file:read_file(Log),
+    Lines = [L || L <- binary:split(Text, <<"\n">>, [global]),
+                  binary:match(L, list_to_binary(Missing)) =/= nomatch],
+    ?assertEqual(1, length(Lines), Text),
+    ?assertNotEqual(nomatch, binary:match(hd(Lines), <<"cannot start">>)),
+    ?assertNot(filelib:is_file(filename:join(Dir, "erl_crash.dump"))),
+    stop(PA),
+    stop(PB).
+
+bad_name_fails_clearly(Config) ->
+    %% app-0 carries port 0: the node cannot start distribution, and says why
+    %% in one line naming the node and the rule.
+    Dir = ?config(priv_dir, Config),
+    Erl = os:find_executable("erl"),
+    Cmd = io_lib:format("cd ~ts && ~ts -noshell -name app-0@127.0.0.1 ~ts "
+                        "-eval 'halt(0)' 2>&1 | head -c 4000",
+                        [Dir, Erl, string:join(caravan_test_peer:epmd_less_args(), " ")]),
+    Out = os:cmd(lists:flatten(Cmd)),
+    ?assertNotEqual(nomatch, string:find(Out, "node app-0: the digits ending a node name are "
+                                              "its port and must be 1..65535"), Out).
+
+%%% compat
+
+caravan_1_0_1_flags(_Config) ->
+    %% Caravan 1.0.1's README, with only the code path changed.
+    Flags = ["-start_epmd", "false",
+             "-epmd_module", "Elixir.Caravan.Epmd.Client",
+             "-proto_dist", "Elixir.Caravan.Epmd.Dist",
+             "-pa", filename:join(code:lib_dir(caravan), "ebin"),
+             "-setcookie", ?COOKIE],
+    {ok, Host} = inet:gethostname(),
+    Start = fun(Name) ->
+                    {ok, P, N} = peer:start(#{name => Name, host => Host, longnames => false,
+                                              connection => standard_io, args => Flags}),
+                    {P, N}
+            end,
+    {PA, NA} = Start("node3434"),
+    assert_listening({127, 0, 0, 1}, 3434),
+    {PB, _NB} = Start("node" ++ integer_to_list(free_port())),
+    ?assertEqual(true, call(PB, net_kernel, connect_node, [NA])),
+    ?assertEqual('Elixir.Caravan.Epmd.Client', call(PA, net_kernel, epmd_module, [])),
+    stop(PA),
+    stop(PB).
+
+%%% internal
+
+port_of(Node) ->
+    {ok, Port} = caravan_name:port(Node, 0),
+    Port.
+
+assert_listening(Ip, Port) ->
+    {ok, S} = gen_tcp:connect(Ip, Port, [], 2000),
+    gen_tcp:close(S).
+
+free_port(Ip) ->
+    caravan_test_peer:free_port(Ip).

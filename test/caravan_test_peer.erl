@@ -1,0 +1,93 @@
+%%% Helpers shared by the Common Test suites: real BEAM nodes started with
+%%% OTP's peer, distribution through caravan_epmd (never epmd), controlled
+%%% over standard_io so the test runner itself needs no distribution.
+-module(caravan_test_peer).
+
+-export([start/3]).
+-export([start/4]).
+-export([stop/1]).
+-export([call/4]).
+-export([free_port/0]).
+-export([free_port/1]).
+-export([assert_no_epmd/0]).
+-export([kill9/1]).
+-export([epmd_less_args/0]).
+-export([wait_until/2]).
+
+-define(COOKIE, "caravan-test-cookie").
+
+%% @doc Starts `Name@Host' with caravan as its epmd module.
+-spec start(string(), string(), [string()]) -> {pid(), node()}.
+start(Name, Host, ExtraArgs) ->
+    start(Name, Host, ExtraArgs, #{}).
+
+-spec start(string(), string(), [string()], map()) -> {pid(), node()}.
+start(Name, Host, ExtraArgs, Options) ->
+    Longnames = maps:get(longnames, Options, true),
+    Base = #{name => Name,
+             host => Host,
+             longnames => Longnames,
+             connection => standard_io,
+             wait_boot => 30000,
+             args => epmd_less_args() ++ ExtraArgs},
+    {ok, Peer, Node} = peer:start(maps:merge(Base, maps:without([longnames], Options))),
+    {Peer, Node}.
+
+%% @doc The flags every test node runs with: no epmd started, caravan's
+%% epmd module, caravan's code, a shared cookie. The test modules come last
+%% on the path (rebar3 ct compiles a second copy of the application there;
+%% ebin, which has priv beside it, must win).
+-spec epmd_less_args() -> [string()].
+epmd_less_args() ->
+    ["-start_epmd", "false", "-epmd_module", "caravan_epmd",
+     "-pa", filename:join(code:lib_dir(caravan), "ebin"),
+     "-pz", filename:dirname(code:which(?MODULE)),
+     "-setcookie", ?COOKIE].
+
+-spec stop(pid()) -> ok.
+stop(Peer) ->
+    try peer:stop(Peer) catch exit:_ -> ok end.
+
+-spec call(pid(), module(), atom(), [term()]) -> term().
+call(Peer, M, F, A) ->
+    peer:call(Peer, M, F, A, 15000).
+
+%% @doc A TCP port free right now on 127.0.0.1 (the kernel picks it).
+-spec free_port() -> inet:port_number().
+free_port() -> free_port({127, 0, 0, 1}).
+
+-spec free_port(inet:ip_address()) -> inet:port_number().
+free_port(Ip) ->
+    {ok, S} = gen_tcp:listen(0, [{ip, Ip}, {reuseaddr, true}]),
+    {ok, Port} = inet:port(S),
+    ok = gen_tcp:close(S),
+    Port.
+
+%% @doc Fails if any epmd process exists on this machine.
+-spec assert_no_epmd() -> ok.
+assert_no_epmd() ->
+    case string:trim(os:cmd("pgrep -x epmd")) of
+        "" -> ok;
+        Pids -> error({epmd_running, Pids})
+    end.
+
+-spec kill9(non_neg_integer()) -> ok.
+kill9(OsPid) ->
+    "" = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok.
+
+%% @doc Polls Fun every 20 ms until it returns true, at most TimeoutMs.
+-spec wait_until(fun(() -> boolean()), non_neg_integer()) -> ok.
+wait_until(Fun, TimeoutMs) ->
+    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
+    wait_loop(Fun, Deadline).
+
+wait_loop(Fun, Deadline) ->
+    case Fun() of
+        true -> ok;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> error(wait_until_timeout);
+                false -> timer:sleep(20), wait_loop(Fun, Deadline)
+            end
+    end.
