@@ -5,7 +5,8 @@
 #   deps           install the Debian packages the project needs (scripts/deps.sh)
 #   test           every suite (cmocka, EUnit, Common Test); ends with "N passed, N failed"
 #   test-c         cmocka tests of the C program only
-#   eunit, ct      the Erlang suites only (CT_SUITES=caravan_dist limits ct)
+#   eunit, ct      the Erlang suites only (CT_SUITES=caravan_dist_SUITE limits ct)
+#   dialyzer       type analysis of erl_src (part of test)
 #   demo           three nodes with no epmd connect to each other, then stop
 #   bench          benchmarks side by side (bench/)
 #   clean          remove build output
@@ -44,7 +45,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test test-c c-tests eunit ct demo bench clean check-ei
+.PHONY: all deps test test-c c-tests eunit ct dialyzer demo bench clean check-ei
 
 all: $(PORT)
 
@@ -86,6 +87,9 @@ eunit: $(PORT)
 
 ct: $(PORT)
 	@scripts/run-tests.sh ct
+
+dialyzer: $(PORT)
+	@scripts/run-tests.sh dialyzer
 
 demo:
 	@scripts/demo.sh

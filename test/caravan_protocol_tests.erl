@@ -1,0 +1,25 @@
+%%% docs/protocol.md says every atom the C program may send is listed in
+%%% caravan_port:protocol_atoms/0 (replies are decoded with [safe], which
+%%% refuses unknown atoms). This checks the C sources against that list: any
+%%% atom-like string literal in port_src/ must be listed, or be a request key.
+-module(caravan_protocol_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+%% Keys the Erlang side sends; atoms on that side already.
+-define(REQUEST_KEYS, ["name", "default", "delay_ms", "dist_port", "info", "ping"]).
+
+c_atoms_are_known_test() ->
+    Root = filename:dirname(filename:dirname(?FILE)),
+    Files = filelib:wildcard(filename:join([Root, "port_src", "*.c"])),
+    ?assertNotEqual([], Files),
+    Literals = lists:usort(lists:append([literals(F) || F <- Files])),
+    Known = [atom_to_list(A) || A <- caravan_port:protocol_atoms()] ++ ?REQUEST_KEYS,
+    ?assertEqual([], Literals -- Known).
+
+literals(File) ->
+    {ok, Text} = file:read_file(File),
+    case re:run(Text, <<"\"([a-z][a-z_]*)\"">>, [global, {capture, all_but_first, list}]) of
+        {match, Matches} -> [M || [M] <- Matches];
+        nomatch -> []
+    end.
