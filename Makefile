@@ -27,6 +27,11 @@ EI_DIR := $(shell $(ERL) -noshell -eval 'io:format("~s", [code:lib_dir(erl_inter
 EI_CFLAGS := -I$(EI_DIR)/include
 EI_LIBS := -L$(EI_DIR)/lib -lei -lpthread
 
+# Libraries found through pkg-config, as Debian's -dev packages install them.
+PKGS := libcares
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcares)
+
 BUILD := _build/c
 PORT := priv/caravan_port
 PORT_SRCS := $(wildcard port_src/*.c)
@@ -37,7 +42,8 @@ LIB_OBJS := $(filter-out $(BUILD)/main.o,$(PORT_OBJS))
 C_TEST_SRCS := $(wildcard test/c/test_*.c)
 C_TESTS := $(C_TEST_SRCS:test/c/%.c=$(BUILD)/%)
 
-ALL_CFLAGS := $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+LIBS := $(EI_LIBS) $(PKG_LIBS)
 
 ifeq ($(V),1)
 Q :=
@@ -56,7 +62,7 @@ check-ei:
 $(PORT): $(PORT_OBJS) | check-ei
 	@mkdir -p priv
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PORT_OBJS) $(EI_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PORT_OBJS) $(LIBS)
 
 $(BUILD)/%.o: port_src/%.c | check-ei
 	@mkdir -p $(BUILD)
@@ -65,7 +71,7 @@ $(BUILD)/%.o: port_src/%.c | check-ei
 
 $(BUILD)/test_%: test/c/test_%.c $(LIB_OBJS)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -MMD -MP -o $@ $< $(LIB_OBJS) $(EI_LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -MMD -MP -o $@ $< $(LIB_OBJS) $(LIBS) -lcmocka
 
 -include $(wildcard $(BUILD)/*.d)
 

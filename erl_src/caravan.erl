@@ -6,6 +6,8 @@
 -module(caravan).
 
 -export([dist_port/1]).
+-export([lookup_srv/2]).
+-export([discover/1]).
 -export([info/0]).
 
 -export_type([port_number/0, error/0]).
@@ -36,6 +38,23 @@ dist_port(NodeOrName) ->
                      default => caravan_config:default_port()},
             caravan_port:call(?LOOKUP_OWNER, dist_port, Args, ?CALL_TIMEOUT_MS)
     end.
+
+%% @doc SRV records of Name with their targets' addresses, from the DNS
+%% servers in Options (default: the local Consul agent, 127.0.0.1:8600).
+%% See caravan_dns for the options.
+-spec lookup_srv(Name, Options) -> {ok, [caravan_dns:srv_record()]} | {error, error()} when
+      Name :: string() | binary(),
+      Options :: caravan_dns:options().
+lookup_srv(Name, Options) ->
+    caravan_dns:lookup_srv(Name, Options).
+
+%% @doc The nodes a discovery source lists right now, named
+%% `Basename-PORT@ADDRESS'.
+-spec discover(Source) -> {ok, [node()]} | {error, error()} when
+      Source :: {dns, #{query := string() | binary(), basename := string() | binary(),
+                        _ => _}}.
+discover({dns, Options}) ->
+    caravan_dns:discover(Options).
 
 %% @doc Version and counters of the C programs this node runs.
 -spec info() -> #{atom() => {ok, map()} | {error, error()}}.

@@ -118,10 +118,14 @@ default_program() ->
 protocol_atoms() ->
     [ok, error, pong,
      %% info keys
-     version, os_pid, uptime_ms, requests, errors, dropped, deferred,
+     version, os_pid, uptime_ms, requests, errors, dropped, deferred, dns_inflight,
+     %% srv records
+     priority, weight, port, target, addresses,
      %% error reasons
      bad_term, bad_request, bad_args, unknown_op, overload,
-     empty_name, name_too_long, invalid_name, port_out_of_range, no_port].
+     empty_name, name_too_long, invalid_name, port_out_of_range, no_port,
+     nxdomain, servfail, refused, timeout, connection_refused, bad_answer, not_implemented,
+     no_memory, cancelled, dns_error].
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks

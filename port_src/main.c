@@ -15,23 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dist_port.h"
+#include "cli.h"
 #include "frame.h"
 #include "ops.h"
 
 /* With nothing deferred the loop still wakes once a second; it costs nothing
  * and bounds how long a lost wakeup could stall a future timer. */
 #define IDLE_POLL_MS 1000
-
-static const char usage[] =
-    "usage: caravan_port                      run as an Erlang port (stdin not a terminal)\n"
-    "       caravan_port dist-port NAME [--default PORT]\n"
-    "                                         print the distribution port of a node name\n"
-    "       caravan_port --version | --help\n"
-    "\n"
-    "The port of a node is the run of digits ending its name part:\n"
-    "app-4370@10.0.0.5 -> 4370. Without digits the default is used (4370).\n"
-    "As a port it speaks {packet,4} external terms; see docs/protocol.md.\n";
 
 static int send_stdout(void *ctx, const char *buf, size_t len)
 {
@@ -76,17 +66,21 @@ static int run_port(void)
     }
 
     for (;;) {
-        struct pollfd fds[1] = {{.fd = STDIN_FILENO, .events = POLLIN}};
-        int n = poll(fds, 1, ops_timeout(&o, IDLE_POLL_MS));
+        /* stdin first, then whatever sockets the DNS lookups have open. */
+        struct pollfd fds[1 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL];
+        fds[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+        size_t ndns = dns_poll_fds(o.dns, fds + 1, sizeof fds / sizeof fds[0] - 1);
+        int n = poll(fds, 1 + ndns, ops_timeout(&o, IDLE_POLL_MS));
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "caravan_port: poll: %s\n", strerror(errno));
             rc = EXIT_FAILURE;
             break;
         }
-        if (ops_tick(&o) != 0)
-            break; /* stdout closed: the VM is gone */
-        if (n <= 0)
+        if (n < 0)
             continue;
+        dns_process(o.dns, fds + 1, ndns);
+        if (ops_tick(&o) != 0 || o.sink_failed)
+            break; /* stdout closed: the VM is gone */
 
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             /* Read even on POLLHUP: the last requests may still be buffered. */
@@ -108,43 +102,6 @@ static int run_port(void)
     return rc;
 }
 
-static int run_dist_port(int argc, char **argv)
-{
-    long default_port = 4370;
-    const char *name = NULL;
-
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--default") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            default_port = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || default_port < 0 || default_port > 65535) {
-                fprintf(stderr, "caravan_port: --default takes a port 0..65535\n");
-                return 2;
-            }
-        } else if (name == NULL) {
-            name = argv[i];
-        } else {
-            fputs(usage, stderr);
-            return 2;
-        }
-    }
-    if (name == NULL) {
-        fputs(usage, stderr);
-        return 2;
-    }
-
-    char msg[512];
-    long port = 0;
-    enum dist_port_error e =
-        dist_port_from_name(name, strlen(name), default_port, &port, msg, sizeof msg);
-    if (e != DIST_PORT_OK) {
-        fprintf(stderr, "caravan_port: %s (%s)\n", msg, dist_port_error_atom(e));
-        return 1;
-    }
-    printf("%ld\n", port);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     /* A write to a closed stdout must come back as EPIPE, not kill us before
@@ -154,13 +111,13 @@ int main(int argc, char **argv)
 
     if (argc == 1) {
         if (isatty(STDIN_FILENO)) {
-            fputs(usage, stderr);
+            fputs(cli_usage, stderr);
             return 2;
         }
         return run_port();
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, stdout);
+        fputs(cli_usage, stdout);
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
@@ -168,7 +125,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "dist-port") == 0)
-        return run_dist_port(argc - 2, argv + 2);
-    fputs(usage, stderr);
+        return cli_dist_port(argc - 2, argv + 2);
+    if (strcmp(argv[1], "lookup") == 0)
+        return cli_lookup(argc - 2, argv + 2);
+    fputs(cli_usage, stderr);
     return 2;
 }

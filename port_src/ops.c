@@ -17,12 +17,29 @@
 
 typedef int (*op_handler)(struct ops *o, const struct request *req);
 
-static int send_error(struct ops *o, uint64_t id, const char *reason, const char *detail)
+int ops_send_error(struct ops *o, uint64_t id, const char *reason, const char *detail)
 {
     o->counters.errors++;
-    if (reply_error(&o->x, id, reason, detail) != 0)
+    if (reply_error(&o->x, id, reason, detail) != 0 || reply_send(&o->sink, &o->x) != 0) {
+        o->sink_failed = 1;
         return -1;
-    return reply_send(&o->sink, &o->x);
+    }
+    return 0;
+}
+
+ei_x_buff *ops_ok_begin(struct ops *o, uint64_t id)
+{
+    o->counters.ok++;
+    return reply_ok_begin(&o->x, id) == 0 ? &o->x : NULL;
+}
+
+int ops_send(struct ops *o)
+{
+    if (reply_send(&o->sink, &o->x) != 0) {
+        o->sink_failed = 1;
+        return -1;
+    }
+    return 0;
 }
 
 static int send_ok_ulong(struct ops *o, uint64_t id, unsigned long long value)
@@ -46,13 +63,13 @@ static int op_dist_port(struct ops *o, const struct request *req)
     };
 
     if (term_args_parse(req, spec, sizeof spec / sizeof spec[0], msg, sizeof msg) != 0)
-        return send_error(o, req->id, "bad_args", msg);
+        return ops_send_error(o, req->id, "bad_args", msg);
 
     long port = 0;
     enum dist_port_error e =
         dist_port_from_name(name, name_len, (long)default_port, &port, msg, sizeof msg);
     if (e != DIST_PORT_OK)
-        return send_error(o, req->id, dist_port_error_atom(e), msg);
+        return ops_send_error(o, req->id, dist_port_error_atom(e), msg);
     return send_ok_ulong(o, req->id, (unsigned long long)port);
 }
 
@@ -66,7 +83,7 @@ static int op_ping(struct ops *o, const struct request *req)
     };
 
     if (term_args_parse(req, spec, 1, msg, sizeof msg) != 0)
-        return send_error(o, req->id, "bad_args", msg);
+        return ops_send_error(o, req->id, "bad_args", msg);
     if (delay == 0) {
         o->counters.ok++;
         if (reply_ok_begin(&o->x, req->id) != 0 || ei_x_encode_atom(&o->x, "pong") != 0)
@@ -74,7 +91,7 @@ static int op_ping(struct ops *o, const struct request *req)
         return reply_send(&o->sink, &o->x);
     }
     if (deferred_add(&o->deferred, req->id, clock_now_ms() + delay) != 0)
-        return send_error(o, req->id, "overload", "too many delayed replies outstanding");
+        return ops_send_error(o, req->id, "overload", "too many delayed replies outstanding");
     return 0;
 }
 
@@ -83,25 +100,27 @@ static int encode_counter(ei_x_buff *x, const char *key, unsigned long long valu
     return ei_x_encode_atom(x, key) || ei_x_encode_ulonglong(x, value);
 }
 
-/* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred} */
+/* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred,
+ *               dns_inflight} */
 static int op_info(struct ops *o, const struct request *req)
 {
     char msg[MSG_MAX];
     if (term_args_parse(req, NULL, 0, msg, sizeof msg) != 0)
-        return send_error(o, req->id, "bad_args", msg);
+        return ops_send_error(o, req->id, "bad_args", msg);
 
     /* This reply is counted before it is encoded so that it sees itself. */
     o->counters.ok++;
     const struct ops_counters *c = &o->counters;
     ei_x_buff *x = &o->x;
-    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 8) ||
+    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 9) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
         encode_counter(x, "uptime_ms", (unsigned long long)(clock_now_ms() - o->started_ms)) ||
         encode_counter(x, "requests", c->requests) || encode_counter(x, "ok", c->ok) ||
         encode_counter(x, "errors", c->errors) || encode_counter(x, "dropped", c->dropped) ||
-        encode_counter(x, "deferred", o->deferred.count))
+        encode_counter(x, "deferred", o->deferred.count) ||
+        encode_counter(x, "dns_inflight", dns_inflight(o->dns)))
         return -1;
     return reply_send(&o->sink, x);
 }
@@ -110,9 +129,11 @@ static const struct {
     const char *name;
     op_handler handler;
 } op_table[] = {
+    {"addr", ops_dns_addr},
     {"dist_port", op_dist_port},
     {"info", op_info},
     {"ping", op_ping},
+    {"srv", ops_dns_srv},
 };
 
 int ops_init(struct ops *o, struct reply_sink sink)
@@ -120,11 +141,19 @@ int ops_init(struct ops *o, struct reply_sink sink)
     memset(o, 0, sizeof *o);
     o->sink = sink;
     o->started_ms = clock_now_ms();
-    return ei_x_new(&o->x) == 0 ? 0 : -1;
+    if (ei_x_new(&o->x) != 0)
+        return -1;
+    o->dns = dns_new(ops_dns_done, o);
+    if (o->dns == NULL) {
+        ei_x_free(&o->x);
+        return -1;
+    }
+    return 0;
 }
 
 void ops_free(struct ops *o)
 {
+    dns_free(o->dns);
     ei_x_free(&o->x);
 }
 
@@ -146,7 +175,7 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
     }
     o->counters.requests++;
     if (e != TERM_OK)
-        return send_error(o, req.id, e == TERM_BAD_SHAPE ? "bad_request" : "bad_term",
+        return ops_send_error(o, req.id, e == TERM_BAD_SHAPE ? "bad_request" : "bad_term",
                           detail ? detail : term_error_text(e));
 
     for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
@@ -155,12 +184,13 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
 
     char msg[MSG_MAX];
     snprintf(msg, sizeof msg, "no operation '%s'", req.op);
-    return send_error(o, req.id, "unknown_op", msg);
+    return ops_send_error(o, req.id, "unknown_op", msg);
 }
 
 int ops_timeout(const struct ops *o, int cap)
 {
-    return deferred_timeout(&o->deferred, clock_now_ms(), cap);
+    int t = deferred_timeout(&o->deferred, clock_now_ms(), cap);
+    return dns_timeout(o->dns, t);
 }
 
 int ops_tick(struct ops *o)

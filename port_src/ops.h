@@ -14,7 +14,9 @@
 #include <stdint.h>
 
 #include "deferred.h"
+#include "dns.h"
 #include "reply.h"
+#include "term.h"
 
 #define CARAVAN_VERSION "0.1.0"
 
@@ -30,7 +32,9 @@ struct ops {
     ei_x_buff x;
     struct ops_counters counters;
     struct deferred deferred;
+    struct dns *dns;
     int64_t started_ms;
+    int sink_failed; /* a reply could not be delivered: the VM is gone */
 };
 
 /* Returns 0, or -1 when memory for the reply buffer cannot be had. */
@@ -48,5 +52,16 @@ int ops_timeout(const struct ops *o, int cap);
 
 /* Sends deferred replies that are due. Returns 0, or -1 when the sink failed. */
 int ops_tick(struct ops *o);
+
+/* For operation handlers in other files (ops_dns.c). */
+int ops_send_error(struct ops *o, uint64_t id, const char *reason, const char *detail);
+/* Counts an ok reply and starts it; the caller encodes Result and sends. */
+ei_x_buff *ops_ok_begin(struct ops *o, uint64_t id);
+int ops_send(struct ops *o);
+
+/* Handlers defined in ops_dns.c. */
+int ops_dns_srv(struct ops *o, const struct request *req);
+int ops_dns_addr(struct ops *o, const struct request *req);
+void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r);
 
 #endif

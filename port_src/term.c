@@ -220,34 +220,36 @@ static const struct term_arg *find_arg(const struct term_arg *spec, size_t n, co
     return NULL;
 }
 
-static int parse_one(const struct request *req, int *idx, const struct term_arg *a, char *msg,
-                     size_t msglen)
+static int parse_binary(const struct request *req, int *idx, const struct term_arg *a,
+                        char *dest, size_t *len_out, char *msg, size_t msglen)
 {
     int type = 0, size = 0;
     ei_get_type(req->buf, idx, &type, &size);
-
-    if (a->type == ARG_BINARY) {
-        if (type != ERL_BINARY_EXT) {
-            snprintf(msg, msglen, "%s: expected a binary", a->key);
-            return -1;
-        }
-        if ((long long)size > a->max) {
-            snprintf(msg, msglen, "%s: longer than %lld bytes", a->key, a->max);
-            return -1;
-        }
-        long got = 0;
-        char *dest = a->dest;
-        if (ei_decode_binary(req->buf, idx, dest, &got) != 0) {
-            snprintf(msg, msglen, "%s: unreadable binary", a->key);
-            return -1;
-        }
-        dest[got] = '\0';
-        if (a->len_out)
-            *a->len_out = (size_t)got;
-        return 0;
+    if (type != ERL_BINARY_EXT) {
+        snprintf(msg, msglen, "%s: expected a binary", a->key);
+        return -1;
     }
+    if ((long long)size > a->max) {
+        snprintf(msg, msglen, "%s: longer than %lld bytes", a->key, a->max);
+        return -1;
+    }
+    long got = 0;
+    if (ei_decode_binary(req->buf, idx, dest, &got) != 0) {
+        snprintf(msg, msglen, "%s: unreadable binary", a->key);
+        return -1;
+    }
+    dest[got] = '\0';
+    if (len_out)
+        *len_out = (size_t)got;
+    return 0;
+}
 
+static int parse_int(const struct request *req, int *idx, const struct term_arg *a, char *msg,
+                     size_t msglen)
+{
+    int type = 0, size = 0;
     long long v = 0;
+    ei_get_type(req->buf, idx, &type, &size);
     if (type != ERL_SMALL_INTEGER_EXT && type != ERL_INTEGER_EXT && type != ERL_SMALL_BIG_EXT &&
         type != ERL_LARGE_BIG_EXT) {
         snprintf(msg, msglen, "%s: expected an integer", a->key);
@@ -259,6 +261,73 @@ static int parse_one(const struct request *req, int *idx, const struct term_arg 
     }
     *(long long *)a->dest = v;
     return 0;
+}
+
+static int parse_atom(const struct request *req, int *idx, const struct term_arg *a, char *msg,
+                      size_t msglen)
+{
+    char atom[MAXATOMLEN_UTF8];
+    if (ei_decode_atom(req->buf, idx, atom) != 0 || strlen(atom) > (size_t)a->max) {
+        snprintf(msg, msglen, "%s: expected an atom", a->key);
+        return -1;
+    }
+    strcpy(a->dest, atom);
+    return 0;
+}
+
+/* [binary()] joined with ','. An empty list leaves dest empty. */
+static int parse_binary_list(const struct request *req, int *idx, const struct term_arg *a,
+                             char *msg, size_t msglen)
+{
+    int arity = 0;
+    char *dest = a->dest;
+    size_t used = 0, count = 0;
+    char item[256];
+    struct term_arg one = {.key = a->key, .max = sizeof item - 1};
+
+    dest[0] = '\0';
+    if (ei_decode_list_header(req->buf, idx, &arity) != 0) {
+        snprintf(msg, msglen, "%s: expected a list of binaries", a->key);
+        return -1;
+    }
+    for (int i = 0; i < arity; i++) {
+        size_t n = 0;
+        if (parse_binary(req, idx, &one, item, &n, msg, msglen) != 0)
+            return -1;
+        if (n == 0 || memchr(item, ',', n) != NULL || memchr(item, '\0', n) != NULL) {
+            snprintf(msg, msglen, "%s: element %d is empty or holds ',' or NUL", a->key, i + 1);
+            return -1;
+        }
+        if (used + n + 1 > (size_t)a->max) {
+            snprintf(msg, msglen, "%s: longer than %lld bytes in all", a->key, a->max);
+            return -1;
+        }
+        if (used > 0)
+            dest[used++] = ',';
+        memcpy(dest + used, item, n);
+        used += n;
+        dest[used] = '\0';
+        count++;
+    }
+    if (arity > 0 && ei_decode_list_header(req->buf, idx, &arity) != 0) {
+        snprintf(msg, msglen, "%s: not a proper list", a->key);
+        return -1;
+    }
+    if (a->len_out)
+        *a->len_out = count;
+    return 0;
+}
+
+static int parse_one(const struct request *req, int *idx, const struct term_arg *a, char *msg,
+                     size_t msglen)
+{
+    switch (a->type) {
+    case ARG_BINARY: return parse_binary(req, idx, a, a->dest, a->len_out, msg, msglen);
+    case ARG_INT: return parse_int(req, idx, a, msg, msglen);
+    case ARG_ATOM: return parse_atom(req, idx, a, msg, msglen);
+    case ARG_BINARY_LIST: return parse_binary_list(req, idx, a, msg, msglen);
+    }
+    return -1;
 }
 
 int term_args_parse(const struct request *req, const struct term_arg *spec, size_t n, char *msg,

@@ -59,14 +59,18 @@ enum term_error term_request_decode(const char *buf, size_t len, struct request 
  * keys, wrong types, out-of-range integers and over-long binaries, and
  * reports the first problem in msg.
  */
-enum term_arg_type { ARG_BINARY, ARG_INT };
+enum term_arg_type { ARG_BINARY, ARG_INT, ARG_ATOM, ARG_BINARY_LIST };
 
 struct term_arg {
     const char *key;
     enum term_arg_type type;
     bool required;
     /* ARG_BINARY: dest is char[max + 1], NUL-terminated; *len_out gets the size.
-     * ARG_INT: dest is long long, accepted range [min, max]. */
+     * ARG_INT: dest is long long, accepted range [min, max].
+     * ARG_ATOM: dest is char[max + 1]; the atom's name, NUL-terminated.
+     * ARG_BINARY_LIST: a list of binaries, none containing a comma, joined
+     *   with ',' into char[max + 1] (the form c-ares takes server lists in);
+     *   *len_out gets the element count. */
     void *dest;
     size_t *len_out;
     long long min, max;

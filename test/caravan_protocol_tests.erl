@@ -7,7 +7,9 @@
 -include_lib("eunit/include/eunit.hrl").
 
 %% Keys the Erlang side sends; atoms on that side already.
--define(REQUEST_KEYS, ["name", "default", "delay_ms", "dist_port", "info", "ping"]).
+-define(REQUEST_KEYS, ["name", "default", "delay_ms", "dist_port", "info", "ping",
+                       "srv", "addr", "servers", "timeout_ms", "tries", "transport", "family",
+                       "resolv_conf", "tcp", "udp", "any", "inet", "inet6"]).
 
 c_atoms_are_known_test() ->
     Root = filename:dirname(filename:dirname(?FILE)),

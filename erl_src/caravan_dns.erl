@@ -1,0 +1,126 @@
+%%% @doc DNS discovery: SRV lookups answered by the C program (c-ares), and
+%%% node names built from them.
+%%%
+%%% Consul answers `app.service.consul' (and `_app._tcp.service.consul',
+%%% `tag.app.service.consul') with one SRV record per instance: its port and a
+%%% target whose address Consul puts in the ADDITIONAL section. The program
+%%% reads that section, decodes Consul's `<hex>.addr.' targets, and asks for
+%%% the addresses of any other target. Lookups go over TCP by default: a
+%%% default Consul answers plain UDP with at most 3 records and no TC flag,
+%%% which would silently cap a cluster at 3 nodes.
+-module(caravan_dns).
+
+-export([lookup_srv/2]).
+-export([lookup_addr/2]).
+-export([discover/1]).
+-export([node_name/3]).
+
+-export_type([options/0, srv_record/0]).
+
+-type options() :: #{servers => [string() | binary()] | system,
+                     resolv_conf => file:filename(),
+                     timeout => pos_integer(),
+                     tries => 1..10,
+                     transport => tcp | udp,
+                     family => inet | inet6 | any}.
+-type srv_record() :: #{priority := 0..65535,
+                        weight := 0..65535,
+                        port := 0..65535,
+                        target := binary(),
+                        addresses := [inet:ip_address()]}.
+
+%% The local Consul agent's DNS interface.
+-define(DEFAULT_SERVERS, ["127.0.0.1:8600"]).
+-define(DEFAULT_TIMEOUT_MS, 2000).
+%% Time for the reply to travel back after the program's own deadline.
+-define(REPLY_MARGIN_MS, 500).
+-define(OWNER, caravan_lookup).
+
+%% @doc SRV records of Name, each with its target's addresses. A name that
+%% does not exist, or has no SRV records, is `{ok, []}'.
+-spec lookup_srv(Name, Options) -> {ok, [srv_record()]} | {error, caravan:error()} when
+      Name :: string() | binary(),
+      Options :: options().
+lookup_srv(Name, Options) ->
+    lookup(srv, Name, Options).
+
+%% @doc A and/or AAAA addresses of Name.
+-spec lookup_addr(Name, Options) -> {ok, [inet:ip_address()]} | {error, caravan:error()} when
+      Name :: string() | binary(),
+      Options :: options().
+lookup_addr(Name, Options) ->
+    lookup(addr, Name, Options).
+
+%% @doc The nodes a DNS source lists: `Basename-PORT@ADDRESS' for each SRV
+%% record, sorted, without duplicates. Records whose target has no address
+%% (of the wanted family, if `family' is given) are left out.
+-spec discover(Source) -> {ok, [node()]} | {error, caravan:error()} when
+      Source :: #{query := string() | binary(), basename := string() | binary(),
+                  family => inet | inet6 | any, _ => _}.
+discover(#{query := Query, basename := Base} = Source) ->
+    Family = maps:get(family, Source, any),
+    Options = maps:with([servers, resolv_conf, timeout, tries, transport, family], Source),
+    case lookup_srv(Query, Options) of
+        {ok, Records} ->
+            {ok, lists:usort([node_name(Base, Port, Address)
+                              || #{port := Port, addresses := Addresses} <- Records,
+                                 Address <- [pick(Addresses, Family)],
+                                 Address =/= none])};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc `Basename-Port@Address', the name a node discovered at Address:Port
+%% runs under. IPv6 addresses in the form OTP accepts for long names.
+-spec node_name(Basename, Port, Address) -> node() when
+      Basename :: string() | binary(),
+      Port :: inet:port_number(),
+      Address :: inet:ip_address().
+node_name(Base, Port, Address) ->
+    list_to_atom(lists:flatten([unicode:characters_to_list(Base), $-, integer_to_list(Port), $@,
+                                inet:ntoa(Address)])).
+
+%%%---------------------------------------------------------------------------
+%%% Internal
+%%%---------------------------------------------------------------------------
+
+lookup(Op, Name, Options) ->
+    Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
+    case args(Name, Options, Timeout) of
+        {ok, Args} -> caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS);
+        {error, _} = Error -> Error
+    end.
+
+args(Name, Options, Timeout) ->
+    try
+        Servers = case maps:get(servers, Options, ?DEFAULT_SERVERS) of
+                      system -> [];
+                      List when is_list(List) -> [unicode:characters_to_binary(S) || S <- List]
+                  end,
+        Base = #{name => unicode:characters_to_binary(Name),
+                 servers => Servers,
+                 timeout_ms => Timeout},
+        Extra = maps:from_list(
+                  [{K, convert(K, V)} || {K, V} <- maps:to_list(Options),
+                                         lists:member(K, [tries, transport, family,
+                                                          resolv_conf])]),
+        {ok, maps:merge(Base, Extra)}
+    catch
+        error:_ -> {error, {bad_args, <<"options: servers must be a list of \"IP:PORT\" "
+                                        "strings or system">>}}
+    end.
+
+convert(resolv_conf, Path) -> unicode:characters_to_binary(Path);
+convert(_Key, Value) -> Value.
+
+%% The address a node name uses: IPv4 first unless IPv6 is asked for.
+pick(Addresses, Family) ->
+    V4 = [A || A <- Addresses, tuple_size(A) =:= 4],
+    V6 = [A || A <- Addresses, tuple_size(A) =:= 8],
+    case {Family, V4, V6} of
+        {inet6, _, [A | _]} -> A;
+        {inet, [A | _], _} -> A;
+        {any, [A | _], _} -> A;
+        {any, [], [A | _]} -> A;
+        _ -> none
+    end.

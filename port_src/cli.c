@@ -1,0 +1,226 @@
+/* cli.c - command-line modes; see cli.h. */
+#include "cli.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+#include "dist_port.h"
+#include "dns.h"
+
+const char cli_usage[] =
+    "usage: caravan_port                      run as an Erlang port (stdin not a terminal)\n"
+    "       caravan_port dist-port NAME [--default PORT]\n"
+    "           print the distribution port a node name carries\n"
+    "       caravan_port lookup NAME [--dns IP:PORT]... [--basename B] [--timeout MS]\n"
+    "                               [--udp] [--verbose]\n"
+    "           look up the SRV records of NAME and print the node names they make,\n"
+    "           B-PORT@ADDRESS, one per line (--verbose: the records themselves).\n"
+    "           --dns      server to ask, repeatable (default 127.0.0.1:8600, the local\n"
+    "                      Consul agent); --dns system uses /etc/resolv.conf\n"
+    "           --basename default: the service label of NAME (app in app.service.consul)\n"
+    "           --timeout  for the whole lookup, in ms (default 2000)\n"
+    "           --udp      UDP with EDNS and TCP fallback instead of TCP\n"
+    "       caravan_port --version | --help\n"
+    "\n"
+    "The port of a node is the run of digits ending its name part:\n"
+    "app-4370@10.0.0.5 -> 4370. Without digits the default is used (4370).\n"
+    "As a port it speaks {packet,4} external terms; see docs/protocol.md.\n";
+
+static int usage_error(const char *what)
+{
+    fprintf(stderr, "caravan_port: %s\n\n%s", what, cli_usage);
+    return 2;
+}
+
+int cli_dist_port(int argc, char **argv)
+{
+    long default_port = 4370;
+    const char *name = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--default") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            default_port = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || default_port < 0 || default_port > 65535)
+                return usage_error("--default takes a port 0..65535");
+        } else if (name == NULL) {
+            name = argv[i];
+        } else {
+            return usage_error("dist-port takes one name");
+        }
+    }
+    if (name == NULL)
+        return usage_error("dist-port needs a node name");
+
+    char msg[512];
+    long port = 0;
+    enum dist_port_error e =
+        dist_port_from_name(name, strlen(name), default_port, &port, msg, sizeof msg);
+    if (e != DIST_PORT_OK) {
+        fprintf(stderr, "caravan_port: %s (%s)\n", msg, dist_port_error_atom(e));
+        return 1;
+    }
+    printf("%ld\n", port);
+    return 0;
+}
+
+struct outcome {
+    bool done;
+    int status;
+    const char *basename;
+    bool verbose;
+};
+
+static void print_addr(const struct dns_addr *a, char *buf, size_t len)
+{
+    inet_ntop(a->family, a->bytes, buf, (socklen_t)len);
+}
+
+static void lookup_done(void *ctx, uint64_t id, const struct dns_result *r)
+{
+    (void)id;
+    struct outcome *out = ctx;
+    out->done = true;
+    if (r->reason) {
+        fprintf(stderr, "caravan_port: %s (%s)\n", r->detail, r->reason);
+        out->status = 1;
+        return;
+    }
+    for (size_t i = 0; i < r->answer->nsrv; i++) {
+        const struct dns_srv *s = &r->answer->srv[i];
+        char text[INET6_ADDRSTRLEN];
+        if (out->verbose) {
+            printf("%u %u %u %s", s->priority, s->weight, s->port, s->target);
+            for (size_t k = 0; k < s->naddrs; k++) {
+                print_addr(&s->addrs[k], text, sizeof text);
+                printf(" %s", text);
+            }
+            printf("\n");
+        } else if (s->naddrs > 0) {
+            /* IPv4 first, as the Erlang side names nodes. */
+            size_t pick = 0;
+            for (size_t k = 0; k < s->naddrs; k++)
+                if (s->addrs[k].family == AF_INET) {
+                    pick = k;
+                    break;
+                }
+            print_addr(&s->addrs[pick], text, sizeof text);
+            printf("%s-%u@%s\n", out->basename, s->port, text);
+        }
+    }
+}
+
+/* app.service.consul -> app; _app._tcp.service.consul -> app. */
+static void default_basename(const char *name, char *out, size_t len)
+{
+    const char *svc = strstr(name, "._tcp.");
+    const char *start = name;
+    size_t n;
+    if (svc != NULL) {
+        n = (size_t)(svc - name);
+    } else {
+        const char *dot = strstr(name, ".service.");
+        const char *end = dot ? dot : name + strcspn(name, ".");
+        const char *prev = end;
+        while (prev > name && prev[-1] != '.')
+            prev--;
+        start = prev;
+        n = (size_t)(end - prev);
+    }
+    while (n > 0 && *start == '_') {
+        start++;
+        n--;
+    }
+    snprintf(out, len, "%.*s", (int)n, start);
+}
+
+int cli_lookup(int argc, char **argv)
+{
+    struct dns_query q;
+    char basename[256] = "";
+    struct outcome out = {0};
+    long timeout = 2000;
+
+    memset(&q, 0, sizeof q);
+    q.kind = DNS_LOOKUP_SRV;
+    q.transport = DNS_TCP;
+    q.tries = 2;
+    q.families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
+    bool servers_given = false, system = false;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(arg, "--dns") == 0 && has_value) {
+            const char *server = argv[++i];
+            servers_given = true;
+            if (strcmp(server, "system") == 0) {
+                system = true;
+                continue;
+            }
+            size_t used = strlen(q.servers);
+            if (used + strlen(server) + 2 > sizeof q.servers)
+                return usage_error("too many --dns servers");
+            snprintf(q.servers + used, sizeof q.servers - used, "%s%s", used ? "," : "", server);
+        } else if (strcmp(arg, "--basename") == 0 && has_value) {
+            snprintf(basename, sizeof basename, "%s", argv[++i]);
+        } else if (strcmp(arg, "--timeout") == 0 && has_value) {
+            char *end = NULL;
+            timeout = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || timeout < 1 || timeout > 60000)
+                return usage_error("--timeout takes 1..60000 ms");
+        } else if (strcmp(arg, "--udp") == 0) {
+            q.transport = DNS_UDP;
+        } else if (strcmp(arg, "--verbose") == 0) {
+            out.verbose = true;
+        } else if (arg[0] != '-' && q.name[0] == '\0' && strlen(arg) < 256) {
+            snprintf(q.name, sizeof q.name, "%s", arg);
+        } else {
+            return usage_error("unknown or repeated argument to lookup");
+        }
+    }
+    if (q.name[0] == '\0')
+        return usage_error("lookup needs a name");
+    if (system)
+        q.servers[0] = '\0';
+    else if (!servers_given)
+        snprintf(q.servers, sizeof q.servers, "127.0.0.1:8600");
+    if (basename[0] == '\0')
+        default_basename(q.name, basename, sizeof basename);
+    q.timeout_ms = (int)timeout;
+    out.basename = basename;
+
+    struct dns *d = dns_new(lookup_done, &out);
+    if (d == NULL) {
+        fprintf(stderr, "caravan_port: cannot initialise c-ares\n");
+        return 1;
+    }
+    const char *reason = NULL;
+    char detail[256];
+    if (dns_start(d, 1, &q, &reason, detail, sizeof detail) != 0) {
+        fprintf(stderr, "caravan_port: %s (%s)\n", detail, reason);
+        dns_free(d);
+        return reason && strcmp(reason, "bad_args") == 0 ? 2 : 1;
+    }
+    /* The lookup's own deadline ends the loop; the bound is a second guard. */
+    int64_t give_up = clock_now_ms() + timeout + 1000;
+    while (!out.done && clock_now_ms() < give_up) {
+        struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL];
+        size_t n = dns_poll_fds(d, fds, sizeof fds / sizeof fds[0]);
+        if (poll(fds, n, dns_timeout(d, 100)) < 0 && errno != EINTR)
+            break;
+        dns_process(d, fds, n);
+    }
+    dns_free(d);
+    if (!out.done) {
+        fprintf(stderr, "caravan_port: no answer within %ld ms (timeout)\n", timeout);
+        return 1;
+    }
+    return out.status;
+}

@@ -1,0 +1,87 @@
+/*
+ * dns.h - asynchronous DNS lookups with c-ares, driven by the program's
+ * poll() loop. This file pair is the only place that calls c-ares.
+ *
+ * A lookup is an SRV query (with the addresses of its targets taken from the
+ * ADDITIONAL section, from Consul's `.addr.` names, or from follow-up A/AAAA
+ * queries) or an A/AAAA query. Each lookup has its own deadline; when it
+ * passes, the lookup is answered with a timeout at once, whatever c-ares is
+ * still doing. Lookups with the same servers and settings share a c-ares
+ * channel (DNS_MAX_CHANNELS at most).
+ *
+ * Every lookup started successfully is answered exactly once through the
+ * done callback, possibly from inside dns_start() itself.
+ */
+#ifndef CARAVAN_DNS_H
+#define CARAVAN_DNS_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns_msg.h"
+
+/* Channels are cheap but each holds sockets; a handful of distinct server
+ * sets is all a node uses. */
+#define DNS_MAX_CHANNELS 8
+/* Outstanding lookups; beyond this a new one is refused with overload. */
+#define DNS_MAX_INFLIGHT 4096
+/* Room for a comma-separated server list ("[v6]:port" is at most 47 bytes). */
+#define DNS_SERVERS_MAX 1024
+/* Sockets one channel may hold: one per server and transport. */
+#define DNS_MAX_SOCKS_PER_CHANNEL 16
+
+enum dns_kind { DNS_LOOKUP_SRV, DNS_LOOKUP_ADDR };
+enum dns_transport { DNS_TCP, DNS_UDP };
+
+#define DNS_FAMILY_INET 1
+#define DNS_FAMILY_INET6 2
+
+struct dns_query {
+    enum dns_kind kind;
+    char name[DNS_NAME_TEXT_MAX];
+    char servers[DNS_SERVERS_MAX]; /* "ip:port,[v6]:port"; empty: resolv_conf */
+    char resolv_conf[256];         /* empty: /etc/resolv.conf */
+    int timeout_ms;                /* the whole lookup, follow-ups included */
+    int tries;
+    enum dns_transport transport;  /* TCP, or UDP with EDNS and fallback on TC */
+    int families;                  /* DNS_FAMILY_* bits for addresses */
+};
+
+struct dns_result {
+    enum dns_kind kind;
+    const char *reason;    /* NULL on success, else a stable atom */
+    char detail[256];      /* one sentence when reason is set */
+    const struct dns_answer *answer; /* srv (SRV lookups) or addrs (ADDR lookups) */
+};
+
+typedef void (*dns_done_fn)(void *ctx, uint64_t id, const struct dns_result *result);
+
+struct dns;
+
+struct dns *dns_new(dns_done_fn done, void *ctx);
+/* Cancels everything outstanding without calling done. */
+void dns_free(struct dns *d);
+
+/* Starts a lookup. Returns 0 (done will be called), or -1 with *reason and
+ * detail set (done will not be called): overload, bad_args, no_memory. */
+int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char **reason,
+              char *detail, size_t detail_len);
+
+/* Appends the sockets c-ares wants watched to fds; returns how many. */
+size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap);
+
+/* Milliseconds until c-ares or a lookup deadline needs attention, at most cap. */
+int dns_timeout(struct dns *d, int cap);
+
+/* Handles the poll results of the fds dns_poll_fds() returned, then
+ * timeouts and deadlines. */
+void dns_process(struct dns *d, const struct pollfd *fds, size_t n);
+
+/* Lookups outstanding, for info. */
+size_t dns_inflight(const struct dns *d);
+
+/* Stable atom for a c-ares status code (ARES_E*). */
+const char *dns_status_atom(int status);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * dns_msg.h - reading DNS answers (RFC 1035 section 4, RFC 2782 for SRV).
+ *
+ * c-ares carries the packets; this file reads them, because the parts caravan
+ * needs are the ones c-ares' own parsers skip: Consul puts the addresses of
+ * SRV targets in the ADDITIONAL section. Everything is read through bounded
+ * helpers: every length is checked against the message, compression pointers
+ * are followed at most DNS_MSG_MAX_JUMPS times, and a bad message yields an
+ * error string, never a read past the end.
+ */
+#ifndef CARAVAN_DNS_MSG_H
+#define CARAVAN_DNS_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNS_TYPE_A 1
+#define DNS_TYPE_CNAME 5
+#define DNS_TYPE_AAAA 28
+#define DNS_TYPE_SRV 33
+#define DNS_CLASS_IN 1
+
+/* A name is at most 255 bytes on the wire; escaped for text (\DDD) it can
+ * grow four-fold. */
+#define DNS_NAME_TEXT_MAX 1024
+/* More pointer jumps than a 255-byte name has labels means a loop. */
+#define DNS_MSG_MAX_JUMPS 128
+/* Addresses kept per SRV target: more than any host has, fewer than a
+ * hostile answer could list. */
+#define DNS_MAX_ADDRS 8
+/* Records kept per answer. A 64 KiB TCP answer holds at most ~1,600 SRV
+ * records; the cap bounds memory whatever the message claims. */
+#define DNS_MAX_RECORDS 4096
+
+struct dns_addr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t bytes[16];
+};
+
+struct dns_srv {
+    uint16_t priority, weight, port;
+    char target[DNS_NAME_TEXT_MAX];
+    struct dns_addr addrs[DNS_MAX_ADDRS];
+    size_t naddrs;
+};
+
+struct dns_answer {
+    unsigned rcode;
+    bool truncated;
+    struct dns_srv *srv; /* SRV records of the answer section */
+    size_t nsrv, srv_cap;
+    struct dns_addr addrs[DNS_MAX_ADDRS]; /* A/AAAA of the answer section */
+    size_t naddrs;
+};
+
+void dns_answer_init(struct dns_answer *a);
+void dns_answer_free(struct dns_answer *a);
+
+/* Parses msg. SRV records go to a->srv, each given the A/AAAA records of the
+ * answer and additional sections whose owner is its target; A/AAAA records
+ * of the answer section go to a->addrs. Returns 0, or -1 with *err set. */
+int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const char **err);
+
+/* Reads the (possibly compressed) name at *off into text form, escaping
+ * bytes that are not letters, digits, '-' or '_' as \DDD, without the final
+ * dot. Advances *off past the name where it stands. Returns 0 or -1. */
+int dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap);
+
+/* Consul's `<hex>.addr.<dc>.consul` targets encode the address in the name
+ * (8 hex digits for IPv4, 32 for IPv6). Returns 1 and fills *addr when target
+ * is one, else 0. */
+int dns_addr_from_target(const char *target, struct dns_addr *addr);
+
+/* Case-insensitive comparison of two text names (RFC 4343). */
+bool dns_name_equal(const char *a, const char *b);
+
+#endif

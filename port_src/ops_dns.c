@@ -1,0 +1,169 @@
+/* ops_dns.c - the DNS operations `srv' and `addr'; see docs/protocol.md.
+ *
+ * Arguments are read here, the lookup runs in dns.c, and the answer is
+ * encoded by ops_dns_done() when it arrives (possibly much later, and after
+ * other requests have been answered). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ops.h"
+
+/* Consul's agent answers DNS here; the default when no servers are given. */
+#define DEFAULT_SERVERS "127.0.0.1:8600"
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_TRIES 2
+#define MAX_TIMEOUT_MS 60000
+#define MAX_TRIES 10
+
+/* Reads the arguments common to both lookups; transport defaults differ. */
+static int read_query(struct ops *o, const struct request *req, struct dns_query *q,
+                      enum dns_transport default_transport)
+{
+    char msg[512], transport[8] = "", family[8] = "";
+    size_t name_len = 0, nservers = 0;
+    long long timeout = DEFAULT_TIMEOUT_MS, tries = DEFAULT_TRIES;
+    bool have_servers = false;
+    const struct term_arg spec[] = {
+        {.key = "name", .type = ARG_BINARY, .required = true, .dest = q->name,
+         .len_out = &name_len, .max = 255},
+        {.key = "servers", .type = ARG_BINARY_LIST, .dest = q->servers, .len_out = &nservers,
+         .max = DNS_SERVERS_MAX - 1, .seen = &have_servers},
+        {.key = "timeout_ms", .type = ARG_INT, .dest = &timeout, .min = 1, .max = MAX_TIMEOUT_MS},
+        {.key = "tries", .type = ARG_INT, .dest = &tries, .min = 1, .max = MAX_TRIES},
+        {.key = "transport", .type = ARG_ATOM, .dest = transport, .max = sizeof transport - 1},
+        {.key = "family", .type = ARG_ATOM, .dest = family, .max = sizeof family - 1},
+        {.key = "resolv_conf", .type = ARG_BINARY, .dest = q->resolv_conf,
+         .max = sizeof q->resolv_conf - 1},
+    };
+
+    if (term_args_parse(req, spec, sizeof spec / sizeof spec[0], msg, sizeof msg) != 0)
+        return ops_send_error(o, req->id, "bad_args", msg) == 0 ? 1 : -1;
+    if (name_len == 0 || memchr(q->name, '\0', name_len) != NULL)
+        return ops_send_error(o, req->id, "bad_args", "name: empty or holds NUL") == 0 ? 1 : -1;
+    if (!have_servers)
+        snprintf(q->servers, sizeof q->servers, "%s", DEFAULT_SERVERS);
+    /* servers => [] means the host's own resolver configuration. */
+    q->timeout_ms = (int)timeout;
+    q->tries = (int)tries;
+
+    if (transport[0] == '\0')
+        q->transport = default_transport;
+    else if (strcmp(transport, "tcp") == 0)
+        q->transport = DNS_TCP;
+    else if (strcmp(transport, "udp") == 0)
+        q->transport = DNS_UDP;
+    else
+        return ops_send_error(o, req->id, "bad_args", "transport: must be tcp or udp") == 0 ? 1
+                                                                                          : -1;
+    if (family[0] == '\0' || strcmp(family, "any") == 0)
+        q->families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
+    else if (strcmp(family, "inet") == 0)
+        q->families = DNS_FAMILY_INET;
+    else if (strcmp(family, "inet6") == 0)
+        q->families = DNS_FAMILY_INET6;
+    else
+        return ops_send_error(o, req->id, "bad_args", "family: must be inet, inet6 or any") == 0
+                   ? 1
+                   : -1;
+    return 0;
+}
+
+static int start(struct ops *o, const struct request *req, enum dns_kind kind,
+                 enum dns_transport default_transport)
+{
+    struct dns_query q;
+    memset(&q, 0, sizeof q);
+    q.kind = kind;
+    int rc = read_query(o, req, &q, default_transport);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+
+    const char *reason = NULL;
+    char detail[256];
+    if (dns_start(o->dns, req->id, &q, &reason, detail, sizeof detail) != 0)
+        return ops_send_error(o, req->id, reason, detail);
+    return o->sink_failed ? -1 : 0; /* the answer may already have been sent */
+}
+
+/* srv #{name := binary(), servers, timeout_ms, tries, transport, family}
+ *   -> [#{priority, weight, port, target, addresses}] */
+int ops_dns_srv(struct ops *o, const struct request *req)
+{
+    return start(o, req, DNS_LOOKUP_SRV, DNS_TCP);
+}
+
+/* addr #{name := binary(), servers, timeout_ms, tries, transport, family}
+ *   -> [inet:ip_address()] */
+int ops_dns_addr(struct ops *o, const struct request *req)
+{
+    return start(o, req, DNS_LOOKUP_ADDR, DNS_UDP);
+}
+
+/* {A,B,C,D} or the eight 16-bit groups of an IPv6 address. */
+static int encode_addr(ei_x_buff *x, const struct dns_addr *a)
+{
+    if (a->family == AF_INET) {
+        if (ei_x_encode_tuple_header(x, 4))
+            return -1;
+        for (int i = 0; i < 4; i++)
+            if (ei_x_encode_ulong(x, a->bytes[i]))
+                return -1;
+        return 0;
+    }
+    if (ei_x_encode_tuple_header(x, 8))
+        return -1;
+    for (int i = 0; i < 8; i++)
+        if (ei_x_encode_ulong(x, (unsigned long)(a->bytes[2 * i] << 8 | a->bytes[2 * i + 1])))
+            return -1;
+    return 0;
+}
+
+static int encode_addrs(ei_x_buff *x, const struct dns_addr *addrs, size_t n)
+{
+    if (n > 0 && ei_x_encode_list_header(x, (long)n))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (encode_addr(x, &addrs[i]))
+            return -1;
+    return ei_x_encode_empty_list(x);
+}
+
+static int encode_srv(ei_x_buff *x, const struct dns_srv *s)
+{
+    return ei_x_encode_map_header(x, 5) || ei_x_encode_atom(x, "priority") ||
+           ei_x_encode_ulong(x, s->priority) || ei_x_encode_atom(x, "weight") ||
+           ei_x_encode_ulong(x, s->weight) || ei_x_encode_atom(x, "port") ||
+           ei_x_encode_ulong(x, s->port) || ei_x_encode_atom(x, "target") ||
+           ei_x_encode_binary(x, s->target, (int)strlen(s->target)) ||
+           ei_x_encode_atom(x, "addresses") || encode_addrs(x, s->addrs, s->naddrs);
+}
+
+void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r)
+{
+    struct ops *o = ctx;
+    if (o->sink_failed)
+        return;
+    if (r->reason) {
+        ops_send_error(o, id, r->reason, r->detail);
+        return;
+    }
+    const struct dns_answer *a = r->answer;
+    ei_x_buff *x = ops_ok_begin(o, id);
+    int bad = x == NULL;
+    if (!bad && r->kind == DNS_LOOKUP_SRV) {
+        bad = a->nsrv > 0 && ei_x_encode_list_header(x, (long)a->nsrv);
+        for (size_t i = 0; i < a->nsrv && !bad; i++)
+            bad = encode_srv(x, &a->srv[i]);
+        bad = bad || ei_x_encode_empty_list(x);
+    } else if (!bad) {
+        bad = encode_addrs(x, a->addrs, a->naddrs);
+    }
+    if (bad) {
+        o->counters.ok--;
+        ops_send_error(o, id, "no_memory", "cannot encode the DNS answer");
+        return;
+    }
+    ops_send(o);
+}
