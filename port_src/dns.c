@@ -59,6 +59,7 @@ struct lookup {
 struct query {
     struct lookup *lookup;
     bool followup;
+    int type;
     char target[DNS_NAME_TEXT_MAX];
 };
 
@@ -138,7 +139,11 @@ static struct channel *channel_new(const struct dns_query *q, const char *key, c
     struct ares_options o;
     memset(&o, 0, sizeof o);
     int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES |
+    /* NOCHECKRESP: without it c-ares turns REFUSED and SERVFAIL into "could not
+     * contact DNS servers", and an operator could not tell an ACL from an outage.
+     * The price: such an answer ends the lookup instead of trying the next
+     * server (timeouts and unreachable servers still fail over). */
+    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP |
               (q->transport == DNS_TCP ? ARES_FLAG_USEVC : ARES_FLAG_EDNS);
     /* c-ares' timeout is per try; spread the lookup's budget over its tries. */
     o.timeout = q->timeout_ms / q->tries > 0 ? q->timeout_ms / q->tries : 1;
@@ -268,6 +273,7 @@ static void issue(struct lookup *l, const char *name, int type, bool followup)
     }
     q->lookup = l;
     q->followup = followup;
+    q->type = type;
     snprintf(q->target, sizeof q->target, "%s", name);
     l->pending++;
     l->ch->queries++;
@@ -276,7 +282,10 @@ static void issue(struct lookup *l, const char *name, int type, bool followup)
 }
 
 /* Targets without addresses: Consul's .addr. names carry theirs; the others
- * get one A and/or AAAA query per distinct target. */
+ * get one query per distinct target: A if IPv4 is wanted (then AAAA only if
+ * that finds nothing and IPv6 is wanted too, see on_answer), else AAAA.
+ * Asking both at once would double the queries of a large service for the
+ * rare IPv6-only target. */
 static void resolve_targets(struct lookup *l)
 {
     size_t issued = 0;
@@ -294,23 +303,25 @@ static void resolve_targets(struct lookup *l)
             seen = dns_name_equal(l->answer.srv[j].target, s->target);
         if (seen || issued >= MAX_FOLLOWUPS)
             continue;
-        if (l->families & DNS_FAMILY_INET)
-            issue(l, s->target, ns_t_a, true);
-        if (l->families & DNS_FAMILY_INET6)
-            issue(l, s->target, ns_t_aaaa, true);
+        issue(l, s->target, l->families & DNS_FAMILY_INET ? ns_t_a : ns_t_aaaa, true);
         issued++;
     }
 }
 
-static void attach_followup(struct lookup *l, const char *target, const struct dns_answer *a)
+/* Gives target's addresses to every SRV record naming it; returns how many
+ * records gained one. */
+static size_t attach_followup(struct lookup *l, const char *target, const struct dns_answer *a)
 {
+    size_t gained = 0;
     for (size_t i = 0; i < l->answer.nsrv; i++) {
         struct dns_srv *s = &l->answer.srv[i];
         if (!dns_name_equal(s->target, target))
             continue;
         for (size_t k = 0; k < a->naddrs && s->naddrs < DNS_MAX_ADDRS; k++)
             s->addrs[s->naddrs++] = a->addrs[k];
+        gained += a->naddrs > 0;
     }
+    return gained;
 }
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
@@ -327,9 +338,12 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         int rc = dns_msg_parse(abuf, (size_t)alen, &parsed, &err);
         if (q->followup) {
             /* A bad follow-up costs that target its address, not the lookup. */
-            if (rc == 0)
-                attach_followup(l, q->target, &parsed);
+            size_t gained = rc == 0 ? attach_followup(l, q->target, &parsed) : 0;
             dns_answer_free(&parsed);
+            /* This query is not released yet, so the lookup stays alive even
+             * if the AAAA query completes at once. */
+            if (gained == 0 && q->type == ns_t_a && (l->families & DNS_FAMILY_INET6))
+                issue(l, q->target, ns_t_aaaa, true);
         } else if (rc != 0) {
             l->parse_error = err;
             dns_answer_free(&parsed);
@@ -346,7 +360,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
             l->any_success = true;
             dns_answer_free(&parsed);
         }
-    } else if (!q->followup && (l->status == ARES_SUCCESS || l->status == ARES_ENODATA)) {
+    } else if (q->followup) {
+        if (q->type == ns_t_a && (l->families & DNS_FAMILY_INET6) && !l->d->closing &&
+            status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
+            issue(l, q->target, ns_t_aaaa, true); /* no A record: maybe IPv6 only */
+    } else if (l->status == ARES_SUCCESS || l->status == ARES_ENODATA) {
         l->status = status;
     }
     free(q);

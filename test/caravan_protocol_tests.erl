@@ -13,7 +13,9 @@
 
 c_atoms_are_known_test() ->
     Root = filename:dirname(filename:dirname(?FILE)),
-    Files = filelib:wildcard(filename:join([Root, "port_src", "*.c"])),
+    %% The command line (cli.c, main.c) prints text; it sends no terms.
+    Files = [F || F <- filelib:wildcard(filename:join([Root, "port_src", "*.c"])),
+                  not lists:member(filename:basename(F), ["cli.c", "main.c"])],
     ?assertNotEqual([], Files),
     Literals = lists:usort(lists:append([literals(F) || F <- Files])),
     Known = [atom_to_list(A) || A <- caravan_port:protocol_atoms()] ++ ?REQUEST_KEYS,

@@ -1,0 +1,284 @@
+%%% DNS discovery against a real BIND serving a Consul-shaped `consul.' zone,
+%%% and against caravan_test_dns_responder for what no stock server does.
+-module(caravan_dns_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, suite/0]).
+-export([init_per_suite/1, end_per_suite/1]).
+-export([init_per_group/2, end_per_group/2]).
+
+-export([one_instance/1, three_instances/1, forty_instances/1, three_hundred_instances/1,
+         addr_targets/1, aaaa_only_targets/1, rfc2782_name/1, tag_form/1, nxdomain_is_empty/1,
+         live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
+         cli_lookup/1, slow_server_delays_nothing_else/1, many_lookups_in_flight/1,
+         consul_udp_answer_limit/1, target_without_additional/1, timeout_within_bound/1,
+         garbage_answers/1, truncated_answers/1, refused_and_servfail/1]).
+
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+all() ->
+    [{group, bind}, {group, responder}].
+
+groups() ->
+    [{bind, [], [one_instance, three_instances, forty_instances, three_hundred_instances,
+                 addr_targets, aaaa_only_targets, rfc2782_name, tag_form, nxdomain_is_empty,
+                 live_change_with_nsupdate, records_have_every_field, host_resolv_conf,
+                 cli_lookup, slow_server_delays_nothing_else, many_lookups_in_flight]},
+     {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
+                      garbage_answers, truncated_answers, refused_and_servfail]}].
+
+%% The extra address BIND also listens on, port 53, for the resolv.conf test
+%% (resolv.conf cannot name a port).
+-define(RESOLV_ADDR, "127.0.0.1").
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(caravan),
+    Config.
+
+end_per_suite(_Config) ->
+    ok = application:stop(caravan).
+
+init_per_group(bind, Config) ->
+    Records = caravan_test_bind:srv_records("app1", 1, 1, "app1.service") ++
+        caravan_test_bind:srv_records("app3", 3, 3, "app3.service") ++
+        caravan_test_bind:srv_records("app3", 3, 3, "_app3._tcp.service") ++
+        caravan_test_bind:srv_records("app40", 40, 40, "app40.service") ++
+        caravan_test_bind:srv_records("app300", 300, 30, "app300.service") ++
+        ["primary.app3.service SRV 1 1 20001 app3-1.node.dc1",
+         "addrapp.service SRV 1 1 5001 7f000002.addr.dc1",
+         "7f000002.addr.dc1 A 127.0.0.2",
+         "addrnoadd.service SRV 1 1 5002 7f000003.addr.dc1",
+         "app6.service SRV 1 1 5003 v6.node.dc1",
+         "v6.node.dc1 AAAA fd00::1"],
+    Dir = filename:join(?config(priv_dir, Config), "bind"),
+    Bind = caravan_test_bind:start(Dir, #{records => Records,
+                                          extra_listen => [{?RESOLV_ADDR, 53}]}),
+    [{bind, Bind} | Config];
+init_per_group(responder, Config) ->
+    Config.
+
+end_per_group(bind, Config) ->
+    caravan_test_bind:stop(?config(bind, Config));
+end_per_group(_, _Config) ->
+    ok.
+
+%%% helpers
+
+dns(Config, Query) ->
+    dns(Config, Query, #{}).
+
+dns(Config, Query, Extra) ->
+    Source = maps:merge(#{query => Query, basename => "app",
+                          servers => [caravan_test_bind:server(?config(bind, Config))]}, Extra),
+    caravan:discover({dns, Source}).
+
+nodes_of(Basename, Count, Net) ->
+    lists:sort([list_to_atom(lists:flatten(io_lib:format("~s-~b@127.~b.~b.~b",
+                                                         [Basename, 20000 + I, Net, I div 256,
+                                                          I rem 256])))
+                || I <- lists:seq(1, Count)]).
+
+lookup_pid() ->
+    {ok, P} = caravan_port:os_pid(caravan_lookup),
+    P.
+
+%%% bind
+
+one_instance(Config) ->
+    ?assertEqual({ok, nodes_of("app", 1, 1)}, dns(Config, "app1.service.consul")).
+
+three_instances(Config) ->
+    ?assertEqual({ok, nodes_of("app", 3, 3)}, dns(Config, "app3.service.consul")).
+
+%% BIND (9.18.28+) leaves the ADDITIONAL section empty for RRsets this large,
+%% unlike Consul: here every target's address comes from a follow-up query.
+forty_instances(Config) ->
+    ?assertEqual({ok, nodes_of("app", 40, 40)}, dns(Config, "app40.service.consul")).
+
+%% 300 records do not fit a UDP answer: the default (TCP) gets them all, and
+%% UDP (EDNS, then TCP after TC) does too.
+three_hundred_instances(Config) ->
+    Want = {ok, nodes_of("app", 300, 30)},
+    ?assertEqual(Want, dns(Config, "app300.service.consul")),
+    ?assertEqual(Want, dns(Config, "app300.service.consul", #{transport => udp})).
+
+addr_targets(Config) ->
+    ?assertEqual({ok, ['app-5001@127.0.0.2']}, dns(Config, "addrapp.service.consul")),
+    %% No A record anywhere: the address comes from the .addr. name itself.
+    ?assertEqual({ok, ['app-5002@127.0.0.3']}, dns(Config, "addrnoadd.service.consul")).
+
+aaaa_only_targets(Config) ->
+    ?assertEqual({ok, ['app-5003@fd00::1']}, dns(Config, "app6.service.consul")),
+    ?assertEqual({ok, []}, dns(Config, "app6.service.consul", #{family => inet})).
+
+rfc2782_name(Config) ->
+    ?assertEqual({ok, nodes_of("app", 3, 3)}, dns(Config, "_app3._tcp.service.consul")).
+
+tag_form(Config) ->
+    ?assertEqual({ok, nodes_of("app", 1, 3)}, dns(Config, "primary.app3.service.consul")).
+
+nxdomain_is_empty(Config) ->
+    ?assertEqual({ok, []}, dns(Config, "nope.service.consul")),
+    %% The name exists (it has an A record) but has no SRV records.
+    ?assertEqual({ok, []}, dns(Config, "app3-1.node.dc1.consul")).
+
+live_change_with_nsupdate(Config) ->
+    Bind = ?config(bind, Config),
+    ok = caravan_test_bind:nsupdate(Bind, ["update add app3.service.consul. 0 SRV 1 1 20099 "
+                                           "new.node.dc1.consul.",
+                                           "update add new.node.dc1.consul. 0 A 127.9.9.9"]),
+    {ok, Grown} = dns(Config, "app3.service.consul"),
+    ?assertEqual(lists:sort(['app-20099@127.9.9.9' | nodes_of("app", 3, 3)]), Grown),
+    ok = caravan_test_bind:nsupdate(Bind, ["update delete app3.service.consul. SRV 1 1 20099 "
+                                           "new.node.dc1.consul."]),
+    ?assertEqual({ok, nodes_of("app", 3, 3)}, dns(Config, "app3.service.consul")).
+
+records_have_every_field(Config) ->
+    Server = caravan_test_bind:server(?config(bind, Config)),
+    {ok, [Record]} = caravan:lookup_srv("app1.service.consul", #{servers => [Server]}),
+    ?assertEqual(#{priority => 1, weight => 1, port => 20001,
+                   target => <<"app1-1.node.dc1.consul">>, addresses => [{127, 1, 0, 1}]},
+                 Record).
+
+host_resolv_conf(Config) ->
+    case inet_res:resolve("consul.", in, soa, [{nameservers, [{{127, 0, 0, 1}, 53}]},
+                                              {timeout, 500}]) of
+        {ok, _} ->
+            File = filename:join(?config(priv_dir, Config), "resolv.conf"),
+            ok = file:write_file(File, "nameserver " ?RESOLV_ADDR "\n"),
+            ?assertEqual({ok, nodes_of("app", 3, 3)},
+                         caravan:discover({dns, #{query => "app3.service.consul",
+                                                  basename => "app", servers => system,
+                                                  resolv_conf => File}}));
+        {error, _} ->
+            {skip, "BIND could not listen on " ?RESOLV_ADDR ":53 here"}
+    end.
+
+cli_lookup(Config) ->
+    Server = caravan_test_bind:server(?config(bind, Config)),
+    {ok, Program} = caravan_port:default_program(),
+    Run = fun(Args) ->
+                  Out = os:cmd(Program ++ " " ++ Args ++ " 2>&1; echo \"rc=$?\""),
+                  {Body, [Rc]} = lists:split(length(string:split(Out, "\n", all)) - 2,
+                                             string:split(string:trim(Out), "\n", all)),
+                  {Body, Rc}
+          end,
+    {Lines, "rc=0"} = Run("lookup app3.service.consul --dns " ++ Server),
+    ?assertEqual([atom_to_list(N) || N <- nodes_of("app3", 3, 3)], lists:sort(Lines)),
+    {Verbose, "rc=0"} = Run("lookup app1.service.consul --verbose --dns " ++ Server),
+    ?assertEqual(["1 1 20001 app1-1.node.dc1.consul 127.1.0.1"], Verbose),
+    {[], "rc=0"} = Run("lookup nope.service.consul --dns " ++ Server),
+    {[Err], "rc=1"} = Run("lookup app3.service.consul --dns 127.0.0.1:1"),
+    ?assertNotEqual(nomatch, string:find(Err, "connection_refused")),
+    {Help, "rc=0"} = Run("--help"),
+    ?assert(lists:any(fun(L) -> string:find(L, "lookup NAME") =/= nomatch end, Help)).
+
+%% A lookup stuck on a server that never answers holds up neither other
+%% lookups nor dist_port.
+slow_server_delays_nothing_else(Config) ->
+    Silent = caravan_test_dns_responder:start(silent),
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {slow, caravan:lookup_srv("x.service.consul",
+                                                        #{servers => [caravan_test_dns_responder:server(Silent)],
+                                                          timeout => 1500})}
+               end),
+    timer:sleep(50),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual({ok, nodes_of("app", 3, 3)}, dns(Config, "app3.service.consul")),
+    ?assertEqual({ok, 4370}, caravan:dist_port('app-4370@h')),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 500),
+    receive {slow, R} -> ?assertMatch({error, {timeout, _}}, R) after 5000 -> error(stuck) end,
+    caravan_test_dns_responder:stop(Silent).
+
+%% 200 lookups at once, answered Consul's way (addresses in ADDITIONAL).
+many_lookups_in_flight(Config) ->
+    Self = self(),
+    Pids = [spawn_link(fun() -> Self ! {self(), dns(Config, "app3.service.consul")} end)
+            || _ <- lists:seq(1, 200)],
+    Want = {ok, nodes_of("app", 3, 3)},
+    Results = [receive {P, R} -> R after 10000 -> error(stuck) end || P <- Pids],
+    Summary = lists:foldl(fun(R, M) -> maps:update_with(summary(R), fun(N) -> N + 1 end, 1, M) end,
+                          #{}, Results),
+    ct:log("200 concurrent lookups: ~p", [Summary]),
+    ?assertEqual([], [R || R <- Results, R =/= Want]).
+
+summary({ok, L}) -> {ok, length(L)};
+summary(Other) -> Other.
+
+%%% responder
+
+%% Consul's default: plain UDP answers carry at most 3 records and no TC, so
+%% a UDP lookup silently sees 3; caravan's default (TCP) sees all 10.
+consul_udp_answer_limit(_Config) ->
+    R = caravan_test_dns_responder:start({consul, 10}),
+    Opts = #{query => "app.service.consul", basename => "app",
+             servers => [caravan_test_dns_responder:server(R)]},
+    {ok, All} = caravan:discover({dns, Opts}),
+    ?assertEqual(10, length(All)),
+    ?assertMatch(#{tcp := N} when N >= 1, caravan_test_dns_responder:queries(R)),
+    {ok, Udp} = caravan:discover({dns, Opts#{transport => udp}}),
+    ?assertEqual(3, length(Udp)),
+    caravan_test_dns_responder:stop(R).
+
+target_without_additional(_Config) ->
+    R = caravan_test_dns_responder:start(no_additional),
+    ?assertEqual({ok, ['app-30001@127.0.2.1', 'app-30002@127.0.2.2']},
+                 caravan:discover({dns, #{query => "app.service.consul", basename => "app",
+                                          servers => [caravan_test_dns_responder:server(R)],
+                                          family => inet}})),
+    caravan_test_dns_responder:stop(R).
+
+timeout_within_bound(_Config) ->
+    R = caravan_test_dns_responder:start(silent),
+    Pid = lookup_pid(),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertMatch({error, {timeout, _}},
+                 caravan:lookup_srv("app.service.consul",
+                                    #{servers => [caravan_test_dns_responder:server(R)],
+                                      timeout => 300})),
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ct:log("timed out after ~b ms (bound 300 ms)", [Elapsed]),
+    ?assert(Elapsed < 300 + 200),
+    ?assertEqual(Pid, lookup_pid()),
+    caravan_test_dns_responder:stop(R).
+
+garbage_answers(_Config) ->
+    R = caravan_test_dns_responder:start(garbage),
+    Pid = lookup_pid(),
+    %% Random bytes never match the query id: the lookup times out cleanly.
+    ?assertMatch({error, {timeout, _}},
+                 caravan:lookup_srv("app.service.consul",
+                                    #{servers => [caravan_test_dns_responder:server(R)],
+                                      timeout => 300, transport => udp})),
+    ?assertMatch({error, _},
+                 caravan:lookup_srv("app.service.consul",
+                                    #{servers => [caravan_test_dns_responder:server(R)],
+                                      timeout => 300})),
+    ?assertEqual({ok, 4371}, caravan:dist_port("app-4371")),
+    ?assertEqual(Pid, lookup_pid()),
+    caravan_test_dns_responder:stop(R).
+
+truncated_answers(_Config) ->
+    R = caravan_test_dns_responder:start(truncated),
+    Pid = lookup_pid(),
+    [?assertMatch({error, {bad_answer, _}},
+                  caravan:lookup_srv("app.service.consul",
+                                     #{servers => [caravan_test_dns_responder:server(R)],
+                                       timeout => 1000, transport => T}))
+     || T <- [udp, tcp]],
+    ?assertEqual(Pid, lookup_pid()),
+    caravan_test_dns_responder:stop(R).
+
+refused_and_servfail(_Config) ->
+    [begin
+         R = caravan_test_dns_responder:start(Mode),
+         ?assertMatch({error, {Mode, _}},
+                      caravan:lookup_srv("app.service.consul",
+                                         #{servers => [caravan_test_dns_responder:server(R)],
+                                           timeout => 1000, tries => 1})),
+         caravan_test_dns_responder:stop(R)
+     end || Mode <- [refused, servfail]].

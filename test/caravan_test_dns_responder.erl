@@ -1,0 +1,139 @@
+%%% A DNS responder for what no stock server does, on 127.0.0.1 (UDP and TCP
+%%% on the same port):
+%%%   {consul, N}    Consul's DNS interface with default settings: an SRV
+%%%                  answer of N instances, targets' A records in ADDITIONAL;
+%%%                  over plain UDP at most 3 answers and NO TC flag
+%%%                  (Consul docs, "DNS interface": udp_answer_limit = 3,
+%%%                  enable_truncate = false), over TCP all N.
+%%%   no_additional  SRV answers without ADDITIONAL records; the targets'
+%%%                  A records come only from A queries.
+%%%   silent         never answers (TCP connections are accepted and held).
+%%%   garbage        answers random bytes.
+%%%   truncated      a well-formed header and question, then an answer
+%%%                  record cut short.
+%%%   refused / servfail   that rcode.
+-module(caravan_test_dns_responder).
+
+-include_lib("kernel/src/inet_dns.hrl").
+
+-export([start/1]).
+-export([stop/1]).
+-export([server/1]).
+-export([queries/1]).
+
+-spec start(term()) -> {pid(), inet:port_number()}.
+start(Mode) ->
+    Self = self(),
+    Pid = spawn(fun() -> init(Self, Mode) end),
+    receive {Pid, ready, Port} -> {Pid, Port} after 5000 -> error(responder_not_ready) end.
+
+-spec stop({pid(), inet:port_number()}) -> ok.
+stop({Pid, _}) ->
+    Ref = monitor(process, Pid),
+    exit(Pid, kill),
+    receive {'DOWN', Ref, _, _, _} -> ok end.
+
+-spec server({pid(), inet:port_number()}) -> string().
+server({_, Port}) -> "127.0.0.1:" ++ integer_to_list(Port).
+
+%% @doc How many queries it has seen, by transport.
+-spec queries({pid(), inet:port_number()}) -> #{udp := non_neg_integer(), tcp := non_neg_integer()}.
+queries({Pid, _}) ->
+    Pid ! {queries, self()},
+    receive {Pid, counts, Counts} -> Counts after 5000 -> error(responder_stuck) end.
+
+init(Parent, Mode) ->
+    {ok, Listen} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {packet, 2},
+                                      {active, false}, {reuseaddr, true}]),
+    {ok, Port} = inet:port(Listen),
+    {ok, Udp} = gen_udp:open(Port, [binary, {ip, {127, 0, 0, 1}}, {active, true}]),
+    Self = self(),
+    spawn_link(fun() -> accept_loop(Self, Listen) end),
+    Parent ! {self(), ready, Port},
+    loop(#{mode => Mode, udp => Udp, counts => #{udp => 0, tcp => 0}}).
+
+loop(#{mode := Mode, udp := Udp, counts := Counts} = S) ->
+    receive
+        {udp, Udp, Ip, Port, Packet} ->
+            case answer(Mode, udp, Packet) of
+                {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
+                drop -> ok
+            end,
+            loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts)});
+        {tcp_query, From, Packet} ->
+            From ! {answer, answer(Mode, tcp, Packet)},
+            loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts)});
+        {queries, From} ->
+            From ! {self(), counts, Counts},
+            loop(S)
+    end.
+
+accept_loop(Server, Listen) ->
+    {ok, Sock} = gen_tcp:accept(Listen),
+    Pid = spawn(fun() -> receive go -> serve_tcp(Server, Sock) end end),
+    ok = gen_tcp:controlling_process(Sock, Pid),
+    Pid ! go,
+    accept_loop(Server, Listen).
+
+serve_tcp(Server, Sock) ->
+    case gen_tcp:recv(Sock, 0) of
+        {ok, Packet} ->
+            Server ! {tcp_query, self(), Packet},
+            receive
+                {answer, {reply, Bin}} -> ok = gen_tcp:send(Sock, Bin);
+                {answer, drop} -> ok
+            end,
+            serve_tcp(Server, Sock);
+        {error, _} ->
+            gen_tcp:close(Sock)
+    end.
+
+answer(silent, _, _) ->
+    drop;
+answer(garbage, _, _) ->
+    {reply, crypto:strong_rand_bytes(64)};
+answer(Mode, Transport, Packet) ->
+    case inet_dns:decode(Packet) of
+        {ok, #dns_rec{header = H, qdlist = [Q | _]}} -> respond(Mode, Transport, H, Q);
+        _ -> drop
+    end.
+
+respond(refused, _, H, Q) -> {reply, encode(H, Q, [], [], 5)};
+respond(servfail, _, H, Q) -> {reply, encode(H, Q, [], [], 2)};
+respond(truncated, _, H, Q) ->
+    Full = encode(H, Q, [srv_rr(Q, 1, "n1.node.dc1.consul")], [], 0),
+    %% Cut inside the answer record: header and question stay intact.
+    QLen = 12 + length(Q#dns_query.domain) + 2 + 4,
+    {reply, binary:part(Full, 0, QLen + 8)};
+respond({consul, N}, Transport, H, #dns_query{type = srv} = Q) ->
+    Shown = case Transport of
+                udp -> min(N, 3);
+                tcp -> N
+            end,
+    Targets = [target(I) || I <- lists:seq(1, Shown)],
+    Answers = [srv_rr(Q, I, T) || {I, T} <- lists:zip(lists:seq(1, Shown), Targets)],
+    Additional = [a_rr(T, I) || {I, T} <- lists:zip(lists:seq(1, Shown), Targets)],
+    {reply, encode(H, Q, Answers, Additional, 0)};
+respond(no_additional, _, H, #dns_query{type = srv} = Q) ->
+    {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- [1, 2]], [], 0)};
+respond(_, _, H, #dns_query{type = a, domain = D} = Q) ->
+    case [I || I <- lists:seq(1, 500), string:equal(target(I), D, true)] of
+        [I] -> {reply, encode(H, Q, [a_rr(D, I)], [], 0)};
+        [] -> {reply, encode(H, Q, [], [], 3)}
+    end;
+respond(_, _, H, Q) ->
+    {reply, encode(H, Q, [], [], 0)}.
+
+target(I) -> "n" ++ integer_to_list(I) ++ ".node.dc1.consul".
+
+srv_rr(#dns_query{domain = D}, I, Target) ->
+    #dns_rr{domain = D, type = srv, class = in, ttl = 0, data = {1, 1, 30000 + I, Target}}.
+
+a_rr(Target, I) ->
+    #dns_rr{domain = Target, type = a, class = in, ttl = 0,
+            data = {127, 0, 2, I rem 256}}.
+
+encode(#dns_header{id = Id, rd = Rd, opcode = Op}, Q, Answers, Additional, Rcode) ->
+    Header = #dns_header{id = Id, qr = true, opcode = Op, aa = true, rd = Rd, rcode = Rcode},
+    iolist_to_binary(inet_dns:encode(#dns_rec{header = Header, qdlist = [Q], anlist = Answers,
+                                              arlist = Additional})).
