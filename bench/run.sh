@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rebar3 compile >/dev/null
-escript bench/dist_bench.escript "$PWD/_build/default/lib/caravan/ebin" "$PWD/bench"
+ebin="$PWD/_build/default/lib/caravan/ebin"
+escript bench/dist_bench.escript "$ebin" "$PWD/bench"
+echo
+escript bench/dns_bench.escript "$ebin" "$PWD/test"

@@ -12,7 +12,7 @@
 -export([one_instance/1, three_instances/1, forty_instances/1, three_hundred_instances/1,
          addr_targets/1, aaaa_only_targets/1, rfc2782_name/1, tag_form/1, nxdomain_is_empty/1,
          live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
-         cli_lookup/1, slow_server_delays_nothing_else/1, many_lookups_in_flight/1,
+         cli_lookup/1, slow_server_delays_nothing_else/1, ipv6_and_several_servers/1, many_lookups_in_flight/1,
          consul_udp_answer_limit/1, target_without_additional/1, timeout_within_bound/1,
          garbage_answers/1, truncated_answers/1, refused_and_servfail/1]).
 
@@ -26,7 +26,8 @@ groups() ->
     [{bind, [], [one_instance, three_instances, forty_instances, three_hundred_instances,
                  addr_targets, aaaa_only_targets, rfc2782_name, tag_form, nxdomain_is_empty,
                  live_change_with_nsupdate, records_have_every_field, host_resolv_conf,
-                 cli_lookup, slow_server_delays_nothing_else, many_lookups_in_flight]},
+                 cli_lookup, slow_server_delays_nothing_else, ipv6_and_several_servers,
+                 many_lookups_in_flight]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
                       garbage_answers, truncated_answers, refused_and_servfail]}].
 
@@ -192,6 +193,21 @@ slow_server_delays_nothing_else(Config) ->
     ?assertEqual({ok, 4370}, caravan:dist_port('app-4370@h')),
     ?assert(erlang:monotonic_time(millisecond) - T0 < 500),
     receive {slow, R} -> ?assertMatch({error, {timeout, _}}, R) after 5000 -> error(stuck) end,
+    caravan_test_dns_responder:stop(Silent).
+
+ipv6_and_several_servers(Config) ->
+    Port = integer_to_list(caravan_test_bind:port(?config(bind, Config))),
+    Want = {ok, nodes_of("app", 3, 3)},
+    Lookup = fun(Servers, Transport) ->
+                     caravan:discover({dns, #{query => "app3.service.consul", basename => "app",
+                                              servers => Servers, transport => Transport}})
+             end,
+    [?assertEqual(Want, Lookup(["[::1]:" ++ Port], T)) || T <- [tcp, udp]],
+    %% The first server refuses connections (TCP) or never answers (UDP): the
+    %% lookup moves on to the next.
+    Silent = caravan_test_dns_responder:start(silent),
+    ?assertEqual(Want, Lookup(["127.0.0.1:1", "127.0.0.1:" ++ Port], tcp)),
+    ?assertEqual(Want, Lookup([caravan_test_dns_responder:server(Silent), "[::1]:" ++ Port], udp)),
     caravan_test_dns_responder:stop(Silent).
 
 %% 200 lookups at once, answered Consul's way (addresses in ADDITIONAL).

@@ -1,8 +1,8 @@
 %%% A real BIND (named, Debian's bind9) for the tests: one `consul.' zone
 %%% shaped like Consul's DNS answers (SRV records whose targets' A/AAAA
 %%% records BIND adds to the ADDITIONAL section, as Consul does), listening
-%%% on 127.0.0.1 and a free high port, updatable with nsupdate, stopped by
-%%% its own pid.
+%%% on 127.0.0.1 and ::1 on a free high port, updatable with nsupdate,
+%%% stopped by its own pid.
 -module(caravan_test_bind).
 
 -export([start/2]).
@@ -38,17 +38,17 @@ start(Dir, #{records := Records} = Options) ->
         "  session-keyfile \"~ts/session.key\";~n"
         "  listen-on port ~b { 127.0.0.1; };~n"
         "~s"
-        "  listen-on-v6 { none; };~n"
+        "  listen-on-v6 port ~b { ::1; };~n"
         "  recursion no;~n"
         "  dnssec-validation no;~n"
         "  notify no;~n"
         %% 300-instance services: BIND 9.18.28+ caps an RRset at 100 records.
         "  max-records-per-type 0;~n"
-        "  allow-query { 127.0.0.0/8; };~n"
+        "  allow-query { 127.0.0.0/8; ::1; };~n"
         "};~n"
         "controls { };~n"
         "zone \"consul.\" { type primary; file \"~ts\"; allow-update { 127.0.0.0/8; }; };~n",
-        [Dir, Dir, Dir, DnsPort, Extra, Zone])),
+        [Dir, Dir, Dir, DnsPort, Extra, DnsPort, Zone])),
     %% -g: foreground, log to stderr (which we read); -n 1: one worker is plenty.
     Port = open_port({spawn_executable, ?NAMED},
                      [{args, ["-g", "-n", "1", "-c", Conf]}, exit_status, stderr_to_stdout,

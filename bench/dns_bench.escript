@@ -1,0 +1,107 @@
+#!/usr/bin/env escript
+%%! -noshell
+%%% DNS benchmark, side by side in one run against one BIND (started here on
+%%% a free port, stopped by its pid): SRV lookups per second and latency,
+%%% sequential and 50-way concurrent, through caravan (c-ares in
+%%% caravan_port, over TCP and over UDP+EDNS) and through OTP's inet_res.
+%%% inet_res returns SRV records only; "inet_res + A" also looks up each
+%%% target's address, which is what caravan's answer already contains.
+-mode(compile).
+
+-define(SEQUENTIAL, 2000).
+-define(CONCURRENT, 4000).
+-define(WORKERS, 50).
+
+main([Ebin, TestDir]) ->
+    true = code:add_patha(Ebin),
+    {ok, _, _} = compile_helper(TestDir),
+    {ok, _} = application:ensure_all_started(caravan),
+    Dir = string:trim(os:cmd("mktemp -d")),
+    Records = caravan_test_bind:srv_records("app3", 3, 3, "app3.service") ++
+        caravan_test_bind:srv_records("app40", 40, 40, "app40.service"),
+    Bind = caravan_test_bind:start(Dir, #{records => Records}),
+    try
+        run(caravan_test_bind:port(Bind))
+    after
+        caravan_test_bind:stop(Bind),
+        os:cmd("rm -rf " ++ Dir)
+    end;
+main(_) ->
+    io:format(standard_error, "usage: dns_bench.escript EBIN TEST_DIR~n", []),
+    halt(2).
+
+compile_helper(TestDir) ->
+    {ok, Mod, Bin} = compile:file(filename:join(TestDir, "caravan_test_bind.erl"), [binary]),
+    {module, Mod} = code:load_binary(Mod, "caravan_test_bind.erl", Bin),
+    {ok, Mod, Bin}.
+
+run(Port) ->
+    Server = "127.0.0.1:" ++ integer_to_list(Port),
+    Ns = [{{127, 0, 0, 1}, Port}],
+    Methods =
+        [{"caravan (TCP, default)", fun(Name) -> caravan_srv(Name, Server, tcp) end},
+         {"caravan (UDP + EDNS)", fun(Name) -> caravan_srv(Name, Server, udp) end},
+         {"inet_res (SRV only)", fun(Name) -> inet_res_srv(Name, Ns) end},
+         {"inet_res + A per target", fun(Name) -> inet_res_complete(Name, Ns) end}],
+    io:format("DNS SRV benchmark against BIND on ~s; ~b sequential, ~b over ~b workers~n",
+              [Server, ?SEQUENTIAL, ?CONCURRENT, ?WORKERS]),
+    lists:foreach(fun(Name) -> bench_name(Name, Methods) end,
+                  ["app3.service.consul", "app40.service.consul"]).
+
+bench_name(Name, Methods) ->
+    io:format("~n~s~n", [Name]),
+    io:format("  ~-26s ~8s ~9s ~9s ~9s ~9s ~9s~n",
+              ["method", "records", "addrs", "seq/s", "p50 us", "p99 us", "50-way/s"]),
+    Results = [{Label, measure(Fun, Name)} || {Label, Fun} <- Methods],
+    {_, #{seq_rate := BaseSeq, conc_rate := BaseConc}} = lists:keyfind("inet_res (SRV only)", 1,
+                                                                       Results),
+    [io:format("  ~-26s ~8b ~9b ~9b ~9b ~9b ~9b   (~.2fx / ~.2fx inet_res)~n",
+               [Label, R, A, round(S), P50, P99, round(C), S / BaseSeq, C / BaseConc])
+     || {Label, #{records := R, addrs := A, seq_rate := S, p50 := P50, p99 := P99,
+                  conc_rate := C}} <- Results].
+
+measure(Fun, Name) ->
+    {Records, Addrs} = Fun(Name),
+    _ = [Fun(Name) || _ <- lists:seq(1, 100)], % warm up
+    Times = [timed(Fun, Name) || _ <- lists:seq(1, ?SEQUENTIAL)],
+    SeqRate = ?SEQUENTIAL / (lists:sum(Times) / 1.0e6),
+    T0 = erlang:monotonic_time(microsecond),
+    Self = self(),
+    Per = ?CONCURRENT div ?WORKERS,
+    Pids = [spawn_link(fun() -> [Fun(Name) || _ <- lists:seq(1, Per)], Self ! {done, self()} end)
+            || _ <- lists:seq(1, ?WORKERS)],
+    [receive {done, P} -> ok end || P <- Pids],
+    ConcRate = ?CONCURRENT / ((erlang:monotonic_time(microsecond) - T0) / 1.0e6),
+    #{records => Records, addrs => Addrs, seq_rate => SeqRate, p50 => pct(Times, 50),
+      p99 => pct(Times, 99), conc_rate => ConcRate}.
+
+timed(Fun, Name) ->
+    T0 = erlang:monotonic_time(microsecond),
+    {_, _} = Fun(Name),
+    erlang:monotonic_time(microsecond) - T0.
+
+caravan_srv(Name, Server, Transport) ->
+    case caravan:lookup_srv(Name, #{servers => [Server], transport => Transport}) of
+        {ok, Records} -> {length(Records), length([A || #{addresses := As} <- Records, A <- As])};
+        {error, _} -> {0, 0} % counted as an empty answer; visible in the records column
+    end.
+
+inet_res_srv(Name, Ns) ->
+    {ok, Msg} = inet_res:resolve(Name, in, srv, [{nameservers, Ns}]),
+    {length([R || R <- inet_dns:msg(Msg, anlist), inet_dns:rr(R, type) =:= srv]),
+     length([R || R <- inet_dns:msg(Msg, arlist), inet_dns:rr(R, type) =:= a])}.
+
+inet_res_complete(Name, Ns) ->
+    {ok, Msg} = inet_res:resolve(Name, in, srv, [{nameservers, Ns}]),
+    Srv = [inet_dns:rr(R, data) || R <- inet_dns:msg(Msg, anlist), inet_dns:rr(R, type) =:= srv],
+    Additional = [inet_dns:rr(R, domain) || R <- inet_dns:msg(Msg, arlist),
+                                            inet_dns:rr(R, type) =:= a],
+    Addrs = [case lists:member(T, Additional) of
+                 true -> 1;
+                 false -> length(inet_res:lookup(T, in, a, [{nameservers, Ns}]))
+             end || {_, _, _, T} <- Srv],
+    {length(Srv), lists:sum(Addrs)}.
+
+pct(Samples, P) ->
+    Sorted = lists:sort(Samples),
+    lists:nth(max(1, min(length(Sorted), round(P / 100 * length(Sorted)))), Sorted).
