@@ -13,6 +13,8 @@
 -define(WORKERS, 50).
 
 main([Ebin, TestDir]) ->
+    %% A crashing worker must not skip the `after` that stops BIND.
+    process_flag(trap_exit, true),
     true = code:add_patha(Ebin),
     {ok, _, _} = compile_helper(TestDir),
     {ok, _} = application:ensure_all_started(caravan),

@@ -13,9 +13,23 @@ passed=0
 failed=0
 
 count() { # suite passed failed
-  printf '%-12s %4d passed, %d failed\n' "$1" "$2" "$3"
+  printf '%-14s %4d passed, %d failed\n' "$1" "$2" "$3"
   passed=$((passed + $2))
   failed=$((failed + $3))
+}
+
+# settle SUITE PASSED FAILED EXIT_CODE LOG LINES: counts a suite's result. A
+# suite that exited non-zero without reporting a failure crashed or could not
+# run: that counts as one failure. On failure the log's last LINES are shown.
+settle() {
+  local suite=$1 p=${2:-0} f=${3:-0} rc=$4 log=$5 lines=$6
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1
+  fi
+  if [ "$f" -gt 0 ]; then
+    tail -"$lines" "$log"
+  fi
+  count "$suite" "$p" "$f"
 }
 
 # A stray epmd would make every epmd-less test pass for the wrong reason.
@@ -43,15 +57,7 @@ run_c() {
     rc=$?
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
-    p=${p:-0}
-    f=${f:-0}
-    # No summary line and a non-zero exit: it crashed; count it as a failure.
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-      f=1
-      tail -20 "$logs/$name.log"
-    fi
-    [ "$f" -gt 0 ] && grep -E '^\[  (FAILED|ERROR) \]|Error|error' "$logs/$name.log" | head -20
-    count "$name" "$p" "$f"
+    settle "$name" "$p" "$f" "$rc" "$logs/$name.log" 30
   done
 }
 
@@ -67,15 +73,8 @@ run_eunit() {
     p=1
   fi
   f=$(sed -n 's/^ *Failed: \([0-9]*\)\..*/\1/p' "$logs/eunit.log" | tail -1)
-  p=${p:-0}
-  f=${f:-0}
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    f=1
-    tail -30 "$logs/eunit.log"
-  elif [ "$f" -gt 0 ]; then
-    grep -B2 -A12 -E '\*failed\*|::error' "$logs/eunit.log" | head -80
-  fi
-  count eunit "$p" "$f"
+  [ "${f:-0}" -gt 0 ] && grep -B2 -A12 -E '\*failed\*|::error' "$logs/eunit.log" | head -80
+  settle eunit "$p" "$f" "$rc" "$logs/eunit.log" 30
 }
 
 run_ct() {
@@ -85,25 +84,14 @@ run_ct() {
   rc=$?
   p=$(grep -oE 'Passed [0-9]+ tests|All [0-9]+ tests passed' "$logs/ct.log" | grep -oE '[0-9]+' | tail -1)
   f=$(grep -oE 'Failed [0-9]+ tests' "$logs/ct.log" | grep -oE '[0-9]+' | tail -1)
-  p=${p:-0}
-  f=${f:-0}
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    f=1
-  fi
-  if [ "$f" -gt 0 ]; then
-    tail -60 "$logs/ct.log"
-  fi
-  count ct "$p" "$f"
+  settle ct "$p" "$f" "$rc" "$logs/ct.log" 60
 }
 
 # Dialyzer over erl_src counts as one test: clean or not.
 run_dialyzer() {
-  if rebar3 dialyzer >"$logs/dialyzer.log" 2>&1; then
-    count dialyzer 1 0
-  else
-    tail -40 "$logs/dialyzer.log"
-    count dialyzer 0 1
-  fi
+  rebar3 dialyzer >"$logs/dialyzer.log" 2>&1
+  rc=$?
+  settle dialyzer $((rc == 0)) 0 "$rc" "$logs/dialyzer.log" 40
 }
 
 case $what in
