@@ -28,7 +28,7 @@ EI_CFLAGS := -I$(EI_DIR)/include
 EI_LIBS := -L$(EI_DIR)/lib -lei -lpthread
 
 # Libraries found through pkg-config, as Debian's -dev packages install them.
-PKGS := libcares
+PKGS := libcares libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcares)
 

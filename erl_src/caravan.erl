@@ -8,6 +8,8 @@
 -export([dist_port/1]).
 -export([lookup_srv/2]).
 -export([discover/1]).
+-export([watch/2]).
+-export([unwatch/1]).
 -export([info/0]).
 
 -export_type([port_number/0, error/0]).
@@ -52,9 +54,28 @@ lookup_srv(Name, Options) ->
 %% `Basename-PORT@ADDRESS'.
 -spec discover(Source) -> {ok, [node()]} | {error, error()} when
       Source :: {dns, #{query := string() | binary(), basename := string() | binary(),
-                        _ => _}}.
+                        _ => _}}
+              | caravan_watch:source().
 discover({dns, Options}) ->
-    caravan_dns:discover(Options).
+    caravan_dns:discover(Options);
+discover({consul, Options}) ->
+    caravan_consul:discover(Options);
+discover({nomad, Options}) ->
+    caravan_nomad:discover(Options).
+
+%% @doc Watches a Consul or Nomad source with blocking queries. Subscriber
+%% receives `{caravan_watch, Watch, {members, [node()]}}' whenever the list
+%% changes (first answer included) and `{caravan_watch, Watch, {error, R}}'
+%% when the source starts failing. The watch ends with its subscriber.
+-spec watch(Source, Subscriber) -> {ok, pid()} | {error, term()} when
+      Source :: caravan_watch:source(),
+      Subscriber :: pid().
+watch(Source, Subscriber) ->
+    caravan_watch_sup:start_watch(Source, Subscriber).
+
+-spec unwatch(Watch :: pid()) -> ok.
+unwatch(Watch) ->
+    caravan_watch:stop(Watch).
 
 %% @doc Version and counters of the C programs this node runs.
 -spec info() -> #{atom() => {ok, map()} | {error, error()}}.

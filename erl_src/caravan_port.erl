@@ -119,13 +119,15 @@ protocol_atoms() ->
     [ok, error, pong,
      %% info keys
      version, os_pid, uptime_ms, requests, errors, dropped, deferred, dns_inflight,
-     %% srv records
-     priority, weight, port, target, addresses,
+     http_inflight,
+     %% srv records; consul_health and nomad_services answers
+     priority, weight, port, target, addresses, index, next_token, members, address, node, id,
      %% error reasons
      bad_term, bad_request, bad_args, unknown_op, overload,
      empty_name, name_too_long, invalid_name, port_out_of_range, no_port,
      nxdomain, servfail, refused, timeout, connection_refused, bad_answer, not_implemented,
-     no_memory, cancelled, dns_error].
+     no_memory, cancelled, dns_error, too_large, tls_error, connection_closed, http_error,
+     forbidden, not_found, server_error, http_status].
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks

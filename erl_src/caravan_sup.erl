@@ -1,5 +1,5 @@
 %%% @doc Top supervisor: the C program instance used for lookups (the
-%%% epmd-side instance lives under kernel, see caravan_epmd).
+%%% epmd-side instance lives under kernel, see caravan_epmd), and watches.
 -module(caravan_sup).
 -behaviour(supervisor).
 
@@ -19,4 +19,7 @@ init([]) ->
     Lookup = #{id => caravan_lookup,
                start => {caravan_port, start_link, [caravan_lookup, Options]},
                shutdown => 5000},
-    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Lookup]}}.
+    Watches = #{id => caravan_watch_sup,
+                start => {caravan_watch_sup, start_link, []},
+                type => supervisor},
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Lookup, Watches]}}.

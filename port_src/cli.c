@@ -10,9 +10,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "catalog.h"
+#include "catalog_request.h"
 #include "clock.h"
 #include "dist_port.h"
 #include "dns.h"
+#include "http.h"
 
 const char cli_usage[] =
     "usage: caravan_port                      run as an Erlang port (stdin not a terminal)\n"
@@ -20,11 +23,21 @@ const char cli_usage[] =
     "           print the distribution port a node name carries\n"
     "       caravan_port lookup NAME [--dns IP:PORT]... [--basename B] [--timeout MS]\n"
     "                               [--udp] [--verbose]\n"
-    "           look up the SRV records of NAME and print the node names they make,\n"
+    "       caravan_port lookup SERVICE --consul URL | --nomad URL [--basename B]\n"
+    "                               [--timeout MS] [--verbose]\n"
+    "           look up a service and print the node names its instances make,\n"
     "           B-PORT@ADDRESS, one per line (--verbose: the records themselves).\n"
+    "           DNS: the SRV records of NAME. --consul: Consul's passing instances\n"
+    "           (GET /v1/health/service); --nomad: Nomad's registrations\n"
+    "           (GET /v1/service). URL: http(s)://host:port or unix:///socket.\n"
+    "           Tokens and TLS files come from the environment, as for the consul and\n"
+    "           nomad commands: CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_CLIENT_CERT,\n"
+    "           CONSUL_CLIENT_KEY; NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_CACERT,\n"
+    "           NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY.\n"
     "           --dns      server to ask, repeatable (default 127.0.0.1:8600, the local\n"
     "                      Consul agent); --dns system uses /etc/resolv.conf\n"
-    "           --basename default: the service label of NAME (app in app.service.consul)\n"
+    "           --basename default: the service label of NAME (app in app.service.consul),\n"
+    "                      or SERVICE\n"
     "           --timeout  for the whole lookup, in ms (default 2000)\n"
     "           --udp      UDP with EDNS and TCP fallback instead of TCP\n"
     "       caravan_port --version | --help\n"
@@ -141,6 +154,134 @@ static void default_basename(const char *name, char *out, size_t len)
     snprintf(out, len, "%.*s", (int)n, start);
 }
 
+static void copy_env(char *out, size_t cap, const char *var)
+{
+    const char *v = getenv(var);
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
+struct http_outcome {
+    bool done;
+    const char *reason;
+    char detail[256];
+    long status;
+    char *body;
+    size_t len;
+    char next_token[256];
+};
+
+static void http_done(void *ctx, uint64_t id, void *user, const struct http_result *r)
+{
+    (void)id;
+    (void)user;
+    struct http_outcome *out = ctx;
+    out->done = true;
+    out->reason = r->reason;
+    snprintf(out->detail, sizeof out->detail, "%s", r->detail);
+    if (r->reason == NULL) {
+        out->status = r->response->status;
+        out->body = malloc(r->response->body_len + 1);
+        if (out->body) {
+            memcpy(out->body, r->response->body, r->response->body_len);
+            out->len = r->response->body_len;
+        }
+        snprintf(out->next_token, sizeof out->next_token, "%s", r->response->next_token);
+    }
+}
+
+/* One GET, run to completion in a private loop. */
+static int fetch(const struct catalog_query *q, struct http_outcome *out)
+{
+    struct http_request req;
+    memset(out, 0, sizeof *out);
+    if (catalog_request_build(q, &req) != 0) {
+        fprintf(stderr, "caravan_port: URL or parameters too long\n");
+        return 2;
+    }
+    struct http *h = http_new(http_done, out);
+    const char *reason = NULL;
+    char detail[256];
+    if (h == NULL || http_start(h, 1, &req, NULL, &reason, detail, sizeof detail) != 0) {
+        fprintf(stderr, "caravan_port: cannot start the request (%s)\n", reason ? reason : "init");
+        http_free(h);
+        return 1;
+    }
+    int64_t give_up = clock_now_ms() + req.timeout_ms + 1000;
+    while (!out->done && clock_now_ms() < give_up) {
+        struct pollfd fds[HTTP_MAX_SOCKETS];
+        size_t n = http_poll_fds(h, fds, HTTP_MAX_SOCKETS);
+        if (poll(fds, n, http_timeout(h, 100)) < 0 && errno != EINTR)
+            break;
+        http_process(h, fds, n);
+    }
+    http_free(h);
+    if (!out->done || out->reason) {
+        fprintf(stderr, "caravan_port: %s (%s)\n", out->done ? out->detail : "no answer",
+                out->done ? out->reason : "timeout");
+        return 1;
+    }
+    if (out->status != 200) {
+        /* The body is the server's, printed as it came: it never holds our token. */
+        fprintf(stderr, "caravan_port: HTTP %ld: %.*s\n", out->status, (int)(out->len > 200 ? 200 : out->len),
+                out->body ? out->body : "");
+        return 1;
+    }
+    return 0;
+}
+
+static int lookup_http(enum catalog_api api, const char *url, const char *service,
+                       const char *basename, long timeout, bool verbose)
+{
+    struct catalog_query q;
+    catalog_query_init(&q, api);
+    if (strlen(url) >= sizeof q.url || strlen(service) >= sizeof q.service)
+        return usage_error("URL or service name too long");
+    memcpy(q.url, url, strlen(url) + 1);
+    memcpy(q.service, service, strlen(service) + 1);
+    q.timeout_ms = timeout;
+    bool consul = api == API_CONSUL;
+    copy_env(q.token, sizeof q.token, consul ? "CONSUL_HTTP_TOKEN" : "NOMAD_TOKEN");
+    copy_env(q.ca_file, sizeof q.ca_file, consul ? "CONSUL_CACERT" : "NOMAD_CACERT");
+    copy_env(q.cert_file, sizeof q.cert_file, consul ? "CONSUL_CLIENT_CERT" : "NOMAD_CLIENT_CERT");
+    copy_env(q.key_file, sizeof q.key_file, consul ? "CONSUL_CLIENT_KEY" : "NOMAD_CLIENT_KEY");
+    if (!consul)
+        copy_env(q.namespace_, sizeof q.namespace_, "NOMAD_NAMESPACE");
+
+    struct members ms;
+    members_init(&ms);
+    int rc = 0;
+    /* Nomad pages; Consul answers in one. A bound stops a lying next token. */
+    for (int page = 0; page < 1000; page++) {
+        struct http_outcome out;
+        rc = fetch(&q, &out);
+        if (rc != 0) {
+            free(out.body);
+            break;
+        }
+        const char *err = NULL;
+        if ((consul ? consul_health_parse(out.body, out.len, "", &ms, &err)
+                    : nomad_services_parse(out.body, out.len, &ms, &err)) != 0) {
+            fprintf(stderr, "caravan_port: unexpected response body: %s (bad_answer)\n", err);
+            free(out.body);
+            rc = 1;
+            break;
+        }
+        free(out.body);
+        if (consul || out.next_token[0] == '\0')
+            break;
+        snprintf(q.next_token, sizeof q.next_token, "%s", out.next_token);
+    }
+    for (size_t i = 0; rc == 0 && i < ms.n; i++) {
+        const struct member *m = &ms.m[i];
+        if (verbose)
+            printf("%s %ld %s %s\n", m->address, m->port, m->node, m->id);
+        else
+            printf("%s-%ld@%s\n", basename, m->port, m->address);
+    }
+    members_free(&ms);
+    return rc;
+}
+
 int cli_lookup(int argc, char **argv)
 {
     struct dns_query q;
@@ -154,6 +295,7 @@ int cli_lookup(int argc, char **argv)
     q.tries = 2;
     q.families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
     bool servers_given = false, system = false;
+    const char *consul = NULL, *nomad = NULL;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         bool has_value = i + 1 < argc;
@@ -168,6 +310,10 @@ int cli_lookup(int argc, char **argv)
             if (used + strlen(server) + 2 > sizeof q.servers)
                 return usage_error("too many --dns servers");
             snprintf(q.servers + used, sizeof q.servers - used, "%s%s", used ? "," : "", server);
+        } else if (strcmp(arg, "--consul") == 0 && has_value) {
+            consul = argv[++i];
+        } else if (strcmp(arg, "--nomad") == 0 && has_value) {
+            nomad = argv[++i];
         } else if (strcmp(arg, "--basename") == 0 && has_value) {
             snprintf(basename, sizeof basename, "%s", argv[++i]);
         } else if (strcmp(arg, "--timeout") == 0 && has_value) {
@@ -187,6 +333,11 @@ int cli_lookup(int argc, char **argv)
     }
     if (q.name[0] == '\0')
         return usage_error("lookup needs a name");
+    if (consul && nomad)
+        return usage_error("--consul and --nomad exclude each other");
+    if (consul || nomad)
+        return lookup_http(consul ? API_CONSUL : API_NOMAD, consul ? consul : nomad, q.name,
+                           basename[0] ? basename : q.name, timeout, out.verbose);
     if (system)
         q.servers[0] = '\0';
     else if (!servers_given)

@@ -66,11 +66,14 @@ static int run_port(void)
     }
 
     for (;;) {
-        /* stdin first, then whatever sockets the DNS lookups have open. */
-        struct pollfd fds[1 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL];
+        /* stdin first, then the sockets of DNS lookups, then of HTTP requests. */
+        static struct pollfd fds[1 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL +
+                                 HTTP_MAX_SOCKETS];
+        const size_t cap = sizeof fds / sizeof fds[0];
         fds[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-        size_t ndns = dns_poll_fds(o.dns, fds + 1, sizeof fds / sizeof fds[0] - 1);
-        int n = poll(fds, 1 + ndns, ops_timeout(&o, IDLE_POLL_MS));
+        size_t ndns = dns_poll_fds(o.dns, fds + 1, cap - 1);
+        size_t nhttp = http_poll_fds(o.http, fds + 1 + ndns, cap - 1 - ndns);
+        int n = poll(fds, 1 + ndns + nhttp, ops_timeout(&o, IDLE_POLL_MS));
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "caravan_port: poll: %s\n", strerror(errno));
             rc = EXIT_FAILURE;
@@ -79,6 +82,7 @@ static int run_port(void)
         if (n < 0)
             continue;
         dns_process(o.dns, fds + 1, ndns);
+        http_process(o.http, fds + 1 + ndns, nhttp);
         if (ops_tick(&o) != 0 || o.sink_failed)
             break; /* stdout closed: the VM is gone */
 

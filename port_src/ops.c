@@ -112,7 +112,7 @@ static int op_info(struct ops *o, const struct request *req)
     o->counters.ok++;
     const struct ops_counters *c = &o->counters;
     ei_x_buff *x = &o->x;
-    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 9) ||
+    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 10) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
@@ -120,7 +120,8 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "requests", c->requests) || encode_counter(x, "ok", c->ok) ||
         encode_counter(x, "errors", c->errors) || encode_counter(x, "dropped", c->dropped) ||
         encode_counter(x, "deferred", o->deferred.count) ||
-        encode_counter(x, "dns_inflight", dns_inflight(o->dns)))
+        encode_counter(x, "dns_inflight", dns_inflight(o->dns)) ||
+        encode_counter(x, "http_inflight", http_inflight(o->http)))
         return -1;
     return reply_send(&o->sink, x);
 }
@@ -130,8 +131,10 @@ static const struct {
     op_handler handler;
 } op_table[] = {
     {"addr", ops_dns_addr},
+    {"consul_health", ops_http_consul},
     {"dist_port", op_dist_port},
     {"info", op_info},
+    {"nomad_services", ops_http_nomad},
     {"ping", op_ping},
     {"srv", ops_dns_srv},
 };
@@ -144,8 +147,9 @@ int ops_init(struct ops *o, struct reply_sink sink)
     if (ei_x_new(&o->x) != 0)
         return -1;
     o->dns = dns_new(ops_dns_done, o);
-    if (o->dns == NULL) {
-        ei_x_free(&o->x);
+    o->http = http_new(ops_http_done, o);
+    if (o->dns == NULL || o->http == NULL) {
+        ops_free(o);
         return -1;
     }
     return 0;
@@ -153,6 +157,7 @@ int ops_init(struct ops *o, struct reply_sink sink)
 
 void ops_free(struct ops *o)
 {
+    http_free(o->http);
     dns_free(o->dns);
     ei_x_free(&o->x);
 }
@@ -190,7 +195,7 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
 int ops_timeout(const struct ops *o, int cap)
 {
     int t = deferred_timeout(&o->deferred, clock_now_ms(), cap);
-    return dns_timeout(o->dns, t);
+    return http_timeout(o->http, dns_timeout(o->dns, t));
 }
 
 int ops_tick(struct ops *o)

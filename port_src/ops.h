@@ -15,6 +15,7 @@
 
 #include "deferred.h"
 #include "dns.h"
+#include "http.h"
 #include "reply.h"
 #include "term.h"
 
@@ -33,6 +34,7 @@ struct ops {
     struct ops_counters counters;
     struct deferred deferred;
     struct dns *dns;
+    struct http *http;
     int64_t started_ms;
     int sink_failed; /* a reply could not be delivered: the VM is gone */
 };
@@ -63,5 +65,10 @@ int ops_send(struct ops *o);
 int ops_dns_srv(struct ops *o, const struct request *req);
 int ops_dns_addr(struct ops *o, const struct request *req);
 void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r);
+
+/* Handlers defined in ops_http.c. */
+int ops_http_consul(struct ops *o, const struct request *req);
+int ops_http_nomad(struct ops *o, const struct request *req);
+void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r);
 
 #endif

@@ -139,30 +139,14 @@ tls_distribution(Config) ->
     [stop(P) || P <- [PA, PB, PC]].
 
 make_tls_files(Config) ->
-    Dir = ?config(priv_dir, Config),
-    Sh = fun(Cmd) ->
-                 Out = os:cmd("cd " ++ Dir ++ " && " ++ Cmd ++ " 2>&1; echo rc=$?"),
-                 case lists:suffix("rc=0\n", Out) of
-                     true -> ok;
-                     false -> ct:fail({openssl_failed, Cmd, Out})
-                 end
-         end,
-    Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=caravan-test-ca "
-       "-keyout ca.key -out ca.pem"),
-    Sh("openssl req -newkey rsa:2048 -nodes -subj /CN=caravan-test-node "
-       "-keyout node.key -out node.csr"),
-    %% inet_tls_dist checks the host part of the node name as a DNS name even
-    %% when it is an IP literal (app-4370@127.0.0.1), so the address goes in
-    %% as DNS too; the README's TLS section says the same to operators.
-    Sh("printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:127.0.0.1,DNS:localhost\\n' > node.ext && "
-       "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-       "-extfile node.ext -out node.pem"),
-    File = fun(F) -> filename:join(Dir, F) end,
-    Common = [{certfile, File("node.pem")}, {keyfile, File("node.key")},
-              {cacertfile, File("ca.pem")}, {verify, verify_peer}],
+    Files = caravan_test_tls:make(filename:join(?config(priv_dir, Config), "tls"), ["node"]),
+    Common = [{certfile, maps:get({cert, "node"}, Files)},
+              {keyfile, maps:get({key, "node"}, Files)},
+              {cacertfile, maps:get(ca, Files)},
+              {verify, verify_peer}],
     Opts = [{server, Common ++ [{fail_if_no_peer_cert, true}]},
             {client, Common}],
-    OptFile = File("ssl_dist.conf"),
+    OptFile = filename:join(?config(priv_dir, Config), "ssl_dist.conf"),
     ok = file:write_file(OptFile, io_lib:format("~p.~n", [Opts])),
     [{tls_optfile, OptFile} | Config].
 

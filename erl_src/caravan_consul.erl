@@ -1,0 +1,45 @@
+%%% @doc Consul as a discovery source: GET /v1/health/service/:service, the
+%%% instances whose checks pass, each named `Basename-PORT@ADDRESS'.
+%%%
+%%% Address: Service.Address, or Node.Address when that is empty; with
+%%% `tagged_address' (lan, wan, lan_ipv4, wan_ipv6...) that tagged address of
+%%% the service, else of the node. Defaults follow Consul's own CLI:
+%%% CONSUL_HTTP_ADDR (127.0.0.1:8500; CONSUL_HTTP_SSL=true for https),
+%%% CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY.
+-module(caravan_consul).
+
+-export([discover/1]).
+-export([query/2]).
+
+-export_type([options/0]).
+
+-type options() :: #{service := string() | binary(),
+                     basename := string() | binary(),
+                     passing => boolean(),
+                     tag => string() | binary(),
+                     dc => string() | binary(),
+                     tagged_address => string() | binary(),
+                     _ => _}.
+
+-define(ENV, #{url => {"CONSUL_HTTP_ADDR", "127.0.0.1:8500"}, ssl_var => "CONSUL_HTTP_SSL",
+               token => "CONSUL_HTTP_TOKEN", ca_file => "CONSUL_CACERT",
+               cert_file => "CONSUL_CLIENT_CERT", key_file => "CONSUL_CLIENT_KEY"}).
+
+%% @doc The nodes Consul lists now.
+-spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
+discover(#{basename := Base} = Options) ->
+    case query(Options, 0) of
+        {ok, #{members := Members}} -> {ok, caravan_http:nodes(Base, Members)};
+        {error, _} = Error -> Error
+    end.
+
+%% @doc One request; a positive Index makes it a blocking query.
+-spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
+query(#{service := Service} = Options, Index) ->
+    Extra = maps:from_list(
+              [{service, bin(Service)},
+               {passing, maps:get(passing, Options, true)}] ++
+              [{K, bin(V)} || K <- [tag, dc, tagged_address], {ok, V} <- [maps:find(K, Options)]]),
+    caravan_http:call(consul_health, Options, ?ENV, {Extra, Index}).
+
+bin(V) -> unicode:characters_to_binary(V).

@@ -1,0 +1,113 @@
+%%% @doc What the Consul and Nomad sources share: request arguments for the
+%%% C program (TLS files, token, timeouts, blocking index and wait) with the
+%%% defaults each product's own CLI takes from its environment variables,
+%%% and node names built from the instances an answer lists.
+-module(caravan_http).
+
+-export([call/4]).
+-export([nodes/2]).
+
+-export_type([options/0, member/0, answer/0]).
+
+-type options() :: #{url => string() | binary(),
+                     token => string() | binary(),
+                     ca_file => file:filename(),
+                     cert_file => file:filename(),
+                     key_file => file:filename(),
+                     timeout => pos_integer(),
+                     wait => pos_integer(),
+                     max_bytes => pos_integer(),
+                     _ => _}.
+-type member() :: #{address := binary(), port := 0..65535, node := binary(), id := binary()}.
+-type answer() :: #{index := non_neg_integer(), next_token := binary(), members := [member()]}.
+
+%% The C program's default for the non-blocking part of a request.
+-define(DEFAULT_TIMEOUT_MS, 10000).
+%% How long a blocking query waits for a change: short enough that a silent
+%% network failure is noticed within a minute.
+-define(DEFAULT_WAIT_MS, 55000).
+%% The servers add up to wait/16 of jitter; the reply needs a moment more.
+-define(MARGIN_MS, 2000).
+-define(OWNER, caravan_lookup).
+
+%% @doc Runs Op (consul_health | nomad_services) with Options, the product's
+%% environment defaults (Env: [{OptionKey, "VARIABLE"}]) and extra arguments.
+%% Index 0 asks at once; a positive Index blocks until it changes or `wait'.
+-spec call(Op, Options, Env, {Extra, Index}) -> {ok, answer()} | {error, caravan:error()} when
+      Op :: consul_health | nomad_services,
+      Options :: options(),
+      Env :: #{url := {string(), string()}, atom() => string()},
+      Extra :: map(),
+      Index :: non_neg_integer().
+call(Op, Options, Env, {Extra, Index}) ->
+    Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
+    Wait = maps:get(wait, Options, ?DEFAULT_WAIT_MS),
+    Common = #{url => bin(url(Options, Env)),
+               timeout_ms => Timeout,
+               index => Index,
+               wait_ms => Wait},
+    Files = maps:from_list([{K, bin(V)} || K <- [token, ca_file, cert_file, key_file],
+                                           {ok, V} <- [setting(K, Options, Env)],
+                                           V =/= "", V =/= <<>>]),
+    Limits = maps:with([max_bytes], Options),
+    Args = maps:merge(maps:merge(Common, Files), maps:merge(Limits, Extra)),
+    Budget = Timeout + case Index of 0 -> 0; _ -> Wait + Wait div 16 end + ?MARGIN_MS,
+    caravan_port:call(?OWNER, Op, Args, Budget).
+
+%% @doc `Basename-PORT@ADDRESS' for each instance, sorted, no duplicates.
+-spec nodes(Basename :: string() | binary(), [member()]) -> [node()].
+nodes(Basename, Members) ->
+    lists:usort([list_to_atom(lists:flatten([unicode:characters_to_list(Basename), $-,
+                                             integer_to_list(Port), $@,
+                                             host(Address)]))
+                 || #{address := Address, port := Port} <- Members, Port > 0]).
+
+%%% internal
+
+%% An address as a node name's host: IPs in OTP's text form, names as given.
+host(Address) ->
+    Text = unicode:characters_to_list(Address),
+    case inet:parse_address(Text) of
+        {ok, Ip} -> inet:ntoa(Ip);
+        {error, einval} -> Text
+    end.
+
+setting(Key, Options, Env) ->
+    case maps:find(Key, Options) of
+        {ok, V} -> {ok, V};
+        error ->
+            case maps:find(Key, Env) of
+                {ok, Var} ->
+                    case os:getenv(Var) of
+                        false -> error;
+                        V -> {ok, V}
+                    end;
+                error -> error
+            end
+    end.
+
+%% CONSUL_HTTP_ADDR may be "127.0.0.1:8500" (scheme from CONSUL_HTTP_SSL),
+%% "https://host:8501" or "unix:///path"; NOMAD_ADDR always has a scheme.
+url(Options, #{url := {Var, Default}} = Env) ->
+    case maps:find(url, Options) of
+        {ok, Url} -> Url;
+        error ->
+            Raw = case os:getenv(Var) of
+                      false -> Default;
+                      "" -> Default;
+                      V -> V
+                  end,
+            case string:find(Raw, "://") of
+                nomatch ->
+                    Ssl = maps:get(ssl_var, Env, undefined),
+                    Scheme = case Ssl =/= undefined andalso os:getenv(Ssl) of
+                                 "true" -> "https://";
+                                 "1" -> "https://";
+                                 _ -> "http://"
+                             end,
+                    Scheme ++ Raw;
+                _ -> Raw
+            end
+    end.
+
+bin(V) -> unicode:characters_to_binary(V).

@@ -1,0 +1,70 @@
+%%% @doc Nomad's native service discovery as a source: GET
+%%% /v1/service/:service_name, every page of it, each registration named
+%%% `Basename-PORT@ADDRESS'. Defaults follow Nomad's own CLI: NOMAD_ADDR
+%%% (http://127.0.0.1:4646, or unix:///path for the task API socket),
+%%% NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_CACERT, NOMAD_CLIENT_CERT,
+%%% NOMAD_CLIENT_KEY.
+-module(caravan_nomad).
+
+-export([discover/1]).
+-export([query/2]).
+
+-export_type([options/0]).
+
+-type options() :: #{service := string() | binary(),
+                     basename := string() | binary(),
+                     namespace => string() | binary(),
+                     per_page => pos_integer(),
+                     _ => _}.
+
+-define(ENV, #{url => {"NOMAD_ADDR", "http://127.0.0.1:4646"}, token => "NOMAD_TOKEN",
+               ca_file => "NOMAD_CACERT", cert_file => "NOMAD_CLIENT_CERT",
+               key_file => "NOMAD_CLIENT_KEY"}).
+%% Pages followed at most: a lying next_token must not loop forever.
+-define(MAX_PAGES, 1000).
+
+-spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
+discover(#{basename := Base} = Options) ->
+    case query(Options, 0) of
+        {ok, #{members := Members}} -> {ok, caravan_http:nodes(Base, Members)};
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Every page; only the first blocks (a positive Index), the rest are
+%% read at once. The answer carries the first page's index.
+-spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
+query(#{service := Service} = Options, Index) ->
+    Namespace = case maps:find(namespace, Options) of
+                    {ok, N} -> [{namespace, bin(N)}];
+                    error ->
+                        case os:getenv("NOMAD_NAMESPACE") of
+                            false -> [];
+                            "" -> [];
+                            N -> [{namespace, bin(N)}]
+                        end
+                end,
+    PerPage = [{per_page, P} || {ok, P} <- [maps:find(per_page, Options)]],
+    Extra = maps:from_list([{service, bin(Service)} | Namespace ++ PerPage]),
+    pages(Options, Extra, Index, <<>>, [], ?MAX_PAGES, undefined).
+
+pages(_Options, _Extra, _Index, _Token, _Acc, 0, _First) ->
+    {error, {bad_answer, <<"Nomad's pagination did not end after 1000 pages">>}};
+pages(Options, Extra, Index, Token, Acc, Left, First) ->
+    Args = case Token of
+               <<>> -> Extra;
+               _ -> Extra#{next_token => Token}
+           end,
+    case caravan_http:call(nomad_services, Options, ?ENV,
+                           {Args, case First of undefined -> Index; _ -> 0 end}) of
+        {ok, #{index := I, next_token := Next, members := Members}} ->
+            FirstIndex = case First of undefined -> I; _ -> First end,
+            case Next of
+                <<>> -> {ok, #{index => FirstIndex, next_token => <<>>,
+                               members => lists:append(lists:reverse([Members | Acc]))}};
+                _ -> pages(Options, Extra, Index, Next, [Members | Acc], Left - 1, FirstIndex)
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+bin(V) -> unicode:characters_to_binary(V).

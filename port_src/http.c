@@ -1,0 +1,386 @@
+/* http.c - libcurl multi interface in the poll loop; see http.h.
+ *
+ * libcurl tells us which sockets to watch (socket callback) and when to
+ * wake up (timer callback); we report readiness back with
+ * curl_multi_socket_action() and collect finished transfers with
+ * curl_multi_info_read(). */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+
+#define UNIX_PREFIX "unix://"
+
+struct transfer {
+    struct http *h;
+    CURL *easy;
+    uint64_t id;
+    void *user;
+    struct curl_slist *headers;
+    char *body;
+    size_t len, cap, max;
+    bool too_large;
+    struct http_response resp;
+    char error[CURL_ERROR_SIZE];
+    struct transfer *prev, *next; /* in flight, so http_free can find them */
+};
+
+struct watched {
+    curl_socket_t fd;
+    short events;
+};
+
+struct http {
+    CURLM *multi;
+    http_done_fn done;
+    void *ctx;
+    struct watched socks[HTTP_MAX_SOCKETS];
+    size_t nsocks;
+    int64_t timer_due; /* -1: libcurl wants no wakeup */
+    size_t inflight;
+    struct transfer *transfers;
+};
+
+static bool library_ready = false;
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct http *h = userp;
+    for (size_t i = 0; i < h->nsocks; i++) {
+        if (h->socks[i].fd != fd)
+            continue;
+        if (what == CURL_POLL_REMOVE)
+            h->socks[i] = h->socks[--h->nsocks];
+        else
+            h->socks[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+                                         (what & CURL_POLL_OUT ? POLLOUT : 0));
+        return 0;
+    }
+    if (what == CURL_POLL_REMOVE)
+        return 0;
+    if (h->nsocks >= HTTP_MAX_SOCKETS) {
+        fprintf(stderr, "caravan_port: http: more than %d sockets\n", HTTP_MAX_SOCKETS);
+        return -1;
+    }
+    h->socks[h->nsocks].fd = fd;
+    h->socks[h->nsocks].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+                                         (what & CURL_POLL_OUT ? POLLOUT : 0));
+    h->nsocks++;
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct http *h = userp;
+    h->timer_due = timeout_ms < 0 ? -1 : clock_now_ms() + timeout_ms;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct transfer *t = userp;
+    size_t n = size * nmemb;
+    if (n > t->max - t->len) {
+        t->too_large = true;
+        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+    }
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 16384;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(t->body, cap);
+        if (grown == NULL)
+            return 0;
+        t->body = grown;
+        t->cap = cap;
+    }
+    memcpy(t->body + t->len, data, n);
+    t->len += n;
+    t->body[t->len] = '\0';
+    return n;
+}
+
+/* Copies the value of header `name` if line is that header. */
+static void take_header(const char *line, size_t n, const char *name, char *out, size_t cap)
+{
+    size_t k = strlen(name);
+    if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
+        return;
+    const char *v = line + k + 1;
+    size_t vn = n - k - 1;
+    while (vn > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vn--;
+    }
+    while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
+        vn--;
+    if (vn < cap) {
+        memcpy(out, v, vn);
+        out[vn] = '\0';
+    }
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+{
+    struct transfer *t = userp;
+    size_t n = size * nmemb;
+    take_header(line, n, "X-Consul-Index", t->resp.index, sizeof t->resp.index);
+    take_header(line, n, "X-Nomad-Index", t->resp.index, sizeof t->resp.index);
+    take_header(line, n, "X-Nomad-NextToken", t->resp.next_token, sizeof t->resp.next_token);
+    return n;
+}
+
+static const char *curl_atom(CURLcode c, bool too_large)
+{
+    if (too_large)
+        return "too_large";
+    switch (c) {
+    case CURLE_COULDNT_CONNECT: return "connection_refused";
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST: return "nxdomain";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_USE_SSL_FAILED: return "tls_error";
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE: return "connection_closed";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return "bad_args";
+    case CURLE_OUT_OF_MEMORY: return "no_memory";
+    default: return "http_error";
+    }
+}
+
+static void transfer_free(struct transfer *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (t->h->transfers == t)
+        t->h->transfers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (t->easy) {
+        curl_multi_remove_handle(t->h->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t);
+}
+
+static void finish(struct http *h, CURL *easy, CURLcode code)
+{
+    struct transfer *t = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    struct http_result r = {.response = &t->resp};
+    if (code == CURLE_OK) {
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+        t->resp.body = t->body ? t->body : "";
+        t->resp.body_len = t->len;
+    } else {
+        r.reason = curl_atom(code, t->too_large);
+        if (t->too_large)
+            snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
+        else
+            snprintf(r.detail, sizeof r.detail, "%s",
+                     t->error[0] ? t->error : curl_easy_strerror(code));
+    }
+    h->inflight--;
+    h->done(h->ctx, t->id, t->user, &r);
+    transfer_free(t);
+}
+
+struct http *http_new(http_done_fn done, void *ctx)
+{
+    if (!library_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        library_ready = true;
+    }
+    struct http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->multi = curl_multi_init();
+    if (h->multi == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->done = done;
+    h->ctx = ctx;
+    h->timer_due = -1;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    return h;
+}
+
+void http_free(struct http *h)
+{
+    if (h == NULL)
+        return;
+    while (h->transfers)
+        transfer_free(h->transfers);
+    curl_multi_cleanup(h->multi);
+    free(h);
+}
+
+int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
+               const char **reason, char *detail, size_t dlen)
+{
+    if (h->inflight >= HTTP_MAX_INFLIGHT) {
+        *reason = "overload";
+        snprintf(detail, dlen, "%d HTTP requests already in flight", HTTP_MAX_INFLIGHT);
+        return -1;
+    }
+    struct transfer *t = calloc(1, sizeof *t);
+    if (t == NULL || (t->easy = curl_easy_init()) == NULL) {
+        free(t);
+        *reason = "no_memory";
+        snprintf(detail, dlen, "cannot allocate an HTTP transfer");
+        return -1;
+    }
+    t->h = h;
+    t->id = id;
+    t->user = user;
+    t->max = req->max_bytes;
+
+    char url[sizeof req->base + sizeof req->path];
+    CURL *e = t->easy;
+    if (strncmp(req->base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
+        /* Nomad's task API socket: HTTP over a unix socket, host irrelevant. */
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(UNIX_PREFIX));
+        snprintf(url, sizeof url, "http://localhost%s", req->path);
+    } else {
+        snprintf(url, sizeof url, "%s%s", req->base, req->path);
+    }
+    if (req->token_header[0] != '\0') {
+        t->headers = curl_slist_append(NULL, req->token_header);
+        if (t->headers == NULL) {
+            transfer_free(t);
+            *reason = "no_memory";
+            snprintf(detail, dlen, "cannot allocate request headers");
+            return -1;
+        }
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    /* Certificates are verified unless the caller points elsewhere; there is
+     * deliberately no option to turn verification off. */
+    if (req->ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+    if (req->cert_file[0])
+        curl_easy_setopt(e, CURLOPT_SSLCERT, req->cert_file);
+    if (req->key_file[0])
+        curl_easy_setopt(e, CURLOPT_SSLKEY, req->key_file);
+
+    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+        transfer_free(t);
+        *reason = "no_memory";
+        snprintf(detail, dlen, "cannot queue the HTTP transfer");
+        return -1;
+    }
+    h->inflight++;
+    t->next = h->transfers;
+    if (h->transfers)
+        h->transfers->prev = t;
+    h->transfers = t;
+    return 0;
+}
+
+size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->nsocks && n < cap; i++, n++)
+        fds[n] = (struct pollfd){.fd = h->socks[i].fd, .events = h->socks[i].events};
+    return n;
+}
+
+int http_timeout(struct http *h, int cap)
+{
+    if (h->timer_due < 0)
+        return cap;
+    int64_t left = h->timer_due - clock_now_ms();
+    return left < 0 ? 0 : left < cap ? (int)left : cap;
+}
+
+static void drain(struct http *h)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL)
+        if (m->msg == CURLMSG_DONE)
+            finish(h, m->easy_handle, m->data.result);
+}
+
+void http_process(struct http *h, const struct pollfd *fds, size_t n)
+{
+    int running = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i].revents == 0)
+            continue;
+        int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
+                 (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+                 (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(h->multi, fds[i].fd, ev, &running);
+    }
+    if (h->timer_due >= 0 && clock_now_ms() >= h->timer_due) {
+        h->timer_due = -1;
+        curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    drain(h);
+}
+
+size_t http_inflight(const struct http *h)
+{
+    return h->inflight;
+}
+
+int http_escape_append(char *buf, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t used = strlen(buf);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+        size_t need = plain ? 1 : 3;
+        if (used + need >= cap)
+            return -1;
+        if (plain) {
+            buf[used++] = (char)c;
+        } else {
+            buf[used++] = '%';
+            buf[used++] = hex[c >> 4];
+            buf[used++] = hex[c & 15];
+        }
+    }
+    buf[used] = '\0';
+    return 0;
+}

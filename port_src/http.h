@@ -1,0 +1,71 @@
+/*
+ * http.h - HTTP GETs with libcurl's multi interface, driven by the program's
+ * poll() loop. This file pair is the only place that calls libcurl.
+ *
+ * A request is answered exactly once through the done callback: with the
+ * status code, the headers caravan reads (X-Consul-Index, X-Nomad-Index,
+ * X-Nomad-NextToken) and the body, or with a stable error atom. Bodies are
+ * bounded (max_bytes): a larger one is cut off and answered `too_large`.
+ * Tokens travel only in request headers; nothing here logs them.
+ */
+#ifndef CARAVAN_HTTP_H
+#define CARAVAN_HTTP_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Outstanding requests; each blocking watch holds one for minutes. */
+#define HTTP_MAX_INFLIGHT 1024
+#define HTTP_MAX_SOCKETS 1024
+#define HTTP_URL_MAX 4096
+#define HTTP_PATH_MAX 256
+
+struct http_request {
+    char base[1024];              /* http(s)://host:port, or unix:///path/to/socket */
+    char path[HTTP_URL_MAX];      /* /v1/...?query, already escaped */
+    char token_header[512];       /* "X-Consul-Token: ..." or empty */
+    char ca_file[HTTP_PATH_MAX];  /* empty: the system's CA store */
+    char cert_file[HTTP_PATH_MAX];
+    char key_file[HTTP_PATH_MAX];
+    long connect_timeout_ms;
+    long timeout_ms;              /* the whole request */
+    size_t max_bytes;             /* body limit */
+};
+
+struct http_response {
+    long status;
+    const char *body;
+    size_t body_len;
+    char index[32];      /* X-Consul-Index or X-Nomad-Index, empty if absent */
+    char next_token[256];/* X-Nomad-NextToken, empty if absent */
+};
+
+struct http_result {
+    const char *reason;  /* NULL on a response (any status), else an atom */
+    char detail[256];
+    const struct http_response *response;
+};
+
+typedef void (*http_done_fn)(void *ctx, uint64_t id, void *user, const struct http_result *r);
+
+struct http;
+
+struct http *http_new(http_done_fn done, void *ctx);
+void http_free(struct http *h);
+
+/* Starts a GET. Returns 0 (done will be called later, never from inside this
+ * call), or -1 with *reason and detail set. user travels to done. */
+int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
+               const char **reason, char *detail, size_t dlen);
+
+size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap);
+int http_timeout(struct http *h, int cap);
+void http_process(struct http *h, const struct pollfd *fds, size_t n);
+size_t http_inflight(const struct http *h);
+
+/* Appends s to buf (of cap bytes, NUL-terminated) percent-encoded for a URL
+ * path segment or query value. Returns 0, or -1 if it does not fit. */
+int http_escape_append(char *buf, size_t cap, const char *s);
+
+#endif

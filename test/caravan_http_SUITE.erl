@@ -1,0 +1,413 @@
+%%% Discovery over HTTP: Consul's health API and Nomad's service API, one-shot
+%%% and watched with blocking queries, against the test servers in test/
+%%% (caravan_test_consul, caravan_test_nomad), which follow the products'
+%%% documented behaviour (no Consul or Nomad can be installed here).
+-module(caravan_http_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, suite/0]).
+-export([init_per_suite/1, end_per_suite/1]).
+-export([init_per_group/2, end_per_group/2]).
+-export([init_per_testcase/2, end_per_testcase/2]).
+
+-export([empty_service_address/1, tagged_addresses/1, passing_and_tag/1, acl_token/1,
+         escaped_strings/1, malformed_bodies/1, big_body_is_bounded/1, server_errors/1,
+         environment_defaults/1, cli_lookup/1,
+         watch_registration_and_deregistration/1, wakeup_without_change/1,
+         check_turns_critical/1, index_goes_backwards/1, server_restarted_mid_watch/1,
+         watch_keeps_members_on_errors/1,
+         https_with_test_ca/1, wrong_ca_fails/1, mutual_tls/1,
+         nomad_discover/1, nomad_pagination/1, nomad_token/1, nomad_unix_socket/1,
+         nomad_watch/1]).
+
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+all() ->
+    [{group, consul}, {group, watch}, {group, tls}, {group, nomad}].
+
+groups() ->
+    [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
+                   escaped_strings, malformed_bodies, big_body_is_bounded, server_errors,
+                   environment_defaults, cli_lookup]},
+     {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
+                  check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
+                  watch_keeps_members_on_errors]},
+     {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
+     {nomad, [], [nomad_discover, nomad_pagination, nomad_token, nomad_unix_socket,
+                  nomad_watch]}].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(caravan),
+    Config.
+
+end_per_suite(_Config) ->
+    application:stop(caravan).
+
+init_per_group(tls, Config) ->
+    Files = caravan_test_tls:make(filename:join(?config(priv_dir, Config), "tls"),
+                                  ["server", "client"]),
+    Other = caravan_test_tls:make(filename:join(?config(priv_dir, Config), "other"), []),
+    [{tls, Files}, {other_ca, maps:get(ca, Other)} | Config];
+init_per_group(_, Config) ->
+    Config.
+
+end_per_group(_, _Config) ->
+    ok.
+
+init_per_testcase(Case, Config) when Case =:= nomad_unix_socket ->
+    %% A unix socket path must fit in 108 bytes; priv_dir is far longer.
+    Path = lists:flatten(io_lib:format("/tmp/caravan-test-~s-~b.sock",
+                                       [os:getpid(), erlang:unique_integer([positive])])),
+    [{server, caravan_test_nomad:start(#{transport => unix, path => Path})},
+     {socket_path, Path} | Config];
+init_per_testcase(Case, Config) ->
+    case atom_to_list(Case) of
+        "nomad_" ++ _ -> [{server, caravan_test_nomad:start(#{})} | Config];
+        _ when Case =:= https_with_test_ca; Case =:= wrong_ca_fails; Case =:= mutual_tls ->
+            Config;
+        _ -> [{server, caravan_test_consul:start(#{})} | Config]
+    end.
+
+end_per_testcase(_Case, Config) ->
+    case ?config(server, Config) of
+        undefined -> ok;
+        #{catalog := _} = S ->
+            %% Either API's stop works: both are an HTTP server plus a catalog.
+            catch caravan_test_consul:stop(S)
+    end,
+    case ?config(socket_path, Config) of
+        undefined -> ok;
+        Path -> file:delete(Path)
+    end,
+    ok.
+
+%%% helpers
+
+catalog(Config) -> maps:get(catalog, ?config(server, Config)).
+url(Config) -> caravan_test_consul:url(?config(server, Config)).
+
+reg(Config, Id, Address, Port) ->
+    reg(Config, Id, Address, Port, #{}).
+reg(Config, Id, Address, Port, Extra) ->
+    caravan_test_catalog:register(catalog(Config), <<"app">>,
+                                  maps:merge(#{id => Id, address => Address, port => Port}, Extra)).
+
+consul(Config) -> consul(Config, #{}).
+consul(Config, Extra) ->
+    caravan:discover({consul, maps:merge(#{service => "app", basename => "app",
+                                           url => url(Config)}, Extra)}).
+
+nomad(Config) -> nomad(Config, #{}).
+nomad(Config, Extra) ->
+    caravan:discover({nomad, maps:merge(#{service => "app", basename => "app",
+                                          url => caravan_test_nomad:url(?config(server, Config))},
+                                        Extra)}).
+
+%% The next watch event, or none within Ms.
+next_event(Watch, Ms) ->
+    receive {caravan_watch, Watch, Event} -> Event after Ms -> none end.
+
+lookup_alive() ->
+    {ok, P} = caravan_port:os_pid(caravan_lookup),
+    P.
+
+%%% consul
+
+empty_service_address(Config) ->
+    ok = reg(Config, <<"a">>, <<"">>, 4370, #{node_address => <<"10.0.0.7">>}),
+    ok = reg(Config, <<"b">>, <<"10.0.0.8">>, 4371, #{node_address => <<"10.0.0.99">>}),
+    ?assertEqual({ok, ['app-4370@10.0.0.7', 'app-4371@10.0.0.8']}, consul(Config)).
+
+%% Service tagged addresses are {address, port} objects (lower-case keys in
+%% Consul's docs; upper-case accepted too), node tagged addresses strings.
+tagged_addresses(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370,
+             #{service_tagged => #{<<"lan_ipv4">> => #{<<"address">> => <<"198.18.0.1">>,
+                                                       <<"port">> => 5001},
+                                   <<"wan">> => #{<<"Address">> => <<"198.18.9.1">>,
+                                                  <<"Port">> => 6001}}}),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371,
+             #{node_tagged => #{<<"lan_ipv4">> => <<"198.18.0.2">>, <<"wan">> => <<"198.18.9.2">>}}),
+    ?assertEqual({ok, ['app-4371@198.18.0.2', 'app-5001@198.18.0.1']},
+                 consul(Config, #{tagged_address => "lan_ipv4"})),
+    ?assertEqual({ok, ['app-4371@198.18.9.2', 'app-6001@198.18.9.1']},
+                 consul(Config, #{tagged_address => "wan"})),
+    ?assertEqual({ok, ['app-4370@10.0.0.1', 'app-4371@10.0.0.2']},
+                 consul(Config, #{tagged_address => "lan_ipv6"})). % absent: the default
+
+passing_and_tag(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370, #{tags => [<<"blue">>]}),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4370),
+    ok = caravan_test_catalog:set_status(catalog(Config), <<"app">>, <<"b">>, critical),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config)),
+    ?assertEqual({ok, ['app-4370@10.0.0.1', 'app-4370@10.0.0.2']},
+                 consul(Config, #{passing => false})),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config, #{passing => false, tag => "blue"})),
+    ?assertEqual({ok, []}, consul(Config, #{tag => "green"})).
+
+acl_token(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    Secret = <<"b1gs3cr3t-0000-1111">>,
+    ok = caravan_test_catalog:set_token(catalog(Config), Secret),
+    {error, {forbidden, Detail}} = consul(Config),
+    ?assertEqual(<<"HTTP 403: ACL not found">>, Detail),
+    {error, {forbidden, Detail2}} = consul(Config, #{token => "wrong-token-value"}),
+    ?assertEqual(nomatch, binary:match(Detail2, <<"wrong-token-value">>)),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config, #{token => Secret})).
+
+escaped_strings(Config) ->
+    Body = <<"[{\"Node\":{\"Node\":\"n\\u00e9ud \\\"1\\\"\",\"Address\":\"10.0.0.1\"},"
+             "\"Service\":{\"ID\":\"a\\\\b\\ud83d\\ude00\",\"Address\":\"\\u0031\\u0032\\u0037.0.0.9\","
+             "\"Port\":4370},\"Checks\":[]}]">>,
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    ?assertEqual({ok, ['app-4370@127.0.0.9']}, consul(Config)),
+    {ok, #{members := [M]}} = caravan_consul:query(#{service => "app", url => url(Config)}, 0),
+    ?assertEqual(#{address => <<"127.0.0.9">>, port => 4370,
+                   node => <<"n", 16#c3, 16#a9, "ud \"1\"">>,
+                   id => <<"a\\b", 16#f0, 16#9f, 16#98, 16#80>>}, M).
+
+malformed_bodies(Config) ->
+    Pid = lookup_alive(),
+    Bodies = [<<"tru">>, <<"[{\"Node\":{}">>, <<"{}">>, <<"[1,2]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":70000}}]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":4370.5}}]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{}}]">>,
+              <<"[{\"Node\":{\"Address\":\"a\\ud800\"},\"Service\":{\"Port\":1}}]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":tru}}]">>,
+              <<"[] []">>, <<"">>, <<"\"just a string\"">>],
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config), {body, B}),
+         ?assertMatch({error, {bad_answer, _}}, consul(Config), B)
+     end || B <- Bodies],
+    ?assertEqual(Pid, lookup_alive()).
+
+big_body_is_bounded(Config) ->
+    Pid = lookup_alive(),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {big, 50 * 1024 * 1024}),
+    {error, {too_large, Detail}} = consul(Config),
+    ct:log("50 MB body: ~s", [Detail]),
+    {ok, Info} = caravan_port:call(caravan_lookup, info, #{}, 1000),
+    ?assertEqual(Pid, maps:get(os_pid, Info)),
+    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),
+    {match, [Rss]} = re:run(Status, "VmRSS:\\s+([0-9]+)", [{capture, all_but_first, list}]),
+    ct:log("caravan_port RSS after the 50 MB body: ~s KiB", [Rss]),
+    ?assert(list_to_integer(Rss) < 80 * 1024).
+
+server_errors(Config) ->
+    C = catalog(Config),
+    ok = caravan_test_catalog:set_fault(C, {status, 500, <<"rpc error: No cluster leader">>}),
+    ?assertEqual({error, {server_error, <<"HTTP 500: rpc error: No cluster leader">>}},
+                 consul(Config)),
+    ok = caravan_test_catalog:set_fault(C, close),
+    ?assertMatch({error, {connection_closed, _}}, consul(Config)),
+    ok = caravan_test_catalog:set_fault(C, {stall, 3000}),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertMatch({error, {timeout, _}}, consul(Config, #{timeout => 300})),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 1500),
+    ?assertMatch({error, {connection_refused, _}},
+                 consul(Config, #{url => "http://127.0.0.1:1"})).
+
+environment_defaults(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = caravan_test_catalog:set_token(catalog(Config), <<"env-token">>),
+    "http://" ++ HostPort = url(Config),
+    Saved = [{V, os:getenv(V)} || V <- ["CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN"]],
+    try
+        os:putenv("CONSUL_HTTP_ADDR", HostPort),   % no scheme, as Consul's CLI accepts
+        os:putenv("CONSUL_HTTP_TOKEN", "env-token"),
+        ?assertEqual({ok, ['app-4370@10.0.0.1']},
+                     caravan:discover({consul, #{service => "app", basename => "app"}}))
+    after
+        [case V of false -> os:unsetenv(K); _ -> os:putenv(K, V) end || {K, V} <- Saved]
+    end.
+
+cli_lookup(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
+    {ok, Program} = caravan_port:default_program(),
+    Out = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1; echo rc=$?"),
+    ?assertEqual(["app-4370@10.0.0.1", "app-4371@10.0.0.2", "rc=0"],
+                 string:split(string:trim(Out), "\n", all)),
+    ok = caravan_test_catalog:set_token(catalog(Config), <<"t0k">>),
+    Denied = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1; echo rc=$?"),
+    ?assertNotEqual(nomatch, string:find(Denied, "HTTP 403")),
+    ?assertNotEqual(nomatch, string:find(Denied, "rc=1")),
+    Env = "CONSUL_HTTP_TOKEN=t0k ",
+    ?assertNotEqual(nomatch, string:find(os:cmd(Env ++ Program ++ " lookup app --consul " ++
+                                                    url(Config)), "app-4371@10.0.0.2")).
+
+%%% watch
+
+start_watch(Config) ->
+    {ok, W} = caravan:watch({consul, #{service => "app", basename => "app", url => url(Config),
+                                       wait => 5000}}, self()),
+    W.
+
+watch_registration_and_deregistration(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    W = start_watch(Config),
+    ?assertEqual({members, ['app-4370@10.0.0.1']}, next_event(W, 2000)),
+    T0 = erlang:monotonic_time(millisecond),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
+    ?assertEqual({members, ['app-4370@10.0.0.1', 'app-4371@10.0.0.2']}, next_event(W, 1000)),
+    ct:log("registration seen after ~b ms", [erlang:monotonic_time(millisecond) - T0]),
+    ok = caravan_test_catalog:deregister(catalog(Config), <<"app">>, <<"a">>),
+    ?assertEqual({members, ['app-4371@10.0.0.2']}, next_event(W, 1000)),
+    caravan:unwatch(W).
+
+wakeup_without_change(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    W = start_watch(Config),
+    {members, _} = next_event(W, 2000),
+    Before = caravan_test_catalog:served(catalog(Config)),
+    [ok = caravan_test_catalog:touch(catalog(Config)) || _ <- lists:seq(1, 5)],
+    ?assertEqual(none, next_event(W, 700)),
+    %% The wakeups really happened (the watch asked again each time).
+    ?assert(caravan_test_catalog:served(catalog(Config)) > Before),
+    caravan:unwatch(W).
+
+check_turns_critical(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
+    W = start_watch(Config),
+    {members, [_, _]} = next_event(W, 2000),
+    ok = caravan_test_catalog:set_status(catalog(Config), <<"app">>, <<"a">>, critical),
+    ?assertEqual({members, ['app-4371@10.0.0.2']}, next_event(W, 1000)),
+    caravan:unwatch(W).
+
+index_goes_backwards(Config) ->
+    C = catalog(Config),
+    [ok = reg(Config, integer_to_binary(I), <<"10.0.0.1">>, 4000 + I) || I <- lists:seq(1, 5)],
+    W = start_watch(Config),
+    {members, [_, _, _, _, _]} = next_event(W, 2000),
+    ok = caravan_test_catalog:set_index(C, 2), % e.g. a snapshot restore
+    ?assertEqual(none, next_event(W, 300)),
+    %% With the index reset the watch still blocks and sees the next change.
+    ok = caravan_test_catalog:deregister(C, <<"app">>, <<"1">>),
+    {members, Four} = next_event(W, 1000),
+    ?assertEqual(4, length(Four)),
+    Served = caravan_test_catalog:served(C),
+    timer:sleep(500),
+    ?assert(caravan_test_catalog:served(C) - Served =< 2), % blocking, not spinning
+    caravan:unwatch(W).
+
+server_restarted_mid_watch(Config) ->
+    #{http := Http} = Server = ?config(server, Config),
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    W = start_watch(Config),
+    {members, ['app-4370@10.0.0.1']} = next_event(W, 2000),
+    #{where := Port} = Http,
+    caravan_test_http:stop(Http),
+    ?assertMatch({error, _}, next_event(W, 3000)),
+    C = catalog(Config),
+    Http2 = caravan_test_http:start(fun(Req) -> test_consul_handle(C, Req) end, #{port => Port}),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
+    ?assertEqual({members, ['app-4370@10.0.0.1', 'app-4371@10.0.0.2']}, next_event(W, 5000)),
+    caravan:unwatch(W),
+    caravan_test_http:stop(Http2),
+    _ = Server.
+
+test_consul_handle(C, Req) ->
+    caravan_test_consul:handle(C, Req).
+
+watch_keeps_members_on_errors(Config) ->
+    C = catalog(Config),
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    W = start_watch(Config),
+    {members, ['app-4370@10.0.0.1']} = next_event(W, 2000),
+    ok = caravan_test_catalog:set_fault(C, {status, 503, <<"overloaded">>}),
+    ok = caravan_test_catalog:touch(C), % wake the blocked query into the fault
+    ?assertMatch({error, {server_error, _}}, next_event(W, 2000)),
+    ?assertEqual(none, next_event(W, 1000)), % one event per distinct error
+    ok = caravan_test_catalog:set_fault(C, none),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
+    ?assertEqual({members, ['app-4370@10.0.0.1', 'app-4371@10.0.0.2']}, next_event(W, 20000)),
+    caravan:unwatch(W).
+
+%%% tls
+
+tls_server(Config, Extra) ->
+    Files = ?config(tls, Config),
+    Ssl = [{certfile, maps:get({cert, "server"}, Files)},
+           {keyfile, maps:get({key, "server"}, Files)},
+           {cacertfile, maps:get(ca, Files)}] ++ Extra,
+    S = caravan_test_consul:start(#{transport => ssl, ssl => Ssl}),
+    ok = caravan_test_catalog:register(maps:get(catalog, S), <<"app">>,
+                                       #{id => <<"a">>, address => <<"10.0.0.1">>, port => 4370}),
+    S.
+
+https_with_test_ca(Config) ->
+    S = tls_server(Config, []),
+    Files = ?config(tls, Config),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']},
+                 caravan:discover({consul, #{service => "app", basename => "app",
+                                             url => caravan_test_consul:url(S),
+                                             ca_file => maps:get(ca, Files)}})),
+    caravan_test_consul:stop(S).
+
+wrong_ca_fails(Config) ->
+    S = tls_server(Config, []),
+    Base = #{service => "app", basename => "app", url => caravan_test_consul:url(S)},
+    %% Verification is on by default: the system store does not know the test CA.
+    ?assertMatch({error, {tls_error, _}}, caravan:discover({consul, Base})),
+    ?assertMatch({error, {tls_error, _}},
+                 caravan:discover({consul, Base#{ca_file => ?config(other_ca, Config)}})),
+    caravan_test_consul:stop(S).
+
+mutual_tls(Config) ->
+    S = tls_server(Config, [{verify, verify_peer}, {fail_if_no_peer_cert, true}]),
+    Files = ?config(tls, Config),
+    Base = #{service => "app", basename => "app", url => caravan_test_consul:url(S),
+             ca_file => maps:get(ca, Files)},
+    ?assertMatch({error, _}, caravan:discover({consul, Base})),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']},
+                 caravan:discover({consul, Base#{cert_file => maps:get({cert, "client"}, Files),
+                                                 key_file => maps:get({key, "client"}, Files)}})),
+    caravan_test_consul:stop(S).
+
+%%% nomad
+
+nomad_reg(Config, Id, Address, Port, Extra) ->
+    caravan_test_catalog:register(catalog(Config), <<"app">>,
+                                  maps:merge(#{id => Id, address => Address, port => Port}, Extra)).
+
+nomad_discover(Config) ->
+    ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
+    ok = nomad_reg(Config, <<"b">>, <<"fd00::2">>, 23002, #{}),
+    ok = nomad_reg(Config, <<"c">>, <<"10.0.0.3">>, 23003, #{namespace => <<"prod">>}),
+    ?assertEqual({ok, ['app-23001@10.0.0.1', 'app-23002@fd00::2']}, nomad(Config)),
+    ?assertEqual({ok, ['app-23003@10.0.0.3']}, nomad(Config, #{namespace => "prod"})).
+
+nomad_pagination(Config) ->
+    [ok = nomad_reg(Config, list_to_binary(io_lib:format("id-~3..0b", [I])), <<"10.0.1.1">>,
+                    20000 + I, #{}) || I <- lists:seq(1, 25)],
+    {ok, Nodes} = nomad(Config, #{per_page => 10}),
+    ?assertEqual(25, length(Nodes)),
+    ?assert(caravan_test_catalog:served(catalog(Config)) >= 3).
+
+nomad_token(Config) ->
+    ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
+    ok = caravan_test_catalog:set_token(catalog(Config), <<"n0mad">>),
+    ?assertMatch({error, {forbidden, <<"HTTP 403: Permission denied">>}}, nomad(Config)),
+    ?assertEqual({ok, ['app-23001@10.0.0.1']}, nomad(Config, #{token => "n0mad"})).
+
+nomad_unix_socket(Config) ->
+    ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
+    "unix://" ++ _ = Url = caravan_test_nomad:url(?config(server, Config)),
+    ?assertEqual({ok, ['app-23001@10.0.0.1']}, nomad(Config, #{url => Url})),
+    {ok, Program} = caravan_port:default_program(),
+    ?assertEqual("app-23001@10.0.0.1",
+                 string:trim(os:cmd(Program ++ " lookup app --nomad " ++ Url))).
+
+nomad_watch(Config) ->
+    ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
+    {ok, W} = caravan:watch({nomad, #{service => "app", basename => "app", wait => 5000,
+                                      url => caravan_test_nomad:url(?config(server, Config))}},
+                            self()),
+    ?assertEqual({members, ['app-23001@10.0.0.1']}, next_event(W, 2000)),
+    ok = nomad_reg(Config, <<"b">>, <<"10.0.0.2">>, 23002, #{}),
+    ?assertEqual({members, ['app-23001@10.0.0.1', 'app-23002@10.0.0.2']}, next_event(W, 1000)),
+    caravan:unwatch(W).

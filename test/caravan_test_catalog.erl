@@ -1,0 +1,129 @@
+%%% The state behind the Consul and Nomad test servers: registered service
+%%% instances, a raft-like index that grows with every change, and blocking
+%%% queries as both products document them (Consul docs, "Blocking Queries";
+%%% Nomad docs, "HTTP API - Blocking Queries"): a query carrying an index
+%%% returns at once if the current index is greater, else waits until a
+%%% change or until `wait' passes, then answers with the current state.
+%%% Tests drive it: register, deregister, flip a check, move the index
+%%% backwards, or inject a fault into the next answers.
+-module(caravan_test_catalog).
+-behaviour(gen_server).
+
+-export([start/0, stop/1]).
+-export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
+-export([set_fault/2, fault/1, set_token/2, token/1, query/4, served/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-type instance() :: #{id := binary(), address := binary(), port := 0..65535, _ => _}.
+
+-spec start() -> pid().
+start() ->
+    {ok, Pid} = gen_server:start(?MODULE, [], []),
+    Pid.
+
+-spec stop(pid()) -> ok.
+stop(C) -> gen_server:stop(C).
+
+-spec register(pid(), binary(), instance()) -> ok.
+register(C, Service, Instance) -> gen_server:call(C, {register, Service, Instance}).
+
+-spec deregister(pid(), binary(), binary()) -> ok.
+deregister(C, Service, Id) -> gen_server:call(C, {deregister, Service, Id}).
+
+%% @doc A health check flips: critical instances drop out of passing queries.
+-spec set_status(pid(), binary(), binary(), passing | critical) -> ok.
+set_status(C, Service, Id, Status) -> gen_server:call(C, {status, Service, Id, Status}).
+
+%% @doc The index grows and waiters wake, but nothing they see changes.
+-spec touch(pid()) -> ok.
+touch(C) -> gen_server:call(C, touch).
+
+%% @doc Sets the index (e.g. backwards, as after a snapshot restore).
+-spec set_index(pid(), pos_integer()) -> ok.
+set_index(C, N) -> gen_server:call(C, {set_index, N}).
+
+-spec set_fault(pid(), term()) -> ok.
+set_fault(C, Fault) -> gen_server:call(C, {set_fault, Fault}).
+
+-spec fault(pid()) -> term().
+fault(C) -> gen_server:call(C, fault).
+
+-spec set_token(pid(), binary() | undefined) -> ok.
+set_token(C, Token) -> gen_server:call(C, {set_token, Token}).
+
+-spec token(pid()) -> binary() | undefined.
+token(C) -> gen_server:call(C, token).
+
+%% @doc Instances of Service once the index exceeds MinIndex (at once when
+%% MinIndex is 0) or WaitMs passed: {Index, [instance()]}.
+-spec query(pid(), binary(), non_neg_integer(), non_neg_integer()) ->
+          {pos_integer(), [instance()]}.
+query(C, Service, MinIndex, WaitMs) ->
+    gen_server:call(C, {query, Service, MinIndex, WaitMs}, WaitMs + 10000).
+
+%% @doc How many queries were answered.
+-spec served(pid()) -> non_neg_integer().
+served(C) -> gen_server:call(C, served).
+
+init([]) ->
+    {ok, #{services => #{}, index => 1, waiters => [], fault => none, token => undefined,
+           served => 0}}.
+
+handle_call({register, Service, #{id := Id} = I}, _From, S = #{services := Svcs}) ->
+    Instances = maps:get(Service, Svcs, #{}),
+    Full = maps:merge(#{status => passing, tags => [], node => <<"node-", Id/binary>>}, I),
+    {reply, ok, changed(S#{services := Svcs#{Service => Instances#{Id => Full}}})};
+handle_call({deregister, Service, Id}, _From, S = #{services := Svcs}) ->
+    Instances = maps:remove(Id, maps:get(Service, Svcs, #{})),
+    {reply, ok, changed(S#{services := Svcs#{Service => Instances}})};
+handle_call({status, Service, Id, Status}, _From, S = #{services := Svcs}) ->
+    Instances = maps:get(Service, Svcs, #{}),
+    I = maps:get(Id, Instances),
+    {reply, ok, changed(S#{services := Svcs#{Service => Instances#{Id => I#{status => Status}}}})};
+handle_call(touch, _From, S) ->
+    {reply, ok, changed(S)};
+handle_call({set_index, N}, _From, S) ->
+    {reply, ok, wake(S#{index := N})};
+handle_call({set_fault, F}, _From, S) ->
+    {reply, ok, S#{fault := F}};
+handle_call(fault, _From, S = #{fault := F}) ->
+    {reply, F, S};
+handle_call({set_token, T}, _From, S) ->
+    {reply, ok, S#{token := T}};
+handle_call(token, _From, S = #{token := T}) ->
+    {reply, T, S};
+handle_call(served, _From, S = #{served := N}) ->
+    {reply, N, S};
+handle_call({query, Service, MinIndex, WaitMs}, From, S = #{index := Index, waiters := W})
+  when MinIndex > 0, MinIndex >= Index ->
+    Timer = erlang:send_after(WaitMs, self(), {wait_over, From}),
+    {noreply, S#{waiters := [{From, Service, Timer} | W]}};
+handle_call({query, Service, _MinIndex, _WaitMs}, _From, S) ->
+    {reply, answer(Service, S), count_served(S)}.
+
+handle_cast(_, S) -> {noreply, S}.
+
+handle_info({wait_over, From}, S = #{waiters := W}) ->
+    case lists:keytake(From, 1, W) of
+        {value, {From, Service, _}, Rest} ->
+            gen_server:reply(From, answer(Service, S)),
+            {noreply, count_served(S#{waiters := Rest})};
+        false ->
+            {noreply, S}
+    end;
+handle_info(_, S) ->
+    {noreply, S}.
+
+changed(S = #{index := I}) -> wake(S#{index := I + 1}).
+
+wake(S = #{waiters := W}) ->
+    [begin
+         erlang:cancel_timer(T),
+         gen_server:reply(From, answer(Service, S))
+     end || {From, Service, T} <- W],
+    lists:foldl(fun(_, Acc) -> count_served(Acc) end, S#{waiters := []}, W).
+
+count_served(S = #{served := N}) -> S#{served := N + 1}.
+
+answer(Service, #{services := Svcs, index := Index}) ->
+    {Index, [I || {_, I} <- lists:sort(maps:to_list(maps:get(Service, Svcs, #{})))]}.

@@ -1,0 +1,80 @@
+%%% A Nomad HTTP API test server for exactly the endpoint caravan uses:
+%%% GET /v1/service/:service_name (Nomad docs, "Services HTTP API - Read
+%%% Service"): registrations shaped as the documented sample, `namespace'
+%%% (default "default", "*" for all), pagination with `per_page' and
+%%% `next_token' answered with X-Nomad-NextToken (Nomad docs, "HTTP API -
+%%% Pagination"), blocking `index'/`wait' with X-Nomad-Index (Nomad docs,
+%%% "HTTP API - Blocking Queries"), and X-Nomad-Token checked, 403
+%%% "Permission denied" when wrong (Nomad docs, "HTTP API - ACLs").
+-module(caravan_test_nomad).
+
+-export([start/1]).
+-export([stop/1]).
+-export([url/1]).
+-export([catalog/1]).
+
+-spec start(map()) -> map().
+start(Options) ->
+    Catalog = caravan_test_catalog:start(),
+    Http = caravan_test_http:start(fun(Req) -> handle(Catalog, Req) end, Options),
+    #{catalog => Catalog, http => Http}.
+
+-spec stop(map()) -> ok.
+stop(#{catalog := C, http := H}) ->
+    caravan_test_http:stop(H),
+    caravan_test_catalog:stop(C).
+
+-spec url(map()) -> string().
+url(#{http := H}) -> caravan_test_http:url(H).
+
+-spec catalog(map()) -> pid().
+catalog(#{catalog := C}) -> C.
+
+handle(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H}) ->
+    Service = uri_string:percent_decode(Escaped),
+    Token = maps:get(<<"x-nomad-token">>, H, undefined),
+    case {caravan_test_catalog:token(C), caravan_test_catalog:fault(C)} of
+        {Want, _} when Want =/= undefined, Want =/= Token ->
+            {403, [], <<"Permission denied">>};
+        {_, none} ->
+            Index = binary_to_integer(maps:get(<<"index">>, Q, <<"0">>)),
+            Wait = caravan_test_http:duration_ms(maps:get(<<"wait">>, Q, <<"5m">>)),
+            {Current, Instances} = caravan_test_catalog:query(C, Service, Index, Wait),
+            Namespace = maps:get(<<"namespace">>, Q, <<"default">>),
+            InNs = [I || I <- Instances, Namespace =:= <<"*">> orelse
+                                             maps:get(namespace, I, <<"default">>) =:= Namespace],
+            {Page, Next} = page(InNs, maps:get(<<"next_token">>, Q, <<>>),
+                                binary_to_integer(maps:get(<<"per_page">>, Q, <<"0">>))),
+            NextHeader = [{<<"X-Nomad-NextToken">>, Next} || Next =/= <<>>],
+            {200, [{<<"X-Nomad-Index">>, integer_to_binary(Current)} | NextHeader],
+             caravan_test_json:encode([registration(Service, I, Current) || I <- Page])};
+        {_, Fault} ->
+            caravan_test_faults:apply(Fault, C)
+    end;
+handle(_C, _Req) ->
+    {404, [], <<"not found">>}.
+
+%% Items from the one whose ID is Token on; PerPage 0 means all.
+page(Instances, Token, PerPage) ->
+    From = lists:dropwhile(fun(#{id := Id}) -> Token =/= <<>> andalso Id < Token end, Instances),
+    case PerPage > 0 andalso length(From) > PerPage of
+        true ->
+            {Page, [#{id := Next} | _]} = lists:split(PerPage, From),
+            {Page, Next};
+        false ->
+            {From, <<>>}
+    end.
+
+registration(Service, I = #{id := Id, port := Port}, Index) ->
+    #{<<"Address">> => maps:get(address, I),
+      <<"AllocID">> => <<"177160af-26f6-619f-9c9f-5e46d1104395">>,
+      <<"CreateIndex">> => Index,
+      <<"Datacenter">> => <<"dc1">>,
+      <<"ID">> => Id,
+      <<"JobID">> => <<"example">>,
+      <<"ModifyIndex">> => Index,
+      <<"Namespace">> => maps:get(namespace, I, <<"default">>),
+      <<"NodeID">> => maps:get(node, I),
+      <<"Port">> => Port,
+      <<"ServiceName">> => Service,
+      <<"Tags">> => maps:get(tags, I)}.
