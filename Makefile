@@ -100,7 +100,11 @@ dialyzer: $(PORT)
 demo:
 	@scripts/demo.sh
 
-bench: all
+$(BUILD)/parse_bench: bench/parse_bench.c $(LIB_OBJS)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -o $@ $< $(LIB_OBJS) $(LIBS)
+
+bench: all $(BUILD)/parse_bench
 	@bench/run.sh
 
 clean:

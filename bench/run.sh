@@ -7,3 +7,5 @@ ebin="$PWD/_build/default/lib/caravan/ebin"
 escript bench/dist_bench.escript "$ebin" "$PWD/bench"
 echo
 escript bench/dns_bench.escript "$ebin" "$PWD/test"
+echo
+escript bench/http_bench.escript "$ebin" "$PWD/test" "$PWD/_build/c/parse_bench"
