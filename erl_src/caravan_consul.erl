@@ -27,11 +27,8 @@
 
 %% @doc The nodes Consul lists now.
 -spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
-discover(#{basename := Base} = Options) ->
-    case query(Options, 0) of
-        {ok, #{members := Members}} -> {ok, caravan_http:nodes(Base, Members)};
-        {error, _} = Error -> Error
-    end.
+discover(Options) ->
+    caravan_http:discover(?MODULE, Options).
 
 %% @doc One request; a positive Index makes it a blocking query.
 -spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.

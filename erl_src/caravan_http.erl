@@ -4,7 +4,11 @@
 %%% and node names built from the instances an answer lists.
 -module(caravan_http).
 
+%% nodes/2 here builds node names; it is not erlang:nodes/2.
+-compile({no_auto_import, [nodes/2]}).
+
 -export([call/4]).
+-export([discover/2]).
 -export([nodes/2]).
 
 -export_type([options/0, member/0, answer/0]).
@@ -53,6 +57,15 @@ call(Op, Options, Env, {Extra, Index}) ->
     Args = maps:merge(maps:merge(Common, Files), maps:merge(Limits, Extra)),
     Budget = Timeout + case Index of 0 -> 0; _ -> Wait + Wait div 16 end + ?MARGIN_MS,
     caravan_port:call(?OWNER, Op, Args, Budget).
+
+%% @doc One answer of Module (caravan_consul or caravan_nomad) as node names.
+-spec discover(module(), #{basename := string() | binary(), _ => _}) ->
+          {ok, [node()]} | {error, caravan:error()}.
+discover(Module, #{basename := Base} = Options) ->
+    case Module:query(Options, 0) of
+        {ok, #{members := Members}} -> {ok, nodes(Base, Members)};
+        {error, _} = Error -> Error
+    end.
 
 %% @doc `Basename-PORT@ADDRESS' for each instance, sorted, no duplicates.
 -spec nodes(Basename :: string() | binary(), [member()]) -> [node()].

@@ -24,11 +24,8 @@
 -define(MAX_PAGES, 1000).
 
 -spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
-discover(#{basename := Base} = Options) ->
-    case query(Options, 0) of
-        {ok, #{members := Members}} -> {ok, caravan_http:nodes(Base, Members)};
-        {error, _} = Error -> Error
-    end.
+discover(Options) ->
+    caravan_http:discover(?MODULE, Options).
 
 %% @doc Every page; only the first blocks (a positive Index), the rest are
 %% read at once. The answer carries the first page's index.

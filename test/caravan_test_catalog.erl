@@ -10,6 +10,7 @@
 -behaviour(gen_server).
 
 -export([start/0, stop/1]).
+-export([serve/2, stop_server/1, url/1, catalog/1]).
 -export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
 -export([set_fault/2, fault/1, set_token/2, token/1, query/4, served/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
@@ -23,6 +24,25 @@ start() ->
 
 -spec stop(pid()) -> ok.
 stop(C) -> gen_server:stop(C).
+
+%% @doc A catalog served over HTTP by Handle(Catalog, Request) (the Consul
+%% or Nomad rendering); Options as caravan_test_http:start/2.
+-spec serve(fun((pid(), map()) -> term()), map()) -> map().
+serve(Handle, Options) ->
+    Catalog = start(),
+    Http = caravan_test_http:start(fun(Req) -> Handle(Catalog, Req) end, Options),
+    #{catalog => Catalog, http => Http}.
+
+-spec stop_server(map()) -> ok.
+stop_server(#{catalog := C, http := H}) ->
+    caravan_test_http:stop(H),
+    stop(C).
+
+-spec url(map()) -> string().
+url(#{http := H}) -> caravan_test_http:url(H).
+
+-spec catalog(map()) -> pid().
+catalog(#{catalog := C}) -> C.
 
 -spec register(pid(), binary(), instance()) -> ok.
 register(C, Service, Instance) -> gen_server:call(C, {register, Service, Instance}).

@@ -12,24 +12,22 @@
 -export([stop/1]).
 -export([url/1]).
 -export([catalog/1]).
+-export([handle/2]).
 
+%% @doc Options as caravan_test_http:start/2.
 -spec start(map()) -> map().
-start(Options) ->
-    Catalog = caravan_test_catalog:start(),
-    Http = caravan_test_http:start(fun(Req) -> handle(Catalog, Req) end, Options),
-    #{catalog => Catalog, http => Http}.
+start(Options) -> caravan_test_catalog:serve(fun handle/2, Options).
 
 -spec stop(map()) -> ok.
-stop(#{catalog := C, http := H}) ->
-    caravan_test_http:stop(H),
-    caravan_test_catalog:stop(C).
+stop(Server) -> caravan_test_catalog:stop_server(Server).
 
 -spec url(map()) -> string().
-url(#{http := H}) -> caravan_test_http:url(H).
+url(Server) -> caravan_test_catalog:url(Server).
 
 -spec catalog(map()) -> pid().
-catalog(#{catalog := C}) -> C.
+catalog(Server) -> caravan_test_catalog:catalog(Server).
 
+-spec handle(pid(), map()) -> term().
 handle(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H}) ->
     Service = uri_string:percent_decode(Escaped),
     Token = maps:get(<<"x-nomad-token">>, H, undefined),
