@@ -9,12 +9,16 @@
 #   dialyzer       type analysis of erl_src (part of test)
 #   demo           three nodes with no epmd connect to each other, then stop
 #   bench          benchmarks side by side (bench/)
+#   fuzz           libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each (test/fuzz/)
+#   asan           the C program and cmocka tests built with ASan + UBSan (_build/asan/)
+#   check-leaks    valgrind over a long mixed request stream: no leaks, no errors
 #   clean          remove build output
 #
 # Variables
 #   CFLAGS         optimisation and debug flags (default -O2 -g)
 #   V=1            echo every command
 #   CC             the C compiler (default cc)
+#   FUZZ_SECONDS   how long `make fuzz` runs each target (default 30)
 
 CFLAGS ?= -O2 -g
 CC ?= cc
@@ -51,7 +55,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test test-c c-tests eunit ct dialyzer demo bench clean check-ei
+.PHONY: all deps test test-c c-tests eunit ct dialyzer asan fuzz fuzz-build check-leaks demo bench clean check-ei
 
 all: $(PORT)
 
@@ -74,6 +78,61 @@ $(BUILD)/test_%: test/c/test_%.c $(LIB_OBJS)
 	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -MMD -MP -o $@ $< $(LIB_OBJS) $(LIBS) -lcmocka
 
 -include $(wildcard $(BUILD)/*.d)
+
+# --- Sanitizers: the same sources with ASan + UBSan; any report is fatal. ---
+ASAN_BUILD := _build/asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_OBJS := $(PORT_SRCS:port_src/%.c=$(ASAN_BUILD)/%.o)
+ASAN_LIB_OBJS := $(filter-out $(ASAN_BUILD)/main.o,$(ASAN_OBJS))
+ASAN_TESTS := $(C_TEST_SRCS:test/c/%.c=$(ASAN_BUILD)/%)
+
+$(ASAN_BUILD)/%.o: port_src/%.c | check-ei
+	@mkdir -p $(ASAN_BUILD)
+	@echo "  CC/SAN  $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+$(ASAN_BUILD)/caravan_port: $(ASAN_OBJS)
+	@echo "  LD/SAN  $@"
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $(ASAN_OBJS) $(LIBS)
+
+$(ASAN_BUILD)/test_%: test/c/test_%.c $(ASAN_LIB_OBJS)
+	@echo "  CC/SAN  $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -Iport_src -o $@ $< $(ASAN_LIB_OBJS) $(LIBS) -lcmocka
+
+asan: $(ASAN_BUILD)/caravan_port $(ASAN_TESTS)
+
+-include $(wildcard $(ASAN_BUILD)/*.d)
+
+# --- Fuzzing: clang's libFuzzer with ASan + UBSan on each parser. ---
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD := _build/fuzz
+FUZZ_TARGETS := request dns_msg consul nomad
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=all
+FUZZ_LIB_OBJS := $(filter-out $(FUZZ_BUILD)/main.o,$(PORT_SRCS:port_src/%.c=$(FUZZ_BUILD)/%.o))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/%.o: port_src/%.c | check-ei
+	@mkdir -p $(FUZZ_BUILD)
+	@echo "  CC/FUZZ $<"
+	$(Q)$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) \
+	  -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@echo "  LD/FUZZ $@"
+	$(Q)$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) \
+	  -fsanitize=fuzzer -Iport_src -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+-include $(wildcard $(FUZZ_BUILD)/*.d)
+
+check-leaks: all
+	@scripts/check-leaks.sh
 
 deps:
 	@scripts/deps.sh

@@ -29,12 +29,18 @@ default_port() ->
         _ -> ?DEFAULT_PORT
     end.
 
-%% @doc Path of the C program: `port_program' if set, else caravan's priv dir.
+%% @doc Path of the C program: `port_program' if set, else the environment
+%% variable CARAVAN_PORT_PROGRAM (how the sanitizer runs of the test suite
+%% swap in an instrumented build), else caravan's priv dir.
 -spec port_program() -> {ok, file:filename()} | {error, no_priv_dir}.
 port_program() ->
     case get(port_program, undefined) of
         Path when is_list(Path), Path =/= [] -> {ok, Path};
-        _ -> caravan_port:default_program()
+        _ ->
+            case os:getenv("CARAVAN_PORT_PROGRAM") of
+                Env when is_list(Env), Env =/= "" -> {ok, Env};
+                _ -> caravan_port:default_program()
+            end
     end.
 
 %% `-caravan default_port 4371' arrives as [["default_port", "4371"]]; values

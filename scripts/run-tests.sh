@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs test suites and sums them: `run-tests.sh all|c|eunit|ct|dialyzer`.
+# Runs test suites and sums them: `run-tests.sh all|c|eunit|ct|dialyzer|asan|fuzz`.
 # Every suite runs even when an earlier one fails; the last line is always
 # "N passed, N failed" over everything that ran. Exit status 0 only if
 # nothing failed. Logs: _build/test-logs/<suite>.log
@@ -94,6 +94,66 @@ run_dialyzer() {
   settle dialyzer $((rc == 0)) 0 "$rc" "$logs/dialyzer.log" 40
 }
 
+# The C program built with ASan + UBSan: its cmocka tests, then the suites
+# that drive the program itself (EUnit's port tests, the DNS and HTTP
+# suites) with it swapped in. Every sanitizer report is written to a file;
+# any file at all fails the run, even where the tests themselves passed
+# (a UBSan abort looks like a crash the owner recovers from).
+run_asan() {
+  local reports=_build/asan/reports
+  rm -rf "$reports"
+  mkdir -p "$reports"
+  if ! make -s asan >"$logs/asan-build.log" 2>&1; then
+    cat "$logs/asan-build.log"
+    count asan-build 0 1
+    return
+  fi
+  export ASAN_OPTIONS="log_path=$PWD/$reports/asan:detect_leaks=1:abort_on_error=0"
+  export UBSAN_OPTIONS="log_path=$PWD/$reports/ubsan:print_stacktrace=1"
+  for t in _build/asan/test_*; do
+    [ -x "$t" ] || continue
+    name=asan-$(basename "$t")
+    "$t" >"$logs/$name.log" 2>&1
+    rc=$?
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
+    settle "$name" "$p" "$f" "$rc" "$logs/$name.log" 30
+  done
+  CARAVAN_PORT_PROGRAM=$PWD/_build/asan/caravan_port rebar3 eunit --module caravan_port_tests,caravan_name_tests \
+    >"$logs/asan-eunit.log" 2>&1
+  rc=$?
+  p=$(sed -n 's/^ *All \([0-9]*\) tests\{0,1\} passed.*/\1/p' "$logs/asan-eunit.log" | tail -1)
+  f=$(sed -n 's/^ *Failed: \([0-9]*\)\..*/\1/p' "$logs/asan-eunit.log" | tail -1)
+  settle asan-eunit "$p" "$f" "$rc" "$logs/asan-eunit.log" 30
+  CARAVAN_PORT_PROGRAM=$PWD/_build/asan/caravan_port rebar3 ct --suite caravan_dns_SUITE,caravan_http_SUITE \
+    >"$logs/asan-ct.log" 2>&1
+  rc=$?
+  p=$(grep -oE 'Passed [0-9]+ tests|All [0-9]+ tests passed' "$logs/asan-ct.log" | grep -oE '[0-9]+' | tail -1)
+  f=$(grep -oE 'Failed [0-9]+ tests' "$logs/asan-ct.log" | grep -oE '[0-9]+' | tail -1)
+  settle asan-ct "$p" "$f" "$rc" "$logs/asan-ct.log" 60
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+  local found
+  found=$(ls "$reports" 2>/dev/null | wc -l)
+  if [ "$found" -gt 0 ]; then
+    echo "sanitizer reports in $reports:"
+    head -40 "$reports"/*
+  fi
+  settle asan-reports $((found == 0)) "$found" 0 /dev/null 0
+}
+
+# libFuzzer smoke run: every parser, FUZZ_SECONDS each (default 30).
+run_fuzz() {
+  if ! make -s fuzz-build >"$logs/fuzz-build.log" 2>&1; then
+    cat "$logs/fuzz-build.log"
+    count fuzz-build 0 1
+    return
+  fi
+  scripts/fuzz.sh "${FUZZ_SECONDS:-30}" request dns_msg consul nomad | tee "$logs/fuzz.log"
+  p=$(grep -c ': [0-9]*s, ' "$logs/fuzz.log")
+  f=$(grep -c 'FAILED' "$logs/fuzz.log")
+  settle fuzz "$p" "$f" 0 "$logs/fuzz.log" 0
+}
+
 case $what in
   all)
     check_no_epmd before
@@ -101,13 +161,17 @@ case $what in
     run_eunit
     run_ct
     run_dialyzer
+    run_asan
+    run_fuzz
     check_no_epmd after
     ;;
   c) run_c ;;
   eunit) run_eunit ;;
   ct) run_ct ;;
   dialyzer) run_dialyzer ;;
-  *) echo "usage: $0 all|c|eunit|ct|dialyzer" >&2; exit 2 ;;
+  asan) run_asan ;;
+  fuzz) run_fuzz ;;
+  *) echo "usage: $0 all|c|eunit|ct|dialyzer|asan|fuzz" >&2; exit 2 ;;
 esac
 
 echo "$passed passed, $failed failed"

@@ -160,7 +160,7 @@ host_resolv_conf(Config) ->
 
 cli_lookup(Config) ->
     Server = caravan_test_bind:server(?config(bind, Config)),
-    {ok, Program} = caravan_port:default_program(),
+    {ok, Program} = caravan_config:port_program(),
     Run = fun(Args) ->
                   Out = os:cmd(Program ++ " " ++ Args ++ " 2>&1; echo \"rc=$?\""),
                   {Body, [Rc]} = lists:split(length(string:split(Out, "\n", all)) - 2,

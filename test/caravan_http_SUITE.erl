@@ -194,7 +194,12 @@ big_body_is_bounded(Config) ->
     {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),
     {match, [Rss]} = re:run(Status, "VmRSS:\\s+([0-9]+)", [{capture, all_but_first, list}]),
     ct:log("caravan_port RSS after the 50 MB body: ~s KiB", [Rss]),
-    ?assert(list_to_integer(Rss) < 80 * 1024).
+    %% The body is cut at 32 MiB; an ASan build's shadow memory makes RSS
+    %% meaningless, so the bound holds for the plain build only.
+    case os:getenv("ASAN_OPTIONS") of
+        false -> ?assert(list_to_integer(Rss) < 80 * 1024);
+        _ -> ok
+    end.
 
 server_errors(Config) ->
     C = catalog(Config),
@@ -227,7 +232,7 @@ environment_defaults(Config) ->
 cli_lookup(Config) ->
     ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
     ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
-    {ok, Program} = caravan_port:default_program(),
+    {ok, Program} = caravan_config:port_program(),
     Out = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1; echo rc=$?"),
     ?assertEqual(["app-4370@10.0.0.1", "app-4371@10.0.0.2", "rc=0"],
                  string:split(string:trim(Out), "\n", all)),
@@ -398,7 +403,7 @@ nomad_unix_socket(Config) ->
     ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
     "unix://" ++ _ = Url = caravan_test_nomad:url(?config(server, Config)),
     ?assertEqual({ok, ['app-23001@10.0.0.1']}, nomad(Config, #{url => Url})),
-    {ok, Program} = caravan_port:default_program(),
+    {ok, Program} = caravan_config:port_program(),
     ?assertEqual("app-23001@10.0.0.1",
                  string:trim(os:cmd(Program ++ " lookup app --nomad " ++ Url))).
 

@@ -15,7 +15,7 @@ names() ->
 agree_test_() ->
     {setup,
      fun() ->
-             {ok, Path} = caravan_port:default_program(),
+             {ok, Path} = caravan_config:port_program(),
              {ok, Pid} = caravan_port:start_link(?OWNER, #{program => Path}),
              unlink(Pid),
              Pid

@@ -25,7 +25,7 @@ stop(Pid) ->
     receive {'DOWN', Ref, process, Pid, _} -> ok after 5000 -> error(owner_did_not_stop) end.
 
 program() ->
-    {ok, Path} = caravan_port:default_program(),
+    {ok, Path} = caravan_config:port_program(),
     Path.
 
 call(Op, Args) -> call(Op, Args, 2000).
