@@ -10,6 +10,10 @@
 -export([discover/1]).
 -export([watch/2]).
 -export([unwatch/1]).
+-export([start_cluster/2]).
+-export([stop_cluster/1]).
+-export([members/1]).
+-export([status/0]).
 -export([info/0]).
 
 -export_type([port_number/0, error/0]).
@@ -76,6 +80,31 @@ watch(Source, Subscriber) ->
 -spec unwatch(Watch :: pid()) -> ok.
 unwatch(Watch) ->
     caravan_watch:stop(Watch).
+
+%% @doc Starts a cluster that forms itself from Config's sources (see
+%% caravan_cluster). Clusters in the application environment start with
+%% the application.
+-spec start_cluster(Name, Config) -> {ok, pid()} | {error, term()} when
+      Name :: caravan_cluster:name(),
+      Config :: caravan_cluster:config().
+start_cluster(Name, Config) ->
+    caravan_cluster_sup:start_cluster(Name, Config).
+
+-spec stop_cluster(caravan_cluster:name()) -> ok | {error, not_found}.
+stop_cluster(Name) ->
+    caravan_cluster_sup:stop_cluster(Name).
+
+%% @doc The nodes of cluster Name that its sources list and that are
+%% connected now.
+-spec members(caravan_cluster:name()) -> [node()].
+members(Name) ->
+    caravan_cluster:members(Name).
+
+%% @doc Per cluster: its sources with their last success and last error,
+%% member count, retries pending.
+-spec status() -> [map()].
+status() ->
+    [caravan_cluster:status(Name) || Name <- caravan_cluster_sup:clusters()].
 
 %% @doc Version and counters of the C programs this node runs.
 -spec info() -> #{atom() => {ok, map()} | {error, error()}}.

@@ -1,5 +1,6 @@
 %%% @doc Top supervisor: the C program instance used for lookups (the
-%%% epmd-side instance lives under kernel, see caravan_epmd), and watches.
+%%% epmd-side instance lives under kernel, see caravan_epmd), watches, and
+%%% clusters (started last: they use both).
 -module(caravan_sup).
 -behaviour(supervisor).
 
@@ -22,4 +23,8 @@ init([]) ->
     Watches = #{id => caravan_watch_sup,
                 start => {caravan_watch_sup, start_link, []},
                 type => supervisor},
-    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Lookup, Watches]}}.
+    Clusters = #{id => caravan_cluster_sup,
+                 start => {caravan_cluster_sup, start_link, []},
+                 type => supervisor},
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10},
+          [Lookup, Watches, Clusters]}}.

@@ -11,6 +11,7 @@
 -export([server/1]).
 -export([nsupdate/2]).
 -export([srv_records/4]).
+-export([restart/1]).
 
 -define(NAMED, "/usr/sbin/named").
 -define(NSUPDATE, "/usr/bin/nsupdate").
@@ -29,7 +30,8 @@ start(Dir, #{records := Records} = Options) ->
     Zone = filename:join(Dir, "consul.zone"),
     ok = file:write_file(Zone, zone(Records)),
     Conf = filename:join(Dir, "named.conf"),
-    Extra = [io_lib:format("  listen-on port ~b { ~s; };~n", [P, Ip])
+    %% Port 0 in extra_listen means BIND's own port.
+    Extra = [io_lib:format("  listen-on port ~b { ~s; };~n", [case P of 0 -> DnsPort; _ -> P end, Ip])
              || {Ip, P} <- maps:get(extra_listen, Options, [])],
     ok = file:write_file(Conf, io_lib:format(
         "options {~n"
@@ -44,17 +46,25 @@ start(Dir, #{records := Records} = Options) ->
         "  notify no;~n"
         %% 300-instance services: BIND 9.18.28+ caps an RRset at 100 records.
         "  max-records-per-type 0;~n"
-        "  allow-query { 127.0.0.0/8; ::1; };~n"
+        "  allow-query { 127.0.0.0/8; ::1; 198.18.0.0/15; };~n"
         "};~n"
         "controls { };~n"
         "zone \"consul.\" { type primary; file \"~ts\"; allow-update { 127.0.0.0/8; }; };~n",
         [Dir, Dir, Dir, DnsPort, Extra, DnsPort, Zone])),
+    run(#{dns_port => DnsPort, dir => Dir}).
+
+%% @doc Starts named again after stop/1, on the same port with the same zone.
+-spec restart(bind()) -> bind().
+restart(#{dns_port := DnsPort, dir := Dir}) ->
+    run(#{dns_port => DnsPort, dir => Dir}).
+
+run(#{dir := Dir} = Bind0) ->
     %% -g: foreground, log to stderr (which we read); -n 1: one worker is plenty.
     Port = open_port({spawn_executable, ?NAMED},
-                     [{args, ["-g", "-n", "1", "-c", Conf]}, exit_status, stderr_to_stdout,
-                      {line, 1024}]),
+                     [{args, ["-g", "-n", "1", "-c", filename:join(Dir, "named.conf")]},
+                      exit_status, stderr_to_stdout, {line, 1024}]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    Bind = #{port => Port, os_pid => OsPid, dns_port => DnsPort, dir => Dir},
+    Bind = Bind0#{port => Port, os_pid => OsPid},
     wait_ready(Bind, 100),
     Bind.
 
