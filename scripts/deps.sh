@@ -12,6 +12,7 @@ packages=(
   libcmocka-dev                       # C unit tests
   libc-ares-dev libjsmn-dev libcurl4-openssl-dev   # discovery (DNS, JSON, HTTP)
   bind9 bind9-dnsutils                # a real DNS server and nsupdate/dig for tests
+  elixir                              # the Mix release example and its test
   clang libclang-rt-14-dev valgrind   # fuzzing, sanitizers, leak checks
   openssl iproute2 procps             # test certificates, namespaces, pgrep
 )
