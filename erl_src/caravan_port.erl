@@ -32,7 +32,9 @@
 -type options() :: #{program => file:filename(),
                      max_pending => pos_integer(),
                      backoff_min_ms => non_neg_integer(),
-                     backoff_max_ms => pos_integer()}.
+                     backoff_max_ms => pos_integer(),
+                     liveness_interval_ms => pos_integer(),
+                     liveness_timeout_ms => pos_integer()}.
 %% `unavailable': the program is not running (not startable, or restarting).
 %% `{port_exited, Status}': it died with this call outstanding.
 %% `overload': more than max_pending calls are outstanding.
@@ -53,6 +55,11 @@
 %% Margin on top of a call's own timeout for the gen_server:call itself, so
 %% the owner's timer (which knows the id) normally answers first.
 -define(CALL_MARGIN_MS, 1000).
+%% Liveness: a ping every interval; no pong within the timeout means the
+%% program is hung (stopped, deadlocked), and it is killed and restarted.
+%% A healthy program answers a ping in microseconds, even when busy.
+-define(LIVENESS_INTERVAL_MS, 5000).
+-define(LIVENESS_TIMEOUT_MS, 2000).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -67,7 +74,10 @@
                 backoff_max :: pos_integer(),
                 backoff = 0 :: non_neg_integer(),
                 failures = 0 :: non_neg_integer(),
-                start_error :: term()}).
+                start_error :: term(),
+                liveness_interval :: pos_integer(),
+                liveness_timeout :: pos_integer(),
+                probe :: {pos_integer(), reference()} | undefined}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -151,7 +161,12 @@ init({Name, Options}) ->
                    program = Program,
                    max_pending = maps:get(max_pending, Options, ?DEFAULT_MAX_PENDING),
                    backoff_min = maps:get(backoff_min_ms, Options, ?DEFAULT_BACKOFF_MIN_MS),
-                   backoff_max = maps:get(backoff_max_ms, Options, ?DEFAULT_BACKOFF_MAX_MS)},
+                   backoff_max = maps:get(backoff_max_ms, Options, ?DEFAULT_BACKOFF_MAX_MS),
+                   liveness_interval = maps:get(liveness_interval_ms, Options,
+                                                ?LIVENESS_INTERVAL_MS),
+                   liveness_timeout = maps:get(liveness_timeout_ms, Options,
+                                               ?LIVENESS_TIMEOUT_MS)},
+    erlang:send_after(State#state.liveness_interval, self(), probe),
     {ok, open(State)}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) ->
@@ -163,11 +178,16 @@ handle_call({call, _Op, _Args, _Timeout}, _From, #state{pending = Pending,
   when map_size(Pending) >= Max ->
     {reply, {error, overload}, State};
 handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} = State) ->
-    try port_command(Port, term_to_binary({Id, Op, Args})) of
+    %% nosuspend: a program that stops reading (hung, stopped) fills the pipe
+    %% and makes the port busy; a plain port_command would then suspend this
+    %% process, and with it every caller. Refuse instead.
+    try erlang:port_command(Port, term_to_binary({Id, Op, Args}), [nosuspend]) of
         true ->
             Timer = erlang:start_timer(Timeout, self(), {call_timeout, Id}),
             Pending = maps:put(Id, {From, Timer}, State#state.pending),
-            {noreply, State#state{next_id = Id + 1, pending = Pending}}
+            {noreply, State#state{next_id = Id + 1, pending = Pending}};
+        false ->
+            {reply, {error, overload}, State}
     catch
         error:badarg ->
             %% The port closed under us; its exit message follows.
@@ -206,6 +226,11 @@ handle_info({timeout, Timer, {call_timeout, Id}}, #state{pending = Pending} = St
     end;
 handle_info(restart, #state{port = undefined} = State) ->
     {noreply, open(State)};
+handle_info(probe, State) ->
+    erlang:send_after(State#state.liveness_interval, self(), probe),
+    {noreply, probe(State)};
+handle_info({timeout, Timer, {probe_timeout, Id}}, #state{probe = {Id, Timer}} = State) ->
+    {noreply, hung(State#state{probe = undefined})};
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_port: unexpected message ~0P", [Msg, 20]),
     {noreply, State}.
@@ -251,6 +276,10 @@ open(#state{program = Program} = State) ->
 
 handle_reply(Bin, #state{pending = Pending} = State) ->
     case decode_reply(Bin) of
+        {ok, Id, _} when element(1, State#state.probe) =:= Id ->
+            {Id, Timer} = State#state.probe,
+            _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
+            State#state{probe = undefined, answered = true};
         {ok, Id, Reply} ->
             case maps:take(Id, Pending) of
                 {{From, Timer}, Rest} ->
@@ -287,7 +316,7 @@ program_exited(Reason, #state{program = Program, started_at = Started} = State) 
                end,
     fail_pending({port_exited, Reason}, State),
     State1 = State#state{port = undefined, os_pid = undefined, pending = #{},
-                         failures = Failures},
+                         failures = Failures, probe = undefined},
     case Healthy of
         true ->
             ?LOG_WARNING("caravan_port: ~ts exited (~0p) after ~b ms; restarting it",
@@ -303,6 +332,42 @@ program_exited(Reason, #state{program = Program, started_at = Started} = State) 
                 false -> ok
             end,
             State2
+    end.
+
+%% Sends a ping of the owner's own; no caller waits on it.
+probe(#state{port = undefined} = State) ->
+    State;
+probe(#state{probe = {_, _}} = State) ->
+    State; % the last probe is still out; its timer decides
+probe(#state{port = Port, next_id = Id} = State) ->
+    try erlang:port_command(Port, term_to_binary({Id, ping, #{}}), [nosuspend]) of
+        true ->
+            Timer = erlang:start_timer(State#state.liveness_timeout, self(), {probe_timeout, Id}),
+            State#state{next_id = Id + 1, probe = {Id, Timer}};
+        false ->
+            %% Busy: the program is not reading. The next probe decides;
+            %% meanwhile callers get overload.
+            State
+    catch
+        error:badarg -> State
+    end.
+
+%% The program did not answer a ping: it is stopped or stuck. Kill it (a
+%% stopped process would ignore the closing of its stdin) and start anew.
+hung(#state{port = Port, os_pid = OsPid, program = Program} = State) ->
+    ?LOG_ERROR("caravan_port: ~ts (os pid ~p) did not answer a liveness ping within ~b ms; "
+               "killing it", [Program, OsPid, State#state.liveness_timeout]),
+    is_integer(OsPid) andalso kill(OsPid),
+    catch port_close(Port),
+    program_exited(hung, State).
+
+kill(OsPid) ->
+    case os:find_executable("kill") of
+        false -> ok;
+        Kill ->
+            P = open_port({spawn_executable, Kill}, [{args, ["-KILL", integer_to_list(OsPid)]},
+                                                    exit_status]),
+            receive {P, {exit_status, _}} -> ok after 5000 -> ok end
     end.
 
 schedule_restart(#state{backoff = Backoff, backoff_min = Min, backoff_max = Max} = State) ->

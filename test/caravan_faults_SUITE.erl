@@ -1,0 +1,196 @@
+%%% Faults of the C program, injected with real signals, and of the
+%%% discovery servers; each test logs the figures docs/reliability.md quotes.
+-module(caravan_faults_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0]).
+-export([init_per_suite/1, end_per_suite/1]).
+-export([init_per_testcase/2, end_per_testcase/2]).
+-export([kill9_during_a_stream_of_calls/1, sigstop_is_detected_and_restarted/1,
+         crash_loop_at_start/1, ten_thousand_queued_requests/1,
+         tokens_never_in_logs_or_errors/1]).
+
+-define(OWNER, caravan_faults_owner).
+
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+all() ->
+    [kill9_during_a_stream_of_calls, sigstop_is_detected_and_restarted, crash_loop_at_start,
+     ten_thousand_queued_requests, tokens_never_in_logs_or_errors].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(caravan),
+    Config.
+
+end_per_suite(_Config) ->
+    application:stop(caravan).
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    case whereis(?OWNER) of
+        undefined -> ok;
+        Pid ->
+            case caravan_port:os_pid(Pid) of
+                {ok, OsPid} -> os:cmd("kill -CONT " ++ integer_to_list(OsPid));
+                _ -> ok
+            end,
+            unlink(Pid),
+            exit(Pid, shutdown)
+    end,
+    ok.
+
+start_owner(Options) ->
+    {ok, Program} = caravan_config:port_program(),
+    {ok, Pid} = caravan_port:start_link(?OWNER, maps:merge(#{program => Program}, Options)),
+    Pid.
+
+os_pid() ->
+    {ok, P} = caravan_port:os_pid(?OWNER),
+    P.
+
+now_ms() -> erlang:monotonic_time(millisecond).
+
+call(Name, Timeout) ->
+    caravan_port:call(?OWNER, dist_port, #{name => Name, default => 4370}, Timeout).
+
+%% 20 callers call without pause; the program is killed once mid-stream.
+kill9_during_a_stream_of_calls(_Config) ->
+    start_owner(#{}),
+    Old = os_pid(),
+    Self = self(),
+    Stop = now_ms() + 1500,
+    Callers = [spawn_link(fun() -> stream(Self, I, Stop, 0, 0, undefined) end)
+               || I <- lists:seq(1, 20)],
+    timer:sleep(500),
+    Killed = now_ms(),
+    "" = os:cmd("kill -9 " ++ integer_to_list(Old)),
+    Results = [receive {done, C, R} -> R after 10000 -> error(stuck) end || C <- Callers],
+    Ok = lists:sum([O || {O, _, _} <- Results]),
+    Errors = lists:sum([E || {_, E, _} <- Results]),
+    FirstOkAfter = lists:min([T || {_, _, T} <- Results, is_integer(T)]) - Killed,
+    ct:log("kill -9 mid-stream: ~b calls answered, ~b failed (port_exited/unavailable), first "
+           "success ~b ms after the kill; new os pid ~p (old ~p)",
+           [Ok, Errors, FirstOkAfter, os_pid(), Old]),
+    ?assert(Errors >= 1),
+    ?assert(Errors < 200),
+    ?assertNotEqual(Old, os_pid()),
+    ?assert(FirstOkAfter < 500).
+
+stream(Parent, I, Stop, Ok, Err, FirstOkAfterError) ->
+    case now_ms() > Stop of
+        true -> Parent ! {done, self(), {Ok, Err, FirstOkAfterError}};
+        false ->
+            case call(<<"n-", (integer_to_binary(I))/binary>>, 1000) of
+                {ok, _} when Err > 0, FirstOkAfterError =:= undefined ->
+                    stream(Parent, I, Stop, Ok + 1, Err, now_ms());
+                {ok, _} -> stream(Parent, I, Stop, Ok + 1, Err, FirstOkAfterError);
+                {error, _} -> stream(Parent, I, Stop, Ok, Err + 1, FirstOkAfterError)
+            end
+    end.
+
+%% A stopped program answers nothing: callers time out on their own bound,
+%% the liveness ping notices, the program is killed and restarted.
+sigstop_is_detected_and_restarted(_Config) ->
+    start_owner(#{liveness_interval_ms => 200, liveness_timeout_ms => 300}),
+    Old = os_pid(),
+    "" = os:cmd("kill -STOP " ++ integer_to_list(Old)),
+    Stopped = now_ms(),
+    %% If the liveness check failed, the test would leave a stopped process.
+    spawn(fun() -> timer:sleep(10000), os:cmd("kill -KILL " ++ integer_to_list(Old)) end),
+    T0 = now_ms(),
+    ?assertEqual({error, timeout}, call(<<"a-1">>, 250)),
+    CallerWaited = now_ms() - T0,
+    caravan_test_peer:wait_until(fun() ->
+                                         case caravan_port:os_pid(?OWNER) of
+                                             {ok, P} -> P =/= Old;
+                                             _ -> false
+                                         end
+                                 end, 5000),
+    Detected = now_ms() - Stopped,
+    ?assertEqual({ok, 1}, call(<<"a-1">>, 1000)),
+    %% The stopped process was killed, not left behind.
+    ?assertEqual("", string:trim(os:cmd("ps -o pid= -p " ++ integer_to_list(Old)))),
+    ct:log("SIGSTOP: caller timed out after ~b ms (bound 250), hang detected and program "
+           "replaced ~b ms after the stop (interval 200 + timeout 300)", [CallerWaited, Detected]),
+    ?assert(CallerWaited < 250 + 100).
+
+%% A program that exits at once: restarts back off, the log is not flooded,
+%% callers get errors at once, the owner and the node live on.
+crash_loop_at_start(Config) ->
+    Script = filename:join(?config(priv_dir, Config), "exits_at_once.sh"),
+    ok = file:write_file(Script, "#!/bin/sh\nexit 3\n"),
+    ok = file:change_mode(Script, 8#755),
+    ok = caravan_test_log:start(),
+    {ok, Pid} = caravan_port:start_link(?OWNER, #{program => Script, backoff_max_ms => 1000}),
+    timer:sleep(5000),
+    ?assertMatch({error, _}, call(<<"a-1">>, 100)),
+    Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"exits_at_once">>) =/= nomatch],
+    ct:log("crash loop for 5 s: ~b log lines:~n~s", [length(Lines), Lines]),
+    ?assert(is_process_alive(Pid)),
+    ?assert(length(Lines) =< 6),
+    ?assert(length(Lines) >= 2).
+
+%% 10,000 callers at once against a stopped program: those whose requests
+%% fit in the pipe wait (their timeouts bound them); once the pipe is full,
+%% or 4,096 are pending, the rest are refused with overload at once. The
+%% owner never blocks.
+ten_thousand_queued_requests(_Config) ->
+    Pid = start_owner(#{liveness_interval_ms => 60000}),
+    OsPid = os_pid(),
+    "" = os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
+    Self = self(),
+    T0 = now_ms(),
+    [spawn_link(fun() -> Self ! {r, call(<<"q-1">>, 2000)} end) || _ <- lists:seq(1, 10000)],
+    timer:sleep(500),
+    {memory, Mem} = process_info(Pid, memory),
+    Results = [receive {r, R} -> R after 10000 -> error(stuck) end || _ <- lists:seq(1, 10000)],
+    "" = os:cmd("kill -CONT " ++ integer_to_list(OsPid)),
+    Overload = length([x || {error, overload} <- Results]),
+    Timeouts = length([x || {error, timeout} <- Results]),
+    ct:log("10,000 queued: ~b overload at once, ~b timed out after their 2 s bound; owner "
+           "memory with 4,096 pending: ~b KiB; all answered after ~b ms",
+           [Overload, Timeouts, Mem div 1024, now_ms() - T0]),
+    ?assertEqual(10000, Overload + Timeouts),
+    ?assert(Overload >= 10000 - 4096),
+    ?assert(Mem < 16 * 1024 * 1024).
+
+%% ACL tokens travel only in headers: not in log lines, not in error terms,
+%% whatever goes wrong.
+tokens_never_in_logs_or_errors(_Config) ->
+    Token = "s3cr3t-7f1e-44aa-token",
+    Server = caravan_test_consul:start(#{}),
+    C = caravan_test_consul:catalog(Server),
+    ok = caravan_test_catalog:set_token(C, <<"another-token">>),
+    ok = caravan_test_log:start(),
+    Source = #{service => "app", basename => "app", url => caravan_test_consul:url(Server),
+               token => Token, wait => 1000},
+    Errors = [caravan:discover({consul, Source}),
+              begin
+                  ok = caravan_test_catalog:set_fault(C, {status, 500, <<"boom">>}),
+                  caravan:discover({consul, Source})
+              end,
+              begin
+                  ok = caravan_test_catalog:set_fault(C, close),
+                  caravan:discover({consul, Source})
+              end,
+              caravan:discover({consul, Source#{url => "http://127.0.0.1:1"}}),
+              caravan:discover({nomad, Source#{url => caravan_test_consul:url(Server)}})],
+    {ok, W} = caravan:watch({consul, Source}, self()),
+    receive {caravan_watch, W, {error, _}} -> ok after 5000 -> error(no_error_event) end,
+    caravan:unwatch(W),
+    {ok, Cl} = caravan:start_cluster(token_test, #{sources => [{consul, Source}]}),
+    timer:sleep(1500),
+    ok = caravan:stop_cluster(token_test),
+    _ = Cl,
+    Lines = caravan_test_log:stop(),
+    caravan_test_consul:stop(Server),
+    ct:log("errors: ~p~n~b log lines captured", [Errors, length(Lines)]),
+    ?assert(length(Lines) >= 2),
+    [?assertMatch({error, _}, E) || E <- Errors],
+    ?assertEqual(nomatch, string:find(lists:flatten(io_lib:format("~p", [Errors])), Token)),
+    ?assertEqual([], [L || L <- Lines, binary:match(L, list_to_binary(Token)) =/= nomatch]).
