@@ -9,3 +9,5 @@ echo
 escript bench/dns_bench.escript "$ebin" "$PWD/test"
 echo
 escript bench/http_bench.escript "$ebin" "$PWD/test" "$PWD/_build/c/parse_bench"
+echo
+escript bench/cluster_bench.escript "$ebin" "$PWD/test"

@@ -20,7 +20,7 @@ start(_Type, _Args) ->
 prep_stop(State) ->
     case init:get_status() of
         {stopping, _} ->
-            [caravan_cluster_sup:stop_cluster(C) || C <- caravan_cluster_sup:clusters()],
+            _ = [caravan_cluster_sup:stop_cluster(C) || C <- caravan_cluster_sup:clusters()],
             _ = global:disconnect(),
             State;
         _ ->
