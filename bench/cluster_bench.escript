@@ -62,22 +62,22 @@ cold_start(Ebin, Port, Ips, Source) ->
 %% not caravan's doing), then starts all clusters and times the mesh.
 cold_start_keep(Ebin, Port, Ips, Source) ->
     Nodes = pmap(fun(Ip) -> start_node(Ebin, Port, Ip) end, Ips),
-    T0 = now(),
+    T0 = now_ms(),
     pmap(fun({P, _}) -> start_cluster(P, Source) end, Nodes),
     wait_mesh(Nodes, 120000),
-    {now() - T0, Nodes}.
+    {now_ms() - T0, Nodes}.
 
 joins(Ebin, Port, Ip, Source, Catalog, Nodes) ->
     {PN, Newcomer} = start_node(Ebin, Port, Ip),
     start_cluster(PN, Source),
     Id = list_to_binary(Ip),
     Times = [begin
-                 T0 = now(),
+                 T0 = now_ms(),
                  ok = caravan_test_catalog:register(Catalog, <<"app">>, #{id => Id,
                                                                           address => Id,
                                                                           port => Port}),
                  wait_all_see(Nodes, Newcomer, true, 30000),
-                 T = now() - T0,
+                 T = now_ms() - T0,
                  ok = caravan_test_catalog:deregister(Catalog, <<"app">>, Id),
                  wait_all_see(Nodes, Newcomer, false, 30000),
                  timer:sleep(100),
@@ -104,13 +104,13 @@ start_cluster(P, Source) ->
                                 retry_min => 200}], 30000).
 
 wait_mesh(Nodes, Timeout) ->
-    Deadline = now() + Timeout,
+    Deadline = now_ms() + Timeout,
     N = length(Nodes) - 1,
     wait(fun() -> lists:all(fun({P, _}) -> length(peer:call(P, erlang, nodes, [])) =:= N end,
                             Nodes) end, Deadline).
 
 wait_all_see(Nodes, Node, Want, Timeout) ->
-    Deadline = now() + Timeout,
+    Deadline = now_ms() + Timeout,
     wait(fun() -> lists:all(fun({P, _}) -> lists:member(Node, peer:call(P, erlang, nodes, []))
                                                =:= Want end, Nodes) end, Deadline).
 
@@ -118,7 +118,7 @@ wait(Fun, Deadline) ->
     case Fun() of
         true -> ok;
         false ->
-            case now() > Deadline of
+            case now_ms() > Deadline of
                 true -> error(timeout);
                 false -> timer:sleep(5), wait(Fun, Deadline)
             end
@@ -141,7 +141,7 @@ load(Dir, Mod) ->
 
 label(Ip) -> "h-" ++ lists:map(fun($.) -> $-; (C) -> C end, Ip).
 tuple(Ip) -> "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}".
-now() -> erlang:monotonic_time(millisecond).
+now_ms() -> erlang:monotonic_time(millisecond).
 
 pct(Samples, P) ->
     Sorted = lists:sort(Samples),

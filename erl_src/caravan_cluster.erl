@@ -15,6 +15,13 @@
 %%% rather than joining and being pruned again. With `self_listed => false'
 %%% it connects to whatever is listed, as libcluster's strategies do.
 %%%
+%%% IMPORTANT: OTP 25's global (prevent_overlapping_partitions) turns a
+%%% disconnect into more disconnects: when D drops its connection to A,
+%%% D tells the others it lost A, and those still connected to A drop A too.
+%%% So a node leaving drops all its connections with global:disconnect/0,
+%%% which sends no such message, and the others give a node that left the
+%%% listing `prune_grace' ms to leave by itself before they disconnect it.
+%%%
 %%% Sources: `{dns, Options}' (polled every `poll_interval' ms),
 %%% `{consul, Options}' and `{nomad, Options}' (watched with blocking
 %%% queries, see caravan_watch). Each source's options carry its `basename'.
@@ -45,6 +52,7 @@
                     poll_interval => pos_integer(),
                     prune => boolean(),
                     self_listed => boolean(),
+                    prune_grace => non_neg_integer(),
                     connect => mfa_args(),
                     disconnect => mfa_args(),
                     list_nodes => mfa_args(),
@@ -55,6 +63,9 @@
 -define(DEFAULT_POLL_MS, 5000).
 -define(RETRY_MIN_MS, 500).
 -define(RETRY_MAX_MS, 30000).
+%% Long enough for a departing node to notice (one poll interval, or one
+%% blocking-query wakeup) and leave by itself.
+-define(PRUNE_GRACE_MS, 5000).
 
 -record(source, {spec :: source(),
                  watch :: pid() | undefined,      % consul/nomad
@@ -68,7 +79,9 @@
                 poll_interval :: pos_integer(),
                 prune :: boolean(),
                 self_listed :: boolean(),
+                prune_grace :: non_neg_integer(),
                 outside = false :: boolean(),
+                leaving = #{} :: #{node() => reference()},
                 connect :: mfa_args(),
                 disconnect :: mfa_args(),
                 list_nodes :: mfa_args(),
@@ -124,6 +137,7 @@ init({Name, Config}) ->
                            poll_interval = maps:get(poll_interval, Config, ?DEFAULT_POLL_MS),
                            prune = maps:get(prune, Config, true),
                            self_listed = maps:get(self_listed, Config, true),
+                           prune_grace = maps:get(prune_grace, Config, ?PRUNE_GRACE_MS),
                            connect = maps:get(connect, Config, {net_kernel, connect_node, []}),
                            disconnect = maps:get(disconnect, Config,
                                                  {erlang, disconnect_node, []}),
@@ -169,6 +183,11 @@ handle_info({polled, I, Pid, Result}, State) ->
 handle_info({connected, Node, Pid, Result}, #state{connecting = C} = State) ->
     case maps:find(Node, C) of
         {ok, Pid} -> {noreply, connect_result(Node, Result, State#state{connecting = maps:remove(Node, C)})};
+        _ -> {noreply, State}
+    end;
+handle_info({prune, Node, Ref}, #state{leaving = L} = State) ->
+    case maps:find(Node, L) of
+        {ok, Ref} -> {noreply, prune(Node, State#state{leaving = maps:remove(Node, L)})};
         _ -> {noreply, State}
     end;
 handle_info({retry, Node, Ref}, #state{retries = R} = State) ->
@@ -296,7 +315,11 @@ connected(#state{list_nodes = {M, F, A}}) ->
     apply(M, F, A).
 
 reconcile(State0) ->
-    State = note_outside(State0),
+    Was = State0#state.outside,
+    State = case note_outside(State0) of
+                #state{outside = true} = Out when not Was -> leave_all(Out);
+                Noted -> Noted
+            end,
     Listed = wanted(State),
     Connected = connected(State),
     ConnectedSet = sets:from_list(Connected),
@@ -313,19 +336,45 @@ reconcile(State0) ->
     lists:foldl(fun(N, S) -> leave(N, sets:is_element(N, ConnectedSet), S) end, State2, Gone).
 
 %% A node no source lists any more: stop retrying it, and disconnect it if
-%% it is connected and pruning is on.
+%% it is connected and pruning is on, after prune_grace (see IMPORTANT above).
 leave(Node, IsConnected, #state{managed = Managed, retries = R} = State) ->
     State1 = State#state{managed = maps:remove(Node, Managed), retries = cancel(Node, R)},
     case IsConnected andalso State#state.prune of
         true ->
+            Ref = make_ref(),
+            erlang:send_after(State#state.prune_grace, self(), {prune, Node, Ref}),
+            State1#state{leaving = (State1#state.leaving)#{Node => Ref}};
+        false ->
+            State1
+    end.
+
+prune(Node, State) ->
+    case lists:member(Node, wanted(State)) orelse not lists:member(Node, connected(State)) of
+        true ->
+            State; % listed again, or it left by itself
+        false ->
             {M, F, A} = State#state.disconnect,
             _ = apply(M, F, A ++ [Node]),
             ?LOG_NOTICE("caravan_cluster: ~0p: ~0p left", [State#state.name, Node],
                         #{node => Node, event => left}),
-            State1;
-        false ->
-            State1
+            State
     end.
+
+%% This node is no longer listed: leave the cluster in one step.
+leave_all(#state{managed = Managed, prune = true, disconnect = Disconnect} = State)
+  when map_size(Managed) > 0 ->
+    Left = case Disconnect of
+               {erlang, disconnect_node, []} ->
+                   global:disconnect();
+               {M, F, A} ->
+                   %% libcluster's own disconnect: it is theirs to call.
+                   [begin _ = apply(M, F, A ++ [N]), N end || N <- maps:keys(Managed)]
+           end,
+    ?LOG_NOTICE("caravan_cluster: ~0p: left the cluster (~b connections dropped)",
+                [State#state.name, length(Left)], #{event => left}),
+    State#state{managed = #{}, retries = #{}, leaving = #{}};
+leave_all(State) ->
+    State#state{managed = #{}, retries = #{}}.
 
 connect(Node, #state{connect = {M, F, A}, connecting = C} = State) ->
     Self = self(),

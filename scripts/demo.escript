@@ -41,22 +41,22 @@ demo(Bind, Server, Port, Nodes) ->
     show_dig(Server),
     say("~nEach node runs caravan:start_cluster(app, #{sources => [{dns, #{query => "
         "\"app.service.consul\", basename => \"app\", servers => [\"~s\"]}}]})", [Server]),
-    T0 = now(),
+    T0 = now_ms(),
     [start_cluster(N, Server) || N <- Nodes],
     wait_views([A, B, C], 15000),
-    say("~nCluster formed in ~b ms, with no epmd and no host list:", [now() - T0]),
+    say("~nCluster formed in ~b ms, with no epmd and no host list:", [now_ms() - T0]),
     print_views(Nodes),
     say("~nAdding the fourth instance to DNS (nsupdate) ..."),
-    T1 = now(),
+    T1 = now_ms(),
     add(Bind, Port, lists:nth(4, ?ADDRESSES)),
     wait_views(Nodes, 15000),
-    say("  ~s joined ~b ms later (DNS is polled every ~b ms)", [element(2, D), now() - T1, ?POLL_MS]),
+    say("  ~s joined ~b ms later (DNS is polled every ~b ms)", [element(2, D), now_ms() - T1, ?POLL_MS]),
     print_views(Nodes),
     say("~nRemoving ~s from DNS ...", [element(2, B)]),
-    T2 = now(),
+    T2 = now_ms(),
     remove(Bind, Port, lists:nth(2, ?ADDRESSES)),
     wait_views([A, C, D], 15000),
-    say("  ~s left ~b ms later; the others let go of it and it let go of them", [element(2, B), now() - T2]),
+    say("  ~s left ~b ms later; the others let go of it and it let go of them", [element(2, B), now_ms() - T2]),
     print_views(Nodes),
     say("~nepmd running: ~s", [epmd()]).
 
@@ -89,7 +89,7 @@ show_dig(Server) ->
     [say("  ~s", [L]) || L <- string:split(string:trim(Out), "\n", all)].
 
 wait_views(Nodes, Timeout) ->
-    Deadline = now() + Timeout,
+    Deadline = now_ms() + Timeout,
     Want = lists:sort([N || {_, N} <- Nodes]),
     wait_views(Nodes, Want, Deadline).
 
@@ -97,7 +97,7 @@ wait_views(Nodes, Want, Deadline) ->
     case lists:all(fun({P, N}) -> view(P) =:= Want -- [N] end, Nodes) of
         true -> ok;
         false ->
-            case now() > Deadline of
+            case now_ms() > Deadline of
                 true -> say("  (gave up waiting)");
                 false -> timer:sleep(50), wait_views(Nodes, Want, Deadline)
             end
@@ -125,7 +125,7 @@ free_port(P) when P < 65000 ->
 
 label(Ip) -> "h-" ++ lists:map(fun($.) -> $-; (Ch) -> Ch end, Ip).
 tuple(Ip) -> "{" ++ lists:map(fun($.) -> $,; (Ch) -> Ch end, Ip) ++ "}".
-now() -> erlang:monotonic_time(millisecond).
+now_ms() -> erlang:monotonic_time(millisecond).
 say(F) -> say(F, []).
 say(F, A) -> io:format(F ++ "~n", A).
 
