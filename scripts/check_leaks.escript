@@ -35,8 +35,8 @@ main([Program, TestDir]) ->
     %% (DNS timeouts, Consul) come back before the program sees EOF.
     Cmd = io_lib:format("(cat ~s; sleep 10) | valgrind --leak-check=full "
                         "--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "
-                        "--log-file=~s/valgrind.log ~s > ~s; echo rc=$?",
-                        [Stream, Dir, Program, Out]),
+                        "--log-file=~s/valgrind.log ~s > ~s 2> ~s/stderr; echo rc=$?",
+                        [Stream, Dir, Program, Out, Dir]),
     Rc = string:trim(os:cmd(lists:flatten(Cmd))),
     {ok, Bin} = file:read_file(Out),
     Replies = count(Bin, #{}),

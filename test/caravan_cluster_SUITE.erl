@@ -165,10 +165,19 @@ join_and_leave_through_nsupdate(Config) ->
     wait_mesh(Nodes, ?POLL_MS + 1000),
     ct:log("joined ~b ms after nsupdate (poll interval ~b ms)",
            [erlang:monotonic_time(millisecond) - T0, ?POLL_MS]),
+    %% The nodes that stay must not lose each other while C leaves (OTP 25's
+    %% global would make them, were C to drop them one by one).
+    Staying = [N || N <- Nodes, N =/= lists:nth(3, Nodes)],
+    Watchers = [{P, caravan_test_peer:call(P, caravan_test_watcher, start,
+                                           [[M || {_, M} <- Staying]])} || {P, _} <- Staying],
     remove_record(Bind, Port, C),
     {_, NodeC} = lists:nth(3, Nodes),
     caravan_test_peer:wait_until(fun() -> not lists:member(NodeC, sees(hd(Nodes))) end,
-                                 ?POLL_MS + 2000).
+                                 ?POLL_MS + 2000),
+    timer:sleep(1000),
+    [?assertEqual([], caravan_test_peer:call(P, caravan_test_watcher, downs, [W]))
+     || {P, W} <- Watchers],
+    wait_mesh(Staying, 100).
 
 prune_false_keeps_nodes(Config) ->
     Bind = ?config(bind, Config),
