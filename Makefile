@@ -32,9 +32,10 @@ EI_CFLAGS := -I$(EI_DIR)/include
 EI_LIBS := -L$(EI_DIR)/lib -lei -lpthread
 
 # Libraries found through pkg-config, as Debian's -dev packages install them.
-PKGS := libcares libcurl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcares)
+# libcurl is compiled against but not linked: http.c loads it with dlopen()
+# on the first HTTP request (see there why).
+PKG_CFLAGS := $(shell pkg-config --cflags libcares libcurl 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares) -ldl
 
 BUILD := _build/c
 PORT := priv/caravan_port

@@ -2,11 +2,14 @@
  *
  * libcurl tells us which sockets to watch (socket callback) and when to
  * wake up (timer callback); we report readiness back with
- * curl_multi_socket_action() and collect finished transfers with
- * curl_multi_info_read(). */
+ * lib.multi_socket_action() and collect finished transfers with
+ * lib.multi_info_read(). */
 #include "http.h"
 
+/* The type-checking macros would rename our function pointers' calls. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +50,69 @@ struct http {
     struct transfer *transfers;
 };
 
+/*
+ * libcurl is loaded with dlopen() on the first HTTP request, not linked:
+ * with it come 30-odd libraries (OpenSSL, GnuTLS, Kerberos, LDAP...) whose
+ * mapped pages put 8 MiB of RSS on every instance of the program, and the
+ * instance behind caravan_epmd never makes an HTTP request.
+ */
+static struct {
+    CURLcode (*global_init)(long);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} lib;
+
 static bool library_ready = false;
+
+/* Binds lib's pointers. Returns 0, or -1 with a reason on stderr. */
+static int load_libcurl(void)
+{
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        fprintf(stderr, "caravan_port: cannot load libcurl: %s\n", dlerror());
+        return -1;
+    }
+    /* POSIX allows converting dlsym's void * to a function pointer; C11
+     * does not, so go through memcpy. */
+#define BIND(field, symbol)                                                                    \
+    do {                                                                                       \
+        void *sym = dlsym(h, symbol);                                                          \
+        if (sym == NULL) {                                                                     \
+            fprintf(stderr, "caravan_port: libcurl lacks %s\n", symbol);                       \
+            return -1;                                                                         \
+        }                                                                                      \
+        memcpy(&lib.field, &sym, sizeof sym);                                                  \
+    } while (0)
+    BIND(global_init, "curl_global_init");
+    BIND(multi_init, "curl_multi_init");
+    BIND(multi_setopt, "curl_multi_setopt");
+    BIND(multi_add_handle, "curl_multi_add_handle");
+    BIND(multi_remove_handle, "curl_multi_remove_handle");
+    BIND(multi_cleanup, "curl_multi_cleanup");
+    BIND(multi_socket_action, "curl_multi_socket_action");
+    BIND(multi_info_read, "curl_multi_info_read");
+    BIND(easy_init, "curl_easy_init");
+    BIND(easy_setopt, "curl_easy_setopt");
+    BIND(easy_getinfo, "curl_easy_getinfo");
+    BIND(easy_cleanup, "curl_easy_cleanup");
+    BIND(easy_strerror, "curl_easy_strerror");
+    BIND(slist_append, "curl_slist_append");
+    BIND(slist_free_all, "curl_slist_free_all");
+#undef BIND
+    return 0;
+}
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -175,10 +240,10 @@ static void transfer_free(struct transfer *t)
     if (t->next)
         t->next->prev = t->prev;
     if (t->easy) {
-        curl_multi_remove_handle(t->h->multi, t->easy);
-        curl_easy_cleanup(t->easy);
+        lib.multi_remove_handle(t->h->multi, t->easy);
+        lib.easy_cleanup(t->easy);
     }
-    curl_slist_free_all(t->headers);
+    lib.slist_free_all(t->headers);
     free(t->body);
     free(t);
 }
@@ -186,10 +251,10 @@ static void transfer_free(struct transfer *t)
 static void finish(struct http *h, CURL *easy, CURLcode code)
 {
     struct transfer *t = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     struct http_result r = {.response = &t->resp};
     if (code == CURLE_OK) {
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+        lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
         t->resp.body = t->body ? t->body : "";
         t->resp.body_len = t->len;
     } else {
@@ -198,7 +263,7 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
             snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
         else
             snprintf(r.detail, sizeof r.detail, "%s",
-                     t->error[0] ? t->error : curl_easy_strerror(code));
+                     t->error[0] ? t->error : lib.easy_strerror(code));
     }
     h->inflight--;
     h->done(h->ctx, t->id, t->user, &r);
@@ -208,14 +273,14 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 struct http *http_new(http_done_fn done, void *ctx)
 {
     if (!library_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (load_libcurl() != 0 || lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return NULL;
         library_ready = true;
     }
     struct http *h = calloc(1, sizeof *h);
     if (h == NULL)
         return NULL;
-    h->multi = curl_multi_init();
+    h->multi = lib.multi_init();
     if (h->multi == NULL) {
         free(h);
         return NULL;
@@ -223,10 +288,10 @@ struct http *http_new(http_done_fn done, void *ctx)
     h->done = done;
     h->ctx = ctx;
     h->timer_due = -1;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    lib.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    lib.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    lib.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    lib.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     return h;
 }
 
@@ -236,7 +301,7 @@ void http_free(struct http *h)
         return;
     while (h->transfers)
         transfer_free(h->transfers);
-    curl_multi_cleanup(h->multi);
+    lib.multi_cleanup(h->multi);
     free(h);
 }
 
@@ -249,7 +314,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         return -1;
     }
     struct transfer *t = calloc(1, sizeof *t);
-    if (t == NULL || (t->easy = curl_easy_init()) == NULL) {
+    if (t == NULL || (t->easy = lib.easy_init()) == NULL) {
         free(t);
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot allocate an HTTP transfer");
@@ -264,43 +329,43 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     CURL *e = t->easy;
     if (strncmp(req->base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
         /* Nomad's task API socket: HTTP over a unix socket, host irrelevant. */
-        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(UNIX_PREFIX));
+        lib.easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(UNIX_PREFIX));
         snprintf(url, sizeof url, "http://localhost%s", req->path);
     } else {
         snprintf(url, sizeof url, "%s%s", req->base, req->path);
     }
     if (req->token_header[0] != '\0') {
-        t->headers = curl_slist_append(NULL, req->token_header);
+        t->headers = lib.slist_append(NULL, req->token_header);
         if (t->headers == NULL) {
             transfer_free(t);
             *reason = "no_memory";
             snprintf(detail, dlen, "cannot allocate request headers");
             return -1;
         }
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+        lib.easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     }
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    lib.easy_setopt(e, CURLOPT_URL, url);
+    lib.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    lib.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    lib.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    lib.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    lib.easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    lib.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    lib.easy_setopt(e, CURLOPT_WRITEDATA, t);
+    lib.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    lib.easy_setopt(e, CURLOPT_HEADERDATA, t);
+    lib.easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    lib.easy_setopt(e, CURLOPT_PRIVATE, t);
     /* Certificates are verified unless the caller points elsewhere; there is
      * deliberately no option to turn verification off. */
     if (req->ca_file[0])
-        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        lib.easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
     if (req->cert_file[0])
-        curl_easy_setopt(e, CURLOPT_SSLCERT, req->cert_file);
+        lib.easy_setopt(e, CURLOPT_SSLCERT, req->cert_file);
     if (req->key_file[0])
-        curl_easy_setopt(e, CURLOPT_SSLKEY, req->key_file);
+        lib.easy_setopt(e, CURLOPT_SSLKEY, req->key_file);
 
-    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+    if (lib.multi_add_handle(h->multi, e) != CURLM_OK) {
         transfer_free(t);
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot queue the HTTP transfer");
@@ -334,7 +399,7 @@ static void drain(struct http *h)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(h->multi, &left)) != NULL)
+    while ((m = lib.multi_info_read(h->multi, &left)) != NULL)
         if (m->msg == CURLMSG_DONE)
             finish(h, m->easy_handle, m->data.result);
 }
@@ -348,11 +413,11 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
                  (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
                  (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(h->multi, fds[i].fd, ev, &running);
+        lib.multi_socket_action(h->multi, fds[i].fd, ev, &running);
     }
     if (h->timer_due >= 0 && clock_now_ms() >= h->timer_due) {
         h->timer_due = -1;
-        curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
 }

@@ -72,7 +72,7 @@ static int run_port(void)
         const size_t cap = sizeof fds / sizeof fds[0];
         fds[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
         size_t ndns = dns_poll_fds(o.dns, fds + 1, cap - 1);
-        size_t nhttp = http_poll_fds(o.http, fds + 1 + ndns, cap - 1 - ndns);
+        size_t nhttp = o.http ? http_poll_fds(o.http, fds + 1 + ndns, cap - 1 - ndns) : 0;
         int n = poll(fds, 1 + ndns + nhttp, ops_timeout(&o, IDLE_POLL_MS));
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "caravan_port: poll: %s\n", strerror(errno));
@@ -82,7 +82,8 @@ static int run_port(void)
         if (n < 0)
             continue;
         dns_process(o.dns, fds + 1, ndns);
-        http_process(o.http, fds + 1 + ndns, nhttp);
+        if (o.http)
+            http_process(o.http, fds + 1 + ndns, nhttp);
         if (ops_tick(&o) != 0 || o.sink_failed)
             break; /* stdout closed: the VM is gone */
 

@@ -121,7 +121,7 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "errors", c->errors) || encode_counter(x, "dropped", c->dropped) ||
         encode_counter(x, "deferred", o->deferred.count) ||
         encode_counter(x, "dns_inflight", dns_inflight(o->dns)) ||
-        encode_counter(x, "http_inflight", http_inflight(o->http)))
+        encode_counter(x, "http_inflight", o->http ? http_inflight(o->http) : 0))
         return -1;
     return reply_send(&o->sink, x);
 }
@@ -147,11 +147,12 @@ int ops_init(struct ops *o, struct reply_sink sink)
     if (ei_x_new(&o->x) != 0)
         return -1;
     o->dns = dns_new(ops_dns_done, o);
-    o->http = http_new(ops_http_done, o);
-    if (o->dns == NULL || o->http == NULL) {
+    if (o->dns == NULL) {
         ops_free(o);
         return -1;
     }
+    /* o->http is made on the first HTTP request (ops_http.c): it loads
+     * libcurl, which most instances of the program never need. */
     return 0;
 }
 
@@ -195,7 +196,8 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
 int ops_timeout(const struct ops *o, int cap)
 {
     int t = deferred_timeout(&o->deferred, clock_now_ms(), cap);
-    return http_timeout(o->http, dns_timeout(o->dns, t));
+    t = dns_timeout(o->dns, t);
+    return o->http ? http_timeout(o->http, t) : t;
 }
 
 int ops_tick(struct ops *o)

@@ -86,6 +86,9 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     a.api = api;
     if (catalog_request_build(&a, &r) != 0)
         return ops_send_error(o, req->id, "bad_args", "url or parameters too long");
+    if (o->http == NULL && (o->http = http_new(ops_http_done, o)) == NULL)
+        return ops_send_error(o, req->id, "http_error",
+                              "libcurl could not be loaded (is libcurl4 installed?)");
     struct pending *p = calloc(1, sizeof *p);
     if (p == NULL)
         return ops_send_error(o, req->id, "no_memory", "cannot allocate the request");
