@@ -7,6 +7,8 @@
 %%%     (BIND, polled every 1 s) and from the Consul test server (watched);
 %%%   - join latency with blocking queries: a record added -> every node
 %%%     connected to the newcomer, p50/p99 over repeated joins.
+%%% CARAVAN_BENCH_NODE_ARGS adds VM flags to every node (e.g.
+%%% "-connect_all false" to see what global's syncing costs).
 -mode(compile).
 
 -define(NODES, 32).
@@ -94,7 +96,9 @@ start_node(Ebin, Port, Ip) ->
                               longnames => true, connection => standard_io, wait_boot => 60000,
                               args => ["-start_epmd", "false", "-epmd_module", "caravan_epmd",
                                        "-kernel", "inet_dist_use_interface", tuple(Ip),
-                                       "-pa", Ebin, "-setcookie", "caravan-bench"]}),
+                                       "-kernel", "logger_level", "warning",
+                                       "-pa", Ebin, "-setcookie", "caravan-bench"]
+                                      ++ string:lexemes(os:getenv("CARAVAN_BENCH_NODE_ARGS", ""), " ")}),
     {ok, _} = peer:call(P, application, ensure_all_started, [caravan], 30000),
     {P, N}.
 
