@@ -48,7 +48,7 @@ end_per_suite(_Config) ->
     ok = caravan_test_peer:assert_no_epmd().
 
 init_per_group(netns, Config) ->
-    case caravan_test_netns:setup(5) of
+    case caravan_test_netns:setup(6) of
         {ok, Net} -> start_bind([{net, Net} | Config], caravan_test_netns:bind_address(Net));
         {skip, Why} -> {skip, Why}
     end;
@@ -223,7 +223,8 @@ status_and_members(Config) ->
                                  last_success := T}]} when is_integer(T), Status).
 
 source_down_keeps_members(Config) ->
-    %% A BIND of this test's own, stopped while the cluster runs: members stay.
+    %% A BIND of this test's own, stopped while the cluster runs: members
+    %% stay; started again, it is followed again.
     Port = ?config(port, Config),
     Own = ?config(bind, start_bind(Config, undefined)),
     [add_record(Own, Port, Ip) || Ip <- ips(2)],
@@ -240,7 +241,18 @@ source_down_keeps_members(Config) ->
     [#{sources := [#{last_error := Err}]}] = caravan_test_peer:call(element(1, hd(Nodes)),
                                                                      caravan, status, []),
     ct:log("source error while its server is down: ~p", [Err]),
-    ?assertNotEqual(undefined, Err).
+    ?assertNotEqual(undefined, Err),
+    %% The server comes back (same port, same zone): the cluster follows it
+    %% again by itself, and a node added now joins.
+    Back = caravan_test_bind:restart(Own),
+    try
+        Third = start_node(Config, "127.0.0.13", []),
+        start_cluster(Third, Cluster),
+        add_record(Back, Port, "127.0.0.13"),
+        wait_mesh([Third | Nodes], 10000)
+    after
+        caravan_test_bind:stop(Back)
+    end.
 
 %% OTP 25's global, with prevent_overlapping_partitions, makes nodes that
 %% still see a departing node disconnect from each other. A clean stop
@@ -359,14 +371,14 @@ netns_forms_and_changes(Config) ->
     Net = ?config(net, Config),
     Bind = ?config(bind, Config),
     Port = ?config(port, Config),
-    [add_record(Bind, Port, caravan_test_netns:address(Net, I)) || I <- lists:seq(1, 4)],
-    Nodes = [netns_start(Config, I) || I <- lists:seq(1, 5)],
+    [add_record(Bind, Port, caravan_test_netns:address(Net, I)) || I <- lists:seq(1, 5)],
+    Nodes = [netns_start(Config, I) || I <- lists:seq(1, 6)],
     [start_cluster(N, netns_cluster(Config)) || N <- Nodes],
-    wait_mesh(lists:sublist(Nodes, 4), 15000),
+    wait_mesh(lists:sublist(Nodes, 5), 15000),
     T0 = erlang:monotonic_time(millisecond),
-    add_record(Bind, Port, caravan_test_netns:address(Net, 5)),
+    add_record(Bind, Port, caravan_test_netns:address(Net, 6)),
     wait_mesh(Nodes, ?POLL_MS + 1000),
-    ct:log("fifth namespace joined in ~b ms", [erlang:monotonic_time(millisecond) - T0]),
+    ct:log("sixth namespace joined in ~b ms", [erlang:monotonic_time(millisecond) - T0]),
     remove_record(Bind, Port, caravan_test_netns:address(Net, 2)),
     {_, Second} = lists:nth(2, Nodes),
     caravan_test_peer:wait_until(fun() -> not lists:member(Second, sees(hd(Nodes))) end, 3000).
