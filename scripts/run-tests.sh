@@ -44,6 +44,16 @@ check_no_epmd() {
   fi
 }
 
+# cmocka_suite NAME BINARY: runs one cmocka binary and counts its result.
+cmocka_suite() {
+  local name=$1 bin=$2
+  "$bin" >"$logs/$name.log" 2>&1
+  local rc=$?
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
+  settle "$name" "$p" "$f" "$rc" "$logs/$name.log" 30
+}
+
 run_c() {
   if ! make -s all c-tests >"$logs/c-build.log" 2>&1; then
     cat "$logs/c-build.log"
@@ -51,13 +61,7 @@ run_c() {
     return
   fi
   for t in _build/c/test_*; do
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    "$t" >"$logs/$name.log" 2>&1
-    rc=$?
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
-    settle "$name" "$p" "$f" "$rc" "$logs/$name.log" 30
+    [ -x "$t" ] && cmocka_suite "$(basename "$t")" "$t"
   done
 }
 
@@ -111,13 +115,7 @@ run_asan() {
   export ASAN_OPTIONS="log_path=$PWD/$reports/asan:detect_leaks=1:abort_on_error=0"
   export UBSAN_OPTIONS="log_path=$PWD/$reports/ubsan:print_stacktrace=1"
   for t in _build/asan/test_*; do
-    [ -x "$t" ] || continue
-    name=asan-$(basename "$t")
-    "$t" >"$logs/$name.log" 2>&1
-    rc=$?
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$logs/$name.log" | tail -1)
-    settle "$name" "$p" "$f" "$rc" "$logs/$name.log" 30
+    [ -x "$t" ] && cmocka_suite "asan-$(basename "$t")" "$t"
   done
   CARAVAN_PORT_PROGRAM=$PWD/_build/asan/caravan_port rebar3 eunit --module caravan_port_tests,caravan_name_tests \
     >"$logs/asan-eunit.log" 2>&1
