@@ -4,6 +4,8 @@
 
 -export([connect_times/3]).
 -export([call_times/3]).
+-export([start_recorder/0]).
+-export([nodeup_time/2]).
 
 %% @doc Connects to Node Count times, disconnecting in between; returns the
 %% microseconds each connect_node/1 took. PauseMs lets both ends forget the
@@ -34,3 +36,25 @@ call_times(Setup, {M, F, A}, Count) ->
 
 setup(none) -> ok;
 setup({M, F, A}) -> apply(M, F, A).
+
+%% @doc Starts a registered process that notes the wall-clock time (in
+%% microseconds; one clock for every VM on the machine) of every nodeup, so
+%% that join latency is measured where it happens, not by polling.
+-spec start_recorder() -> pid().
+start_recorder() ->
+    Pid = spawn(fun() -> ok = net_kernel:monitor_nodes(true), record(#{}) end),
+    register(caravan_bench_recorder, Pid),
+    Pid.
+
+%% @doc When Node last came up here, or none.
+-spec nodeup_time(node(), reference()) -> integer() | none.
+nodeup_time(Node, Ref) ->
+    caravan_bench_recorder ! {get, Node, self(), Ref},
+    receive {Ref, T} -> T after 5000 -> none end.
+
+record(Seen) ->
+    receive
+        {nodeup, N} -> record(Seen#{N => erlang:system_time(microsecond)});
+        {nodedown, _} -> record(Seen);
+        {get, N, From, Ref} -> From ! {Ref, maps:get(N, Seen, none)}, record(Seen)
+    end.
