@@ -11,7 +11,8 @@
 %%% "-connect_all false" to see what global's syncing costs).
 -mode(compile).
 
--define(NODES, 32).
+%% CARAVAN_BENCH_NODES overrides the count (to see how join latency scales).
+-define(NODES, list_to_integer(os:getenv("CARAVAN_BENCH_NODES", "32"))).
 -define(JOINS, 20).
 -define(POLL_MS, 1000).
 
