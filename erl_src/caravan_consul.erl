@@ -34,9 +34,7 @@ discover(Options) ->
 -spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
 query(#{service := Service} = Options, Index) ->
     Extra = maps:from_list(
-              [{service, bin(Service)},
+              [{service, Service},
                {passing, maps:get(passing, Options, true)}] ++
-              [{K, bin(V)} || K <- [tag, dc, tagged_address], {ok, V} <- [maps:find(K, Options)]]),
+              [{K, V} || K <- [tag, dc, tagged_address], {ok, V} <- [maps:find(K, Options)]]),
     caravan_http:call(consul_health, Options, ?ENV, {Extra, Index}).
-
-bin(V) -> unicode:characters_to_binary(V).

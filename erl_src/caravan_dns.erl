@@ -13,7 +13,6 @@
 -export([lookup_srv/2]).
 -export([lookup_addr/2]).
 -export([discover/1]).
--export([node_name/3]).
 
 -export_type([options/0, srv_record/0]).
 
@@ -62,23 +61,13 @@ discover(#{query := Query, basename := Base} = Source) ->
     Options = maps:with([servers, resolv_conf, timeout, tries, transport, family], Source),
     case lookup_srv(Query, Options) of
         {ok, Records} ->
-            {ok, lists:usort([node_name(Base, Port, Address)
+            {ok, lists:usort([caravan_name:node(Base, Port, Address)
                               || #{port := Port, addresses := Addresses} <- Records,
                                  Address <- [pick(Addresses, Family)],
                                  Address =/= none])};
         {error, _} = Error ->
             Error
     end.
-
-%% @doc `Basename-Port@Address', the name a node discovered at Address:Port
-%% runs under. IPv6 addresses in the form OTP accepts for long names.
--spec node_name(Basename, Port, Address) -> node() when
-      Basename :: string() | binary(),
-      Port :: inet:port_number(),
-      Address :: inet:ip_address().
-node_name(Base, Port, Address) ->
-    list_to_atom(lists:flatten([unicode:characters_to_list(Base), $-, integer_to_list(Port), $@,
-                                inet:ntoa(Address)])).
 
 %%%---------------------------------------------------------------------------
 %%% Internal

@@ -46,17 +46,39 @@
 call(Op, Options, Env, {Extra, Index}) ->
     Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
     Wait = maps:get(wait, Options, ?DEFAULT_WAIT_MS),
-    Common = #{url => bin(url(Options, Env)),
-               timeout_ms => Timeout,
-               index => Index,
-               wait_ms => Wait},
-    Files = maps:from_list([{K, bin(V)} || K <- [token, ca_file, cert_file, key_file],
-                                           {ok, V} <- [setting(K, Options, Env)],
-                                           V =/= "", V =/= <<>>]),
-    Limits = maps:with([max_bytes], Options),
-    Args = maps:merge(maps:merge(Common, Files), maps:merge(Limits, Extra)),
-    Budget = Timeout + case Index of 0 -> 0; _ -> Wait + Wait div 16 end + ?MARGIN_MS,
-    caravan_port:call(?OWNER, Op, Args, Budget).
+    case args(Options, Env, Extra, Index, Timeout, Wait) of
+        {ok, Args} ->
+            Budget = Timeout + case Index of 0 -> 0; _ -> Wait + Wait div 16 end + ?MARGIN_MS,
+            caravan_port:call(?OWNER, Op, Args, Budget);
+        {error, _} = Error ->
+            Error
+    end.
+
+%% Strings become binaries here, once: a value of the wrong type is an
+%% {error, {bad_args, _}} for the caller, not a crash (the C program checks
+%% types and ranges too, and answers bad_args itself).
+args(Options, Env, Extra, Index, Timeout, Wait) ->
+    try
+        Common = #{url => bin(url(Options, Env)),
+                   timeout_ms => Timeout,
+                   index => Index,
+                   wait_ms => Wait},
+        Files = maps:from_list([{K, bin(V)} || K <- [token, ca_file, cert_file, key_file],
+                                               {ok, V} <- [setting(K, Options, Env)],
+                                               V =/= "", V =/= <<>>]),
+        Limits = maps:with([max_bytes], Options),
+        Strings = maps:map(fun(K, V) ->
+                                   case lists:member(K, [service, tag, dc, tagged_address,
+                                                         namespace, next_token]) of
+                                       true -> bin(V);
+                                       false -> V
+                                   end
+                           end, Extra),
+        {ok, maps:merge(maps:merge(Common, Files), maps:merge(Limits, Strings))}
+    catch
+        error:_ -> {error, {bad_args, <<"options: url, service, token, tag, dc, namespace "
+                                        "and file paths must be strings">>}}
+    end.
 
 %% @doc One answer of Module (caravan_consul or caravan_nomad) as node names.
 -spec discover(module(), #{basename := string() | binary(), _ => _}) ->
@@ -70,20 +92,10 @@ discover(Module, #{basename := Base} = Options) ->
 %% @doc `Basename-PORT@ADDRESS' for each instance, sorted, no duplicates.
 -spec nodes(Basename :: string() | binary(), [member()]) -> [node()].
 nodes(Basename, Members) ->
-    lists:usort([list_to_atom(lists:flatten([unicode:characters_to_list(Basename), $-,
-                                             integer_to_list(Port), $@,
-                                             host(Address)]))
+    lists:usort([caravan_name:node(Basename, Port, Address)
                  || #{address := Address, port := Port} <- Members, Port > 0]).
 
 %%% internal
-
-%% An address as a node name's host: IPs in OTP's text form, names as given.
-host(Address) ->
-    Text = unicode:characters_to_list(Address),
-    case inet:parse_address(Text) of
-        {ok, Ip} -> inet:ntoa(Ip);
-        {error, einval} -> Text
-    end.
 
 setting(Key, Options, Env) ->
     case maps:find(Key, Options) of

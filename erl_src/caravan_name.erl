@@ -10,6 +10,7 @@
 
 -export([split/1]).
 -export([port/2]).
+-export([node/3]).
 
 %% Same limit as DIST_PORT_MAX_NAME in port_src/dist_port.h.
 -define(MAX_NAME, 255).
@@ -24,6 +25,26 @@ split(Node) when is_list(Node) ->
     case string:split(Node, "@") of
         [Name, Host] -> {Name, Host};
         [Name] -> {Name, undefined}
+    end.
+
+%% @doc `Basename-Port@Host': the name a node discovered at Host:Port runs
+%% under. IP addresses (tuples or text) in the text form OTP uses for long
+%% names (`fd00::1'); host names as given.
+-spec node(Basename, Port, Host) -> node() when
+      Basename :: string() | binary(),
+      Port :: inet:port_number(),
+      Host :: inet:ip_address() | string() | binary().
+node(Base, Port, Host) ->
+    list_to_atom(lists:flatten([unicode:characters_to_list(Base), $-, integer_to_list(Port), $@,
+                                host(Host)])).
+
+host(Ip) when is_tuple(Ip) ->
+    inet:ntoa(Ip);
+host(Host) ->
+    Text = unicode:characters_to_list(Host),
+    case inet:parse_address(Text) of
+        {ok, Ip} -> inet:ntoa(Ip);
+        {error, einval} -> Text
     end.
 
 %% @doc The port a node name carries; errors as the C program names them.

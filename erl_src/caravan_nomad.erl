@@ -32,16 +32,16 @@ discover(Options) ->
 -spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
 query(#{service := Service} = Options, Index) ->
     Namespace = case maps:find(namespace, Options) of
-                    {ok, N} -> [{namespace, bin(N)}];
+                    {ok, N} -> [{namespace, N}];
                     error ->
                         case os:getenv("NOMAD_NAMESPACE") of
                             false -> [];
                             "" -> [];
-                            N -> [{namespace, bin(N)}]
+                            N -> [{namespace, N}]
                         end
                 end,
     PerPage = [{per_page, P} || {ok, P} <- [maps:find(per_page, Options)]],
-    Extra = maps:from_list([{service, bin(Service)} | Namespace ++ PerPage]),
+    Extra = maps:from_list([{service, Service} | Namespace ++ PerPage]),
     pages(Options, Extra, Index, <<>>, [], ?MAX_PAGES, undefined).
 
 pages(_Options, _Extra, _Index, _Token, _Acc, 0, _First) ->
@@ -63,5 +63,3 @@ pages(Options, Extra, Index, Token, Acc, Left, First) ->
         {error, _} = Error ->
             Error
     end.
-
-bin(V) -> unicode:characters_to_binary(V).
