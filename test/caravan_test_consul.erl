@@ -37,15 +37,20 @@ handle(C, #{path := <<"/v1/health/service/", Escaped/binary>>, query := Q, heade
             {403, [], <<"ACL not found">>};
         {_, none} ->
             Index = binary_to_integer(maps:get(<<"index">>, Q, <<"0">>)),
-            {Current, Instances} = caravan_test_catalog:query(C, Service, Index,
-                                                              caravan_test_http:duration_ms(maps:get(<<"wait">>, Q, <<"5m">>))),
+            Wait = caravan_test_http:duration_ms(maps:get(<<"wait">>, Q, <<"5m">>)),
             Passing = maps:is_key(<<"passing">>, Q) andalso
                 maps:get(<<"passing">>, Q) =/= <<"false">>,
-            Shown = [I || I <- Instances,
-                          not Passing orelse maps:get(status, I) =:= passing,
-                          tag_matches(maps:get(<<"tag">>, Q, undefined), I)],
-            {200, [{<<"X-Consul-Index">>, integer_to_binary(Current)}],
-             caravan_test_json:encode([entry(Service, I) || I <- Shown])};
+            Tag = maps:get(<<"tag">>, Q, undefined),
+            Render = fun(_Index, Instances) ->
+                             iolist_to_binary(caravan_test_json:encode(
+                               [entry(Service, I) || I <- Instances,
+                                                     not Passing orelse
+                                                         maps:get(status, I) =:= passing,
+                                                     tag_matches(Tag, I)]))
+                     end,
+            {Current, Body} = caravan_test_catalog:query(C, Service, Index, Wait,
+                                                         {{Passing, Tag}, Render}),
+            {200, [{<<"X-Consul-Index">>, integer_to_binary(Current)}], Body};
         {_, Fault} ->
             caravan_test_faults:apply(Fault, C)
     end;

@@ -24,9 +24,21 @@ join([H | T]) -> [H | [[$, | E] || E <- T]].
 %% Most strings need no escaping; only those that do are walked byte by byte
 %% (the test servers answer with thousands of entries in the benchmarks).
 escape(B) ->
-    case re:run(B, <<"[\"\\\\\\x00-\\x1f]">>) of
+    case binary:match(B, special()) of
         nomatch -> B;
         _ -> escape_bytes(B)
+    end.
+
+%% The bytes JSON strings must escape, as a compiled pattern made once:
+%% compiling it per string cost more than the rest of the encoding.
+special() ->
+    case persistent_term:get({?MODULE, special}, undefined) of
+        undefined ->
+            P = binary:compile_pattern([<<C>> || C <- [$", $\\ | lists:seq(0, 16#1f)]]),
+            persistent_term:put({?MODULE, special}, P),
+            P;
+        P ->
+            P
     end.
 
 escape_bytes(B) ->

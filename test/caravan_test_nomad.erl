@@ -37,15 +37,23 @@ handle(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H
         {_, none} ->
             Index = binary_to_integer(maps:get(<<"index">>, Q, <<"0">>)),
             Wait = caravan_test_http:duration_ms(maps:get(<<"wait">>, Q, <<"5m">>)),
-            {Current, Instances} = caravan_test_catalog:query(C, Service, Index, Wait),
             Namespace = maps:get(<<"namespace">>, Q, <<"default">>),
-            InNs = [I || I <- Instances, Namespace =:= <<"*">> orelse
-                                             maps:get(namespace, I, <<"default">>) =:= Namespace],
-            {Page, Next} = page(InNs, maps:get(<<"next_token">>, Q, <<>>),
-                                binary_to_integer(maps:get(<<"per_page">>, Q, <<"0">>))),
-            NextHeader = [{<<"X-Nomad-NextToken">>, Next} || Next =/= <<>>],
-            {200, [{<<"X-Nomad-Index">>, integer_to_binary(Current)} | NextHeader],
-             caravan_test_json:encode([registration(Service, I, Current) || I <- Page])};
+            NextToken = maps:get(<<"next_token">>, Q, <<>>),
+            PerPage = binary_to_integer(maps:get(<<"per_page">>, Q, <<"0">>)),
+            Render = fun(Current, Instances) ->
+                             InNs = [I || I <- Instances,
+                                          Namespace =:= <<"*">> orelse
+                                              maps:get(namespace, I, <<"default">>) =:= Namespace],
+                             {Page, Next} = page(InNs, NextToken, PerPage),
+                             {[{<<"X-Nomad-NextToken">>, Next} || Next =/= <<>>],
+                              iolist_to_binary(caravan_test_json:encode(
+                                                 [registration(Service, I, Current)
+                                                  || I <- Page]))}
+                     end,
+            {Current, {NextHeader, Body}} =
+                caravan_test_catalog:query(C, Service, Index, Wait,
+                                           {{Namespace, NextToken, PerPage}, Render}),
+            {200, [{<<"X-Nomad-Index">>, integer_to_binary(Current)} | NextHeader], Body};
         {_, Fault} ->
             caravan_test_faults:apply(Fault, C)
     end;
