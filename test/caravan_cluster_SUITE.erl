@@ -18,7 +18,8 @@
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
          consul_join_and_leave/1, nomad_join_and_leave/1, libcluster_strategy/1,
          caravan_1_0_1_dns_strategy/1, clean_stop_leaves_tidily/1,
-         netns_forms_and_changes/1, netns_cut_off_and_restored/1]).
+         netns_forms_and_changes/1, netns_cut_off_and_restored/1,
+         netns_prune_false_keeps_nodes/1]).
 
 suite() ->
     [{timetrap, {minutes, 4}}].
@@ -32,7 +33,8 @@ groups() ->
                      source_down_keeps_members, clean_stop_leaves_tidily]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, caravan_1_0_1_dns_strategy]},
-     {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored]}].
+     {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored,
+                  netns_prune_false_keeps_nodes]}].
 
 -define(POLL_MS, 500).
 %% Dead peers are noticed within about this (net_ticktime 4 s -> 4..5 s).
@@ -49,7 +51,10 @@ end_per_suite(_Config) ->
 
 init_per_group(netns, Config) ->
     case caravan_test_netns:setup(6) of
-        {ok, Net} -> start_bind([{net, Net} | Config], caravan_test_netns:bind_address(Net));
+        {ok, Net} ->
+            %% Each namespace has a network stack of its own, so every node
+            %% can be app-4370, as on hosts a scheduler gives the same port.
+            start_bind([{net, Net}, {port, 4370} | Config], caravan_test_netns:bind_address(Net));
         {skip, Why} -> {skip, Why}
     end;
 init_per_group(http, Config) ->
@@ -360,12 +365,16 @@ netns_start(Config, I) ->
     {P, N}.
 
 netns_cluster(Config) ->
+    netns_cluster(Config, #{}).
+
+netns_cluster(Config, Policy) ->
     Net = ?config(net, Config),
     Server = caravan_test_netns:bind_address(Net) ++ ":" ++
         integer_to_list(caravan_test_bind:port(?config(bind, Config))),
-    #{sources => [{dns, #{query => "app.service.consul", basename => "app",
-                          servers => [Server]}}],
-      poll_interval => ?POLL_MS, retry_min => 200, retry_max => 1000}.
+    maps:merge(#{sources => [{dns, #{query => "app.service.consul", basename => "app",
+                                     servers => [Server]}}],
+                 poll_interval => ?POLL_MS, retry_min => 200, retry_max => 1000}, Policy).
+
 
 netns_forms_and_changes(Config) ->
     Net = ?config(net, Config),
@@ -400,3 +409,17 @@ netns_cut_off_and_restored(Config) ->
     T1 = erlang:monotonic_time(millisecond),
     wait_mesh(Nodes, 15000),
     ct:log("restored namespace rejoined after ~b ms", [erlang:monotonic_time(millisecond) - T1]).
+
+%% Five hosts, one of them dropped from DNS: with prune => false every
+%% connection stays, on every node, not just on the first.
+netns_prune_false_keeps_nodes(Config) ->
+    Net = ?config(net, Config),
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    [add_record(Bind, Port, caravan_test_netns:address(Net, I)) || I <- lists:seq(1, 5)],
+    Nodes = [netns_start(Config, I) || I <- lists:seq(1, 5)],
+    [start_cluster(N, netns_cluster(Config, #{prune => false})) || N <- Nodes],
+    wait_mesh(Nodes, 15000),
+    remove_record(Bind, Port, caravan_test_netns:address(Net, 5)),
+    timer:sleep(3 * ?POLL_MS),
+    wait_mesh(Nodes, 100). % still a full mesh
