@@ -9,6 +9,7 @@
 #include "dns.h"
 
 #include <ares.h>
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,11 +37,13 @@ struct channel {
     struct sock socks[DNS_MAX_SOCKS_PER_CHANNEL];
     size_t nsocks;
     size_t queries; /* c-ares queries outstanding on this channel */
+    size_t refs;    /* lookups that may still issue queries on it */
     int64_t last_used;
 };
 
 struct lookup {
     struct dns *d;
+    struct dns_query q;          /* as asked: fail-over derives its channels from it */
     struct channel *ch;
     struct channel *followup_ch; /* same servers over UDP: small answers */
     uint64_t id;
@@ -146,8 +149,8 @@ static struct channel *channel_new(const struct dns_query *q, const char *key, c
      * from 0.78x to about parity with inet_res over UDP, see bench/).
      * NOCHECKRESP: without it c-ares turns REFUSED and SERVFAIL into "could not
      * contact DNS servers", and an operator could not tell an ACL from an outage.
-     * The price: such an answer ends the lookup instead of trying the next
-     * server (timeouts and unreachable servers still fail over). */
+     * It also stops c-ares from trying the next server after such an answer;
+     * fail_over() does that instead. */
     o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP |
               (q->transport == DNS_TCP ? ARES_FLAG_USEVC | ARES_FLAG_STAYOPEN : ARES_FLAG_EDNS);
     /* c-ares' timeout is per try; spread the lookup's budget over its tries. */
@@ -184,7 +187,9 @@ static struct channel *channel_new(const struct dns_query *q, const char *key, c
 }
 
 /* The channel for q's settings: an existing one, a new one, or (all slots
- * busy) NULL with overload. Idle channels are evicted least recently used. */
+ * busy) NULL with overload. Idle channels are evicted least recently used;
+ * a channel a lookup holds is not idle even without queries (a TCP SRV
+ * lookup's follow-up channel waits for the SRV answer). */
 static struct channel *channel_for(struct dns *d, const struct dns_query *q, const char **reason,
                                    char *detail, size_t dlen)
 {
@@ -200,7 +205,7 @@ static struct channel *channel_for(struct dns *d, const struct dns_query *q, con
                 free_slot = i;
         } else if (strcmp(ch->key, key) == 0) {
             return ch;
-        } else if (ch->queries == 0 &&
+        } else if (ch->queries == 0 && ch->refs == 0 &&
                    (idle < 0 || ch->last_used < d->channels[idle]->last_used)) {
             idle = i;
         }
@@ -218,6 +223,32 @@ static struct channel *channel_for(struct dns *d, const struct dns_query *q, con
     }
     d->channels[free_slot] = channel_new(q, key, reason, detail, dlen);
     return d->channels[free_slot];
+}
+
+/* A lookup's channels for q: the one its questions go to and the one for
+ * follow-up address queries, each with a reference taken (see refs). Small
+ * answers come back faster over UDP (with TCP after TC): no TCP round trip
+ * each, and the server answers them in parallel. */
+static int hold_channels(struct dns *d, const struct dns_query *q, struct channel **ch,
+                         struct channel **followup_ch, const char **reason, char *detail,
+                         size_t dlen)
+{
+    *ch = channel_for(d, q, reason, detail, dlen);
+    if (*ch == NULL)
+        return -1;
+    (*ch)->refs++; /* before making room for the follow-up channel */
+    *followup_ch = *ch;
+    if (q->kind == DNS_LOOKUP_SRV && q->transport == DNS_TCP) {
+        struct dns_query fq = *q;
+        fq.transport = DNS_UDP;
+        *followup_ch = channel_for(d, &fq, reason, detail, dlen);
+        if (*followup_ch == NULL) {
+            (*ch)->refs--;
+            return -1;
+        }
+    }
+    (*followup_ch)->refs++;
+    return 0;
 }
 
 /*** lookups ***/
@@ -261,6 +292,8 @@ static void release(struct lookup *l)
             answer(l, dns_status_atom(l->status), detail);
         }
     }
+    l->ch->refs--;
+    l->followup_ch->refs--;
     lookup_unlink(l);
     dns_answer_free(&l->answer);
     free(l);
@@ -330,6 +363,58 @@ static size_t attach_followup(struct lookup *l, const char *target, const struct
     return gained;
 }
 
+/* Writes ch's servers after its first as "ip:port,[ip6]:port" into buf;
+ * returns how many. */
+static size_t servers_after_first(struct channel *ch, char *buf, size_t len)
+{
+    struct ares_addr_port_node *list = NULL;
+    buf[0] = '\0';
+    if (ares_get_servers_ports(ch->ares, &list) != ARES_SUCCESS)
+        return 0;
+    size_t n = 0, used = 0;
+    for (struct ares_addr_port_node *s = list ? list->next : NULL; s; s = s->next) {
+        char ip[INET6_ADDRSTRLEN];
+        if (inet_ntop(s->family, &s->addr, ip, sizeof ip) == NULL)
+            continue;
+        int port = s->udp_port > 0 ? s->udp_port : 53;
+        int w = snprintf(buf + used, len - used, s->family == AF_INET6 ? "%s[%s]:%d" : "%s%s:%d",
+                         n > 0 ? "," : "", ip, port);
+        if (w < 0 || (size_t)w >= len - used) {
+            buf[used] = '\0'; /* the servers that fit */
+            break;
+        }
+        used += (size_t)w;
+        n++;
+    }
+    ares_free_data(list);
+    return n;
+}
+
+/* REFUSED or SERVFAIL from a server: with NOCHECKRESP (see channel_new)
+ * c-ares ends the query there, so the lookup asks the same question of the
+ * servers after the first of the query's channel, on channels of their own.
+ * When the first server had timed out and the second answered, the second
+ * is asked again; each step drops one server, so this ends. Returns false
+ * when no server is left (or no channel free): the answer then stands. */
+static bool fail_over(struct lookup *l, const struct query *q)
+{
+    struct dns_query next = l->q;
+    if (servers_after_first(q->ch, next.servers, sizeof next.servers) == 0)
+        return false;
+    const char *reason;
+    char detail[160];
+    struct channel *ch, *followup_ch;
+    if (hold_channels(l->d, &next, &ch, &followup_ch, &reason, detail, sizeof detail) != 0)
+        return false;
+    l->ch->refs--;
+    l->followup_ch->refs--;
+    l->ch = ch;
+    l->followup_ch = followup_ch;
+    l->q = next;
+    issue(l, q->target, q->type, false);
+    return true;
+}
+
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     (void)timeouts;
@@ -370,6 +455,9 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         if (q->type == ns_t_a && (l->families & DNS_FAMILY_INET6) && !l->d->closing &&
             status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
             issue(l, q->target, ns_t_aaaa, true); /* no A record: maybe IPv6 only */
+    } else if ((status == ARES_EREFUSED || status == ARES_ESERVFAIL) && !l->answered &&
+               !l->d->closing && fail_over(l, q)) {
+        /* asked again: this query's failure is not the lookup's */
     } else if (l->status == ARES_SUCCESS || l->status == ARES_ENODATA) {
         l->status = status;
     }
@@ -416,28 +504,19 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
         snprintf(detail, dlen, "%d DNS lookups already in flight", DNS_MAX_INFLIGHT);
         return -1;
     }
-    struct channel *ch = channel_for(d, q, reason, detail, dlen);
-    if (ch == NULL)
+    struct channel *ch, *followup_ch;
+    if (hold_channels(d, q, &ch, &followup_ch, reason, detail, dlen) != 0)
         return -1;
-    /* Follow-up address queries have small answers: UDP (with TCP after TC)
-     * spares a TCP round trip each and lets the server answer in parallel. */
-    struct channel *followup_ch = ch;
-    if (q->kind == DNS_LOOKUP_SRV && q->transport == DNS_TCP) {
-        struct dns_query fq = *q;
-        fq.transport = DNS_UDP;
-        ch->queries++; /* keep ch from being evicted to make room */
-        followup_ch = channel_for(d, &fq, reason, detail, dlen);
-        ch->queries--;
-        if (followup_ch == NULL)
-            return -1;
-    }
     struct lookup *l = calloc(1, sizeof *l);
     if (l == NULL) {
+        ch->refs--;
+        followup_ch->refs--;
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot allocate a DNS lookup");
         return -1;
     }
     l->d = d;
+    l->q = *q;
     l->ch = ch;
     l->followup_ch = followup_ch;
     l->id = id;

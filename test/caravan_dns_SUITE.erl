@@ -14,7 +14,8 @@
          live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
          cli_lookup/1, slow_server_delays_nothing_else/1, ipv6_and_several_servers/1, many_lookups_in_flight/1,
          consul_udp_answer_limit/1, target_without_additional/1, timeout_within_bound/1,
-         garbage_answers/1, truncated_answers/1, refused_and_servfail/1]).
+         garbage_answers/1, truncated_answers/1, refused_and_servfail/1,
+         refused_or_servfail_fails_over/1, busy_channels_spare_a_lookups_followups/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -27,9 +28,10 @@ groups() ->
                  addr_targets, aaaa_only_targets, rfc2782_name, tag_form, nxdomain_is_empty,
                  live_change_with_nsupdate, records_have_every_field, host_resolv_conf,
                  cli_lookup, slow_server_delays_nothing_else, ipv6_and_several_servers,
-                 many_lookups_in_flight]},
+                 many_lookups_in_flight, refused_or_servfail_fails_over]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
-                      garbage_answers, truncated_answers, refused_and_servfail]}].
+                      garbage_answers, truncated_answers, refused_and_servfail,
+                      busy_channels_spare_a_lookups_followups]}].
 
 %% The extra address BIND also listens on, port 53, for the resolv.conf test
 %% (resolv.conf cannot name a port).
@@ -222,6 +224,27 @@ many_lookups_in_flight(Config) ->
     ct:log("200 concurrent lookups: ~p", [Summary]),
     ?assertEqual([], [R || R <- Results, R =/= Want]).
 
+%% A server answering REFUSED (an ACL) or SERVFAIL (a Consul agent not yet
+%% in sync) is skipped for the next, as an unreachable one is; when every
+%% server fails, the last answer is the error.
+refused_or_servfail_fails_over(Config) ->
+    Bind = caravan_test_bind:server(?config(bind, Config)),
+    Want = {ok, nodes_of("app", 3, 3)},
+    Refused = caravan_test_dns_responder:start(refused),
+    Servfail = caravan_test_dns_responder:start(servfail),
+    [R, S] = [caravan_test_dns_responder:server(X) || X <- [Refused, Servfail]],
+    [?assertEqual(Want, caravan:discover({dns, #{query => "app3.service.consul",
+                                                 basename => "app", servers => Servers,
+                                                 transport => T}}))
+     || Servers <- [[R, Bind], [S, Bind], [S, R, Bind]], T <- [tcp, udp]],
+    [?assertMatch({error, {refused, _}},
+                  caravan:lookup_srv("app3.service.consul", #{servers => [S, R], transport => T}))
+     || T <- [tcp, udp]],
+    ?assertMatch({error, {servfail, _}},
+                 caravan:lookup_srv("app3.service.consul", #{servers => [R, S]})),
+    caravan_test_dns_responder:stop(Refused),
+    caravan_test_dns_responder:stop(Servfail).
+
 summary({ok, L}) -> {ok, length(L)};
 summary(Other) -> Other.
 
@@ -288,6 +311,41 @@ truncated_answers(_Config) ->
      || T <- [udp, tcp]],
     ?assertEqual(Pid, lookup_pid()),
     caravan_test_dns_responder:stop(R).
+
+%% A TCP SRV lookup keeps a UDP channel for its follow-up queries, idle
+%% until the SRV answer comes. Lookups to other servers arriving meanwhile
+%% must not evict it (8 channels at most): they are refused with overload
+%% instead, and the waiting lookup completes.
+busy_channels_spare_a_lookups_followups(_Config) ->
+    Slow = caravan_test_dns_responder:start({slow, 300, no_additional}),
+    Silent = [caravan_test_dns_responder:start(silent) || _ <- lists:seq(1, 7)],
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {slow, caravan:lookup_srv("app.service.consul",
+                                                        #{servers => [caravan_test_dns_responder:server(Slow)],
+                                                          timeout => 3000})}
+               end),
+    timer:sleep(100),
+    Others = [spawn_link(fun() ->
+                                 Self ! {self(), caravan:lookup_srv("x.service.consul",
+                                                                    #{servers => [caravan_test_dns_responder:server(X)],
+                                                                      transport => udp, timeout => 1000})}
+                         end) || X <- Silent],
+    receive
+        {slow, Result} ->
+            ?assertMatch({ok, [#{port := 30001, addresses := [{127, 0, 2, 1}]},
+                               #{port := 30002, addresses := [{127, 0, 2, 2}]}]},
+                         sort_records(Result))
+    after 5000 -> error(stuck)
+    end,
+    Outcomes = [receive {P, R} -> element(1, element(2, R)) after 5000 -> error(stuck) end
+                || P <- Others],
+    ct:log("lookups to 7 other servers: ~p", [Outcomes]),
+    ?assert(lists:member(overload, Outcomes)),
+    [caravan_test_dns_responder:stop(X) || X <- [Slow | Silent]].
+
+sort_records({ok, Records}) -> {ok, lists:sort(fun(A, B) -> maps:get(port, A) =< maps:get(port, B) end, Records)};
+sort_records(Other) -> Other.
 
 refused_and_servfail(_Config) ->
     [begin

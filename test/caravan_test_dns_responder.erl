@@ -12,6 +12,7 @@
 %%%   truncated      a well-formed header and question, then an answer
 %%%                  record cut short.
 %%%   refused / servfail   that rcode.
+%%%   {slow, Ms, Mode}     as Mode, but SRV answers leave Ms later.
 -module(caravan_test_dns_responder).
 
 -include_lib("kernel/src/inet_dns.hrl").
@@ -55,13 +56,15 @@ init(Parent, Mode) ->
 loop(#{mode := Mode, udp := Udp, counts := Counts} = S) ->
     receive
         {udp, Udp, Ip, Port, Packet} ->
-            case answer(Mode, udp, Packet) of
-                {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
-                drop -> ok
-            end,
+            later(Mode, Packet, fun() ->
+                                        case answer(Mode, udp, Packet) of
+                                            {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
+                                            drop -> ok
+                                        end
+                                end),
             loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts)});
         {tcp_query, From, Packet} ->
-            From ! {answer, answer(Mode, tcp, Packet)},
+            later(Mode, Packet, fun() -> From ! {answer, answer(Mode, tcp, Packet)} end),
             loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts)});
         {queries, From} ->
             From ! {self(), counts, Counts},
@@ -88,6 +91,19 @@ serve_tcp(Server, Sock) ->
             gen_tcp:close(Sock)
     end.
 
+%% Runs Send now, or Ms later for a slow responder's SRV answers.
+later({slow, Ms, _}, Packet, Send) ->
+    case inet_dns:decode(Packet) of
+        {ok, #dns_rec{qdlist = [#dns_query{type = srv} | _]}} ->
+            spawn(fun() -> timer:sleep(Ms), Send() end);
+        _ ->
+            Send()
+    end;
+later(_, _, Send) ->
+    Send().
+
+answer({slow, _, Mode}, Transport, Packet) ->
+    answer(Mode, Transport, Packet);
 answer(silent, _, _) ->
     drop;
 answer(garbage, _, _) ->
