@@ -92,12 +92,28 @@ listen_port_please(Name, _Host) ->
         false ->
             case port_of(Name) of
                 {ok, Port} ->
+                    warn_ignored_epmd_port(Port),
                     {ok, Port};
                 {error, {_Reason, Detail}} = Error ->
                     ?LOG_ERROR("caravan_epmd: cannot listen: ~ts", [Detail],
                                #{caravan => epmd}),
                     Error
             end
+    end.
+
+%% -erl_epmd_port is erl_epmd's flag (every node on one port); with caravan
+%% the name decides, so a different value there is a leftover worth a line.
+warn_ignored_epmd_port(Port) ->
+    case init:get_argument(erl_epmd_port) of
+        {ok, [[Value | _] | _]} when Value =/= [] ->
+            case string:to_integer(Value) of
+                {Port, _} -> ok;
+                _ -> ?LOG_WARNING("caravan_epmd: -erl_epmd_port ~ts ignored: this node listens "
+                                  "on ~b, the port its name ends in", [Value, Port],
+                                  #{caravan => epmd})
+            end;
+        _ ->
+            ok
     end.
 
 -spec port_please(Name, Ip) -> {port, inet:port_number(), ?DIST_VERSION} | noport when

@@ -22,7 +22,8 @@
          kill_program_twenty_times/1,
          missing_program_at_boot/1,
          bad_name_fails_clearly/1,
-         caravan_1_0_1_flags/1]).
+         caravan_1_0_1_flags/1,
+         erl_epmd_port_is_ignored_with_a_warning/1]).
 
 -import(caravan_test_peer, [start/3, start/4, stop/1, call/4, free_port/0]).
 
@@ -39,7 +40,7 @@ groups() ->
      {families, [], [ipv6, tls_distribution]},
      {helpers, [], [hidden_helper_rpc, dist_listen_false_remote_shell, erl_call_by_address]},
      {faults, [], [kill_program_twenty_times, missing_program_at_boot, bad_name_fails_clearly]},
-     {compat, [], [caravan_1_0_1_flags]}].
+     {compat, [], [caravan_1_0_1_flags, erl_epmd_port_is_ignored_with_a_warning]}].
 
 init_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd(),
@@ -296,6 +297,23 @@ caravan_1_0_1_flags(_Config) ->
     ?assertEqual('Elixir.Caravan.Epmd.Client', call(PA, net_kernel, epmd_module, [])),
     stop(PA),
     stop(PB).
+
+%% -erl_epmd_port (erl_epmd's way to skip epmd: every node on one port) left
+%% in a vm.args next to caravan: the node listens on its name's port, and
+%% says in one line that the flag is ignored.
+erl_epmd_port_is_ignored_with_a_warning(Config) ->
+    Port = free_port(),
+    Erl = os:find_executable("erl"),
+    Cmd = io_lib:format("cd ~ts && ~ts -noshell -name app-~b@127.0.0.1 ~ts -erl_epmd_port 1 "
+                        "-eval 'io:format(\"listening: ~~p~~n\", "
+                        "[element(1, gen_tcp:connect({127,0,0,1}, ~b, []))]), halt(0)' "
+                        "2>&1 | head -c 4000",
+                        [?config(priv_dir, Config), Erl, Port,
+                         string:join(caravan_test_peer:epmd_less_args(), " "), Port]),
+    Out = os:cmd(lists:flatten(Cmd)),
+    ?assertNotEqual(nomatch, string:find(Out, "listening: ok"), Out),
+    ?assertNotEqual(nomatch, string:find(Out, io_lib:format("-erl_epmd_port 1 ignored: this node "
+                                                            "listens on ~b", [Port])), Out).
 
 %%% internal
 
