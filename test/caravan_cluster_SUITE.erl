@@ -364,9 +364,6 @@ netns_start(Config, I) ->
     {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
     {P, N}.
 
-netns_cluster(Config) ->
-    netns_cluster(Config, #{}).
-
 netns_cluster(Config, Policy) ->
     Net = ?config(net, Config),
     Server = caravan_test_netns:bind_address(Net) ++ ":" ++
@@ -375,14 +372,21 @@ netns_cluster(Config, Policy) ->
                                      servers => [Server]}}],
                  poll_interval => ?POLL_MS, retry_min => 200, retry_max => 1000}, Policy).
 
+%% Namespaces 1..Listed in DNS, nodes started in 1..Started, each with a
+%% cluster under Policy.
+netns_nodes(Config, Listed, Started, Policy) ->
+    Net = ?config(net, Config),
+    [add_record(?config(bind, Config), ?config(port, Config), caravan_test_netns:address(Net, I))
+     || I <- lists:seq(1, Listed)],
+    Nodes = [netns_start(Config, I) || I <- lists:seq(1, Started)],
+    [start_cluster(N, netns_cluster(Config, Policy)) || N <- Nodes],
+    Nodes.
 
 netns_forms_and_changes(Config) ->
     Net = ?config(net, Config),
     Bind = ?config(bind, Config),
     Port = ?config(port, Config),
-    [add_record(Bind, Port, caravan_test_netns:address(Net, I)) || I <- lists:seq(1, 5)],
-    Nodes = [netns_start(Config, I) || I <- lists:seq(1, 6)],
-    [start_cluster(N, netns_cluster(Config)) || N <- Nodes],
+    Nodes = netns_nodes(Config, 5, 6, #{}),
     wait_mesh(lists:sublist(Nodes, 5), 15000),
     T0 = erlang:monotonic_time(millisecond),
     add_record(Bind, Port, caravan_test_netns:address(Net, 6)),
@@ -394,11 +398,7 @@ netns_forms_and_changes(Config) ->
 
 netns_cut_off_and_restored(Config) ->
     Net = ?config(net, Config),
-    Bind = ?config(bind, Config),
-    Port = ?config(port, Config),
-    [add_record(Bind, Port, caravan_test_netns:address(Net, I)) || I <- lists:seq(1, 3)],
-    Nodes = [netns_start(Config, I) || I <- lists:seq(1, 3)],
-    [start_cluster(N, netns_cluster(Config)) || N <- Nodes],
+    Nodes = netns_nodes(Config, 3, 3, #{}),
     wait_mesh(Nodes, 15000),
     {_, Third} = lists:nth(3, Nodes),
     ok = caravan_test_netns:link(Net, 3, down),
@@ -416,9 +416,7 @@ netns_prune_false_keeps_nodes(Config) ->
     Net = ?config(net, Config),
     Bind = ?config(bind, Config),
     Port = ?config(port, Config),
-    [add_record(Bind, Port, caravan_test_netns:address(Net, I)) || I <- lists:seq(1, 5)],
-    Nodes = [netns_start(Config, I) || I <- lists:seq(1, 5)],
-    [start_cluster(N, netns_cluster(Config, #{prune => false})) || N <- Nodes],
+    Nodes = netns_nodes(Config, 5, 5, #{prune => false}),
     wait_mesh(Nodes, 15000),
     remove_record(Bind, Port, caravan_test_netns:address(Net, 5)),
     timer:sleep(3 * ?POLL_MS),
