@@ -11,16 +11,20 @@ start(_Type, _Args) ->
     caravan_sup:start_link().
 
 %% @doc When the node itself is stopping, leave the cluster tidily. Clusters
-%% stop first, so nothing reconnects; then global:disconnect/0 drops every
-%% connection without the lost_connection messages that OTP 25's
-%% prevent_overlapping_partitions would otherwise send: peers seeing this
-%% node go from some but not yet from others would disconnect from each
-%% other. Stopping only the application leaves connections as they are.
+%% tell their members and stop first, so nothing reconnects; then
+%% global:disconnect/0 drops every connection without the lost_connection
+%% messages that OTP 25's prevent_overlapping_partitions would otherwise
+%% send: peers seeing this node go from some but not yet from others would
+%% disconnect from each other. Stopping only the application leaves
+%% connections as they are.
 -spec prep_stop(term()) -> term().
 prep_stop(State) ->
     case init:get_status() of
         {stopping, _} ->
-            _ = [caravan_cluster_sup:stop_cluster(C) || C <- caravan_cluster_sup:clusters()],
+            Clusters = caravan_cluster_sup:clusters(),
+            %% Told first, the members do not redial a node on its way out.
+            _ = [catch caravan_cluster:announce_departure(C) || C <- Clusters],
+            _ = [caravan_cluster_sup:stop_cluster(C) || C <- Clusters],
             _ = global:disconnect(),
             State;
         _ ->

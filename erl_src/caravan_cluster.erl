@@ -22,6 +22,14 @@
 %%% which sends no such message, and the others give a node that left the
 %%% listing `prune_grace' ms to leave by itself before they disconnect it.
 %%%
+%%% A node leaving on purpose (no longer listed, or stopping) first tells
+%%% the same-named cluster on each member, and waits up to 500 ms for
+%%% them to hear it: they mark it departed and do
+%%% not dial it again until it connects itself or a listing drops it. Their
+%%% own view of the source can lag by a poll interval (or a check's
+%%% deregistration delay), and without the notice they would redial a node
+%%% that just left, or fill their logs retrying one that stopped.
+%%%
 %%% Sources: `{dns, Options}' (polled every `poll_interval' ms),
 %%% `{consul, Options}' and `{nomad, Options}' (watched with blocking
 %%% queries, see caravan_watch). Each source's options carry its `basename'.
@@ -37,6 +45,7 @@
 -export([status/1]).
 -export([stop/1]).
 -export([process_name/1]).
+-export([announce_departure/1]).
 
 -export([init/1]).
 -export([handle_call/3]).
@@ -66,6 +75,10 @@
 %% Long enough for a departing node to notice (one poll interval, or one
 %% blocking-query wakeup) and leave by itself.
 -define(PRUNE_GRACE_MS, 5000).
+%% How long a leaving node waits for members to acknowledge its departure
+%% notice (they answer in microseconds; a member that does not, e.g. an
+%% older caravan, only costs this once).
+-define(DEPARTURE_ACK_MS, 500).
 
 -record(source, {spec :: source(),
                  watch :: pid() | undefined,      % consul/nomad
@@ -88,6 +101,7 @@
                 retry_min :: pos_integer(),
                 retry_max :: pos_integer(),
                 managed = #{} :: #{node() => true},
+                departed = #{} :: #{node() => true},
                 connecting = #{} :: #{node() => pid()},
                 retries = #{} :: #{node() => {pos_integer(), reference()}}}).
 
@@ -112,6 +126,12 @@ status(Cluster) ->
 -spec stop(name() | pid()) -> ok.
 stop(Cluster) ->
     gen_server:stop(server(Cluster)).
+
+%% @doc Tells the members that this node is leaving (see the module doc);
+%% for a node about to stop. Returns how many acknowledged.
+-spec announce_departure(name() | pid()) -> non_neg_integer().
+announce_departure(Cluster) ->
+    gen_server:call(server(Cluster), announce_departure, ?DEPARTURE_ACK_MS + 5000).
 
 %% @doc The registered name of cluster Name's process.
 -spec process_name(name()) -> atom().
@@ -156,6 +176,8 @@ handle_call(members, _From, State) ->
     {reply, [N || N <- listed(State), sets:is_element(N, Up)], State};
 handle_call(status, _From, State) ->
     {reply, describe(State), State};
+handle_call(announce_departure, _From, State) ->
+    {reply, announce_departure(maps:keys(State#state.managed), State), State};
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 
@@ -195,12 +217,21 @@ handle_info({retry, Node, Ref}, #state{retries = R} = State) ->
         {ok, {_, Ref}} -> {noreply, connect(Node, State)};
         _ -> {noreply, State}
     end;
-handle_info({nodeup, Node}, State) ->
+handle_info({caravan_cluster_departing, Node, From, Ref}, State) ->
+    From ! {caravan_cluster_departure_seen, Ref, node()},
+    ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [State#state.name, Node],
+                #{node => Node, event => left}),
+    {noreply, State#state{departed = (State#state.departed)#{Node => true},
+                          retries = cancel(Node, State#state.retries)}};
+handle_info({nodeup, Node}, State0) ->
+    State = State0#state{departed = maps:remove(Node, State0#state.departed)},
     case lists:member(Node, wanted(State)) of
         true -> {noreply, State#state{managed = (State#state.managed)#{Node => true},
                                       retries = maps:remove(Node, State#state.retries)}};
         false -> {noreply, State}
     end;
+handle_info({nodedown, Node}, State) when is_map_key(Node, State#state.departed) ->
+    {noreply, State}; % it said it was leaving: no redial, no alarm
 handle_info({nodedown, Node}, State) ->
     %% A listed node dropped (its host cut off, or it restarted): keep trying.
     case lists:member(Node, wanted(State)) of
@@ -321,15 +352,18 @@ reconcile(State0) ->
                 Noted -> Noted
             end,
     Listed = wanted(State),
+    %% A departed node stays so until a listing no longer names it.
+    Departed = maps:with(listed(State), State#state.departed),
     Connected = connected(State),
     ConnectedSet = sets:from_list(Connected),
     Managed = maps:merge(State#state.managed,
                          maps:from_list([{N, true} || N <- Listed,
                                                       sets:is_element(N, ConnectedSet)])),
-    State1 = State#state{managed = Managed},
+    State1 = State#state{managed = Managed, departed = Departed},
     ToConnect = [N || N <- Listed, N =/= node(), not sets:is_element(N, ConnectedSet),
                       not maps:is_key(N, State1#state.connecting),
-                      not maps:is_key(N, State1#state.retries)],
+                      not maps:is_key(N, State1#state.retries),
+                      not maps:is_key(N, Departed)],
     State2 = lists:foldl(fun connect/2, State1, ToConnect),
     ListedSet = sets:from_list(Listed),
     Gone = [N || N <- maps:keys(Managed), not sets:is_element(N, ListedSet)],
@@ -363,6 +397,7 @@ prune(Node, State) ->
 %% This node is no longer listed: leave the cluster in one step.
 leave_all(#state{managed = Managed, prune = true, disconnect = Disconnect} = State)
   when map_size(Managed) > 0 ->
+    _ = announce_departure(maps:keys(Managed), State),
     Left = case Disconnect of
                {erlang, disconnect_node, []} ->
                    global:disconnect();
@@ -375,6 +410,24 @@ leave_all(#state{managed = Managed, prune = true, disconnect = Disconnect} = Sta
     State#state{managed = #{}, retries = #{}, leaving = #{}};
 leave_all(State) ->
     State#state{managed = #{}, retries = #{}}.
+
+%% Sends the departure notice to Nodes' clusters of the same name and
+%% waits (bounded) for them to acknowledge; returns how many did.
+announce_departure(Nodes, #state{name = Name}) ->
+    Ref = make_ref(),
+    Notice = {caravan_cluster_departing, node(), self(), Ref},
+    Sent = [N || N <- Nodes, N =/= node(),
+                 erlang:send({process_name(Name), N}, Notice, [noconnect]) =:= ok],
+    collect_acks(Ref, length(Sent), erlang:monotonic_time(millisecond) + ?DEPARTURE_ACK_MS).
+
+collect_acks(_Ref, 0, _Deadline) ->
+    0;
+collect_acks(Ref, Pending, Deadline) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {caravan_cluster_departure_seen, Ref, _} -> 1 + collect_acks(Ref, Pending - 1, Deadline)
+    after Left -> 0
+    end.
 
 connect(Node, #state{connect = {M, F, A}, connecting = C} = State) ->
     Self = self(),
@@ -434,6 +487,8 @@ attempts(Node, #state{retries = R}) ->
         error -> 0
     end.
 
+schedule_retry(Node, _Attempts, State) when is_map_key(Node, State#state.departed) ->
+    State; % an attempt that was under way when it said it was leaving
 schedule_retry(Node, Attempts, #state{retries = R, retry_min = Min, retry_max = Max} = State) ->
     Delay = min(Max, Min bsl min(Attempts - 1, 16)),
     Jittered = Delay + rand:uniform(Delay div 4 + 1),
@@ -455,6 +510,7 @@ describe(#state{name = Name, sources = Sources, retries = R, prune = Prune} = St
       members => length([N || N <- listed(State), sets:is_element(N, Up)]),
       listed => length(listed(State)),
       pending_retries => maps:size(R),
+      departed => lists:sort(maps:keys(State#state.departed)),
       sources => [#{source => element(1, S#source.spec),
                     listed => length(S#source.listed),
                     last_success => S#source.last_success,

@@ -14,6 +14,7 @@
 -export([init_per_group/2, end_per_group/2]).
 -export([end_per_testcase/2]).
 
+-export([departed_node_is_not_redialled/1, restarted_node_rejoins/1]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
          consul_join_and_leave/1, nomad_join_and_leave/1, libcluster_strategy/1,
@@ -30,7 +31,8 @@ all() ->
 groups() ->
     [{loopback, [], [forms_from_dns, join_and_leave_through_nsupdate, prune_false_keeps_nodes,
                      never_disconnects_foreign_nodes, status_and_members,
-                     source_down_keeps_members, clean_stop_leaves_tidily]},
+                     source_down_keeps_members, clean_stop_leaves_tidily,
+                     departed_node_is_not_redialled, restarted_node_rejoins]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, caravan_1_0_1_dns_strategy]},
      {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored,
@@ -95,12 +97,18 @@ stop_bind(Config) ->
     caravan_test_bind:stop(?config(bind, Config)).
 
 add_record(Bind, Port, Ip) ->
+    add_record(Bind, "app", Port, Ip).
+
+add_record(Bind, Service, Port, Ip) ->
     Host = host_label(Ip),
-    ok = caravan_test_bind:nsupdate(Bind, [io_lib:format("update add app.service.consul. 0 SRV 1 1 ~b ~s.node.dc1.consul.", [Port, Host]),
+    ok = caravan_test_bind:nsupdate(Bind, [io_lib:format("update add ~s.service.consul. 0 SRV 1 1 ~b ~s.node.dc1.consul.", [Service, Port, Host]),
                                            io_lib:format("update add ~s.node.dc1.consul. 0 A ~s", [Host, Ip])]).
 
 remove_record(Bind, Port, Ip) ->
-    ok = caravan_test_bind:nsupdate(Bind, [io_lib:format("update delete app.service.consul. SRV 1 1 ~b ~s.node.dc1.consul.", [Port, host_label(Ip)])]).
+    remove_record(Bind, "app", Port, Ip).
+
+remove_record(Bind, Service, Port, Ip) ->
+    ok = caravan_test_bind:nsupdate(Bind, [io_lib:format("update delete ~s.service.consul. SRV 1 1 ~b ~s.node.dc1.consul.", [Service, Port, host_label(Ip)])]).
 
 reset_zone(Bind) ->
     ok = caravan_test_bind:nsupdate(Bind, ["update delete app.service.consul. SRV"]).
@@ -279,6 +287,57 @@ clean_stop_leaves_tidily(Config) ->
     timer:sleep(2000),
     [?assertEqual([], caravan_test_peer:call(P, caravan_test_watcher, downs, [W])) || {P, W} <- Watchers],
     wait_mesh(Staying, 1000).
+
+%% The leaving node's view and the others' differ (here the others never see
+%% it go: they ask another name): it leaves, and they must not redial it
+%% (retry_min is 200 ms) although it is still listed for them; back in its
+%% own listing, it dials them and the mesh is whole again.
+departed_node_is_not_redialled(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    [A, B, C] = ips(3),
+    [add_record(Bind, Service, Port, Ip) || Service <- ["app", "own"], Ip <- [A, B, C]],
+    Nodes = [start_node(Config, Ip, []) || Ip <- [A, B, C]],
+    [Stay1, Stay2, Leaving] = Nodes,
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- [Stay1, Stay2]],
+    Own = #{sources => [{dns, #{query => "own.service.consul", basename => "app",
+                                servers => [caravan_test_bind:server(Bind)]}}],
+            poll_interval => ?POLL_MS, retry_min => 200},
+    start_cluster(Leaving, Own),
+    wait_mesh(Nodes, 10000),
+    remove_record(Bind, "own", Port, C),
+    caravan_test_peer:wait_until(fun() -> sees(Leaving) =:= [] end, 3 * ?POLL_MS),
+    timer:sleep(1500),
+    ?assertEqual([], sees(Leaving)),
+    {_, LeavingName} = Leaving,
+    [?assertMatch([#{departed := [LeavingName], pending_retries := 0}],
+                  caravan_test_peer:call(P, caravan, status, [])) || {P, _} <- [Stay1, Stay2]],
+    add_record(Bind, "own", Port, C),
+    wait_mesh(Nodes, ?POLL_MS + 1000),
+    [?assertMatch([#{departed := []}], caravan_test_peer:call(P, caravan, status, []))
+     || {P, _} <- [Stay1, Stay2]],
+    ok = caravan_test_bind:nsupdate(Bind, ["update delete own.service.consul. SRV"]).
+
+%% A rolling restart: a node stops cleanly while still listed (its
+%% registration outlives it). The others neither retry it nor log failures
+%% meanwhile; the new instance, same name, dials them and the mesh is whole.
+restarted_node_rejoins(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    [add_record(Bind, Port, Ip) || Ip <- ips(3)],
+    Nodes = [start_node(Config, Ip, []) || Ip <- ips(3)],
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- Nodes],
+    wait_mesh(Nodes, 10000),
+    [Stay1, Stay2, {PL, LeavingName}] = Nodes,
+    ok = caravan_test_peer:call(PL, init, stop, []),
+    caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
+    timer:sleep(1000),
+    [?assertMatch([#{departed := [LeavingName], pending_retries := 0}],
+                  caravan_test_peer:call(P, caravan, status, [])) || {P, _} <- [Stay1, Stay2]],
+    put(nodes, get_nodes() -- [{PL, LeavingName}]),
+    Restarted = start_node(Config, lists:nth(3, ips(3)), []),
+    start_cluster(Restarted, dns_cluster(Config, #{})),
+    wait_mesh([Stay1, Stay2, Restarted], ?POLL_MS + 2000).
 
 %%% http
 
