@@ -149,13 +149,22 @@ wait_mesh(Nodes, TimeoutMs) ->
 
 ips(Count) -> ["127.0.0." ++ integer_to_list(10 + I) || I <- lists:seq(1, Count)].
 
+%% Count nodes on ips(Count), each in DNS.
+listed_nodes(Config, Count) ->
+    [add_record(?config(bind, Config), ?config(port, Config), Ip) || Ip <- ips(Count)],
+    [start_node(Config, Ip, []) || Ip <- ips(Count)].
+
+%% listed_nodes/2 with a cluster each (Policy over the DNS defaults), meshed.
+loopback_mesh(Config, Count, Policy) ->
+    Nodes = listed_nodes(Config, Count),
+    [start_cluster(N, dns_cluster(Config, Policy)) || N <- Nodes],
+    wait_mesh(Nodes, 10000),
+    Nodes.
+
 %%% loopback
 
 forms_from_dns(Config) ->
-    Bind = ?config(bind, Config),
-    Port = ?config(port, Config),
-    [add_record(Bind, Port, Ip) || Ip <- ips(4)],
-    Nodes = [start_node(Config, Ip, []) || Ip <- ips(4)],
+    Nodes = listed_nodes(Config, 4),
     T0 = erlang:monotonic_time(millisecond),
     [start_cluster(N, dns_cluster(Config, #{})) || N <- Nodes],
     wait_mesh(Nodes, 10000),
@@ -195,10 +204,7 @@ join_and_leave_through_nsupdate(Config) ->
 prune_false_keeps_nodes(Config) ->
     Bind = ?config(bind, Config),
     Port = ?config(port, Config),
-    [add_record(Bind, Port, Ip) || Ip <- ips(3)],
-    Nodes = [start_node(Config, Ip, []) || Ip <- ips(3)],
-    [start_cluster(N, dns_cluster(Config, #{prune => false})) || N <- Nodes],
-    wait_mesh(Nodes, 10000),
+    Nodes = loopback_mesh(Config, 3, #{prune => false}),
     remove_record(Bind, Port, lists:nth(3, ips(3))),
     timer:sleep(3 * ?POLL_MS),
     wait_mesh(Nodes, 100). % still a full mesh
@@ -274,10 +280,7 @@ source_down_keeps_members(Config) ->
 clean_stop_leaves_tidily(Config) ->
     Bind = ?config(bind, Config),
     Port = ?config(port, Config),
-    [add_record(Bind, Port, Ip) || Ip <- ips(4)],
-    Nodes = [start_node(Config, Ip, []) || Ip <- ips(4)],
-    [start_cluster(N, dns_cluster(Config, #{})) || N <- Nodes],
-    wait_mesh(Nodes, 10000),
+    Nodes = loopback_mesh(Config, 4, #{}),
     [Leaving | Staying] = Nodes,
     Watchers = [{P, caravan_test_peer:call(P, caravan_test_watcher, start, [[N || {_, N} <- Staying]])}
                 || {P, _} <- Staying],
@@ -322,12 +325,7 @@ departed_node_is_not_redialled(Config) ->
 %% registration outlives it). The others neither retry it nor log failures
 %% meanwhile; the new instance, same name, dials them and the mesh is whole.
 restarted_node_rejoins(Config) ->
-    Bind = ?config(bind, Config),
-    Port = ?config(port, Config),
-    [add_record(Bind, Port, Ip) || Ip <- ips(3)],
-    Nodes = [start_node(Config, Ip, []) || Ip <- ips(3)],
-    [start_cluster(N, dns_cluster(Config, #{})) || N <- Nodes],
-    wait_mesh(Nodes, 10000),
+    Nodes = loopback_mesh(Config, 3, #{}),
     [Stay1, Stay2, {PL, LeavingName}] = Nodes,
     ok = caravan_test_peer:call(PL, init, stop, []),
     caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
@@ -378,9 +376,7 @@ http_join_and_leave(Config, ServerMod, Kind, Options) ->
 %% strategy.child_spec([State]) started under a supervisor.
 libcluster_strategy(Config) ->
     Bind = ?config(bind, Config),
-    Port = ?config(port, Config),
-    [add_record(Bind, Port, Ip) || Ip <- ips(3)],
-    Nodes = [start_node(Config, Ip, []) || Ip <- ips(3)],
+    Nodes = listed_nodes(Config, 3),
     Source = {dns, #{query => "app.service.consul", basename => "app",
                      servers => [caravan_test_bind:server(Bind)]}},
     [{ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start,
@@ -396,9 +392,7 @@ libcluster_strategy(Config) ->
 
 caravan_1_0_1_dns_strategy(Config) ->
     Bind = ?config(bind, Config),
-    Port = ?config(port, Config),
-    [add_record(Bind, Port, Ip) || Ip <- ips(3)],
-    Nodes = [start_node(Config, Ip, []) || Ip <- ips(3)],
+    Nodes = listed_nodes(Config, 3),
     %% Caravan 1.0.1's keys; dns_servers only because this test's DNS server
     %% is not the host's resolver.
     Strategy = [{strategy, 'Elixir.Caravan.Cluster.DnsStrategy'},
