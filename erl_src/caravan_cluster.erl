@@ -23,12 +23,12 @@
 %%% listing `prune_grace' ms to leave by itself before they disconnect it.
 %%%
 %%% A node leaving on purpose (no longer listed, or stopping) first tells
-%%% the same-named cluster on each member, and waits up to 500 ms for
-%%% them to hear it: they mark it departed and do
-%%% not dial it again until it connects itself or a listing drops it. Their
-%%% own view of the source can lag by a poll interval (or a check's
-%%% deregistration delay), and without the notice they would redial a node
-%%% that just left, or fill their logs retrying one that stopped.
+%%% the same-named cluster on each member, and waits up to 500 ms for them
+%%% to hear it: they mark it departed and do not dial it again until it
+%%% connects itself or a listing drops it. Their own view of the source can
+%%% lag by a poll interval (or a check's deregistration delay), and without
+%%% the notice they would redial a node that just left, or fill their logs
+%%% retrying one that stopped.
 %%%
 %%% Sources: `{dns, Options}' (polled every `poll_interval' ms),
 %%% `{consul, Options}' and `{nomad, Options}' (watched with blocking
@@ -217,8 +217,9 @@ handle_info({retry, Node, Ref}, #state{retries = R} = State) ->
         {ok, {_, Ref}} -> {noreply, connect(Node, State)};
         _ -> {noreply, State}
     end;
-handle_info({caravan_cluster_departing, Node, From, Ref}, State) ->
-    From ! {caravan_cluster_departure_seen, Ref, node()},
+handle_info({caravan_cluster_departing, From, Ref}, State) ->
+    Node = node(From), % the sender, whatever a message could claim
+    From ! {caravan_cluster_departure_seen, Ref},
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [State#state.name, Node],
                 #{node => Node, event => left}),
     {noreply, State#state{departed = (State#state.departed)#{Node => true},
@@ -415,7 +416,7 @@ leave_all(State) ->
 %% waits (bounded) for them to acknowledge; returns how many did.
 announce_departure(Nodes, #state{name = Name}) ->
     Ref = make_ref(),
-    Notice = {caravan_cluster_departing, node(), self(), Ref},
+    Notice = {caravan_cluster_departing, self(), Ref},
     Sent = [N || N <- Nodes, N =/= node(),
                  erlang:send({process_name(Name), N}, Notice, [noconnect]) =:= ok],
     collect_acks(Ref, length(Sent), erlang:monotonic_time(millisecond) + ?DEPARTURE_ACK_MS).
@@ -425,7 +426,7 @@ collect_acks(_Ref, 0, _Deadline) ->
 collect_acks(Ref, Pending, Deadline) ->
     Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
     receive
-        {caravan_cluster_departure_seen, Ref, _} -> 1 + collect_acks(Ref, Pending - 1, Deadline)
+        {caravan_cluster_departure_seen, Ref} -> 1 + collect_acks(Ref, Pending - 1, Deadline)
     after Left -> 0
     end.
 
