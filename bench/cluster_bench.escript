@@ -48,7 +48,7 @@ main([Ebin, TestDir]) ->
                             || Ip <- lists:sublist(Ips, ?NODES)]),
     Bind = caravan_test_bind:start(Dir, #{records => Records}),
     Consul = caravan_test_consul:start(#{}),
-    Catalog = caravan_test_consul:catalog(Consul),
+    Catalog = caravan_test_catalog:catalog(Consul),
     [ok = caravan_test_catalog:register(Catalog, <<"app">>, #{id => list_to_binary(Ip),
                                                              address => list_to_binary(Ip),
                                                              port => Port})
@@ -62,13 +62,13 @@ main([Ebin, TestDir]) ->
                 dns => {dns, #{query => "app.service.consul", basename => "app",
                                servers => [caravan_test_bind:server(Bind)]}},
                 consul => {consul, #{service => "app", basename => "app",
-                                     url => caravan_test_consul:url(Consul), wait => 30000}}},
+                                     url => caravan_test_catalog:url(Consul), wait => 30000}}},
         Extra = string:lexemes(os:getenv("CARAVAN_BENCH_NODE_ARGS", ""), " "),
         Default = run(Env#{args => Extra}),
         Shared = run(Env#{args => ?SHARED_HOST_FLAGS ++ Extra}),
         report(Default, Shared)
     after
-        caravan_test_consul:stop(Consul),
+        caravan_test_catalog:stop_server(Consul),
         caravan_test_bind:stop(Bind),
         os:cmd("rm -rf " ++ Dir)
     end;

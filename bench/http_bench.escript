@@ -23,12 +23,12 @@ main([Ebin, TestDir, ParseBench]) ->
     Server = caravan_test_consul:start(#{}),
     try
         io:format("Consul discovery benchmark (test server at ~s)~n~n",
-                  [caravan_test_consul:url(Server)]),
+                  [caravan_test_catalog:url(Server)]),
         watch_latency(Server),
         poll_latency(Server),
         big_answer(Server, ParseBench)
     after
-        caravan_test_consul:stop(Server)
+        caravan_test_catalog:stop_server(Server)
     end;
 main(_) ->
     io:format(standard_error, "usage: http_bench.escript EBIN TEST_DIR PARSE_BENCH~n", []),
@@ -39,7 +39,7 @@ load(Dir, Mod) ->
     {module, Mod} = code:load_binary(Mod, atom_to_list(Mod) ++ ".erl", Bin).
 
 source(Server, Service) ->
-    #{service => Service, basename => "app", url => caravan_test_consul:url(Server),
+    #{service => Service, basename => "app", url => caravan_test_catalog:url(Server),
       wait => 30000}.
 
 register(Server, Service, I) ->
@@ -116,7 +116,7 @@ big_answer(Server, ParseBench) ->
               "10,000 node names)~n", [pct(Times, 50) / 1000]),
     io:format("  caravan_port peak RSS (VmHWM) after these: ~s KiB~n", [Hwm]),
     File = string:trim(os:cmd("mktemp")),
-    Curl = "curl -s -o " ++ File ++ " '" ++ caravan_test_consul:url(Server) ++
+    Curl = "curl -s -o " ++ File ++ " '" ++ caravan_test_catalog:url(Server) ++
         "/v1/health/service/big?passing=true'",
     ServerTimes = [begin
                        T0 = erlang:monotonic_time(microsecond),

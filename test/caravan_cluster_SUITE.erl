@@ -347,7 +347,7 @@ nomad_join_and_leave(Config) ->
 
 http_join_and_leave(Config, ServerMod, Kind, Options) ->
     Server = ServerMod:start(#{}),
-    Catalog = ServerMod:catalog(Server),
+    Catalog = caravan_test_catalog:catalog(Server),
     Port = ?config(port, Config),
     Reg = fun(Ip) -> caravan_test_catalog:register(Catalog, <<"app">>,
                                                    #{id => list_to_binary(Ip), port => Port,
@@ -356,7 +356,7 @@ http_join_and_leave(Config, ServerMod, Kind, Options) ->
     ok = Reg(A),
     ok = Reg(B),
     Nodes = [start_node(Config, Ip, []) || Ip <- [A, B, C]],
-    Source = {Kind, Options#{basename => "app", url => ServerMod:url(Server), wait => 10000}},
+    Source = {Kind, Options#{basename => "app", url => caravan_test_catalog:url(Server), wait => 10000}},
     [start_cluster(N, #{sources => [Source], retry_min => 200}) || N <- Nodes],
     wait_mesh(lists:sublist(Nodes, 2), 5000),
     T0 = erlang:monotonic_time(millisecond),
@@ -366,7 +366,7 @@ http_join_and_leave(Config, ServerMod, Kind, Options) ->
     ok = caravan_test_catalog:deregister(Catalog, <<"app">>, list_to_binary(C)),
     {_, NodeC} = lists:nth(3, Nodes),
     caravan_test_peer:wait_until(fun() -> not lists:member(NodeC, sees(hd(Nodes))) end, 2000),
-    ServerMod:stop(Server).
+    caravan_test_catalog:stop_server(Server).
 
 %%% libcluster
 

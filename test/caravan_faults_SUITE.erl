@@ -164,10 +164,10 @@ ten_thousand_queued_requests(_Config) ->
 tokens_never_in_logs_or_errors(_Config) ->
     Token = "s3cr3t-7f1e-44aa-token",
     Server = caravan_test_consul:start(#{}),
-    C = caravan_test_consul:catalog(Server),
+    C = caravan_test_catalog:catalog(Server),
     ok = caravan_test_catalog:set_token(C, <<"another-token">>),
     ok = caravan_test_log:start(),
-    Source = #{service => "app", basename => "app", url => caravan_test_consul:url(Server),
+    Source = #{service => "app", basename => "app", url => caravan_test_catalog:url(Server),
                token => Token, wait => 1000},
     Errors = [caravan:discover({consul, Source}),
               begin
@@ -179,7 +179,7 @@ tokens_never_in_logs_or_errors(_Config) ->
                   caravan:discover({consul, Source})
               end,
               caravan:discover({consul, Source#{url => "http://127.0.0.1:1"}}),
-              caravan:discover({nomad, Source#{url => caravan_test_consul:url(Server)}})],
+              caravan:discover({nomad, Source#{url => caravan_test_catalog:url(Server)}})],
     {ok, W} = caravan:watch({consul, Source}, self()),
     receive {caravan_watch, W, {error, _}} -> ok after 5000 -> error(no_error_event) end,
     caravan:unwatch(W),
@@ -188,7 +188,7 @@ tokens_never_in_logs_or_errors(_Config) ->
     ok = caravan:stop_cluster(token_test),
     _ = Cl,
     Lines = caravan_test_log:stop(),
-    caravan_test_consul:stop(Server),
+    caravan_test_catalog:stop_server(Server),
     ct:log("errors: ~p~n~b log lines captured", [Errors, length(Lines)]),
     ?assert(length(Lines) >= 2),
     [?assertMatch({error, _}, E) || E <- Errors],

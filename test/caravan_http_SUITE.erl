@@ -76,7 +76,7 @@ end_per_testcase(_Case, Config) ->
         undefined -> ok;
         #{catalog := _} = S ->
             %% Either API's stop works: both are an HTTP server plus a catalog.
-            catch caravan_test_consul:stop(S)
+            catch caravan_test_catalog:stop_server(S)
     end,
     case ?config(socket_path, Config) of
         undefined -> ok;
@@ -87,7 +87,7 @@ end_per_testcase(_Case, Config) ->
 %%% helpers
 
 catalog(Config) -> maps:get(catalog, ?config(server, Config)).
-url(Config) -> caravan_test_consul:url(?config(server, Config)).
+url(Config) -> caravan_test_catalog:url(?config(server, Config)).
 
 reg(Config, Id, Address, Port) ->
     reg(Config, Id, Address, Port, #{}).
@@ -103,7 +103,7 @@ consul(Config, Extra) ->
 nomad(Config) -> nomad(Config, #{}).
 nomad(Config, Extra) ->
     caravan:discover({nomad, maps:merge(#{service => "app", basename => "app",
-                                          url => caravan_test_nomad:url(?config(server, Config))},
+                                          url => caravan_test_catalog:url(?config(server, Config))},
                                         Extra)}).
 
 %% The next watch event, or none within Ms.
@@ -349,29 +349,29 @@ https_with_test_ca(Config) ->
     Files = ?config(tls, Config),
     ?assertEqual({ok, ['app-4370@10.0.0.1']},
                  caravan:discover({consul, #{service => "app", basename => "app",
-                                             url => caravan_test_consul:url(S),
+                                             url => caravan_test_catalog:url(S),
                                              ca_file => maps:get(ca, Files)}})),
-    caravan_test_consul:stop(S).
+    caravan_test_catalog:stop_server(S).
 
 wrong_ca_fails(Config) ->
     S = tls_server(Config, []),
-    Base = #{service => "app", basename => "app", url => caravan_test_consul:url(S)},
+    Base = #{service => "app", basename => "app", url => caravan_test_catalog:url(S)},
     %% Verification is on by default: the system store does not know the test CA.
     ?assertMatch({error, {tls_error, _}}, caravan:discover({consul, Base})),
     ?assertMatch({error, {tls_error, _}},
                  caravan:discover({consul, Base#{ca_file => ?config(other_ca, Config)}})),
-    caravan_test_consul:stop(S).
+    caravan_test_catalog:stop_server(S).
 
 mutual_tls(Config) ->
     S = tls_server(Config, [{verify, verify_peer}, {fail_if_no_peer_cert, true}]),
     Files = ?config(tls, Config),
-    Base = #{service => "app", basename => "app", url => caravan_test_consul:url(S),
+    Base = #{service => "app", basename => "app", url => caravan_test_catalog:url(S),
              ca_file => maps:get(ca, Files)},
     ?assertMatch({error, _}, caravan:discover({consul, Base})),
     ?assertEqual({ok, ['app-4370@10.0.0.1']},
                  caravan:discover({consul, Base#{cert_file => maps:get({cert, "client"}, Files),
                                                  key_file => maps:get({key, "client"}, Files)}})),
-    caravan_test_consul:stop(S).
+    caravan_test_catalog:stop_server(S).
 
 %%% nomad
 
@@ -401,7 +401,7 @@ nomad_token(Config) ->
 
 nomad_unix_socket(Config) ->
     ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
-    "unix://" ++ _ = Url = caravan_test_nomad:url(?config(server, Config)),
+    "unix://" ++ _ = Url = caravan_test_catalog:url(?config(server, Config)),
     ?assertEqual({ok, ['app-23001@10.0.0.1']}, nomad(Config, #{url => Url})),
     {ok, Program} = caravan_config:port_program(),
     ?assertEqual("app-23001@10.0.0.1",
@@ -410,7 +410,7 @@ nomad_unix_socket(Config) ->
 nomad_watch(Config) ->
     ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
     {ok, W} = caravan:watch({nomad, #{service => "app", basename => "app", wait => 5000,
-                                      url => caravan_test_nomad:url(?config(server, Config))}},
+                                      url => caravan_test_catalog:url(?config(server, Config))}},
                             self()),
     ?assertEqual({members, ['app-23001@10.0.0.1']}, next_event(W, 2000)),
     ok = nomad_reg(Config, <<"b">>, <<"10.0.0.2">>, 23002, #{}),

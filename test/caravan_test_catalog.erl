@@ -13,6 +13,7 @@
 -export([serve/2, stop_server/1, url/1, catalog/1]).
 -export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
 -export([set_fault/2, fault/1, set_token/2, token/1, query/5, served/1]).
+-export([guarded/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -type instance() :: #{id := binary(), address := binary(), port := 0..65535, _ => _}.
@@ -84,6 +85,23 @@ token(C) -> gen_server:call(C, token).
             {term(), fun((pos_integer(), [instance()]) -> term())}) -> {pos_integer(), term()}.
 query(C, Service, MinIndex, WaitMs, View) ->
     gen_server:call(C, {query, Service, MinIndex, WaitMs, View}, WaitMs + 10000).
+
+%% @doc What both servers do before answering: a request without the
+%% token set by set_token/2 gets 403 with Denied, a fault set by
+%% set_fault/2 is applied, and otherwise Answer(Index, WaitMs) runs with the
+%% request's blocking-query parameters (`index', `wait').
+-spec guarded(pid(), binary() | undefined, binary(), map(),
+              fun((non_neg_integer(), non_neg_integer()) -> term())) -> term().
+guarded(C, Token, Denied, Query, Answer) ->
+    case {token(C), fault(C)} of
+        {Want, _} when Want =/= undefined, Want =/= Token ->
+            {403, [], Denied};
+        {_, none} ->
+            Answer(binary_to_integer(maps:get(<<"index">>, Query, <<"0">>)),
+                   caravan_test_http:duration_ms(maps:get(<<"wait">>, Query, <<"5m">>)));
+        {_, Fault} ->
+            caravan_test_faults:apply(Fault, C)
+    end.
 
 %% @doc How many queries were answered.
 -spec served(pid()) -> non_neg_integer().

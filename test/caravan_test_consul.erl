@@ -10,50 +10,34 @@
 -module(caravan_test_consul).
 
 -export([start/1]).
--export([stop/1]).
--export([url/1]).
--export([catalog/1]).
 -export([handle/2]).
 
-%% @doc Options as caravan_test_http:start/2.
+%% @doc Options as caravan_test_http:start/2; caravan_test_catalog's
+%% url/1, catalog/1 and stop_server/1 take the server this returns.
 -spec start(map()) -> map().
 start(Options) -> caravan_test_catalog:serve(fun handle/2, Options).
-
--spec stop(map()) -> ok.
-stop(Server) -> caravan_test_catalog:stop_server(Server).
-
--spec url(map()) -> string().
-url(Server) -> caravan_test_catalog:url(Server).
-
--spec catalog(map()) -> pid().
-catalog(Server) -> caravan_test_catalog:catalog(Server).
 
 -spec handle(pid(), map()) -> term().
 handle(C, #{path := <<"/v1/health/service/", Escaped/binary>>, query := Q, headers := H}) ->
     Service = uri_string:percent_decode(Escaped),
     Token = maps:get(<<"x-consul-token">>, H, maps:get(<<"token">>, Q, undefined)),
-    case {caravan_test_catalog:token(C), caravan_test_catalog:fault(C)} of
-        {Want, _} when Want =/= undefined, Want =/= Token ->
-            {403, [], <<"ACL not found">>};
-        {_, none} ->
-            Index = binary_to_integer(maps:get(<<"index">>, Q, <<"0">>)),
-            Wait = caravan_test_http:duration_ms(maps:get(<<"wait">>, Q, <<"5m">>)),
-            Passing = maps:is_key(<<"passing">>, Q) andalso
-                maps:get(<<"passing">>, Q) =/= <<"false">>,
-            Tag = maps:get(<<"tag">>, Q, undefined),
-            Render = fun(_Index, Instances) ->
-                             iolist_to_binary(caravan_test_json:encode(
-                               [entry(Service, I) || I <- Instances,
-                                                     not Passing orelse
-                                                         maps:get(status, I) =:= passing,
-                                                     tag_matches(Tag, I)]))
-                     end,
-            {Current, Body} = caravan_test_catalog:query(C, Service, Index, Wait,
-                                                         {{Passing, Tag}, Render}),
-            {200, [{<<"X-Consul-Index">>, integer_to_binary(Current)}], Body};
-        {_, Fault} ->
-            caravan_test_faults:apply(Fault, C)
-    end;
+    caravan_test_catalog:guarded(
+      C, Token, <<"ACL not found">>, Q,
+      fun(Index, Wait) ->
+              Passing = maps:is_key(<<"passing">>, Q) andalso
+                  maps:get(<<"passing">>, Q) =/= <<"false">>,
+              Tag = maps:get(<<"tag">>, Q, undefined),
+              Render = fun(_Index, Instances) ->
+                               iolist_to_binary(caravan_test_json:encode(
+                                 [entry(Service, I) || I <- Instances,
+                                                       not Passing orelse
+                                                           maps:get(status, I) =:= passing,
+                                                       tag_matches(Tag, I)]))
+                       end,
+              {Current, Body} = caravan_test_catalog:query(C, Service, Index, Wait,
+                                                           {{Passing, Tag}, Render}),
+              {200, [{<<"X-Consul-Index">>, integer_to_binary(Current)}], Body}
+      end);
 handle(_C, _Req) ->
     {404, [], <<"not found">>}.
 

@@ -9,54 +9,39 @@
 -module(caravan_test_nomad).
 
 -export([start/1]).
--export([stop/1]).
--export([url/1]).
--export([catalog/1]).
 -export([handle/2]).
 
-%% @doc Options as caravan_test_http:start/2.
+%% @doc Options as caravan_test_http:start/2; caravan_test_catalog's
+%% url/1, catalog/1 and stop_server/1 take the server this returns.
 -spec start(map()) -> map().
 start(Options) -> caravan_test_catalog:serve(fun handle/2, Options).
-
--spec stop(map()) -> ok.
-stop(Server) -> caravan_test_catalog:stop_server(Server).
-
--spec url(map()) -> string().
-url(Server) -> caravan_test_catalog:url(Server).
-
--spec catalog(map()) -> pid().
-catalog(Server) -> caravan_test_catalog:catalog(Server).
 
 -spec handle(pid(), map()) -> term().
 handle(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H}) ->
     Service = uri_string:percent_decode(Escaped),
     Token = maps:get(<<"x-nomad-token">>, H, undefined),
-    case {caravan_test_catalog:token(C), caravan_test_catalog:fault(C)} of
-        {Want, _} when Want =/= undefined, Want =/= Token ->
-            {403, [], <<"Permission denied">>};
-        {_, none} ->
-            Index = binary_to_integer(maps:get(<<"index">>, Q, <<"0">>)),
-            Wait = caravan_test_http:duration_ms(maps:get(<<"wait">>, Q, <<"5m">>)),
-            Namespace = maps:get(<<"namespace">>, Q, <<"default">>),
-            NextToken = maps:get(<<"next_token">>, Q, <<>>),
-            PerPage = binary_to_integer(maps:get(<<"per_page">>, Q, <<"0">>)),
-            Render = fun(Current, Instances) ->
-                             InNs = [I || I <- Instances,
-                                          Namespace =:= <<"*">> orelse
-                                              maps:get(namespace, I, <<"default">>) =:= Namespace],
-                             {Page, Next} = page(InNs, NextToken, PerPage),
-                             {[{<<"X-Nomad-NextToken">>, Next} || Next =/= <<>>],
-                              iolist_to_binary(caravan_test_json:encode(
-                                                 [registration(Service, I, Current)
-                                                  || I <- Page]))}
-                     end,
-            {Current, {NextHeader, Body}} =
-                caravan_test_catalog:query(C, Service, Index, Wait,
-                                           {{Namespace, NextToken, PerPage}, Render}),
-            {200, [{<<"X-Nomad-Index">>, integer_to_binary(Current)} | NextHeader], Body};
-        {_, Fault} ->
-            caravan_test_faults:apply(Fault, C)
-    end;
+    caravan_test_catalog:guarded(
+      C, Token, <<"Permission denied">>, Q,
+      fun(Index, Wait) ->
+              Namespace = maps:get(<<"namespace">>, Q, <<"default">>),
+              NextToken = maps:get(<<"next_token">>, Q, <<>>),
+              PerPage = binary_to_integer(maps:get(<<"per_page">>, Q, <<"0">>)),
+              Render = fun(Current, Instances) ->
+                               InNs = [I || I <- Instances,
+                                            Namespace =:= <<"*">> orelse
+                                                maps:get(namespace, I, <<"default">>)
+                                                    =:= Namespace],
+                               {Page, Next} = page(InNs, NextToken, PerPage),
+                               {[{<<"X-Nomad-NextToken">>, Next} || Next =/= <<>>],
+                                iolist_to_binary(caravan_test_json:encode(
+                                                   [registration(Service, I, Current)
+                                                    || I <- Page]))}
+                       end,
+              {Current, {NextHeader, Body}} =
+                  caravan_test_catalog:query(C, Service, Index, Wait,
+                                             {{Namespace, NextToken, PerPage}, Render}),
+              {200, [{<<"X-Nomad-Index">>, integer_to_binary(Current)} | NextHeader], Body}
+      end);
 handle(_C, _Req) ->
     {404, [], <<"not found">>}.
 
