@@ -217,7 +217,7 @@ handle_info({retry, Node, Ref}, #state{retries = R} = State) ->
         {ok, {_, Ref}} -> {noreply, connect(Node, State)};
         _ -> {noreply, State}
     end;
-handle_info({caravan_cluster_departing, From, Ref}, State) ->
+handle_info({caravan_cluster_departing, From, Ref}, State) when is_pid(From) ->
     Node = node(From), % the sender, whatever a message could claim
     From ! {caravan_cluster_departure_seen, Ref},
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [State#state.name, Node],

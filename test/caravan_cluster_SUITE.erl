@@ -14,7 +14,8 @@
 -export([init_per_group/2, end_per_group/2]).
 -export([end_per_testcase/2]).
 
--export([departed_node_is_not_redialled/1, restarted_node_rejoins/1]).
+-export([departed_node_is_not_redialled/1, restarted_node_rejoins/1,
+         malformed_departure_notice_is_ignored/1]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
          consul_join_and_leave/1, nomad_join_and_leave/1, libcluster_strategy/1,
@@ -32,7 +33,8 @@ groups() ->
     [{loopback, [], [forms_from_dns, join_and_leave_through_nsupdate, prune_false_keeps_nodes,
                      never_disconnects_foreign_nodes, status_and_members,
                      source_down_keeps_members, clean_stop_leaves_tidily,
-                     departed_node_is_not_redialled, restarted_node_rejoins]},
+                     departed_node_is_not_redialled, restarted_node_rejoins,
+                     malformed_departure_notice_is_ignored]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, caravan_1_0_1_dns_strategy]},
      {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored,
@@ -336,6 +338,19 @@ restarted_node_rejoins(Config) ->
     Restarted = start_node(Config, lists:nth(3, ips(3)), []),
     start_cluster(Restarted, dns_cluster(Config, #{})),
     wait_mesh([Stay1, Stay2, Restarted], ?POLL_MS + 2000).
+
+%% The notice comes over distribution from any node: one that is not
+%% shaped as caravan sends it neither crashes the cluster nor marks anyone.
+malformed_departure_notice_is_ignored(Config) ->
+    [{P, _}] = loopback_mesh(Config, 1, #{}),
+    Name = caravan_cluster:process_name(app),
+    Pid = caravan_test_peer:call(P, erlang, whereis, [Name]),
+    [caravan_test_peer:call(P, erlang, send, [Name, Bad])
+     || Bad <- [{caravan_cluster_departing, not_a_pid, make_ref()},
+                {caravan_cluster_departing, 'app-1@127.0.0.99', self(), make_ref()},
+                {caravan_cluster_departing}]],
+    ?assertMatch([#{departed := []}], caravan_test_peer:call(P, caravan, status, [])),
+    ?assertEqual(Pid, caravan_test_peer:call(P, erlang, whereis, [Name])).
 
 %%% http
 
