@@ -46,6 +46,7 @@
 -export([stop/1]).
 -export([process_name/1]).
 -export([announce_departure/1]).
+-export([check_config/1]).
 
 -export([init/1]).
 -export([handle_call/3]).
@@ -146,8 +147,9 @@ process_name(Name) ->
 init({Name, Config}) ->
     process_flag(trap_exit, true),
     logger:update_process_metadata(#{caravan => cluster, cluster => Name}),
-    case sources(Config) of
-        {ok, Specs} ->
+    case check_config(Config) of
+        ok ->
+            {ok, Specs} = sources(Config),
             ok = net_kernel:monitor_nodes(true),
             State = #state{name = Name,
                            sources = maps:from_list(
@@ -277,6 +279,35 @@ sources(#{source := Spec} = Config) ->
     sources(Config#{sources => [Spec]});
 sources(_) ->
     {error, {bad_config, "a cluster needs `sources' (or `source')"}}.
+
+%% @doc ok, or why Config cannot make a cluster: {bad_config, Why} without
+%% sources, {bad_sources, Specs} for malformed ones, {bad_config, Key, Value}
+%% for a policy value of the wrong type (a timer fed a string would crash
+%% the cluster over and over instead of refusing it once).
+-spec check_config(term()) -> ok | {error, term()}.
+check_config(Config) when is_map(Config) ->
+    case {sources(Config), bad_policy(Config)} of
+        {{ok, _}, []} -> ok;
+        {{ok, _}, [{Key, Value} | _]} -> {error, {bad_config, Key, Value}};
+        {Error, _} -> Error
+    end;
+check_config(Config) ->
+    {error, {bad_config, Config}}.
+
+bad_policy(Config) ->
+    Checks = [{poll_interval, fun is_pos_integer/1}, {retry_min, fun is_pos_integer/1},
+              {retry_max, fun is_pos_integer/1},
+              {prune_grace, fun(V) -> is_integer(V) andalso V >= 0 end},
+              {prune, fun is_boolean/1}, {self_listed, fun is_boolean/1},
+              {connect, fun is_mfa_args/1}, {disconnect, fun is_mfa_args/1},
+              {list_nodes, fun is_mfa_args/1}],
+    [{Key, maps:get(Key, Config)} || {Key, Valid} <- Checks, maps:is_key(Key, Config),
+                                     not Valid(maps:get(Key, Config))].
+
+is_pos_integer(V) -> is_integer(V) andalso V > 0.
+
+is_mfa_args({M, F, A}) -> is_atom(M) andalso is_atom(F) andalso is_list(A);
+is_mfa_args(_) -> false.
 
 valid_source({Kind, #{basename := _} = Options}) when Kind =:= dns ->
     maps:is_key(query, Options);

@@ -17,11 +17,17 @@ start_link() ->
 -spec start_cluster(caravan_cluster:name(), caravan_cluster:config()) ->
           {ok, pid()} | {error, term()}.
 start_cluster(Name, Config) ->
+    case caravan_cluster:check_config(Config) of
+        ok -> start_child(Name, Config);
+        Error -> Error
+    end.
+
+start_child(Name, Config) ->
     case supervisor:start_child(?MODULE, child(Name, Config)) of
         {error, {already_started, _}} -> {error, already_started};
         {error, already_present} ->
             _ = supervisor:delete_child(?MODULE, Name),
-            start_cluster(Name, Config);
+            start_child(Name, Config);
         Other -> Other
     end.
 

@@ -28,3 +28,26 @@ node_names_test_() ->
                                               #{address => <<"10.0.0.1">>, port => 1},
                                               #{address => <<"10.0.0.1">>, port => 1},
                                               #{address => <<"10.0.0.9">>, port => 0}]))].
+
+%% A cluster config with a value of the wrong type is refused at start, with
+%% the key named, instead of a cluster that crashes on its first timer (and
+%% without a crash report: it is checked before a process starts).
+bad_cluster_configs_are_refused_test_() ->
+    Dns = {dns, #{query => "app.service.consul", basename => "app"}},
+    Start = fun(Config) -> caravan:start_cluster(bad, Config) end,
+    {setup,
+     fun() -> {ok, _} = application:ensure_all_started(caravan) end,
+     fun(_) -> ok end,
+     [?_assertEqual({error, {bad_config, poll_interval, "1000"}},
+                    Start(#{sources => [Dns], poll_interval => "1000"})),
+      ?_assertEqual({error, {bad_config, retry_min, 0}},
+                    Start(#{sources => [Dns], retry_min => 0})),
+      ?_assertEqual({error, {bad_config, prune_grace, -1}},
+                    Start(#{sources => [Dns], prune_grace => -1})),
+      ?_assertEqual({error, {bad_config, prune, yes}}, Start(#{sources => [Dns], prune => yes})),
+      ?_assertMatch({error, {bad_config, connect, _}},
+                    Start(#{sources => [Dns], connect => fun net_kernel:connect_node/1})),
+      ?_assertMatch({error, {bad_config, _}}, Start(#{poll_interval => 1000})),
+      ?_assertMatch({error, {bad_sources, [{dns, #{}}]}}, Start(#{sources => [{dns, #{}}]})),
+      ?_assertMatch({error, {bad_config, _}}, Start([{sources, [Dns]}])),
+      ?_assertEqual([], caravan_cluster_sup:clusters())]}.
