@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config          # cc, make, pkg-config for libcares/libcurl
   erlang-nox erlang-dev               # the VM, and ei (erl_interface) for the C side
   erlang-common-test erlang-eunit erlang-dialyzer erlang-ssl erlang-src
+  erlang-proper                       # stateful property tests of the cluster core
   rebar3
   libcmocka-dev                       # C unit tests
   libc-ares-dev libjsmn-dev libcurl4-openssl-dev   # discovery (DNS, JSON, HTTP)
