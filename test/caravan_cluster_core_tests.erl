@@ -1,0 +1,268 @@
+%%% The cluster core (caravan_cluster_core) against random event sequences:
+%%% a PropEr stateful property whose model is the core itself plus the
+%%% world around it (which nodes are connected, which dials are in flight,
+%%% which timers are armed). Events are drawn from what that world can
+%%% produce: listings from three sources, source errors, nodeups and
+%%% nodedowns, results of dials in flight, departure notices, firings of
+%%% armed timers. The invariants of the core's module doc are checked after
+%%% every step. Then the regression cases: the sequences of issue 11 and
+%%% the counterexamples PropEr shrank while the core was written.
+-module(caravan_cluster_core_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-export([initial_state/0, command/1, precondition/2, postcondition/3, next_state/3]).
+-export([step/1]).
+
+-define(SELF, n0).
+-define(LISTABLE, [n0, n1, n2, n3, n4]).
+-define(FOREIGN, [f1, f2]).
+-define(SOURCES, [a, b, c]).
+%% 4 policies x 500 = 2,000 generated sequences per run.
+-define(RUNS, 500).
+
+%%%---------------------------------------------------------------------------
+%%% EUnit entry points
+%%%---------------------------------------------------------------------------
+
+properties_test_() ->
+    [{timeout, 300,
+      {lists:flatten(io_lib:format("core invariants, prune=~p self_listed=~p, ~b sequences",
+                                   [Prune, SelfListed, ?RUNS])),
+       fun() ->
+               %% long_result: a failure shows the shrunk sequence.
+               ?assertEqual(true, proper:quickcheck(prop_invariants(Prune, SelfListed),
+                                                    [{numtests, ?RUNS}, {to_file, user},
+                                                     long_result]))
+       end}}
+     || Prune <- [true, false], SelfListed <- [true, false]].
+
+%%%---------------------------------------------------------------------------
+%%% The property
+%%%---------------------------------------------------------------------------
+
+prop_invariants(Prune, SelfListed) ->
+    %% Debian's erlang-proper ships no proper.hrl: its macros spelled out.
+    proper:forall(
+      proper_statem:commands(?MODULE, initial(Prune, SelfListed)),
+      fun(Cmds) ->
+              {_History, State, Result} = proper_statem:run_commands(?MODULE, Cmds),
+              proper:whenfail(
+                fun() -> io:format(user, "~nsequence: ~p~nstate: ~p~nresult: ~p~n",
+                                   [[E || {set, _, {call, _, step, [E]}} <- Cmds],
+                                    State, Result])
+                end,
+                fun() -> Result =:= ok end)
+      end).
+
+initial(Prune, SelfListed) ->
+    Opts = options(Prune, SelfListed),
+    #{core => caravan_cluster_core:new(Opts), prune => Prune, net => [], dials => [],
+      timers => [], ever => [], last_actions => []}.
+
+options(Prune, SelfListed) ->
+    #{self => ?SELF, self_listed => SelfListed, prune => Prune, poll_interval => 100,
+      prune_grace => 300, retry_min => 10, retry_max => 80}.
+
+%% The system under test is the model itself (the core is pure): a step
+%% only needs to exist for proper_statem to run.
+step(_Event) -> ok.
+
+initial_state() ->
+    initial(true, true).
+
+command(#{net := Net, dials := Dials, timers := Timers}) ->
+    Always = [{6, {listing, proper_types:oneof(?SOURCES), proper_types:list(proper_types:oneof(?LISTABLE))}},
+              {1, {source_error, proper_types:oneof(?SOURCES), timeout}},
+              {2, {nodeup, proper_types:oneof(?LISTABLE -- [?SELF] ++ ?FOREIGN)}},
+              {1, {departing, proper_types:oneof(?LISTABLE -- [?SELF])}}],
+    Down = [{2, {nodedown, proper_types:oneof(Net)}} || Net =/= []],
+    Results = [{4, {connect_result, proper_types:oneof(Dials), proper_types:boolean()}} || Dials =/= []],
+    Fire = [{4, {timer, proper_types:oneof(Timers)}} || Timers =/= []],
+    {call, ?MODULE, step, [proper_types:frequency(Always ++ Down ++ Results ++ Fire)]}.
+
+precondition(#{dials := Dials, timers := Timers, net := Net}, {call, _, step, [Event]}) ->
+    case Event of
+        {connect_result, N, _} -> lists:member(N, Dials);
+        {timer, T} -> lists:member(T, Timers);
+        {nodedown, N} -> lists:member(N, Net);
+        _ -> true
+    end.
+
+next_state(S, _Result, {call, _, step, [Event]}) ->
+    {S1, _Actions} = apply_event(Event, S),
+    S1.
+
+postcondition(S, {call, _, step, [Event]}, _Result) ->
+    {S1, Actions} = apply_event(Event, S),
+    case check(S, Event, S1, Actions) of
+        [] -> true;
+        Broken ->
+            io:format(user, "~nbroken after ~p: ~p~nactions: ~p~n", [Event, Broken, Actions]),
+            false
+    end.
+
+%% The core's step, then the world's response to its actions.
+apply_event(Event, #{core := Core} = S0) ->
+    {Core1, Actions} = caravan_cluster_core:handle(Event, Core),
+    S = world(Event, S0#{core := Core1}),
+    {lists:foldl(fun action/2, S, Actions), Actions}.
+
+world({listing, _, Nodes}, #{ever := Ever} = S) ->
+    S#{ever := lists:usort(Ever ++ Nodes)};
+world({nodeup, N}, #{net := Net} = S) ->
+    S#{net := lists:usort([N | Net])};
+world({nodedown, N}, #{net := Net} = S) ->
+    S#{net := Net -- [N]};
+world({connect_result, N, true}, #{net := Net, dials := D} = S) ->
+    S#{net := lists:usort([N | Net]), dials := D -- [N]};
+world({connect_result, N, false}, #{dials := D} = S) ->
+    S#{dials := D -- [N]};
+world({timer, T}, #{timers := Ts} = S) ->
+    S#{timers := Ts -- [T]};
+world(_, S) ->
+    S.
+
+action({connect, N}, #{dials := D} = S) -> S#{dials := [N | D]}; % duplicates caught by check
+action({disconnect, N}, #{net := Net} = S) -> S#{net := Net -- [N]};
+action({leave, Ns}, #{net := Net} = S) -> S#{net := Net -- Ns};
+action({arm, _Ms, T}, #{timers := Ts} = S) -> S#{timers := [T | Ts]};
+action({log, _, _}, S) -> S.
+
+%%%---------------------------------------------------------------------------
+%%% Invariants (the core's module doc)
+%%%---------------------------------------------------------------------------
+
+check(S0, Event, #{core := Core, net := Net, dials := Dials, timers := Timers,
+                   ever := Ever, prune := Prune}, Actions) ->
+    Listed = caravan_cluster_core:listed(Core) -- [?SELF],
+    Nodes = caravan_cluster_core:nodes(Core),
+    Takes = caravan_cluster_core:outside(Core) =/= out,
+    Connects = [N || {connect, N} <- Actions],
+    Up = fun(N) -> lists:member(N, Net) end,
+    Broken =
+        %% 1. one dial in flight per node
+        [{second_dial, N} || N <- Connects, lists:member(N, maps:get(dials, S0))]
+        ++ [{dials_twice, Connects} || length(Connects) =/= length(lists:usort(Connects))]
+        ++ [{dial_unknown, N} || N <- Dials, not is_map_key(N, Nodes)]
+        %% 2. listed, taking part: dialled within one retry step
+        ++ [{not_dialled, N, maps:get(N, Nodes, unknown)}
+            || Takes, N <- Listed, not Up(N),
+               not lists:member(maps:get(N, Nodes, unknown), [connecting, retrying, departed])]
+        ++ [{no_retry_timer, N} || {N, retrying} <- maps:to_list(Nodes),
+                                   not lists:any(fun({retry, M, _}) -> M =:= N;
+                                                    (_) -> false end, Timers)]
+        ++ [{connecting_without_dial, N} || {N, connecting} <- maps:to_list(Nodes),
+                                            not lists:member(N, Dials)]
+        ++ [{connected_not_member, N, maps:get(N, Nodes, unknown)}
+            || Takes, N <- Listed, Up(N),
+               not lists:member(maps:get(N, Nodes, unknown), [connected, departed])]
+        %% 3. nothing unlisted, never listed, or with prune off is disconnected
+        ++ [{bad_disconnect, N} || {disconnect, N} <- Actions,
+                                   not Prune orelse lists:member(N, Listed)
+                                       orelse not lists:member(N, Ever)]
+        ++ [{bad_leave, Event, Ns} || {leave, Ns} <- Actions, Ns -- Ever =/= [] orelse not Prune]
+        %% 4. bounded records; 5. no dialling of unlisted nodes
+        ++ [{unbounded, N, St} || {N, St} <- maps:to_list(Nodes), not lists:member(N, Listed),
+                                  not bounded(N, St, Up(N), Timers, Dials)]
+        ++ [{unlisted_dialled, N, St} || {N, St} <- maps:to_list(Nodes),
+                                         lists:member(St, [retrying, connecting]),
+                                         not lists:member(N, Listed)]
+        %% The core's view of the links is the world's.
+        ++ [{up_unknown, N} || N <- Net, not is_map_key(N, Nodes)]
+        ++ [{foreign_down, N} || {N, foreign} <- maps:to_list(Nodes), not Up(N)]
+        ++ [{member_not_up, N} || N <- caravan_cluster_core:members(Core), N =/= ?SELF,
+                                  not Up(N)],
+    Broken.
+
+bounded(_N, foreign, true, _Timers, _Dials) -> true;
+bounded(N, leaving, _Up, Timers, Dials) ->
+    lists:member(N, Dials) orelse
+        lists:any(fun({prune, M, _}) -> M =:= N; (_) -> false end, Timers);
+bounded(_, _, _, _, _) -> false.
+
+%%%---------------------------------------------------------------------------
+%%% Regression cases
+%%%---------------------------------------------------------------------------
+
+%% Runs Events through a core (self_listed off unless given) and returns
+%% the core and every action.
+run(Events) -> run(Events, #{}).
+
+run(Events, Policy) ->
+    Opts = maps:merge(options(true, false), Policy),
+    lists:foldl(fun(E, {C, As}) ->
+                        {C1, A} = caravan_cluster_core:handle(E, C),
+                        {C1, As ++ A}
+                end, {caravan_cluster_core:new(Opts), []}, Events).
+
+timers_of(Actions) -> [T || {arm, _, T} <- Actions].
+
+%% Issue 11, bug 1: listed but unreachable, dropped from the listing, listed
+%% again: the stale retry must not keep it from being dialled.
+stale_retry_test() ->
+    {C1, A1} = run([{listing, a, [n1]}, {connect_result, n1, false}]),
+    [Retry] = [T || {retry, _, _} = T <- timers_of(A1)],
+    {C2, _} = caravan_cluster_core:handle({listing, a, []}, C1),
+    {C3, A3} = caravan_cluster_core:handle({listing, a, [n1]}, C2),
+    ?assertEqual([{connect, n1}], [A || {connect, _} = A <- A3]),
+    {C4, A4} = caravan_cluster_core:handle({timer, Retry}, C3),
+    ?assertEqual([], [A || {connect, _} = A <- A4]), % stale, and a dial is in flight
+    {C5, _} = caravan_cluster_core:handle({connect_result, n1, true}, C4),
+    ?assertEqual([n1], caravan_cluster_core:members(C5)),
+    ?assertMatch(#{pending_retries := 0}, caravan_cluster_core:describe(C5)).
+
+%% Bug 4: one listing without this node is not enough to leave.
+absence_is_confirmed_test() ->
+    Self = #{self_listed => true},
+    {C1, _} = run([{listing, a, [n0, n1]}, {connect_result, n1, true}], Self),
+    {C2, A2} = caravan_cluster_core:handle({listing, a, [n1]}, C1),
+    ?assertEqual([], [A || {leave, _} = A <- A2]),
+    ?assertEqual(absent, caravan_cluster_core:outside(C2)),
+    %% Back in the next listing: nothing happened.
+    {C3, A3} = caravan_cluster_core:handle({listing, a, [n0, n1]}, C2),
+    ?assertEqual([], [A || {leave, _} = A <- A3]),
+    ?assertEqual(in, caravan_cluster_core:outside(C3)),
+    %% Absent twice: it leaves.
+    {C4, _} = caravan_cluster_core:handle({listing, a, [n1]}, C3),
+    {_, A5} = caravan_cluster_core:handle({listing, a, [n1]}, C4),
+    ?assertEqual([{leave, [n1]}], [A || {leave, _} = A <- A5]),
+    %% Or absent once, and the confirmation timer fires.
+    {C6, A6} = caravan_cluster_core:handle({listing, a, [n1]}, C3),
+    [Confirm] = [T || {confirm_absence, _} = T <- timers_of(A6)],
+    {_, A7} = caravan_cluster_core:handle({timer, Confirm}, C6),
+    ?assertEqual([{leave, [n1]}], [A || {leave, _} = A <- A7]).
+
+%% Bug 5: a dial in flight when the node is delisted, succeeding later, is
+%% pruned after the grace; so is a delisted node that dials us.
+late_links_are_pruned_test() ->
+    {C1, A1} = run([{listing, a, [n1, n2]}, {connect_result, n2, false}]),
+    ?assertEqual([{connect, n1}, {connect, n2}], lists:sort([A || {connect, _} = A <- A1])),
+    {C2, A2} = caravan_cluster_core:handle({listing, a, []}, C1),
+    {C3, _} = caravan_cluster_core:handle({connect_result, n1, true}, C2),
+    {C4, _} = caravan_cluster_core:handle({nodeup, n2}, C3), % n2 dials us
+    Prunes = [T || {prune, _, _} = T <- timers_of(A2)],
+    {_, A5} = lists:foldl(fun(T, {C, As}) ->
+                                  {C0, A} = caravan_cluster_core:handle({timer, T}, C),
+                                  {C0, As ++ A}
+                          end, {C4, []}, Prunes),
+    ?assertEqual([{disconnect, n1}, {disconnect, n2}],
+                 lists:sort([A || {disconnect, _} = A <- A5])).
+
+%% Issue 14: prune => false is honoured; foreign nodes are never pruned.
+prune_false_and_foreign_test() ->
+    {C1, A1} = run([{nodeup, f1}, {listing, a, [n1]}, {connect_result, n1, true},
+                    {listing, a, []}], #{prune => false}),
+    {_, A2} = lists:foldl(fun(T, {C, As}) ->
+                                  {C0, A} = caravan_cluster_core:handle({timer, T}, C),
+                                  {C0, As ++ A}
+                          end, {C1, []}, timers_of(A1)),
+    ?assertEqual([], [A || {disconnect, _} = A <- A1 ++ A2]),
+    {C3, A3} = run([{nodeup, f1}, {listing, a, [n1]}, {connect_result, n1, true},
+                    {listing, a, []}]),
+    ?assertEqual(foreign, caravan_cluster_core:node_state(f1, C3)),
+    {_, A4} = lists:foldl(fun(T, {C, As}) ->
+                                  {C0, A} = caravan_cluster_core:handle({timer, T}, C),
+                                  {C0, As ++ A}
+                          end, {C3, []}, timers_of(A3)),
+    ?assertEqual([{disconnect, n1}], [A || {disconnect, _} = A <- A4]).
