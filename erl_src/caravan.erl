@@ -100,11 +100,16 @@ stop_cluster(Name) ->
 members(Name) ->
     caravan_cluster:members(Name).
 
-%% @doc Per cluster: its sources with their last success and last error,
-%% member count, retries pending.
+%% @doc Per cluster, those caravan started and those started through
+%% libcluster alike (`started_by'): its sources with their last success and
+%% last error, member count, retries pending, departed, leaving and foreign
+%% nodes, prune policy and grace, and whether this node is `in', `absent'
+%% (unlisted, awaiting confirmation) or `out'. Sorted by cluster name.
 -spec status() -> [map()].
 status() ->
-    [caravan_cluster:status(Name) || Name <- caravan_cluster_sup:clusters()].
+    lists:sort(fun(#{cluster := A}, #{cluster := B}) -> A =< B end,
+               lists:append([try [caravan_cluster:status(Pid)] catch exit:_ -> [] end
+                             || Pid <- caravan_cluster:all()])).
 
 %% @doc Version and counters of the C programs this node runs.
 -spec info() -> #{atom() => {ok, map()} | {error, error()}}.

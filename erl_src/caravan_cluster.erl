@@ -1,38 +1,73 @@
 %%% @doc One cluster that forms itself: asks its sources which nodes exist,
-%%% connects to those it is not connected to, keeps retrying those that
-%%% refuse (with backoff, logging at the 1st, 2nd, 4th... failure), and
+%%% connects to the listed nodes it is not connected to, keeps retrying those
+%%% that refuse (with backoff, logging at the 1st, 2nd, 4th... failure), and
 %%% disconnects nodes that left every source, unless `prune => false'.
 %%%
-%%% It only disconnects nodes it manages: nodes its sources listed while
-%%% they were connected. A remote shell or a node an operator connected by
-%%% hand is never touched. When a source fails, the members it last listed
+%%% This module is the shell: it runs the sources, turns what happens into
+%%% events for caravan_cluster_core (which decides, without side effects;
+%%% the node states and the invariants are written there) and performs the
+%%% actions the core returns: dials, disconnects, leaves, timers, logs.
+%%%
+%%% It only disconnects nodes its sources listed. A node connected by hand,
+%%% or by another cluster, is never pruned; a remote shell (a hidden node)
+%%% is never even seen. When a source fails, the members it last listed
 %%% stand until it answers again.
 %%%
 %%% A node takes part only while its sources list it too (`self_listed',
-%%% default true): a node deregistered from Consul (draining, or failing its
-%%% checks) lets go of the cluster at the same time as the others let go of
-%%% it, instead of reconnecting to them; a node not yet registered waits
-%%% rather than joining and being pruned again. With `self_listed => false'
-%%% it connects to whatever is listed, as libcluster's strategies do.
+%%% default true). Its absence must be confirmed before it leaves: a second
+%%% listing without it, or 2 x `poll_interval' ms, whichever comes first (after
+%%% a Consul agent restart, checks are critical for a moment: one listing
+%%% must not make every node on that host drop out). With
+%%% `self_listed => false' it connects to whatever is listed, as libcluster's
+%%% strategies do.
 %%%
-%%% IMPORTANT: OTP 25's global (prevent_overlapping_partitions) turns a
-%%% disconnect into more disconnects: when D drops its connection to A,
-%%% D tells the others it lost A, and those still connected to A drop A too.
-%%% So a node leaving drops all its connections with global:disconnect/0,
-%%% which sends no such message, and the others give a node that left the
-%%% listing `prune_grace' ms to leave by itself before they disconnect it.
+%%% == What a leave drops, and why ==
+%%%
+%%% IMPORTANT: OTP 25+'s global runs with prevent_overlapping_partitions
+%%% (kernel's default, with `connect_all' on). When node L loses its link to
+%%% X (L or X disconnected it), L's global sends `lost_connection' to every
+%%% node it knows, and each of them that is still connected to X drops X
+%%% (global.erl, "Prevent Overlapping Partitions Algorithm"). So a node
+%%% that leaves by disconnecting its members one by one makes them
+%%% disconnect from each other: the cascade. And because `connect_all'
+%%% meshes everything global knows, a node cannot stay connected to anyone
+%%% in the mesh without being re-meshed with all of it. The narrowest leave
+%%% that does not cascade is therefore global:disconnect/0, which drops in
+%%% one step, without `lost_connection' messages, exactly the visible nodes
+%%% global knows in this node's global group: the members, and also any
+%%% visible node connected by hand (it is meshed with the members; keeping
+%%% it while dropping them would be the overlapping partition global
+%%% forbids). It keeps: hidden nodes (remote shells, `-hidden'), which
+%%% global does not track, and nodes outside this node's global group.
+%%% Where prevent_overlapping_partitions or connect_all is off, nothing
+%%% cascades, and a leave drops only the members (nodes the sources listed).
+%%% global:disconnect/0 exists from OTP 25.1; on 25.0 the leave falls back
+%%% on disconnecting the members one by one (see drop_connections/2), which
+%%% 25.0's global may cascade. A libcluster topology's own `disconnect' MFA
+%%% (not erlang:disconnect_node) is called for each member instead: theirs
+%%% to decide.
 %%%
 %%% A node leaving on purpose (no longer listed, or stopping) first tells
 %%% the same-named cluster on each member, and waits up to 500 ms for them
 %%% to hear it: they mark it departed and do not dial it again until it
-%%% connects itself or a listing drops it. Their own view of the source can
-%%% lag by a poll interval (or a check's deregistration delay), and without
-%%% the notice they would redial a node that just left, or fill their logs
-%%% retrying one that stopped.
+%%% connects itself or a listing drops it.
 %%%
-%%% Sources: `{dns, Options}' (polled every `poll_interval' ms),
+%%% The others give a node that left the listing `prune_grace' ms (default
+%%% 3 x poll_interval + 1 s: the node's own confirmation takes one poll
+%%% interval plus a lookup, at most 2 x poll_interval) to leave by itself; then they disconnect it if
+%%% it is still connected (that disconnect may cascade, which is why it is
+%%% the last resort).
+%%%
+%%% == Sources ==
+%%%
+%%% `{dns, Options}' (SRV lookups, polled every `poll_interval' ms);
 %%% `{consul, Options}' and `{nomad, Options}' (watched with blocking
-%%% queries, see caravan_watch). Each source's options carry its `basename'.
+%%% queries, see caravan_watch); `{callback, #{basename := B, discover :=
+%%% Fun}}': Fun() -> `{ok, [{Host, Port}]} | {error, Reason}', polled like a
+%%% DNS source (every `poll_interval' ms, an error keeps the last listing);
+%%% Host is an IP tuple, an address as text, or a host name (string or
+%%% binary). Every source names nodes `Basename-Port@Host' with
+%%% caravan_name:node/3: addresses in OTP's text form, host names as given.
 %%% `connect', `disconnect' and `list_nodes' may be given as {M, F, A}
 %%% (libcluster passes its own); the node is appended to A.
 -module(caravan_cluster).
@@ -46,7 +81,15 @@
 -export([stop/1]).
 -export([process_name/1]).
 -export([announce_departure/1]).
+-export([shutting_down/1]).
 -export([check_config/1]).
+-export([known_keys/0]).
+-export([all/0]).
+-export([drop_connections/2]).
+-export([default_grace/1]).
+-export([has_global_disconnect/0]).
+-export([prevents_overlapping_partitions/0]).
+-export([managed/1]).
 
 -export([init/1]).
 -export([handle_call/3]).
@@ -57,7 +100,10 @@
 -export_type([config/0, name/0]).
 
 -type name() :: atom().
--type source() :: {dns, map()} | caravan_watch:source().
+-type callback_source() :: {callback, #{basename := string() | binary(),
+                                        discover := fun(() -> {ok, [{term(), inet:port_number()}]}
+                                                                 | {error, term()})}}.
+-type source() :: {dns, map()} | caravan_watch:source() | callback_source().
 -type config() :: #{sources := [source()],
                     poll_interval => pos_integer(),
                     prune => boolean(),
@@ -67,44 +113,40 @@
                     disconnect => mfa_args(),
                     list_nodes => mfa_args(),
                     retry_min => pos_integer(),
-                    retry_max => pos_integer()}.
+                    retry_max => pos_integer(),
+                    libcluster => boolean()}.
 -type mfa_args() :: {module(), atom(), [term()]}.
 
 -define(DEFAULT_POLL_MS, 5000).
 -define(RETRY_MIN_MS, 500).
 -define(RETRY_MAX_MS, 30000).
-%% Long enough for a departing node to notice (one poll interval, or one
-%% blocking-query wakeup) and leave by itself.
--define(PRUNE_GRACE_MS, 5000).
 %% How long a leaving node waits for members to acknowledge its departure
 %% notice (they answer in microseconds; a member that does not, e.g. an
 %% older caravan, only costs this once).
 -define(DEPARTURE_ACK_MS, 500).
+%% The pg scope and group every cluster joins, whoever started it, so that
+%% caravan:status() and the application's prep_stop find them all.
+-define(SCOPE, caravan_clusters).
+-define(GROUP, clusters).
 
 -record(source, {spec :: source(),
                  watch :: pid() | undefined,      % consul/nomad
-                 poller :: pid() | undefined,     % dns, while a lookup runs
+                 poller :: pid() | undefined,     % dns/callback, while a lookup runs
                  listed = [] :: [node()],
                  last_success :: integer() | undefined,
                  last_error :: term()}).
 
 -record(state, {name :: name(),
-                sources :: #{non_neg_integer() => #source{}},
+                core :: caravan_cluster_core:core(),
+                sources :: #{pos_integer() => #source{}},
                 poll_interval :: pos_integer(),
-                prune :: boolean(),
-                self_listed :: boolean(),
-                prune_grace :: non_neg_integer(),
-                outside = false :: boolean(),
-                leaving = #{} :: #{node() => reference()},
                 connect :: mfa_args(),
                 disconnect :: mfa_args(),
                 list_nodes :: mfa_args(),
-                retry_min :: pos_integer(),
-                retry_max :: pos_integer(),
-                managed = #{} :: #{node() => true},
-                departed = #{} :: #{node() => true},
-                connecting = #{} :: #{node() => pid()},
-                retries = #{} :: #{node() => {pos_integer(), reference()}}}).
+                libcluster :: boolean(),
+                %% The node is stopping: no dial, no disconnect any more.
+                halted = false :: boolean(),
+                diallers = #{} :: #{pid() => {node(), integer()}}}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -134,10 +176,102 @@ stop(Cluster) ->
 announce_departure(Cluster) ->
     gen_server:call(server(Cluster), announce_departure, ?DEPARTURE_ACK_MS + 5000).
 
+%% @doc The connected nodes that are the cluster's (listed, or leaving).
+-spec managed(name() | pid()) -> [node()].
+managed(Cluster) ->
+    gen_server:call(server(Cluster), managed, 10000).
+
+%% @doc The node is stopping: from now on the cluster dials and disconnects
+%% nothing (its supervisor, caravan's or libcluster's, may outlive this).
+-spec shutting_down(name() | pid()) -> ok.
+shutting_down(Cluster) ->
+    gen_server:call(server(Cluster), shutting_down, 10000).
+
+%% @doc Every cluster running on this node, started by caravan or through
+%% libcluster (pg scopes are shared between connected nodes: local ones only).
+-spec all() -> [pid()].
+all() ->
+    try pg:get_local_members(?SCOPE, ?GROUP)
+    catch error:badarg -> [] % the scope is not running (caravan stopped)
+    end.
+
 %% @doc The registered name of cluster Name's process.
 -spec process_name(name()) -> atom().
 process_name(Name) ->
     list_to_atom("caravan_cluster_" ++ atom_to_list(Name)).
+
+%% @doc Drops this node's connections for a leave, as the module doc says,
+%% and returns the nodes dropped. `global_disconnect': whether
+%% global:disconnect/0 exists (false on OTP 25.0); `pop': whether
+%% prevent_overlapping_partitions and connect_all are both on.
+-spec drop_connections([node()], #{global_disconnect := boolean(), pop := boolean(),
+                                   disconnect := mfa_args()}) -> [node()].
+drop_connections(Members, #{disconnect := {erlang, disconnect_node, []}, pop := true,
+                            global_disconnect := true}) when Members =/= [] ->
+    global:disconnect();
+drop_connections(Members, #{disconnect := {M, F, A}}) ->
+    %% No cascade to fear (pop off), OTP 25.0, or libcluster's own MFA.
+    [N || N <- Members, apply(M, F, A ++ [N]) =:= true].
+
+%%%---------------------------------------------------------------------------
+%%% Config
+%%%---------------------------------------------------------------------------
+
+%% @doc The keys a cluster's config may have.
+-spec known_keys() -> [atom()].
+known_keys() ->
+    [sources, source, poll_interval, prune, self_listed, prune_grace, connect, disconnect,
+     list_nodes, retry_min, retry_max, libcluster].
+
+%% @doc ok, or why Config cannot make a cluster: {unknown_key, K} for a key
+%% it does not know (a typo would otherwise start a cluster with the
+%% default), {bad_config, Why} without sources, {bad_sources, Specs} for
+%% malformed ones, {bad_config, Key, Value} for a value of the wrong type.
+-spec check_config(term()) -> ok | {error, term()}.
+check_config(Config) when is_map(Config) ->
+    case {maps:keys(Config) -- known_keys(), sources(Config), bad_policy(Config)} of
+        {[K | _], _, _} -> {error, {unknown_key, K}};
+        {[], {ok, _}, []} -> ok;
+        {[], {ok, _}, [{Key, Value} | _]} -> {error, {bad_config, Key, Value}};
+        {[], Error, _} -> Error
+    end;
+check_config(Config) ->
+    {error, {bad_config, Config}}.
+
+bad_policy(Config) ->
+    Checks = [{poll_interval, fun is_pos_integer/1}, {retry_min, fun is_pos_integer/1},
+              {retry_max, fun is_pos_integer/1},
+              {prune_grace, fun(V) -> is_integer(V) andalso V >= 0 end},
+              {prune, fun is_boolean/1}, {self_listed, fun is_boolean/1},
+              {libcluster, fun is_boolean/1},
+              {connect, fun is_mfa_args/1}, {disconnect, fun is_mfa_args/1},
+              {list_nodes, fun is_mfa_args/1}],
+    [{Key, maps:get(Key, Config)} || {Key, Valid} <- Checks, maps:is_key(Key, Config),
+                                     not Valid(maps:get(Key, Config))].
+
+is_pos_integer(V) -> is_integer(V) andalso V > 0.
+
+is_mfa_args({M, F, A}) -> is_atom(M) andalso is_atom(F) andalso is_list(A);
+is_mfa_args(_) -> false.
+
+sources(#{sources := Specs}) when is_list(Specs), Specs =/= [] ->
+    case [S || S <- Specs, not valid_source(S)] of
+        [] -> {ok, Specs};
+        Bad -> {error, {bad_sources, Bad}}
+    end;
+sources(#{source := Spec} = Config) ->
+    sources(maps:remove(source, Config#{sources => [Spec]}));
+sources(_) ->
+    {error, {bad_config, "a cluster needs `sources' (or `source')"}}.
+
+valid_source({dns, #{basename := _} = Options}) ->
+    maps:is_key(query, Options);
+valid_source({Kind, #{basename := _, service := _}}) when Kind =:= consul; Kind =:= nomad ->
+    true;
+valid_source({callback, #{basename := _, discover := Fun}}) ->
+    is_function(Fun, 0);
+valid_source(_) ->
+    false.
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks
@@ -150,36 +284,64 @@ init({Name, Config}) ->
     case check_config(Config) of
         ok ->
             {ok, Specs} = sources(Config),
+            %% Visible nodes only: hidden ones (remote shells) are never ours.
             ok = net_kernel:monitor_nodes(true),
+            Poll = maps:get(poll_interval, Config, ?DEFAULT_POLL_MS),
+            ListNodes = maps:get(list_nodes, Config, {erlang, nodes, [connected]}),
+            Core = caravan_cluster_core:new(
+                     #{self => node(),
+                       self_listed => maps:get(self_listed, Config, true),
+                       prune => maps:get(prune, Config, true),
+                       poll_interval => Poll,
+                       prune_grace => maps:get(prune_grace, Config, default_grace(Poll)),
+                       retry_min => maps:get(retry_min, Config, ?RETRY_MIN_MS),
+                       retry_max => maps:get(retry_max, Config, ?RETRY_MAX_MS),
+                       up => visible(ListNodes)}),
             State = #state{name = Name,
+                           core = Core,
                            sources = maps:from_list(
                                        [{I, #source{spec = S}}
                                         || {I, S} <- lists:zip(lists:seq(1, length(Specs)),
                                                                Specs)]),
-                           poll_interval = maps:get(poll_interval, Config, ?DEFAULT_POLL_MS),
-                           prune = maps:get(prune, Config, true),
-                           self_listed = maps:get(self_listed, Config, true),
-                           prune_grace = maps:get(prune_grace, Config, ?PRUNE_GRACE_MS),
+                           poll_interval = Poll,
                            connect = maps:get(connect, Config, {net_kernel, connect_node, []}),
                            disconnect = maps:get(disconnect, Config,
                                                  {erlang, disconnect_node, []}),
-                           list_nodes = maps:get(list_nodes, Config,
-                                                 {erlang, nodes, [connected]}),
-                           retry_min = maps:get(retry_min, Config, ?RETRY_MIN_MS),
-                           retry_max = maps:get(retry_max, Config, ?RETRY_MAX_MS)},
+                           list_nodes = ListNodes,
+                           libcluster = maps:get(libcluster, Config, false)},
+            join_group(),
             {ok, maps:fold(fun(I, _, S) -> start_source(I, S) end, State, State#state.sources)};
         {error, Reason} ->
             {stop, Reason}
     end.
 
+%% @doc The default prune grace: a departing node confirms its absence
+%% within one poll interval plus a lookup (a second listing), at most 2 x
+%% poll_interval (its timer); 3 x poll_interval + 1 s covers that with margin.
+-spec default_grace(pos_integer()) -> pos_integer().
+default_grace(Poll) -> 3 * Poll + 1000.
+
+%% The connected nodes as the list_nodes MFA sees them, visible ones only.
+visible({M, F, A}) ->
+    Listed = try apply(M, F, A) catch _:_ -> nodes(visible) end,
+    [N || N <- nodes(visible), lists:member(N, Listed)].
+
+join_group() ->
+    try pg:join(?SCOPE, ?GROUP, self())
+    catch error:badarg -> ok % caravan's supervisor is not running: not listed
+    end.
+
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
-handle_call(members, _From, State) ->
-    Up = sets:from_list([node() | connected(State)]),
-    {reply, [N || N <- listed(State), sets:is_element(N, Up)], State};
+handle_call(members, _From, #state{core = Core} = State) ->
+    {reply, caravan_cluster_core:members(Core), State};
 handle_call(status, _From, State) ->
     {reply, describe(State), State};
-handle_call(announce_departure, _From, State) ->
-    {reply, announce_departure(maps:keys(State#state.managed), State), State};
+handle_call(announce_departure, _From, #state{core = Core} = State) ->
+    {reply, announce(caravan_cluster_core:managed(Core), State), State};
+handle_call(managed, _From, #state{core = Core} = State) ->
+    {reply, caravan_cluster_core:managed(Core), State};
+handle_call(shutting_down, _From, State) ->
+    {reply, ok, State#state{halted = true}};
 handle_call(_Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 
@@ -204,46 +366,24 @@ handle_info({polled, I, Pid, Result}, State) ->
         _ ->
             {noreply, State}
     end;
-handle_info({connected, Node, Pid, Result}, #state{connecting = C} = State) ->
-    case maps:find(Node, C) of
-        {ok, Pid} -> {noreply, connect_result(Node, Result, State#state{connecting = maps:remove(Node, C)})};
-        _ -> {noreply, State}
+handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
+    case maps:take(Pid, D) of
+        {{Node, T0}, D1} ->
+            Ok = report_connect(Node, Result, T0, State),
+            {noreply, event({connect_result, Node, Ok}, State#state{diallers = D1})};
+        error ->
+            {noreply, State}
     end;
-handle_info({prune, Node, Ref}, #state{leaving = L} = State) ->
-    case maps:find(Node, L) of
-        {ok, Ref} -> {noreply, prune(Node, State#state{leaving = maps:remove(Node, L)})};
-        _ -> {noreply, State}
-    end;
-handle_info({retry, Node, Ref}, #state{retries = R} = State) ->
-    case maps:find(Node, R) of
-        {ok, {_, Ref}} -> {noreply, connect(Node, State)};
-        _ -> {noreply, State}
-    end;
+handle_info({timer, T}, State) ->
+    {noreply, event({timer, T}, State)};
 handle_info({caravan_cluster_departing, From, Ref}, State) when is_pid(From) ->
     Node = node(From), % the sender, whatever a message could claim
     From ! {caravan_cluster_departure_seen, Ref},
-    ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [State#state.name, Node],
-                #{node => Node, event => left}),
-    {noreply, State#state{departed = (State#state.departed)#{Node => true},
-                          retries = cancel(Node, State#state.retries)}};
-handle_info({nodeup, Node}, State0) ->
-    State = State0#state{departed = maps:remove(Node, State0#state.departed)},
-    case lists:member(Node, wanted(State)) of
-        true -> {noreply, State#state{managed = (State#state.managed)#{Node => true},
-                                      retries = maps:remove(Node, State#state.retries)}};
-        false -> {noreply, State}
-    end;
-handle_info({nodedown, Node}, State) when is_map_key(Node, State#state.departed) ->
-    {noreply, State}; % it said it was leaving: no redial, no alarm
+    {noreply, event({departing, Node}, State)};
+handle_info({nodeup, Node}, State) ->
+    {noreply, event({nodeup, Node}, State)};
 handle_info({nodedown, Node}, State) ->
-    %% A listed node dropped (its host cut off, or it restarted): keep trying.
-    case lists:member(Node, wanted(State)) of
-        true ->
-            ?LOG_NOTICE("caravan_cluster: ~0p lost connection to ~0p; reconnecting",
-                        [State#state.name, Node], #{node => Node, event => nodedown}),
-            {noreply, schedule_retry(Node, 1, State)};
-        false -> {noreply, State}
-    end;
+    {noreply, event({nodedown, Node}, State)};
 handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
     %% A watch or poller died: restart that source after a pause.
     case [I || {I, #source{watch = W, poller = P}} <- maps:to_list(State#state.sources),
@@ -253,7 +393,7 @@ handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
                          [I, State#state.name, Reason]),
             Src = maps:get(I, State#state.sources),
             Sources = (State#state.sources)#{I := Src#source{watch = undefined, poller = undefined}},
-            erlang:send_after(State#state.retry_min, self(), {poll, I}),
+            erlang:send_after(?RETRY_MIN_MS, self(), {poll, I}),
             {noreply, State#state{sources = Sources}};
         [] ->
             {noreply, State}
@@ -270,56 +410,10 @@ terminate(_Reason, #state{sources = Sources}) ->
 %%% Sources
 %%%---------------------------------------------------------------------------
 
-sources(#{sources := Specs}) when is_list(Specs), Specs =/= [] ->
-    case [S || S <- Specs, not valid_source(S)] of
-        [] -> {ok, Specs};
-        Bad -> {error, {bad_sources, Bad}}
-    end;
-sources(#{source := Spec} = Config) ->
-    sources(Config#{sources => [Spec]});
-sources(_) ->
-    {error, {bad_config, "a cluster needs `sources' (or `source')"}}.
-
-%% @doc ok, or why Config cannot make a cluster: {bad_config, Why} without
-%% sources, {bad_sources, Specs} for malformed ones, {bad_config, Key, Value}
-%% for a policy value of the wrong type (a timer fed a string would crash
-%% the cluster over and over instead of refusing it once).
--spec check_config(term()) -> ok | {error, term()}.
-check_config(Config) when is_map(Config) ->
-    case {sources(Config), bad_policy(Config)} of
-        {{ok, _}, []} -> ok;
-        {{ok, _}, [{Key, Value} | _]} -> {error, {bad_config, Key, Value}};
-        {Error, _} -> Error
-    end;
-check_config(Config) ->
-    {error, {bad_config, Config}}.
-
-bad_policy(Config) ->
-    Checks = [{poll_interval, fun is_pos_integer/1}, {retry_min, fun is_pos_integer/1},
-              {retry_max, fun is_pos_integer/1},
-              {prune_grace, fun(V) -> is_integer(V) andalso V >= 0 end},
-              {prune, fun is_boolean/1}, {self_listed, fun is_boolean/1},
-              {connect, fun is_mfa_args/1}, {disconnect, fun is_mfa_args/1},
-              {list_nodes, fun is_mfa_args/1}],
-    [{Key, maps:get(Key, Config)} || {Key, Valid} <- Checks, maps:is_key(Key, Config),
-                                     not Valid(maps:get(Key, Config))].
-
-is_pos_integer(V) -> is_integer(V) andalso V > 0.
-
-is_mfa_args({M, F, A}) -> is_atom(M) andalso is_atom(F) andalso is_list(A);
-is_mfa_args(_) -> false.
-
-valid_source({Kind, #{basename := _} = Options}) when Kind =:= dns ->
-    maps:is_key(query, Options);
-valid_source({Kind, #{basename := _, service := _}}) when Kind =:= consul; Kind =:= nomad ->
-    true;
-valid_source(_) ->
-    false.
-
 start_source(I, #state{sources = Sources} = State) ->
     Src = maps:get(I, Sources),
     case Src#source.spec of
-        {dns, _} ->
+        {Polled, _} when Polled =:= dns; Polled =:= callback ->
             self() ! {poll, I},
             State;
         Watched ->
@@ -329,15 +423,31 @@ start_source(I, #state{sources = Sources} = State) ->
 
 poll(I, #state{sources = Sources} = State) ->
     case maps:find(I, Sources) of
-        {ok, #source{spec = {dns, Options}, poller = undefined} = Src} ->
+        {ok, #source{spec = {Kind, Options}, poller = undefined} = Src}
+          when Kind =:= dns; Kind =:= callback ->
             Self = self(),
-            Pid = spawn_link(fun() -> Self ! {polled, I, self(), caravan_dns:discover(Options)} end),
+            Pid = spawn_link(fun() -> Self ! {polled, I, self(), discover(Kind, Options)} end),
             State#state{sources = Sources#{I := Src#source{poller = Pid}}};
-        {ok, #source{spec = Watched, watch = undefined} = Src} when element(1, Watched) =/= dns ->
+        {ok, #source{spec = {Kind, _} = Watched, watch = undefined} = Src}
+          when Kind =:= consul; Kind =:= nomad ->
             {ok, W} = caravan_watch:start_link(Watched, self()),
             State#state{sources = Sources#{I := Src#source{watch = W}}};
         _ ->
             State
+    end.
+
+discover(dns, Options) ->
+    caravan_dns:discover(Options);
+discover(callback, #{basename := Base, discover := Fun}) ->
+    try Fun() of
+        {ok, Found} when is_list(Found) ->
+            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Host, Port} <- Found])};
+        {error, Reason} ->
+            {error, Reason};
+        Other ->
+            {error, {bad_callback_result, Other}}
+    catch Class:Reason ->
+            {error, {callback_failed, Class, Reason}}
     end.
 
 poll_event({ok, Nodes}) -> {members, Nodes};
@@ -347,105 +457,91 @@ source_event(I, {members, Nodes}, #state{sources = Sources} = State) ->
     Src = maps:get(I, Sources),
     Src1 = Src#source{listed = Nodes, last_success = erlang:system_time(millisecond),
                       last_error = undefined},
-    reconcile(State#state{sources = Sources#{I := Src1}});
+    event({listing, I, Nodes}, State#state{sources = Sources#{I := Src1}});
 source_event(I, {error, Reason}, #state{sources = Sources} = State) ->
     Src = maps:get(I, Sources),
     Src#source.last_error =:= Reason orelse
         ?LOG_WARNING("caravan_cluster: ~0p source ~b failed: ~0p; keeping its ~b members",
                      [State#state.name, I, Reason, length(Src#source.listed)],
                      #{event => source_error}),
-    State#state{sources = Sources#{I := Src#source{last_error = Reason}}}.
+    event({source_error, I, Reason},
+          State#state{sources = Sources#{I := Src#source{last_error = Reason}}}).
 
 %%%---------------------------------------------------------------------------
-%%% Connections
+%%% The core's events and actions
 %%%---------------------------------------------------------------------------
 
-listed(#state{sources = Sources}) ->
-    lists:usort(lists:append([L || #source{listed = L} <- maps:values(Sources)])).
+event(Event, #state{core = Core} = State) ->
+    {Core1, Actions} = caravan_cluster_core:handle(Event, Core),
+    lists:foldl(fun perform/2, State#state{core = Core1}, Actions).
 
-%% The nodes to be connected to: the listed ones, or none while this node
-%% is not listed itself (see self_listed above).
-wanted(#state{self_listed = false} = State) ->
-    listed(State);
-wanted(State) ->
-    Listed = listed(State),
-    case lists:member(node(), Listed) of
-        true -> Listed;
-        false -> []
-    end.
-
-connected(#state{list_nodes = {M, F, A}}) ->
-    apply(M, F, A).
-
-reconcile(State0) ->
-    Was = State0#state.outside,
-    State = case note_outside(State0) of
-                #state{outside = true} = Out when not Was -> leave_all(Out);
-                Noted -> Noted
-            end,
-    Listed = wanted(State),
-    %% A departed node stays so until a listing no longer names it.
-    Departed = maps:with(listed(State), State#state.departed),
-    Connected = connected(State),
-    ConnectedSet = sets:from_list(Connected),
-    Managed = maps:merge(State#state.managed,
-                         maps:from_list([{N, true} || N <- Listed,
-                                                      sets:is_element(N, ConnectedSet)])),
-    State1 = State#state{managed = Managed, departed = Departed},
-    ToConnect = [N || N <- Listed, N =/= node(), not sets:is_element(N, ConnectedSet),
-                      not maps:is_key(N, State1#state.connecting),
-                      not maps:is_key(N, State1#state.retries),
-                      not maps:is_key(N, Departed)],
-    State2 = lists:foldl(fun connect/2, State1, ToConnect),
-    ListedSet = sets:from_list(Listed),
-    Gone = [N || N <- maps:keys(Managed), not sets:is_element(N, ListedSet)],
-    lists:foldl(fun(N, S) -> leave(N, sets:is_element(N, ConnectedSet), S) end, State2, Gone).
-
-%% A node no source lists any more: stop retrying it, and disconnect it if
-%% it is connected and pruning is on, after prune_grace (see IMPORTANT above).
-leave(Node, IsConnected, #state{managed = Managed, retries = R} = State) ->
-    State1 = State#state{managed = maps:remove(Node, Managed), retries = cancel(Node, R)},
-    case IsConnected andalso State#state.prune of
-        true ->
-            Ref = make_ref(),
-            erlang:send_after(State#state.prune_grace, self(), {prune, Node, Ref}),
-            State1#state{leaving = (State1#state.leaving)#{Node => Ref}};
-        false ->
-            State1
-    end.
-
-prune(Node, State) ->
-    case lists:member(Node, wanted(State)) orelse not lists:member(Node, connected(State)) of
-        true ->
-            State; % listed again, or it left by itself
-        false ->
-            {M, F, A} = State#state.disconnect,
-            _ = apply(M, F, A ++ [Node]),
-            ?LOG_NOTICE("caravan_cluster: ~0p: ~0p left", [State#state.name, Node],
-                        #{node => Node, event => left}),
-            State
-    end.
-
-%% This node is no longer listed: leave the cluster in one step.
-leave_all(#state{managed = Managed, prune = true, disconnect = Disconnect} = State)
-  when map_size(Managed) > 0 ->
-    _ = announce_departure(maps:keys(Managed), State),
-    Left = case Disconnect of
-               {erlang, disconnect_node, []} ->
-                   global:disconnect();
-               {M, F, A} ->
-                   %% libcluster's own disconnect: it is theirs to call.
-                   [begin _ = apply(M, F, A ++ [N]), N end || N <- maps:keys(Managed)]
-           end,
+perform({log, What, Meta}, State) ->
+    log(What, Meta, State),
+    State;
+perform({arm, Ms, {retry, _, _} = T}, State) ->
+    %% Jitter, so that nodes that lost the same peer do not redial in step.
+    erlang:send_after(Ms + rand:uniform(Ms div 4 + 1), self(), {timer, T}),
+    State;
+perform({arm, Ms, T}, State) ->
+    erlang:send_after(Ms, self(), {timer, T}),
+    State;
+perform(_Action, #state{halted = true} = State) ->
+    State; % the node is stopping: leave its connections to prep_stop
+perform({connect, Node}, #state{connect = {M, F, A}, list_nodes = {LM, LF, LA},
+                                diallers = D} = State) ->
+    Self = self(),
+    %% connect_node can block for the whole connect timeout: never here.
+    %% As libcluster's connect_nodes/4: a node list_nodes has is not dialled.
+    Pid = spawn_link(fun() ->
+                             Result = try
+                                          case lists:member(Node, apply(LM, LF, LA)) of
+                                              true -> true;
+                                              false -> apply(M, F, A ++ [Node])
+                                          end
+                                      catch _:E -> {error, E}
+                                      end,
+                             Self ! {connected, Node, self(), Result}
+                     end),
+    State#state{diallers = D#{Pid => {Node, erlang:monotonic_time()}}};
+perform({disconnect, Node}, #state{disconnect = {M, F, A}, list_nodes = {LM, LF, LA}} = State) ->
+    T0 = erlang:monotonic_time(),
+    %% As libcluster's disconnect_nodes/4: only a node list_nodes has.
+    Result = try
+                 case lists:member(Node, apply(LM, LF, LA)) of
+                     true -> apply(M, F, A ++ [Node]);
+                     false -> false
+                 end
+             catch _:E -> {error, E}
+             end,
+    report_disconnect(Node, Result, T0, State),
+    State;
+perform({leave, Members}, State) ->
+    _ = announce(Members, State),
+    T0 = erlang:monotonic_time(),
+    Dropped = drop_connections(Members, #{global_disconnect => has_global_disconnect(),
+                                          pop => prevents_overlapping_partitions(),
+                                          disconnect => State#state.disconnect}),
+    [report_disconnect(N, true, T0, State) || N <- Dropped],
     ?LOG_NOTICE("caravan_cluster: ~0p: left the cluster (~b connections dropped)",
-                [State#state.name, length(Left)], #{event => left}),
-    State#state{managed = #{}, retries = #{}, leaving = #{}};
-leave_all(State) ->
-    State#state{managed = #{}, retries = #{}}.
+                [State#state.name, length(Dropped)], #{event => left}),
+    State.
+
+%% @doc Whether global:disconnect/0 exists (OTP 25.1 and later).
+-spec has_global_disconnect() -> boolean().
+has_global_disconnect() ->
+    _ = code:ensure_loaded(global),
+    erlang:function_exported(global, disconnect, 0).
+
+%% @doc Whether global turns a lost connection into more (see module doc).
+-spec prevents_overlapping_partitions() -> boolean().
+prevents_overlapping_partitions() ->
+    application:get_env(kernel, prevent_overlapping_partitions, true) =:= true andalso
+        application:get_env(kernel, connect_all, true) =:= true andalso
+        init:get_argument(connect_all) =/= {ok, [["false"]]}.
 
 %% Sends the departure notice to Nodes' clusters of the same name and
 %% waits (bounded) for them to acknowledge; returns how many did.
-announce_departure(Nodes, #state{name = Name}) ->
+announce(Nodes, #state{name = Name}) ->
     Ref = make_ref(),
     Notice = {caravan_cluster_departing, self(), Ref},
     Sent = [N || N <- Nodes, N =/= node(),
@@ -461,88 +557,125 @@ collect_acks(Ref, Pending, Deadline) ->
     after Left -> 0
     end.
 
-connect(Node, #state{connect = {M, F, A}, connecting = C} = State) ->
-    Self = self(),
-    %% connect_node can block for the whole connect timeout: never here.
-    Pid = spawn_link(fun() ->
-                             Result = try apply(M, F, A ++ [Node]) catch _:E -> {error, E} end,
-                             Self ! {connected, Node, self(), Result}
-                     end),
-    State#state{connecting = C#{Node => Pid}}.
+%%%---------------------------------------------------------------------------
+%%% Reporting: logs, and libcluster's telemetry events
+%%%---------------------------------------------------------------------------
 
-connect_result(Node, Result, State) ->
-    Listed = lists:member(Node, wanted(State)),
+%% Whether Result (what the connect MFA returned) is a connection, with
+%% libcluster's log line and telemetry event.
+report_connect(Node, Result, T0, State) ->
     case Result of
-        true when Listed ->
-            Attempts = attempts(Node, State),
-            ?LOG_NOTICE("caravan_cluster: ~0p: ~0p joined~s",
-                        [State#state.name, Node, after_failures(Attempts)],
-                        #{node => Node, event => joined}),
-            State#state{managed = (State#state.managed)#{Node => true},
-                        retries = cancel(Node, State#state.retries)};
-        _ when Listed ->
-            Attempts = attempts(Node, State) + 1,
-            is_power_of_two(Attempts) andalso
-                ?LOG_WARNING("caravan_cluster: ~0p: cannot connect to ~0p (~b attempts so "
-                             "far); retrying", [State#state.name, Node, Attempts],
-                             #{node => Node, event => connect_failed}),
-            schedule_retry(Node, Attempts, State);
+        true ->
+            telemetry([libcluster, connect_node, ok],
+                      #{duration => erlang:monotonic_time() - T0},
+                      #{node => Node, topology => State#state.name}),
+            libcluster_log(info, "connected to ~s", [inspect(Node)], State),
+            true;
+        ignored ->
+            telemetry([libcluster, connect_node, error], #{},
+                      #{node => Node, topology => State#state.name,
+                        reason => not_part_of_network}),
+            libcluster_log(warning, "unable to connect to ~s: not part of network",
+                           [inspect(Node)], State),
+            false;
         _ ->
-            State
+            telemetry([libcluster, connect_node, error], #{},
+                      #{node => Node, topology => State#state.name, reason => unreachable}),
+            libcluster_log(warning, "unable to connect to ~s", [inspect(Node)], State),
+            false
     end.
 
-%% Says once, when it changes, that this node is (or is no longer) outside
-%% the listing: the usual reason a cluster does not form is a name that
-%% does not match what the source lists.
-note_outside(#state{self_listed = false} = State) ->
-    State;
-note_outside(#state{outside = Was} = State) ->
-    Listed = listed(State),
-    Outside = not lists:member(node(), Listed),
-    case {Was, Outside} of
-        {false, true} ->
-            ?LOG_NOTICE("caravan_cluster: ~0p: this node (~0p) is not among the ~b nodes its "
-                        "sources list; not connecting until it is", [State#state.name, node(),
-                                                                      length(Listed)],
-                        #{event => outside});
-        {true, false} ->
-            ?LOG_NOTICE("caravan_cluster: ~0p: this node is listed now; joining",
-                        [State#state.name], #{event => listed});
-        _ ->
+report_disconnect(Node, Result, T0, State) ->
+    Topology = State#state.name,
+    case Result of
+        true ->
+            telemetry([libcluster, disconnect_node, ok],
+                      #{duration => erlang:monotonic_time() - T0},
+                      #{node => Node, topology => Topology}),
+            libcluster_log(info, "disconnected from ~s", [inspect(Node)], State);
+        false ->
+            telemetry([libcluster, disconnect_node, error], #{},
+                      #{node => Node, topology => Topology, reason => already_disconnected}),
+            libcluster_log(warning, "disconnect from ~s failed because we're already "
+                           "disconnected", [inspect(Node)], State);
+        ignored ->
+            telemetry([libcluster, disconnect_node, error], #{},
+                      #{node => Node, topology => Topology, reason => not_part_of_network}),
+            libcluster_log(warning, "disconnect from ~s failed because it is not part of the "
+                           "network", [inspect(Node)], State);
+        Other ->
+            Text = io_lib:format("~0p", [Other]),
+            telemetry([libcluster, disconnect_node, error], #{},
+                      #{node => Node, topology => Topology,
+                        reason => unicode:characters_to_binary(Text)}),
+            libcluster_log(warning, "disconnect from ~s failed with: ~s",
+                           [inspect(Node), Text], State)
+    end.
+
+%% libcluster's telemetry, when its telemetry library is loaded (caravan
+%% does not depend on it).
+telemetry(Event, Measurements, Metadata) ->
+    case erlang:function_exported(telemetry, execute, 3) of
+        true ->
+            try telemetry:execute(Event, Measurements, Metadata)
+            catch _:_ -> ok
+            end;
+        false ->
             ok
-    end,
-    State#state{outside = Outside}.
-
-attempts(Node, #state{retries = R}) ->
-    case maps:find(Node, R) of
-        {ok, {N, _}} -> N;
-        error -> 0
     end.
 
-schedule_retry(Node, _Attempts, State) when is_map_key(Node, State#state.departed) ->
-    State; % an attempt that was under way when it said it was leaving
-schedule_retry(Node, Attempts, #state{retries = R, retry_min = Min, retry_max = Max} = State) ->
-    Delay = min(Max, Min bsl min(Attempts - 1, 16)),
-    Jittered = Delay + rand:uniform(Delay div 4 + 1),
-    Ref = make_ref(),
-    erlang:send_after(Jittered, self(), {retry, Node, Ref}),
-    State#state{retries = (cancel(Node, R))#{Node => {Attempts, Ref}}}.
+%% libcluster's own line, `[libcluster:TOPOLOGY] ...', for clusters started
+%% through it (caravan's own clusters log the joined/left lines below).
+libcluster_log(Level, Format, Args, #state{libcluster = true, name = Name}) ->
+    logger:log(Level, "[libcluster:~s] " ++ Format, [Name | Args], #{domain => [libcluster]});
+libcluster_log(_Level, _Format, _Args, _State) ->
+    ok.
 
-cancel(Node, Retries) -> maps:remove(Node, Retries).
+%% How Elixir's inspect/1 prints an atom: `:name' or `:"app-1@10.0.0.1"'.
+inspect(Atom) ->
+    Text = atom_to_list(Atom),
+    Plain = lists:all(fun(C) -> (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z)
+                                    orelse (C >= $0 andalso C =< $9) orelse C =:= $_
+                                    orelse C =:= $@ end, Text)
+        andalso Text =/= [] andalso hd(Text) >= $a andalso hd(Text) =< $z,
+    case Plain of
+        true -> ":" ++ Text;
+        false -> ":\"" ++ Text ++ "\""
+    end.
+
+log(joined, #{node := Node, failures := Failures}, #state{name = Name}) ->
+    ?LOG_NOTICE("caravan_cluster: ~0p: ~0p joined~s", [Name, Node, after_failures(Failures)],
+                #{node => Node, event => joined});
+log(connect_failed, #{node := Node, attempts := Attempts}, #state{name = Name}) ->
+    ?LOG_WARNING("caravan_cluster: ~0p: cannot connect to ~0p (~b attempts so far); retrying",
+                 [Name, Node, Attempts], #{node => Node, event => connect_failed});
+log(nodedown, #{node := Node}, #state{name = Name}) ->
+    ?LOG_NOTICE("caravan_cluster: ~0p lost connection to ~0p; reconnecting", [Name, Node],
+                #{node => Node, event => nodedown});
+log(departing, #{node := Node}, #state{name = Name}) ->
+    ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [Name, Node],
+                #{node => Node, event => left});
+log(pruned, #{node := Node}, #state{name = Name}) ->
+    ?LOG_NOTICE("caravan_cluster: ~0p: ~0p left", [Name, Node], #{node => Node, event => left});
+log(listed, _, #state{name = Name}) ->
+    ?LOG_NOTICE("caravan_cluster: ~0p: this node is listed now; joining", [Name],
+                #{event => listed});
+log(outside, #{listed := Listed}, #state{name = Name}) ->
+    ?LOG_NOTICE("caravan_cluster: ~0p: this node (~0p) is not among the ~b nodes its sources "
+                "list; not connecting until it is", [Name, node(), Listed],
+                #{event => outside});
+log(left_cluster, _, _State) ->
+    ok; % the leave action logs what it dropped
+log(_What, _Meta, _State) ->
+    ok.
 
 after_failures(0) -> "";
 after_failures(N) -> io_lib:format(" after ~b failed attempts", [N]).
 
-is_power_of_two(N) -> N band (N - 1) =:= 0.
-
-describe(#state{name = Name, sources = Sources, retries = R, prune = Prune} = State) ->
-    Up = sets:from_list([node() | connected(State)]),
-    #{cluster => Name,
-      prune => Prune,
-      members => length([N || N <- listed(State), sets:is_element(N, Up)]),
-      listed => length(listed(State)),
-      pending_retries => maps:size(R),
-      departed => lists:sort(maps:keys(State#state.departed)),
+describe(#state{name = Name, sources = Sources, core = Core, libcluster = Lib}) ->
+    (caravan_cluster_core:describe(Core))#{
+      cluster => Name,
+      started_by => case Lib of true -> libcluster; false -> caravan end,
       sources => [#{source => element(1, S#source.spec),
                     listed => length(S#source.listed),
                     last_success => S#source.last_success,

@@ -15,7 +15,9 @@
 %%% <li>`leaving': no longer listed; kept `prune_grace' ms so that it can
 %%%     leave by itself (and so that a late dial or a late nodeup from it is
 %%%     still recognised as a node that was ours), then disconnected if it is
-%%%     still connected and `prune' is on, and forgotten.</li>
+%%%     still connected and `prune' is on, and kept one more grace (a node
+%%%     that dials back is pruned again); forgotten after a grace in which
+%%%     it was not connected.</li>
 %%% <li>`foreign': connected, and not ours to disconnect: never listed (a
 %%%     node connected by hand or by another cluster; a remote shell is
 %%%     hidden and never seen here), or left the listing while `prune' is
@@ -30,7 +32,7 @@
 %%%
 %%% Self-removal: while `self_listed' is on and this node is absent from
 %%% every listing, it waits for confirmation (a second listing without it,
-%%% or `poll_interval' ms) and then leaves: a `{leave, Members}' action
+%%% or 2 x `poll_interval' ms) and then leaves: a `{leave, Members}' action
 %%% (departure notice, then the connections are dropped, see caravan_cluster).
 %%%
 %%% Invariants (checked after every step by the PropEr properties):
@@ -237,8 +239,10 @@ self_check(true, #core{self_state = {absent, _}} = Core) ->
 self_check(true, #core{self_state = out} = Core) ->
     {Core#core{self_state = in}, [{log, listed, #{}}]};
 self_check(false, #core{self_state = in, poll_interval = Poll} = Core0) ->
+    %% Confirmed by the next listing (a poll interval and a lookup away),
+    %% or, for a watched source that only speaks on change, by this timer.
     {Id, Core} = next_id(Core0),
-    {Core#core{self_state = {absent, Id}}, [{arm, Poll, {confirm_absence, Id}}]};
+    {Core#core{self_state = {absent, Id}}, [{arm, 2 * Poll, {confirm_absence, Id}}]};
 self_check(false, #core{self_state = {absent, _}} = Core) ->
     %% A second listing without it: confirmed.
     leave(Core);
@@ -444,6 +448,12 @@ timer({prune, N, Id}, #core{nodes = Nodes, prune = Prune} = Core) ->
                 #node{up = true} when not Prune ->
                     %% prune => false: it stays connected, no longer ours.
                     {put_node(N, Rec#node{state = foreign, timer = undefined}, Core), Actions};
+                #node{up = true} ->
+                    %% Disconnected now; remembered one more grace, so that
+                    %% if it dials back (its sources still list us) it is
+                    %% pruned again rather than kept as a stranger.
+                    {C, A} = grace(N, Rec#node{up = false}, Core),
+                    {C, Actions ++ A};
                 _ ->
                     {drop_node(N, Core), Actions}
             end;

@@ -11,8 +11,22 @@
 %%% child_spec([State]) and then start_link([State]), State being a
 %%% %Cluster.Strategy.State{} (topology, connect, disconnect, list_nodes,
 %%% config, meta); nodes are connected and disconnected through the MFAs it
-%%% carries. The config keyword list takes caravan_cluster's keys.
+%%% carries. The config keyword list takes caravan_cluster's keys
+%%% (prune_grace included). A key caravan does not know is logged once, by
+%%% name, and ignored: libcluster mixes keys of its own into a topology,
+%%% so refusing them would refuse working configs.
+%%%
+%%% A cluster started this way is the same as one caravan starts: it sends
+%%% departure notices when the node stops (caravan's prep_stop finds it),
+%%% shows in caravan:status() (`started_by => libcluster'), dials through
+%%% the topology's connect MFA (skipping nodes its list_nodes MFA has) and
+%%% disconnects through its disconnect MFA, logs libcluster's lines
+%%% (`[libcluster:TOPOLOGY] connected to :"app-4370@10.0.0.5"') and, when
+%%% the telemetry library is loaded, emits libcluster 3.5's events
+%%% ([libcluster, connect_node | disconnect_node, ok | error]).
 -module(caravan_libcluster).
+
+-include_lib("kernel/include/logger.hrl").
 
 -export([child_spec/1]).
 -export([child_spec/2]).
@@ -41,6 +55,17 @@ start_link([#{topology := Topology, config := Config} = State]) ->
 -spec cluster_config(map(), map()) -> caravan_cluster:config().
 cluster_config(State, Options) ->
     Mfas = maps:with([connect, disconnect, list_nodes], State),
-    maps:merge(maps:with([sources, source, poll_interval, prune, self_listed, retry_min,
-                          retry_max], Options),
-               Mfas).
+    Known = caravan_cluster:known_keys() -- [connect, disconnect, list_nodes, libcluster],
+    warn_unknown(maps:get(topology, State, undefined), maps:keys(Options) -- Known),
+    maps:merge(maps:with(Known, Options), Mfas#{libcluster => true}).
+
+%% Once per topology and key for the node's lifetime (a restarted strategy
+%% does not repeat it).
+warn_unknown(Topology, Keys) ->
+    _ = [begin
+         persistent_term:put({?MODULE, warned, Topology, K}, true),
+         ?LOG_WARNING("[libcluster:~s] caravan ignores config key ~0p (not one of ~0p)",
+                      [Topology, K, caravan_cluster:known_keys()],
+                      #{caravan => cluster, event => unknown_key, key => K})
+     end || K <- Keys, persistent_term:get({?MODULE, warned, Topology, K}, false) =:= false],
+    ok.

@@ -23,8 +23,12 @@ init([]) ->
     Watches = #{id => caravan_watch_sup,
                 start => {caravan_watch_sup, start_link, []},
                 type => supervisor},
+    %% Every cluster joins this pg scope, whoever started it (caravan or
+    %% libcluster): caravan:status() and prep_stop find them there.
+    Registry = #{id => caravan_clusters,
+                 start => {pg, start_link, [caravan_clusters]}},
     Clusters = #{id => caravan_cluster_sup,
                  start => {caravan_cluster_sup, start_link, []},
                  type => supervisor},
     {ok, {#{strategy => one_for_one, intensity => 5, period => 10},
-          [Lookup, Watches, Clusters]}}.
+          [Lookup, Watches, Registry, Clusters]}}.

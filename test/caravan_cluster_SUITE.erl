@@ -16,6 +16,14 @@
 
 -export([departed_node_is_not_redialled/1, restarted_node_rejoins/1,
          malformed_departure_notice_is_ignored/1]).
+-export([stale_retry_does_not_stop_dialling/1, leave_drops_only_members_without_pop/1,
+         leave_keeps_hidden_and_drops_what_global_knows/1, leave_fallback_without_global_disconnect/1,
+         prune_grace_follows_poll_interval/1, one_listing_without_self_is_not_a_leave/1,
+         delisted_node_dialling_back_is_pruned_again/1, staying_nodes_prune_a_delisted_node/1,
+         staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
+         callback_source_names_nodes_by_host_name/1,
+         libcluster_node_stops_tidily/1]).
+-export([callback_listing/1, down_counter/0, downs_of/2]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
          consul_join_and_leave/1, nomad_join_and_leave/1, libcluster_strategy/1,
@@ -34,13 +42,25 @@ groups() ->
                      never_disconnects_foreign_nodes, status_and_members,
                      source_down_keeps_members, clean_stop_leaves_tidily,
                      departed_node_is_not_redialled, restarted_node_rejoins,
-                     malformed_departure_notice_is_ignored]},
+                     malformed_departure_notice_is_ignored,
+                     stale_retry_does_not_stop_dialling, leave_drops_only_members_without_pop,
+                     leave_keeps_hidden_and_drops_what_global_knows,
+                     leave_fallback_without_global_disconnect,
+                     prune_grace_follows_poll_interval, one_listing_without_self_is_not_a_leave,
+                     delisted_node_dialling_back_is_pruned_again,
+                     staying_nodes_prune_a_delisted_node, staying_nodes_keep_it_with_prune_false,
+                     unknown_keys_are_refused, callback_source_names_nodes_by_host_name]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
-     {libcluster, [], [libcluster_strategy, caravan_1_0_1_dns_strategy]},
+     {libcluster, [], [libcluster_strategy, libcluster_node_stops_tidily,
+                       caravan_1_0_1_dns_strategy]},
      {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored,
                   netns_prune_false_keeps_nodes]}].
 
 -define(POLL_MS, 500).
+%% Small enough that tests watch past it; above the leaving node's own
+%% confirmation (its second listing, about one poll later), so that the
+%% staying nodes' prune is the last resort, as with the defaults.
+-define(GRACE_MS, 1500).
 %% Dead peers are noticed within about this (net_ticktime 4 s -> 4..5 s).
 -define(TICKTIME, "4").
 
@@ -138,7 +158,8 @@ dns_cluster(Config, Extra) ->
     Server = caravan_test_bind:server(?config(bind, Config)),
     maps:merge(#{sources => [{dns, #{query => "app.service.consul", basename => "app",
                                      servers => [Server]}}],
-                 poll_interval => ?POLL_MS, retry_min => 200}, Extra).
+                 poll_interval => ?POLL_MS, retry_min => 200, prune_grace => ?GRACE_MS},
+               Extra).
 
 sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
 
@@ -208,7 +229,7 @@ prune_false_keeps_nodes(Config) ->
     Port = ?config(port, Config),
     Nodes = loopback_mesh(Config, 3, #{prune => false}),
     remove_record(Bind, Port, lists:nth(3, ips(3))),
-    timer:sleep(3 * ?POLL_MS),
+    timer:sleep(?GRACE_MS + 4 * ?POLL_MS), % past the grace
     wait_mesh(Nodes, 100). % still a full mesh
 
 never_disconnects_foreign_nodes(Config) ->
@@ -224,8 +245,10 @@ never_disconnects_foreign_nodes(Config) ->
     start_cluster(NB, dns_cluster(Config, #{})),
     wait_mesh([NA, NB], 10000),
     true = caravan_test_peer:call(PF, net_kernel, connect_node, [element(2, NA)]),
-    timer:sleep(3 * ?POLL_MS),
-    ?assert(lists:member(Foreign, sees(NA))).
+    timer:sleep(?GRACE_MS + 4 * ?POLL_MS), % past the grace: a foreign node is never ours
+    ?assert(lists:member(Foreign, sees(NA))),
+    ?assertMatch([#{foreign := [Foreign]}], caravan_test_peer:call(element(1, NA), caravan,
+                                                                    status, [])).
 
 status_and_members(Config) ->
     Bind = ?config(bind, Config),
@@ -372,7 +395,10 @@ http_join_and_leave(Config, ServerMod, Kind, Options) ->
     ok = Reg(B),
     Nodes = [start_node(Config, Ip, []) || Ip <- [A, B, C]],
     Source = {Kind, Options#{basename => "app", url => caravan_test_catalog:url(Server), wait => 10000}},
-    [start_cluster(N, #{sources => [Source], retry_min => 200}) || N <- Nodes],
+    %% A watched source speaks only on change: a node confirms its absence
+    %% by the timer, 2 x poll_interval.
+    [start_cluster(N, #{sources => [Source], retry_min => 200, poll_interval => ?POLL_MS,
+                        prune_grace => ?GRACE_MS}) || N <- Nodes],
     wait_mesh(lists:sublist(Nodes, 2), 5000),
     T0 = erlang:monotonic_time(millisecond),
     ok = Reg(C),
@@ -380,7 +406,8 @@ http_join_and_leave(Config, ServerMod, Kind, Options) ->
     ct:log("~s: join seen in ~b ms", [Kind, erlang:monotonic_time(millisecond) - T0]),
     ok = caravan_test_catalog:deregister(Catalog, <<"app">>, list_to_binary(C)),
     {_, NodeC} = lists:nth(3, Nodes),
-    caravan_test_peer:wait_until(fun() -> not lists:member(NodeC, sees(hd(Nodes))) end, 2000),
+    caravan_test_peer:wait_until(fun() -> not lists:member(NodeC, sees(hd(Nodes))) end,
+                                 2 * ?POLL_MS + 2000),
     caravan_test_catalog:stop_server(Server).
 
 %%% libcluster
@@ -390,20 +417,80 @@ http_join_and_leave(Config, ServerMod, Kind, Options) ->
 %% documented contract says: State built as build_initial_state/1 does,
 %% strategy.child_spec([State]) started under a supervisor.
 libcluster_strategy(Config) ->
-    Bind = ?config(bind, Config),
     Nodes = listed_nodes(Config, 3),
-    Source = {dns, #{query => "app.service.consul", basename => "app",
-                     servers => [caravan_test_bind:server(Bind)]}},
+    Names = [N || {_, N} <- Nodes],
+    [begin
+         ok = caravan_test_peer:call(P, logger, set_primary_config, [level, all]),
+         ok = caravan_test_peer:call(P, caravan_test_log, start, []),
+         ok = caravan_test_peer:call(P, telemetry, capture, [])
+     end || {P, _} <- Nodes],
     [{ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start,
-                                      [[{app, [{strategy, caravan_libcluster},
-                                               {config, [{sources, [Source]},
-                                                         {poll_interval, ?POLL_MS}]},
-                                               {connect, {caravan_test_libcluster, connect, []}}]}]])
+                                      [[{app, libcluster_topology(Config, [])}]])
      || {P, _} <- Nodes],
     wait_mesh(Nodes, 10000),
-    %% Connections went through the MFA libcluster handed over.
-    Connects = [caravan_test_peer:call(P, caravan_test_libcluster, connects, []) || {P, _} <- Nodes],
-    ?assert(lists:sum(Connects) >= 2).
+    Calls = [{N, caravan_test_peer:call(P, caravan_test_libcluster, calls, [])} || {P, N} <- Nodes],
+    ct:log("calls: ~p", [Calls]),
+    %% Connections went through the MFAs libcluster handed over: each node
+    %% dialled only listed others, each at most once; every pair was dialled
+    %% by one side or both (the other side may find it connected already,
+    %% through list_nodes, and skip it, as libcluster does); nothing was
+    %% disconnected.
+    [begin
+         Dialled = [D || {connect, D} <- C],
+         ?assertEqual(C, [{connect, D} || D <- Dialled]),
+         ?assertEqual(lists:usort(Dialled), lists:sort(Dialled)),
+         ?assertEqual([], Dialled -- (Names -- [N]))
+     end || {N, C} <- Calls],
+    Pairs = lists:usort([lists:sort([N, D]) || {N, C} <- Calls, {connect, D} <- C]),
+    ?assertEqual(3, length(Pairs)),
+    [?assert(caravan_test_peer:call(P, caravan_test_libcluster, list_nodes_calls, []) > 0)
+     || {P, _} <- Nodes],
+    [begin
+         %% Reported as libcluster reports it, and as caravan's own clusters.
+         ?assertMatch([#{cluster := app, started_by := libcluster, members := 3}],
+                      caravan_test_peer:call(P, caravan, status, [])),
+         Dialled = [D || {connect, D} <- proplists:get_value(N, Calls)],
+         Events = caravan_test_peer:call(P, telemetry, events, []),
+         ?assertEqual(lists:sort(Dialled),
+                      lists:sort([M || {[libcluster, connect_node, ok], #{duration := T},
+                                        #{node := M, topology := app}} <- Events,
+                                       is_integer(T)])),
+         Lines = caravan_test_peer:call(P, caravan_test_log, lines, []),
+         [?assertMatch([_], [L || L <- Lines,
+                                  binary:match(L, iolist_to_binary(
+                                                    ["[libcluster:app] connected to :\"",
+                                                     atom_to_list(D), "\""])) =/= nomatch])
+          || D <- Dialled]
+     end || {P, N} <- Nodes].
+
+libcluster_topology(Config, Extra) ->
+    Bind = ?config(bind, Config),
+    Source = {dns, #{query => "app.service.consul", basename => "app",
+                     servers => [caravan_test_bind:server(Bind)]}},
+    [{strategy, caravan_libcluster},
+     {config, [{sources, [Source]}, {poll_interval, ?POLL_MS}, {retry_min, 200},
+               {prune_grace, ?GRACE_MS} | Extra]},
+     {connect, {caravan_test_libcluster, connect, []}},
+     {disconnect, {caravan_test_libcluster, disconnect, []}},
+     {list_nodes, {caravan_test_libcluster, list_nodes, []}}].
+
+%% Bug 6: a node whose cluster libcluster started stops with init:stop():
+%% its members hear the departure notice (caravan's prep_stop finds the
+%% cluster), mark it departed and neither redial it nor log retries.
+libcluster_node_stops_tidily(Config) ->
+    Nodes = listed_nodes(Config, 3),
+    [{ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start,
+                                      [[{app, libcluster_topology(Config, [])}]])
+     || {P, _} <- Nodes],
+    wait_mesh(Nodes, 10000),
+    [Stay1, Stay2, {PL, LeavingName}] = Nodes,
+    ok = caravan_test_peer:call(PL, init, stop, []),
+    caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
+    timer:sleep(1000),
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster},
+                  status(N)) || N <- [Stay1, Stay2]],
+    put(nodes, get_nodes() -- [{PL, LeavingName}]),
+    wait_mesh([Stay1, Stay2], 100).
 
 caravan_1_0_1_dns_strategy(Config) ->
     Bind = ?config(bind, Config),
@@ -438,7 +525,8 @@ netns_cluster(Config, Policy) ->
         integer_to_list(caravan_test_bind:port(?config(bind, Config))),
     maps:merge(#{sources => [{dns, #{query => "app.service.consul", basename => "app",
                                      servers => [Server]}}],
-                 poll_interval => ?POLL_MS, retry_min => 200, retry_max => 1000}, Policy).
+                 poll_interval => ?POLL_MS, retry_min => 200, retry_max => 1000,
+                 prune_grace => ?GRACE_MS}, Policy).
 
 %% Namespaces 1..Listed in DNS, nodes started in 1..Started, each with a
 %% cluster under Policy.
@@ -487,5 +575,291 @@ netns_prune_false_keeps_nodes(Config) ->
     Nodes = netns_nodes(Config, 5, 5, #{prune => false}),
     wait_mesh(Nodes, 15000),
     remove_record(Bind, Port, caravan_test_netns:address(Net, 5)),
-    timer:sleep(3 * ?POLL_MS),
+    timer:sleep(?GRACE_MS + 4 * ?POLL_MS), % past the grace
     wait_mesh(Nodes, 100). % still a full mesh
+
+%%% Issue 11's bugs, each on real nodes
+
+%% Runs on a test node: counts every nodedown it sees (monitor_nodes keeps
+%% reporting, unlike monitor_node).
+down_counter() ->
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        ok = net_kernel:monitor_nodes(true),
+                        Parent ! {self(), ready},
+                        down_loop([])
+                end),
+    receive {Pid, ready} -> Pid after 5000 -> error(no_counter) end.
+
+down_loop(Downs) ->
+    receive
+        {nodedown, N} -> down_loop([N | Downs]);
+        {nodeup, _} -> down_loop(Downs);
+        {downs, N, From} -> From ! {self(), length([D || D <- Downs, D =:= N])}, down_loop(Downs)
+    end.
+
+downs_of(Counter, Node) ->
+    Counter ! {downs, Node, self()},
+    receive {Counter, Count} -> Count after 5000 -> error(counter_stuck) end.
+
+status({P, _}) ->
+    [Status] = caravan_test_peer:call(P, caravan, status, []),
+    Status.
+
+%% Bug 1: X is listed but not running (a retry is pending), dropped from the
+%% listing while that retry is pending, then listed again and running. It
+%% must be dialled again (X itself dials nobody: it runs no cluster).
+stale_retry_does_not_stop_dialling(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    [A, X] = ips(2),
+    add_record(Bind, Port, A),
+    add_record(Bind, Port, X),
+    NA = start_node(Config, A, []),
+    start_cluster(NA, dns_cluster(Config, #{retry_min => 1500, retry_max => 1500})),
+    caravan_test_peer:wait_until(fun() -> maps:get(pending_retries, status(NA)) =:= 1 end, 5000),
+    remove_record(Bind, Port, X),
+    %% The retry fires while X is unlisted.
+    timer:sleep(2500),
+    NX = start_node(Config, X, []),
+    add_record(Bind, Port, X),
+    wait_mesh([NA, NX], 5000),
+    ?assertMatch(#{pending_retries := 0, members := 2}, status(NA)).
+
+%% Bug 2, where nothing cascades (prevent_overlapping_partitions off): a
+%% leave drops the members and nothing else; a node connected by hand stays.
+leave_drops_only_members_without_pop(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    NoPop = ["-kernel", "prevent_overlapping_partitions", "false"],
+    Ips = [A, B] = ips(2),
+    [add_record(Bind, Port, Ip) || Ip <- Ips],
+    [NA, NB] = [start_node(Config, Ip, NoPop) || Ip <- [A, B]],
+    {PF, Foreign} = start_node(Config, "127.0.0.19", NoPop ++ ["-connect_all", "false"]),
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- [NA, NB]],
+    wait_mesh([NA, NB], 10000),
+    true = caravan_test_peer:call(PF, net_kernel, connect_node, [element(2, NB)]),
+    remove_record(Bind, Port, B),
+    caravan_test_peer:wait_until(fun() -> not lists:member(element(2, NA), sees(NB)) end, 5000),
+    ?assertMatch(#{self := out}, status(NB)),
+    ?assert(lists:member(Foreign, sees(NB))).
+
+%% Bug 2, the statement of the README and the module doc, with OTP's
+%% defaults (prevent_overlapping_partitions on): a leave drops the visible
+%% nodes global knows (the members, and a visible node connected by hand,
+%% which stays connected to the members), keeps hidden nodes, and the
+%% staying nodes lose nobody.
+leave_keeps_hidden_and_drops_what_global_knows(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    Ips = [_, _, C] = ips(3),
+    [add_record(Bind, Port, Ip) || Ip <- Ips],
+    Nodes = [_, _, NC] = [start_node(Config, Ip, []) || Ip <- Ips],
+    Staying = lists:sublist(Nodes, 2),
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- Nodes],
+    wait_mesh(Nodes, 10000),
+    {PH, Hidden} = start_node(Config, "127.0.0.18", ["-hidden"]),
+    {PF, Foreign} = start_node(Config, "127.0.0.19", []),
+    true = caravan_test_peer:call(PH, net_kernel, connect_node, [element(2, NC)]),
+    true = caravan_test_peer:call(PF, net_kernel, connect_node, [element(2, NC)]),
+    %% global meshes the visible foreign node with every member.
+    caravan_test_peer:wait_until(fun() -> length(sees({PF, Foreign})) =:= 3 end, 5000),
+    Counters = [{N, caravan_test_peer:call(P, ?MODULE, down_counter, [])} || {P, _} = N <- Staying],
+    remove_record(Bind, Port, C),
+    caravan_test_peer:wait_until(fun() -> maps:get(self, status(NC)) =:= out end, 5000),
+    caravan_test_peer:wait_until(fun() -> sees(NC) =:= [] end, 2000),
+    ?assertEqual([Hidden], caravan_test_peer:call(element(1, NC), erlang, nodes, [hidden])),
+    timer:sleep(?GRACE_MS + 1000),
+    %% The staying nodes kept each other and the foreign node.
+    [?assertEqual(0, caravan_test_peer:call(P, ?MODULE, downs_of, [Counter, element(2, Other)]))
+     || {{P, _}, Counter} <- Counters, Other <- Staying ++ [{PF, Foreign}], element(1, Other) =/= P],
+    ?assertEqual(lists:sort([element(2, N) || N <- Staying]), sees({PF, Foreign})),
+    wait_mesh(Staying, 100).
+
+%% Issue 13 item 2: OTP 25.0 has no global:disconnect/0; the leave then
+%% drops the members one by one, and only them (a hidden node stays).
+leave_fallback_without_global_disconnect(Config) ->
+    Nodes = [{PA, _} | Others] = loopback_mesh(Config, 3, #{}),
+    {PH, Hidden} = start_node(Config, "127.0.0.18", ["-hidden"]),
+    true = caravan_test_peer:call(PH, net_kernel, connect_node, [element(2, hd(Nodes))]),
+    Members = [N || {_, N} <- Others],
+    Dropped = caravan_test_peer:call(PA, caravan_cluster, drop_connections,
+                                     [Members, #{global_disconnect => false, pop => true,
+                                                 disconnect => {erlang, disconnect_node, []}}]),
+    ?assertEqual(lists:sort(Members), lists:sort(Dropped)),
+    ?assertEqual([Hidden], caravan_test_peer:call(PA, erlang, nodes, [hidden])),
+    ?assertEqual([], caravan_test_peer:call(PA, erlang, nodes, [visible])).
+
+%% Bug 3: without prune_grace the grace follows poll_interval (3 x poll +
+%% 1 s), so with a long poll the leaving node leaves by itself before the
+%% others would prune it: the staying nodes disconnect nobody and lose
+%% nobody.
+prune_grace_follows_poll_interval(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    Poll = 2000,
+    Ips = [_, _, C] = ips(3),
+    [add_record(Bind, Port, Ip) || Ip <- Ips],
+    Nodes = [_, _, NC] = [start_node(Config, Ip, []) || Ip <- Ips],
+    Staying = lists:sublist(Nodes, 2),
+    [ok = caravan_test_peer:call(P, telemetry, capture, []) || {P, _} <- Staying],
+    Cluster = maps:remove(prune_grace, dns_cluster(Config, #{poll_interval => Poll})),
+    [start_cluster(N, Cluster) || N <- Nodes],
+    wait_mesh(Nodes, 10000),
+    ?assertMatch(#{prune_grace := 7000}, status(hd(Nodes))),
+    Counters = [{N, caravan_test_peer:call(P, ?MODULE, down_counter, [])} || {P, _} = N <- Staying],
+    remove_record(Bind, Port, C),
+    caravan_test_peer:wait_until(fun() -> maps:get(self, status(NC)) =:= out end, 3 * Poll + 1000),
+    timer:sleep(1000),
+    [?assertEqual([], [E || {[libcluster, disconnect_node, _] = E, _, _}
+                                <- caravan_test_peer:call(P, telemetry, events, [])])
+     || {P, _} <- Staying],
+    [?assertEqual(0, caravan_test_peer:call(P, ?MODULE, downs_of, [Counter, element(2, Other)]))
+     || {{P, _}, Counter} <- Counters, Other <- Staying, element(1, Other) =/= P],
+    ?assertEqual([], sees(NC)).
+
+%% A callback source (issue 12): the listing of the test node's own
+%% persistent_term, {Host, Port} pairs, so a test can change it at will.
+callback_listing(Key) ->
+    fun() ->
+            case persistent_term:get(Key, undefined) of
+                {once_without, Self, Pairs, Counter} ->
+                    %% One listing, and only one, without Self.
+                    case atomics:add_get(Counter, 1, 1) of
+                        1 -> {ok, Pairs -- [Self]};
+                        _ -> {ok, Pairs}
+                    end;
+                undefined -> {error, not_set};
+                Pairs -> {ok, Pairs}
+            end
+    end.
+
+set_listing({P, _}, Key, Value) ->
+    ok = caravan_test_peer:call(P, persistent_term, put, [Key, Value]).
+
+%% Bug 4: one listing without this node (a Consul agent restarting, its
+%% checks critical for a moment) does not make it leave.
+one_listing_without_self_is_not_a_leave(Config) ->
+    Port = ?config(port, Config),
+    Ips = [A, B] = ips(2),
+    Pairs = [{Ip, Port} || Ip <- Ips],
+    [NA, NB] = Nodes = [start_node(Config, Ip, []) || Ip <- Ips],
+    [set_listing(N, listing, Pairs) || N <- Nodes],
+    Cluster = #{sources => [{callback, #{basename => "app",
+                                         discover => callback_listing(listing)}}],
+                poll_interval => ?POLL_MS, retry_min => 200, prune_grace => ?GRACE_MS},
+    [start_cluster(N, Cluster) || N <- Nodes],
+    wait_mesh(Nodes, 10000),
+    Counter = caravan_test_peer:call(element(1, NA), ?MODULE, down_counter, []),
+    BCounter = caravan_test_peer:call(element(1, NB), atomics, new, [1, []]),
+    set_listing(NB, listing, {once_without, {B, Port}, Pairs, BCounter}),
+    caravan_test_peer:wait_until(
+      fun() -> caravan_test_peer:call(element(1, NB), atomics, get, [BCounter, 1]) >= 3 end,
+      5000),
+    ?assertEqual(0, caravan_test_peer:call(element(1, NA), ?MODULE, downs_of,
+                                           [Counter, element(2, NB)])),
+    ?assertMatch(#{self := in}, status(NB)),
+    wait_mesh(Nodes, 100),
+    _ = A.
+
+%% Bug 5: a node delisted for the others but whose own sources still list
+%% them dials back after being pruned; it is pruned again, not kept.
+delisted_node_dialling_back_is_pruned_again(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    Ips = [_, _, C] = ips(3),
+    [add_record(Bind, Service, Port, Ip) || Service <- ["app", "own"], Ip <- Ips],
+    Nodes = [_, _, NC] = [start_node(Config, Ip, []) || Ip <- Ips],
+    Staying = lists:sublist(Nodes, 2),
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- Staying],
+    Own = #{sources => [{dns, #{query => "own.service.consul", basename => "app",
+                                servers => [caravan_test_bind:server(Bind)]}}],
+            poll_interval => ?POLL_MS, retry_min => 200, retry_max => 400},
+    start_cluster(NC, Own),
+    wait_mesh(Nodes, 10000),
+    {PA, _} = hd(Staying),
+    Counter = caravan_test_peer:call(PA, ?MODULE, down_counter, []),
+    remove_record(Bind, Port, C),
+    %% Pruned once after the grace, dials back, pruned again.
+    caravan_test_peer:wait_until(
+      fun() -> caravan_test_peer:call(PA, ?MODULE, downs_of, [Counter, element(2, NC)]) >= 2 end,
+      4 * ?GRACE_MS + 4000),
+    ok = caravan_test_bind:nsupdate(Bind, ["update delete own.service.consul. SRV"]).
+
+%% Issue 14: the staying nodes' own prune path. C's sources still list it,
+%% so it never leaves by itself (and redials slowly): the others must
+%% disconnect it once the grace is over.
+staying_nodes_prune_a_delisted_node(Config) ->
+    staying_nodes_and_a_delisted_node(Config, #{}),
+    ok.
+
+%% The same with prune => false: the staying nodes keep it, past the grace.
+staying_nodes_keep_it_with_prune_false(Config) ->
+    staying_nodes_and_a_delisted_node(Config, #{prune => false}),
+    ok.
+
+staying_nodes_and_a_delisted_node(Config, Policy) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    Ips = [_, _, C] = ips(3),
+    [add_record(Bind, Service, Port, Ip) || Service <- ["app", "own"], Ip <- Ips],
+    Nodes = [_, _, {_, NameC} = NC] = [start_node(Config, Ip, []) || Ip <- Ips],
+    Staying = lists:sublist(Nodes, 2),
+    [start_cluster(N, dns_cluster(Config, Policy)) || N <- Staying],
+    Own = #{sources => [{dns, #{query => "own.service.consul", basename => "app",
+                                servers => [caravan_test_bind:server(Bind)]}}],
+            poll_interval => ?POLL_MS, retry_min => 60000},
+    start_cluster(NC, Own),
+    wait_mesh(Nodes, 10000),
+    remove_record(Bind, Port, C),
+    case maps:get(prune, Policy, true) of
+        true ->
+            [caravan_test_peer:wait_until(fun() -> not lists:member(NameC, sees(N)) end,
+                                          ?GRACE_MS + 3 * ?POLL_MS + 2000) || N <- Staying],
+            [?assertMatch(#{leaving := [NameC]}, status(N)) || N <- Staying];
+        false ->
+            timer:sleep(?GRACE_MS + 4 * ?POLL_MS),
+            wait_mesh(Nodes, 100)
+    end,
+    ok = caravan_test_bind:nsupdate(Bind, ["update delete own.service.consul. SRV"]).
+
+%% Bug 7: a key caravan does not know is refused, not ignored; through
+%% libcluster, where its own keys are mixed in, it is logged once by name.
+unknown_keys_are_refused(_Config) ->
+    Source = {dns, #{query => "app.service.consul", basename => "app"}},
+    ?assertEqual({error, {unknown_key, pol_interval}},
+                 caravan:start_cluster(typo, #{sources => [Source], pol_interval => 100})),
+    ok = caravan_test_log:start(),
+    State = #{topology => typo_topology, connect => {net_kernel, connect_node, []},
+              disconnect => {erlang, disconnect_node, []}, list_nodes => {erlang, nodes, [connected]}},
+    Options = #{sources => [Source], pol_interval => 100},
+    Config1 = caravan_libcluster:cluster_config(State, Options),
+    Config2 = caravan_libcluster:cluster_config(State, Options),
+    Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"pol_interval">>) =/= nomatch],
+    ?assertEqual(ok, caravan_cluster:check_config(Config1)),
+    ?assertEqual(Config1, Config2),
+    ?assertMatch([_], Lines).
+
+%% Issue 12: a callback source, nodes named by host name (localhost here,
+%% each node on a port of its own), forms a cluster.
+callback_source_names_nodes_by_host_name(Config) ->
+    Ports = [caravan_test_peer:free_port(), caravan_test_peer:free_port()],
+    Pairs = [{"localhost", P} || P <- Ports],
+    Nodes = [begin
+                 {P, N} = caravan_test_peer:start("app-" ++ integer_to_list(Port), "localhost",
+                                                  ["-kernel", "net_ticktime", ?TICKTIME]),
+                 put(nodes, [{P, N} | get_nodes()]),
+                 {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
+                 {P, N}
+             end || Port <- Ports],
+    [set_listing(N, listing, Pairs) || N <- Nodes],
+    Cluster = #{sources => [{callback, #{basename => <<"app">>,
+                                         discover => callback_listing(listing)}}],
+                poll_interval => ?POLL_MS, retry_min => 200},
+    [start_cluster(N, Cluster) || N <- Nodes],
+    wait_mesh(Nodes, 10000),
+    ?assertEqual(lists:sort([list_to_atom("app-" ++ integer_to_list(P) ++ "@localhost")
+                             || P <- Ports]),
+                 lists:sort(caravan_test_peer:call(element(1, hd(Nodes)), caravan, members,
+                                                   [app]))),
+    _ = Config.

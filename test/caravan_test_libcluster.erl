@@ -1,14 +1,22 @@
-%%% A stand-in for libcluster's Cluster.Supervisor (hex is unreachable, so
-%%% libcluster itself cannot be installed): it follows libcluster's
-%%% documented contract (lib/supervisor.ex): for each topology it builds
+%%% A stand-in for libcluster 3.5's Cluster.Supervisor (hex is unreachable,
+%%% so libcluster itself cannot be installed). It follows libcluster's
+%%% source (lib/supervisor.ex, lib/strategy/state.ex, lib/strategy/
+%%% strategy.ex at 3.5.0): for each topology it builds
 %%% %Cluster.Strategy.State{topology, connect, disconnect, list_nodes,
-%%% config, meta} with libcluster's defaults, and starts
-%%% Strategy.child_spec([State]) under a one_for_one supervisor.
+%%% config, meta} with libcluster's defaults ({net_kernel, connect_node,
+%%% []}, {erlang, disconnect_node, []}, {erlang, nodes, [connected]}), and
+%%% starts Strategy.child_spec([State]) under a one_for_one supervisor.
+%%% connect/1, disconnect/1 and list_nodes/0 are MFAs a topology can name:
+%%% they record each call, then do what libcluster's defaults do.
 -module(caravan_test_libcluster).
 -behaviour(supervisor).
 
 -export([start/1]).
 -export([connect/1]).
+-export([disconnect/1]).
+-export([list_nodes/0]).
+-export([calls/0]).
+-export([list_nodes_calls/0]).
 -export([connects/0]).
 -export([init/1]).
 
@@ -19,26 +27,57 @@ start(Topologies) ->
     Self = self(),
     spawn(fun() ->
                   process_flag(trap_exit, true),
-                  %% Owned here, so the count outlives the processes that connect.
-                  ets:new(?MODULE, [named_table, public]),
+                  %% Owned here, so the record outlives the processes that call.
+                  ets:new(?MODULE, [named_table, public, ordered_set]),
                   Self ! {started, supervisor:start_link(?MODULE, Topologies)},
                   receive stop -> ok end
           end),
     receive {started, Result} -> Result after 10000 -> error(libcluster_stand_in_stuck) end.
 
-%% @doc A connect MFA that counts, then does what libcluster's default does.
 -spec connect(node()) -> boolean() | ignored.
 connect(Node) ->
-    ets:update_counter(?MODULE, connects, 1, {connects, 0}),
+    record(connect, Node),
     net_kernel:connect_node(Node).
+
+-spec disconnect(node()) -> boolean() | ignored.
+disconnect(Node) ->
+    record(disconnect, Node),
+    erlang:disconnect_node(Node).
+
+-spec list_nodes() -> [node()].
+list_nodes() ->
+    try ets:update_counter(?MODULE, list_nodes, 1, {list_nodes, 0})
+    catch error:badarg -> ok
+    end,
+    erlang:nodes(connected).
+
+%% @doc How many times list_nodes/0 was called.
+-spec list_nodes_calls() -> non_neg_integer().
+list_nodes_calls() ->
+    try ets:lookup(?MODULE, list_nodes) of
+        [{list_nodes, N}] -> N;
+        [] -> 0
+    catch error:badarg -> 0
+    end.
+
+%% @doc Every connect and disconnect call, oldest first.
+-spec calls() -> [{connect | disconnect, node()}].
+calls() ->
+    try [{F, N} || {_, F, N} <- ets:tab2list(?MODULE)]
+    catch error:badarg -> []
+    end.
 
 -spec connects() -> non_neg_integer().
 connects() ->
-    case catch ets:lookup(?MODULE, connects) of
-        [{connects, N}] -> N;
-        _ -> 0
+    length([C || {connect, _} = C <- calls()]).
+
+record(Fun, Node) ->
+    try ets:insert(?MODULE, {erlang:unique_integer([monotonic]), Fun, Node})
+    catch error:badarg -> ok
     end.
 
+-spec init([{atom(), [{atom(), term()}]}]) ->
+          {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init(Topologies) ->
     Children = [begin
                     Strategy = proplists:get_value(strategy, Spec),
@@ -46,6 +85,7 @@ init(Topologies) ->
                 end || {Topology, Spec} <- Topologies],
     {ok, {#{strategy => one_for_one}, Children}}.
 
+%% Cluster.Supervisor's build_initial_state/1 (3.5.0).
 state(Topology, Spec) ->
     #{'__struct__' => 'Elixir.Cluster.Strategy.State',
       topology => Topology,
