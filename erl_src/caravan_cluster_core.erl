@@ -107,7 +107,8 @@
                nodes = #{} :: #{node() => #node{}},
                %% in: taking part; absent: not listed, awaiting confirmation
                %% (timer id); out: left (or never joined).
-               self_state = in :: in | {absent, pos_integer()} | out,
+               %% (new: no listing yet.)
+               self_state = in :: new | in | {absent, pos_integer()} | out,
                seq = 0 :: non_neg_integer()}).
 
 -opaque core() :: #core{}.
@@ -128,7 +129,7 @@ new(#{self := Self} = O) ->
                  retry_min = maps:get(retry_min, O),
                  retry_max = maps:get(retry_max, O),
                  self_state = case maps:get(self_listed, O) of
-                                  true -> out; % until a listing names it
+                                  true -> new; % out until a listing names it
                                   false -> in
                               end},
     Foreign = maps:from_list([{N, #node{state = foreign, up = true}}
@@ -178,6 +179,7 @@ node_state(N, #core{nodes = Nodes}) ->
 %% @doc in (taking part), absent (unlisted, awaiting confirmation) or out.
 -spec outside(core()) -> in | absent | out.
 outside(#core{self_state = {absent, _}}) -> absent;
+outside(#core{self_state = new}) -> out;
 outside(#core{self_state = S}) -> S.
 
 %% @doc Connected nodes that are ours: listed, or leaving.
@@ -228,6 +230,7 @@ listing(#core{self = Self} = Core0) ->
 %% Whether this node takes part (dials listed nodes): always without
 %% self_listed; else while listed, and while its absence is unconfirmed.
 takes_part(#core{self_state = out}) -> false;
+takes_part(#core{self_state = new}) -> false;
 takes_part(_) -> true.
 
 self_check(_Listed, #core{self_listed = false} = Core) ->
@@ -236,6 +239,12 @@ self_check(true, #core{self_state = in} = Core) ->
     {Core, []};
 self_check(true, #core{self_state = {absent, _}} = Core) ->
     {Core#core{self_state = in}, []};
+self_check(true, #core{self_state = new} = Core) ->
+    {Core#core{self_state = in}, []};
+self_check(false, #core{self_state = new} = Core) ->
+    %% Said once: the usual reason a cluster does not form is a node name
+    %% that does not match what the sources list.
+    {Core#core{self_state = out}, [{log, outside, #{listed => length(listed(Core))}}]};
 self_check(true, #core{self_state = out} = Core) ->
     {Core#core{self_state = in}, [{log, listed, #{}}]};
 self_check(false, #core{self_state = in, poll_interval = Poll} = Core0) ->
@@ -395,14 +404,15 @@ connect_result(N, Ok, #core{nodes = Nodes} = Core) ->
                               false -> []
                           end,
                     {C, Log ++ A};
-                {leaving, true} when Rec#node.timer =:= undefined ->
-                    %% A late dial linked a node that is no longer ours:
-                    %% give it the grace, then prune it.
+                {leaving, _} when Rec#node.timer =:= undefined, Ok orelse Rec#node.up ->
+                    %% Its grace ran out while the dial was in flight, and
+                    %% it is connected (by this late dial, or it dialled
+                    %% us): a grace more, then pruned.
                     {C, A} = grace(N, Rec, Core),
                     {put_node(N, (maps:get(N, C#core.nodes))#node{up = true}, C), A};
                 {leaving, true} ->
                     {put_node(N, Rec#node{up = true}, Core), []};
-                {leaving, false} when Rec#node.timer =:= undefined, not Rec#node.up ->
+                {leaving, false} when Rec#node.timer =:= undefined ->
                     {drop_node(N, Core), []};
                 {_, true} ->
                     %% departed or listed: the link is up, nodeup follows.

@@ -266,3 +266,19 @@ prune_false_and_foreign_test() ->
                                   {C0, As ++ A}
                           end, {C3, []}, timers_of(A3)),
     ?assertEqual([{disconnect, n1}], [A || {disconnect, _} = A <- A4]).
+
+%% Shrunk by PropEr: n4's grace ran out while a dial was in flight, n4
+%% dialled us, then our dial failed: n4 was kept, connected, with no timer
+%% (never pruned, never forgotten).
+dial_outlives_grace_test() ->
+    {C1, A1} = run([{listing, a, [n0, n4]}, {listing, a, [n0]}], #{self_listed => true}),
+    [Prune] = [T || {prune, n4, _} = T <- timers_of(A1)],
+    {C2, A2} = lists:foldl(fun(E, {C, As}) ->
+                                   {C0, A} = caravan_cluster_core:handle(E, C),
+                                   {C0, As ++ A}
+                           end, {C1, []},
+                           [{timer, Prune}, {nodeup, n4}, {connect_result, n4, false}]),
+    ?assertEqual(leaving, caravan_cluster_core:node_state(n4, C2)),
+    [Again] = [T || {prune, n4, _} = T <- timers_of(A2)],
+    {_, A3} = caravan_cluster_core:handle({timer, Again}, C2),
+    ?assertEqual([{disconnect, n4}], [A || {disconnect, _} = A <- A3]).
