@@ -13,6 +13,9 @@
 -export([lookup_srv/2]).
 -export([lookup_addr/2]).
 -export([discover/1]).
+-export([target_host/1]).
+-export([inet_db_servers/0]).
+-export([servers_text/1]).
 
 -export_type([options/0, srv_record/0]).
 
@@ -50,24 +53,64 @@ lookup_srv(Name, Options) ->
 lookup_addr(Name, Options) ->
     lookup(addr, Name, Options).
 
-%% @doc The nodes a DNS source lists: `Basename-PORT@ADDRESS' for each SRV
-%% record, sorted, without duplicates. Records whose target has no address
-%% (of the wanted family, if `family' is given) are left out.
+%% @doc The nodes a DNS source lists: `Basename-PORT@HOST' for each SRV
+%% record, sorted, without duplicates. HOST is the target's address
+%% (`name_by => address', the default; records whose target has no address
+%% of the wanted `family' are left out), or the SRV target host name itself
+%% with any trailing dot removed (`name_by => target', as Caravan 1.0.1
+%% named nodes; such nodes must run with `-name' on that host name, and
+%% every node must resolve it).
 -spec discover(Source) -> {ok, [node()]} | {error, caravan:error()} when
       Source :: #{query := string() | binary(), basename := string() | binary(),
-                  family => inet | inet6 | any, _ => _}.
+                  family => inet | inet6 | any, name_by => address | target, _ => _}.
 discover(#{query := Query, basename := Base} = Source) ->
     Family = maps:get(family, Source, any),
     Options = maps:with([servers, resolv_conf, timeout, tries, transport, family], Source),
     case lookup_srv(Query, Options) of
         {ok, Records} ->
-            {ok, lists:usort([caravan_name:node(Base, Port, Address)
-                              || #{port := Port, addresses := Addresses} <- Records,
-                                 Address <- [pick(Addresses, Family)],
-                                 Address =/= none])};
+            Hosts = case maps:get(name_by, Source, address) of
+                        target -> [{Port, target_host(T)} || #{port := Port, target := T} <- Records];
+                        address -> [{Port, Address}
+                                    || #{port := Port, addresses := Addresses} <- Records,
+                                       Address <- [pick(Addresses, Family)],
+                                       Address =/= none]
+                    end,
+            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Port, Host} <- Hosts])};
         {error, _} = Error ->
             Error
     end.
+
+%% @doc An SRV target as a host name: without the trailing dot that marks
+%% it absolute (`n1.node.dc1.consul.' -> `n1.node.dc1.consul').
+-spec target_host(binary() | string()) -> binary().
+target_host(Target) ->
+    Bin = unicode:characters_to_binary(Target),
+    Size = byte_size(Bin) - 1,
+    case Bin of
+        <<Host:Size/binary, $.>> when Size > 0 -> Host;
+        _ -> Bin
+    end.
+
+%% @doc The servers inet_res would ask: the nameservers inet_db is
+%% configured with (erl_inetrc, `-kernel inetrc', inet_db:add_ns/2) as
+%% `"IP:PORT"' strings, or `system' (the host's resolv.conf) when there are
+%% none. Caravan 1.0.1 asked inet_res, and its users point inet_db at Consul.
+-spec inet_db_servers() -> [string()] | system.
+inet_db_servers() ->
+    servers_text(inet_db:res_option(nameservers)).
+
+%% @doc `[{IP, Port}]' as the `servers' option takes them; `[]' is `system'.
+-spec servers_text([{inet:ip_address(), inet:port_number()} | inet:ip_address()]) ->
+          [string()] | system.
+servers_text([]) ->
+    system;
+servers_text(Servers) ->
+    [server_text(S) || S <- Servers].
+
+server_text({Ip, Port}) when tuple_size(Ip) =:= 4 -> inet:ntoa(Ip) ++ ":" ++ integer_to_list(Port);
+server_text({Ip, Port}) when tuple_size(Ip) =:= 8 ->
+    "[" ++ inet:ntoa(Ip) ++ "]:" ++ integer_to_list(Port);
+server_text(Ip) when is_tuple(Ip) -> server_text({Ip, 53}).
 
 %%%---------------------------------------------------------------------------
 %%% Internal

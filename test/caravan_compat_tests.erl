@@ -1,0 +1,198 @@
+%%% Caravan 1.0.1's own tests (uberbrodt/caravan, test/), ported to EUnit
+%%% against caravan's compat modules: same cases, same assertions. Each
+%%% test names the 1.0.1 test it mirrors. The ones that need DNS or a
+%%% running strategy live in caravan_compat_SUITE (real BIND, real nodes).
+%%% Below them: caravan's own checks of the compat layer's pure parts.
+-module(caravan_compat_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(CONFIG, 'Elixir.Caravan.Cluster.Config').
+-define(STRATEGY, 'Elixir.Caravan.Cluster.DnsStrategy').
+-define(EPMD, 'Elixir.Caravan.Epmd').
+-define(CLIENT, 'Elixir.Caravan.Epmd.Client').
+
+%%% test/caravan/cluster/config_test.exs (Caravan.Cluster.ConfigTest)
+
+%% create_state/1 of config_test.exs: a %Cluster.Strategy.State{} with
+%% libcluster's defaults, the given fields merged over it; a given config
+%% is merged over query and node_sname (Keyword.merge).
+create_state(#{config := InConfig} = InState) ->
+    Defaults = [{query, "profile-service-dist.service.consul"}, {node_sname, "profile-service"}],
+    Config = [KV || {K, _} = KV <- Defaults, not lists:keymember(K, 1, InConfig)] ++ InConfig,
+    maps:merge(state_struct(), InState#{config => Config});
+create_state(InState) ->
+    maps:merge(state_struct(#{topology => caravan,
+                              connect => {net_kernel, connect_node, []},
+                              disconnect => {erlang, disconnect_node, []},
+                              list_nodes => {erlang, nodes, [connected]},
+                              config => [{query, "profile-service-dist.service.consul"},
+                                         {node_sname, "profile-service"}]}),
+               InState).
+
+%% %Cluster.Strategy.State{} with libcluster's field defaults.
+state_struct() ->
+    state_struct(#{}).
+state_struct(Fields) ->
+    maps:merge(#{'__struct__' => 'Elixir.Cluster.Strategy.State', topology => nil,
+                 connect => {net_kernel, connect_node, []},
+                 disconnect => {erlang, disconnect_node, []},
+                 list_nodes => {erlang, nodes, [connected]},
+                 config => [], meta => nil}, Fields).
+
+new(State) -> ?CONFIG:new(State).
+
+%% "new/1 sets :connect"
+config_sets_connect_test() ->
+    ?assertEqual(foo, maps:get(connect, new(create_state(#{connect => foo})))).
+
+%% "new/1 sets :toplology"
+config_sets_topology_test() ->
+    ?assertEqual(<<"whatever">>, maps:get(topology, new(create_state(#{topology => <<"whatever">>})))).
+
+%% "new/1 sets :disconnect"
+config_sets_disconnect_test() ->
+    ?assertEqual(foo, maps:get(disconnect, new(create_state(#{disconnect => foo})))).
+
+%% "new/1 sets :list_nodes"
+config_sets_list_nodes_test() ->
+    ?assertEqual(foo, maps:get(list_nodes, new(create_state(#{list_nodes => foo})))).
+
+%% "new/1 sets :query"
+config_sets_query_test() ->
+    ?assertEqual(foo, maps:get(query, new(create_state(#{config => [{query, foo}]})))).
+
+%% "new/1 sets :dns_client"
+config_sets_dns_client_test() ->
+    ?assertEqual(foo, maps:get(dns_client, new(create_state(#{config => [{dns_client, foo}]})))).
+
+%% "new/1 sets :node_sname"
+config_sets_node_sname_test() ->
+    ?assertEqual(foo, maps:get(node_sname, new(create_state(#{config => [{node_sname, foo}]})))).
+
+%% "new/1 sets :poll_interval"
+config_sets_poll_interval_test() ->
+    ?assertEqual(foo, maps:get(poll_interval,
+                               new(create_state(#{config => [{poll_interval, foo}]})))).
+
+%% "new/1 raises KeyError if :query not set"
+config_raises_key_error_without_query_test() ->
+    ?assertError(#{'__struct__' := 'Elixir.KeyError', key := query},
+                 new(state_struct(#{config => [{node_sname, "something"}]}))).
+
+%% "new/1 raises KeyError if :node_sname not set"
+config_raises_key_error_without_node_sname_test() ->
+    ?assertError(#{'__struct__' := 'Elixir.KeyError', key := node_sname},
+                 new(state_struct(#{config => [{query, "something"}]}))).
+
+%%% test/caravan/cluster/dns_strategy_test.exs (Caravan.Cluster.DnsStrategyTest)
+%%% "connect/1 gets correct node names" and "start_link/1" start the
+%%% strategy: caravan_compat_SUITE.
+
+%% "find_nodes/1": the fake client's record becomes
+%% connectnodetest-7000@somenode.foo.example.net, which connect_test gets.
+find_nodes_test() ->
+    caravan_compat_test_client:reset(),
+    Config = ?CONFIG:'__struct__'(#{topology => caravan,
+                                    connect => {caravan_compat_test_client, connect_test, []},
+                                    list_nodes => {erlang, nodes, [connected]},
+                                    dns_client => caravan_compat_test_client,
+                                    node_sname => <<"connectnodetest">>,
+                                    query => <<"fooo">>}),
+    ?assertEqual(ok, ?STRATEGY:find_nodes(Config)),
+    ?assertEqual(['connectnodetest-7000@somenode.foo.example.net'],
+                 caravan_compat_test_client:connected()),
+    caravan_compat_test_client:reset().
+
+%%% test/caravan/epmd_test.exs: the doctests of Caravan.Epmd.dist_port/1
+
+dist_port_doctest_test() ->
+    ?assertEqual(3434, ?EPMD:dist_port('app-name3434@example.net')),
+    ?assertEqual(4834, ?EPMD:dist_port('app-name-4834@example.net')).
+
+%%% test/caravan/dns_client/inet_res_test.exs: caravan_compat_SUITE (DNS).
+%%% test/caravan_test.exs: `doctest Caravan' (the moduledoc has no examples).
+
+%%% caravan's own checks of the compat layer
+
+%% 1.0.1's dist_port takes atoms, charlists and binaries, with or without a
+%% host, and answers 4370 for names that end in no digits.
+dist_port_forms_test() ->
+    [?assertEqual(4370 + 1, ?EPMD:dist_port(N))
+     || N <- ['app-4371@h', "app-4371@h", <<"app-4371@h">>, "app-4371", <<"app4371">>]],
+    ?assertEqual(4370, ?EPMD:dist_port('app@example.net')),
+    ?assertEqual(4370, ?EPMD:dist_port(<<"app">>)),
+    ?assertEqual(4370, ?EPMD:dist_port("")),
+    %% digits in the host part do not count
+    ?assertEqual(4370, ?EPMD:dist_port("app@host5")).
+
+%% 1.0.1's register_node was pure: no epmd process needed.
+register_node_needs_no_process_test() ->
+    ?assertEqual(undefined, whereis(caravan_epmd)),
+    ?assertEqual({ok, -1}, ?CLIENT:register_node("app-4370", 4370)),
+    ?assertEqual({ok, -1}, ?CLIENT:register_node("app-4370", 4370, inet_tcp)).
+
+%% Config defaults: 1.0.1's (InetRes client, 5 s) and caravan's additions.
+config_defaults_test() ->
+    C = new(create_state(#{})),
+    ?assertMatch(#{'__struct__' := ?CONFIG, dns_client := 'Elixir.Caravan.DnsClient.InetRes',
+                   poll_interval := 5000, dns_servers := nil, name_by := target,
+                   topology := caravan}, C).
+
+%% The cluster the strategy runs never prunes and connects to what is
+%% listed, naming by target host unless name_by: :address.
+cluster_options_never_prune_test() ->
+    State = create_state(#{config => [{dns_servers, ["127.0.0.1:8600"]}, {poll_interval, 700}]}),
+    Opts = ?STRATEGY:cluster_options(new(State)),
+    ?assertMatch(#{prune := false, self_listed := false, poll_interval := 700,
+                   sources := [{dns, #{query := "profile-service-dist.service.consul",
+                                       basename := "profile-service",
+                                       servers := ["127.0.0.1:8600"], name_by := target}}]},
+                 Opts),
+    ?assertEqual(ok, caravan_cluster:check_config(Opts)),
+    ByAddress = ?STRATEGY:cluster_options(
+                   new(create_state(#{config => [{name_by, address}]}))),
+    ?assertMatch(#{prune := false, sources := [{dns, #{name_by := address}}]}, ByAddress).
+
+%% Without dns_servers: inet_db's nameservers when it has any (what
+%% inet_res, 1.0.1's client, asked), else the host's resolv.conf.
+cluster_options_servers_from_inet_db_test() ->
+    Before = inet_db:res_option(nameservers),
+    try
+        ok = inet_db:res_option(nameservers, []),
+        #{sources := [{dns, #{servers := system}}]} =
+            ?STRATEGY:cluster_options(new(create_state(#{}))),
+        ok = inet_db:res_option(nameservers, [{{127, 0, 0, 1}, 8600}, {{0, 0, 0, 0, 0, 0, 0, 1}, 53}]),
+        ?assertMatch(#{sources := [{dns, #{servers := ["127.0.0.1:8600", "[::1]:53"]}}]},
+                     ?STRATEGY:cluster_options(new(create_state(#{}))))
+    after
+        inet_db:res_option(nameservers, Before)
+    end.
+
+%% A dns_client goes through a callback source, whose discover fun turns
+%% 1.0.1's [{Port, Host}] into [{Host, Port}], and a crash into an error.
+dns_client_discover_test() ->
+    Opts = ?STRATEGY:cluster_options(
+              new(create_state(#{config => [{dns_client, caravan_compat_test_client}]}))),
+    #{prune := false, sources := [{callback, #{basename := "profile-service",
+                                               discover := Discover}}]} = Opts,
+    ?assertEqual({ok, [{<<"somenode.foo.example.net">>, 7000}]}, Discover()),
+    ?assertMatch({error, {dns_client, no_such_module, {error, undef}}},
+                 ?STRATEGY:client_discover(no_such_module, <<"q">>)).
+
+%% SRV targets as host names: the trailing dot goes.
+target_host_test() ->
+    ?assertEqual(<<"n1.node.dc1.consul">>, caravan_dns:target_host(<<"n1.node.dc1.consul.">>)),
+    ?assertEqual(<<"n1.node.dc1.consul">>, caravan_dns:target_host("n1.node.dc1.consul")),
+    ?assertEqual(<<".">>, caravan_dns:target_host(<<".">>)),
+    ?assertEqual(<<>>, caravan_dns:target_host(<<>>)).
+
+%% find_nodes/1 without libcluster loaded does connect_nodes/4's steps:
+%% already connected nodes and this node are skipped, failures returned.
+connect_nodes_test() ->
+    Self = node(),
+    ?assertEqual(ok, ?STRATEGY:connect_nodes(t, {erlang, error, []}, {erlang, nodes, [connected]},
+                                             [Self])),
+    ?assertEqual({error, [{'b@nowhere', false}, {'a@nowhere', false}]},
+                 ?STRATEGY:connect_nodes(t, {erlang, is_list, []}, {lists, reverse, [[]]},
+                                         ['a@nowhere', 'b@nowhere'])).
