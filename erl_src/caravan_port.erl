@@ -238,8 +238,7 @@ handle_info(Msg, State) ->
 -spec terminate(term(), #state{}) -> ok.
 terminate(_Reason, #state{port = Port} = State) ->
     fail_pending(unavailable, State),
-    _ = Port =/= undefined andalso catch port_close(Port),
-    ok.
+    close(Port).
 
 %%%---------------------------------------------------------------------------
 %%% Internal
@@ -358,8 +357,18 @@ hung(#state{port = Port, os_pid = OsPid, program = Program} = State) ->
     ?LOG_ERROR("caravan_port: ~ts (os pid ~p) did not answer a liveness ping within ~b ms; "
                "killing it", [Program, OsPid, State#state.liveness_timeout]),
     is_integer(OsPid) andalso kill(OsPid),
-    catch port_close(Port),
+    close(Port),
     program_exited(hung, State).
+
+%% Closing a port that already went away raises badarg: nothing to do then.
+close(undefined) ->
+    ok;
+close(Port) ->
+    try port_close(Port) of
+        true -> ok
+    catch
+        error:badarg -> ok
+    end.
 
 kill(OsPid) ->
     case os:find_executable("kill") of
