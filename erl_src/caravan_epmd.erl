@@ -65,41 +65,76 @@ start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
 %% @doc Nothing to register with: answers creation -1, which tells
-%% net_kernel to pick a random 32-bit creation itself.
--spec register_node(Name, Port) -> {ok, -1} when
-      Name :: string(),
+%% net_kernel to pick a random 32-bit creation itself. A name whose port is
+%% refused (see listen_port_please/2) is refused here, as an error tuple
+%% every OTP's caller passes on: inet_tcp_dist (25) returns register_node's
+%% error as is, fam_listen (26+) through its `maybe'.
+-spec register_node(Name, Port) -> {ok, -1} | {error, {atom(), binary()}} when
+      Name :: atom() | string(),
       Port :: inet:port_number().
 register_node(Name, Port) ->
     register_node(Name, Port, inet_tcp).
 
--spec register_node(Name, Port, Driver) -> {ok, -1} when
-      Name :: string(),
+-spec register_node(Name, Port, Driver) -> {ok, -1} | {error, {atom(), binary()}} when
+      Name :: atom() | string(),
       Port :: inet:port_number(),
       Driver :: atom().
 register_node(Name, Port, Driver) ->
-    gen_server:call(?MODULE, {register, Name, Port, Driver}, infinity).
+    case listen_port(Name) of
+        {error, _} = Refused -> Refused;
+        {ok, _} -> gen_server:call(?MODULE, {register, Name, Port, Driver}, infinity)
+    end.
 
 %% @doc The port to listen on: the one in our name, or 0 (any) for hidden
 %% and remote-shell helper nodes, so that `rem-a1b2-app-4370' does not try to
 %% take the port of the `app-4370' it talks to.
--spec listen_port_please(Name, Host) -> {ok, inet:port_number()} | {error, term()} when
+%%
+%% Never `{error, _}': every OTP's caller (inet_tcp_dist's gen_listen in 25,
+%% fam_listen in 26-29) matches only `{ok, Port}', and anything else became
+%% a case_clause. A name that carries no valid port is refused in one line
+%% (node name and rule) instead: at boot the node then stops with status 1,
+%% as net_kernel itself would, but without the case_clause; at run time this
+%% answers 0 and register_node/3 refuses, so net_kernel:start/2 returns an
+%% error tuple and the node stays up.
+-spec listen_port_please(Name, Host) -> {ok, inet:port_number()} when
       Name :: atom() | string(),
       Host :: atom() | string() | inet:ip_address().
-listen_port_please(Name, _Host) ->
-    case is_helper() of
-        true ->
-            {ok, 0};
-        false ->
-            case port_of(Name) of
-                {ok, Port} ->
-                    warn_ignored_epmd_port(Port),
-                    {ok, Port};
-                {error, {_Reason, Detail}} = Error ->
-                    ?LOG_ERROR("caravan_epmd: cannot listen: ~ts", [Detail],
-                               #{caravan => epmd}),
-                    Error
+listen_port_please(Name, Host) ->
+    case listen_port(Name) of
+        {ok, Port} ->
+            Port =/= 0 andalso warn_ignored_epmd_port(Port),
+            {ok, Port};
+        {error, {_Reason, Detail}} ->
+            Line = io_lib:format("caravan: ~ts@~ts cannot start distribution: ~ts",
+                                 [to_string(Name), host_string(Host), Detail]),
+            ?LOG_ERROR("~ts", [Line], #{caravan => epmd}),
+            case booting() of
+                true -> stop_booting_node(Line);
+                false -> {ok, 0}
             end
     end.
+
+listen_port(Name) ->
+    case is_helper() of
+        true -> {ok, 0};
+        false -> port_of(Name)
+    end.
+
+%% Distribution started from -name/-sname while the node boots: net_kernel
+%% would halt(1) after a listen error anyway (its clean_halt), but only after
+%% printing its own case_clause, and without flushing our log line.
+booting() ->
+    element(1, init:get_status()) =:= starting andalso
+        (init:get_argument(name) =/= error orelse init:get_argument(sname) =/= error).
+
+%% Distribution starts before logger's handlers and the user process exist
+%% (kernel starts net_sup first): the logged line is only buffered then, so
+%% it is written to the console directly, the way net_kernel reports its
+%% own boot errors. Then the node stops with status 1: no crash dump, no
+%% supervisor reports.
+stop_booting_node(Line) ->
+    erlang:display_string(lists:flatten([Line, $\n])),
+    erlang:halt(1, [{flush, true}]).
 
 %% -erl_epmd_port is erl_epmd's flag (every node on one port); with caravan
 %% the name decides, so a different value there is a leftover worth a line.
@@ -281,9 +316,27 @@ own_registration() ->
     end.
 
 %% Hidden nodes and remote shells are helpers: `mix release remote' and
-%% `rpc' start hidden nodes named rem-RAND-NODE, relx uses -remsh.
+%% `rpc' start hidden nodes named rem-RAND-NODE, relx uses -remsh. Hidden
+%% is what net_kernel decided: it records it before it listens (the
+%% publish_type persistent term, set from net_kernel:start/2's `hidden'
+%% option or from -hidden); before net_kernel runs, -hidden is read the way
+%% net_kernel's hidden_argument/0 reads it (`-hidden false' is not hidden).
 is_helper() ->
-    init:get_argument(hidden) =/= error orelse init:get_argument(remsh) =/= error.
+    hidden() orelse init:get_argument(remsh) =/= error.
+
+hidden() ->
+    case persistent_term:get({net_kernel, publish_type}, undefined) of
+        hidden -> true;
+        normal -> false;
+        undefined -> hidden_argument()
+    end.
+
+hidden_argument() ->
+    case init:get_argument(hidden) of
+        {ok, [[] | _]} -> true;
+        {ok, [["true" | _] | _]} -> true;
+        _ -> false
+    end.
 
 resolve(Host, Family) when is_tuple(Host) ->
     case {Family, tuple_size(Host)} of
