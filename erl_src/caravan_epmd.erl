@@ -50,6 +50,10 @@
 %% Names seen are few in a real cluster; the bound only stops a stream of
 %% made-up names from growing the table without end.
 -define(MAX_CACHED, 10000).
+%% The table's marker (not a name: names are strings) that the program did
+%% not answer in time; and how often the server checks whether it answers again.
+-define(DEGRADED, {'$caravan', degraded}).
+-define(CHECK_INTERVAL_MS, 1000).
 
 -record(state, {registered :: {string(), inet:port_number(), atom()} | undefined,
                 owner :: pid() | undefined}).
@@ -157,12 +161,15 @@ warn_ignored_epmd_port(Port) ->
 port_please(Name, Ip) ->
     port_please(Name, Ip, infinity).
 
+%% @doc As erl_epmd's: answered within Timeout. The C program is given
+%% what is left of it (at most the usual lookup bound); the Erlang copy of
+%% the rule answers when it cannot.
 -spec port_please(Name, Ip, Timeout) -> {port, inet:port_number(), ?DIST_VERSION} | noport when
       Name :: atom() | string(),
       Ip :: inet:ip_address() | string() | atom(),
       Timeout :: timeout().
-port_please(Name, _Ip, _Timeout) ->
-    case port_of(Name) of
+port_please(Name, _Ip, Timeout) ->
+    case port_of(Name, Timeout) of
         {ok, Port} -> {port, Port, ?DIST_VERSION};
         {error, _} -> noport
     end.
@@ -218,14 +225,21 @@ names(Host) ->
 %% else (program unavailable) from caravan_name.
 -spec port_of(Name) -> {ok, inet:port_number()} | {error, {atom(), binary()}} when
       Name :: atom() | string() | binary().
-port_of(Name) when is_atom(Name) -> port_of(atom_to_list(Name));
-port_of(Name) when is_binary(Name) -> port_of(binary_to_list(Name));
 port_of(Name) ->
+    port_of(Name, ?LOOKUP_TIMEOUT_MS).
+
+port_of(Name, Timeout) when is_atom(Name) -> port_of(atom_to_list(Name), Timeout);
+port_of(Name, Timeout) when is_binary(Name) -> port_of(binary_to_list(Name), Timeout);
+port_of(Name, Timeout) ->
+    Bound = case Timeout of
+                infinity -> ?LOOKUP_TIMEOUT_MS;
+                T -> min(T, ?LOOKUP_TIMEOUT_MS)
+            end,
     try ets:lookup(?TABLE, Name) of
         [{_, Port}] -> {ok, Port};
-        [] -> derive(Name, true)
+        [] -> derive(Name, Bound, true)
     catch
-        error:badarg -> derive(Name, false) % the table is not there: not started
+        error:badarg -> derive(Name, Bound, false) % the table is not there: not started
     end.
 
 %% @doc The caravan_port owner of this node's epmd-side program.
@@ -254,6 +268,11 @@ handle_call(Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(degraded, State) ->
+    ?LOG_WARNING("caravan_epmd: the name program did not answer within ~b ms; names are "
+                 "derived in Erlang until it answers again", [?LOOKUP_TIMEOUT_MS]),
+    erlang:send_after(?CHECK_INTERVAL_MS, self(), check),
+    {noreply, State};
 handle_cast(Msg, State) ->
     ?LOG_WARNING("caravan_epmd: unexpected cast ~0P", [Msg, 20]),
     {noreply, State}.
@@ -265,6 +284,19 @@ handle_info({'EXIT', Owner, Reason}, #state{owner = Owner} = State) ->
     ?LOG_ERROR("caravan_epmd: port owner exited (~tp), starting a new one", [Reason]),
     {noreply, State#state{owner = start_owner()}};
 handle_info({'EXIT', _Other, _Reason}, State) ->
+    {noreply, State};
+handle_info(check, State) ->
+    %% Asked from a helper process: this server must stay free to answer
+    %% registrations while the program hangs.
+    Self = self(),
+    _ = spawn_link(fun() -> Self ! {checked, check_program()} end),
+    {noreply, State};
+handle_info({checked, true}, State) ->
+    ets:delete(?TABLE, ?DEGRADED),
+    ?LOG_NOTICE("caravan_epmd: the name program answers again"),
+    {noreply, State};
+handle_info({checked, false}, State) ->
+    erlang:send_after(?CHECK_INTERVAL_MS, self(), check),
     {noreply, State};
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_epmd: unexpected message ~0P", [Msg, 20]),
@@ -287,18 +319,47 @@ start_owner() ->
             undefined
     end.
 
-derive(Name, Cache) ->
+%% A program that did not answer in time is not asked again until it has
+%% answered the server's check (see handle_info(check, _)): while it hangs,
+%% every lookup is the Erlang copy's, in microseconds, and is cached like
+%% the program's own answers (both apply the same rule).
+derive(Name, Timeout, Cache) ->
     Default = caravan_config:default_port(),
     Args = #{name => unicode:characters_to_binary(Name), default => Default},
-    case caravan_port:call(?PORT_OWNER, dist_port, Args, ?LOOKUP_TIMEOUT_MS) of
+    Reply = case Cache andalso degraded() of
+                true -> {error, degraded};
+                false when Timeout =< 0 -> {error, no_time};
+                false -> caravan_port:call_within(?PORT_OWNER, dist_port, Args, Timeout)
+            end,
+    case Reply of
         {ok, Port} when is_integer(Port) ->
             Cache andalso remember(Name, Port),
             {ok, Port};
         {error, {Reason, Detail}} = Error when is_atom(Reason), is_binary(Detail) ->
             Error; % the rule said no: the fallback would say the same
-        {error, _Unavailable} ->
-            caravan_name:port(Name, Default)
+        {error, Unavailable} ->
+            Cache andalso Unavailable =:= timeout andalso degrade(),
+            case caravan_name:port(Name, Default) of
+                {ok, Port} = Ok ->
+                    Cache andalso remember(Name, Port),
+                    Ok;
+                Error ->
+                    Error
+            end
     end.
+
+degraded() ->
+    ets:member(?TABLE, ?DEGRADED).
+
+degrade() ->
+    case ets:insert_new(?TABLE, {?DEGRADED, true}) of
+        true -> gen_server:cast(?MODULE, degraded);
+        false -> ok
+    end.
+
+check_program() ->
+    Args = #{name => <<"check-1">>, default => 0},
+    caravan_port:call_within(?PORT_OWNER, dist_port, Args, ?LOOKUP_TIMEOUT_MS) =:= {ok, 1}.
 
 remember(Name, Port) ->
     case ets:info(?TABLE, size) >= ?MAX_CACHED of

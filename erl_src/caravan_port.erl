@@ -16,6 +16,7 @@
 %% API
 -export([start_link/2]).
 -export([call/4]).
+-export([call_within/4]).
 -export([os_pid/1]).
 -export([default_program/0]).
 -export([protocol_atoms/0]).
@@ -60,6 +61,10 @@
 %% A healthy program answers a ping in microseconds, even when busy.
 -define(LIVENESS_INTERVAL_MS, 5000).
 -define(LIVENESS_TIMEOUT_MS, 2000).
+%% A program that hangs again and again (alive, reading, never answering)
+%% is not killed and replaced every interval + timeout: the next start
+%% waits one interval, then twice that, up to this bound.
+-define(HANG_BACKOFF_MAX_MS, 60000).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -74,6 +79,7 @@
                 backoff_max :: pos_integer(),
                 backoff = 0 :: non_neg_integer(),
                 failures = 0 :: non_neg_integer(),
+                hangs = 0 :: non_neg_integer(),
                 start_error :: term(),
                 liveness_interval :: pos_integer(),
                 liveness_timeout :: pos_integer(),
@@ -100,6 +106,23 @@ start_link(Name, Options) ->
 call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
     try
         gen_server:call(Server, {call, Op, Args, Timeout}, Timeout + ?CALL_MARGIN_MS)
+    catch
+        exit:{noproc, _} -> {error, unavailable};
+        exit:{timeout, _} -> {error, timeout};
+        exit:{Reason, _} -> {error, {port_exited, Reason}}
+    end.
+
+%% @doc As call/4, but `Timeout' bounds the whole call, the wait for a busy
+%% owner included: for callers such as port_please/3 that were given a
+%% deadline themselves.
+-spec call_within(Server, Op, Args, Timeout) -> {ok, term()} | {error, error_reason()} when
+      Server :: atom() | pid(),
+      Op :: atom(),
+      Args :: map(),
+      Timeout :: non_neg_integer().
+call_within(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
+    try
+        gen_server:call(Server, {call, Op, Args, Timeout}, max(Timeout, 1))
     catch
         exit:{noproc, _} -> {error, unavailable};
         exit:{timeout, _} -> {error, timeout};
@@ -231,6 +254,8 @@ handle_info(probe, State) ->
     {noreply, probe(State)};
 handle_info({timeout, Timer, {probe_timeout, Id}}, #state{probe = {Id, Timer}} = State) ->
     {noreply, hung(State#state{probe = undefined})};
+handle_info({OldPort, _}, State) when is_port(OldPort) ->
+    {noreply, State}; % output or exit of a program already killed and closed
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_port: unexpected message ~0P", [Msg, 20]),
     {noreply, State}.
@@ -278,16 +303,16 @@ handle_reply(Bin, #state{pending = Pending} = State) ->
         {ok, Id, _} when element(1, State#state.probe) =:= Id ->
             {Id, Timer} = State#state.probe,
             _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
-            State#state{probe = undefined, answered = true};
+            State#state{probe = undefined, answered = true, hangs = 0};
         {ok, Id, Reply} ->
             case maps:take(Id, Pending) of
                 {{From, Timer}, Rest} ->
                     _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
                     gen_server:reply(From, Reply),
-                    State#state{pending = Rest, answered = true};
+                    State#state{pending = Rest, answered = true, hangs = 0};
                 error ->
                     %% The caller already had its timeout.
-                    State#state{answered = true}
+                    State#state{answered = true, hangs = 0}
             end;
         {error, Why} ->
             ?LOG_WARNING("caravan_port: ~ts sent an unreadable reply (~ts), dropped",
@@ -352,13 +377,25 @@ probe(#state{port = Port, next_id = Id} = State) ->
     end.
 
 %% The program did not answer a ping: it is stopped or stuck. Kill it (a
-%% stopped process would ignore the closing of its stdin) and start anew.
-hung(#state{port = Port, os_pid = OsPid, program = Program} = State) ->
-    ?LOG_ERROR("caravan_port: ~ts (os pid ~p) did not answer a liveness ping within ~b ms; "
-               "killing it", [Program, OsPid, State#state.liveness_timeout]),
+%% stopped process would ignore the closing of its stdin) and start anew,
+%% later each time it hangs again: a program that is alive but hung is not
+%% healthy, whatever it answered before it hung. One log line at the 1st,
+%% 2nd, 4th, 8th... hang in a row.
+hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = State) ->
+    Hangs = Hangs0 + 1,
+    Delay = min(?HANG_BACKOFF_MAX_MS, State#state.liveness_interval bsl min(Hangs - 1, 16)),
+    case is_power_of_two(Hangs) of
+        true -> ?LOG_ERROR("caravan_port: ~ts (os pid ~p) did not answer a liveness ping "
+                           "within ~b ms, ~b hang(s) in a row; killed it, next start in ~b ms",
+                           [Program, OsPid, State#state.liveness_timeout, Hangs, Delay]);
+        false -> ok
+    end,
     is_integer(OsPid) andalso kill(OsPid),
     close(Port),
-    program_exited(hung, State).
+    fail_pending({port_exited, hung}, State),
+    erlang:send_after(Delay, self(), restart),
+    State#state{port = undefined, os_pid = undefined, pending = #{}, probe = undefined,
+                hangs = Hangs, backoff = 0}.
 
 %% Closing a port that already went away raises badarg: nothing to do then.
 close(undefined) ->
