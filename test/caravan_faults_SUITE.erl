@@ -11,7 +11,7 @@
 -export([kill9_during_a_stream_of_calls/1, sigstop_is_detected_and_restarted/1,
          crash_loop_at_start/1, ten_thousand_queued_requests/1,
          tokens_never_in_logs_or_errors/1, hung_program_restarts_back_off/1,
-         hung_program_lookups_fall_back_fast/1]).
+         hung_program_lookups_fall_back_fast/1, huge_length_prefix_costs_one_restart/1]).
 
 -define(OWNER, caravan_faults_owner).
 
@@ -21,7 +21,8 @@ suite() ->
 all() ->
     [kill9_during_a_stream_of_calls, sigstop_is_detected_and_restarted, crash_loop_at_start,
      ten_thousand_queued_requests, tokens_never_in_logs_or_errors,
-     hung_program_restarts_back_off, hung_program_lookups_fall_back_fast].
+     hung_program_restarts_back_off, hung_program_lookups_fall_back_fast,
+     huge_length_prefix_costs_one_restart].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -280,3 +281,32 @@ hung_program_lookups_fall_back_fast(Config) ->
     ?assert(lists:max(Times) < 50000),
     ok = file:delete(Trigger),
     caravan_test_peer:stop(P).
+
+%% A reply whose header announces 4 GB, then a trickle of bytes: the VM must
+%% not allocate toward that size (with {packet, 4} it allocated all of it
+%% at once: erlang:memory(system) +4 GB). The program is killed and
+%% restarted once, and the node's memory stays flat.
+huge_length_prefix_costs_one_restart(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Marker = filename:join(Dir, "huge-sent"),
+    {ok, Real} = caravan_config:port_program(),
+    Script = filename:join(Dir, "huge_prefix.sh"),
+    %% First start: the broken header and a trickle (bounded: 10 s at most).
+    %% Later starts: the real program.
+    ok = file:write_file(Script, io_lib:format(
+                                   "#!/bin/sh\nif [ -e '~ts' ]; then exec '~ts'; fi\n"
+                                   ": > '~ts'\nprintf '\\377\\377\\377\\360x'\n"
+                                   "i=0; while [ $i -lt 1000 ]; do printf y 2>/dev/null || exit 0; "
+                                   "sleep 0.01; i=$((i+1)); done\n", [Marker, Real, Marker])),
+    ok = file:change_mode(Script, 8#755),
+    ok = caravan_test_log:start(),
+    Before = erlang:memory(system),
+    {ok, _} = caravan_port:start_link(?OWNER, #{program => Script}),
+    caravan_test_peer:wait_until(fun() -> filelib:is_file(Marker) end, 5000),
+    Peak = lists:max([begin timer:sleep(50), erlang:memory(system) end || _ <- lists:seq(1, 20)]),
+    ?assertEqual({ok, 1}, call(<<"a-1">>, 2000)),
+    Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"huge_prefix">>) =/= nomatch],
+    ct:log("4 GB length prefix: system memory ~b KiB before, peak ~b KiB over 1 s; log:~n~s",
+           [Before div 1024, Peak div 1024, Lines]),
+    ?assert(Peak - Before < 64 * 1024 * 1024),
+    ?assertMatch([_], [L || L <- Lines, binary:match(L, <<"announced a reply of 4294967280 bytes">>) =/= nomatch]).
