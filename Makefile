@@ -34,8 +34,12 @@ EI_LIBS := -L$(EI_DIR)/lib -lei -lpthread
 # Libraries found through pkg-config, as Debian's -dev packages install them.
 # libcurl is compiled against but not linked: http.c loads it with dlopen()
 # on the first HTTP request (see there why).
+# c-ares is linked statically (libcares.a from libc-ares-dev), as ei is, so
+# priv/caravan_port needs no libcares.so.2 in a slim release image.
 PKG_CFLAGS := $(shell pkg-config --cflags libcares libcurl 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares) -ldl
+CARES_LIBDIR := $(shell pkg-config --variable=libdir libcares 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
+CARES_STATIC := $(CARES_LIBDIR)/libcares.a
+PKG_LIBS := $(CARES_STATIC) $(filter-out -lcares,$(shell pkg-config --static --libs libcares 2>/dev/null)) -ldl
 
 BUILD := _build/c
 PORT := priv/caravan_port

@@ -50,6 +50,10 @@
 %% Names seen are few in a real cluster; the bound only stops a stream of
 %% made-up names from growing the table without end.
 -define(MAX_CACHED, 10000).
+%% The table's marker (not a name: names are strings) that the program did
+%% not answer in time; and how often the server checks whether it answers again.
+-define(DEGRADED, {'$caravan', degraded}).
+-define(CHECK_INTERVAL_MS, 1000).
 
 -record(state, {registered :: {string(), inet:port_number(), atom()} | undefined,
                 owner :: pid() | undefined}).
@@ -65,41 +69,76 @@ start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
 %% @doc Nothing to register with: answers creation -1, which tells
-%% net_kernel to pick a random 32-bit creation itself.
--spec register_node(Name, Port) -> {ok, -1} when
-      Name :: string(),
+%% net_kernel to pick a random 32-bit creation itself. A name whose port is
+%% refused (see listen_port_please/2) is refused here, as an error tuple
+%% every OTP's caller passes on: inet_tcp_dist (25) returns register_node's
+%% error as is, fam_listen (26+) through its `maybe'.
+-spec register_node(Name, Port) -> {ok, -1} | {error, {atom(), binary()}} when
+      Name :: atom() | string(),
       Port :: inet:port_number().
 register_node(Name, Port) ->
     register_node(Name, Port, inet_tcp).
 
--spec register_node(Name, Port, Driver) -> {ok, -1} when
-      Name :: string(),
+-spec register_node(Name, Port, Driver) -> {ok, -1} | {error, {atom(), binary()}} when
+      Name :: atom() | string(),
       Port :: inet:port_number(),
       Driver :: atom().
 register_node(Name, Port, Driver) ->
-    gen_server:call(?MODULE, {register, Name, Port, Driver}, infinity).
+    case listen_port(Name) of
+        {error, _} = Refused -> Refused;
+        {ok, _} -> gen_server:call(?MODULE, {register, Name, Port, Driver}, infinity)
+    end.
 
 %% @doc The port to listen on: the one in our name, or 0 (any) for hidden
 %% and remote-shell helper nodes, so that `rem-a1b2-app-4370' does not try to
 %% take the port of the `app-4370' it talks to.
--spec listen_port_please(Name, Host) -> {ok, inet:port_number()} | {error, term()} when
+%%
+%% Never `{error, _}': every OTP's caller (inet_tcp_dist's gen_listen in 25,
+%% fam_listen in 26-29) matches only `{ok, Port}', and anything else became
+%% a case_clause. A name that carries no valid port is refused in one line
+%% (node name and rule) instead: at boot the node then stops with status 1,
+%% as net_kernel itself would, but without the case_clause; at run time this
+%% answers 0 and register_node/3 refuses, so net_kernel:start/2 returns an
+%% error tuple and the node stays up.
+-spec listen_port_please(Name, Host) -> {ok, inet:port_number()} when
       Name :: atom() | string(),
       Host :: atom() | string() | inet:ip_address().
-listen_port_please(Name, _Host) ->
-    case is_helper() of
-        true ->
-            {ok, 0};
-        false ->
-            case port_of(Name) of
-                {ok, Port} ->
-                    warn_ignored_epmd_port(Port),
-                    {ok, Port};
-                {error, {_Reason, Detail}} = Error ->
-                    ?LOG_ERROR("caravan_epmd: cannot listen: ~ts", [Detail],
-                               #{caravan => epmd}),
-                    Error
+listen_port_please(Name, Host) ->
+    case listen_port(Name) of
+        {ok, Port} ->
+            Port =/= 0 andalso warn_ignored_epmd_port(Port),
+            {ok, Port};
+        {error, {_Reason, Detail}} ->
+            Line = io_lib:format("caravan: ~ts@~ts cannot start distribution: ~ts",
+                                 [to_string(Name), host_string(Host), Detail]),
+            ?LOG_ERROR("~ts", [Line], #{caravan => epmd}),
+            case booting() of
+                true -> stop_booting_node(Line);
+                false -> {ok, 0}
             end
     end.
+
+listen_port(Name) ->
+    case is_helper() of
+        true -> {ok, 0};
+        false -> port_of(Name)
+    end.
+
+%% Distribution started from -name/-sname while the node boots: net_kernel
+%% would halt(1) after a listen error anyway (its clean_halt), but only after
+%% printing its own case_clause, and without flushing our log line.
+booting() ->
+    element(1, init:get_status()) =:= starting andalso
+        (init:get_argument(name) =/= error orelse init:get_argument(sname) =/= error).
+
+%% Distribution starts before logger's handlers and the user process exist
+%% (kernel starts net_sup first): the logged line is only buffered then, so
+%% it is written to the console directly, the way net_kernel reports its
+%% own boot errors. Then the node stops with status 1: no crash dump, no
+%% supervisor reports.
+stop_booting_node(Line) ->
+    erlang:display_string(lists:flatten([Line, $\n])),
+    erlang:halt(1, [{flush, true}]).
 
 %% -erl_epmd_port is erl_epmd's flag (every node on one port); with caravan
 %% the name decides, so a different value there is a leftover worth a line.
@@ -122,12 +161,15 @@ warn_ignored_epmd_port(Port) ->
 port_please(Name, Ip) ->
     port_please(Name, Ip, infinity).
 
+%% @doc As erl_epmd's: answered within Timeout. The C program is given
+%% what is left of it (at most the usual lookup bound); the Erlang copy of
+%% the rule answers when it cannot.
 -spec port_please(Name, Ip, Timeout) -> {port, inet:port_number(), ?DIST_VERSION} | noport when
       Name :: atom() | string(),
       Ip :: inet:ip_address() | string() | atom(),
       Timeout :: timeout().
-port_please(Name, _Ip, _Timeout) ->
-    case port_of(Name) of
+port_please(Name, _Ip, Timeout) ->
+    case port_of(Name, Timeout) of
         {ok, Port} -> {port, Port, ?DIST_VERSION};
         {error, _} -> noport
     end.
@@ -183,14 +225,21 @@ names(Host) ->
 %% else (program unavailable) from caravan_name.
 -spec port_of(Name) -> {ok, inet:port_number()} | {error, {atom(), binary()}} when
       Name :: atom() | string() | binary().
-port_of(Name) when is_atom(Name) -> port_of(atom_to_list(Name));
-port_of(Name) when is_binary(Name) -> port_of(binary_to_list(Name));
 port_of(Name) ->
+    port_of(Name, ?LOOKUP_TIMEOUT_MS).
+
+port_of(Name, Timeout) when is_atom(Name) -> port_of(atom_to_list(Name), Timeout);
+port_of(Name, Timeout) when is_binary(Name) -> port_of(binary_to_list(Name), Timeout);
+port_of(Name, Timeout) ->
+    Bound = case Timeout of
+                infinity -> ?LOOKUP_TIMEOUT_MS;
+                T -> min(T, ?LOOKUP_TIMEOUT_MS)
+            end,
     try ets:lookup(?TABLE, Name) of
         [{_, Port}] -> {ok, Port};
-        [] -> derive(Name, true)
+        [] -> derive(Name, Bound, true)
     catch
-        error:badarg -> derive(Name, false) % the table is not there: not started
+        error:badarg -> derive(Name, Bound, false) % the table is not there: not started
     end.
 
 %% @doc The caravan_port owner of this node's epmd-side program.
@@ -219,6 +268,11 @@ handle_call(Request, _From, State) ->
     {reply, {error, unknown_request}, State}.
 
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(degraded, State) ->
+    ?LOG_WARNING("caravan_epmd: the name program did not answer within ~b ms; names are "
+                 "derived in Erlang until it answers again", [?LOOKUP_TIMEOUT_MS]),
+    erlang:send_after(?CHECK_INTERVAL_MS, self(), check),
+    {noreply, State};
 handle_cast(Msg, State) ->
     ?LOG_WARNING("caravan_epmd: unexpected cast ~0P", [Msg, 20]),
     {noreply, State}.
@@ -230,6 +284,19 @@ handle_info({'EXIT', Owner, Reason}, #state{owner = Owner} = State) ->
     ?LOG_ERROR("caravan_epmd: port owner exited (~tp), starting a new one", [Reason]),
     {noreply, State#state{owner = start_owner()}};
 handle_info({'EXIT', _Other, _Reason}, State) ->
+    {noreply, State};
+handle_info(check, State) ->
+    %% Asked from a helper process: this server must stay free to answer
+    %% registrations while the program hangs.
+    Self = self(),
+    _ = spawn_link(fun() -> Self ! {checked, check_program()} end),
+    {noreply, State};
+handle_info({checked, true}, State) ->
+    ets:delete(?TABLE, ?DEGRADED),
+    ?LOG_NOTICE("caravan_epmd: the name program answers again"),
+    {noreply, State};
+handle_info({checked, false}, State) ->
+    erlang:send_after(?CHECK_INTERVAL_MS, self(), check),
     {noreply, State};
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_epmd: unexpected message ~0P", [Msg, 20]),
@@ -252,18 +319,47 @@ start_owner() ->
             undefined
     end.
 
-derive(Name, Cache) ->
+%% A program that did not answer in time is not asked again until it has
+%% answered the server's check (see handle_info(check, _)): while it hangs,
+%% every lookup is the Erlang copy's, in microseconds, and is cached like
+%% the program's own answers (both apply the same rule).
+derive(Name, Timeout, Cache) ->
     Default = caravan_config:default_port(),
     Args = #{name => unicode:characters_to_binary(Name), default => Default},
-    case caravan_port:call(?PORT_OWNER, dist_port, Args, ?LOOKUP_TIMEOUT_MS) of
+    Reply = case Cache andalso degraded() of
+                true -> {error, degraded};
+                false when Timeout =< 0 -> {error, no_time};
+                false -> caravan_port:call_within(?PORT_OWNER, dist_port, Args, Timeout)
+            end,
+    case Reply of
         {ok, Port} when is_integer(Port) ->
             Cache andalso remember(Name, Port),
             {ok, Port};
         {error, {Reason, Detail}} = Error when is_atom(Reason), is_binary(Detail) ->
             Error; % the rule said no: the fallback would say the same
-        {error, _Unavailable} ->
-            caravan_name:port(Name, Default)
+        {error, Unavailable} ->
+            Cache andalso Unavailable =:= timeout andalso degrade(),
+            case caravan_name:port(Name, Default) of
+                {ok, Port} = Ok ->
+                    Cache andalso remember(Name, Port),
+                    Ok;
+                Error ->
+                    Error
+            end
     end.
+
+degraded() ->
+    ets:member(?TABLE, ?DEGRADED).
+
+degrade() ->
+    case ets:insert_new(?TABLE, {?DEGRADED, true}) of
+        true -> gen_server:cast(?MODULE, degraded);
+        false -> ok
+    end.
+
+check_program() ->
+    Args = #{name => <<"check-1">>, default => 0},
+    caravan_port:call_within(?PORT_OWNER, dist_port, Args, ?LOOKUP_TIMEOUT_MS) =:= {ok, 1}.
 
 remember(Name, Port) ->
     case ets:info(?TABLE, size) >= ?MAX_CACHED of
@@ -281,9 +377,27 @@ own_registration() ->
     end.
 
 %% Hidden nodes and remote shells are helpers: `mix release remote' and
-%% `rpc' start hidden nodes named rem-RAND-NODE, relx uses -remsh.
+%% `rpc' start hidden nodes named rem-RAND-NODE, relx uses -remsh. Hidden
+%% is what net_kernel decided: it records it before it listens (the
+%% publish_type persistent term, set from net_kernel:start/2's `hidden'
+%% option or from -hidden); before net_kernel runs, -hidden is read the way
+%% net_kernel's hidden_argument/0 reads it (`-hidden false' is not hidden).
 is_helper() ->
-    init:get_argument(hidden) =/= error orelse init:get_argument(remsh) =/= error.
+    hidden() orelse init:get_argument(remsh) =/= error.
+
+hidden() ->
+    case persistent_term:get({net_kernel, publish_type}, undefined) of
+        hidden -> true;
+        normal -> false;
+        undefined -> hidden_argument()
+    end.
+
+hidden_argument() ->
+    case init:get_argument(hidden) of
+        {ok, [[] | _]} -> true;
+        {ok, [["true" | _] | _]} -> true;
+        _ -> false
+    end.
 
 resolve(Host, Family) when is_tuple(Host) ->
     case {Family, tuple_size(Host)} of

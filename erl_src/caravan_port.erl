@@ -16,6 +16,7 @@
 %% API
 -export([start_link/2]).
 -export([call/4]).
+-export([call_within/4]).
 -export([os_pid/1]).
 -export([default_program/0]).
 -export([protocol_atoms/0]).
@@ -34,7 +35,8 @@
                      backoff_min_ms => non_neg_integer(),
                      backoff_max_ms => pos_integer(),
                      liveness_interval_ms => pos_integer(),
-                     liveness_timeout_ms => pos_integer()}.
+                     liveness_timeout_ms => pos_integer(),
+                     max_reply_bytes => pos_integer()}.
 %% `unavailable': the program is not running (not startable, or restarting).
 %% `{port_exited, Status}': it died with this call outstanding.
 %% `overload': more than max_pending calls are outstanding.
@@ -60,6 +62,18 @@
 %% A healthy program answers a ping in microseconds, even when busy.
 -define(LIVENESS_INTERVAL_MS, 5000).
 -define(LIVENESS_TIMEOUT_MS, 2000).
+%% A program that hangs again and again (alive, reading, never answering)
+%% is not killed and replaced every interval + timeout: the next start
+%% waits one interval, then twice that, up to this bound.
+-define(HANG_BACKOFF_MAX_MS, 60000).
+%% The largest reply read. The port is opened in stream mode and packets
+%% are cut here, not by the VM: with {packet, 4} the VM allocates a buffer
+%% of whatever length a packet header announces as soon as the header
+%% arrives (erts' sys_drivers.c ready_input: erts_alloc_fnf(h)), so one
+%% corrupted header meant up to 4 GB allocated (measured on OTP 25:
+%% erlang:memory(system) from 11 MB to 4.3 GB). A larger announced length
+%% is a broken program: it is killed and restarted.
+-define(DEFAULT_MAX_REPLY_BYTES, 64 * 1024 * 1024).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -74,10 +88,14 @@
                 backoff_max :: pos_integer(),
                 backoff = 0 :: non_neg_integer(),
                 failures = 0 :: non_neg_integer(),
+                hangs = 0 :: non_neg_integer(),
                 start_error :: term(),
                 liveness_interval :: pos_integer(),
                 liveness_timeout :: pos_integer(),
-                probe :: {pos_integer(), reference()} | undefined}).
+                probe :: {pos_integer(), reference()} | undefined,
+                max_reply :: pos_integer(),
+                %% Bytes read from the program that do not yet make a packet.
+                inbuf = <<>> :: binary()}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -100,6 +118,23 @@ start_link(Name, Options) ->
 call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
     try
         gen_server:call(Server, {call, Op, Args, Timeout}, Timeout + ?CALL_MARGIN_MS)
+    catch
+        exit:{noproc, _} -> {error, unavailable};
+        exit:{timeout, _} -> {error, timeout};
+        exit:{Reason, _} -> {error, {port_exited, Reason}}
+    end.
+
+%% @doc As call/4, but `Timeout' bounds the whole call, the wait for a busy
+%% owner included: for callers such as port_please/3 that were given a
+%% deadline themselves.
+-spec call_within(Server, Op, Args, Timeout) -> {ok, term()} | {error, error_reason()} when
+      Server :: atom() | pid(),
+      Op :: atom(),
+      Args :: map(),
+      Timeout :: non_neg_integer().
+call_within(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
+    try
+        gen_server:call(Server, {call, Op, Args, Timeout}, max(Timeout, 1))
     catch
         exit:{noproc, _} -> {error, unavailable};
         exit:{timeout, _} -> {error, timeout};
@@ -165,7 +200,8 @@ init({Name, Options}) ->
                    liveness_interval = maps:get(liveness_interval_ms, Options,
                                                 ?LIVENESS_INTERVAL_MS),
                    liveness_timeout = maps:get(liveness_timeout_ms, Options,
-                                               ?LIVENESS_TIMEOUT_MS)},
+                                               ?LIVENESS_TIMEOUT_MS),
+                   max_reply = maps:get(max_reply_bytes, Options, ?DEFAULT_MAX_REPLY_BYTES)},
     erlang:send_after(State#state.liveness_interval, self(), probe),
     {ok, open(State)}.
 
@@ -181,7 +217,7 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
     %% nosuspend: a program that stops reading (hung, stopped) fills the pipe
     %% and makes the port busy; a plain port_command would then suspend this
     %% process, and with it every caller. Refuse instead.
-    try erlang:port_command(Port, term_to_binary({Id, Op, Args}), [nosuspend]) of
+    try erlang:port_command(Port, frame({Id, Op, Args}), [nosuspend]) of
         true ->
             Timer = erlang:start_timer(Timeout, self(), {call_timeout, Id}),
             Pending = maps:put(Id, {From, Timer}, State#state.pending),
@@ -207,8 +243,10 @@ handle_cast(Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
-handle_info({Port, {data, Bin}}, #state{port = Port} = State) ->
-    {noreply, handle_reply(Bin, State)};
+handle_info({Port, {data, Bin}}, #state{port = Port, inbuf = <<>>} = State) ->
+    {noreply, packets(Bin, State)};
+handle_info({Port, {data, Bin}}, #state{port = Port, inbuf = Buf} = State) ->
+    {noreply, packets(<<Buf/binary, Bin/binary>>, State)};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
     {noreply, program_exited({exit_status, Status}, State)};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
@@ -231,6 +269,8 @@ handle_info(probe, State) ->
     {noreply, probe(State)};
 handle_info({timeout, Timer, {probe_timeout, Id}}, #state{probe = {Id, Timer}} = State) ->
     {noreply, hung(State#state{probe = undefined})};
+handle_info({OldPort, _}, State) when is_port(OldPort) ->
+    {noreply, State}; % output or exit of a program already killed and closed
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_port: unexpected message ~0P", [Msg, 20]),
     {noreply, State}.
@@ -238,8 +278,7 @@ handle_info(Msg, State) ->
 -spec terminate(term(), #state{}) -> ok.
 terminate(_Reason, #state{port = Port} = State) ->
     fail_pending(unavailable, State),
-    _ = Port =/= undefined andalso catch port_close(Port),
-    ok.
+    close(Port).
 
 %%%---------------------------------------------------------------------------
 %%% Internal
@@ -247,7 +286,7 @@ terminate(_Reason, #state{port = Port} = State) ->
 
 open(#state{program = Program} = State) ->
     try open_port({spawn_executable, Program},
-                  [{packet, 4}, binary, exit_status, use_stdio]) of
+                  [stream, binary, exit_status, use_stdio]) of
         Port ->
             OsPid = case erlang:port_info(Port, os_pid) of
                         {os_pid, P} -> P;
@@ -258,7 +297,7 @@ open(#state{program = Program} = State) ->
                 _ -> ?LOG_NOTICE("caravan_port: ~ts started after earlier failures",
                                  [Program])
             end,
-            State#state{port = Port, os_pid = OsPid, answered = false,
+            State#state{port = Port, os_pid = OsPid, answered = false, inbuf = <<>>,
                         started_at = erlang:monotonic_time(millisecond),
                         start_error = undefined}
     catch
@@ -274,21 +313,46 @@ open(#state{program = Program} = State) ->
                                          os_pid = undefined})
     end.
 
+%% The 4-byte length prefix of docs/protocol.md, written here because the
+%% port is in stream mode (see DEFAULT_MAX_REPLY_BYTES).
+frame(Term) ->
+    Bin = term_to_binary(Term),
+    [<<(byte_size(Bin)):32>>, Bin].
+
+%% Cuts the bytes read so far into packets; keeps an incomplete one, unless
+%% its header announces more than max_reply bytes.
+packets(<<Len:32, _/binary>>, #state{max_reply = Max} = State) when Len > Max ->
+    too_large(Len, State);
+packets(<<Len:32, Packet:Len/binary, Rest/binary>>, State) ->
+    case handle_reply(Packet, State) of
+        #state{port = undefined} = State1 -> State1;
+        State1 -> packets(Rest, State1)
+    end;
+packets(Partial, State) ->
+    State#state{inbuf = Partial}.
+
+too_large(Len, #state{port = Port, os_pid = OsPid, program = Program} = State) ->
+    ?LOG_ERROR("caravan_port: ~ts (os pid ~p) announced a reply of ~b bytes (at most ~b are "
+               "read); killing it", [Program, OsPid, Len, State#state.max_reply]),
+    is_integer(OsPid) andalso kill(OsPid),
+    close(Port),
+    program_exited(too_large, State#state{inbuf = <<>>}).
+
 handle_reply(Bin, #state{pending = Pending} = State) ->
     case decode_reply(Bin) of
         {ok, Id, _} when element(1, State#state.probe) =:= Id ->
             {Id, Timer} = State#state.probe,
             _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
-            State#state{probe = undefined, answered = true};
+            State#state{probe = undefined, answered = true, hangs = 0};
         {ok, Id, Reply} ->
             case maps:take(Id, Pending) of
                 {{From, Timer}, Rest} ->
                     _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
                     gen_server:reply(From, Reply),
-                    State#state{pending = Rest, answered = true};
+                    State#state{pending = Rest, answered = true, hangs = 0};
                 error ->
                     %% The caller already had its timeout.
-                    State#state{answered = true}
+                    State#state{answered = true, hangs = 0}
             end;
         {error, Why} ->
             ?LOG_WARNING("caravan_port: ~ts sent an unreadable reply (~ts), dropped",
@@ -309,14 +373,16 @@ decode_reply(Bin) ->
 
 program_exited(Reason, #state{program = Program, started_at = Started} = State) ->
     Lived = erlang:monotonic_time(millisecond) - Started,
-    Healthy = State#state.answered orelse Lived >= ?HEALTHY_LIFE_MS,
+    %% A program that sent a broken header is not healthy, whatever it did before.
+    Healthy = Reason =/= too_large andalso
+        (State#state.answered orelse Lived >= ?HEALTHY_LIFE_MS),
     Failures = case Healthy of
                    true -> 0;
                    false -> State#state.failures + 1
                end,
     fail_pending({port_exited, Reason}, State),
     State1 = State#state{port = undefined, os_pid = undefined, pending = #{},
-                         failures = Failures, probe = undefined},
+                         failures = Failures, probe = undefined, inbuf = <<>>},
     case Healthy of
         true ->
             ?LOG_WARNING("caravan_port: ~ts exited (~0p) after ~b ms; restarting it",
@@ -340,7 +406,7 @@ probe(#state{port = undefined} = State) ->
 probe(#state{probe = {_, _}} = State) ->
     State; % the last probe is still out; its timer decides
 probe(#state{port = Port, next_id = Id} = State) ->
-    try erlang:port_command(Port, term_to_binary({Id, ping, #{}}), [nosuspend]) of
+    try erlang:port_command(Port, frame({Id, ping, #{}}), [nosuspend]) of
         true ->
             Timer = erlang:start_timer(State#state.liveness_timeout, self(), {probe_timeout, Id}),
             State#state{next_id = Id + 1, probe = {Id, Timer}};
@@ -353,13 +419,35 @@ probe(#state{port = Port, next_id = Id} = State) ->
     end.
 
 %% The program did not answer a ping: it is stopped or stuck. Kill it (a
-%% stopped process would ignore the closing of its stdin) and start anew.
-hung(#state{port = Port, os_pid = OsPid, program = Program} = State) ->
-    ?LOG_ERROR("caravan_port: ~ts (os pid ~p) did not answer a liveness ping within ~b ms; "
-               "killing it", [Program, OsPid, State#state.liveness_timeout]),
+%% stopped process would ignore the closing of its stdin) and start anew,
+%% later each time it hangs again: a program that is alive but hung is not
+%% healthy, whatever it answered before it hung. One log line at the 1st,
+%% 2nd, 4th, 8th... hang in a row.
+hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = State) ->
+    Hangs = Hangs0 + 1,
+    Delay = min(?HANG_BACKOFF_MAX_MS, State#state.liveness_interval bsl min(Hangs - 1, 16)),
+    case is_power_of_two(Hangs) of
+        true -> ?LOG_ERROR("caravan_port: ~ts (os pid ~p) did not answer a liveness ping "
+                           "within ~b ms, ~b hang(s) in a row; killed it, next start in ~b ms",
+                           [Program, OsPid, State#state.liveness_timeout, Hangs, Delay]);
+        false -> ok
+    end,
     is_integer(OsPid) andalso kill(OsPid),
-    catch port_close(Port),
-    program_exited(hung, State).
+    close(Port),
+    fail_pending({port_exited, hung}, State),
+    erlang:send_after(Delay, self(), restart),
+    State#state{port = undefined, os_pid = undefined, pending = #{}, probe = undefined,
+                hangs = Hangs, backoff = 0}.
+
+%% Closing a port that already went away raises badarg: nothing to do then.
+close(undefined) ->
+    ok;
+close(Port) ->
+    try port_close(Port) of
+        true -> ok
+    catch
+        error:badarg -> ok
+    end.
 
 kill(OsPid) ->
     case os:find_executable("kill") of

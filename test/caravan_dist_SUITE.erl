@@ -22,6 +22,9 @@
          kill_program_twenty_times/1,
          missing_program_at_boot/1,
          bad_name_fails_clearly/1,
+         bad_name_at_run_time/1,
+         hidden_false_is_not_hidden/1,
+         hidden_at_run_time/1,
          caravan_1_0_1_flags/1,
          erl_epmd_port_is_ignored_with_a_warning/1]).
 
@@ -38,8 +41,10 @@ all() ->
 groups() ->
     [{mesh, [], [three_nodes_form_a_full_mesh, same_port_on_two_addresses, names_answers]},
      {families, [], [ipv6, tls_distribution]},
-     {helpers, [], [hidden_helper_rpc, dist_listen_false_remote_shell, erl_call_by_address]},
-     {faults, [], [kill_program_twenty_times, missing_program_at_boot, bad_name_fails_clearly]},
+     {helpers, [], [hidden_helper_rpc, dist_listen_false_remote_shell, erl_call_by_address,
+                    hidden_false_is_not_hidden, hidden_at_run_time]},
+     {faults, [], [kill_program_twenty_times, missing_program_at_boot, bad_name_fails_clearly,
+                   bad_name_at_run_time]},
      {compat, [], [caravan_1_0_1_flags, erl_epmd_port_is_ignored_with_a_warning]}].
 
 init_per_suite(Config) ->
@@ -178,6 +183,34 @@ dist_listen_false_remote_shell(_Config) ->
     stop(PR),
     stop(PA).
 
+%% net_kernel reads -hidden with hidden_argument/0: `-hidden false' is a
+%% normal node, which must listen on its own port like any other.
+hidden_false_is_not_hidden(_Config) ->
+    Port = free_port(),
+    {PA, NA} = start("app-" ++ integer_to_list(Port), "127.0.0.1", ["-hidden", "false"]),
+    assert_listening({127, 0, 0, 1}, Port),
+    {PB, NB} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", []),
+    true = call(PB, net_kernel, connect_node, [NA]),
+    ?assertEqual([NA], call(PB, erlang, nodes, [])),   % visible, not hidden
+    ?assertEqual([NB], call(PA, erlang, nodes, [])),
+    stop(PB),
+    stop(PA).
+
+%% net_kernel:start(Name, #{hidden => true}) on a running node is a helper
+%% too: named after the node it talks to, it must not take that node's port.
+hidden_at_run_time(_Config) ->
+    Port = free_port(),
+    App = "app-" ++ integer_to_list(Port),
+    {PA, NA} = start(App, "127.0.0.1", []),
+    {ok, PH, _} = peer:start(#{connection => standard_io, wait_boot => 30000,
+                               args => caravan_test_peer:epmd_less_args()}),
+    Helper = list_to_atom("rem-9f3c-" ++ App ++ "@127.0.0.1"),
+    ?assertMatch({ok, _}, call(PH, net_kernel, start, [Helper, #{hidden => true}])),
+    ?assertEqual(NA, call(PH, rpc, call, [NA, erlang, node, []])),
+    ?assertEqual([Helper], call(PA, erlang, nodes, [hidden])),
+    stop(PH),
+    stop(PA).
+
 erl_call_by_address(_Config) ->
     Port = free_port(),
     App = "app-" ++ integer_to_list(Port),
@@ -264,16 +297,44 @@ missing_program_at_boot(Config) ->
     stop(PB).
 
 bad_name_fails_clearly(Config) ->
-    %% app-0 carries port 0: the node cannot start distribution, and says why
-    %% in one line naming the node and the rule.
-    Dir = ?config(priv_dir, Config),
-    Erl = os:find_executable("erl"),
-    Cmd = io_lib:format("cd ~ts && ~ts -noshell -name app-0@127.0.0.1 ~ts "
-                        "-eval 'halt(0)' 2>&1 | head -c 4000",
-                        [Dir, Erl, string:join(caravan_test_peer:epmd_less_args(), " ")]),
-    Out = os:cmd(lists:flatten(Cmd)),
-    ?assertNotEqual(nomatch, string:find(Out, "node app-0: the digits ending a node name are "
-                                              "its port and must be 1..65535"), Out).
+    %% app-0 and app-70000 carry no valid port: the node cannot start
+    %% distribution, says why in one line naming the node and the rule, and
+    %% stops with status 1: no case_clause, no crash reports, no crash dump.
+    [begin
+         Dir = filename:join(?config(priv_dir, Config), Name),
+         ok = filelib:ensure_path(Dir),
+         {Status, Out} = boot(Dir, Name ++ "@127.0.0.1", "-eval 'halt(0)'"),
+         ct:log("~s: status ~b~n~s", [Name, Status, Out]),
+         ?assertEqual(1, Status),
+         Lines = [string:trim(L) || L <- string:split(Out, "\n", all), string:trim(L) =/= ""],
+         ?assertEqual(["caravan: " ++ Name ++ "@127.0.0.1 cannot start distribution: node " ++
+                           Name ++ ": the digits ending a node name are its port and must be "
+                       "1..65535"], Lines),
+         ?assertNot(filelib:is_file(filename:join(Dir, "erl_crash.dump")))
+     end || Name <- ["app-0", "app-70000"]].
+
+%% The same name given to net_kernel:start/2 on a running node: an error
+%% tuple (OTP's own: net_kernel reports every listen failure as
+%% nodistribution), the line in the log, and the node lives on and can
+%% start distribution under a good name.
+bad_name_at_run_time(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "runtime.log"),
+    LoggerConf = io_lib:format("[{handler,default,logger_std_h,#{config=>#{file=>~p}}}]", [Log]),
+    {ok, P, _} = peer:start(#{connection => standard_io, wait_boot => 30000,
+                              args => caravan_test_peer:epmd_less_args() ++
+                                  ["-kernel", "logger", lists:flatten(LoggerConf)]}),
+    ?assertMatch({error, _}, call(P, net_kernel, start, ['app-0@127.0.0.1', #{}])),
+    ?assertEqual(nonode@nohost, call(P, erlang, node, [])),
+    ok = call(P, logger_std_h, filesync, [default]),
+    {ok, Text} = file:read_file(Log),
+    ?assertMatch([_], binary:matches(Text, <<"caravan: app-0@127.0.0.1 cannot start "
+                                             "distribution: node app-0: the digits ending a "
+                                             "node name are its port and must be 1..65535">>)),
+    Port = free_port(),
+    Good = list_to_atom("app-" ++ integer_to_list(Port) ++ "@127.0.0.1"),
+    ?assertMatch({ok, _}, call(P, net_kernel, start, [Good, #{}])),
+    assert_listening({127, 0, 0, 1}, Port),
+    stop(P).
 
 %%% compat
 
@@ -316,6 +377,17 @@ erl_epmd_port_is_ignored_with_a_warning(Config) ->
                                                             "listens on ~b", [Port])), Out).
 
 %%% internal
+
+%% Boots `erl -name Node' with caravan's flags in Dir; returns its exit
+%% status and everything it printed.
+boot(Dir, Node, Extra) ->
+    Erl = os:find_executable("erl"),
+    Cmd = io_lib:format("cd ~ts && timeout 60 ~ts -noshell -name ~ts ~ts ~ts > boot.out 2>&1; "
+                        "echo $?", [Dir, Erl, Node,
+                                    string:join(caravan_test_peer:epmd_less_args(), " "), Extra]),
+    Status = list_to_integer(string:trim(os:cmd(lists:flatten(Cmd)))),
+    {ok, Out} = file:read_file(filename:join(Dir, "boot.out")),
+    {Status, binary_to_list(Out)}.
 
 port_of(Node) ->
     {ok, Port} = caravan_name:port(Node, 0),

@@ -10,7 +10,8 @@
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([kill9_during_a_stream_of_calls/1, sigstop_is_detected_and_restarted/1,
          crash_loop_at_start/1, ten_thousand_queued_requests/1,
-         tokens_never_in_logs_or_errors/1]).
+         tokens_never_in_logs_or_errors/1, hung_program_restarts_back_off/1,
+         hung_program_lookups_fall_back_fast/1, huge_length_prefix_costs_one_restart/1]).
 
 -define(OWNER, caravan_faults_owner).
 
@@ -19,7 +20,9 @@ suite() ->
 
 all() ->
     [kill9_during_a_stream_of_calls, sigstop_is_detected_and_restarted, crash_loop_at_start,
-     ten_thousand_queued_requests, tokens_never_in_logs_or_errors].
+     ten_thousand_queued_requests, tokens_never_in_logs_or_errors,
+     hung_program_restarts_back_off, hung_program_lookups_fall_back_fast,
+     huge_length_prefix_costs_one_restart].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -194,3 +197,116 @@ tokens_never_in_logs_or_errors(_Config) ->
     [?assertMatch({error, _}, E) || E <- Errors],
     ?assertEqual(nomatch, string:find(lists:flatten(io_lib:format("~p", [Errors])), Token)),
     ?assertEqual([], [L || L <- Lines, binary:match(L, list_to_binary(Token)) =/= nomatch]).
+
+%% A stand-in for a hung program: alive, reading every request, answering none.
+hung_program(Config) ->
+    Script = filename:join(?config(priv_dir, Config), "reads_never_answers.sh"),
+    ok = file:write_file(Script, "#!/bin/sh\nexec cat > /dev/null\n"),
+    ok = file:change_mode(Script, 8#755),
+    Script.
+
+%% Alive but hung is not healthy: each hang is followed by a longer wait
+%% before the next start (one liveness interval, doubling), and the log
+%% gets a line at the 1st, 2nd, 4th... hang, not two lines at every one.
+%% The 500 ms timeout makes each life longer than the 1 s "healthy life".
+hung_program_restarts_back_off(Config) ->
+    Script = hung_program(Config),
+    ok = caravan_test_log:start(),
+    {ok, _} = caravan_port:start_link(?OWNER, #{program => Script,
+                                                liveness_interval_ms => 600,
+                                                liveness_timeout_ms => 500}),
+    Pids = watch_os_pids(now_ms() + 5000, []),
+    Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"reads_never_answers">>) =/= nomatch],
+    ct:log("hung program for 5 s: ~b programs started (~p), ~b log lines:~n~s",
+           [length(Pids), Pids, length(Lines), Lines]),
+    ?assert(length(Pids) >= 2),   % it is restarted...
+    ?assert(length(Pids) =< 4),   % ...but not every interval + timeout
+    ?assert(length(Lines) =< 3).
+
+watch_os_pids(Stop, Seen) ->
+    case now_ms() > Stop of
+        true -> lists:reverse(Seen);
+        false ->
+            Seen1 = case caravan_port:os_pid(?OWNER) of
+                        {ok, P} -> case lists:member(P, Seen) of
+                                       true -> Seen;
+                                       false -> [P | Seen]
+                                   end;
+                        _ -> Seen
+                    end,
+            timer:sleep(20),
+            watch_os_pids(Stop, Seen1)
+    end.
+
+%% A node whose name program hangs: port_please/3 keeps to its Timeout, and
+%% once one lookup has timed out the Erlang copy of the rule answers every
+%% new name at once, instead of net_kernel waiting 500 ms for each.
+hung_program_lookups_fall_back_fast(Config) ->
+    Dir = ?config(priv_dir, Config),
+    {ok, Real} = caravan_config:port_program(),
+    Trigger = filename:join(Dir, "hang-now"),
+    Script = filename:join(Dir, "hangs_on_trigger.sh"),
+    ok = file:write_file(Script, io_lib:format("#!/bin/sh\nif [ -e '~ts' ]; then exec cat > "
+                                               "/dev/null; fi\nexec '~ts'\n", [Trigger, Real])),
+    ok = file:change_mode(Script, 8#755),
+    {P, _} = caravan_test_peer:start("app-" ++ integer_to_list(caravan_test_peer:free_port()),
+                                     "127.0.0.1", ["-caravan", "port_program",
+                                                   "\"" ++ Script ++ "\""]),
+    Owner = caravan_epmd_port,
+    {ok, Old} = caravan_test_peer:call(P, caravan_port, os_pid, [Owner]),
+    ok = file:write_file(Trigger, ""),
+    "" = os:cmd("kill -9 " ++ integer_to_list(Old)),
+    caravan_test_peer:wait_until(
+      fun() ->
+              case caravan_test_peer:call(P, caravan_port, os_pid, [Owner]) of
+                  {ok, New} -> New =/= Old;
+                  _ -> false
+              end
+      end, 5000),
+    %% The first lookup waits for the hung program, but no longer than asked.
+    {Us1, First} = caravan_test_peer:call(P, timer, tc, [caravan_epmd, port_please,
+                                                         ["first-101", {127, 0, 0, 1}, 100]]),
+    ?assertEqual({port, 101, 6}, First),
+    ?assert(Us1 < 400000),
+    %% Every later new name: answered by the Erlang copy at once.
+    Times = [begin
+                 Name = "later-" ++ integer_to_list(N),
+                 {Us, Reply} = caravan_test_peer:call(P, timer, tc, [caravan_epmd, port_please,
+                                                                     [Name, {127, 0, 0, 1}]]),
+                 ?assertEqual({port, N, 6}, Reply),
+                 Us
+             end || N <- lists:seq(1000, 1019)],
+    ct:log("hung name program: first lookup ~b us (Timeout 100 ms); 20 new names after it: "
+           "max ~b us, mean ~b us", [Us1, lists:max(Times), lists:sum(Times) div 20]),
+    ?assert(lists:max(Times) < 50000),
+    ok = file:delete(Trigger),
+    caravan_test_peer:stop(P).
+
+%% A reply whose header announces 4 GB, then a trickle of bytes: the VM must
+%% not allocate toward that size (with {packet, 4} it allocated all of it
+%% at once: erlang:memory(system) +4 GB). The program is killed and
+%% restarted once, and the node's memory stays flat.
+huge_length_prefix_costs_one_restart(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Marker = filename:join(Dir, "huge-sent"),
+    {ok, Real} = caravan_config:port_program(),
+    Script = filename:join(Dir, "huge_prefix.sh"),
+    %% First start: the broken header and a trickle (bounded: 10 s at most).
+    %% Later starts: the real program.
+    ok = file:write_file(Script, io_lib:format(
+                                   "#!/bin/sh\nif [ -e '~ts' ]; then exec '~ts'; fi\n"
+                                   ": > '~ts'\nprintf '\\377\\377\\377\\360x'\n"
+                                   "i=0; while [ $i -lt 1000 ]; do printf y 2>/dev/null || exit 0; "
+                                   "sleep 0.01; i=$((i+1)); done\n", [Marker, Real, Marker])),
+    ok = file:change_mode(Script, 8#755),
+    ok = caravan_test_log:start(),
+    Before = erlang:memory(system),
+    {ok, _} = caravan_port:start_link(?OWNER, #{program => Script}),
+    caravan_test_peer:wait_until(fun() -> filelib:is_file(Marker) end, 5000),
+    Peak = lists:max([begin timer:sleep(50), erlang:memory(system) end || _ <- lists:seq(1, 20)]),
+    ?assertEqual({ok, 1}, call(<<"a-1">>, 2000)),
+    Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"huge_prefix">>) =/= nomatch],
+    ct:log("4 GB length prefix: system memory ~b KiB before, peak ~b KiB over 1 s; log:~n~s",
+           [Before div 1024, Peak div 1024, Lines]),
+    ?assert(Peak - Before < 64 * 1024 * 1024),
+    ?assertMatch([_], [L || L <- Lines, binary:match(L, <<"announced a reply of 4294967280 bytes">>) =/= nomatch]).
