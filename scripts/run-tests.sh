@@ -162,7 +162,7 @@ run_dialyzer() {
 }
 
 # The C program built with ASan + UBSan: its cmocka tests, then the suites
-# that drive the program itself (EUnit's port tests, the DNS and HTTP
+# that drive the program itself (EUnit's port tests, the DNS, HTTP and watch
 # suites) with it swapped in. Every sanitizer report is written to a file;
 # any file at all fails the run, even where the tests themselves passed
 # (a UBSan abort looks like a crash the owner recovers from).
@@ -187,7 +187,7 @@ run_asan() {
   f=$(sed -n 's/^ *Failed: \([0-9]*\)\..*/\1/p' "$logs/asan-eunit.log" | tail -1)
   settle asan-eunit "$p" "$f" "$rc" "$logs/asan-eunit.log" 30
   CARAVAN_PORT_PROGRAM=$PWD/_build/asan/caravan_port \
-    ct_suites asan-ct "$logs/asan-ct.log" --suite caravan_dns_SUITE,caravan_http_SUITE
+    ct_suites asan-ct "$logs/asan-ct.log" --suite caravan_dns_SUITE,caravan_http_SUITE,caravan_watch_SUITE
   unset ASAN_OPTIONS UBSAN_OPTIONS
   local found
   found=$(ls "$reports" 2>/dev/null | wc -l)
