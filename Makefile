@@ -3,7 +3,8 @@
 # Targets
 #   all (default)  priv/caravan_port, the C program behind caravan's ports
 #   deps           install the Debian packages the project needs (scripts/deps.sh)
-#   test           every suite (cmocka, EUnit, Common Test); ends with "N passed, N failed"
+#   test           every suite (cmocka, EUnit, Common Test); ends with
+#                  "N passed, N failed, N skipped" (CI=true: unexplained skips fail)
 #   test-c         cmocka tests of the C program only
 #   eunit, ct      the Erlang suites only (CT_SUITES=caravan_dist_SUITE limits ct)
 #   dialyzer       type analysis of erl_src (part of test)
