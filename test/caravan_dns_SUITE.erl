@@ -456,37 +456,45 @@ too_many_servers_refused(_Config) ->
     [caravan_test_dns_responder:stop(R) || R <- Rs].
 
 %% Issue 10 item 2: a SERVFAIL fail-over while all 8 channels are taken
-%% evicts an idle channel from inside a c-ares callback. The evicted
-%% channels hold open TCP connections that their servers close now, so the
-%% same poll round that delivers the SERVFAIL also reports their sockets.
+%% must evict an idle channel from inside a c-ares callback. The evicted
+%% channel holds an open TCP connection whose server closes it in the same
+%% poll round that delivers the SERVFAIL: the program is stopped (SIGSTOP)
+%% while both happen. Before the fix the loop went on to process the freed
+%% channel's socket (SIGSEGV in the release build, use-after-free in ASan).
 fail_over_with_every_channel_taken(_Config) ->
     Pid = lookup_pid(),
-    Rounds = 10,
-    [begin
-         Idle = [caravan_test_dns_responder:start({consul, 1}) || _ <- lists:seq(1, 6)],
-         [{ok, _} = caravan_dns:lookup_addr("n1.node.dc1.consul",
-                                        #{servers => [caravan_test_dns_responder:server(X)],
-                                          transport => tcp})
-          || X <- Idle],
-         Servfail = caravan_test_dns_responder:start(servfail),
-         Good = caravan_test_dns_responder:start({consul, 2}),
-         Self = self(),
-         spawn_link(fun() ->
-                            Self ! {failover,
-                                    caravan:lookup_srv("app.service.consul",
-                                                       #{servers => [caravan_test_dns_responder:server(S)
-                                                                     || S <- [Servfail, Good]],
-                                                         transport => udp})}
-                    end),
-         %% Their connections close while the fail-over runs.
-         [caravan_test_dns_responder:stop(X) || X <- Idle],
-         receive
-             {failover, Res} -> ?assertMatch({ok, [_, _]}, Res)
-         after 5000 -> error(stuck)
-         end,
-         [caravan_test_dns_responder:stop(X) || X <- [Servfail, Good]]
-     end || _ <- lists:seq(1, Rounds)],
-    ?assertEqual(Pid, lookup_pid()).
+    OsPid = integer_to_list(Pid),
+    Idle = [caravan_test_dns_responder:start({consul, 1}) || _ <- lists:seq(1, 8)],
+    %% Eight TCP connections kept open, on eight channels, least recent first.
+    [{ok, _} = caravan_dns:lookup_addr("n1.node.dc1.consul",
+                                      #{servers => [caravan_test_dns_responder:server(X)],
+                                        transport => tcp})
+     || X <- Idle],
+    Servfail = caravan_test_dns_responder:start({gated, servfail}),
+    Good = caravan_test_dns_responder:start({consul, 2}),
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {failover,
+                               caravan:lookup_srv("app.service.consul",
+                                                  #{servers => [caravan_test_dns_responder:server(S)
+                                                                || S <- [Servfail, Good]],
+                                                    transport => udp, timeout => 5000})}
+               end),
+    ok = wait_until(fun() -> caravan_test_dns_responder:asked(Servfail) =/= [] end, 200),
+    "" = os:cmd("kill -STOP " ++ OsPid),
+    try
+        ok = caravan_test_dns_responder:open_gate(Servfail),
+        [caravan_test_dns_responder:stop(X) || X <- Idle],
+        timer:sleep(100)
+    after
+        "" = os:cmd("kill -CONT " ++ OsPid)
+    end,
+    receive
+        {failover, Res} -> ?assertMatch({ok, [_, _]}, Res)
+    after 6000 -> error(stuck)
+    end,
+    ?assertEqual(Pid, lookup_pid()),
+    [caravan_test_dns_responder:stop(X) || X <- [Servfail, Good]].
 
 %% A lookup answered at its deadline lets go of its follow-ups at once: the
 %% same server set is free for the next lookup, and no follow-up of the

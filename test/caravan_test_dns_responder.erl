@@ -23,6 +23,7 @@
 %%%                  "service decidedly not available"), A in ADDITIONAL.
 %%%   {slow, Ms, Mode}     as Mode, but SRV answers leave Ms later.
 %%%   {tcp_only, Mode}     as Mode over TCP; UDP queries are never answered.
+%%%   {gated, Mode}        as Mode, but SRV answers wait for open_gate/1.
 %%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
@@ -33,6 +34,7 @@
 -export([server/1]).
 -export([queries/1]).
 -export([asked/1]).
+-export([open_gate/1]).
 
 -spec start(term()) -> {pid(), inet:port_number()}.
 start(Mode) ->
@@ -61,6 +63,12 @@ asked({Pid, _}) ->
     Pid ! {asked, self()},
     receive {Pid, asked, Asked} -> lists:reverse(Asked) after 5000 -> error(responder_stuck) end.
 
+%% @doc Lets a gated responder's held SRV answers go, and later ones at once.
+-spec open_gate({pid(), inet:port_number()}) -> ok.
+open_gate({Pid, _}) ->
+    Pid ! {open_gate, self()},
+    receive {Pid, gate_open} -> ok after 5000 -> error(responder_stuck) end.
+
 init(Parent, Mode) ->
     {ok, Listen} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {packet, 2},
                                       {active, false}, {reuseaddr, true}]),
@@ -69,7 +77,7 @@ init(Parent, Mode) ->
     Self = self(),
     spawn_link(fun() -> accept_loop(Self, Listen) end),
     Parent ! {self(), ready, Port},
-    loop(#{mode => Mode, udp => Udp, counts => #{udp => 0, tcp => 0}, asked => []}).
+    loop(#{mode => Mode, udp => Udp, counts => #{udp => 0, tcp => 0}, asked => [], held => []}).
 
 loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
     receive
@@ -91,8 +99,17 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
             loop(S);
         {asked, From} ->
             From ! {self(), asked, Asked},
-            loop(S)
+            loop(S);
+        {hold, Send} ->
+            loop(S#{held := [Send | maps:get(held, S)]});
+        {open_gate, From} ->
+            [Send() || Send <- lists:reverse(maps:get(held, S))],
+            From ! {self(), gate_open},
+            loop(S#{mode := opened(Mode), held := []})
     end.
+
+opened({gated, Mode}) -> Mode;
+opened(Mode) -> Mode.
 
 question(Packet) ->
     case inet_dns:decode(Packet) of
@@ -102,7 +119,8 @@ question(Packet) ->
 
 accept_loop(Server, Listen) ->
     {ok, Sock} = gen_tcp:accept(Listen),
-    Pid = spawn(fun() -> receive go -> serve_tcp(Server, Sock) end end),
+    %% Linked: stopping the responder closes its connections too.
+    Pid = spawn_link(fun() -> receive go -> serve_tcp(Server, Sock) end end),
     ok = gen_tcp:controlling_process(Sock, Pid),
     Pid ! go,
     accept_loop(Server, Listen).
@@ -137,12 +155,19 @@ later({slow, Ms, _}, Packet, Send) ->
         _ ->
             Send()
     end;
+later({gated, _}, Packet, Send) ->
+    case inet_dns:decode(Packet) of
+        {ok, #dns_rec{qdlist = [#dns_query{type = srv} | _]}} -> self() ! {hold, Send};
+        _ -> Send()
+    end;
 later({tcp_only, Mode}, Packet, Send) ->
     later(Mode, Packet, Send);
 later(_, _, Send) ->
     Send().
 
 answer({slow, _, Mode}, Transport, Packet) ->
+    answer(Mode, Transport, Packet);
+answer({gated, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({tcp_only, _}, udp, _) ->
     drop;
