@@ -1,9 +1,15 @@
 /* dns.c - c-ares channels, lookups and their poll() integration; see dns.h.
  *
  * IMPORTANT: c-ares may call a query's callback from inside ares_query()
- * (bad name, no memory) and from inside ares_process_fd(). A lookup is
- * therefore held (pending + 1) while code that issues queries for it runs,
- * and freed only when its last query has called back. */
+ * (bad name, no memory), from inside ares_process_fd() and from inside
+ * ares_destroy(). Hence the ownership rule of dns.h:
+ * - a channel is only ever freed by reap(), which runs at the safe points
+ *   (dns_poll_fds, the end of dns_process, dns_free) and never while c-ares
+ *   is running (d->depth), while a lookup holds the channel, while a query
+ *   is pending on it, or while the poll table lists it;
+ * - a lookup is held (pending + 1) while code that issues queries for it
+ *   runs; once answered it detaches its queries (query->lookup = NULL) and
+ *   is freed, so a late callback touches only its query and channel. */
 #include <sys/select.h> /* before ares.h under _POSIX_C_SOURCE */
 
 #include "dns.h"
@@ -32,14 +38,20 @@ struct sock {
 };
 
 struct channel {
+    struct dns *d;
     ares_channel ares;
     char key[DNS_SERVERS_MAX + 320];
     struct sock socks[DNS_MAX_SOCKS_PER_CHANNEL];
     size_t nsocks;
     size_t queries; /* c-ares queries outstanding on this channel */
-    size_t refs;    /* lookups that may still issue queries on it */
+    size_t holds;   /* lookups that may still issue queries on it */
+    bool listed;    /* in the poll table handed out last */
+    bool dead;      /* evicted: takes no new lookups, freed by reap() */
     int64_t last_used;
+    struct channel *next;
 };
+
+struct query;
 
 struct lookup {
     struct dns *d;
@@ -50,31 +62,36 @@ struct lookup {
     int64_t deadline_ms;
     enum dns_kind kind;
     int families;
+    int tries_left;     /* re-asks of a timed-out question (see DNS_TRY_TIMEOUT_MS) */
     size_t pending;     /* c-ares queries outstanding, plus holds */
-    bool answered;      /* done already called (deadline passed) */
     int status;         /* first failure of the primary query(ies), ARES_SUCCESS if none */
     bool any_success;   /* at least one primary query answered */
     const char *parse_error;
     struct dns_answer answer;
+    struct query *queries; /* outstanding, doubly linked */
     struct lookup *prev, *next;
 };
 
-/* One c-ares query: the primary question, or a follow-up for a target. */
+/* One c-ares query: the primary question, or a follow-up for a target.
+ * lookup is NULL once the lookup was answered and freed. */
 struct query {
     struct lookup *lookup;
     struct channel *ch;
     bool followup;
     int type;
+    struct query *prev, *next;
     char target[DNS_NAME_TEXT_MAX];
 };
 
 struct dns {
     dns_done_fn done;
     void *ctx;
-    struct channel *channels[DNS_MAX_CHANNELS];
-    struct lookup *lookups; /* doubly linked, in flight */
+    struct channel *channels; /* live and dead, singly linked */
+    size_t nlive;
+    struct lookup *lookups;   /* doubly linked, in flight */
     size_t inflight;
     bool closing;
+    int depth; /* > 0 while inside a c-ares call: reap() waits */
     /* Which channel each fd handed to poll() belongs to, in order. */
     struct channel *polled[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL];
     size_t npolled;
@@ -119,21 +136,51 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
         }
         return;
     }
+    /* open_socket() below refused any socket beyond the cap. */
     if ((readable || writable) && ch->nsocks < DNS_MAX_SOCKS_PER_CHANNEL)
         ch->socks[ch->nsocks++] = (struct sock){fd, readable, writable};
-    else if (readable || writable)
-        fprintf(stderr, "caravan_port: dns: more than %d sockets on one channel\n",
-                DNS_MAX_SOCKS_PER_CHANNEL);
 }
 
-static void channel_free(struct channel *ch)
+/* Called by c-ares for each socket it opens, before sock_state reports it:
+ * a socket beyond the cap is refused (c-ares closes it and treats the
+ * server as unreachable) rather than left open and never polled. */
+static int open_socket(ares_socket_t fd, int type, void *data)
 {
+    (void)fd;
+    (void)type;
+    struct channel *ch = data;
+    return ch->nsocks < DNS_MAX_SOCKS_PER_CHANNEL ? 0 : -1;
+}
+
+/* Frees ch; only reap() and dns_free() call this (see the ownership rule).
+ * Queries still pending are called back by ares_destroy; they no longer
+ * have a lookup, and touch only this channel, still allocated then. */
+static void channel_free(struct dns *d, struct channel *ch)
+{
+    d->depth++;
     ares_destroy(ch->ares);
+    d->depth--;
     free(ch);
 }
 
-static struct channel *channel_new(const struct dns_query *q, const char *key, const char **reason,
-                                   char *detail, size_t dlen)
+/* The safe point: frees dead channels nothing refers to any more. */
+static void reap(struct dns *d)
+{
+    if (d->depth > 0)
+        return;
+    for (struct channel **p = &d->channels; *p;) {
+        struct channel *ch = *p;
+        if (ch->dead && ch->queries == 0 && ch->holds == 0 && !ch->listed) {
+            *p = ch->next;
+            channel_free(d, ch);
+        } else {
+            p = &ch->next;
+        }
+    }
+}
+
+static struct channel *channel_new(struct dns *d, const struct dns_query *q, const char *key,
+                                   const char **reason, char *detail, size_t dlen)
 {
     struct channel *ch = calloc(1, sizeof *ch);
     if (ch == NULL) {
@@ -141,6 +188,7 @@ static struct channel *channel_new(const struct dns_query *q, const char *key, c
         snprintf(detail, dlen, "cannot allocate a DNS channel");
         return NULL;
     }
+    ch->d = d;
     struct ares_options o;
     memset(&o, 0, sizeof o);
     int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
@@ -153,9 +201,11 @@ static struct channel *channel_new(const struct dns_query *q, const char *key, c
      * fail_over() does that instead. */
     o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP |
               (q->transport == DNS_TCP ? ARES_FLAG_USEVC | ARES_FLAG_STAYOPEN : ARES_FLAG_EDNS);
-    /* c-ares' timeout is per try; spread the lookup's budget over its tries. */
-    o.timeout = q->timeout_ms / q->tries > 0 ? q->timeout_ms / q->tries : 1;
-    o.tries = q->tries;
+    /* Fixed, as the channel is shared (see dns.h): c-ares re-sends a lost
+     * UDP query (a burst of follow-ups can lose some); a lookup with more
+     * tries re-asks a timed-out question itself, within its deadline. */
+    o.timeout = DNS_TRY_TIMEOUT_MS;
+    o.tries = DNS_CHANNEL_TRIES;
     o.sock_state_cb = sock_state;
     o.sock_state_cb_data = ch;
     if (q->transport == DNS_UDP) {
@@ -173,62 +223,61 @@ static struct channel *channel_new(const struct dns_query *q, const char *key, c
         free(ch);
         return NULL;
     }
+    ares_set_socket_callback(ch->ares, open_socket, ch);
     if (q->servers[0] != '\0') {
         rc = ares_set_servers_ports_csv(ch->ares, q->servers);
         if (rc != ARES_SUCCESS) {
             *reason = "bad_args";
             snprintf(detail, dlen, "servers: not a list of IP:PORT (%s)", ares_strerror(rc));
-            channel_free(ch);
+            channel_free(d, ch);
             return NULL;
         }
     }
     snprintf(ch->key, sizeof ch->key, "%s", key);
+    ch->next = d->channels;
+    d->channels = ch;
+    d->nlive++;
     return ch;
 }
 
-/* The channel for q's settings: an existing one, a new one, or (all slots
- * busy) NULL with overload. Idle channels are evicted least recently used;
- * a channel a lookup holds is not idle even without queries (a TCP SRV
- * lookup's follow-up channel waits for the SRV answer). */
+/* The channel for q's servers and transport: an existing one, a new one,
+ * or (DNS_MAX_CHANNELS server sets busy) NULL with overload. Per-request
+ * options are not part of the key: lookups to one server set share. The
+ * least recently used idle channel (no queries, no lookup holding it: a
+ * TCP SRV lookup holds its follow-up channel while it waits) is evicted to
+ * make room: marked dead, and freed by reap() at the next safe point. */
 static struct channel *channel_for(struct dns *d, const struct dns_query *q, const char **reason,
                                    char *detail, size_t dlen)
 {
     char key[sizeof ((struct channel *)0)->key];
-    snprintf(key, sizeof key, "%s|%s|%d|%d|%d", q->servers, q->resolv_conf, q->timeout_ms,
-             q->tries, q->transport);
+    snprintf(key, sizeof key, "%s|%s|%d", q->servers, q->resolv_conf, q->transport);
 
-    int free_slot = -1, idle = -1;
-    for (int i = 0; i < DNS_MAX_CHANNELS; i++) {
-        struct channel *ch = d->channels[i];
-        if (ch == NULL) {
-            if (free_slot < 0)
-                free_slot = i;
-        } else if (strcmp(ch->key, key) == 0) {
+    struct channel *idle = NULL;
+    for (struct channel *ch = d->channels; ch; ch = ch->next) {
+        if (ch->dead)
+            continue;
+        if (strcmp(ch->key, key) == 0)
             return ch;
-        } else if (ch->queries == 0 && ch->refs == 0 &&
-                   (idle < 0 || ch->last_used < d->channels[idle]->last_used)) {
-            idle = i;
-        }
+        if (ch->queries == 0 && ch->holds == 0 && (idle == NULL || ch->last_used < idle->last_used))
+            idle = ch;
     }
-    if (free_slot < 0) {
-        if (idle < 0) {
+    if (d->nlive >= DNS_MAX_CHANNELS) {
+        if (idle == NULL) {
             *reason = "overload";
             snprintf(detail, dlen, "all %d DNS channels are busy with other server sets",
                      DNS_MAX_CHANNELS);
             return NULL;
         }
-        channel_free(d->channels[idle]);
-        d->channels[idle] = NULL;
-        free_slot = idle;
+        idle->dead = true;
+        d->nlive--;
     }
-    d->channels[free_slot] = channel_new(q, key, reason, detail, dlen);
-    return d->channels[free_slot];
+    return channel_new(d, q, key, reason, detail, dlen);
 }
 
 /* A lookup's channels for q: the one its questions go to and the one for
- * follow-up address queries, each with a reference taken (see refs). Small
- * answers come back faster over UDP (with TCP after TC): no TCP round trip
- * each, and the server answers them in parallel. */
+ * follow-up address queries, each with a hold taken. Small answers come
+ * back faster over UDP (with TCP after TC): no TCP round trip each, and the
+ * server answers them in parallel. */
 static int hold_channels(struct dns *d, const struct dns_query *q, struct channel **ch,
                          struct channel **followup_ch, const char **reason, char *detail,
                          size_t dlen)
@@ -236,26 +285,52 @@ static int hold_channels(struct dns *d, const struct dns_query *q, struct channe
     *ch = channel_for(d, q, reason, detail, dlen);
     if (*ch == NULL)
         return -1;
-    (*ch)->refs++; /* before making room for the follow-up channel */
+    (*ch)->holds++; /* before making room for the follow-up channel */
     *followup_ch = *ch;
     if (q->kind == DNS_LOOKUP_SRV && q->transport == DNS_TCP) {
         struct dns_query fq = *q;
         fq.transport = DNS_UDP;
         *followup_ch = channel_for(d, &fq, reason, detail, dlen);
         if (*followup_ch == NULL) {
-            (*ch)->refs--;
+            (*ch)->holds--;
             return -1;
         }
     }
-    (*followup_ch)->refs++;
+    (*followup_ch)->holds++;
     return 0;
+}
+
+static void unhold_channels(struct lookup *l)
+{
+    l->ch->holds--;
+    l->followup_ch->holds--;
 }
 
 /*** lookups ***/
 
-static void lookup_unlink(struct lookup *l)
+static void query_unlink(struct query *q)
+{
+    struct lookup *l = q->lookup;
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        l->queries = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    q->prev = q->next = NULL;
+}
+
+/* Unlinks l, detaches its outstanding queries, drops its channel holds and
+ * frees it. Its queries finish on their channels with no lookup. */
+static void lookup_free(struct lookup *l)
 {
     struct dns *d = l->d;
+    for (struct query *q = l->queries, *next; q; q = next) {
+        next = q->next;
+        q->lookup = NULL;
+        q->prev = q->next = NULL;
+    }
+    unhold_channels(l);
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -263,6 +338,8 @@ static void lookup_unlink(struct lookup *l)
     if (l->next)
         l->next->prev = l->prev;
     d->inflight--;
+    dns_answer_free(&l->answer);
+    free(l);
 }
 
 static void answer(struct lookup *l, const char *reason, const char *detail)
@@ -270,17 +347,15 @@ static void answer(struct lookup *l, const char *reason, const char *detail)
     struct dns_result r = {.kind = l->kind, .reason = reason, .answer = &l->answer};
     if (reason)
         snprintf(r.detail, sizeof r.detail, "%s", detail);
-    l->answered = true;
     l->d->done(l->d->ctx, l->id, &r);
 }
 
-/* Drops one hold or query; the last one answers (unless the deadline did)
- * and frees the lookup. */
+/* Drops one hold or query; the last one answers and frees the lookup. */
 static void release(struct lookup *l)
 {
     if (--l->pending > 0)
         return;
-    if (!l->answered && !l->d->closing) {
+    if (!l->d->closing) {
         char detail[256];
         if (l->parse_error) {
             snprintf(detail, sizeof detail, "malformed DNS answer: %s", l->parse_error);
@@ -292,11 +367,7 @@ static void release(struct lookup *l)
             answer(l, dns_status_atom(l->status), detail);
         }
     }
-    l->ch->refs--;
-    l->followup_ch->refs--;
-    lookup_unlink(l);
-    dns_answer_free(&l->answer);
-    free(l);
+    lookup_free(l);
 }
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
@@ -314,26 +385,64 @@ static void issue(struct lookup *l, const char *name, int type, bool followup)
     q->followup = followup;
     q->type = type;
     snprintf(q->target, sizeof q->target, "%s", name);
+    q->next = l->queries;
+    if (l->queries)
+        l->queries->prev = q;
+    l->queries = q;
     l->pending++;
     q->ch->queries++;
     q->ch->last_used = clock_now_ms();
+    l->d->depth++;
     ares_query(q->ch->ares, name, ns_c_in, type, on_answer, q);
+    l->d->depth--;
 }
 
-/* Targets without addresses: Consul's .addr. names carry theirs; the others
- * get one query per distinct target: A if IPv4 is wanted (then AAAA only if
- * that finds nothing and IPv6 is wanted too, see on_answer), else AAAA.
- * Asking both at once would double the queries of a large service for the
- * rare IPv6-only target. */
+static bool family_wanted(const struct lookup *l, int family)
+{
+    return (family == AF_INET && (l->families & DNS_FAMILY_INET)) ||
+           (family == AF_INET6 && (l->families & DNS_FAMILY_INET6));
+}
+
+/* Keeps only the addresses of the families asked for, from whichever
+ * section they came (answer, ADDITIONAL). */
+static void keep_families(struct lookup *l, struct dns_addr *addrs, size_t *n)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < *n; k++)
+        if (family_wanted(l, addrs[k].family))
+            addrs[kept++] = addrs[k];
+    *n = kept;
+}
+
+/* RFC 2782: a target of "." means the service is decidedly not available
+ * there; such records are dropped, never queried. */
+static void drop_root_targets(struct dns_answer *a)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < a->nsrv; i++)
+        if (a->srv[i].target[0] != '\0') {
+            if (kept != i)
+                a->srv[kept] = a->srv[i];
+            kept++;
+        }
+    a->nsrv = kept;
+}
+
+/* Targets without addresses of a wanted family: Consul's .addr. names
+ * carry theirs; the others get one query per distinct target: A if IPv4 is
+ * wanted (then AAAA only if that finds nothing and IPv6 is wanted too, see
+ * on_answer), else AAAA. Asking both at once would double the queries of a
+ * large service for the rare IPv6-only target. */
 static void resolve_targets(struct lookup *l)
 {
     size_t issued = 0;
     for (size_t i = 0; i < l->answer.nsrv; i++) {
         struct dns_srv *s = &l->answer.srv[i];
-        struct dns_addr a;
+        keep_families(l, s->addrs, &s->naddrs);
         if (s->naddrs > 0)
             continue;
-        if (dns_addr_from_target(s->target, &a)) {
+        struct dns_addr a;
+        if (dns_addr_from_target(s->target, &a) && family_wanted(l, a.family)) {
             s->addrs[s->naddrs++] = a;
             continue;
         }
@@ -347,8 +456,8 @@ static void resolve_targets(struct lookup *l)
     }
 }
 
-/* Gives target's addresses to every SRV record naming it; returns how many
- * records gained one. */
+/* Gives target's addresses (of the wanted families) to every SRV record
+ * naming it; returns how many records gained one. */
 static size_t attach_followup(struct lookup *l, const char *target, const struct dns_answer *a)
 {
     size_t gained = 0;
@@ -356,9 +465,11 @@ static size_t attach_followup(struct lookup *l, const char *target, const struct
         struct dns_srv *s = &l->answer.srv[i];
         if (!dns_name_equal(s->target, target))
             continue;
+        size_t before = s->naddrs;
         for (size_t k = 0; k < a->naddrs && s->naddrs < DNS_MAX_ADDRS; k++)
-            s->addrs[s->naddrs++] = a->addrs[k];
-        gained += a->naddrs > 0;
+            if (family_wanted(l, a->addrs[k].family))
+                s->addrs[s->naddrs++] = a->addrs[k];
+        gained += s->naddrs > before;
     }
     return gained;
 }
@@ -395,7 +506,9 @@ static size_t servers_after_first(struct channel *ch, char *buf, size_t len)
  * servers after the first of the query's channel, on channels of their own.
  * When the first server had timed out and the second answered, the second
  * is asked again; each step drops one server, so this ends. Returns false
- * when no server is left (or no channel free): the answer then stands. */
+ * when no server is left (or no channel free): the answer then stands.
+ * Runs inside a c-ares callback: channel_for() may only mark a channel
+ * dead, never free one (reap() does that later). */
 static bool fail_over(struct lookup *l, const struct query *q)
 {
     struct dns_query next = l->q;
@@ -406,8 +519,7 @@ static bool fail_over(struct lookup *l, const struct query *q)
     struct channel *ch, *followup_ch;
     if (hold_channels(l->d, &next, &ch, &followup_ch, &reason, detail, sizeof detail) != 0)
         return false;
-    l->ch->refs--;
-    l->followup_ch->refs--;
+    unhold_channels(l);
     l->ch = ch;
     l->followup_ch = followup_ch;
     l->q = next;
@@ -420,7 +532,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     (void)timeouts;
     struct query *q = arg;
     struct lookup *l = q->lookup;
-    q->ch->queries--;
+    if (l == NULL) { /* its lookup was answered (deadline) or cancelled */
+        q->ch->queries--;
+        free(q);
+        return;
+    }
 
     if (status == ARES_SUCCESS && abuf != NULL && alen > 0 && !l->d->closing) {
         struct dns_answer parsed;
@@ -441,10 +557,9 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         } else if (l->kind == DNS_LOOKUP_SRV) {
             dns_answer_free(&l->answer);
             l->answer = parsed;
+            drop_root_targets(&l->answer);
             l->any_success = true;
-            l->pending++; /* hold: follow-ups may complete synchronously */
-            resolve_targets(l);
-            l->pending--;
+            resolve_targets(l); /* q still counts in pending: l stays alive */
         } else {
             for (size_t k = 0; k < parsed.naddrs && l->answer.naddrs < DNS_MAX_ADDRS; k++)
                 l->answer.addrs[l->answer.naddrs++] = parsed.addrs[k];
@@ -455,12 +570,19 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         if (q->type == ns_t_a && (l->families & DNS_FAMILY_INET6) && !l->d->closing &&
             status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
             issue(l, q->target, ns_t_aaaa, true); /* no A record: maybe IPv6 only */
-    } else if ((status == ARES_EREFUSED || status == ARES_ESERVFAIL) && !l->answered &&
-               !l->d->closing && fail_over(l, q)) {
+    } else if ((status == ARES_EREFUSED || status == ARES_ESERVFAIL) && !l->d->closing &&
+               fail_over(l, q)) {
         /* asked again: this query's failure is not the lookup's */
+    } else if (status == ARES_ETIMEOUT && l->tries_left > 0 && !l->d->closing &&
+               clock_now_ms() < l->deadline_ms) {
+        l->tries_left--;
+        issue(l, q->target, q->type, false); /* see DNS_TRY_TIMEOUT_MS */
     } else if (l->status == ARES_SUCCESS || l->status == ARES_ENODATA) {
         l->status = status;
     }
+    /* Only now: until here q kept its channel busy, so nothing evicted it. */
+    q->ch->queries--;
+    query_unlink(q);
     free(q);
     release(l);
 }
@@ -488,12 +610,28 @@ void dns_free(struct dns *d)
     if (d == NULL)
         return;
     d->closing = true;
-    /* ares_destroy calls back every outstanding query with EDESTRUCTION;
-     * release() then frees each lookup without answering. */
-    for (int i = 0; i < DNS_MAX_CHANNELS; i++)
-        if (d->channels[i])
-            channel_free(d->channels[i]);
+    /* Lookups first: their queries are detached, so the callbacks that
+     * ares_destroy makes (EDESTRUCTION) touch only their own channel, which
+     * stays allocated until its ares_destroy returns. Any order is safe. */
+    while (d->lookups)
+        lookup_free(d->lookups);
+    while (d->channels) {
+        struct channel *ch = d->channels;
+        d->channels = ch->next;
+        channel_free(d, ch);
+    }
     free(d);
+}
+
+/* Number of servers in a "a,b,c" list. */
+static size_t count_servers(const char *servers)
+{
+    if (servers[0] == '\0')
+        return 0;
+    size_t n = 1;
+    for (const char *p = servers; *p; p++)
+        n += *p == ',';
+    return n;
 }
 
 int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char **reason,
@@ -504,13 +642,18 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
         snprintf(detail, dlen, "%d DNS lookups already in flight", DNS_MAX_INFLIGHT);
         return -1;
     }
+    if (count_servers(q->servers) > DNS_MAX_SERVERS) {
+        *reason = "bad_args";
+        snprintf(detail, dlen, "servers: at most %d", DNS_MAX_SERVERS);
+        return -1;
+    }
     struct channel *ch, *followup_ch;
     if (hold_channels(d, q, &ch, &followup_ch, reason, detail, dlen) != 0)
         return -1;
     struct lookup *l = calloc(1, sizeof *l);
     if (l == NULL) {
-        ch->refs--;
-        followup_ch->refs--;
+        ch->holds--;
+        followup_ch->holds--;
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot allocate a DNS lookup");
         return -1;
@@ -522,6 +665,7 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
     l->id = id;
     l->kind = q->kind;
     l->families = q->families;
+    l->tries_left = q->tries > DNS_CHANNEL_TRIES ? q->tries - DNS_CHANNEL_TRIES : 0;
     l->deadline_ms = clock_now_ms() + q->timeout_ms;
     l->status = ARES_SUCCESS;
     dns_answer_init(&l->answer);
@@ -544,17 +688,34 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
     return 0;
 }
 
+/* Forgets the poll table handed out last: its channels may be reaped. */
+static void unlist(struct dns *d)
+{
+    for (size_t i = 0; i < d->npolled; i++)
+        d->polled[i]->listed = false;
+    d->npolled = 0;
+}
+
 size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap)
 {
+    unlist(d);
+    reap(d);
     size_t n = 0;
-    for (int i = 0; i < DNS_MAX_CHANNELS; i++) {
-        struct channel *ch = d->channels[i];
-        for (size_t k = 0; ch && k < ch->nsocks && n < cap; k++) {
+    /* Dead channels have no queries (only idle ones are evicted, and a dead
+     * one takes no new ones): nothing to poll for. Live ones number at most
+     * DNS_MAX_CHANNELS, each with at most DNS_MAX_SOCKS_PER_CHANNEL sockets
+     * (open_socket refuses more): a table of that size lists them all. */
+    for (struct channel *ch = d->channels; ch; ch = ch->next) {
+        if (ch->dead)
+            continue;
+        for (size_t k = 0; k < ch->nsocks && n < cap && n < sizeof d->polled / sizeof d->polled[0];
+             k++) {
             fds[n].fd = ch->socks[k].fd;
             fds[n].events = (short)((ch->socks[k].readable ? POLLIN : 0) |
                                     (ch->socks[k].writable ? POLLOUT : 0));
             fds[n].revents = 0;
             d->polled[n] = ch;
+            ch->listed = true;
             n++;
         }
     }
@@ -565,9 +726,8 @@ size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap)
 int dns_timeout(struct dns *d, int cap)
 {
     int64_t best = cap, now = clock_now_ms();
-    for (int i = 0; i < DNS_MAX_CHANNELS; i++) {
-        struct channel *ch = d->channels[i];
-        if (ch == NULL || ch->queries == 0)
+    for (struct channel *ch = d->channels; ch; ch = ch->next) {
+        if (ch->queries == 0)
             continue;
         struct timeval max = {.tv_sec = cap / 1000, .tv_usec = (cap % 1000) * 1000}, tv;
         struct timeval *t = ares_timeout(ch->ares, &max, &tv);
@@ -576,13 +736,28 @@ int dns_timeout(struct dns *d, int cap)
             best = ms;
     }
     for (struct lookup *l = d->lookups; l; l = l->next)
-        if (!l->answered && l->deadline_ms - now < best)
+        if (l->deadline_ms - now < best)
             best = l->deadline_ms - now;
     return best < 0 ? 0 : (int)best;
 }
 
+/* A channel no lookup holds has only detached queries left: cancel them
+ * rather than let c-ares keep re-sending questions nobody waits for. Their
+ * callbacks (ECANCELLED) only free the query. Not from inside c-ares. */
+static void cancel_orphans(struct dns *d, struct channel *ch)
+{
+    if (ch->holds > 0 || ch->queries == 0 || d->depth > 0)
+        return;
+    d->depth++;
+    ares_cancel(ch->ares);
+    d->depth--;
+}
+
 void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
 {
+    /* polled[i] stays allocated: it is listed, and reap() spares listed
+     * channels until unlist() below. */
+    d->depth++;
     for (size_t i = 0; i < n && i < d->npolled; i++) {
         if (fds[i].revents == 0)
             continue;
@@ -592,14 +767,26 @@ void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
         ares_process_fd(d->polled[i]->ares, rfd, wfd);
     }
     /* Let c-ares retry or time out queries whose sockets stayed quiet. */
-    for (int i = 0; i < DNS_MAX_CHANNELS; i++)
-        if (d->channels[i] && d->channels[i]->queries > 0)
-            ares_process_fd(d->channels[i]->ares, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    for (struct channel *ch = d->channels; ch; ch = ch->next)
+        if (ch->queries > 0)
+            ares_process_fd(ch->ares, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    d->depth--;
 
+    /* A lookup past its deadline is answered and let go of at once: no more
+     * follow-ups, its channels free for others. */
     int64_t now = clock_now_ms();
-    for (struct lookup *l = d->lookups; l; l = l->next)
-        if (!l->answered && now >= l->deadline_ms)
+    for (struct lookup *l = d->lookups, *next; l; l = next) {
+        next = l->next;
+        if (now >= l->deadline_ms) {
+            struct channel *ch = l->ch, *followup_ch = l->followup_ch;
             answer(l, "timeout", "no complete DNS answer within the lookup's timeout");
+            lookup_free(l);
+            cancel_orphans(d, ch);
+            cancel_orphans(d, followup_ch);
+        }
+    }
+    unlist(d);
+    reap(d);
 }
 
 size_t dns_inflight(const struct dns *d)

@@ -6,11 +6,20 @@
  * ADDITIONAL section, from Consul's `.addr.` names, or from follow-up A/AAAA
  * queries) or an A/AAAA query. Each lookup has its own deadline; when it
  * passes, the lookup is answered with a timeout at once, whatever c-ares is
- * still doing. Lookups with the same servers and settings share a c-ares
- * channel (DNS_MAX_CHANNELS at most).
+ * still doing, and lets go of everything it held. Lookups to the same
+ * servers over the same transport share a c-ares channel whatever their
+ * timeout_ms and tries (DNS_MAX_CHANNELS server sets at most).
  *
  * Every lookup started successfully is answered exactly once through the
  * done callback, possibly from inside dns_start() itself.
+ *
+ * Ownership rule: a channel is freed only by the reaper, which runs outside
+ * every c-ares call (dns_poll_fds, the end of dns_process, dns_free) and
+ * frees only a channel that no lookup holds, no c-ares query is pending on
+ * and the poll table no longer lists; eviction merely marks a channel dead.
+ * A lookup owns its queries until it is answered, then detaches them (they
+ * complete on their channel with no lookup) and drops its channel holds at
+ * once, so nothing that outlives a lookup points into it.
  */
 #ifndef CARAVAN_DNS_H
 #define CARAVAN_DNS_H
@@ -28,8 +37,17 @@
 #define DNS_MAX_INFLIGHT 4096
 /* Room for a comma-separated server list ("[v6]:port" is at most 47 bytes). */
 #define DNS_SERVERS_MAX 1024
-/* Sockets one channel may hold: one per server and transport. */
+/* Sockets one channel may hold: one per server and transport. A socket
+ * beyond it is refused (its query fails over to the next server), so every
+ * open socket is polled. */
 #define DNS_MAX_SOCKS_PER_CHANNEL 16
+/* Servers one lookup may name: two sockets each (UDP and TCP) fit the cap. */
+#define DNS_MAX_SERVERS (DNS_MAX_SOCKS_PER_CHANNEL / 2)
+/* c-ares' timeout per try. Channels are shared across lookups with
+ * different timeout_ms, so the try length is fixed; a lookup retries a
+ * timed-out question itself (up to its tries) while its deadline allows. */
+#define DNS_TRY_TIMEOUT_MS 1000
+#define DNS_CHANNEL_TRIES 2
 
 enum dns_kind { DNS_LOOKUP_SRV, DNS_LOOKUP_ADDR };
 enum dns_transport { DNS_TCP, DNS_UDP };
@@ -64,7 +82,8 @@ struct dns *dns_new(dns_done_fn done, void *ctx);
 void dns_free(struct dns *d);
 
 /* Starts a lookup. Returns 0 (done will be called), or -1 with *reason and
- * detail set (done will not be called): overload, bad_args, no_memory. */
+ * detail set (done will not be called): overload, bad_args (also more than
+ * DNS_MAX_SERVERS servers), no_memory. */
 int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char **reason,
               char *detail, size_t detail_len);
 

@@ -15,7 +15,12 @@
          cli_lookup/1, slow_server_delays_nothing_else/1, ipv6_and_several_servers/1, many_lookups_in_flight/1,
          consul_udp_answer_limit/1, target_without_additional/1, timeout_within_bound/1,
          garbage_answers/1, truncated_answers/1, refused_and_servfail/1,
-         refused_or_servfail_fails_over/1, busy_channels_spare_a_lookups_followups/1]).
+         refused_or_servfail_fails_over/1, busy_channels_spare_a_lookups_followups/1,
+         ipv6_only_targets_get_aaaa_followup/1, family_applies_to_every_address/1,
+         root_target_is_skipped/1, lookups_share_channels_whatever_options/1,
+         too_many_servers_refused/1, fail_over_with_every_channel_taken/1,
+         deadline_lets_go_of_followups/1, cli_lookup_tcp_only_server/1,
+         cli_lookup_behind_consul_udp_limit/1, shutdown_with_lookups_in_flight/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -31,7 +36,12 @@ groups() ->
                  many_lookups_in_flight, refused_or_servfail_fails_over]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
                       garbage_answers, truncated_answers, refused_and_servfail,
-                      busy_channels_spare_a_lookups_followups]}].
+                      busy_channels_spare_a_lookups_followups,
+                      ipv6_only_targets_get_aaaa_followup, family_applies_to_every_address,
+                      root_target_is_skipped, lookups_share_channels_whatever_options,
+                      too_many_servers_refused, fail_over_with_every_channel_taken,
+                      deadline_lets_go_of_followups, cli_lookup_tcp_only_server,
+                      cli_lookup_behind_consul_udp_limit, shutdown_with_lookups_in_flight]}].
 
 %% The extra address BIND also listens on, port 53, for the resolv.conf test
 %% (resolv.conf cannot name a port).
@@ -111,7 +121,11 @@ three_hundred_instances(Config) ->
 addr_targets(Config) ->
     ?assertEqual({ok, ['app-5001@127.0.0.2']}, dns(Config, "addrapp.service.consul")),
     %% No A record anywhere: the address comes from the .addr. name itself.
-    ?assertEqual({ok, ['app-5002@127.0.0.3']}, dns(Config, "addrnoadd.service.consul")).
+    ?assertEqual({ok, ['app-5002@127.0.0.3']}, dns(Config, "addrnoadd.service.consul")),
+    %% Neither an IPv4 .addr. name nor an A record in ADDITIONAL answers for
+    %% IPv6; the AAAA follow-up finds none.
+    ?assertEqual({ok, []}, dns(Config, "addrapp.service.consul", #{family => inet6})),
+    ?assertEqual({ok, []}, dns(Config, "addrnoadd.service.consul", #{family => inet6})).
 
 aaaa_only_targets(Config) ->
     ?assertEqual({ok, ['app-5003@fd00::1']}, dns(Config, "app6.service.consul")),
@@ -174,8 +188,10 @@ cli_lookup(Config) ->
     {Verbose, "rc=0"} = Run("lookup app1.service.consul --verbose --dns " ++ Server),
     ?assertEqual(["1 1 20001 app1-1.node.dc1.consul 127.1.0.1"], Verbose),
     {[], "rc=0"} = Run("lookup nope.service.consul --dns " ++ Server),
-    {[Err], "rc=1"} = Run("lookup app3.service.consul --dns 127.0.0.1:1"),
+    {Closed, ClosedServer} = refusing_server(),
+    {[Err], "rc=1"} = Run("lookup app3.service.consul --dns " ++ ClosedServer),
     ?assertNotEqual(nomatch, string:find(Err, "connection_refused")),
+    socket:close(Closed),
     {Help, "rc=0"} = Run("--help"),
     ?assert(lists:any(fun(L) -> string:find(L, "lookup NAME") =/= nomatch end, Help)).
 
@@ -208,7 +224,9 @@ ipv6_and_several_servers(Config) ->
     %% The first server refuses connections (TCP) or never answers (UDP): the
     %% lookup moves on to the next.
     Silent = caravan_test_dns_responder:start(silent),
-    ?assertEqual(Want, Lookup(["127.0.0.1:1", "127.0.0.1:" ++ Port], tcp)),
+    {Closed, ClosedServer} = refusing_server(),
+    ?assertEqual(Want, Lookup([ClosedServer, "127.0.0.1:" ++ Port], tcp)),
+    socket:close(Closed),
     ?assertEqual(Want, Lookup([caravan_test_dns_responder:server(Silent), "[::1]:" ++ Port], udp)),
     caravan_test_dns_responder:stop(Silent).
 
@@ -244,6 +262,14 @@ refused_or_servfail_fails_over(Config) ->
                  caravan:lookup_srv("app3.service.consul", #{servers => [R, S]})),
     caravan_test_dns_responder:stop(Refused),
     caravan_test_dns_responder:stop(Servfail).
+
+%% A TCP port on 127.0.0.1 that refuses connections: bound by this test
+%% (so nothing else takes it meanwhile) but not listening.
+refusing_server() ->
+    {ok, S} = socket:open(inet, stream, tcp),
+    ok = socket:bind(S, #{family => inet, addr => {127, 0, 0, 1}, port => 0}),
+    {ok, #{port := P}} = socket:sockname(S),
+    {S, "127.0.0.1:" ++ integer_to_list(P)}.
 
 summary({ok, L}) -> {ok, length(L)};
 summary(Other) -> Other.
@@ -356,3 +382,206 @@ refused_and_servfail(_Config) ->
                                            timeout => 1000, tries => 1})),
          caravan_test_dns_responder:stop(R)
      end || Mode <- [refused, servfail]].
+
+responder_srv(R, Opts) ->
+    sort_records(caravan:lookup_srv("app.service.consul",
+                                    maps:merge(#{servers => [caravan_test_dns_responder:server(R)]},
+                                               Opts))).
+
+%% Issue 14: targets with only AAAA records and no ADDITIONAL section. The
+%% A follow-up finds the name but no A record; the AAAA follow-up after it
+%% is the only way to their addresses.
+ipv6_only_targets_get_aaaa_followup(_Config) ->
+    R = caravan_test_dns_responder:start({ipv6_only, 3}),
+    ?assertMatch({ok, [#{port := 30001, addresses := [{16#fd00, 0, 0, 0, 0, 0, 0, 1}]},
+                       #{port := 30002, addresses := [{16#fd00, 0, 0, 0, 0, 0, 0, 2}]},
+                       #{port := 30003, addresses := [{16#fd00, 0, 0, 0, 0, 0, 0, 3}]}]},
+                 responder_srv(R, #{})),
+    ?assertMatch({ok, [#{addresses := []}, #{addresses := []}, #{addresses := []}]},
+                 responder_srv(R, #{family => inet})),
+    caravan_test_dns_responder:stop(R).
+
+%% Issue 10 item 7: `family' applies to ADDITIONAL addresses too. With
+%% inet6, a target whose ADDITIONAL entry is an A record gets its AAAA query.
+family_applies_to_every_address(_Config) ->
+    R = caravan_test_dns_responder:start({dual, 2}),
+    V6 = fun(I) -> {16#fd00, 0, 0, 0, 0, 0, 0, I} end,
+    ?assertMatch({ok, [#{port := 30001, addresses := [{127, 0, 2, 1}]},
+                       #{port := 30002, addresses := [{127, 0, 2, 2}]}]},
+                 responder_srv(R, #{family => inet})),
+    {ok, [#{addresses := A1}, #{addresses := A2}]} = responder_srv(R, #{family => inet6}),
+    ?assertEqual({[V6(1)], [V6(2)]}, {A1, A2}),
+    Asked = caravan_test_dns_responder:asked(R),
+    ?assert(lists:member({aaaa, "n1.node.dc1.consul"}, Asked)),
+    ?assertEqual({ok, ['app-30001@fd00::1', 'app-30002@fd00::2']},
+                 caravan:discover({dns, #{query => "app.service.consul", basename => "app",
+                                          servers => [caravan_test_dns_responder:server(R)],
+                                          family => inet6}})),
+    caravan_test_dns_responder:stop(R).
+
+%% Issue 10 item 11, RFC 2782: a target of "." means "decidedly not
+%% available"; it is dropped and never queried.
+root_target_is_skipped(_Config) ->
+    R = caravan_test_dns_responder:start(root_target),
+    ?assertMatch({ok, [#{port := 30001, target := <<"n1.node.dc1.consul">>,
+                         addresses := [{127, 0, 2, 1}]}]},
+                 responder_srv(R, #{})),
+    ?assertEqual([{srv, "app.service.consul"}], lists:usort(caravan_test_dns_responder:asked(R))),
+    caravan_test_dns_responder:stop(R).
+
+%% Issue 10 item 9: lookups to one server set share its channels whatever
+%% their timeout and tries; twelve at once are not an overload.
+lookups_share_channels_whatever_options(_Config) ->
+    R = caravan_test_dns_responder:start({slow, 300, {consul, 3}}),
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               Self ! {self(), responder_srv(R, #{timeout => 3000 + I,
+                                                                  tries => 1 + I rem 3})}
+                       end) || I <- lists:seq(1, 12)],
+    Results = [receive {P, Res} -> Res after 10000 -> error(stuck) end || P <- Pids],
+    ?assertEqual([], [Res || Res <- Results, element(1, Res) =/= ok]),
+    ?assertEqual([3], lists:usort([length(L) || {ok, L} <- Results])),
+    caravan_test_dns_responder:stop(R).
+
+%% Two sockets per server fit a channel's cap; a longer list is refused
+%% rather than leaving sockets unpolled.
+too_many_servers_refused(_Config) ->
+    Servers = ["127.0.0.1:" ++ integer_to_list(P) || P <- lists:seq(1, 9)],
+    ?assertMatch({error, {bad_args, _}},
+                 caravan:lookup_srv("app.service.consul", #{servers => Servers})),
+    Rs = [caravan_test_dns_responder:start({consul, 1}) || _ <- lists:seq(1, 8)],
+    ?assertMatch({ok, [_]},
+                 caravan:lookup_srv("app.service.consul",
+                                    #{servers => [caravan_test_dns_responder:server(R) || R <- Rs]})),
+    [caravan_test_dns_responder:stop(R) || R <- Rs].
+
+%% Issue 10 item 2: a SERVFAIL fail-over while all 8 channels are taken
+%% must evict an idle channel from inside a c-ares callback. The evicted
+%% channel holds an open TCP connection whose server closes it in the same
+%% poll round that delivers the SERVFAIL: the program is stopped (SIGSTOP)
+%% while both happen. Before the fix the loop went on to process the freed
+%% channel's socket (SIGSEGV in the release build, use-after-free in ASan).
+fail_over_with_every_channel_taken(_Config) ->
+    Pid = lookup_pid(),
+    OsPid = integer_to_list(Pid),
+    Idle = [caravan_test_dns_responder:start({consul, 1}) || _ <- lists:seq(1, 8)],
+    %% Eight TCP connections kept open, on eight channels, least recent first.
+    [{ok, _} = caravan_dns:lookup_addr("n1.node.dc1.consul",
+                                      #{servers => [caravan_test_dns_responder:server(X)],
+                                        transport => tcp})
+     || X <- Idle],
+    Servfail = caravan_test_dns_responder:start({gated, servfail}),
+    Good = caravan_test_dns_responder:start({consul, 2}),
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {failover,
+                               caravan:lookup_srv("app.service.consul",
+                                                  #{servers => [caravan_test_dns_responder:server(S)
+                                                                || S <- [Servfail, Good]],
+                                                    transport => udp, timeout => 5000})}
+               end),
+    ok = wait_until(fun() -> caravan_test_dns_responder:asked(Servfail) =/= [] end, 200),
+    "" = os:cmd("kill -STOP " ++ OsPid),
+    try
+        ok = caravan_test_dns_responder:open_gate(Servfail),
+        [caravan_test_dns_responder:stop(X) || X <- Idle],
+        timer:sleep(100)
+    after
+        "" = os:cmd("kill -CONT " ++ OsPid)
+    end,
+    receive
+        {failover, Res} -> ?assertMatch({ok, [_, _]}, Res)
+    after 6000 -> error(stuck)
+    end,
+    ?assertEqual(Pid, lookup_pid()),
+    [caravan_test_dns_responder:stop(X) || X <- [Servfail, Good]].
+
+%% A lookup answered at its deadline lets go of its follow-ups at once: the
+%% same server set is free for the next lookup, and no follow-up of the
+%% first is sent after its deadline.
+deadline_lets_go_of_followups(_Config) ->
+    R = caravan_test_dns_responder:start({tcp_only, no_additional}),
+    ?assertMatch({error, {timeout, _}}, responder_srv(R, #{timeout => 300})),
+    Before = length(caravan_test_dns_responder:asked(R)),
+    timer:sleep(1500),
+    ?assertEqual(Before, length(caravan_test_dns_responder:asked(R))),
+    caravan_test_dns_responder:stop(R).
+
+run_cli(Args) ->
+    {ok, Program} = caravan_config:port_program(),
+    %% An ASan build reports through exit status 86 (the release build
+    %% ignores the variable).
+    Out = os:cmd("ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86\" " ++ Program ++
+                     " " ++ Args ++ " 2>&1; echo \"rc=$?\""),
+    Lines = string:split(string:trim(Out), "\n", all),
+    {lists:droplast(Lines), lists:last(Lines)}.
+
+%% Issue 10 item 1: the server answers only over TCP, so the follow-ups
+%% (UDP) are still pending when the lookup gives up and the CLI shuts
+%% c-ares down. Before the fix: heap-use-after-free under ASan.
+cli_lookup_tcp_only_server(_Config) ->
+    R = caravan_test_dns_responder:start({tcp_only, no_additional}),
+    {[Err], Rc} = run_cli("lookup app.service.consul --timeout 500 --dns " ++
+                              caravan_test_dns_responder:server(R)),
+    ?assertEqual("rc=1", Rc),
+    ?assertNotEqual(nomatch, string:find(Err, "timeout")),
+    caravan_test_dns_responder:stop(R).
+
+%% Issue 14: the CLI's default transport is TCP; behind Consul's plain-UDP
+%% limit (3 answers, no TC) only TCP sees all 10.
+cli_lookup_behind_consul_udp_limit(_Config) ->
+    R = caravan_test_dns_responder:start({consul, 10}),
+    Server = caravan_test_dns_responder:server(R),
+    {Lines, "rc=0"} = run_cli("lookup app.service.consul --dns " ++ Server),
+    ?assertEqual(10, length(Lines)),
+    {Udp, "rc=0"} = run_cli("lookup app.service.consul --udp --dns " ++ Server),
+    ?assertEqual(3, length(Udp)),
+    caravan_test_dns_responder:stop(R).
+
+%% Issue 10 item 1 and the shutdown promise: stdin closes while SRV lookups
+%% wait on follow-ups (the server answers UDP never) and while a TCP SRV
+%% query is pending (a silent server). The program exits 0, at once, and
+%% without a sanitizer report (exit status 86 under ASan).
+shutdown_with_lookups_in_flight(Config) ->
+    {ok, Program} = caravan_config:port_program(),
+    TcpOnly = caravan_test_dns_responder:start({tcp_only, no_additional}),
+    Silent = caravan_test_dns_responder:start(silent),
+    RcFile = filename:join(?config(priv_dir, Config), "shutdown.rc"),
+    _ = file:delete(RcFile),
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86\" "
+                              "\"$0\"; echo $? > \"$1\"", Program, RcFile]},
+                      {packet, 4}, binary, use_stdio]),
+    Ask = fun(Id, R, Transport) ->
+                  Args = #{name => <<"app.service.consul">>, timeout_ms => 30000,
+                           transport => Transport,
+                           servers => [list_to_binary(caravan_test_dns_responder:server(R))]},
+                  true = port_command(Port, term_to_binary({Id, srv, Args}))
+          end,
+    [Ask(Id, TcpOnly, tcp) || Id <- lists:seq(1, 5)],
+    [Ask(Id, Silent, tcp) || Id <- lists:seq(6, 8)],
+    [Ask(Id, TcpOnly, udp) || Id <- lists:seq(9, 10)],
+    %% Wait until the SRV answers are in and their follow-ups are out.
+    ok = wait_until(fun() ->
+                            length([x || {a, _} <- caravan_test_dns_responder:asked(TcpOnly)]) >= 2
+                    end, 200),
+    T0 = erlang:monotonic_time(millisecond),
+    port_close(Port),
+    ok = wait_until(fun() -> filelib:is_regular(RcFile) andalso
+                                 file:read_file(RcFile) =/= {ok, <<>>} end, 200),
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ct:log("exited ~b ms after stdin closed", [Elapsed]),
+    ?assertEqual({ok, <<"0\n">>}, file:read_file(RcFile)),
+    %% Generous for an ASan build on a loaded machine; the hang it guards
+    %% against is the lookups' 30 s timeout.
+    ?assert(Elapsed < 5000),
+    [caravan_test_dns_responder:stop(R) || R <- [TcpOnly, Silent]].
+
+%% Polls Fun every 25 ms, at most Tries times.
+wait_until(Fun, Tries) when Tries > 0 ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(25), wait_until(Fun, Tries - 1)
+    end;
+wait_until(_, 0) ->
+    timeout.

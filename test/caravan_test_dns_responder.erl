@@ -12,7 +12,19 @@
 %%%   truncated      a well-formed header and question, then an answer
 %%%                  record cut short.
 %%%   refused / servfail   that rcode.
+%%%   {ipv6_only, N} N targets that have only AAAA records (fd00::I), and
+%%%                  no ADDITIONAL section: an A query finds the name but
+%%%                  no A record (NOERROR, empty), an AAAA query its address.
+%%%   {dual, N}      N targets with A (127.0.2.I) and AAAA (fd00::I) records;
+%%%                  only the A records are in ADDITIONAL (BIND and Consul
+%%%                  add what they have of the target's addresses; this one
+%%%                  holds back the AAAA to show which query asks for it).
+%%%   root_target    two SRV records: n1.node.dc1.consul and "." (RFC 2782:
+%%%                  "service decidedly not available"), A in ADDITIONAL.
 %%%   {slow, Ms, Mode}     as Mode, but SRV answers leave Ms later.
+%%%   {tcp_only, Mode}     as Mode over TCP; UDP queries are never answered.
+%%%   {gated, Mode}        as Mode, but SRV answers wait for open_gate/1.
+%%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
 -include_lib("kernel/src/inet_dns.hrl").
@@ -21,6 +33,8 @@
 -export([stop/1]).
 -export([server/1]).
 -export([queries/1]).
+-export([asked/1]).
+-export([open_gate/1]).
 
 -spec start(term()) -> {pid(), inet:port_number()}.
 start(Mode) ->
@@ -43,6 +57,18 @@ queries({Pid, _}) ->
     Pid ! {queries, self()},
     receive {Pid, counts, Counts} -> Counts after 5000 -> error(responder_stuck) end.
 
+%% @doc Every question seen so far, oldest first, as {Type, Name}.
+-spec asked({pid(), inet:port_number()}) -> [{atom(), string()}].
+asked({Pid, _}) ->
+    Pid ! {asked, self()},
+    receive {Pid, asked, Asked} -> lists:reverse(Asked) after 5000 -> error(responder_stuck) end.
+
+%% @doc Lets a gated responder's held SRV answers go, and later ones at once.
+-spec open_gate({pid(), inet:port_number()}) -> ok.
+open_gate({Pid, _}) ->
+    Pid ! {open_gate, self()},
+    receive {Pid, gate_open} -> ok after 5000 -> error(responder_stuck) end.
+
 init(Parent, Mode) ->
     {ok, Listen} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {packet, 2},
                                       {active, false}, {reuseaddr, true}]),
@@ -51,9 +77,9 @@ init(Parent, Mode) ->
     Self = self(),
     spawn_link(fun() -> accept_loop(Self, Listen) end),
     Parent ! {self(), ready, Port},
-    loop(#{mode => Mode, udp => Udp, counts => #{udp => 0, tcp => 0}}).
+    loop(#{mode => Mode, udp => Udp, counts => #{udp => 0, tcp => 0}, asked => [], held => []}).
 
-loop(#{mode := Mode, udp := Udp, counts := Counts} = S) ->
+loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
     receive
         {udp, Udp, Ip, Port, Packet} ->
             later(Mode, Packet, fun() ->
@@ -62,32 +88,62 @@ loop(#{mode := Mode, udp := Udp, counts := Counts} = S) ->
                                             drop -> ok
                                         end
                                 end),
-            loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts)});
+            loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
+                    asked := question(Packet) ++ Asked});
         {tcp_query, From, Packet} ->
             later(Mode, Packet, fun() -> From ! {answer, answer(Mode, tcp, Packet)} end),
-            loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts)});
+            loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts),
+                    asked := question(Packet) ++ Asked});
         {queries, From} ->
             From ! {self(), counts, Counts},
-            loop(S)
+            loop(S);
+        {asked, From} ->
+            From ! {self(), asked, Asked},
+            loop(S);
+        {hold, Send} ->
+            loop(S#{held := [Send | maps:get(held, S)]});
+        {open_gate, From} ->
+            [Send() || Send <- lists:reverse(maps:get(held, S))],
+            From ! {self(), gate_open},
+            loop(S#{mode := opened(Mode), held := []})
+    end.
+
+opened({gated, Mode}) -> Mode;
+opened(Mode) -> Mode.
+
+question(Packet) ->
+    case inet_dns:decode(Packet) of
+        {ok, #dns_rec{qdlist = [#dns_query{type = T, domain = D} | _]}} -> [{T, D}];
+        _ -> []
     end.
 
 accept_loop(Server, Listen) ->
     {ok, Sock} = gen_tcp:accept(Listen),
-    Pid = spawn(fun() -> receive go -> serve_tcp(Server, Sock) end end),
+    %% Linked: stopping the responder closes its connections too.
+    Pid = spawn_link(fun() -> receive go -> serve_tcp(Server, Sock) end end),
     ok = gen_tcp:controlling_process(Sock, Pid),
     Pid ! go,
     accept_loop(Server, Listen).
 
+%% Queries on one connection are answered as each answer is ready, not one
+%% after the other: c-ares pipelines the queries of every lookup to a
+%% server over one kept-open connection, as DNS servers allow (RFC 7766).
 serve_tcp(Server, Sock) ->
-    case gen_tcp:recv(Sock, 0) of
-        {ok, Packet} ->
+    ok = inet:setopts(Sock, [{active, once}]),
+    receive
+        {tcp, Sock, Packet} ->
             Server ! {tcp_query, self(), Packet},
-            receive
-                {answer, {reply, Bin}} -> ok = gen_tcp:send(Sock, Bin);
-                {answer, drop} -> ok
-            end,
             serve_tcp(Server, Sock);
-        {error, _} ->
+        {answer, {reply, Bin}} ->
+            case gen_tcp:send(Sock, Bin) of
+                ok -> serve_tcp(Server, Sock);
+                {error, _} -> gen_tcp:close(Sock)
+            end;
+        {answer, drop} ->
+            serve_tcp(Server, Sock);
+        {tcp_closed, Sock} ->
+            ok;
+        {tcp_error, Sock, _} ->
             gen_tcp:close(Sock)
     end.
 
@@ -99,11 +155,24 @@ later({slow, Ms, _}, Packet, Send) ->
         _ ->
             Send()
     end;
+later({gated, _}, Packet, Send) ->
+    case inet_dns:decode(Packet) of
+        {ok, #dns_rec{qdlist = [#dns_query{type = srv} | _]}} -> self() ! {hold, Send};
+        _ -> Send()
+    end;
+later({tcp_only, Mode}, Packet, Send) ->
+    later(Mode, Packet, Send);
 later(_, _, Send) ->
     Send().
 
 answer({slow, _, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
+answer({gated, Mode}, Transport, Packet) ->
+    answer(Mode, Transport, Packet);
+answer({tcp_only, _}, udp, _) ->
+    drop;
+answer({tcp_only, Mode}, tcp, Packet) ->
+    answer(Mode, tcp, Packet);
 answer(silent, _, _) ->
     drop;
 answer(garbage, _, _) ->
@@ -132,6 +201,22 @@ respond({consul, N}, Transport, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, Answers, Additional, 0)};
 respond(no_additional, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- [1, 2]], [], 0)};
+respond({ipv6_only, N}, _, H, #dns_query{type = srv} = Q) ->
+    {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- lists:seq(1, N)], [], 0)};
+respond({ipv6_only, _}, _, H, #dns_query{type = a} = Q) ->
+    {reply, encode(H, Q, [], [], 0)};
+respond({dual, N}, _, H, #dns_query{type = srv} = Q) ->
+    Targets = [{I, target(I)} || I <- lists:seq(1, N)],
+    {reply, encode(H, Q, [srv_rr(Q, I, T) || {I, T} <- Targets],
+                   [a_rr(T, I) || {I, T} <- Targets], 0)};
+respond(root_target, _, H, #dns_query{type = srv} = Q) ->
+    {reply, encode(H, Q, [srv_rr(Q, 1, target(1)), srv_rr(Q, 2, ".")], [a_rr(target(1), 1)], 0)};
+respond({Kind, _}, _, H, #dns_query{type = aaaa, domain = D} = Q)
+  when Kind =:= ipv6_only; Kind =:= dual ->
+    case [I || I <- lists:seq(1, 500), string:equal(target(I), D, true)] of
+        [I] -> {reply, encode(H, Q, [aaaa_rr(D, I)], [], 0)};
+        [] -> {reply, encode(H, Q, [], [], 3)}
+    end;
 respond(_, _, H, #dns_query{type = a, domain = D} = Q) ->
     case [I || I <- lists:seq(1, 500), string:equal(target(I), D, true)] of
         [I] -> {reply, encode(H, Q, [a_rr(D, I)], [], 0)};
@@ -148,6 +233,9 @@ srv_rr(#dns_query{domain = D}, I, Target) ->
 a_rr(Target, I) ->
     #dns_rr{domain = Target, type = a, class = in, ttl = 0,
             data = {127, 0, 2, I rem 256}}.
+
+aaaa_rr(Target, I) ->
+    #dns_rr{domain = Target, type = aaaa, class = in, ttl = 0, data = {16#fd00, 0, 0, 0, 0, 0, 0, I}}.
 
 encode(#dns_header{id = Id, rd = Rd, opcode = Op}, Q, Answers, Additional, Rcode) ->
     Header = #dns_header{id = Id, qr = true, opcode = Op, aa = true, rd = Rd, rcode = Rcode},
