@@ -25,7 +25,7 @@ enum catalog_api { API_CONSUL, API_NOMAD };
 struct catalog_query {
     enum catalog_api api;
     char url[1024], service[256], token[256], tag[256], dc[256], namespace_[256];
-    char tagged[64], next_token[256], ca_file[HTTP_PATH_MAX], cert_file[HTTP_PATH_MAX];
+    char tagged[64], next_token[HTTP_HEADER_VALUE_MAX], ca_file[HTTP_PATH_MAX], cert_file[HTTP_PATH_MAX];
     char key_file[HTTP_PATH_MAX], passing[8];
     long long index, wait_ms, timeout_ms, max_bytes, per_page;
 };

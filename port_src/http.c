@@ -29,6 +29,7 @@ struct transfer {
     char *body;
     size_t len, cap, max;
     bool too_large;
+    const char *long_header; /* a header whose value did not fit, or NULL */
     struct http_response resp;
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
@@ -72,16 +73,21 @@ static struct {
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    char *(*version)(void);
 } lib;
 
 static bool library_ready = false;
+/* Why the last load failed, for caravan:info(); empty if none did. */
+static char load_error[256];
 
 /* Binds lib's pointers. Returns 0, or -1 with a reason on stderr. */
 static int load_libcurl(void)
 {
-    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(HTTP_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        fprintf(stderr, "caravan_port: cannot load libcurl: %s\n", dlerror());
+        snprintf(load_error, sizeof load_error, "cannot load " HTTP_LIBCURL_SONAME ": %s",
+                 dlerror());
+        fprintf(stderr, "caravan_port: %s\n", load_error);
         return -1;
     }
     /* POSIX allows converting dlsym's void * to a function pointer; C11
@@ -90,7 +96,9 @@ static int load_libcurl(void)
     do {                                                                                       \
         void *sym = dlsym(h, symbol);                                                          \
         if (sym == NULL) {                                                                     \
-            fprintf(stderr, "caravan_port: libcurl lacks %s\n", symbol);                       \
+            snprintf(load_error, sizeof load_error, HTTP_LIBCURL_SONAME " lacks %s", symbol);   \
+            fprintf(stderr, "caravan_port: %s\n", load_error);                                 \
+            dlclose(h);                                                                        \
             return -1;                                                                         \
         }                                                                                      \
         memcpy(&lib.field, &sym, sizeof sym);                                                  \
@@ -110,6 +118,7 @@ static int load_libcurl(void)
     BIND(easy_strerror, "curl_easy_strerror");
     BIND(slist_append, "curl_slist_append");
     BIND(slist_free_all, "curl_slist_free_all");
+    BIND(version, "curl_version");
 #undef BIND
     return 0;
 }
@@ -174,12 +183,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Copies the value of header `name` if line is that header. */
-static void take_header(const char *line, size_t n, const char *name, char *out, size_t cap)
+/* Copies the value of header `name` if line is that header. Returns -1
+ * when it is but its value does not fit in cap - 1 bytes. */
+static int take_header(const char *line, size_t n, const char *name, char *out, size_t cap)
 {
     size_t k = strlen(name);
     if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
-        return;
+        return 0;
     const char *v = line + k + 1;
     size_t vn = n - k - 1;
     while (vn > 0 && (*v == ' ' || *v == '\t')) {
@@ -188,19 +198,23 @@ static void take_header(const char *line, size_t n, const char *name, char *out,
     }
     while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
         vn--;
-    if (vn < cap) {
-        memcpy(out, v, vn);
-        out[vn] = '\0';
-    }
+    if (vn >= cap)
+        return -1;
+    memcpy(out, v, vn);
+    out[vn] = '\0';
+    return 0;
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t n = size * nmemb;
-    take_header(line, n, "X-Consul-Index", t->resp.index, sizeof t->resp.index);
-    take_header(line, n, "X-Nomad-Index", t->resp.index, sizeof t->resp.index);
-    take_header(line, n, "X-Nomad-NextToken", t->resp.next_token, sizeof t->resp.next_token);
+    static const char *const names[] = {"X-Consul-Index", "X-Nomad-Index", "X-Nomad-NextToken"};
+    char *outs[] = {t->resp.index, t->resp.index, t->resp.next_token};
+    size_t caps[] = {sizeof t->resp.index, sizeof t->resp.index, sizeof t->resp.next_token};
+    for (size_t i = 0; i < 3; i++)
+        if (take_header(line, n, names[i], outs[i], caps[i]) != 0 && t->long_header == NULL)
+            t->long_header = names[i];
     return n;
 }
 
@@ -253,7 +267,12 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
     struct transfer *t = NULL;
     lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     struct http_result r = {.response = &t->resp};
-    if (code == CURLE_OK) {
+    if (code == CURLE_OK && t->long_header != NULL) {
+        r.reason = "bad_answer";
+        snprintf(r.detail, sizeof r.detail, "%s header longer than %zu bytes", t->long_header,
+                 strcmp(t->long_header, "X-Nomad-NextToken") == 0 ? sizeof t->resp.next_token - 1
+                                                                  : sizeof t->resp.index - 1);
+    } else if (code == CURLE_OK) {
         lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
         t->resp.body = t->body ? t->body : "";
         t->resp.body_len = t->len;
@@ -273,8 +292,13 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 struct http *http_new(http_done_fn done, void *ctx)
 {
     if (!library_ready) {
-        if (load_libcurl() != 0 || lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (load_libcurl() != 0)
             return NULL;
+        if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            snprintf(load_error, sizeof load_error, "curl_global_init failed");
+            return NULL;
+        }
+        load_error[0] = '\0';
         library_ready = true;
     }
     struct http *h = calloc(1, sizeof *h);
@@ -420,6 +444,16 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
+}
+
+void http_library(char *out, size_t cap)
+{
+    if (library_ready)
+        snprintf(out, cap, HTTP_LIBCURL_SONAME ": %s", lib.version());
+    else if (load_error[0])
+        snprintf(out, cap, "none: %s", load_error);
+    else
+        snprintf(out, cap, "none: not loaded yet (loaded on the first HTTP request)");
 }
 
 size_t http_inflight(const struct http *h)
