@@ -8,7 +8,7 @@
 #include "json.h"
 
 /* Strings are packed into chunks of this size; a member's three strings
- * (each < CATALOG_TEXT_MAX) always fit in a fresh one. */
+ * (each under CATALOG_ID_MAX) always fit in a fresh one. */
 #define CHUNK_BYTES (64 * 1024)
 
 struct members_chunk {
@@ -74,7 +74,7 @@ int members_add(struct members *ms, const char *address, long port, const char *
 /* One entry being read: decoded into fixed buffers, copied into the list
  * only once it is whole. */
 struct entry {
-    char address[CATALOG_TEXT_MAX], node[CATALOG_TEXT_MAX], id[CATALOG_TEXT_MAX];
+    char address[CATALOG_TEXT_MAX], node[CATALOG_ID_MAX], id[CATALOG_ID_MAX];
     long port;
 };
 
@@ -150,7 +150,7 @@ static const char *consul_entry(const struct json *j, long el, const char *tagge
         get_text(j, node, "Address", false, node_addr, sizeof node_addr) != 0 ||
         get_text(j, node, "Node", false, e->node, sizeof e->node) != 0 ||
         get_text(j, svc, "ID", false, e->id, sizeof e->id) != 0)
-        return "an address, node or ID is not a string of at most 255 bytes";
+        return "an address (255 bytes at most), node or ID (1023) is not a string that fits";
     if (get_port(j, svc, "Port", false, &e->port) != 0)
         return "Service.Port is missing or not a port number";
     if (e->address[0] == '\0')
@@ -171,7 +171,7 @@ static const char *nomad_entry(const struct json *j, long el, const char *tagged
     if (get_text(j, el, "Address", false, e->address, sizeof e->address) != 0 ||
         get_text(j, el, "NodeID", false, e->node, sizeof e->node) != 0 ||
         get_text(j, el, "ID", false, e->id, sizeof e->id) != 0)
-        return "an address, node or ID is not a string of at most 255 bytes";
+        return "an address (255 bytes at most), node or ID (1023) is not a string that fits";
     if (e->address[0] == '\0')
         return "a registration has no Address";
     if (get_port(j, el, "Port", false, &e->port) != 0)

@@ -10,8 +10,11 @@
 
 #include <stddef.h>
 
-/* Longest address, node or ID kept, in bytes (a DNS name is at most 253). */
+/* Longest address kept, in bytes, with its NUL (a DNS name is at most 253),
+ * and longest node name or instance ID (Nomad's IDs join the allocation,
+ * task and service names, and its paging tokens are IDs). */
 #define CATALOG_TEXT_MAX 256
+#define CATALOG_ID_MAX 1024
 
 /* A member costs this struct (32 bytes) plus its three strings, packed in
  * the list's arena: no fixed-size buffers. The strings stay valid until

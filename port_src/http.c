@@ -218,10 +218,16 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static const char *curl_atom(CURLcode c, bool too_large)
+static const char *curl_atom(CURLcode c, bool too_large, const char *error)
 {
     if (too_large)
         return "too_large";
+    /* TLS 1.3 lets the client finish its handshake before the server
+     * judges the client's certificate: the server's refusal then arrives
+     * as an alert on the first read, which libcurl reports as a receive
+     * error. It is a TLS failure all the same. */
+    if ((c == CURLE_RECV_ERROR || c == CURLE_SEND_ERROR) && strstr(error, " alert ") != NULL)
+        return "tls_error";
     switch (c) {
     case CURLE_COULDNT_CONNECT: return "connection_refused";
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
@@ -277,7 +283,7 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
         t->resp.body = t->body ? t->body : "";
         t->resp.body_len = t->len;
     } else {
-        r.reason = curl_atom(code, t->too_large);
+        r.reason = curl_atom(code, t->too_large, t->error);
         if (t->too_large)
             snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
         else

@@ -15,6 +15,8 @@
 -export([empty_service_address/1, tagged_addresses/1, passing_and_tag/1, acl_token/1,
          escaped_strings/1, malformed_bodies/1, big_body_is_bounded/1, server_errors/1,
          environment_defaults/1, cli_lookup/1,
+         token_echoed_in_error_bodies/1, strict_json/1, index_header_is_checked/1,
+         one_bad_entry_is_dropped/1, nomad_long_next_token/1,
          watch_registration_and_deregistration/1, wakeup_without_change/1,
          check_turns_critical/1, index_goes_backwards/1, server_restarted_mid_watch/1,
          watch_keeps_members_on_errors/1,
@@ -31,13 +33,14 @@ all() ->
 groups() ->
     [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
                    escaped_strings, malformed_bodies, big_body_is_bounded, server_errors,
-                   environment_defaults, cli_lookup]},
+                   environment_defaults, cli_lookup, token_echoed_in_error_bodies,
+                   strict_json, index_header_is_checked, one_bad_entry_is_dropped]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
      {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
      {nomad, [], [nomad_discover, nomad_pagination, nomad_token, nomad_unix_socket,
-                  nomad_watch]}].
+                  nomad_watch, nomad_long_next_token]}].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -184,6 +187,70 @@ malformed_bodies(Config) ->
      end || B <- Bodies],
     ?assertEqual(Pid, lookup_alive()).
 
+%% A server (or a gateway in front of it) that quotes the request's ACL token
+%% in its error body: the detail caravan returns holds no piece of it, where
+%% ever it sits, cut in half by the 160-byte limit included (issue 10 item 6).
+token_echoed_in_error_bodies(Config) ->
+    Secret = <<"b1c7a2e0-5d8f-4c3b-9a61-2f0e8d7c6b5a">>,
+    Pieces = [binary:part(Secret, I, 4) || I <- lists:seq(0, byte_size(Secret) - 4)],
+    Codes = [{403, forbidden}, {401, forbidden}, {404, not_found}, {429, http_status},
+             {500, server_error}, {503, server_error}],
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config), {echo_token, Code, At}),
+         {error, {Reason, Detail}} = consul(Config, #{token => Secret}),
+         [?assertEqual(nomatch, binary:match(Detail, P), {Code, At, Detail}) || P <- Pieces]
+     end || {Code, Reason} <- Codes,
+            At <- [0, 1, 50, 100, 123, 124, 125, 140, 150, 159, 160, 161, 200]],
+    ok.
+
+%% RFC 8259, strictly: each of these is {error, {bad_answer, _}} (issue 10
+%% item 5), and an Address carrying \u0000 is not cut at the NUL.
+strict_json(Config) ->
+    Entry = <<"{\"Node\":{\"Address\":\"10.0.0.5\"},\"Service\":{\"Port\":4370}}">>,
+    Bodies = [<<"[1 2]">>, <<"[1,,2]">>, <<"[,1]">>, <<"[1,]">>, <<"[", Entry/binary, ",]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.5\",},\"Service\":{\"Port\":4370}}]">>,
+              <<"[\"a\" \"b\"]">>, <<"[", Entry/binary, "]", 0, "garbage">>,
+              <<"[", Entry/binary, 0, "]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.5\\u0000evil\"},\"Service\":{\"Port\":4370}}]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.5\", \"x\": [1 2]},\"Service\":{\"Port\":4370}}]">>],
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config), {body, B}),
+         ?assertMatch({error, {bad_answer, _}}, consul(Config), B)
+     end || B <- Bodies],
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, <<"[", Entry/binary, "]">>}),
+    ?assertEqual({ok, ['app-4370@10.0.0.5']}, consul(Config)).
+
+%% X-Consul-Index is a uint64: -1, an overflow or junk are refused, not
+%% wrapped into an index the watch would send back (issue 10 item 11).
+index_header_is_checked(Config) ->
+    Body = <<"[{\"Node\":{\"Address\":\"10.0.0.5\"},\"Service\":{\"Port\":4370}}]">>,
+    Q = fun() -> caravan_consul:query(#{service => "app", url => url(Config)}, 0) end,
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config),
+                                             {headers, [{<<"X-Consul-Index">>, I}], Body}),
+         ?assertMatch({error, {bad_answer, _}}, Q(), I)
+     end || I <- [<<"-1">>, <<"18446744073709551616">>, <<"99999999999999999999999">>,
+                  <<"12abc">>, <<"+5">>]],
+    ok = caravan_test_catalog:set_fault(catalog(Config),
+                                        {headers, [{<<"X-Consul-Index">>, <<"18446744073709551615">>}],
+                                         Body}),
+    ?assertMatch({ok, #{index := 18446744073709551615}}, Q()).
+
+%% One entry that cannot be used (an Address over 255 bytes, a port out of
+%% range) is dropped and counted in info's entries_skipped; the rest of the
+%% answer is kept (issue 10 item 11).
+one_bad_entry_is_dropped(Config) ->
+    Long = binary:copy(<<"a">>, 300),
+    Body = <<"[{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":4370}},"
+             "{\"Node\":{\"Address\":\"", Long/binary, "\"},\"Service\":{\"Port\":4371}},"
+             "{\"Node\":{\"Address\":\"10.0.0.3\"},\"Service\":{\"Port\":70000}},"
+             "{\"Node\":{\"Address\":\"10.0.0.4\"},\"Service\":{\"Port\":4374}}]">>,
+    {ok, #{entries_skipped := Before}} = caravan_port:call(caravan_lookup, info, #{}, 1000),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    ?assertEqual({ok, ['app-4370@10.0.0.1', 'app-4374@10.0.0.4']}, consul(Config)),
+    {ok, #{entries_skipped := After}} = caravan_port:call(caravan_lookup, info, #{}, 1000),
+    ?assertEqual(2, After - Before).
+
 big_body_is_bounded(Config) ->
     Pid = lookup_alive(),
     ok = caravan_test_catalog:set_fault(catalog(Config), {big, 50 * 1024 * 1024}),
@@ -194,11 +261,16 @@ big_body_is_bounded(Config) ->
     {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),
     {match, [Rss]} = re:run(Status, "VmRSS:\\s+([0-9]+)", [{capture, all_but_first, list}]),
     ct:log("caravan_port RSS after the 50 MB body: ~s KiB", [Rss]),
-    %% The body is cut at 32 MiB; an ASan build's shadow memory makes RSS
-    %% meaningless, so the bound holds for the plain build only.
+    %% The body is cut at 32 MiB. Under ASan, RSS counts shadow memory and
+    %% the allocator's quarantine of freed blocks (256 MiB by default), so no
+    %% bound on it says anything about the program: the check is skipped
+    %% there, and says so.
     case os:getenv("ASAN_OPTIONS") of
-        false -> ?assert(list_to_integer(Rss) < 80 * 1024);
-        _ -> ok
+        false ->
+            ?assert(list_to_integer(Rss) < 80 * 1024);
+        _ ->
+            {skip, "ASan build: VmRSS includes shadow memory and ASan's quarantine "
+                   "of freed blocks, so the RSS bound is checked in the release run only"}
     end.
 
 server_errors(Config) ->
@@ -306,7 +378,10 @@ server_restarted_mid_watch(Config) ->
     {members, ['app-4370@10.0.0.1']} = next_event(W, 2000),
     #{where := Port} = Http,
     caravan_test_http:stop(Http),
-    ?assertMatch({error, _}, next_event(W, 3000)),
+    %% The blocked query's connection is closed under it; the retries that
+    %% follow find nothing listening (docs/protocol.md, HTTP errors).
+    {error, {Why, _}} = next_event(W, 3000),
+    ?assert(lists:member(Why, [connection_closed, connection_refused]), Why),
     C = catalog(Config),
     Http2 = caravan_test_http:start(fun(Req) -> test_consul_handle(C, Req) end, #{port => Port}),
     ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
@@ -367,7 +442,10 @@ mutual_tls(Config) ->
     Files = ?config(tls, Config),
     Base = #{service => "app", basename => "app", url => caravan_test_catalog:url(S),
              ca_file => maps:get(ca, Files)},
-    ?assertMatch({error, _}, caravan:discover({consul, Base})),
+    %% The server refuses the handshake without a client certificate.
+    {error, {Why, Detail}} = caravan:discover({consul, Base}),
+    ct:log("without a client certificate: ~p ~s", [Why, Detail]),
+    ?assertEqual(tls_error, Why),
     ?assertEqual({ok, ['app-4370@10.0.0.1']},
                  caravan:discover({consul, Base#{cert_file => maps:get({cert, "client"}, Files),
                                                  key_file => maps:get({key, "client"}, Files)}})),
@@ -406,6 +484,23 @@ nomad_unix_socket(Config) ->
     {ok, Program} = caravan_config:port_program(),
     ?assertEqual("app-23001@10.0.0.1",
                  string:trim(os:cmd(Program ++ " lookup app --nomad " ++ Url))).
+
+%% A next token of 300 bytes (Nomad's are "namespace.id" strings, as long as
+%% the IDs): read whole, so paging reaches every registration, never cut at
+%% 255 bytes to an empty token that ends paging early (issue 10 item 8).
+nomad_long_next_token(Config) ->
+    Pad = binary:copy(<<"x">>, 300),
+    [ok = nomad_reg(Config, <<(integer_to_binary(I))/binary, Pad/binary>>, <<"10.0.1.1">>,
+                    20000 + I, #{}) || I <- lists:seq(1, 3)],
+    ?assertEqual({ok, ['app-20001@10.0.1.1', 'app-20002@10.0.1.1', 'app-20003@10.0.1.1']},
+                 nomad(Config, #{per_page => 1})),
+    %% Past the program's header limit: refused, not cut.
+    Huge = binary:copy(<<"y">>, 3000),
+    ok = caravan_test_catalog:set_fault(catalog(Config),
+                                        {headers, [{<<"X-Nomad-NextToken">>, Huge}],
+                                         <<"[{\"Address\":\"10.0.0.1\",\"Port\":1}]">>}),
+    ?assertMatch({error, {bad_answer, <<"X-Nomad-NextToken header longer than", _/binary>>}},
+                 nomad(Config)).
 
 nomad_watch(Config) ->
     ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),

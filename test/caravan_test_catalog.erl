@@ -100,7 +100,7 @@ guarded(C, Token, Denied, Query, Answer) ->
             Answer(binary_to_integer(maps:get(<<"index">>, Query, <<"0">>)),
                    caravan_test_http:duration_ms(maps:get(<<"wait">>, Query, <<"5m">>)));
         {_, Fault} ->
-            caravan_test_faults:apply(Fault, C)
+            caravan_test_faults:apply(Fault, C, Token)
     end.
 
 %% @doc How many queries were answered.
