@@ -18,7 +18,9 @@
 
 /* Outstanding requests; each blocking watch holds one for minutes. */
 #define HTTP_MAX_INFLIGHT 1024
-#define HTTP_MAX_SOCKETS 1024
+/* A poll array this long serves a caller with one request in flight (the
+ * command line); the port sizes its array with http_nfds. */
+#define HTTP_MAX_SOCKETS 64
 #define HTTP_URL_MAX 8192
 /* Longest header value read (X-Nomad-NextToken); a longer one makes the
  * request fail with bad_answer rather than be cut short. */
@@ -63,7 +65,10 @@ void http_free(struct http *h);
 int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
                const char **reason, char *detail, size_t dlen);
 
+/* Sockets to poll: libcurl's, then the resolver's. http_process must get
+ * the same array back. http_nfds bounds how many there may be. */
 size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap);
+size_t http_nfds(const struct http *h);
 int http_timeout(struct http *h, int cap);
 void http_process(struct http *h, const struct pollfd *fds, size_t n);
 size_t http_inflight(const struct http *h);
