@@ -32,6 +32,12 @@ struct catalog_query {
 
 void catalog_query_init(struct catalog_query *q, enum catalog_api api);
 
+/* Reads the argument map of a consul_health or nomad_services request into
+ * q (defined in ops_http.c). Returns 0, or -1 with msg set. */
+struct request;
+int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *q,
+                  char *msg, size_t msglen);
+
 /* Fills r for q. Returns 0, or -1 when the URL or parameters do not fit. */
 int catalog_request_build(const struct catalog_query *q, struct http_request *r);
 

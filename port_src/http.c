@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <arpa/inet.h>
 
 #include "clock.h"
+#include "http_header.h"
 #include "http_resolve.h"
 
 #define UNIX_PREFIX "unix://"
@@ -217,38 +217,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Copies the value of header `name` if line is that header. Returns -1
- * when it is but its value does not fit in cap - 1 bytes. */
-static int take_header(const char *line, size_t n, const char *name, char *out, size_t cap)
-{
-    size_t k = strlen(name);
-    if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
-        return 0;
-    const char *v = line + k + 1;
-    size_t vn = n - k - 1;
-    while (vn > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        vn--;
-    }
-    while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
-        vn--;
-    if (vn >= cap)
-        return -1;
-    memcpy(out, v, vn);
-    out[vn] = '\0';
-    return 0;
-}
-
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t n = size * nmemb;
-    static const char *const names[] = {"X-Consul-Index", "X-Nomad-Index", "X-Nomad-NextToken"};
-    char *outs[] = {t->resp.index, t->resp.index, t->resp.next_token};
-    size_t caps[] = {sizeof t->resp.index, sizeof t->resp.index, sizeof t->resp.next_token};
-    for (size_t i = 0; i < 3; i++)
-        if (take_header(line, n, names[i], outs[i], caps[i]) != 0 && t->long_header == NULL)
-            t->long_header = names[i];
+    const char *name = NULL;
+    if (http_header_read(line, n, &t->resp, &name) != 0 && t->long_header == NULL)
+        t->long_header = name;
     return n;
 }
 

@@ -24,8 +24,8 @@ struct pending {
     char token[256]; /* only to redact it from error details */
 };
 
-static int parse_args(const struct request *req, enum catalog_api api, struct catalog_query *a, char *msg,
-                      size_t msglen)
+int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *a,
+                  char *msg, size_t msglen)
 {
     catalog_query_init(a, api);
     struct term_arg spec[16] = {
@@ -83,7 +83,7 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     char msg[512];
     struct catalog_query a;
     struct http_request r;
-    if (parse_args(req, api, &a, msg, sizeof msg) != 0)
+    if (ops_http_args(req, api, &a, msg, sizeof msg) != 0)
         return ops_send_error(o, req->id, "bad_args", msg);
     a.api = api;
     if (catalog_request_build(&a, &r) != 0)
