@@ -285,7 +285,11 @@ one_bad_entry_is_dropped(Config) ->
     ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
     ?assertEqual({ok, ['app-4370@10.0.0.1', 'app-4374@10.0.0.4']}, consul(Config)),
     {ok, #{entries_skipped := After}} = caravan_port:call(caravan_lookup, info, #{}, 1000),
-    ?assertEqual(2, After - Before).
+    ?assertEqual(2, After - Before),
+    %% caravan:info() names the libcurl that served it (issue 13 item 9).
+    #{lookup := {ok, #{libcurl := Curl}}} = caravan:info(),
+    ct:log("libcurl: ~s", [Curl]),
+    ?assertMatch(<<"libcurl.so.4: libcurl/", _/binary>>, Curl).
 
 big_body_is_bounded(Config) ->
     Pid = lookup_alive(),
