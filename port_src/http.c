@@ -374,7 +374,7 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
     const char *p = strstr(base, "://");
     if (p == NULL || strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
         return false;
-    *port = strncmp(base, "https", 5) == 0 ? 443 : 80;
+    *port = strncmp(base, "https:", 6) == 0 ? 443 : 80;
     p += 3;
     const char *end = p + strcspn(p, "/?#");
     const char *at = memchr(p, '@', (size_t)(end - p));

@@ -201,9 +201,8 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
     }
     if (ms.skipped > 0) {
         o->counters.entries_skipped += ms.skipped;
-        fprintf(stderr, "caravan_port: %s answer: %zu entr%s dropped (%s)\n",
-                p->api == API_CONSUL ? "Consul" : "Nomad", ms.skipped,
-                ms.skipped == 1 ? "y" : "ies", ms.skip_reason);
+        fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
+                p->api == API_CONSUL ? "Consul" : "Nomad", ms.skipped, ms.skip_reason);
     }
     ei_x_buff *x = ops_ok_begin(o, id);
     if (x == NULL || ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "index") ||
