@@ -113,7 +113,7 @@ asan: $(ASAN_BUILD)/caravan_port $(ASAN_TESTS)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD := _build/fuzz
-FUZZ_TARGETS := request dns_msg consul nomad
+FUZZ_TARGETS := request dns_msg consul nomad args http_header
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=all
 FUZZ_LIB_OBJS := $(filter-out $(FUZZ_BUILD)/main.o,$(PORT_SRCS:port_src/%.c=$(FUZZ_BUILD)/%.o))

@@ -25,13 +25,53 @@ main([Ebin, BenchDir]) ->
         Caravan = bench_caravan(Ctx),
         Stock = bench_epmd(Ctx, Epmd),
         Fixed = bench_erl_epmd_port(Ctx),
-        report(Caravan, Stock, Fixed, Epmd)
+        report(Caravan, Stock, Fixed, Epmd),
+        port_floor(BenchDir)
     after
         stop_epmd(Epmd)
     end;
 main(_) ->
     io:format(standard_error, "usage: dist_bench.escript EBIN BENCH_DIR~n", []),
     halt(2).
+
+%%% The C program against its floor: an Erlang port echoing through `cat'
+
+%% Both ports run from this escript's VM, one after the other, with the same
+%% flags (escript's defaults: no +sbwt, so scheduler wake-ups count, as they
+%% do in a node that uses caravan with default flags), and the same packet
+%% sizes: the dist_port request, echoed back by cat, answered by the program.
+port_floor(BenchDir) ->
+    Program = filename:join([filename:dirname(BenchDir), "priv", "caravan_port"]),
+    Req = term_to_binary({1, dist_port, #{name => <<"app-4370">>}}),
+    Prog = port_round_trips(Program, [], Req),
+    Cat = port_round_trips(os:find_executable("cat"), [], Req),
+    {P50, P99} = {pct(Prog, 50), pct(Prog, 99)},
+    {C50, C99} = {pct(Cat, 50), pct(Cat, 99)},
+    io:format("~nport round trip (ns), {packet,4}, this VM's flags: ~s~n",
+              [vm_flags()]),
+    io:format("                                   p50      p99~n"),
+    io:format("  caravan_port dist_port    ~10b ~8b   ~.2fx cat~n", [P50, P99, P50 / C50]),
+    io:format("  cat echo (the floor)      ~10b ~8b~n", [C50, C99]),
+    io:format("target: dist_port round trip <= 1.2x the cat echo: ~ts (~.2fx)~n",
+              [met(P50 / C50 =< 1.2), P50 / C50]).
+
+vm_flags() ->
+    io_lib:format("escript's defaults, ~b schedulers, ERL_FLAGS=~s (no +sbwt none)",
+                  [erlang:system_info(schedulers_online),
+                   case os:getenv("ERL_FLAGS") of false -> "unset"; F -> F end]).
+
+port_round_trips(Exe, Args, Req) ->
+    Port = open_port({spawn_executable, Exe}, [{args, Args}, {packet, 4}, binary]),
+    Once = fun() ->
+                   T0 = erlang:monotonic_time(nanosecond),
+                   true = port_command(Port, Req),
+                   receive {Port, {data, _}} -> ok after 5000 -> error(no_echo) end,
+                   erlang:monotonic_time(nanosecond) - T0
+           end,
+    _ = [Once() || _ <- lists:seq(1, 1000)],
+    Times = [Once() || _ <- lists:seq(1, ?LOOKUPS)],
+    port_close(Port),
+    Times.
 
 %%% The three modes
 

@@ -164,7 +164,7 @@ protocol_atoms() ->
     [ok, error, pong,
      %% info keys
      version, os_pid, uptime_ms, requests, errors, dropped, deferred, dns_inflight,
-     http_inflight,
+     http_inflight, entries_skipped, libcurl,
      %% srv records; consul_health and nomad_services answers
      priority, weight, port, target, addresses, index, next_token, members, address, node, id,
      %% error reasons

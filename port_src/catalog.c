@@ -7,6 +7,16 @@
 
 #include "json.h"
 
+/* Strings are packed into chunks of this size; a member's three strings
+ * (each under CATALOG_ID_MAX) always fit in a fresh one. */
+#define CHUNK_BYTES (64 * 1024)
+
+struct members_chunk {
+    struct members_chunk *next;
+    size_t used;
+    char data[CHUNK_BYTES];
+};
+
 void members_init(struct members *ms)
 {
     memset(ms, 0, sizeof *ms);
@@ -14,41 +24,76 @@ void members_init(struct members *ms)
 
 void members_free(struct members *ms)
 {
+    while (ms->chunks) {
+        struct members_chunk *c = ms->chunks;
+        ms->chunks = c->next;
+        free(c);
+    }
     free(ms->m);
     memset(ms, 0, sizeof *ms);
 }
 
-struct member *members_add(struct members *ms)
+static const char *store(struct members *ms, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct members_chunk *c = ms->chunks;
+    if (c == NULL || CHUNK_BYTES - c->used < n) {
+        c = malloc(sizeof *c);
+        if (c == NULL)
+            return NULL;
+        c->used = 0;
+        c->next = ms->chunks;
+        ms->chunks = c;
+    }
+    char *out = c->data + c->used;
+    memcpy(out, s, n);
+    c->used += n;
+    return out;
+}
+
+int members_add(struct members *ms, const char *address, long port, const char *node,
+                const char *id)
 {
     if (ms->n == ms->cap) {
         size_t cap = ms->cap ? 2 * ms->cap : 16;
         struct member *grown = realloc(ms->m, cap * sizeof *grown);
         if (grown == NULL)
-            return NULL;
+            return -1;
         ms->m = grown;
         ms->cap = cap;
     }
-    struct member *m = &ms->m[ms->n++];
-    memset(m, 0, sizeof *m);
-    return m;
+    struct member *m = &ms->m[ms->n];
+    m->port = port;
+    if ((m->address = store(ms, address)) == NULL || (m->node = store(ms, node)) == NULL ||
+        (m->id = store(ms, id)) == NULL)
+        return -1;
+    ms->n++;
+    return 0;
 }
 
+/* One entry being read: decoded into fixed buffers, copied into the list
+ * only once it is whole. */
+struct entry {
+    char address[CATALOG_TEXT_MAX], node[CATALOG_ID_MAX], id[CATALOG_ID_MAX];
+    long port;
+};
+
 /* Copies string member `key` of obj into out; absent or null leaves "".
- * Returns -1 when present but not a decodable string. */
-static int get_text(const struct json *j, int obj, const char *key, bool loose, char *out,
+ * Returns -1 when present but not a string that fits. */
+static int get_text(const struct json *j, long obj, const char *key, bool loose, char *out,
                     size_t cap)
 {
-    int v = json_get(j, obj, key, loose);
+    long v = json_get(j, obj, key, loose);
     out[0] = '\0';
-    if (v < 0 || (json_is(j, v, JSMN_PRIMITIVE) && j->js[j->tok[v].start] == 'n'))
+    if (v < 0 || json_is_null(j, v))
         return 0;
     return json_string(j, v, out, cap) < 0 ? -1 : 0;
 }
 
-static int get_port(const struct json *j, int obj, const char *key, bool loose, long *port)
+static int get_port(const struct json *j, long obj, const char *key, bool loose, long *port)
 {
     long long v;
-    int t = json_get(j, obj, key, loose);
+    long t = json_get(j, obj, key, loose);
     if (t < 0 || json_int(j, t, 0, 65535, &v) != 0)
         return -1;
     *port = (long)v;
@@ -59,7 +104,7 @@ static int top_array(struct json *j, const char *body, size_t len, const char **
 {
     if (json_parse(j, body, len, err) != 0)
         return -1;
-    if (!json_is(j, 0, JSMN_ARRAY)) {
+    if (!json_is(j, j->root, JSON_ARRAY)) {
         json_free(j);
         *err = "expected a JSON array of instances";
         return -1;
@@ -68,112 +113,119 @@ static int top_array(struct json *j, const char *body, size_t len, const char **
 }
 
 /* Applies a tagged address: the service's {address, port} first, then the
- * node's plain string. Leaves m untouched when neither has that name. */
-static int apply_tagged(const struct json *j, int node, int svc, const char *tagged,
-                        struct member *m)
+ * node's plain string. Leaves e untouched when neither has that name. */
+static int apply_tagged(const struct json *j, long node, long svc, const char *tagged,
+                        struct entry *e)
 {
-    int st = json_get(j, json_get(j, svc, "TaggedAddresses", true), tagged, true);
-    if (json_is(j, st, JSMN_OBJECT)) {
-        char addr[CATALOG_TEXT_MAX];
+    long st = json_get(j, json_get(j, svc, "TaggedAddresses", true), tagged, true);
+    char addr[CATALOG_TEXT_MAX];
+    if (json_is(j, st, JSON_OBJECT)) {
         if (get_text(j, st, "Address", true, addr, sizeof addr) != 0)
             return -1;
         if (addr[0] != '\0') {
-            memcpy(m->address, addr, sizeof addr);
-            if (json_get(j, st, "Port", true) >= 0 && get_port(j, st, "Port", true, &m->port) != 0)
+            memcpy(e->address, addr, sizeof addr);
+            if (json_get(j, st, "Port", true) >= 0 && get_port(j, st, "Port", true, &e->port) != 0)
                 return -1;
             return 0;
         }
     }
-    int nt = json_get(j, node, "TaggedAddresses", true);
-    char addr[CATALOG_TEXT_MAX];
+    long nt = json_get(j, node, "TaggedAddresses", true);
     if (get_text(j, nt, tagged, true, addr, sizeof addr) != 0)
         return -1;
     if (addr[0] != '\0')
-        memcpy(m->address, addr, sizeof addr);
+        memcpy(e->address, addr, sizeof addr);
+    return 0;
+}
+
+/* Reads one Consul entry; returns NULL, or why it is unusable. */
+static const char *consul_entry(const struct json *j, long el, const char *tagged,
+                                struct entry *e)
+{
+    long node = json_get(j, el, "Node", false);
+    long svc = json_get(j, el, "Service", false);
+    if (!json_is(j, node, JSON_OBJECT) || !json_is(j, svc, JSON_OBJECT))
+        return "an entry lacks its Node or Service object";
+    char node_addr[CATALOG_TEXT_MAX];
+    if (get_text(j, svc, "Address", false, e->address, sizeof e->address) != 0 ||
+        get_text(j, node, "Address", false, node_addr, sizeof node_addr) != 0 ||
+        get_text(j, node, "Node", false, e->node, sizeof e->node) != 0 ||
+        get_text(j, svc, "ID", false, e->id, sizeof e->id) != 0)
+        return "an address (255 bytes at most), node or ID (1023) is not a string that fits";
+    if (get_port(j, svc, "Port", false, &e->port) != 0)
+        return "Service.Port is missing or not a port number";
+    if (e->address[0] == '\0')
+        memcpy(e->address, node_addr, sizeof node_addr);
+    if (tagged[0] != '\0' && apply_tagged(j, node, svc, tagged, e) != 0)
+        return "a tagged address is malformed";
+    if (e->address[0] == '\0')
+        return "an entry has neither Service.Address nor Node.Address";
+    return NULL;
+}
+
+static const char *nomad_entry(const struct json *j, long el, const char *tagged,
+                               struct entry *e)
+{
+    (void)tagged;
+    if (!json_is(j, el, JSON_OBJECT))
+        return "a registration is not an object";
+    if (get_text(j, el, "Address", false, e->address, sizeof e->address) != 0 ||
+        get_text(j, el, "NodeID", false, e->node, sizeof e->node) != 0 ||
+        get_text(j, el, "ID", false, e->id, sizeof e->id) != 0)
+        return "an address (255 bytes at most), node or ID (1023) is not a string that fits";
+    if (e->address[0] == '\0')
+        return "a registration has no Address";
+    if (get_port(j, el, "Port", false, &e->port) != 0)
+        return "Port is missing or not a port number";
+    return NULL;
+}
+
+typedef const char *(*entry_fn)(const struct json *, long, const char *, struct entry *);
+
+static int read_entries(const char *body, size_t len, const char *tagged, entry_fn read,
+                        struct members *out, const char **err)
+{
+    struct json j;
+    if (top_array(&j, body, len, err) != 0)
+        return -1;
+    size_t seen = 0, kept = 0;
+    const char *first_bad = NULL;
+    for (long el = json_array_next(&j, j.root, -1); el >= 0;
+         el = json_array_next(&j, j.root, el)) {
+        struct entry e;
+        seen++;
+        const char *why = read(&j, el, tagged, &e);
+        if (why != NULL) {
+            if (first_bad == NULL)
+                first_bad = why;
+            out->skipped++;
+            if (out->skip_reason == NULL)
+                out->skip_reason = why;
+            continue;
+        }
+        if (members_add(out, e.address, e.port, e.node, e.id) != 0) {
+            *err = "out of memory";
+            json_free(&j);
+            return -1;
+        }
+        kept++;
+    }
+    json_free(&j);
+    /* Nothing usable at all is not an answer but a server speaking another
+     * format: say so rather than report an empty service. */
+    if (seen > 0 && kept == 0) {
+        *err = first_bad;
+        return -1;
+    }
     return 0;
 }
 
 int consul_health_parse(const char *body, size_t len, const char *tagged, struct members *out,
                         const char **err)
 {
-    struct json j;
-    if (top_array(&j, body, len, err) != 0)
-        return -1;
-    int rc = -1;
-    for (int e = json_array_next(&j, 0, -1); e >= 0; e = json_array_next(&j, 0, e)) {
-        int node = json_get(&j, e, "Node", false);
-        int svc = json_get(&j, e, "Service", false);
-        if (!json_is(&j, node, JSMN_OBJECT) || !json_is(&j, svc, JSMN_OBJECT)) {
-            *err = "an entry lacks its Node or Service object";
-            goto done;
-        }
-        struct member *m = members_add(out);
-        if (m == NULL) {
-            *err = "out of memory";
-            goto done;
-        }
-        char node_addr[CATALOG_TEXT_MAX];
-        if (get_text(&j, svc, "Address", false, m->address, sizeof m->address) != 0 ||
-            get_text(&j, node, "Address", false, node_addr, sizeof node_addr) != 0 ||
-            get_text(&j, node, "Node", false, m->node, sizeof m->node) != 0 ||
-            get_text(&j, svc, "ID", false, m->id, sizeof m->id) != 0) {
-            *err = "an address, node or ID is not a valid string";
-            goto done;
-        }
-        if (get_port(&j, svc, "Port", false, &m->port) != 0) {
-            *err = "Service.Port is missing or not a port number";
-            goto done;
-        }
-        if (m->address[0] == '\0')
-            memcpy(m->address, node_addr, sizeof node_addr);
-        if (tagged[0] != '\0' && apply_tagged(&j, node, svc, tagged, m) != 0) {
-            *err = "a tagged address is malformed";
-            goto done;
-        }
-        if (m->address[0] == '\0') {
-            *err = "an entry has neither Service.Address nor Node.Address";
-            goto done;
-        }
-    }
-    rc = 0;
-done:
-    json_free(&j);
-    return rc;
+    return read_entries(body, len, tagged, consul_entry, out, err);
 }
 
 int nomad_services_parse(const char *body, size_t len, struct members *out, const char **err)
 {
-    struct json j;
-    if (top_array(&j, body, len, err) != 0)
-        return -1;
-    int rc = -1;
-    for (int e = json_array_next(&j, 0, -1); e >= 0; e = json_array_next(&j, 0, e)) {
-        if (!json_is(&j, e, JSMN_OBJECT)) {
-            *err = "a registration is not an object";
-            goto done;
-        }
-        struct member *m = members_add(out);
-        if (m == NULL) {
-            *err = "out of memory";
-            goto done;
-        }
-        if (get_text(&j, e, "Address", false, m->address, sizeof m->address) != 0 ||
-            get_text(&j, e, "NodeID", false, m->node, sizeof m->node) != 0 ||
-            get_text(&j, e, "ID", false, m->id, sizeof m->id) != 0) {
-            *err = "an address, node or ID is not a valid string";
-            goto done;
-        }
-        if (m->address[0] == '\0') {
-            *err = "a registration has no Address";
-            goto done;
-        }
-        if (get_port(&j, e, "Port", false, &m->port) != 0) {
-            *err = "Port is missing or not a port number";
-            goto done;
-        }
-    }
-    rc = 0;
-done:
-    json_free(&j);
-    return rc;
+    return read_entries(body, len, "", nomad_entry, out, err);
 }

@@ -10,24 +10,41 @@
 
 #include <stddef.h>
 
+/* Longest address kept, in bytes, with its NUL (a DNS name is at most 253),
+ * and longest node name or instance ID (Nomad's IDs join the allocation,
+ * task and service names, and its paging tokens are IDs). */
 #define CATALOG_TEXT_MAX 256
+#define CATALOG_ID_MAX 1024
 
+/* A member costs this struct (32 bytes) plus its three strings, packed in
+ * the list's arena: no fixed-size buffers. The strings stay valid until
+ * members_free; the arena's chunks never move. */
 struct member {
-    char address[CATALOG_TEXT_MAX]; /* as registered: an IP, or a host name */
+    const char *address; /* as registered: an IP, or a host name */
+    const char *node;    /* Consul node name / Nomad node ID */
+    const char *id;      /* service instance ID */
     long port;
-    char node[CATALOG_TEXT_MAX];    /* Consul node name / Nomad node ID */
-    char id[CATALOG_TEXT_MAX];      /* service instance ID */
 };
+
+struct members_chunk;
 
 struct members {
     struct member *m;
     size_t n, cap;
+    struct members_chunk *chunks;
+    /* Entries dropped because one of their fields was unusable (a port out
+     * of range, an address over CATALOG_TEXT_MAX - 1 bytes...), and why the
+     * first one was. Counted across calls until members_free. */
+    size_t skipped;
+    const char *skip_reason;
 };
 
 void members_init(struct members *ms);
 void members_free(struct members *ms);
-/* Appends an empty member; returns it, or NULL when out of memory. */
-struct member *members_add(struct members *ms);
+/* Appends a member with copies of the three strings; returns 0, or -1 when
+ * out of memory. */
+int members_add(struct members *ms, const char *address, long port, const char *node,
+                const char *id);
 
 /*
  * GET /v1/health/service/:service (Consul docs, "Health HTTP Endpoint - List
@@ -37,6 +54,12 @@ struct member *members_add(struct members *ms);
  * tagged address of that name ({address, port}, either key casing), else the
  * node's (a string), else the default. Port: the tagged port if given, else
  * Service.Port.
+ *
+ * The body must be one strict JSON array (json.h), or the call fails. An
+ * entry that is not usable (no Node or Service object, no port, a string
+ * too long or undecodable) is dropped and counted in out->skipped; the call
+ * fails only when every entry was dropped. Linear in len; no memory beyond
+ * the members kept.
  */
 int consul_health_parse(const char *body, size_t len, const char *tagged, struct members *out,
                         const char **err);
@@ -44,6 +67,7 @@ int consul_health_parse(const char *body, size_t len, const char *tagged, struct
 /*
  * GET /v1/service/:service_name (Nomad docs, "Services HTTP API - Read
  * Service"): an array of registrations with Address, Port, ID, NodeID.
+ * Entries are dropped and counted as for Consul.
  */
 int nomad_services_parse(const char *body, size_t len, struct members *out, const char **err);
 

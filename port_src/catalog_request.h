@@ -25,12 +25,18 @@ enum catalog_api { API_CONSUL, API_NOMAD };
 struct catalog_query {
     enum catalog_api api;
     char url[1024], service[256], token[256], tag[256], dc[256], namespace_[256];
-    char tagged[64], next_token[256], ca_file[HTTP_PATH_MAX], cert_file[HTTP_PATH_MAX];
+    char tagged[64], next_token[HTTP_HEADER_VALUE_MAX], ca_file[HTTP_PATH_MAX], cert_file[HTTP_PATH_MAX];
     char key_file[HTTP_PATH_MAX], passing[8];
     long long index, wait_ms, timeout_ms, max_bytes, per_page;
 };
 
 void catalog_query_init(struct catalog_query *q, enum catalog_api api);
+
+/* Reads the argument map of a consul_health or nomad_services request into
+ * q (defined in ops_http.c). Returns 0, or -1 with msg set. */
+struct request;
+int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *q,
+                  char *msg, size_t msglen);
 
 /* Fills r for q. Returns 0, or -1 when the URL or parameters do not fit. */
 int catalog_request_build(const struct catalog_query *q, struct http_request *r);

@@ -167,7 +167,7 @@ struct http_outcome {
     long status;
     char *body;
     size_t len;
-    char next_token[256];
+    char next_token[HTTP_HEADER_VALUE_MAX];
 };
 
 static void http_done(void *ctx, uint64_t id, void *user, const struct http_result *r)

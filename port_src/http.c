@@ -14,14 +14,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include <arpa/inet.h>
 
 #include "clock.h"
+#include "http_header.h"
+#include "http_resolve.h"
 
 #define UNIX_PREFIX "unix://"
 
+/* A transfer whose URL names a host waits for c-ares first. */
+enum transfer_state {
+    T_RUNNING,   /* in libcurl's multi handle */
+    T_RESOLVING, /* waiting for c-ares */
+    T_RESOLVED,  /* c-ares answered; http_process starts or fails it */
+    T_ABANDONED, /* answered (deadline) while c-ares still works on it */
+    T_DEAD,      /* abandoned and c-ares done: http_process frees it */
+};
+
 struct transfer {
     struct http *h;
+    enum transfer_state state;
+    bool added; /* to the multi handle */
     CURL *easy;
     uint64_t id;
     void *user;
@@ -29,9 +43,18 @@ struct transfer {
     char *body;
     size_t len, cap, max;
     bool too_large;
+    const char *long_header; /* a header whose value did not fit, or NULL */
     struct http_response resp;
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
+    /* Host-name resolution (state T_RESOLVING..T_DEAD). */
+    char host[256];
+    long port;
+    int64_t started_ms, resolve_due_ms;
+    long timeout_ms;
+    const char *resolve_reason;
+    char resolved[HTTP_RESOLVE_ADDRS_MAX];
+    struct curl_slist *resolve;
 };
 
 struct watched {
@@ -43,8 +66,12 @@ struct http {
     CURLM *multi;
     http_done_fn done;
     void *ctx;
-    struct watched socks[HTTP_MAX_SOCKETS];
-    size_t nsocks;
+    struct watched *socks; /* grows: every socket libcurl opens is polled */
+    size_t nsocks, socks_cap;
+    size_t ncurl_polled;   /* how many of the last http_poll_fds were libcurl's */
+    struct http_resolver *resolver; /* made on the first host name */
+    size_t resolving;      /* transfers in T_RESOLVING..T_DEAD */
+    size_t abandoned;      /* of which T_ABANDONED */
     int64_t timer_due; /* -1: libcurl wants no wakeup */
     size_t inflight;
     struct transfer *transfers;
@@ -72,16 +99,21 @@ static struct {
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    char *(*version)(void);
 } lib;
 
 static bool library_ready = false;
+/* Why the last load failed, for caravan:info(); empty if none did. */
+static char load_error[256];
 
 /* Binds lib's pointers. Returns 0, or -1 with a reason on stderr. */
 static int load_libcurl(void)
 {
-    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(HTTP_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        fprintf(stderr, "caravan_port: cannot load libcurl: %s\n", dlerror());
+        snprintf(load_error, sizeof load_error, "cannot load " HTTP_LIBCURL_SONAME ": %s",
+                 dlerror());
+        fprintf(stderr, "caravan_port: %s\n", load_error);
         return -1;
     }
     /* POSIX allows converting dlsym's void * to a function pointer; C11
@@ -90,7 +122,9 @@ static int load_libcurl(void)
     do {                                                                                       \
         void *sym = dlsym(h, symbol);                                                          \
         if (sym == NULL) {                                                                     \
-            fprintf(stderr, "caravan_port: libcurl lacks %s\n", symbol);                       \
+            snprintf(load_error, sizeof load_error, HTTP_LIBCURL_SONAME " lacks %s", symbol);   \
+            fprintf(stderr, "caravan_port: %s\n", load_error);                                 \
+            dlclose(h);                                                                        \
             return -1;                                                                         \
         }                                                                                      \
         memcpy(&lib.field, &sym, sizeof sym);                                                  \
@@ -110,6 +144,7 @@ static int load_libcurl(void)
     BIND(easy_strerror, "curl_easy_strerror");
     BIND(slist_append, "curl_slist_append");
     BIND(slist_free_all, "curl_slist_free_all");
+    BIND(version, "curl_version");
 #undef BIND
     return 0;
 }
@@ -131,9 +166,17 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     }
     if (what == CURL_POLL_REMOVE)
         return 0;
-    if (h->nsocks >= HTTP_MAX_SOCKETS) {
-        fprintf(stderr, "caravan_port: http: more than %d sockets\n", HTTP_MAX_SOCKETS);
-        return -1;
+    if (h->nsocks == h->socks_cap) {
+        /* No cap of our own: a socket libcurl opened and we did not poll
+         * would hang its transfer until the deadline. */
+        size_t cap = h->socks_cap ? 2 * h->socks_cap : 64;
+        struct watched *grown = realloc(h->socks, cap * sizeof *grown);
+        if (grown == NULL) {
+            fprintf(stderr, "caravan_port: http: no memory to watch a socket\n");
+            return -1; /* libcurl fails the transfers concerned */
+        }
+        h->socks = grown;
+        h->socks_cap = cap;
     }
     h->socks[h->nsocks].fd = fd;
     h->socks[h->nsocks].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
@@ -174,40 +217,26 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Copies the value of header `name` if line is that header. */
-static void take_header(const char *line, size_t n, const char *name, char *out, size_t cap)
-{
-    size_t k = strlen(name);
-    if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
-        return;
-    const char *v = line + k + 1;
-    size_t vn = n - k - 1;
-    while (vn > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        vn--;
-    }
-    while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
-        vn--;
-    if (vn < cap) {
-        memcpy(out, v, vn);
-        out[vn] = '\0';
-    }
-}
-
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t n = size * nmemb;
-    take_header(line, n, "X-Consul-Index", t->resp.index, sizeof t->resp.index);
-    take_header(line, n, "X-Nomad-Index", t->resp.index, sizeof t->resp.index);
-    take_header(line, n, "X-Nomad-NextToken", t->resp.next_token, sizeof t->resp.next_token);
+    const char *name = NULL;
+    if (http_header_read(line, n, &t->resp, &name) != 0 && t->long_header == NULL)
+        t->long_header = name;
     return n;
 }
 
-static const char *curl_atom(CURLcode c, bool too_large)
+static const char *curl_atom(CURLcode c, bool too_large, const char *error)
 {
     if (too_large)
         return "too_large";
+    /* TLS 1.3 lets the client finish its handshake before the server
+     * judges the client's certificate: the server's refusal then arrives
+     * as an alert on the first read, which libcurl reports as a receive
+     * error. It is a TLS failure all the same. */
+    if ((c == CURLE_RECV_ERROR || c == CURLE_SEND_ERROR) && strstr(error, " alert ") != NULL)
+        return "tls_error";
     switch (c) {
     case CURLE_COULDNT_CONNECT: return "connection_refused";
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
@@ -240,12 +269,30 @@ static void transfer_free(struct transfer *t)
     if (t->next)
         t->next->prev = t->prev;
     if (t->easy) {
-        lib.multi_remove_handle(t->h->multi, t->easy);
+        if (t->added)
+            lib.multi_remove_handle(t->h->multi, t->easy);
         lib.easy_cleanup(t->easy);
     }
+    if (t->state != T_RUNNING)
+        t->h->resolving--;
+    if (t->state == T_ABANDONED)
+        t->h->abandoned--;
     lib.slist_free_all(t->headers);
+    lib.slist_free_all(t->resolve);
     free(t->body);
     free(t);
+}
+
+/* c-ares' answer for t. Runs inside c-ares (or http_start, or
+ * http_free): records only; step_resolving acts on it. */
+static void on_resolved(void *arg, const char *reason, const char *addrs)
+{
+    struct transfer *t = arg;
+    t->resolve_reason = reason;
+    snprintf(t->resolved, sizeof t->resolved, "%s", addrs);
+    t->state = t->state == T_ABANDONED ? T_DEAD : T_RESOLVED;
+    if (t->state == T_DEAD)
+        t->h->abandoned--;
 }
 
 static void finish(struct http *h, CURL *easy, CURLcode code)
@@ -253,12 +300,17 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
     struct transfer *t = NULL;
     lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     struct http_result r = {.response = &t->resp};
-    if (code == CURLE_OK) {
+    if (code == CURLE_OK && t->long_header != NULL) {
+        r.reason = "bad_answer";
+        snprintf(r.detail, sizeof r.detail, "%s header longer than %zu bytes", t->long_header,
+                 strcmp(t->long_header, "X-Nomad-NextToken") == 0 ? sizeof t->resp.next_token - 1
+                                                                  : sizeof t->resp.index - 1);
+    } else if (code == CURLE_OK) {
         lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
         t->resp.body = t->body ? t->body : "";
         t->resp.body_len = t->len;
     } else {
-        r.reason = curl_atom(code, t->too_large);
+        r.reason = curl_atom(code, t->too_large, t->error);
         if (t->too_large)
             snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
         else
@@ -273,8 +325,13 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 struct http *http_new(http_done_fn done, void *ctx)
 {
     if (!library_ready) {
-        if (load_libcurl() != 0 || lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (load_libcurl() != 0)
             return NULL;
+        if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            snprintf(load_error, sizeof load_error, "curl_global_init failed");
+            return NULL;
+        }
+        load_error[0] = '\0';
         library_ready = true;
     }
     struct http *h = calloc(1, sizeof *h);
@@ -299,16 +356,63 @@ void http_free(struct http *h)
 {
     if (h == NULL)
         return;
+    /* c-ares first: destroying it calls back every pending lookup, which
+     * only marks its transfer; then nothing refers to the transfers. */
+    http_resolve_free(h->resolver);
+    h->resolver = NULL;
     while (h->transfers)
         transfer_free(h->transfers);
     lib.multi_cleanup(h->multi);
+    free(h->socks);
     free(h);
 }
+
+/* The host part of an http(s) URL when it is a name to resolve (not an
+ * IP literal), with the port. Returns false for literals and unix://. */
+static bool host_to_resolve(const char *base, char *host, size_t cap, long *port)
+{
+    const char *p = strstr(base, "://");
+    if (p == NULL || strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+        return false;
+    *port = strncmp(base, "https:", 6) == 0 ? 443 : 80;
+    p += 3;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at != NULL)
+        p = at + 1;
+    if (*p == '[')
+        return false; /* an IPv6 literal */
+    size_t n = strcspn(p, ":/?#");
+    if (n == 0 || n >= cap)
+        return false; /* libcurl will refuse it as malformed */
+    memcpy(host, p, n);
+    host[n] = '\0';
+    if (p[n] == ':') {
+        char *stop;
+        long v = strtol(p + n + 1, &stop, 10);
+        if (stop != p + n + 1 && v > 0 && v < 65536)
+            *port = v;
+    }
+    struct in_addr a4;
+    return inet_pton(AF_INET, host, &a4) != 1;
+}
+
+/* Sets an option and keeps the first refusal: an option libcurl does not
+ * take (an older libcurl without CURLOPT_PROTOCOLS_STR, say) must fail the
+ * request, not leave it running without the restriction. */
+#define SETOPT(opt, val)                                                                       \
+    do {                                                                                       \
+        CURLcode c_ = lib.easy_setopt(e, opt, val);                                            \
+        if (c_ != CURLE_OK && bad_opt == NULL) {                                               \
+            bad_opt = #opt;                                                                    \
+            bad_code = c_;                                                                     \
+        }                                                                                      \
+    } while (0)
 
 int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
                const char **reason, char *detail, size_t dlen)
 {
-    if (h->inflight >= HTTP_MAX_INFLIGHT) {
+    if (h->inflight >= HTTP_MAX_INFLIGHT || h->abandoned >= HTTP_MAX_INFLIGHT) {
         *reason = "overload";
         snprintf(detail, dlen, "%d HTTP requests already in flight", HTTP_MAX_INFLIGHT);
         return -1;
@@ -324,12 +428,17 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     t->id = id;
     t->user = user;
     t->max = req->max_bytes;
+    t->state = T_RUNNING;
+    t->started_ms = clock_now_ms();
+    t->timeout_ms = req->timeout_ms;
 
+    const char *bad_opt = NULL;
+    CURLcode bad_code = CURLE_OK;
     char url[sizeof req->base + sizeof req->path];
     CURL *e = t->easy;
     if (strncmp(req->base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
         /* Nomad's task API socket: HTTP over a unix socket, host irrelevant. */
-        lib.easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(UNIX_PREFIX));
+        SETOPT(CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(UNIX_PREFIX));
         snprintf(url, sizeof url, "http://localhost%s", req->path);
     } else {
         snprintf(url, sizeof url, "%s%s", req->base, req->path);
@@ -342,57 +451,104 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
             snprintf(detail, dlen, "cannot allocate request headers");
             return -1;
         }
-        lib.easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+        SETOPT(CURLOPT_HTTPHEADER, t->headers);
     }
-    lib.easy_setopt(e, CURLOPT_URL, url);
-    lib.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    lib.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    lib.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    lib.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-    lib.easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
-    lib.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    lib.easy_setopt(e, CURLOPT_WRITEDATA, t);
-    lib.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    lib.easy_setopt(e, CURLOPT_HEADERDATA, t);
-    lib.easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-    lib.easy_setopt(e, CURLOPT_PRIVATE, t);
+    SETOPT(CURLOPT_URL, url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, t);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, t);
+    SETOPT(CURLOPT_ERRORBUFFER, t->error);
+    SETOPT(CURLOPT_PRIVATE, t);
     /* Certificates are verified unless the caller points elsewhere; there is
      * deliberately no option to turn verification off. */
     if (req->ca_file[0])
-        lib.easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        SETOPT(CURLOPT_CAINFO, req->ca_file);
     if (req->cert_file[0])
-        lib.easy_setopt(e, CURLOPT_SSLCERT, req->cert_file);
+        SETOPT(CURLOPT_SSLCERT, req->cert_file);
     if (req->key_file[0])
-        lib.easy_setopt(e, CURLOPT_SSLKEY, req->key_file);
+        SETOPT(CURLOPT_SSLKEY, req->key_file);
+    if (bad_opt != NULL) {
+        transfer_free(t);
+        *reason = "http_error";
+        snprintf(detail, dlen, "libcurl refused %s: %s", bad_opt, lib.easy_strerror(bad_code));
+        return -1;
+    }
 
-    if (lib.multi_add_handle(h->multi, e) != CURLM_OK) {
+    if (host_to_resolve(req->base, t->host, sizeof t->host, &t->port)) {
+        const char *why = NULL;
+        if (h->resolver == NULL && (h->resolver = http_resolve_new(&why)) == NULL) {
+            transfer_free(t);
+            *reason = "dns_error";
+            snprintf(detail, dlen, "cannot start a resolver: %s", why);
+            return -1;
+        }
+        /* Resolution is part of connecting, as in libcurl. */
+        t->resolve_due_ms = t->started_ms + req->connect_timeout_ms;
+        t->state = T_RESOLVING;
+        h->resolving++;
+    } else if (lib.multi_add_handle(h->multi, e) != CURLM_OK) {
         transfer_free(t);
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot queue the HTTP transfer");
         return -1;
+    } else {
+        t->added = true;
     }
     h->inflight++;
     t->next = h->transfers;
     if (h->transfers)
         h->transfers->prev = t;
     h->transfers = t;
+    /* Last: the callback may run at once (an /etc/hosts hit) and only
+     * records its result, which http_process acts on. */
+    if (t->state == T_RESOLVING && http_resolve_start(h->resolver, t->host, on_resolved, t) != 0)
+        on_resolved(t, "no_memory", "cannot start resolving the host name");
     return 0;
 }
+
+#undef SETOPT
 
 size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < h->nsocks && n < cap; i++, n++)
         fds[n] = (struct pollfd){.fd = h->socks[i].fd, .events = h->socks[i].events};
+    h->ncurl_polled = n;
+    if (h->resolver)
+        n += http_resolve_poll_fds(h->resolver, fds + n, cap - n);
     return n;
+}
+
+size_t http_nfds(const struct http *h)
+{
+    return h->nsocks + (h->resolver ? HTTP_RESOLVE_MAX_SOCKS : 0);
 }
 
 int http_timeout(struct http *h, int cap)
 {
-    if (h->timer_due < 0)
+    int64_t now = clock_now_ms();
+    if (h->timer_due >= 0) {
+        int64_t left = h->timer_due - now;
+        cap = left < 0 ? 0 : left < cap ? (int)left : cap;
+    }
+    if (h->resolving == 0)
         return cap;
-    int64_t left = h->timer_due - clock_now_ms();
-    return left < 0 ? 0 : left < cap ? (int)left : cap;
+    cap = http_resolve_timeout(h->resolver, cap);
+    for (struct transfer *t = h->transfers; t != NULL && cap > 0; t = t->next) {
+        if (t->state == T_RESOLVED || t->state == T_DEAD)
+            return 0;
+        if (t->state == T_RESOLVING) {
+            int64_t left = t->resolve_due_ms - now;
+            cap = left < 0 ? 0 : left < cap ? (int)left : cap;
+        }
+    }
+    return cap;
 }
 
 static void drain(struct http *h)
@@ -404,10 +560,76 @@ static void drain(struct http *h)
             finish(h, m->easy_handle, m->data.result);
 }
 
+/* Answers t with an error now; the caller frees it or leaves it for c-ares. */
+static void answer_error(struct http *h, struct transfer *t, const char *reason,
+                         const char *detail)
+{
+    struct http_result r = {.reason = reason, .response = &t->resp};
+    snprintf(r.detail, sizeof r.detail, "%s", detail);
+    h->inflight--;
+    h->done(h->ctx, t->id, t->user, &r);
+}
+
+/* A resolved transfer joins libcurl with its addresses, or fails. */
+static void resume(struct http *h, struct transfer *t)
+{
+    char detail[HTTP_RESOLVE_ADDRS_MAX + 300];
+    if (t->resolve_reason != NULL) {
+        snprintf(detail, sizeof detail, "cannot resolve %s: %s", t->host, t->resolved);
+        answer_error(h, t, t->resolve_reason, detail);
+        transfer_free(t);
+        return;
+    }
+    snprintf(detail, sizeof detail, "%s:%ld:%s", t->host, t->port, t->resolved);
+    long left = t->timeout_ms - (long)(clock_now_ms() - t->started_ms);
+    t->resolve = lib.slist_append(NULL, detail);
+    if (t->resolve == NULL || lib.easy_setopt(t->easy, CURLOPT_RESOLVE, t->resolve) != CURLE_OK ||
+        lib.easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left > 1 ? left : 1L) != CURLE_OK ||
+        lib.multi_add_handle(h->multi, t->easy) != CURLM_OK) {
+        answer_error(h, t, "http_error", "libcurl refused the resolved addresses");
+        transfer_free(t);
+        return;
+    }
+    t->added = true;
+    t->state = T_RUNNING;
+    h->resolving--;
+}
+
+/* Moves transfers waiting on names along: never from inside a callback. */
+static void step_resolving(struct http *h)
+{
+    int64_t now = clock_now_ms();
+    struct transfer *t = h->transfers, *next;
+    for (; t != NULL && h->resolving > 0; t = next) {
+        next = t->next;
+        switch (t->state) {
+        case T_RESOLVED:
+            resume(h, t);
+            break;
+        case T_DEAD:
+            transfer_free(t);
+            break;
+        case T_RESOLVING:
+            if (now >= t->resolve_due_ms) {
+                char detail[400];
+                snprintf(detail, sizeof detail, "no address for %s within %lld ms", t->host,
+                         (long long)(t->resolve_due_ms - t->started_ms));
+                answer_error(h, t, "timeout", detail);
+                t->state = T_ABANDONED; /* freed once c-ares lets go of it */
+                h->abandoned++;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 void http_process(struct http *h, const struct pollfd *fds, size_t n)
 {
     int running = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t ncurl = h->ncurl_polled < n ? h->ncurl_polled : n;
+    for (size_t i = 0; i < ncurl; i++) {
         if (fds[i].revents == 0)
             continue;
         int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
@@ -415,11 +637,25 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
                  (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);
         lib.multi_socket_action(h->multi, fds[i].fd, ev, &running);
     }
+    if (h->resolver)
+        http_resolve_process(h->resolver, fds + ncurl, n - ncurl);
+    if (h->resolving > 0)
+        step_resolving(h);
     if (h->timer_due >= 0 && clock_now_ms() >= h->timer_due) {
         h->timer_due = -1;
         lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
+}
+
+void http_library(char *out, size_t cap)
+{
+    if (library_ready)
+        snprintf(out, cap, HTTP_LIBCURL_SONAME ": %s", lib.version());
+    else if (load_error[0])
+        snprintf(out, cap, "none: %s", load_error);
+    else
+        snprintf(out, cap, "none: not loaded yet (loaded on the first HTTP request)");
 }
 
 size_t http_inflight(const struct http *h)

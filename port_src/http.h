@@ -4,7 +4,8 @@
  *
  * A request is answered exactly once through the done callback: with the
  * status code, the headers caravan reads (X-Consul-Index, X-Nomad-Index,
- * X-Nomad-NextToken) and the body, or with a stable error atom. Bodies are
+ * X-Nomad-NextToken) and the body, or with a stable error atom. A header
+ * value too long for its field is an error (bad_answer), never cut. Bodies are
  * bounded (max_bytes): a larger one is cut off and answered `too_large`.
  * Tokens travel only in request headers; nothing here logs them.
  */
@@ -17,8 +18,13 @@
 
 /* Outstanding requests; each blocking watch holds one for minutes. */
 #define HTTP_MAX_INFLIGHT 1024
-#define HTTP_MAX_SOCKETS 1024
-#define HTTP_URL_MAX 4096
+/* A poll array this long serves a caller with one request in flight (the
+ * command line); the port sizes its array with http_nfds. */
+#define HTTP_MAX_SOCKETS 64
+#define HTTP_URL_MAX 8192
+/* Longest header value read (X-Nomad-NextToken); a longer one makes the
+ * request fail with bad_answer rather than be cut short. */
+#define HTTP_HEADER_VALUE_MAX 2048
 #define HTTP_PATH_MAX 256
 
 struct http_request {
@@ -38,7 +44,7 @@ struct http_response {
     const char *body;
     size_t body_len;
     char index[32];      /* X-Consul-Index or X-Nomad-Index, empty if absent */
-    char next_token[256];/* X-Nomad-NextToken, empty if absent */
+    char next_token[HTTP_HEADER_VALUE_MAX]; /* X-Nomad-NextToken, empty if absent */
 };
 
 struct http_result {
@@ -59,10 +65,18 @@ void http_free(struct http *h);
 int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
                const char **reason, char *detail, size_t dlen);
 
+/* Sockets to poll: libcurl's, then the resolver's. http_process must get
+ * the same array back. http_nfds bounds how many there may be. */
 size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap);
+size_t http_nfds(const struct http *h);
 int http_timeout(struct http *h, int cap);
 void http_process(struct http *h, const struct pollfd *fds, size_t n);
 size_t http_inflight(const struct http *h);
+
+/* The library behind HTTP: "libcurl.so.4: libcurl/7.88.1 OpenSSL/...", or
+ * "none: " and why (not loaded yet, or the dlopen/dlsym error). */
+#define HTTP_LIBCURL_SONAME "libcurl.so.4"
+void http_library(char *out, size_t cap);
 
 /* Appends s to buf (of cap bytes, NUL-terminated) percent-encoded for a URL
  * path segment or query value. Returns 0, or -1 if it does not fit. */

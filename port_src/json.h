@@ -1,12 +1,20 @@
 /*
- * json.h - reading untrusted JSON with jsmn, strictly.
+ * json.h - reading untrusted JSON strictly, in time and memory linear in the
+ * body.
  *
- * jsmn tokenises but does not validate everything (in JSMN_STRICT mode `tru`
- * still passes as a primitive) and leaves strings escaped. json_parse()
- * tokenises, then checks every primitive (true, false, null or an RFC 8259
- * number) and every object key (a string). json_string() decodes escapes,
- * \uXXXX surrogate pairs included, into UTF-8 and refuses control
- * characters and lone surrogates.
+ * json_parse() validates the whole document against RFC 8259 in one pass
+ * and allocates nothing: trailing or doubled commas, missing commas, bytes
+ * after the value (a NUL included), raw control characters, bad escapes,
+ * lone surrogates, `\u0000` and invalid UTF-8 are all refused, as is nesting
+ * deeper than JSON_MAX_DEPTH. Values are then named by their byte offset in
+ * the body (a `long`, -1 for none) and read on demand: nothing is copied or
+ * tokenised, so reading costs no memory beyond the body itself.
+ *
+ * Every read below is linear in the value it walks (json_get in the
+ * object's top level, json_array_next in one element), so a reader that
+ * visits each element a bounded number of times stays linear overall.
+ * The body must outlive the struct json; json_free releases nothing today
+ * and is kept so callers need not know that.
  */
 #ifndef CARAVAN_JSON_H
 #define CARAVAN_JSON_H
@@ -14,47 +22,40 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* jsmn is a header-only library: json.c includes it with its code (static),
- * every other file only for the types. The struct layout depends on
- * JSMN_PARENT_LINKS, so both must agree. */
-#ifndef JSMN_H
-#define JSMN_HEADER
-#define JSMN_STRICT
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
-#endif
+/* Consul and Nomad answers nest about 6 deep; the bound keeps the
+ * validator's recursion small and refuses a nesting bomb at once. */
+#define JSON_MAX_DEPTH 64
+
+enum json_type { JSON_NONE, JSON_OBJECT, JSON_ARRAY, JSON_STRING, JSON_NUMBER, JSON_LITERAL };
 
 struct json {
     const char *js;
     size_t len;
-    jsmntok_t *tok;
-    int n;
+    long root; /* offset of the document's value */
 };
 
-/* Parses js[0..len). Returns 0, or -1 with *err set. The document must be
- * one value (an array or object for the APIs caravan reads). */
+/* Validates js[0..len). Returns 0, or -1 with *err set (a static string). */
 int json_parse(struct json *j, const char *js, size_t len, const char **err);
 void json_free(struct json *j);
 
-/* Index of the token after token i and everything inside it. */
-int json_skip(const struct json *j, int i);
+enum json_type json_type(const struct json *j, long v);
+bool json_is(const struct json *j, long v, enum json_type type);
+bool json_is_null(const struct json *j, long v);
 
-/* The value of key in object token obj, or -1. With loose, keys match
- * ignoring ASCII case and underscores (Consul writes `TaggedAddresses` and,
- * inside service tagged addresses, `address`). */
-int json_get(const struct json *j, int obj, const char *key, bool loose);
+/* The value of key in object obj, or -1. With loose, keys match ignoring
+ * ASCII case and underscores (Consul writes `TaggedAddresses` and, inside
+ * service tagged addresses, `address`). Keys are compared undecoded: API
+ * keys never need escapes. */
+long json_get(const struct json *j, long obj, const char *key, bool loose);
 
-/* The index of element k of array token arr: call with the previous index
- * (or -1 for the first); returns -1 past the end. */
-int json_array_next(const struct json *j, int arr, int prev);
+/* The element of array arr after prev (-1 for the first), or -1 past the end. */
+long json_array_next(const struct json *j, long arr, long prev);
 
-bool json_is(const struct json *j, int i, jsmntype_t type);
+/* Decodes string v into out (NUL-terminated, at most cap - 1 bytes).
+ * Returns the decoded length, or -1 (not a string, too long). */
+int json_string(const struct json *j, long v, char *out, size_t cap);
 
-/* Decodes string token i into out (NUL-terminated, at most cap - 1 bytes).
- * Returns the decoded length, or -1 (not a string, bad escape, too long). */
-int json_string(const struct json *j, int i, char *out, size_t cap);
-
-/* Integer token i within [min, max]; returns 0 or -1. */
-int json_int(const struct json *j, int i, long long min, long long max, long long *v);
+/* Integer v within [min, max]; returns 0 or -1. */
+int json_int(const struct json *j, long v, long long min, long long max, long long *out);
 
 #endif

@@ -71,11 +71,22 @@ static int run_port(void)
         return EXIT_FAILURE;
     }
 
+    struct pollfd *fds = NULL;
+    size_t fds_cap = 0;
     for (;;) {
-        /* stdin first, then the sockets of DNS lookups, then of HTTP requests. */
-        static struct pollfd fds[1 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL +
-                                 HTTP_MAX_SOCKETS];
-        const size_t cap = sizeof fds / sizeof fds[0];
+        /* stdin first, then the sockets of DNS lookups, then of HTTP
+         * requests: every one of them, however many libcurl opens. */
+        size_t cap = 1 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + (o.http ? http_nfds(o.http) : 0);
+        if (cap > fds_cap) {
+            struct pollfd *grown = realloc(fds, cap * sizeof *grown);
+            if (grown == NULL) {
+                fprintf(stderr, "caravan_port: out of memory for the poll table\n");
+                rc = EXIT_FAILURE;
+                break;
+            }
+            fds = grown;
+            fds_cap = cap;
+        }
         fds[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
         size_t ndns = dns_poll_fds(o.dns, fds + 1, cap - 1);
         size_t nhttp = o.http ? http_poll_fds(o.http, fds + 1 + ndns, cap - 1 - ndns) : 0;
@@ -108,6 +119,7 @@ static int run_port(void)
         }
     }
 
+    free(fds);
     ops_free(&o);
     frame_reader_free(&reader);
     return rc;

@@ -101,18 +101,20 @@ static int encode_counter(ei_x_buff *x, const char *key, unsigned long long valu
 }
 
 /* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred,
- *               dns_inflight} */
+ *               dns_inflight, http_inflight, entries_skipped, libcurl} */
 static int op_info(struct ops *o, const struct request *req)
 {
     char msg[MSG_MAX];
     if (term_args_parse(req, NULL, 0, msg, sizeof msg) != 0)
         return ops_send_error(o, req->id, "bad_args", msg);
 
+    char curl[300];
+    http_library(curl, sizeof curl);
     /* This reply is counted before it is encoded so that it sees itself. */
     o->counters.ok++;
     const struct ops_counters *c = &o->counters;
     ei_x_buff *x = &o->x;
-    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 10) ||
+    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 12) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
@@ -121,7 +123,9 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "errors", c->errors) || encode_counter(x, "dropped", c->dropped) ||
         encode_counter(x, "deferred", o->deferred.count) ||
         encode_counter(x, "dns_inflight", dns_inflight(o->dns)) ||
-        encode_counter(x, "http_inflight", o->http ? http_inflight(o->http) : 0))
+        encode_counter(x, "http_inflight", o->http ? http_inflight(o->http) : 0) ||
+        encode_counter(x, "entries_skipped", c->entries_skipped) ||
+        ei_x_encode_atom(x, "libcurl") || ei_x_encode_binary(x, curl, (int)strlen(curl)))
         return -1;
     return reply_send(&o->sink, x);
 }

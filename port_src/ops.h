@@ -26,6 +26,7 @@ struct ops_counters {
     uint64_t ok;        /* replies {Id, ok, _} */
     uint64_t errors;    /* replies {Id, error, _} */
     uint64_t dropped;   /* packets dropped without a reply (no id, empty, oversize) */
+    uint64_t entries_skipped; /* unusable entries dropped from Consul/Nomad answers */
 };
 
 struct ops {

@@ -2,6 +2,7 @@
  * see docs/protocol.md. Arguments become a GET (http.c); the body is read by
  * catalog.c when the response arrives, possibly minutes later for a
  * blocking query. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "catalog.h"
 #include "catalog_request.h"
 #include "http.h"
+#include "http_detail.h"
 #include "ops.h"
 
 #define MAX_MAX_BYTES (256LL * 1024 * 1024)
@@ -22,8 +24,8 @@ struct pending {
     char token[256]; /* only to redact it from error details */
 };
 
-static int parse_args(const struct request *req, enum catalog_api api, struct catalog_query *a, char *msg,
-                      size_t msglen)
+int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *a,
+                  char *msg, size_t msglen)
 {
     catalog_query_init(a, api);
     struct term_arg spec[16] = {
@@ -81,7 +83,7 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     char msg[512];
     struct catalog_query a;
     struct http_request r;
-    if (parse_args(req, api, &a, msg, sizeof msg) != 0)
+    if (ops_http_args(req, api, &a, msg, sizeof msg) != 0)
         return ops_send_error(o, req->id, "bad_args", msg);
     a.api = api;
     if (catalog_request_build(&a, &r) != 0)
@@ -118,23 +120,6 @@ int ops_http_nomad(struct ops *o, const struct request *req)
     return start(o, req, API_NOMAD);
 }
 
-/* One printable line of the body for an error detail, the token cut out. */
-static void describe(char *out, size_t cap, long status, const char *body, size_t len,
-                     const char *token)
-{
-    char line[161];
-    size_t n = 0;
-    for (size_t i = 0; i < len && n < sizeof line - 1 && body[i] != '\n'; i++)
-        line[n++] = body[i] >= 0x20 && body[i] < 0x7f ? body[i] : '?';
-    line[n] = '\0';
-    if (token[0]) {
-        char *hit;
-        while ((hit = strstr(line, token)) != NULL)
-            memset(hit, '*', strlen(token));
-    }
-    snprintf(out, cap, "HTTP %ld: %s", status, line);
-}
-
 static int encode_text(ei_x_buff *x, const char *key, const char *value)
 {
     return ei_x_encode_atom(x, key) || ei_x_encode_binary(x, value, (int)strlen(value));
@@ -154,6 +139,25 @@ static int encode_members(ei_x_buff *x, const struct members *ms)
     return ei_x_encode_empty_list(x);
 }
 
+/* X-Consul-Index / X-Nomad-Index: absent is 0; otherwise decimal digits
+ * only, below 2^64. strtoull alone would take "-1" as 2^64 - 1 and wrap an
+ * overflow to ULLONG_MAX, which a watch would then send back forever. */
+static int parse_index(const char *s, unsigned long long *out)
+{
+    *out = 0;
+    if (s[0] == '\0')
+        return 0;
+    for (const char *c = s; *c; c++)
+        if (*c < '0' || *c > '9')
+            return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r)
 {
     struct ops *o = ctx;
@@ -167,7 +171,7 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
     }
     const struct http_response *resp = r->response;
     if (resp->status != 200) {
-        describe(detail, sizeof detail, resp->status, resp->body, resp->body_len, p->token);
+        http_detail(detail, sizeof detail, resp->status, resp->body, resp->body_len, p->token);
         const char *reason = resp->status == 401 || resp->status == 403 ? "forbidden"
                            : resp->status == 404                       ? "not_found"
                            : resp->status >= 500                       ? "server_error"
@@ -187,13 +191,19 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
         members_free(&ms);
         goto done;
     }
-    /* The index header is a decimal uint64; anything else counts as absent. */
     unsigned long long index = 0;
-    char *end = NULL;
-    if (resp->index[0])
-        index = strtoull(resp->index, &end, 10);
-    if (end && *end != '\0')
-        index = 0;
+    if (parse_index(resp->index, &index) != 0) {
+        snprintf(detail, sizeof detail, "index header is not a decimal number below 2^64: %.40s",
+                 resp->index);
+        ops_send_error(o, id, "bad_answer", detail);
+        members_free(&ms);
+        goto done;
+    }
+    if (ms.skipped > 0) {
+        o->counters.entries_skipped += ms.skipped;
+        fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
+                p->api == API_CONSUL ? "Consul" : "Nomad", ms.skipped, ms.skip_reason);
+    }
     ei_x_buff *x = ops_ok_begin(o, id);
     if (x == NULL || ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "index") ||
         ei_x_encode_ulonglong(x, index) || encode_text(x, "next_token", resp->next_token) ||

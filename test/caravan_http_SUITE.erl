@@ -7,6 +7,11 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+%% The resolver group's DNS server: an address on a veth whose peer has
+%% none, with a permanent neighbour entry so that not even ARP answers.
+%% Queries leave and vanish: no reply, no ICMP, no error, ever.
+-define(BLACKHOLE, "198.18.78.99").
+
 -export([all/0, groups/0, suite/0]).
 -export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
@@ -15,29 +20,33 @@
 -export([empty_service_address/1, tagged_addresses/1, passing_and_tag/1, acl_token/1,
          escaped_strings/1, malformed_bodies/1, big_body_is_bounded/1, server_errors/1,
          environment_defaults/1, cli_lookup/1,
+         token_echoed_in_error_bodies/1, strict_json/1, index_header_is_checked/1,
+         one_bad_entry_is_dropped/1, nomad_long_next_token/1,
          watch_registration_and_deregistration/1, wakeup_without_change/1,
          check_turns_critical/1, index_goes_backwards/1, server_restarted_mid_watch/1,
          watch_keeps_members_on_errors/1,
          https_with_test_ca/1, wrong_ca_fails/1, mutual_tls/1,
          nomad_discover/1, nomad_pagination/1, nomad_token/1, nomad_unix_socket/1,
-         nomad_watch/1]).
+         nomad_watch/1, blackholed_resolver/1, resolved_host_name/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
 
 all() ->
-    [{group, consul}, {group, watch}, {group, tls}, {group, nomad}].
+    [{group, consul}, {group, watch}, {group, tls}, {group, nomad}, {group, resolver}].
 
 groups() ->
     [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
                    escaped_strings, malformed_bodies, big_body_is_bounded, server_errors,
-                   environment_defaults, cli_lookup]},
+                   environment_defaults, cli_lookup, token_echoed_in_error_bodies,
+                   strict_json, index_header_is_checked, one_bad_entry_is_dropped]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
      {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
      {nomad, [], [nomad_discover, nomad_pagination, nomad_token, nomad_unix_socket,
-                  nomad_watch]}].
+                  nomad_watch, nomad_long_next_token]},
+     {resolver, [], [blackholed_resolver, resolved_host_name]}].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -51,9 +60,33 @@ init_per_group(tls, Config) ->
                                   ["server", "client"]),
     Other = caravan_test_tls:make(filename:join(?config(priv_dir, Config), "other"), []),
     [{tls, Files}, {other_ca, maps:get(ca, Other)} | Config];
+init_per_group(resolver, Config) ->
+    case caravan_test_netns:setup(1) of
+        {ok, Net} ->
+            {_, ["netns", "exec", Ns | _]} = caravan_test_netns:exec(Net, 1),
+            ok = blackhole(Ns),
+            Etc = filename:join("/etc/netns", Ns),
+            ok = filelib:ensure_path(Etc),
+            %% `ip netns exec' bind-mounts these over /etc/resolv.conf and
+            %% /etc/hosts for the program inside.
+            ok = file:write_file(filename:join(Etc, "resolv.conf"),
+                                 "nameserver " ++ ?BLACKHOLE ++ "\n"),
+            ok = file:write_file(filename:join(Etc, "hosts"),
+                                 "127.0.0.1 localhost\n" ++ caravan_test_netns:bind_address(Net) ++
+                                     " consul.caravan.test\n"),
+            [{net, Net}, {ns, Ns}, {ns_etc, Etc} | Config];
+        {skip, Why} ->
+            {skip, Why}
+    end;
 init_per_group(_, Config) ->
     Config.
 
+end_per_group(resolver, Config) ->
+    caravan_test_netns:teardown(?config(net, Config)),
+    Etc = ?config(ns_etc, Config),
+    [file:delete(filename:join(Etc, F)) || F <- ["resolv.conf", "hosts"]],
+    file:del_dir(Etc),
+    ok;
 end_per_group(_, _Config) ->
     ok.
 
@@ -63,6 +96,12 @@ init_per_testcase(Case, Config) when Case =:= nomad_unix_socket ->
                                        [os:getpid(), erlang:unique_integer([positive])])),
     [{server, caravan_test_nomad:start(#{transport => unix, path => Path})},
      {socket_path, Path} | Config];
+init_per_testcase(resolved_host_name, Config) ->
+    %% Listening on the bridge, where the namespace's /etc/hosts points.
+    {ok, Ip} = inet:parse_address(caravan_test_netns:bind_address(?config(net, Config))),
+    [{server, caravan_test_consul:start(#{ip => Ip})} | Config];
+init_per_testcase(blackholed_resolver, Config) ->
+    Config;
 init_per_testcase(Case, Config) ->
     case atom_to_list(Case) of
         "nomad_" ++ _ -> [{server, caravan_test_nomad:start(#{})} | Config];
@@ -184,6 +223,74 @@ malformed_bodies(Config) ->
      end || B <- Bodies],
     ?assertEqual(Pid, lookup_alive()).
 
+%% A server (or a gateway in front of it) that quotes the request's ACL token
+%% in its error body: the detail caravan returns holds no piece of it, where
+%% ever it sits, cut in half by the 160-byte limit included (issue 10 item 6).
+token_echoed_in_error_bodies(Config) ->
+    Secret = <<"b1c7a2e0-5d8f-4c3b-9a61-2f0e8d7c6b5a">>,
+    Pieces = [binary:part(Secret, I, 4) || I <- lists:seq(0, byte_size(Secret) - 4)],
+    Codes = [{403, forbidden}, {401, forbidden}, {404, not_found}, {429, http_status},
+             {500, server_error}, {503, server_error}],
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config), {echo_token, Code, At}),
+         {error, {Reason, Detail}} = consul(Config, #{token => Secret}),
+         [?assertEqual(nomatch, binary:match(Detail, P), {Code, At, Detail}) || P <- Pieces]
+     end || {Code, Reason} <- Codes,
+            At <- [0, 1, 50, 100, 123, 124, 125, 140, 150, 159, 160, 161, 200]],
+    ok.
+
+%% RFC 8259, strictly: each of these is {error, {bad_answer, _}} (issue 10
+%% item 5), and an Address carrying \u0000 is not cut at the NUL.
+strict_json(Config) ->
+    Entry = <<"{\"Node\":{\"Address\":\"10.0.0.5\"},\"Service\":{\"Port\":4370}}">>,
+    Bodies = [<<"[1 2]">>, <<"[1,,2]">>, <<"[,1]">>, <<"[1,]">>, <<"[", Entry/binary, ",]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.5\",},\"Service\":{\"Port\":4370}}]">>,
+              <<"[\"a\" \"b\"]">>, <<"[", Entry/binary, "]", 0, "garbage">>,
+              <<"[", Entry/binary, 0, "]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.5\\u0000evil\"},\"Service\":{\"Port\":4370}}]">>,
+              <<"[{\"Node\":{\"Address\":\"10.0.0.5\", \"x\": [1 2]},\"Service\":{\"Port\":4370}}]">>],
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config), {body, B}),
+         ?assertMatch({error, {bad_answer, _}}, consul(Config), B)
+     end || B <- Bodies],
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, <<"[", Entry/binary, "]">>}),
+    ?assertEqual({ok, ['app-4370@10.0.0.5']}, consul(Config)).
+
+%% X-Consul-Index is a uint64: -1, an overflow or junk are refused, not
+%% wrapped into an index the watch would send back (issue 10 item 11).
+index_header_is_checked(Config) ->
+    Body = <<"[{\"Node\":{\"Address\":\"10.0.0.5\"},\"Service\":{\"Port\":4370}}]">>,
+    Q = fun() -> caravan_consul:query(#{service => "app", url => url(Config)}, 0) end,
+    [begin
+         ok = caravan_test_catalog:set_fault(catalog(Config),
+                                             {headers, [{<<"X-Consul-Index">>, I}], Body}),
+         ?assertMatch({error, {bad_answer, _}}, Q(), I)
+     end || I <- [<<"-1">>, <<"18446744073709551616">>, <<"99999999999999999999999">>,
+                  <<"12abc">>, <<"+5">>]],
+    ok = caravan_test_catalog:set_fault(catalog(Config),
+                                        {headers, [{<<"X-Consul-Index">>, <<"18446744073709551615">>}],
+                                         Body}),
+    ?assertMatch({ok, #{index := 18446744073709551615}}, Q()).
+
+%% One entry that cannot be used (an Address over 255 bytes, a port out of
+%% range) is dropped and counted in info's entries_skipped; the rest of the
+%% answer is kept (issue 10 item 11).
+one_bad_entry_is_dropped(Config) ->
+    Long = binary:copy(<<"a">>, 300),
+    Body = <<"[{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":4370}},"
+             "{\"Node\":{\"Address\":\"", Long/binary, "\"},\"Service\":{\"Port\":4371}},"
+             "{\"Node\":{\"Address\":\"10.0.0.3\"},\"Service\":{\"Port\":70000}},"
+             "{\"Node\":{\"Address\":\"10.0.0.4\"},\"Service\":{\"Port\":4374}}]">>,
+    {ok, #{entries_skipped := Before}} = caravan_port:call(caravan_lookup, info, #{}, 1000),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    ?assertEqual({ok, ['app-4370@10.0.0.1', 'app-4374@10.0.0.4']}, consul(Config)),
+    {ok, #{entries_skipped := After}} = caravan_port:call(caravan_lookup, info, #{}, 1000),
+    ?assertEqual(2, After - Before),
+    %% caravan:info() names the libcurl that served it (issue 13 item 9).
+    #{lookup := {ok, #{libcurl := Curl}}} = caravan:info(),
+    ct:log("libcurl: ~s", [Curl]),
+    ?assertMatch(<<"libcurl.so.4: libcurl/", _/binary>>, Curl).
+
 big_body_is_bounded(Config) ->
     Pid = lookup_alive(),
     ok = caravan_test_catalog:set_fault(catalog(Config), {big, 50 * 1024 * 1024}),
@@ -194,11 +301,16 @@ big_body_is_bounded(Config) ->
     {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),
     {match, [Rss]} = re:run(Status, "VmRSS:\\s+([0-9]+)", [{capture, all_but_first, list}]),
     ct:log("caravan_port RSS after the 50 MB body: ~s KiB", [Rss]),
-    %% The body is cut at 32 MiB; an ASan build's shadow memory makes RSS
-    %% meaningless, so the bound holds for the plain build only.
+    %% The body is cut at 32 MiB. Under ASan, RSS counts shadow memory and
+    %% the allocator's quarantine of freed blocks (256 MiB by default), so no
+    %% bound on it says anything about the program: the check is skipped
+    %% there, and says so.
     case os:getenv("ASAN_OPTIONS") of
-        false -> ?assert(list_to_integer(Rss) < 80 * 1024);
-        _ -> ok
+        false ->
+            ?assert(list_to_integer(Rss) < 80 * 1024);
+        _ ->
+            {skip, "ASan build: VmRSS includes shadow memory and ASan's quarantine "
+                   "of freed blocks, so the RSS bound is checked in the release run only"}
     end.
 
 server_errors(Config) ->
@@ -306,7 +418,10 @@ server_restarted_mid_watch(Config) ->
     {members, ['app-4370@10.0.0.1']} = next_event(W, 2000),
     #{where := Port} = Http,
     caravan_test_http:stop(Http),
-    ?assertMatch({error, _}, next_event(W, 3000)),
+    %% The blocked query's connection is closed under it; the retries that
+    %% follow find nothing listening (docs/protocol.md, HTTP errors).
+    {error, {Why, _}} = next_event(W, 3000),
+    ?assert(lists:member(Why, [connection_closed, connection_refused]), Why),
     C = catalog(Config),
     Http2 = caravan_test_http:start(fun(Req) -> test_consul_handle(C, Req) end, #{port => Port}),
     ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
@@ -367,11 +482,149 @@ mutual_tls(Config) ->
     Files = ?config(tls, Config),
     Base = #{service => "app", basename => "app", url => caravan_test_catalog:url(S),
              ca_file => maps:get(ca, Files)},
-    ?assertMatch({error, _}, caravan:discover({consul, Base})),
+    %% The server refuses the handshake without a client certificate.
+    {error, {Why, Detail}} = caravan:discover({consul, Base}),
+    ct:log("without a client certificate: ~p ~s", [Why, Detail]),
+    ?assertEqual(tls_error, Why),
     ?assertEqual({ok, ['app-4370@10.0.0.1']},
                  caravan:discover({consul, Base#{cert_file => maps:get({cert, "client"}, Files),
                                                  key_file => maps:get({key, "client"}, Files)}})),
     caravan_test_catalog:stop_server(S).
+
+%%% resolver: URLs by host name, in a namespace with its own resolv.conf
+
+%% The namespace's DNS server (see ?BLACKHOLE).
+blackhole(Ns) ->
+    Tag = lists:last(string:split(Ns, "-", all)) ++ integer_to_list(erlang:phash2(Ns, 1000)),
+    A = "cvba" ++ Tag, B = "cvbb" ++ Tag,
+    Cmds = [["link", "add", A, "type", "veth", "peer", "name", B],
+            ["addr", "add", "198.18.78.1/24", "dev", A],
+            ["link", "set", A, "up"], ["link", "set", B, "up"],
+            ["neigh", "add", ?BLACKHOLE, "lladdr", "02:00:00:00:00:99", "dev", A, "nud",
+             "permanent"]],
+    [{ok, _} = ip(["-n", Ns | C]) || C <- Cmds],
+    ok.
+
+ip(Args) ->
+    P = open_port({spawn_executable, "/usr/sbin/ip"},
+                  [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    receive_exit(P, <<>>).
+
+receive_exit(P, Acc) ->
+    receive
+        {P, {data, D}} -> receive_exit(P, <<Acc/binary, D/binary>>);
+        {P, {exit_status, 0}} -> {ok, Acc};
+        {P, {exit_status, S}} -> {error, S, Acc}
+    after 10000 -> {error, timeout, Acc}
+    end.
+
+%% The C program inside the namespace, spoken to directly: the test needs
+%% its os pid and the moment its stdin closes.
+ns_program(Config) ->
+    {ok, Program} = caravan_config:port_program(),
+    open_port({spawn_executable, "/usr/sbin/ip"},
+              [{args, ["netns", "exec", ?config(ns, Config), Program]}, {packet, 4}, binary,
+               exit_status]).
+
+ns_call(P, Id, Op, Args) ->
+    true = port_command(P, term_to_binary({Id, Op, Args})).
+
+asan() -> os:getenv("ASAN_OPTIONS") =/= false.
+
+%% Issue 10 item 3. Behind a resolver that never answers, a 500 ms request
+%% is answered by its deadline, pings sent meanwhile are answered at once,
+%% and the program exits within 100 ms of its stdin closing with a lookup
+%% still in flight. (libcurl's threaded resolver took 8 s, froze pings and
+%% made exit wait 7.7 s.)
+blackholed_resolver(Config) ->
+    P = ns_program(Config),
+    {os_pid, Pid} = erlang:port_info(P, os_pid),
+    T0 = erlang:monotonic_time(millisecond),
+    ns_call(P, 1, consul_health, #{url => <<"http://consul.nowhere.caravan.test:8500">>,
+                                   service => <<"app">>, timeout_ms => 500}),
+    Lat = pings(P, 100, 60, []),
+    {{1, error, {timeout, Detail}}, At} = wait_id_at(P, 1, T0, 5000),
+    Took = At - T0,
+    ct:log("answered after ~b ms: ~s; ping latencies (ms) ~w", [Took, Detail, Lat]),
+    ?assert(Took < 500 + 400, Took),
+    Sorted = lists:sort(Lat),
+    P99 = lists:nth(max(1, (length(Sorted) * 99) div 100), Sorted),
+    ?assert(P99 =< 50, {p99, P99}),
+    %% Two more lookups in flight (one a blocking query), then stdin closes.
+    ns_call(P, 2, consul_health, #{url => <<"http://consul.nowhere.caravan.test:8500">>,
+                                   service => <<"app">>, timeout_ms => 60000}),
+    ns_call(P, 3, nomad_services, #{url => <<"https://nomad.nowhere.caravan.test:4646">>,
+                                    service => <<"app">>, index => 5, wait_ms => 600000}),
+    {_, ok, pong} = (fun() -> ns_call(P, 4, ping, #{}), wait_id(P, 4, T0, 2000) end)(),
+    T1 = erlang:monotonic_time(microsecond),
+    port_close(P),
+    Gone = gone(Pid, T1, 10000),
+    ct:log("exit ~b us after stdin closed", [Gone]),
+    %% The ASan build adds its leak check at exit.
+    ?assert(Gone < (case asan() of true -> 1000000; false -> 100000 end), Gone).
+
+pings(_P, _Id, 0, Acc) ->
+    lists:reverse(Acc);
+pings(P, Id, N, Acc) ->
+    T = erlang:monotonic_time(microsecond),
+    ns_call(P, Id, ping, #{}),
+    {Id, ok, pong} = wait_id(P, Id, erlang:monotonic_time(millisecond), 20000),
+    L = (erlang:monotonic_time(microsecond) - T) / 1000,
+    timer:sleep(15),
+    pings(P, Id + 1, N - 1, [round(L) | Acc]).
+
+%% The reply to Id, keeping others in the mailbox.
+wait_id(P, Id, T0, Ms) ->
+    element(1, wait_id_at(P, Id, T0, Ms)).
+
+%% The reply to Id and when it arrived (monotonic ms).
+wait_id_at(P, Id, T0, Ms) ->
+    Left = max(0, T0 + Ms - erlang:monotonic_time(millisecond)),
+    receive
+        {P, {data, B}} ->
+            Now = erlang:monotonic_time(millisecond),
+            case binary_to_term(B) of
+                {Id, _, _} = R -> {R, Now};
+                Other -> self() ! {P, {stashed, Other, Now}}, wait_id_at(P, Id, T0, Ms)
+            end;
+        {P, {stashed, {Id, _, _} = R, At}} -> {R, At}
+    after Left -> error({no_reply, Id})
+    end.
+
+%% Microseconds from T1 until process Pid has exited (gone or a zombie).
+gone(Pid, T1, Ms) ->
+    Stat = "/proc/" ++ integer_to_list(Pid) ++ "/stat",
+    Dead = case file:read_file(Stat) of
+               {error, _} -> true;
+               {ok, S} -> [_, State | _] = string:split(lists:last(string:split(S, ")")), " ", all),
+                          State =:= <<"Z">>
+           end,
+    Now = erlang:monotonic_time(microsecond),
+    case Dead of
+        true -> Now - T1;
+        false when Now - T1 > Ms * 1000 -> error({still_running, Pid});
+        false -> timer:sleep(1), gone(Pid, T1, Ms)
+    end.
+
+%% The positive case: a name the namespace's /etc/hosts knows is resolved
+%% (by c-ares, through the same path) and the request goes through, over
+%% the bridge to the test server; caravan:discover run inside a real
+%% program in the namespace, and the command line too.
+resolved_host_name(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    "http://" ++ HostPort = url(Config),
+    [_, Port] = string:split(HostPort, ":"),
+    Url = "http://consul.caravan.test:" ++ Port,
+    P = ns_program(Config),
+    ns_call(P, 1, consul_health, #{url => list_to_binary(Url), service => <<"app">>,
+                                   timeout_ms => 5000}),
+    {1, ok, #{members := [#{address := <<"10.0.0.1">>, port := 4370}]}} =
+        wait_id(P, 1, erlang:monotonic_time(millisecond), 10000),
+    port_close(P),
+    {ok, Program} = caravan_config:port_program(),
+    Out = os:cmd("/usr/sbin/ip netns exec " ++ ?config(ns, Config) ++ " " ++ Program ++
+                     " lookup app --consul " ++ Url ++ " 2>&1"),
+    ?assertEqual("app-4370@10.0.0.1", string:trim(Out)).
 
 %%% nomad
 
@@ -406,6 +659,23 @@ nomad_unix_socket(Config) ->
     {ok, Program} = caravan_config:port_program(),
     ?assertEqual("app-23001@10.0.0.1",
                  string:trim(os:cmd(Program ++ " lookup app --nomad " ++ Url))).
+
+%% A next token of 300 bytes (Nomad's are "namespace.id" strings, as long as
+%% the IDs): read whole, so paging reaches every registration, never cut at
+%% 255 bytes to an empty token that ends paging early (issue 10 item 8).
+nomad_long_next_token(Config) ->
+    Pad = binary:copy(<<"x">>, 300),
+    [ok = nomad_reg(Config, <<(integer_to_binary(I))/binary, Pad/binary>>, <<"10.0.1.1">>,
+                    20000 + I, #{}) || I <- lists:seq(1, 3)],
+    ?assertEqual({ok, ['app-20001@10.0.1.1', 'app-20002@10.0.1.1', 'app-20003@10.0.1.1']},
+                 nomad(Config, #{per_page => 1})),
+    %% Past the program's header limit: refused, not cut.
+    Huge = binary:copy(<<"y">>, 3000),
+    ok = caravan_test_catalog:set_fault(catalog(Config),
+                                        {headers, [{<<"X-Nomad-NextToken">>, Huge}],
+                                         <<"[{\"Address\":\"10.0.0.1\",\"Port\":1}]">>}),
+    ?assertMatch({error, {bad_answer, <<"X-Nomad-NextToken header longer than", _/binary>>}},
+                 nomad(Config)).
 
 nomad_watch(Config) ->
     ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),

@@ -125,7 +125,7 @@ guarded(C, Token, Denied, Query, Answer) ->
                    caravan_test_http:duration_ms(maps:get(<<"wait">>, Query,
                                                           ?DEFAULT_WAIT)));
         {_, Fault} ->
-            caravan_test_faults:apply(Fault, C)
+            caravan_test_faults:apply(Fault, C, Token)
     end.
 
 %% @doc How many queries were answered.

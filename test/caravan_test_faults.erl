@@ -1,18 +1,28 @@
 %%% Faults the Consul and Nomad test servers inject into their answers.
 -module(caravan_test_faults).
 
--export([apply/2]).
+-export([apply/3]).
 
 %% {status, Code, Body}  that status and body
 %% close                 close the connection without answering
 %% {stall, Ms}           answer nothing for Ms, then close
 %% {body, Bin}           200 with this body (garbage, truncated JSON...)
 %% {big, Bytes}          200 with a body of Bytes bytes
--spec apply(term(), pid()) -> {pos_integer(), list(), iodata()} | close | {stall, non_neg_integer()}.
-apply({status, Code, Body}, _) -> {Code, [], Body};
-apply(close, _) -> close;
-apply({stall, Ms}, _) -> {stall, Ms};
-apply({body, Bin}, _) -> {200, [{<<"X-Consul-Index">>, <<"7">>}], Bin};
-apply({big, Bytes}, _) ->
+%% {echo_token, Code, At} that status, the request's token echoed in the body
+%%                       after At bytes and again at its end, as a gateway
+%%                       that quotes the request in its error page would:
+%%                       the client must never let it through
+%% {headers, Hs, Body}   200 with these extra headers and this body
+-spec apply(term(), pid(), binary() | undefined) ->
+          {pos_integer(), list(), iodata()} | close | {stall, non_neg_integer()}.
+apply({status, Code, Body}, _, _) -> {Code, [], Body};
+apply(close, _, _) -> close;
+apply({stall, Ms}, _, _) -> {stall, Ms};
+apply({body, Bin}, _, _) -> {200, [{<<"X-Consul-Index">>, <<"7">>}], Bin};
+apply({echo_token, Code, At}, _, Token) ->
+    T = case Token of undefined -> <<>>; _ -> Token end,
+    {Code, [], [binary:copy(<<".">>, At), T, <<" may not read this; token ">>, T]};
+apply({headers, Hs, Body}, _, _) -> {200, Hs, Body};
+apply({big, Bytes}, _, _) ->
     Chunk = binary:copy(<<"[1,2,3,4,5,6,7]">>, 1000),
     {200, [], [<<"[">>, lists:duplicate(Bytes div byte_size(Chunk), [Chunk, $,]), <<"[]]">>]}.

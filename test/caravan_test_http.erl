@@ -47,7 +47,7 @@ listen(Parent, Handler, Transport, Options) ->
         case Transport of
             tcp ->
                 {ok, L} = gen_tcp:listen(maps:get(port, Options, 0),
-                                         [{ip, {127, 0, 0, 1}} | Common]),
+                                         [{ip, maps:get(ip, Options, {127, 0, 0, 1})} | Common]),
                 {ok, P} = inet:port(L),
                 {{gen_tcp, L}, P};
             unix ->

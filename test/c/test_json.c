@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "json.h"
@@ -37,31 +39,71 @@ static void literals_and_numbers_are_checked(void **state)
 static void strings_are_unescaped(void **state)
 {
     (void)state;
-    const char *text = "[\"a\\\"b\\\\c\\/d\\n\", \"\\u00e9\\u20ac\", \"\\ud83d\\ude00\","
-                       " \"\\ud800\", \"\\udc00x\", \"raw\ttab\"]";
+    const char *text = "[\"a\\\"b\\\\c\\/d\\n\", \"\\u00e9\\u20ac\", \"\\ud83d\\ude00\"]";
     struct json j;
     const char *err = NULL;
     assert_int_equal(json_parse(&j, text, strlen(text), &err), 0);
     char out[64];
-    int e = json_array_next(&j, 0, -1);
+    long e = json_array_next(&j, j.root, -1);
     assert_int_equal(json_string(&j, e, out, sizeof out), 8);
     assert_string_equal(out, "a\"b\\c/d\n");
-    e = json_array_next(&j, 0, e);
+    e = json_array_next(&j, j.root, e);
     assert_int_equal(json_string(&j, e, out, sizeof out), 5);
     assert_string_equal(out, "\xc3\xa9\xe2\x82\xac");
-    e = json_array_next(&j, 0, e);
+    e = json_array_next(&j, j.root, e);
     assert_string_equal((json_string(&j, e, out, sizeof out), out), "\xf0\x9f\x98\x80");
-    for (int k = 0; k < 3; k++) { /* lone surrogates, a raw tab */
-        e = json_array_next(&j, 0, e);
-        assert_int_equal(json_string(&j, e, out, sizeof out), -1);
-    }
-    assert_int_equal(json_array_next(&j, 0, e), -1);
-    /* Escapes jsmn itself refuses. */
-    assert_int_equal(parses("[\"\\u12\"]"), -1);
-    assert_int_equal(parses("[\"\\q\"]"), -1);
+    assert_int_equal(json_array_next(&j, j.root, e), -1);
     /* Too long for the buffer: an error, not an overflow. */
-    assert_int_equal(json_string(&j, json_array_next(&j, 0, -1), out, 4), -1);
+    assert_int_equal(json_string(&j, json_array_next(&j, j.root, -1), out, 4), -1);
     json_free(&j);
+    /* Lone surrogates, raw control characters, bad escapes: the whole
+     * document is refused, not just the string. */
+    const char *bad[] = {"[\"\\ud800\"]", "[\"\\udc00x\"]", "[\"raw\ttab\"]",
+                         "[\"\\u12\"]", "[\"\\q\"]", "[\"\\ud800\\u0041\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (parses(bad[i]) != -1)
+            fail_msg("accepted %s", bad[i]);
+}
+
+/* Issue 10 item 5: RFC 8259's grammar, every one of these refused. */
+static void strict_rfc8259_negatives(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "[1 2]", "[1,,2]", "[,1]", "[1,]", "{\"a\":1,}", "[\"a\" \"b\"]",
+        "{\"a\":1 \"b\":2}", "{,\"a\":1}", "{\"a\" 1}", "{\"a\":}", "[1]]", "[[1]",
+        "[\"10.0.0.5\\u0000evil\"]", "[\"\\u0000\"]",
+        "[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]", "[\"\xff\"]", "[\"\xe2\x82\"]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct json j;
+        const char *err = NULL;
+        if (json_parse(&j, bad[i], strlen(bad[i]), &err) != -1)
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(err);
+    }
+    /* Bytes after a NUL: a C-string reader would stop at the NUL and see a
+     * valid document. */
+    static const char nul_then[] = "[1]\0[2]";
+    static const char nul_only[] = "[1]\0";
+    static const char nul_inside[] = "[\"a\0b\"]";
+    struct json j;
+    const char *err = NULL;
+    assert_int_equal(json_parse(&j, nul_then, sizeof nul_then - 1, &err), -1);
+    assert_int_equal(json_parse(&j, nul_only, sizeof nul_only - 1, &err), -1);
+    assert_int_equal(json_parse(&j, nul_inside, sizeof nul_inside - 1, &err), -1);
+    /* And the same through the Consul reader: an answer, not an entry. */
+    const char *consul = "[{\"Node\":{\"Address\":\"10.0.0.5\\u0000evil\"},"
+                         "\"Service\":{\"Port\":1}}]";
+    struct members ms;
+    members_init(&ms);
+    assert_int_equal(consul_health_parse(consul, strlen(consul), "", &ms, &err), -1);
+    assert_int_equal(ms.n, 0);
+    members_free(&ms);
+    /* Valid neighbours of the refused ones still pass. */
+    assert_int_equal(parses(" [ 1 , 2 ] "), 0);
+    assert_int_equal(parses("{\"a\":1,\"b\":[{}]}"), 0);
+    assert_int_equal(parses("[\"\xe2\x82\xac\xf0\x9f\x98\x80\"]"), 0);
 }
 
 static void integers_are_range_checked(void **state)
@@ -72,11 +114,11 @@ static void integers_are_range_checked(void **state)
     const char *err = NULL;
     long long v;
     assert_int_equal(json_parse(&j, text, strlen(text), &err), 0);
-    int e = json_array_next(&j, 0, -1);
+    long e = json_array_next(&j, j.root, -1);
     assert_int_equal(json_int(&j, e, 0, 65535, &v), 0);
     assert_int_equal(v, 4370);
     for (int k = 0; k < 5; k++) {
-        e = json_array_next(&j, 0, e);
+        e = json_array_next(&j, j.root, e);
         assert_int_equal(json_int(&j, e, 0, 65535, &v), -1);
     }
     json_free(&j);
@@ -161,11 +203,151 @@ static void nomad_registrations(void **state)
     members_free(&ms);
 }
 
+
+static double cpu_ms(void)
+{
+    return (double)clock() * 1000.0 / CLOCKS_PER_SEC;
+}
+
+static char *repeat_into(char *p, const char *s, size_t times)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < times; i++, p += n)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* Issue 10 item 4: validation and reading are linear. The key check of old
+ * walked each key's subtree again: 240 KB of nesting took 5 s. Bounds are
+ * in CPU time, with room for the ASan build and a busy machine. */
+static void deep_and_huge_json_is_linear(void **state)
+{
+    (void)state;
+    const size_t kb240 = 240 * 1024;
+    char *body = malloc(kb240 + 64);
+    assert_non_null(body);
+    /* One chain of 40,000 objects: refused at JSON_MAX_DEPTH, at once. */
+    size_t levels = (kb240 - 1) / 6;
+    char *p = repeat_into(body, "{\"a\":", levels);
+    *p++ = '1';
+    p = repeat_into(p, "}", levels);
+    struct json j;
+    const char *err = NULL;
+    double t0 = cpu_ms();
+    assert_int_equal(json_parse(&j, body, (size_t)(p - body), &err), -1);
+    assert_string_equal(err, "JSON nested too deeply");
+    /* Nesting just inside the bound, repeated to 240 KB: read whole. */
+    p = body;
+    *p++ = '[';
+    size_t per = (JSON_MAX_DEPTH - 2) * 6 + 2, copies = (kb240 - 2) / (per + 1);
+    for (size_t c = 0; c < copies; c++) {
+        if (c)
+            *p++ = ',';
+        p = repeat_into(p, "{\"a\":", JSON_MAX_DEPTH - 2);
+        *p++ = '1';
+        p = repeat_into(p, "}", JSON_MAX_DEPTH - 2);
+    }
+    *p++ = ']';
+    assert_int_equal(json_parse(&j, body, (size_t)(p - body), &err), 0);
+    size_t n = 0;
+    for (long e = json_array_next(&j, j.root, -1); e >= 0; e = json_array_next(&j, j.root, e)) {
+        long v = e;
+        while (json_is(&j, v, JSON_OBJECT))
+            v = json_get(&j, v, "a", false);
+        long long one = 0;
+        assert_int_equal(json_int(&j, v, 1, 1, &one), 0);
+        n++;
+    }
+    assert_int_equal(n, copies);
+    double took = cpu_ms() - t0;
+    if (took > 100)
+        fail_msg("240 KB of nested JSON took %.1f ms of CPU", took);
+    free(body);
+}
+
+/* Issue 10 item 10: a 16.7 MiB answer (max_bytes allows 256 MiB) is read,
+ * not refused, and members are packed: 32 bytes plus their strings. */
+static void big_answers_are_read_compactly(void **state)
+{
+    (void)state;
+    assert_true(sizeof(struct member) <= 32);
+    static const char entry[] =
+        "{\"Node\":{\"Node\":\"node-%06zu\",\"Address\":\"10.%zu.%zu.%zu\"},"
+        "\"Service\":{\"ID\":\"app-%06zu\",\"Port\":%zu,\"Meta\":{\"k\":\"v\"}},"
+        "\"Checks\":[{\"Status\":\"passing\",\"Output\":\"ok ok ok ok ok ok ok ok ok\"}]}";
+    const size_t want = 17500000; /* > 16.7 MiB */
+    char *body = malloc(want + 512);
+    assert_non_null(body);
+    size_t len = 0, count = 0;
+    body[len++] = '[';
+    while (len < want) {
+        if (count)
+            body[len++] = ',';
+        len += (size_t)snprintf(body + len, 512, entry, count, count >> 16 & 255,
+                                count >> 8 & 255, count & 255, count, 1024 + count % 60000);
+        count++;
+    }
+    body[len++] = ']';
+    struct members ms;
+    const char *err = NULL;
+    members_init(&ms);
+    if (consul_health_parse(body, len, "", &ms, &err) != 0)
+        fail_msg("a %zu-byte answer was refused: %s", len, err);
+    assert_int_equal(ms.n, count);
+    assert_int_equal(ms.skipped, 0);
+    char last[32];
+    snprintf(last, sizeof last, "node-%06zu", count - 1);
+    assert_string_equal(ms.m[count - 1].node, last);
+    assert_int_equal(ms.m[count - 1].port, 1024 + (count - 1) % 60000);
+    members_free(&ms);
+    free(body);
+}
+
+/* Issue 10 item 11: one unusable entry is dropped and counted; the others
+ * are kept. Only an answer with no usable entry at all is refused. */
+static void one_bad_entry_is_dropped_and_counted(void **state)
+{
+    (void)state;
+    char longaddr[301];
+    memset(longaddr, 'a', 300);
+    longaddr[300] = '\0';
+    char body[1024];
+    snprintf(body, sizeof body,
+             "[{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":1}},"
+             "{\"Node\":{\"Node\":\"n2\",\"Address\":\"%s\"},\"Service\":{\"Port\":2}},"
+             "{\"Node\":{\"Node\":\"n3\",\"Address\":\"10.0.0.3\"},\"Service\":{\"Port\":70000}},"
+             "{\"Node\":{\"Node\":\"n4\",\"Address\":\"10.0.0.4\"},\"Service\":{\"Port\":4}}]",
+             longaddr);
+    struct members ms;
+    const char *err = NULL;
+    members_init(&ms);
+    assert_int_equal(consul_health_parse(body, strlen(body), "", &ms, &err), 0);
+    assert_int_equal(ms.n, 2);
+    assert_string_equal(ms.m[0].node, "n1");
+    assert_string_equal(ms.m[1].node, "n4");
+    assert_int_equal(ms.skipped, 2);
+    assert_non_null(ms.skip_reason);
+    members_free(&ms);
+    /* Nomad alike. */
+    snprintf(body, sizeof body,
+             "[{\"Address\":\"%s\",\"Port\":1},{\"Address\":\"10.0.0.2\",\"Port\":2}]",
+             longaddr);
+    members_init(&ms);
+    assert_int_equal(nomad_services_parse(body, strlen(body), &ms, &err), 0);
+    assert_int_equal(ms.n, 1);
+    assert_int_equal(ms.skipped, 1);
+    members_free(&ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(literals_and_numbers_are_checked),
         cmocka_unit_test(strings_are_unescaped),
+        cmocka_unit_test(strict_rfc8259_negatives),
+        cmocka_unit_test(deep_and_huge_json_is_linear),
+        cmocka_unit_test(big_answers_are_read_compactly),
+        cmocka_unit_test(one_bad_entry_is_dropped_and_counted),
         cmocka_unit_test(integers_are_range_checked),
         cmocka_unit_test(consul_addresses),
         cmocka_unit_test(consul_bodies_that_are_refused),

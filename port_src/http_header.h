@@ -1,0 +1,21 @@
+/*
+ * http_header.h - the response headers caravan reads (X-Consul-Index,
+ * X-Nomad-Index, X-Nomad-NextToken), one raw header line at a time as
+ * libcurl hands them over (name, colon, value, CRLF; untrusted bytes).
+ *
+ * A value is copied whole into its field of struct http_response, or not at
+ * all: a value that does not fit makes the line count as too long, and the
+ * request then fails (bad_answer) instead of going on with a value cut short.
+ */
+#ifndef CARAVAN_HTTP_HEADER_H
+#define CARAVAN_HTTP_HEADER_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+/* Reads line[0..n) into resp if it is one of the headers above. Returns 0,
+ * or -1 with *name set to the header whose value was too long. */
+int http_header_read(const char *line, size_t n, struct http_response *resp, const char **name);
+
+#endif

@@ -1,0 +1,83 @@
+/* Response headers (port_src/http_header.c): values read whole or refused,
+ * never cut (issue 10 item 8: a 256-byte X-Nomad-NextToken became <<>>). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_header.h"
+
+static int read_line(struct http_response *r, const char *line, const char **name)
+{
+    return http_header_read(line, strlen(line), r, name);
+}
+
+static void long_values_are_whole_or_refused(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1, 255, 256, 257, 300, 1000, HTTP_HEADER_VALUE_MAX - 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        struct http_response r;
+        memset(&r, 0, sizeof r);
+        char *line = malloc(sizes[i] + 64);
+        assert_non_null(line);
+        int n = sprintf(line, "X-Nomad-NextToken: ");
+        memset(line + n, 'k', sizes[i]);
+        strcpy(line + n + sizes[i], "\r\n");
+        const char *name = NULL;
+        assert_int_equal(read_line(&r, line, &name), 0);
+        if (strlen(r.next_token) != sizes[i])
+            fail_msg("a %zu-byte token came out as %zu bytes", sizes[i], strlen(r.next_token));
+        free(line);
+    }
+    /* One byte past the field: refused, with the header named. */
+    struct http_response r;
+    memset(&r, 0, sizeof r);
+    char *line = malloc(HTTP_HEADER_VALUE_MAX + 64);
+    assert_non_null(line);
+    int n = sprintf(line, "x-nomad-nexttoken:");
+    memset(line + n, 'k', HTTP_HEADER_VALUE_MAX);
+    strcpy(line + n + HTTP_HEADER_VALUE_MAX, "\r\n");
+    const char *name = NULL;
+    assert_int_equal(read_line(&r, line, &name), -1);
+    assert_string_equal(name, "X-Nomad-NextToken");
+    assert_string_equal(r.next_token, "");
+    free(line);
+}
+
+static void index_headers(void **state)
+{
+    (void)state;
+    struct http_response r;
+    memset(&r, 0, sizeof r);
+    const char *name = NULL;
+    assert_int_equal(read_line(&r, "X-Consul-Index:  42 \r\n", &name), 0);
+    assert_string_equal(r.index, "42");
+    assert_int_equal(read_line(&r, "x-nomad-index: 7\r\n", &name), 0);
+    assert_string_equal(r.index, "7");
+    /* Other headers, and prefixes of ours, leave everything alone. */
+    assert_int_equal(read_line(&r, "X-Consul-Indexes: 9\r\n", &name), 0);
+    assert_int_equal(read_line(&r, "X-Consul-Index\r\n", &name), 0);
+    assert_int_equal(read_line(&r, "HTTP/1.1 200 OK\r\n", &name), 0);
+    assert_string_equal(r.index, "7");
+    /* 40 digits do not fit in the index field: refused, not cut to 31. */
+    assert_int_equal(read_line(&r, "X-Consul-Index: 1234567890123456789012345678901234567890\r\n",
+                               &name), -1);
+    assert_string_equal(name, "X-Consul-Index");
+    /* A NUL inside a value. */
+    static const char nul[] = "X-Nomad-NextToken: ab\0cd\r\n";
+    assert_int_equal(http_header_read(nul, sizeof nul - 1, &r, &name), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(long_values_are_whole_or_refused),
+        cmocka_unit_test(index_headers),
+    };
+    return cmocka_run_group_tests_name("http_header", tests, NULL, NULL);
+}
