@@ -621,7 +621,10 @@ stale_retry_does_not_stop_dialling(Config) ->
     start_cluster(NA, dns_cluster(Config, #{retry_min => 1500, retry_max => 1500})),
     caravan_test_peer:wait_until(fun() -> maps:get(pending_retries, status(NA)) =:= 1 end, 5000),
     remove_record(Bind, Port, X),
-    %% The retry fires while X is unlisted.
+    %% Unlisted, X is no longer retried...
+    caravan_test_peer:wait_until(fun() -> maps:get(pending_retries, status(NA)) =:= 0 end,
+                                 3 * ?POLL_MS),
+    %% ...and the retry that was pending fires while X is unlisted.
     timer:sleep(2500),
     NX = start_node(Config, X, []),
     add_record(Bind, Port, X),
