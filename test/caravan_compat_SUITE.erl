@@ -17,7 +17,7 @@
 
 -export([inet_res_get_nodes/1, strategy_start_link/1, connect_gets_correct_node_names/1,
          named_the_1_0_1_way/1, removed_from_dns_disconnects_nobody/1,
-         erl_epmd_port_decides_the_listen_port/1]).
+         erl_epmd_port_decides_the_listen_port/1, discover_names_by_target/1]).
 
 -define(POLL_MS, 500).
 %% caravan_cluster's prune grace (5 s) plus three polls: a strategy that
@@ -32,14 +32,17 @@ suite() ->
 all() ->
     [inet_res_get_nodes, strategy_start_link, connect_gets_correct_node_names,
      named_the_1_0_1_way, removed_from_dns_disconnects_nobody,
-     erl_epmd_port_decides_the_listen_port].
+     erl_epmd_port_decides_the_listen_port, discover_names_by_target].
 
 init_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd(),
     {ok, _} = application:ensure_all_started(caravan),
     Dir = filename:join(?config(priv_dir, Config), "bind"),
     Bind = caravan_test_bind:start(Dir, #{records => ["_xmpp-client._tcp.jabber.service SRV 5 0 5222 jabber-1.node.dc1.consul.",
-                                                      "jabber-1.node.dc1 A 127.0.0.1"]}),
+                                                      "jabber-1.node.dc1 A 127.0.0.1",
+                                                      "t.service SRV 1 1 7001 n1.node.dc1.consul.",
+                                                      "n1.node.dc1 A 127.0.0.5",
+                                                      "t.service SRV 1 1 7002 noaddr.node.dc1.consul."]}),
     [{bind, Bind} | Config].
 
 end_per_suite(Config) ->
@@ -179,6 +182,17 @@ erl_epmd_port_decides_the_listen_port(_Config) ->
     after
         stop_proxy(Proxy)
     end.
+
+%% caravan_dns names by SRV target host on request (1.0.1's names, kept
+%% even when the target has no address record: the node resolves it its
+%% own way); by address otherwise, leaving address-less targets out.
+discover_names_by_target(Config) ->
+    Source = #{query => "t.service.consul", basename => <<"app">>,
+               servers => [caravan_test_bind:server(?config(bind, Config))]},
+    ?assertEqual({ok, ['app-7001@n1.node.dc1.consul', 'app-7002@noaddr.node.dc1.consul']},
+                 caravan_dns:discover(Source#{name_by => target})),
+    ?assertEqual({ok, ['app-7001@127.0.0.5']}, caravan_dns:discover(Source)),
+    ?assertEqual({ok, ['app-7001@127.0.0.5']}, caravan_dns:discover(Source#{name_by => address})).
 
 %%% helpers
 
