@@ -104,12 +104,39 @@ run(#{env := Env, bin := Bin}, Args) ->
     os:cmd(Env ++ Bin ++ " " ++ Args ++ " 2>&1").
 
 %% Runs an interactive command in a pseudo-terminal (a remote shell needs
-%% one), types Input, and returns what it printed.
-run_tty(#{env := Env, bin := Bin}, Args, Input) ->
-    Cmd = lists:flatten(io_lib:format(
-            "(sleep 4; printf '%s\\n' '~s'; sleep 3; printf '\\007q\\n'; sleep 1) | ~s timeout 30 "
-            "script -qfec '~s ~s' /dev/null 2>&1 | tr -d '\\r'", [Input, Env, Bin, Args])),
-    os:cmd(Cmd).
+%% one), waits for its prompt, types Input, waits for the line Input prints
+%% (Expect), then leaves with ^G q; returns what it printed. Each wait is
+%% bounded; none is a fixed sleep.
+run_tty(#{env := Env, bin := Bin}, Args, Input, Expect) ->
+    Cmd = lists:flatten(io_lib:format("~s timeout 60 script -qfec '~s ~s' /dev/null 2>&1",
+                                      [Env, Bin, Args])),
+    Port = open_port({spawn, Cmd}, [binary, stream, exit_status]),
+    Prompted = read_until(Port, fun(Out) -> re:run(Out, "[0-9]+> *$") =/= nomatch end,
+                          <<>>, 30000),
+    port_command(Port, [Input, "\n"]),
+    Answered = read_until(Port, fun(Out) -> binary:match(Out, list_to_binary(Expect)) =/= nomatch
+                                end, Prompted, 15000),
+    port_command(Port, "\007q\n"),
+    Out = read_until(Port, fun(_) -> false end, Answered, 10000),
+    binary_to_list(binary:replace(Out, <<"\r">>, <<>>, [global])).
+
+%% Reads Port's output until Done(AllSoFar) or the port exits or Ms pass.
+read_until(Port, Done, Acc, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    read_loop(Port, Done, Acc, Deadline).
+
+read_loop(Port, Done, Acc, Deadline) ->
+    case Done(Acc) of
+        true -> Acc;
+        false ->
+            Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+            receive
+                {Port, {data, D}} -> read_loop(Port, Done, <<Acc/binary, D/binary>>, Deadline);
+                {Port, {exit_status, _}} -> Acc
+            after Left ->
+                    Acc
+            end
+    end.
 
 names(Instances) ->
     lists:sort(["hello-" ++ integer_to_list(maps:get(port, I)) ++ "@127.0.0.1" || I <- Instances]).
@@ -139,7 +166,8 @@ relx_cluster_forms(Config) ->
 relx_rpc_and_remote_console(Config) ->
     [I1 | _] = Instances = ?config(instances, Config),
     Out = run_tty(I1, "remote_console",
-                  "io:format(\"REMOTE-~s-~b~n\", [node(), length(nodes())])."),
+                  "io:format(\"REMOTE-~s-~b~n\", [node(), length(nodes())]).",
+                  "REMOTE-" ++ me(I1)),
     ct:log("remote_console:~n~s", [Out]),
     ?assertNotEqual(nomatch, string:find(Out, "REMOTE-" ++ me(I1) ++ "-" ++
                                               integer_to_list(length(Instances) - 1))),
@@ -155,7 +183,8 @@ mix_cluster_forms(Config) ->
 mix_rpc_and_remote(Config) ->
     [I1 | _] = Instances = ?config(instances, Config),
     ?assertEqual(me(I1), string:trim(run(I1, "rpc 'IO.puts(node())'"))),
-    Out = run_tty(I1, "remote", "IO.puts(\"REMOTE-#{node()}-#{length(Node.list())}\")"),
+    Out = run_tty(I1, "remote", "IO.puts(\"REMOTE-#{node()}-#{length(Node.list())}\")",
+                  "REMOTE-" ++ me(I1)),
     ct:log("remote:~n~s", [Out]),
     ?assertNotEqual(nomatch, string:find(Out, "REMOTE-" ++ me(I1) ++ "-" ++
                                               integer_to_list(length(Instances) - 1))),
