@@ -107,6 +107,7 @@ listen_port_please(Name, Host) ->
     case listen_port(Name) of
         {ok, Port} ->
             Port =/= 0 andalso warn_ignored_epmd_port(Port),
+            listen_on_name_address(Host),
             {ok, Port};
         {error, {_Reason, Detail}} ->
             Line = io_lib:format("caravan: ~ts@~ts cannot start distribution: ~ts",
@@ -124,6 +125,53 @@ listen_port(Name) ->
         false -> port_of(Name)
     end.
 
+%% `-caravan listen_address name': listen on the address the node's name
+%% carries (app-4370@10.0.0.5 on 10.0.0.5:4370) instead of every interface,
+%% when that host part is an IP literal of the distribution's family. It
+%% goes through kernel's inet_dist_use_interface, which inet_tcp_dist reads
+%% for the listen options; an inet_dist_use_interface set by hand wins.
+%% OTP 26+ read it after listen_port_please/2; OTP 25 reads it before, so it
+%% is also set at boot from -name (init/1).
+listen_on_name_address(Host) ->
+    case caravan_config:get(listen_address, any) of
+        name ->
+            case {name_address(Host), application:get_env(kernel, inet_dist_use_interface)} of
+                {{ok, Ip}, undefined} ->
+                    application:set_env(kernel, inet_dist_use_interface, Ip);
+                _ ->
+                    ok
+            end;
+        _ ->
+            ok
+    end.
+
+name_address(Host) ->
+    Family = case init:get_argument(proto_dist) of
+                 {ok, [[Proto | _] | _]} ->
+                     case lists:prefix("inet6", Proto) of
+                         true -> inet6;
+                         false -> inet
+                     end;
+                 _ -> inet
+             end,
+    case inet:parse_strict_address(host_string(Host)) of
+        {ok, Ip} when tuple_size(Ip) =:= 4, Family =:= inet -> {ok, Ip};
+        {ok, Ip} when tuple_size(Ip) =:= 8, Family =:= inet6 -> {ok, Ip};
+        _ -> error
+    end.
+
+%% The host part of -name, for listen_on_name_address/1 at boot.
+boot_name_host() ->
+    case init:get_argument(name) of
+        {ok, [[Node | _] | _]} ->
+            case caravan_name:split(Node) of
+                {_, Host} when is_list(Host) -> {ok, Host};
+                _ -> error
+            end;
+        _ ->
+            error
+    end.
+
 %% Distribution started from -name/-sname while the node boots: net_kernel
 %% would halt(1) after a listen error anyway (its clean_halt), but only after
 %% printing its own case_clause, and without flushing our log line.
@@ -136,6 +184,7 @@ booting() ->
 %% it is written to the console directly, the way net_kernel reports its
 %% own boot errors. Then the node stops with status 1: no crash dump, no
 %% supervisor reports.
+-spec stop_booting_node(iodata()) -> no_return().
 stop_booting_node(Line) ->
     erlang:display_string(lists:flatten([Line, $\n])),
     erlang:halt(1, [{flush, true}]).
@@ -256,6 +305,10 @@ init([]) ->
     process_flag(trap_exit, true),
     logger:update_process_metadata(#{caravan => epmd}),
     ?TABLE = ets:new(?TABLE, [named_table, public, set, {read_concurrency, true}]),
+    case boot_name_host() of
+        {ok, Host} -> listen_on_name_address(Host);
+        error -> ok
+    end,
     {ok, #state{owner = start_owner()}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.

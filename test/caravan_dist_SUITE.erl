@@ -13,6 +13,8 @@
 
 -export([three_nodes_form_a_full_mesh/1,
          same_port_on_two_addresses/1,
+         listen_on_the_names_address/1,
+         twenty_quick_restarts/1,
          names_answers/1,
          ipv6/1,
          tls_distribution/1,
@@ -39,7 +41,8 @@ all() ->
     [{group, mesh}, {group, families}, {group, helpers}, {group, faults}, {group, compat}].
 
 groups() ->
-    [{mesh, [], [three_nodes_form_a_full_mesh, same_port_on_two_addresses, names_answers]},
+    [{mesh, [], [three_nodes_form_a_full_mesh, same_port_on_two_addresses, names_answers,
+                 listen_on_the_names_address, twenty_quick_restarts]},
      {families, [], [ipv6, tls_distribution]},
      {helpers, [], [hidden_helper_rpc, dist_listen_false_remote_shell, erl_call_by_address,
                     hidden_false_is_not_hidden, hidden_at_run_time]},
@@ -106,6 +109,46 @@ same_port_on_two_addresses(_Config) ->
     true = call(PA, net_kernel, connect_node, [NB]),
     ?assertEqual(NA, call(PB, rpc, call, [NA, erlang, node, []])),
     stop(PA),
+    stop(PB).
+
+%% Nodes listen on 0.0.0.0:PORT by default; with `-caravan listen_address
+%% name' a node whose host part is an IP literal listens on that address
+%% only: two nodes with the same port on 127.0.0.2 and 127.0.0.3 need no
+%% -kernel inet_dist_use_interface, and neither answers on 127.0.0.1.
+listen_on_the_names_address(_Config) ->
+    Port = free_port(),
+    Name = "app-" ++ integer_to_list(Port),
+    Flag = ["-caravan", "listen_address", "name"],
+    {PA, NA} = start(Name, "127.0.0.2", Flag),
+    {PB, NB} = start(Name, "127.0.0.3", Flag),
+    assert_listening({127, 0, 0, 2}, Port),
+    assert_listening({127, 0, 0, 3}, Port),
+    ?assertEqual({error, econnrefused}, gen_tcp:connect({127, 0, 0, 1}, Port, [], 2000)),
+    true = call(PA, net_kernel, connect_node, [NB]),
+    ?assertEqual(NA, call(PB, rpc, call, [NA, erlang, node, []])),
+    stop(PA),
+    stop(PB),
+    %% Without the setting: every interface, as documented.
+    {PC, _} = start(Name, "127.0.0.2", []),
+    assert_listening({127, 0, 0, 1}, Port),
+    stop(PC).
+
+%% The same name stopped and started again at once, 20 times, each time
+%% after a connection from another node (the stopping node closes it first,
+%% which leaves TIME_WAIT on its port): every start binds the port again,
+%% because every OTP listen path opens it with reuseaddr.
+twenty_quick_restarts(_Config) ->
+    Port = free_port(),
+    Name = "app-" ++ integer_to_list(Port),
+    {PB, _NB} = start("app-" ++ integer_to_list(free_port()), "127.0.0.1", []),
+    T0 = erlang:monotonic_time(millisecond),
+    lists:foreach(
+      fun(I) ->
+              {PA, NA} = start(Name, "127.0.0.1", []),
+              ?assertEqual(NA, call(PB, rpc, call, [NA, erlang, node, []]), {cycle, I}),
+              stop(PA)
+      end, lists:seq(1, 20)),
+    ct:log("20 stop/start cycles of ~s: ~b ms", [Name, erlang:monotonic_time(millisecond) - T0]),
     stop(PB).
 
 names_answers(_Config) ->
@@ -339,20 +382,24 @@ bad_name_at_run_time(Config) ->
 %%% compat
 
 caravan_1_0_1_flags(_Config) ->
-    %% Caravan 1.0.1's README, with only the code path changed.
+    %% Caravan 1.0.1's README, with only the code path changed. Names like
+    %% 1.0.1's node3434 (digits right after the base name), on a port free now
+    %% instead of a fixed 3434, and on 127.0.0.1 so that nothing depends on
+    %% this machine's host name resolving.
     Flags = ["-start_epmd", "false",
              "-epmd_module", "Elixir.Caravan.Epmd.Client",
              "-proto_dist", "Elixir.Caravan.Epmd.Dist",
              "-pa", filename:join(code:lib_dir(caravan), "ebin"),
              "-setcookie", ?COOKIE],
-    {ok, Host} = inet:gethostname(),
     Start = fun(Name) ->
-                    {ok, P, N} = peer:start(#{name => Name, host => Host, longnames => false,
+                    {ok, P, N} = peer:start(#{name => Name, host => "127.0.0.1",
+                                              longnames => true, wait_boot => 30000,
                                               connection => standard_io, args => Flags}),
                     {P, N}
             end,
-    {PA, NA} = Start("node3434"),
-    assert_listening({127, 0, 0, 1}, 3434),
+    Port = free_port(),
+    {PA, NA} = Start("node" ++ integer_to_list(Port)),
+    assert_listening({127, 0, 0, 1}, Port),
     {PB, _NB} = Start("node" ++ integer_to_list(free_port())),
     ?assertEqual(true, call(PB, net_kernel, connect_node, [NA])),
     ?assertEqual('Elixir.Caravan.Epmd.Client', call(PA, net_kernel, epmd_module, [])),

@@ -44,3 +44,48 @@ split_test_() ->
     [?_assertEqual({"app-1", "h"}, caravan_name:split('app-1@h')),
      ?_assertEqual({"app-1", "::1"}, caravan_name:split(<<"app-1@::1">>)),
      ?_assertEqual({"app-1", undefined}, caravan_name:split("app-1"))].
+
+%%% The configured default port, against expected numbers (not against
+%%% the other implementation): 4370 unless set, from the application
+%%% environment, and from `-caravan default_port N' on the command line.
+
+default_port_is_4370_test() ->
+    Loaded = lists:keymember(caravan, 1, application:loaded_applications()),
+    _ = application:unload(caravan),
+    try
+        %% Nothing loaded, nothing on the command line: the code's default.
+        ?assertEqual(4370, caravan_config:default_port()),
+        %% The .app file's environment says the same.
+        ok = application:load(caravan),
+        ?assertEqual({ok, 4370}, application:get_env(caravan, default_port)),
+        ?assertEqual(4370, caravan_config:default_port()),
+        ?assertEqual({ok, 4370}, caravan_name:port("app", caravan_config:default_port()))
+    after
+        Loaded orelse application:unload(caravan)
+    end.
+
+default_port_from_application_env_test() ->
+    _ = application:load(caravan),
+    {ok, Old} = application:get_env(caravan, default_port),
+    try
+        ok = application:set_env(caravan, default_port, 4411),
+        ?assertEqual(4411, caravan_config:default_port()),
+        %% A lookup outside a running node (no table, no program owner)
+        %% answers from the Erlang rule with the configured default.
+        ?assertEqual({ok, 4411}, caravan_epmd:port_of("app"))
+    after
+        application:set_env(caravan, default_port, Old)
+    end.
+
+default_port_from_command_line_test_() ->
+    {timeout, 60,
+     fun() ->
+             Ebin = filename:dirname(code:which(caravan_config)),
+             Eval = "io:format(\"~p ~p~n\", [caravan_config:default_port(), "
+                    "caravan_epmd:port_of(\"app\")]), halt(0).",
+             Out = os:cmd(io_lib:format("erl -noshell -pa ~ts -caravan default_port 4412 "
+                                        "-eval '~ts' 2>&1", [Ebin, Eval])),
+             ?assertEqual("4412 {ok,4412}", string:trim(Out)),
+             Unset = os:cmd(io_lib:format("erl -noshell -pa ~ts -eval '~ts' 2>&1", [Ebin, Eval])),
+             ?assertEqual("4370 {ok,4370}", string:trim(Unset))
+     end}.

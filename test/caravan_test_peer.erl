@@ -52,16 +52,49 @@ stop(Peer) ->
 call(Peer, M, F, A) ->
     peer:call(Peer, M, F, A, 15000).
 
-%% @doc A TCP port free right now on 127.0.0.1 (the kernel picks it).
+%% @doc A TCP port for a test node to listen on.
+%%
+%% Not one the kernel picks (listen on 0): such a port comes from the
+%% ephemeral range, and once closed the kernel may hand it to any other
+%% process's connection before the node binds it. This picks at random
+%% below the ephemeral range (net.ipv4.ip_local_port_range), where the kernel
+%% never assigns ports by itself, and checks it is free both on Ip and on
+%% the wildcard address, which is what a node listens on by default.
 -spec free_port() -> inet:port_number().
 free_port() -> free_port({127, 0, 0, 1}).
 
 -spec free_port(inet:ip_address()) -> inet:port_number().
 free_port(Ip) ->
-    {ok, S} = gen_tcp:listen(0, [{ip, Ip}, {reuseaddr, true}]),
-    {ok, Port} = inet:port(S),
-    ok = gen_tcp:close(S),
-    Port.
+    free_port(Ip, 200).
+
+free_port(_Ip, 0) ->
+    error(no_free_port);
+free_port(Ip, Tries) ->
+    Port = 10000 + rand:uniform(ephemeral_low() - 10001),
+    Any = case tuple_size(Ip) of
+              4 -> {0, 0, 0, 0};
+              8 -> {0, 0, 0, 0, 0, 0, 0, 0}
+          end,
+    case lists:all(fun(A) -> can_listen(A, Port) end, [Ip, Any]) of
+        true -> Port;
+        false -> free_port(Ip, Tries - 1)
+    end.
+
+can_listen(Ip, Port) ->
+    case gen_tcp:listen(Port, [{ip, Ip}, {reuseaddr, true}]) of
+        {ok, S} -> ok = gen_tcp:close(S), true;
+        {error, _} -> false
+    end.
+
+ephemeral_low() ->
+    case file:read_file("/proc/sys/net/ipv4/ip_local_port_range") of
+        {ok, Text} ->
+            case string:to_integer(string:trim(Text)) of
+                {Low, _} when is_integer(Low), Low > 12000 -> Low;
+                _ -> 32768
+            end;
+        {error, _} -> 32768
+    end.
 
 %% @doc Fails if any epmd process exists on this machine.
 -spec assert_no_epmd() -> ok.
