@@ -49,7 +49,11 @@ run_mutant() {
     *) echo "ERROR   $name: unknown run: $run"; false ;;
   esac >"$logs/$name.log" 2>&1
   rc=$?
-  if [ "$rc" -ne 0 ]; then
+  # A mutant that does not compile proves nothing about the suites.
+  if grep -qE 'Compiling .* failed|make: \*\*\*' "$logs/$name.log"; then
+    echo "ERROR   $name: the mutant does not build (log: $logs/$name.log)"
+    missed=$((missed + 1))
+  elif [ "$rc" -ne 0 ]; then
     echo "caught  $name"
     caught=$((caught + 1))
   else
