@@ -723,18 +723,19 @@ size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap)
     return n;
 }
 
+/* c-ares' own ares_timeout() walks every outstanding query of a channel
+ * (c-ares 1.18), which with thousands of follow-ups in flight was the
+ * program's largest user of CPU (perf, bench/dns_bench.escript). Its tries
+ * last DNS_TRY_TIMEOUT_MS, so waking every DNS_TICK_MS while queries are
+ * out retries them at most that late, for no walk at all. */
+#define DNS_TICK_MS 25
+
 int dns_timeout(struct dns *d, int cap)
 {
     int64_t best = cap, now = clock_now_ms();
-    for (struct channel *ch = d->channels; ch; ch = ch->next) {
-        if (ch->queries == 0)
-            continue;
-        struct timeval max = {.tv_sec = cap / 1000, .tv_usec = (cap % 1000) * 1000}, tv;
-        struct timeval *t = ares_timeout(ch->ares, &max, &tv);
-        int64_t ms = (int64_t)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
-        if (ms < best)
-            best = ms;
-    }
+    for (struct channel *ch = d->channels; ch; ch = ch->next)
+        if (ch->queries > 0 && DNS_TICK_MS < best)
+            best = DNS_TICK_MS;
     for (struct lookup *l = d->lookups; l; l = l->next)
         if (l->deadline_ms - now < best)
             best = l->deadline_ms - now;

@@ -8,7 +8,8 @@
 %%%   no_additional  SRV answers without ADDITIONAL records; the targets'
 %%%                  A records come only from A queries.
 %%%   silent         never answers (TCP connections are accepted and held).
-%%%   garbage        answers random bytes.
+%%%   garbage        answers random bytes (whose first two, the id, never
+%%%                  match the query's).
 %%%   truncated      a well-formed header and question, then an answer
 %%%                  record cut short.
 %%%   refused / servfail   that rcode.
@@ -175,8 +176,11 @@ answer({tcp_only, Mode}, tcp, Packet) ->
     answer(Mode, tcp, Packet);
 answer(silent, _, _) ->
     drop;
+answer(garbage, _, <<Id:16, _/binary>>) ->
+    %% Never the query's id, so the outcome is the same every run.
+    {reply, <<((Id + 1) band 16#ffff):16, (crypto:strong_rand_bytes(62))/binary>>};
 answer(garbage, _, _) ->
-    {reply, crypto:strong_rand_bytes(64)};
+    drop;
 answer(Mode, Transport, Packet) ->
     case inet_dns:decode(Packet) of
         {ok, #dns_rec{header = H, qdlist = [Q | _]}} -> respond(Mode, Transport, H, Q);
