@@ -45,10 +45,16 @@ groups() ->
 
 %% resolv.conf cannot name a port (c-ares 1.18 ignores one), so for the
 %% resolv.conf test BIND also listens on port 53, of a loopback address of
-%% its own, picked per run: never 127.0.0.1:53, where the host's own
-%% resolver may be.
+%% its own added to `lo' for the group (BIND listens only on interface
+%% addresses) and picked per run: never 127.0.0.1:53, where the host's own
+%% resolver may be. Without root the address cannot be added and the test
+%% says so.
 resolv_addr() ->
     {127, 53, erlang:phash2(os:getpid(), 250) + 1, rand:uniform(254)}.
+
+lo_addr(Op, Addr) ->
+    Out = os:cmd("/usr/sbin/ip addr " ++ Op ++ " " ++ inet:ntoa(Addr) ++ "/32 dev lo 2>&1; echo rc=$?"),
+    lists:suffix("rc=0\n", Out).
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -71,14 +77,19 @@ init_per_group(bind, Config) ->
          "v6.node.dc1 AAAA fd00::1"],
     Dir = filename:join(?config(priv_dir, Config), "bind"),
     Resolv = resolv_addr(),
-    Bind = caravan_test_bind:start(Dir, #{records => Records,
-                                          extra_listen => [{inet:ntoa(Resolv), 53}]}),
+    Extra = case lo_addr("add", Resolv) of
+                true -> [{inet:ntoa(Resolv), 53}];
+                false -> []
+            end,
+    Bind = caravan_test_bind:start(Dir, #{records => Records, extra_listen => Extra}),
     [{bind, Bind}, {resolv_addr, Resolv} | Config];
 init_per_group(responder, Config) ->
     Config.
 
 end_per_group(bind, Config) ->
-    caravan_test_bind:stop(?config(bind, Config));
+    caravan_test_bind:stop(?config(bind, Config)),
+    _ = lo_addr("del", ?config(resolv_addr, Config)),
+    ok;
 end_per_group(_, _Config) ->
     ok.
 
@@ -176,7 +187,8 @@ host_resolv_conf(Config) ->
                                                   basename => "app", servers => system,
                                                   resolv_conf => File}}));
         {error, _} ->
-            {skip, "BIND could not listen on " ++ inet:ntoa(Resolv) ++ ":53 here (not root)"}
+            {skip, "BIND could not listen on " ++ inet:ntoa(Resolv) ++
+                 ":53 here (adding it to lo and binding port 53 need root)"}
     end.
 
 cli_lookup(Config) ->
