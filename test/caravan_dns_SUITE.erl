@@ -411,8 +411,9 @@ responder_srv(R, Opts) ->
                                                Opts))).
 
 %% Issue 14: targets with only AAAA records and no ADDITIONAL section. The
-%% A follow-up finds the name but no A record; the AAAA follow-up after it
-%% is the only way to their addresses.
+%% A follow-up finds the name but no A record (an empty answer for odd
+%% targets, a CNAME only for even ones: the two ways c-ares reports it); the
+%% AAAA follow-up after it is the only way to their addresses.
 ipv6_only_targets_get_aaaa_followup(_Config) ->
     R = caravan_test_dns_responder:start({ipv6_only, 3}),
     ?assertMatch({ok, [#{port := 30001, addresses := [{16#fd00, 0, 0, 0, 0, 0, 0, 1}]},
