@@ -222,7 +222,7 @@ slow_server_delays_nothing_else(Config) ->
                                                         #{servers => [caravan_test_dns_responder:server(Silent)],
                                                           timeout => 1500})}
                end),
-    timer:sleep(50),
+    ok = wait_until(fun() -> caravan_test_dns_responder:asked(Silent) =/= [] end, 200),
     T0 = erlang:monotonic_time(millisecond),
     ?assertEqual({ok, nodes_of("app", 3, 3)}, dns(Config, "app3.service.consul")),
     ?assertEqual({ok, 4370}, caravan:dist_port('app-4370@h')),
@@ -373,7 +373,8 @@ busy_channels_spare_a_lookups_followups(_Config) ->
                                                         #{servers => [caravan_test_dns_responder:server(Slow)],
                                                           timeout => 3000})}
                end),
-    timer:sleep(100),
+    %% The SRV query is at the server: both of its channels are held.
+    ok = wait_until(fun() -> caravan_test_dns_responder:asked(Slow) =/= [] end, 200),
     Others = [spawn_link(fun() ->
                                  Self ! {self(), caravan:lookup_srv("x.service.consul",
                                                                     #{servers => [caravan_test_dns_responder:server(X)],
