@@ -6,6 +6,7 @@
 %%% caravan_port, over TCP and over UDP+EDNS) and through OTP's inet_res.
 %%% inet_res returns SRV records only; "inet_res + A" also looks up each
 %%% target's address, which is what caravan's answer already contains.
+%%% Each row shows its ratios to both (sequential / 50-way).
 -mode(compile).
 
 -define(SEQUENTIAL, 2000).
@@ -57,8 +58,14 @@ bench_name(Name, Methods) ->
     Results = [{Label, measure(Fun, Name)} || {Label, Fun} <- Methods],
     {_, #{seq_rate := BaseSeq, conc_rate := BaseConc}} = lists:keyfind("inet_res (SRV only)", 1,
                                                                        Results),
-    [io:format("  ~-26s ~8b ~9b ~9b ~9b ~9b ~9b   (~.2fx / ~.2fx inet_res)~n",
-               [Label, R, A, round(S), P50, P99, round(C), S / BaseSeq, C / BaseConc])
+    %% Complete answers (every target's address) compare with inet_res + A,
+    %% which does the same work; the goal is >= 1.0x in the 50-way column.
+    {_, #{seq_rate := FullSeq, conc_rate := FullConc}} = lists:keyfind("inet_res + A per target",
+                                                                       1, Results),
+    [io:format("  ~-26s ~8b ~9b ~9b ~9b ~9b ~9b   (~.2fx / ~.2fx inet_res;"
+               " ~.2fx / ~.2fx inet_res + A)~n",
+               [Label, R, A, round(S), P50, P99, round(C), S / BaseSeq, C / BaseConc,
+                S / FullSeq, C / FullConc])
      || {Label, #{records := R, addrs := A, seq_rate := S, p50 := P50, p99 := P99,
                   conc_rate := C}} <- Results].
 

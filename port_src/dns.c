@@ -44,6 +44,7 @@ struct channel {
     struct sock socks[DNS_MAX_SOCKS_PER_CHANNEL];
     size_t nsocks;
     size_t queries; /* c-ares queries outstanding on this channel */
+    size_t orphans; /* of which detached: their lookup is gone */
     size_t holds;   /* lookups that may still issue queries on it */
     bool listed;    /* in the poll table handed out last */
     bool dead;      /* evicted: takes no new lookups, freed by reap() */
@@ -329,6 +330,7 @@ static void lookup_free(struct lookup *l)
         next = q->next;
         q->lookup = NULL;
         q->prev = q->next = NULL;
+        q->ch->orphans++;
     }
     unhold_channels(l);
     if (l->prev)
@@ -534,6 +536,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     struct lookup *l = q->lookup;
     if (l == NULL) { /* its lookup was answered (deadline) or cancelled */
         q->ch->queries--;
+        q->ch->orphans--;
         free(q);
         return;
     }
@@ -723,30 +726,32 @@ size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap)
     return n;
 }
 
+/* c-ares' own ares_timeout() walks every outstanding query of a channel
+ * (c-ares 1.18), which with thousands of follow-ups in flight was the
+ * program's largest user of CPU (perf, bench/dns_bench.escript). Its tries
+ * last DNS_TRY_TIMEOUT_MS, so waking every DNS_TICK_MS while queries are
+ * out retries them at most that late, for no walk at all. */
+#define DNS_TICK_MS 25
+
 int dns_timeout(struct dns *d, int cap)
 {
     int64_t best = cap, now = clock_now_ms();
-    for (struct channel *ch = d->channels; ch; ch = ch->next) {
-        if (ch->queries == 0)
-            continue;
-        struct timeval max = {.tv_sec = cap / 1000, .tv_usec = (cap % 1000) * 1000}, tv;
-        struct timeval *t = ares_timeout(ch->ares, &max, &tv);
-        int64_t ms = (int64_t)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
-        if (ms < best)
-            best = ms;
-    }
+    for (struct channel *ch = d->channels; ch; ch = ch->next)
+        if (ch->queries > 0 && DNS_TICK_MS < best)
+            best = DNS_TICK_MS;
     for (struct lookup *l = d->lookups; l; l = l->next)
         if (l->deadline_ms - now < best)
             best = l->deadline_ms - now;
     return best < 0 ? 0 : (int)best;
 }
 
-/* A channel no lookup holds has only detached queries left: cancel them
- * rather than let c-ares keep re-sending questions nobody waits for. Their
+/* A channel whose queries are all detached (a lookup that failed over may
+ * still have live ones on a channel it no longer holds): cancel them rather
+ * than let c-ares keep re-sending questions nobody waits for. Their
  * callbacks (ECANCELLED) only free the query. Not from inside c-ares. */
 static void cancel_orphans(struct dns *d, struct channel *ch)
 {
-    if (ch->holds > 0 || ch->queries == 0 || d->depth > 0)
+    if (ch->queries == 0 || ch->orphans != ch->queries || d->depth > 0)
         return;
     d->depth++;
     ares_cancel(ch->ares);

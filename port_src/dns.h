@@ -43,9 +43,10 @@
 #define DNS_MAX_SOCKS_PER_CHANNEL 16
 /* Servers one lookup may name: two sockets each (UDP and TCP) fit the cap. */
 #define DNS_MAX_SERVERS (DNS_MAX_SOCKS_PER_CHANNEL / 2)
-/* c-ares' timeout per try. Channels are shared across lookups with
- * different timeout_ms, so the try length is fixed; a lookup retries a
- * timed-out question itself (up to its tries) while its deadline allows. */
+/* c-ares' timeout per try and tries per server. Channels are shared across
+ * lookups with different timeout_ms and tries, so both are fixed; a lookup
+ * with more tries re-asks a timed-out question itself while its deadline
+ * allows, and every lookup is answered at its own deadline regardless. */
 #define DNS_TRY_TIMEOUT_MS 1000
 #define DNS_CHANNEL_TRIES 2
 

@@ -24,9 +24,21 @@
 %% Options: `extra_listen => [{"127.0.0.54", 53}]' adds listening addresses.
 -spec start(file:filename(), #{records := [iodata()], extra_listen => [{string(), 1..65535}]}) ->
           bind().
-start(Dir, #{records := Records} = Options) ->
+start(Dir, Options) ->
+    start(Dir, Options, 5).
+
+%% The port is found free, then closed, then bound by named: something else
+%% may take it in between. named then says so on stderr, and start tries
+%% another port rather than fail the suite.
+start(Dir, Options, Attempts) ->
+    try
+        start_on(Dir, Options, free_udp_tcp_port(20))
+    catch
+        error:port_taken when Attempts > 1 -> start(Dir, Options, Attempts - 1)
+    end.
+
+start_on(Dir, #{records := Records} = Options, DnsPort) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
-    DnsPort = free_udp_tcp_port(20),
     Zone = filename:join(Dir, "consul.zone"),
     ok = file:write_file(Zone, zone(Records)),
     Conf = filename:join(Dir, "named.conf"),
@@ -134,8 +146,17 @@ wait_ready(#{dns_port := P, port := Port} = Bind, N) ->
         {error, _} ->
             receive
                 {Port, {exit_status, S}} -> error({named_exited, S, drain(Port)})
-            after 100 -> wait_ready(Bind, N - 1)
+            after 100 -> port_taken(Bind), wait_ready(Bind, N - 1)
             end
+    end.
+
+%% named's stderr so far: "address in use" on its port means another
+%% process took it first (start/2 retries elsewhere).
+port_taken(#{port := Port} = Bind) ->
+    Lines = drain(Port),
+    case lists:any(fun(L) -> string:find(L, "address in use") =/= nomatch end, Lines) of
+        true -> stop(Bind), error(port_taken);
+        false -> ok
     end.
 
 drain(Port) ->

@@ -8,13 +8,15 @@
 %%%   no_additional  SRV answers without ADDITIONAL records; the targets'
 %%%                  A records come only from A queries.
 %%%   silent         never answers (TCP connections are accepted and held).
-%%%   garbage        answers random bytes.
+%%%   garbage        answers random bytes (whose first two, the id, never
+%%%                  match the query's).
 %%%   truncated      a well-formed header and question, then an answer
 %%%                  record cut short.
 %%%   refused / servfail   that rcode.
 %%%   {ipv6_only, N} N targets that have only AAAA records (fd00::I), and
 %%%                  no ADDITIONAL section: an A query finds the name but
-%%%                  no A record (NOERROR, empty), an AAAA query its address.
+%%%                  no A record (NOERROR; empty for odd I, a CNAME to a name
+%%%                  without addresses for even I), an AAAA query its address.
 %%%   {dual, N}      N targets with A (127.0.2.I) and AAAA (fd00::I) records;
 %%%                  only the A records are in ADDITIONAL (BIND and Consul
 %%%                  add what they have of the target's addresses; this one
@@ -175,8 +177,11 @@ answer({tcp_only, Mode}, tcp, Packet) ->
     answer(Mode, tcp, Packet);
 answer(silent, _, _) ->
     drop;
+answer(garbage, _, <<Id:16, _/binary>>) ->
+    %% Never the query's id, so the outcome is the same every run.
+    {reply, <<((Id + 1) band 16#ffff):16, (crypto:strong_rand_bytes(62))/binary>>};
 answer(garbage, _, _) ->
-    {reply, crypto:strong_rand_bytes(64)};
+    drop;
 answer(Mode, Transport, Packet) ->
     case inet_dns:decode(Packet) of
         {ok, #dns_rec{header = H, qdlist = [Q | _]}} -> respond(Mode, Transport, H, Q);
@@ -203,8 +208,15 @@ respond(no_additional, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- [1, 2]], [], 0)};
 respond({ipv6_only, N}, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- lists:seq(1, N)], [], 0)};
-respond({ipv6_only, _}, _, H, #dns_query{type = a} = Q) ->
-    {reply, encode(H, Q, [], [], 0)};
+respond({ipv6_only, _}, _, H, #dns_query{type = a, domain = D} = Q) ->
+    case [I || I <- lists:seq(1, 500), string:equal(target(I), D, true)] of
+        [I] when I rem 2 =:= 0 ->
+            %% An answer with a record, but no A record for the name.
+            {reply, encode(H, Q, [#dns_rr{domain = D, type = cname, class = in, ttl = 0,
+                                          data = "alias-" ++ D}], [], 0)};
+        _ ->
+            {reply, encode(H, Q, [], [], 0)}
+    end;
 respond({dual, N}, _, H, #dns_query{type = srv} = Q) ->
     Targets = [{I, target(I)} || I <- lists:seq(1, N)],
     {reply, encode(H, Q, [srv_rr(Q, I, T) || {I, T} <- Targets],

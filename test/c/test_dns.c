@@ -1,0 +1,405 @@
+/* dns.c (channels, lookups, shutdown) against a small DNS responder run in
+ * this process on 127.0.0.1: UDP and TCP on one port, driven by the same
+ * poll() loop as the lookups. It answers SRV questions with N targets
+ * (n1.t ... nN.t, no ADDITIONAL section) and A questions with 127.0.2.I;
+ * with udp_silent set it reads UDP queries but never answers them, as a
+ * server reachable only over TCP. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "dns.h"
+
+#define MAX_CONNS 8
+
+struct responder {
+    int udp, listener, conns[MAX_CONNS];
+    int port;
+    int targets;
+    int udp_silent;
+    int udp_queries, tcp_queries;
+};
+
+struct outcome {
+    int calls;
+    const char *reason;
+    size_t nsrv, naddrs;
+};
+
+static void done(void *ctx, uint64_t id, const struct dns_result *r)
+{
+    (void)id;
+    struct outcome *o = ctx;
+    o->calls++;
+    o->reason = r->reason;
+    o->nsrv = r->answer->nsrv;
+    o->naddrs = 0;
+    for (size_t i = 0; i < r->answer->nsrv; i++)
+        o->naddrs += r->answer->srv[i].naddrs;
+}
+
+static void responder_start(struct responder *r, int targets, int udp_silent)
+{
+    memset(r, 0, sizeof *r);
+    r->targets = targets;
+    r->udp_silent = udp_silent;
+    for (int i = 0; i < MAX_CONNS; i++)
+        r->conns[i] = -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    /* The kernel picks the TCP port; UDP takes the same one (retried if
+     * something already holds it for UDP). */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        r->listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        a.sin_port = 0;
+        assert_int_equal(bind(r->listener, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(listen(r->listener, 8), 0);
+        assert_int_equal(getsockname(r->listener, (struct sockaddr *)&a, &len), 0);
+        r->udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        if (bind(r->udp, (struct sockaddr *)&a, sizeof a) == 0)
+            break;
+        close(r->udp);
+        close(r->listener);
+        r->udp = -1;
+    }
+    assert_true(r->udp >= 0);
+    r->port = ntohs(a.sin_port);
+}
+
+static void responder_stop(struct responder *r)
+{
+    close(r->udp);
+    close(r->listener);
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (r->conns[i] >= 0)
+            close(r->conns[i]);
+}
+
+static void put16(uint8_t *b, size_t *n, unsigned v)
+{
+    b[(*n)++] = (uint8_t)(v >> 8);
+    b[(*n)++] = (uint8_t)v;
+}
+
+static void put_name(uint8_t *b, size_t *n, const char *dotted)
+{
+    while (*dotted) {
+        size_t len = strcspn(dotted, ".");
+        b[(*n)++] = (uint8_t)len;
+        memcpy(b + *n, dotted, len);
+        *n += len;
+        dotted += len + (dotted[len] == '.');
+    }
+    b[(*n)++] = 0;
+}
+
+/* Builds the answer to query q (qlen bytes) into out; returns its length,
+ * or 0 for a query this responder does not read. */
+static size_t build_answer(const struct responder *r, const uint8_t *q, size_t qlen, uint8_t *out)
+{
+    if (qlen < 12)
+        return 0;
+    size_t pos = 12;
+    char qname[256];
+    size_t used = 0;
+    while (pos < qlen && q[pos] != 0) {
+        size_t l = q[pos++];
+        if (pos + l > qlen || used + l + 2 > sizeof qname)
+            return 0;
+        if (used)
+            qname[used++] = '.';
+        memcpy(qname + used, q + pos, l);
+        used += l;
+        pos += l;
+    }
+    qname[used] = '\0';
+    if (pos + 5 > qlen)
+        return 0;
+    unsigned qtype = (unsigned)(q[pos + 1] << 8 | q[pos + 2]);
+    size_t qend = pos + 5;
+
+    size_t n = 0;
+    memcpy(out, q, 2); /* id */
+    n = 2;
+    put16(out, &n, 0x8400 | (q[2] & 1) << 8); /* QR, AA, RD echoed */
+    put16(out, &n, 1);
+    size_t ancount_at = n;
+    put16(out, &n, 0);
+    put16(out, &n, 0);
+    put16(out, &n, 0);
+    memcpy(out + n, q + 12, qend - 12);
+    n += qend - 12;
+    unsigned count = 0;
+    if (qtype == 33) {
+        for (int i = 1; i <= r->targets; i++, count++) {
+            char target[32];
+            snprintf(target, sizeof target, "n%d.t", i);
+            put16(out, &n, 0xC00C);
+            put16(out, &n, 33);
+            put16(out, &n, 1);
+            put16(out, &n, 0);
+            put16(out, &n, 0);
+            size_t rdlen_at = n;
+            put16(out, &n, 0);
+            put16(out, &n, 1);
+            put16(out, &n, 1);
+            put16(out, &n, (unsigned)(30000 + i));
+            put_name(out, &n, target);
+            size_t rdlen = n - rdlen_at - 2;
+            out[rdlen_at] = (uint8_t)(rdlen >> 8);
+            out[rdlen_at + 1] = (uint8_t)rdlen;
+        }
+    } else if (qtype == 1 && qname[0] == 'n') {
+        int i = atoi(qname + 1);
+        put16(out, &n, 0xC00C);
+        put16(out, &n, 1);
+        put16(out, &n, 1);
+        put16(out, &n, 0);
+        put16(out, &n, 0);
+        put16(out, &n, 4);
+        const uint8_t a[4] = {127, 0, 2, (uint8_t)i};
+        memcpy(out + n, a, 4);
+        n += 4;
+        count = 1;
+    }
+    out[ancount_at] = (uint8_t)(count >> 8);
+    out[ancount_at + 1] = (uint8_t)count;
+    return n;
+}
+
+static void serve(struct responder *r)
+{
+    uint8_t q[1500], a[8192];
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    ssize_t got;
+    while ((got = recvfrom(r->udp, q, sizeof q, 0, (struct sockaddr *)&from, &flen)) > 0) {
+        r->udp_queries++;
+        size_t n = r->udp_silent ? 0 : build_answer(r, q, (size_t)got, a);
+        if (n > 0)
+            (void)sendto(r->udp, a, n, 0, (struct sockaddr *)&from, flen);
+        flen = sizeof from;
+    }
+    int c;
+    while ((c = accept(r->listener, NULL, NULL)) >= 0) {
+        int slot = 0;
+        while (slot < MAX_CONNS && r->conns[slot] >= 0)
+            slot++;
+        if (slot == MAX_CONNS) {
+            close(c);
+            continue;
+        }
+        r->conns[slot] = c;
+    }
+    /* TCP: small queries arrive whole on loopback; read each, answer it. */
+    for (int i = 0; i < MAX_CONNS; i++) {
+        if (r->conns[i] < 0)
+            continue;
+        struct pollfd p = {.fd = r->conns[i], .events = POLLIN};
+        while (poll(&p, 1, 0) == 1) {
+            uint8_t hdr[2];
+            if (read(r->conns[i], hdr, 2) != 2) {
+                close(r->conns[i]);
+                r->conns[i] = -1;
+                break;
+            }
+            size_t qlen = (size_t)(hdr[0] << 8 | hdr[1]);
+            if (qlen > sizeof q || read(r->conns[i], q, qlen) != (ssize_t)qlen) {
+                close(r->conns[i]);
+                r->conns[i] = -1;
+                break;
+            }
+            r->tcp_queries++;
+            size_t n = build_answer(r, q, qlen, a + 2);
+            a[0] = (uint8_t)(n >> 8);
+            a[1] = (uint8_t)n;
+            if (n > 0 && write(r->conns[i], a, n + 2) != (ssize_t)(n + 2))
+                fail_msg("short TCP write");
+        }
+    }
+}
+
+/* One round of the program's loop, with the responder's sockets polled too. */
+static void step(struct dns *d, struct responder *r)
+{
+    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + 2 + MAX_CONNS];
+    size_t n = dns_poll_fds(d, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
+    size_t extra = n;
+    fds[extra++] = (struct pollfd){.fd = r->udp, .events = POLLIN};
+    fds[extra++] = (struct pollfd){.fd = r->listener, .events = POLLIN};
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (r->conns[i] >= 0)
+            fds[extra++] = (struct pollfd){.fd = r->conns[i], .events = POLLIN};
+    int timeout = dns_timeout(d, 20);
+    assert_true(poll(fds, extra, timeout) >= 0 || errno == EINTR);
+    serve(r);
+    dns_process(d, fds, n);
+}
+
+static struct dns_query srv_query(const struct responder *r, enum dns_transport t, int timeout_ms)
+{
+    struct dns_query q;
+    memset(&q, 0, sizeof q);
+    q.kind = DNS_LOOKUP_SRV;
+    snprintf(q.name, sizeof q.name, "app.service.consul");
+    snprintf(q.servers, sizeof q.servers, "127.0.0.1:%d", r->port);
+    q.timeout_ms = timeout_ms;
+    q.tries = 2;
+    q.transport = t;
+    q.families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
+    return q;
+}
+
+static void start_ok(struct dns *d, uint64_t id, const struct dns_query *q)
+{
+    const char *reason = NULL;
+    char detail[256];
+    if (dns_start(d, id, q, &reason, detail, sizeof detail) != 0)
+        fail_msg("dns_start: %s (%s)", detail, reason);
+}
+
+/* Sanity: the responder and the loop give a complete answer. */
+static void srv_with_followups_completes(void **state)
+{
+    (void)state;
+    struct responder r;
+    struct outcome o = {0};
+    responder_start(&r, 5, 0);
+    struct dns *d = dns_new(done, &o);
+    struct dns_query q = srv_query(&r, DNS_TCP, 3000);
+    start_ok(d, 1, &q);
+    int64_t until = clock_now_ms() + 5000;
+    while (o.calls == 0 && clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(o.calls, 1);
+    assert_null(o.reason);
+    assert_int_equal(o.nsrv, 5);
+    assert_int_equal(o.naddrs, 5);
+    dns_free(d);
+    responder_stop(&r);
+}
+
+/* Issue 10 item 1: the SRV answer came over TCP, the follow-ups (UDP) are
+ * never answered, and everything is torn down while they wait. Before the
+ * fix ares_destroy of the UDP channel called back into a lookup whose TCP
+ * channel was already freed (heap-use-after-free under ASan). */
+static void shutdown_with_followups_pending(void **state)
+{
+    (void)state;
+    struct responder r;
+    struct outcome o = {0};
+    responder_start(&r, 5, 1);
+    struct dns *d = dns_new(done, &o);
+    struct dns_query q = srv_query(&r, DNS_TCP, 30000);
+    for (uint64_t id = 1; id <= 3; id++)
+        start_ok(d, id, &q);
+    int64_t until = clock_now_ms() + 5000;
+    while (r.udp_queries < 5 && clock_now_ms() < until)
+        step(d, &r);
+    assert_true(r.udp_queries >= 5);
+    assert_int_equal(dns_inflight(d), 3);
+    dns_free(d);
+    assert_int_equal(o.calls, 0); /* cancelled, not answered */
+    responder_stop(&r);
+}
+
+/* A lookup answered at its deadline lets go at once: nothing in flight
+ * right after the timeout answer, although c-ares still had its follow-ups
+ * (before: it stayed in flight until they timed out, seconds later). */
+static void deadline_releases_the_lookup(void **state)
+{
+    (void)state;
+    struct responder r;
+    struct outcome o = {0};
+    responder_start(&r, 3, 1);
+    struct dns *d = dns_new(done, &o);
+    struct dns_query q = srv_query(&r, DNS_TCP, 200);
+    start_ok(d, 1, &q);
+    int64_t until = clock_now_ms() + 5000;
+    while (o.calls == 0 && clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(o.calls, 1);
+    assert_string_equal(o.reason, "timeout");
+    assert_int_equal(dns_inflight(d), 0);
+    /* And no follow-up leaves for it afterwards. */
+    int sent = r.udp_queries;
+    until = clock_now_ms() + 1500;
+    while (clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(r.udp_queries, sent);
+    dns_free(d);
+    responder_stop(&r);
+}
+
+/* Issue 10 item 9: lookups to one server set share its channels whatever
+ * their timeout_ms and tries. Before: the 5th TCP SRV lookup with its own
+ * options was refused with overload (two channels each, 8 in all). */
+static void lookups_share_channels_whatever_options(void **state)
+{
+    (void)state;
+    struct responder r;
+    struct outcome o = {0};
+    responder_start(&r, 2, 0);
+    struct dns *d = dns_new(done, &o);
+    for (int i = 0; i < 20; i++) {
+        struct dns_query q = srv_query(&r, DNS_TCP, 3000 + i);
+        q.tries = 1 + i % 3;
+        start_ok(d, (uint64_t)i + 1, &q);
+    }
+    int64_t until = clock_now_ms() + 5000;
+    while (o.calls < 20 && clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(o.calls, 20);
+    dns_free(d);
+    responder_stop(&r);
+}
+
+/* Two sockets per server fit a channel's cap; a longer list is refused
+ * rather than leaving sockets unpolled. */
+static void too_many_servers_refused(void **state)
+{
+    (void)state;
+    struct outcome o = {0};
+    struct dns *d = dns_new(done, &o);
+    struct dns_query q;
+    memset(&q, 0, sizeof q);
+    q.kind = DNS_LOOKUP_SRV;
+    snprintf(q.name, sizeof q.name, "app.service.consul");
+    size_t used = 0;
+    for (int i = 0; i <= DNS_MAX_SERVERS; i++)
+        used += (size_t)snprintf(q.servers + used, sizeof q.servers - used, "%s127.0.0.%d:53",
+                                 i ? "," : "", i + 1);
+    q.timeout_ms = 100;
+    q.tries = 1;
+    q.families = DNS_FAMILY_INET;
+    const char *reason = NULL;
+    char detail[256];
+    assert_int_equal(dns_start(d, 1, &q, &reason, detail, sizeof detail), -1);
+    assert_string_equal(reason, "bad_args");
+    dns_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(srv_with_followups_completes),
+        cmocka_unit_test(shutdown_with_followups_pending),
+        cmocka_unit_test(deadline_releases_the_lookup),
+        cmocka_unit_test(lookups_share_channels_whatever_options),
+        cmocka_unit_test(too_many_servers_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
