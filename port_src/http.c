@@ -283,6 +283,9 @@ static void transfer_free(struct transfer *t)
     free(t);
 }
 
+static void answer_error(struct http *h, struct transfer *t, const char *reason,
+                         const char *detail);
+
 /* c-ares' answer for t. Runs inside c-ares (or http_start, or
  * http_free): records only; step_resolving acts on it. */
 static void on_resolved(void *arg, const char *reason, const char *addrs)
@@ -360,8 +363,13 @@ void http_free(struct http *h)
      * only marks its transfer; then nothing refers to the transfers. */
     http_resolve_free(h->resolver);
     h->resolver = NULL;
-    while (h->transfers)
-        transfer_free(h->transfers);
+    while (h->transfers) {
+        struct transfer *t = h->transfers;
+        /* Not answered yet: the owner of t->user gets it back. */
+        if (t->state == T_RUNNING || t->state == T_RESOLVING || t->state == T_RESOLVED)
+            answer_error(h, t, "cancelled", "the program is stopping");
+        transfer_free(t);
+    }
     lib.multi_cleanup(h->multi);
     free(h->socks);
     free(h);

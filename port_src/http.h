@@ -58,6 +58,8 @@ typedef void (*http_done_fn)(void *ctx, uint64_t id, void *user, const struct ht
 struct http;
 
 struct http *http_new(http_done_fn done, void *ctx);
+/* Frees h; every request not answered yet is answered `cancelled' first,
+ * so that done can release its user pointer. */
 void http_free(struct http *h);
 
 /* Starts a GET. Returns 0 (done will be called later, never from inside this

@@ -162,6 +162,9 @@ int ops_init(struct ops *o, struct reply_sink sink)
 
 void ops_free(struct ops *o)
 {
+    /* http_free hands every unanswered request back through ops_http_done
+     * so that its state is freed; nobody is listening for replies now. */
+    o->sink_failed = 1;
     http_free(o->http);
     dns_free(o->dns);
     ei_x_free(&o->x);
