@@ -302,7 +302,7 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 {
     struct transfer *t = NULL;
     lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-    struct http_result r = {.response = &t->resp};
+    struct http_result r = {.response = &t->resp, .body_owner = &t->body};
     if (code == CURLE_OK && t->long_header != NULL) {
         r.reason = "bad_answer";
         snprintf(r.detail, sizeof r.detail, "%s header longer than %zu bytes", t->long_header,
@@ -654,6 +654,15 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
+}
+
+char *http_result_take_body(const struct http_result *r)
+{
+    if (r->body_owner == NULL)
+        return NULL;
+    char *b = *r->body_owner;
+    *r->body_owner = NULL;
+    return b;
 }
 
 void http_library(char *out, size_t cap)
