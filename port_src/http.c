@@ -283,6 +283,9 @@ static void transfer_free(struct transfer *t)
     free(t);
 }
 
+static void answer_error(struct http *h, struct transfer *t, const char *reason,
+                         const char *detail);
+
 /* c-ares' answer for t. Runs inside c-ares (or http_start, or
  * http_free): records only; step_resolving acts on it. */
 static void on_resolved(void *arg, const char *reason, const char *addrs)
@@ -299,7 +302,7 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 {
     struct transfer *t = NULL;
     lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-    struct http_result r = {.response = &t->resp};
+    struct http_result r = {.response = &t->resp, .body_owner = &t->body};
     if (code == CURLE_OK && t->long_header != NULL) {
         r.reason = "bad_answer";
         snprintf(r.detail, sizeof r.detail, "%s header longer than %zu bytes", t->long_header,
@@ -360,8 +363,13 @@ void http_free(struct http *h)
      * only marks its transfer; then nothing refers to the transfers. */
     http_resolve_free(h->resolver);
     h->resolver = NULL;
-    while (h->transfers)
-        transfer_free(h->transfers);
+    while (h->transfers) {
+        struct transfer *t = h->transfers;
+        /* Not answered yet: the owner of t->user gets it back. */
+        if (t->state == T_RUNNING || t->state == T_RESOLVING || t->state == T_RESOLVED)
+            answer_error(h, t, "cancelled", "the program is stopping");
+        transfer_free(t);
+    }
     lib.multi_cleanup(h->multi);
     free(h->socks);
     free(h);
@@ -646,6 +654,15 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
+}
+
+char *http_result_take_body(const struct http_result *r)
+{
+    if (r->body_owner == NULL)
+        return NULL;
+    char *b = *r->body_owner;
+    *r->body_owner = NULL;
+    return b;
 }
 
 void http_library(char *out, size_t cap)

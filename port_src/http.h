@@ -51,13 +51,21 @@ struct http_result {
     const char *reason;  /* NULL on a response (any status), else an atom */
     char detail[256];
     const struct http_response *response;
+    char **body_owner;   /* see http_result_take_body */
 };
+
+/* Inside done: takes the body (malloc'd, or NULL when empty) from the
+ * transfer, which then does not free it; response->body is then the
+ * caller's to free, and stays valid. */
+char *http_result_take_body(const struct http_result *r);
 
 typedef void (*http_done_fn)(void *ctx, uint64_t id, void *user, const struct http_result *r);
 
 struct http;
 
 struct http *http_new(http_done_fn done, void *ctx);
+/* Frees h; every request not answered yet is answered `cancelled' first,
+ * so that done can release its user pointer. */
 void http_free(struct http *h);
 
 /* Starts a GET. Returns 0 (done will be called later, never from inside this

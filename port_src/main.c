@@ -76,7 +76,7 @@ static int run_port(void)
     for (;;) {
         /* stdin first, then the sockets of DNS lookups, then of HTTP
          * requests: every one of them, however many libcurl opens. */
-        size_t cap = 1 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + (o.http ? http_nfds(o.http) : 0);
+        size_t cap = 2 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + (o.http ? http_nfds(o.http) : 0);
         if (cap > fds_cap) {
             struct pollfd *grown = realloc(fds, cap * sizeof *grown);
             if (grown == NULL) {
@@ -89,8 +89,12 @@ static int run_port(void)
         }
         fds[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
         size_t ndns = dns_poll_fds(o.dns, fds + 1, cap - 1);
-        size_t nhttp = o.http ? http_poll_fds(o.http, fds + 1 + ndns, cap - 1 - ndns) : 0;
-        int n = poll(fds, 1 + ndns + nhttp, ops_timeout(&o, IDLE_POLL_MS));
+        size_t nhttp = o.http ? http_poll_fds(o.http, fds + 1 + ndns, cap - 2 - ndns) : 0;
+        /* Last, answers read off the loop (answer_worker.h). */
+        size_t nfds = 1 + ndns + nhttp;
+        if (ops_answer_fd(&o) >= 0)
+            fds[nfds++] = (struct pollfd){.fd = ops_answer_fd(&o), .events = POLLIN};
+        int n = poll(fds, nfds, ops_timeout(&o, IDLE_POLL_MS));
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "caravan_port: poll: %s\n", strerror(errno));
             rc = EXIT_FAILURE;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "answer_worker.h"
 #include "clock.h"
 #include "dist_port.h"
 #include "term.h"
@@ -162,7 +163,11 @@ int ops_init(struct ops *o, struct reply_sink sink)
 
 void ops_free(struct ops *o)
 {
+    /* http_free hands every unanswered request back through ops_http_done
+     * so that its state is freed; nobody is listening for replies now. */
+    o->sink_failed = 1;
     http_free(o->http);
+    answer_worker_free(o->answers);
     dns_free(o->dns);
     ei_x_free(&o->x);
 }
@@ -204,8 +209,15 @@ int ops_timeout(const struct ops *o, int cap)
     return o->http ? http_timeout(o->http, t) : t;
 }
 
+int ops_answer_fd(const struct ops *o)
+{
+    return o->answers ? answer_worker_fd(o->answers) : -1;
+}
+
 int ops_tick(struct ops *o)
 {
+    if (ops_answers_collect(o) != 0)
+        return -1;
     uint64_t id;
     int64_t now = clock_now_ms();
     while (deferred_pop_due(&o->deferred, now, &id)) {

@@ -36,6 +36,7 @@ struct ops {
     struct deferred deferred;
     struct dns *dns;
     struct http *http;
+    struct answer_worker *answers; /* made on the first 200 answer */
     int64_t started_ms;
     int sink_failed; /* a reply could not be delivered: the VM is gone */
 };
@@ -71,5 +72,12 @@ void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r);
 int ops_http_consul(struct ops *o, const struct request *req);
 int ops_http_nomad(struct ops *o, const struct request *req);
 void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r);
+/* Sends the replies of answers read on the worker thread (answer_worker.h);
+ * returns -1 when the sink failed. ops_answer_fd is the fd to poll for
+ * them, or -1. */
+struct answer_job;
+int ops_answers_collect(struct ops *o);
+void ops_answer_sent(struct ops *o, struct answer_job *job);
+int ops_answer_fd(const struct ops *o);
 
 #endif

@@ -2,7 +2,6 @@
  * see docs/protocol.md. Arguments become a GET (http.c); the body is read by
  * catalog.c when the response arrives, possibly minutes later for a
  * blocking query. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "catalog.h"
 #include "catalog_request.h"
 #include "http.h"
+#include "answer_worker.h"
 #include "http_detail.h"
 #include "ops.h"
 
@@ -120,44 +120,6 @@ int ops_http_nomad(struct ops *o, const struct request *req)
     return start(o, req, API_NOMAD);
 }
 
-static int encode_text(ei_x_buff *x, const char *key, const char *value)
-{
-    return ei_x_encode_atom(x, key) || ei_x_encode_binary(x, value, (int)strlen(value));
-}
-
-static int encode_members(ei_x_buff *x, const struct members *ms)
-{
-    if (ms->n > 0 && ei_x_encode_list_header(x, (long)ms->n))
-        return -1;
-    for (size_t i = 0; i < ms->n; i++) {
-        const struct member *m = &ms->m[i];
-        if (ei_x_encode_map_header(x, 4) || encode_text(x, "address", m->address) ||
-            ei_x_encode_atom(x, "port") || ei_x_encode_long(x, m->port) ||
-            encode_text(x, "node", m->node) || encode_text(x, "id", m->id))
-            return -1;
-    }
-    return ei_x_encode_empty_list(x);
-}
-
-/* X-Consul-Index / X-Nomad-Index: absent is 0; otherwise decimal digits
- * only, below 2^64. strtoull alone would take "-1" as 2^64 - 1 and wrap an
- * overflow to ULLONG_MAX, which a watch would then send back forever. */
-static int parse_index(const char *s, unsigned long long *out)
-{
-    *out = 0;
-    if (s[0] == '\0')
-        return 0;
-    for (const char *c = s; *c; c++)
-        if (*c < '0' || *c > '9')
-            return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (errno == ERANGE)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r)
 {
     struct ops *o = ctx;
@@ -179,41 +141,56 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
         ops_send_error(o, id, reason, detail);
         goto done;
     }
-    struct members ms;
-    const char *err = NULL;
-    members_init(&ms);
-    int rc = p->api == API_CONSUL
-                 ? consul_health_parse(resp->body, resp->body_len, p->tagged, &ms, &err)
-                 : nomad_services_parse(resp->body, resp->body_len, &ms, &err);
-    if (rc != 0) {
-        snprintf(detail, sizeof detail, "unexpected response body: %s", err);
-        ops_send_error(o, id, "bad_answer", detail);
-        members_free(&ms);
+    /* Reading and encoding a big answer takes milliseconds (300 for
+     * 17 MB): the worker thread does it, off the loop. */
+    struct answer_job *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        ops_send_error(o, id, "no_memory", "cannot allocate the answer");
         goto done;
     }
-    unsigned long long index = 0;
-    if (parse_index(resp->index, &index) != 0) {
-        snprintf(detail, sizeof detail, "index header is not a decimal number below 2^64: %.40s",
-                 resp->index);
-        ops_send_error(o, id, "bad_answer", detail);
-        members_free(&ms);
-        goto done;
+    job->id = id;
+    job->api = p->api;
+    snprintf(job->tagged, sizeof job->tagged, "%s", p->tagged);
+    snprintf(job->index, sizeof job->index, "%s", resp->index);
+    snprintf(job->next_token, sizeof job->next_token, "%s", resp->next_token);
+    job->len = resp->body_len;
+    job->body = http_result_take_body(r);
+    if (o->answers == NULL)
+        o->answers = answer_worker_new();
+    if (o->answers == NULL || answer_worker_submit(o->answers, job) != 0) {
+        answer_job_run(job); /* no thread to be had: here, then */
+        ops_answer_sent(o, job);
     }
-    if (ms.skipped > 0) {
-        o->counters.entries_skipped += ms.skipped;
-        fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
-                p->api == API_CONSUL ? "Consul" : "Nomad", ms.skipped, ms.skip_reason);
-    }
-    ei_x_buff *x = ops_ok_begin(o, id);
-    if (x == NULL || ei_x_encode_map_header(x, 3) || ei_x_encode_atom(x, "index") ||
-        ei_x_encode_ulonglong(x, index) || encode_text(x, "next_token", resp->next_token) ||
-        ei_x_encode_atom(x, "members") || encode_members(x, &ms)) {
-        o->counters.ok--;
-        ops_send_error(o, id, "no_memory", "cannot encode the answer");
-    } else {
-        ops_send(o);
-    }
-    members_free(&ms);
 done:
     free(p);
+}
+
+void ops_answer_sent(struct ops *o, struct answer_job *job)
+{
+    if (job->skipped > 0) {
+        o->counters.entries_skipped += job->skipped;
+        fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
+                job->api == API_CONSUL ? "Consul" : "Nomad", job->skipped, job->skip_reason);
+    }
+    if (o->sink_failed) {
+        /* nobody to answer */
+    } else if (job->outcome == ANSWER_NOT_ENCODED) {
+        ops_send_error(o, job->id, "no_memory", "cannot encode the answer");
+    } else {
+        if (job->outcome == ANSWER_OK)
+            o->counters.ok++;
+        else
+            o->counters.errors++;
+        if (reply_send(&o->sink, &job->x) != 0)
+            o->sink_failed = 1;
+    }
+    answer_job_free(job);
+}
+
+int ops_answers_collect(struct ops *o)
+{
+    struct answer_job *job;
+    while (o->answers != NULL && (job = answer_worker_take(o->answers)) != NULL)
+        ops_answer_sent(o, job);
+    return o->sink_failed ? -1 : 0;
 }

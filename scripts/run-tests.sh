@@ -205,7 +205,7 @@ run_fuzz() {
     count fuzz-build 0 1
     return
   fi
-  scripts/fuzz.sh "${FUZZ_SECONDS:-30}" request dns_msg consul nomad | tee "$logs/fuzz.log"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-30}" request dns_msg consul nomad args http_header | tee "$logs/fuzz.log"
   p=$(grep -c ': [0-9]*s, ' "$logs/fuzz.log")
   f=$(grep -c 'FAILED' "$logs/fuzz.log")
   settle fuzz "$p" "$f" 0 "$logs/fuzz.log" 0
