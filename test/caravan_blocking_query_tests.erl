@@ -1,7 +1,9 @@
 %%% The test catalog's blocking queries against what Consul and Nomad
 %%% document ("Blocking Queries" in both API docs): the watch tests are only
 %%% as good as the server they run against.
--module(caravan_test_catalog_tests).
+%%% (Not named caravan_test_catalog_tests: EUnit would run it twice, once
+%%% for the module caravan_test_catalog and once on its own.)
+-module(caravan_blocking_query_tests).
 
 -include_lib("eunit/include/eunit.hrl").
 
