@@ -145,7 +145,7 @@ deps:
 
 # Each suite writes its log under _build/test-logs; the summary sums them all,
 # so one failing suite does not hide the others' results.
-test:
+test: deps
 	@scripts/run-tests.sh all
 
 c-tests: $(C_TESTS)
