@@ -108,17 +108,25 @@ run(#{env := Env, bin := Bin}, Args) ->
 %% (Expect), then leaves with ^G q; returns what it printed. Each wait is
 %% bounded; none is a fixed sleep.
 run_tty(#{env := Env, bin := Bin}, Args, Input, Expect) ->
-    Cmd = lists:flatten(io_lib:format("~s timeout 60 script -qfec '~s ~s' /dev/null 2>&1",
+    Cmd = lists:flatten(io_lib:format("env ~s timeout 60 script -qfec '~s ~s' /dev/null 2>&1",
                                       [Env, Bin, Args])),
     Port = open_port({spawn, Cmd}, [binary, stream, exit_status]),
     Prompted = read_until(Port, fun(Out) -> re:run(Out, "[0-9]+> *$") =/= nomatch end,
                           <<>>, 30000),
-    port_command(Port, [Input, "\n"]),
-    Answered = read_until(Port, fun(Out) -> binary:match(Out, list_to_binary(Expect)) =/= nomatch
-                                end, Prompted, 15000),
-    port_command(Port, "\007q\n"),
-    Out = read_until(Port, fun(_) -> false end, Answered, 10000),
+    Answered = send_and_read(Port, [Input, "\n"],
+                             fun(Out) -> binary:match(Out, list_to_binary(Expect)) =/= nomatch
+                             end, Prompted, 15000),
+    Out = send_and_read(Port, "\007q\n", fun(_) -> false end, Answered, 10000),
     binary_to_list(binary:replace(Out, <<"\r">>, <<>>, [global])).
+
+%% Types Input unless the command has already exited (its output then says why).
+send_and_read(Port, Input, Done, Acc, Ms) ->
+    case erlang:port_info(Port) of
+        undefined -> Acc;
+        _ ->
+            port_command(Port, Input),
+            read_until(Port, Done, Acc, Ms)
+    end.
 
 %% Reads Port's output until Done(AllSoFar) or the port exits or Ms pass.
 read_until(Port, Done, Acc, Ms) ->
