@@ -237,7 +237,18 @@ hidden_false_is_not_hidden(_Config) ->
     ?assertEqual([NA], call(PB, erlang, nodes, [])),   % visible, not hidden
     ?assertEqual([NB], call(PA, erlang, nodes, [])),
     stop(PB),
-    stop(PA).
+    stop(PA),
+    %% Before net_kernel has decided (no publish_type yet), caravan reads the
+    %% flag itself, the way hidden_argument/0 does.
+    [begin
+         {ok, P, _} = peer:start(#{connection => standard_io, wait_boot => 30000,
+                                   args => caravan_test_peer:epmd_less_args() ++ Args}),
+         ?assertEqual(Expected, call(P, caravan_epmd, listen_port_please,
+                                     ["app-" ++ integer_to_list(Port), "127.0.0.1"]), Args),
+         stop(P)
+     end || {Args, Expected} <- [{["-hidden", "false"], {ok, Port}},
+                                 {["-hidden"], {ok, 0}},
+                                 {["-hidden", "true"], {ok, 0}}]].
 
 %% net_kernel:start(Name, #{hidden => true}) on a running node is a helper
 %% too: named after the node it talks to, it must not take that node's port.
