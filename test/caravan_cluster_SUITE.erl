@@ -23,7 +23,7 @@
          staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
          callback_source_names_nodes_by_host_name/1,
          libcluster_node_stops_tidily/1]).
--export([callback_listing/1, down_counter/0, downs_of/2]).
+-export([callback_listing/1]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
          consul_join_and_leave/1, nomad_join_and_leave/1, libcluster_strategy/1,
@@ -584,27 +584,11 @@ netns_prune_false_keeps_nodes(Config) ->
 
 %%% Issue 11's bugs, each on real nodes
 
-%% Runs on a test node: counts every nodedown it sees (monitor_nodes keeps
-%% reporting, unlike monitor_node).
-down_counter() ->
-    Parent = self(),
-    Pid = spawn(fun() ->
-                        ok = net_kernel:monitor_nodes(true),
-                        Parent ! {self(), ready},
-                        down_loop([])
-                end),
-    receive {Pid, ready} -> Pid after 5000 -> error(no_counter) end.
-
-down_loop(Downs) ->
-    receive
-        {nodedown, N} -> down_loop([N | Downs]);
-        {nodeup, _} -> down_loop(Downs);
-        {downs, N, From} -> From ! {self(), length([D || D <- Downs, D =:= N])}, down_loop(Downs)
-    end.
-
-downs_of(Counter, Node) ->
-    Counter ! {downs, Node, self()},
-    receive {Counter, Count} -> Count after 5000 -> error(counter_stuck) end.
+%% How often Node went down, as seen by the caravan_test_watcher:start_all/0
+%% watcher running on test node P.
+downs_of(P, Watcher, Node) ->
+    length([D || D <- caravan_test_peer:call(P, caravan_test_watcher, downs, [Watcher]),
+                 D =:= Node]).
 
 status({P, _}) ->
     [Status] = caravan_test_peer:call(P, caravan, status, []),
@@ -672,7 +656,7 @@ leave_keeps_hidden_and_drops_what_global_knows(Config) ->
     %% global meshes the visible foreign node with every member.
     caravan_test_peer:wait_until(fun() -> length(sees({PF, Foreign})) =:= 3 end, 5000),
     ct:log("F meshed: ~p", [sees({PF, Foreign})]),
-    Counters = [{N, caravan_test_peer:call(P, ?MODULE, down_counter, [])} || {P, _} = N <- Staying],
+    Counters = [{N, caravan_test_peer:call(P, caravan_test_watcher, start_all, [])} || {P, _} = N <- Staying],
     remove_record(Bind, Port, C),
     caravan_test_peer:wait_until(fun() -> maps:get(self, status(NC)) =:= out end, 5000),
     ct:log("C left: sees ~p, hidden ~p", [sees(NC), caravan_test_peer:call(element(1, NC), erlang, nodes, [hidden])]),
@@ -680,7 +664,7 @@ leave_keeps_hidden_and_drops_what_global_knows(Config) ->
     ?assertEqual([Hidden], caravan_test_peer:call(element(1, NC), erlang, nodes, [hidden])),
     timer:sleep(?GRACE_MS + 1000),
     %% The staying nodes kept each other and the foreign node.
-    [?assertEqual(0, caravan_test_peer:call(P, ?MODULE, downs_of, [Counter, element(2, Other)]))
+    [?assertEqual(0, downs_of(P, Counter, element(2, Other)))
      || {{P, _}, Counter} <- Counters, Other <- Staying ++ [{PF, Foreign}], element(1, Other) =/= P],
     ?assertEqual(lists:sort([element(2, N) || N <- Staying]), sees({PF, Foreign})),
     [SA, SB] = Staying,
@@ -719,14 +703,14 @@ prune_grace_follows_poll_interval(Config) ->
     [start_cluster(N, Cluster) || N <- Nodes],
     wait_mesh(Nodes, 10000),
     ?assertMatch(#{prune_grace := 7000}, status(hd(Nodes))),
-    Counters = [{N, caravan_test_peer:call(P, ?MODULE, down_counter, [])} || {P, _} = N <- Staying],
+    Counters = [{N, caravan_test_peer:call(P, caravan_test_watcher, start_all, [])} || {P, _} = N <- Staying],
     remove_record(Bind, Port, C),
     caravan_test_peer:wait_until(fun() -> maps:get(self, status(NC)) =:= out end, 3 * Poll + 1000),
     timer:sleep(1000),
     [?assertEqual([], [E || {[libcluster, disconnect_node, _] = E, _, _}
                                 <- caravan_test_peer:call(P, telemetry, events, [])])
      || {P, _} <- Staying],
-    [?assertEqual(0, caravan_test_peer:call(P, ?MODULE, downs_of, [Counter, element(2, Other)]))
+    [?assertEqual(0, downs_of(P, Counter, element(2, Other)))
      || {{P, _}, Counter} <- Counters, Other <- Staying, element(1, Other) =/= P],
     ?assertEqual([], sees(NC)).
 
@@ -760,15 +744,14 @@ one_listing_without_self_is_not_a_leave(Config) ->
                 poll_interval => ?POLL_MS, retry_min => 200, prune_grace => ?GRACE_MS},
     [start_cluster(N, Cluster) || N <- Nodes],
     wait_mesh(Nodes, 10000),
-    Counter = caravan_test_peer:call(element(1, NA), ?MODULE, down_counter, []),
+    Counter = caravan_test_peer:call(element(1, NA), caravan_test_watcher, start_all, []),
     set_listing(NB, listing, {once_without, {B, Port}, Pairs}),
     caravan_test_peer:wait_until(
       fun() -> caravan_test_peer:call(element(1, NB), persistent_term, get, [listing]) =:= Pairs
       end, 5000),
     %% Two more listings, with it.
     timer:sleep(3 * ?POLL_MS),
-    ?assertEqual(0, caravan_test_peer:call(element(1, NA), ?MODULE, downs_of,
-                                           [Counter, element(2, NB)])),
+    ?assertEqual(0, downs_of(element(1, NA), Counter, element(2, NB))),
     ?assertMatch(#{self := in}, status(NB)),
     wait_mesh(Nodes, 100),
     _ = A.
@@ -789,11 +772,11 @@ delisted_node_dialling_back_is_pruned_again(Config) ->
     start_cluster(NC, Own),
     wait_mesh(Nodes, 10000),
     {PA, _} = hd(Staying),
-    Counter = caravan_test_peer:call(PA, ?MODULE, down_counter, []),
+    Counter = caravan_test_peer:call(PA, caravan_test_watcher, start_all, []),
     remove_record(Bind, Port, C),
     %% Pruned once after the grace, dials back, pruned again.
     caravan_test_peer:wait_until(
-      fun() -> caravan_test_peer:call(PA, ?MODULE, downs_of, [Counter, element(2, NC)]) >= 2 end,
+      fun() -> downs_of(PA, Counter, element(2, NC)) >= 2 end,
       4 * ?GRACE_MS + 4000),
     ok = caravan_test_bind:nsupdate(Bind, ["update delete own.service.consul. SRV"]).
 

@@ -299,10 +299,10 @@ wait_mesh(Nodes, TimeoutMs) ->
     end.
 
 watch(Nodes) ->
-    [{P, caravan_test_peer:call(P, caravan_compat_test_helper, watch, [])} || {P, _} <- Nodes].
+    [{P, caravan_test_peer:call(P, caravan_test_watcher, start_all, [])} || {P, _} <- Nodes].
 
 assert_no_downs(Watchers) ->
-    [?assertEqual([], caravan_test_peer:call(P, caravan_compat_test_helper, downs, [W]))
+    [?assertEqual([], caravan_test_peer:call(P, caravan_test_watcher, downs, [W]))
      || {P, W} <- Watchers].
 
 %% A TCP forwarder From -> To on 127.0.0.1: the port mapper of a container
