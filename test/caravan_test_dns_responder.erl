@@ -123,15 +123,26 @@ accept_loop(Server, Listen) ->
     {ok, Sock} = gen_tcp:accept(Listen),
     %% Linked: stopping the responder closes its connections too.
     Pid = spawn_link(fun() -> receive go -> serve_tcp(Server, Sock) end end),
-    ok = gen_tcp:controlling_process(Sock, Pid),
-    Pid ! go,
+    %% A connection closed before it is handed over is simply dropped.
+    case gen_tcp:controlling_process(Sock, Pid) of
+        ok -> Pid ! go;
+        {error, _} -> unlink(Pid), exit(Pid, kill), gen_tcp:close(Sock)
+    end,
     accept_loop(Server, Listen).
 
 %% Queries on one connection are answered as each answer is ready, not one
 %% after the other: c-ares pipelines the queries of every lookup to a
 %% server over one kept-open connection, as DNS servers allow (RFC 7766).
 serve_tcp(Server, Sock) ->
-    ok = inet:setopts(Sock, [{active, once}]),
+    %% A client that has already gone (the CLI exits as soon as it has its
+    %% answer) makes setopts fail; that ends this connection, never the
+    %% responder this process is linked to.
+    case inet:setopts(Sock, [{active, once}]) of
+        ok -> serve_tcp_once(Server, Sock);
+        {error, _} -> gen_tcp:close(Sock)
+    end.
+
+serve_tcp_once(Server, Sock) ->
     receive
         {tcp, Sock, Packet} ->
             Server ! {tcp_query, self(), Packet},
