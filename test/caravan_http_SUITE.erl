@@ -27,7 +27,8 @@
          watch_keeps_members_on_errors/1,
          https_with_test_ca/1, wrong_ca_fails/1, mutual_tls/1,
          nomad_discover/1, nomad_pagination/1, nomad_token/1, nomad_unix_socket/1,
-         nomad_watch/1, blackholed_resolver/1, resolved_host_name/1]).
+         nomad_watch/1, blackholed_resolver/1, resolved_host_name/1,
+         ipv4_shorthand_hosts/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -39,7 +40,8 @@ groups() ->
     [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
                    escaped_strings, malformed_bodies, big_body_is_bounded, server_errors,
                    environment_defaults, cli_lookup, token_echoed_in_error_bodies,
-                   strict_json, index_header_is_checked, one_bad_entry_is_dropped]},
+                   strict_json, index_header_is_checked, one_bad_entry_is_dropped,
+                   ipv4_shorthand_hosts]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
@@ -290,6 +292,17 @@ one_bad_entry_is_dropped(Config) ->
     #{lookup := {ok, #{libcurl := Curl}}} = caravan:info(),
     ct:log("libcurl: ~s", [Curl]),
     ?assertMatch(<<"libcurl.so.4: libcurl/", _/binary>>, Curl).
+
+%% libcurl reads a host of 1 to 4 dot-separated numbers (decimal, 0-octal,
+%% 0x-hex) as an IPv4 address, as inet_aton(3) does: 127.1 is 127.0.0.1. Such
+%% a host is no name for c-ares (http_resolve.c), which answered nxdomain
+%% for URLs libcurl alone had always reached.
+ipv4_shorthand_hosts(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.7">>, 4370),
+    "http://127.0.0.1:" ++ Port = url(Config),
+    [?assertEqual({Host, {ok, ['app-4370@10.0.0.7']}},
+                  {Host, consul(Config, #{url => "http://" ++ Host ++ ":" ++ Port})})
+     || Host <- ["127.1", "127.0.1", "2130706433", "0x7f.1", "0177.0.0.1"]].
 
 big_body_is_bounded(Config) ->
     Pid = lookup_alive(),
