@@ -302,7 +302,7 @@ ipv4_shorthand_hosts(Config) ->
     "http://127.0.0.1:" ++ Port = url(Config),
     [?assertEqual({Host, {ok, ['app-4370@10.0.0.7']}},
                   {Host, consul(Config, #{url => "http://" ++ Host ++ ":" ++ Port})})
-     || Host <- ["127.1", "127.0.1", "2130706433", "0x7f.1", "0177.0.0.1"]].
+     || Host <- ["127.1", "127.0.1", "2130706433", "0x7f.1", "0177.0.0.1", "0x7f.0.0.1"]].
 
 %% Big answers are read on the program's worker thread, one after another
 %% (answer_worker.h). A small answer must not wait in that queue: a request
