@@ -21,6 +21,10 @@
 
 #include "catalog_request.h"
 
+/* Bodies up to this size are read on the loop instead (ops_http.c): well
+ * under a millisecond each, and never queued behind a big one. */
+#define ANSWER_INLINE_MAX (16 * 1024)
+
 enum answer_outcome { ANSWER_OK, ANSWER_ERROR, ANSWER_NOT_ENCODED };
 
 struct answer_job {

@@ -10,12 +10,11 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <arpa/inet.h>
 
 #include "clock.h"
 #include "http_header.h"
@@ -375,6 +374,36 @@ void http_free(struct http *h)
     free(h);
 }
 
+/* Whether libcurl takes host for an IPv4 address rather than a name: 1 to 4
+ * dot-separated numbers, each decimal, 0-octal or 0x-hex, the last filling
+ * the bytes left (inet_aton(3)'s forms: "127.1", "2130706433", "0x7f.1").
+ * Mirrors ipv4_normalize() in libcurl's URL parser, which rewrites such a
+ * host to dotted decimal: c-ares would look it up as a name (nxdomain), and
+ * an entry for it in CURLOPT_RESOLVE would not match. */
+static bool curl_ipv4_literal(const char *host)
+{
+    unsigned long long part[4];
+    size_t n = 0;
+    for (const char *c = host;;) {
+        if (*c < '0' || *c > '9' || n == 4)
+            return false;
+        char *end;
+        errno = 0;
+        part[n++] = strtoull(c, &end, 0);
+        if (errno == ERANGE || part[n - 1] > 0xffffffffULL)
+            return false;
+        if (*end == '\0')
+            break;
+        if (*end != '.')
+            return false;
+        c = end + 1;
+    }
+    for (size_t i = 0; i + 1 < n; i++)
+        if (part[i] > 0xff)
+            return false;
+    return part[n - 1] <= (0xffffffffULL >> (8 * (n - 1)));
+}
+
 /* The host part of an http(s) URL when it is a name to resolve (not an
  * IP literal), with the port. Returns false for literals and unix://. */
 static bool host_to_resolve(const char *base, char *host, size_t cap, long *port)
@@ -401,8 +430,7 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
         if (stop != p + n + 1 && v > 0 && v < 65536)
             *port = v;
     }
-    struct in_addr a4;
-    return inet_pton(AF_INET, host, &a4) != 1;
+    return !curl_ipv4_literal(host);
 }
 
 /* Sets an option and keeps the first refusal: an option libcurl does not

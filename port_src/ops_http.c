@@ -155,9 +155,12 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
     snprintf(job->next_token, sizeof job->next_token, "%s", resp->next_token);
     job->len = resp->body_len;
     job->body = http_result_take_body(r);
-    if (o->answers == NULL)
+    /* A small answer is read here at once: behind big ones in the worker's
+     * queue it would wait for all of them, past its own deadline. */
+    if (job->len > ANSWER_INLINE_MAX && o->answers == NULL)
         o->answers = answer_worker_new();
-    if (o->answers == NULL || answer_worker_submit(o->answers, job) != 0) {
+    if (job->len <= ANSWER_INLINE_MAX || o->answers == NULL ||
+        answer_worker_submit(o->answers, job) != 0) {
         answer_job_run(job); /* no thread to be had: here, then */
         ops_answer_sent(o, job);
     }

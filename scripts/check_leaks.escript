@@ -16,11 +16,15 @@ main([Program, TestDir]) ->
     Dns = caravan_test_dns_responder:start({consul, 5}),
     Silent = caravan_test_dns_responder:start(silent),
     Consul = caravan_test_consul:start(#{}),
-    ok = caravan_test_catalog:register(caravan_test_consul:catalog(Consul), <<"app">>,
-                                       #{id => <<"a">>, address => <<"10.0.0.1">>, port => 4370}),
+    %% Enough instances for an answer above ANSWER_INLINE_MAX (16 KiB), so
+    %% that the worker thread reads it (answer_worker.h), not the loop.
+    [ok = caravan_test_catalog:register(maps:get(catalog, Consul), <<"app">>,
+                                        #{id => integer_to_binary(I), address => <<"10.0.0.1">>,
+                                          port => 4370 + I})
+     || I <- lists:seq(1, 100)],
     Requests = requests(caravan_test_dns_responder:server(Dns),
                         caravan_test_dns_responder:server(Silent),
-                        caravan_test_consul:url(Consul)),
+                        caravan_test_catalog:url(Consul)),
     All = lists:append(lists:duplicate(?ROUNDS, Requests)),
     Dir = string:trim(os:cmd("mktemp -d")),
     Stream = filename:join(Dir, "stream"),
@@ -49,7 +53,7 @@ main([Program, TestDir]) ->
                                                     <<"in use at exit">>]) =/= nomatch]]),
     caravan_test_dns_responder:stop(Dns),
     caravan_test_dns_responder:stop(Silent),
-    caravan_test_consul:stop(Consul),
+    caravan_test_catalog:stop_server(Consul),
     os:cmd("rm -rf " ++ Dir),
     case {Rc, maps:fold(fun(_, V, A) -> V + A end, 0, Replies) =:= length(All)} of
         {"rc=0", true} -> io:format("check-leaks: clean~n");

@@ -27,7 +27,8 @@
          watch_keeps_members_on_errors/1,
          https_with_test_ca/1, wrong_ca_fails/1, mutual_tls/1,
          nomad_discover/1, nomad_pagination/1, nomad_token/1, nomad_unix_socket/1,
-         nomad_watch/1, blackholed_resolver/1, resolved_host_name/1]).
+         nomad_watch/1, blackholed_resolver/1, resolved_host_name/1,
+         ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -39,7 +40,8 @@ groups() ->
     [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
                    escaped_strings, malformed_bodies, big_body_is_bounded, server_errors,
                    environment_defaults, cli_lookup, token_echoed_in_error_bodies,
-                   strict_json, index_header_is_checked, one_bad_entry_is_dropped]},
+                   strict_json, index_header_is_checked, one_bad_entry_is_dropped,
+                   ipv4_shorthand_hosts, small_answer_behind_big_ones]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
@@ -290,6 +292,73 @@ one_bad_entry_is_dropped(Config) ->
     #{lookup := {ok, #{libcurl := Curl}}} = caravan:info(),
     ct:log("libcurl: ~s", [Curl]),
     ?assertMatch(<<"libcurl.so.4: libcurl/", _/binary>>, Curl).
+
+%% libcurl reads a host of 1 to 4 dot-separated numbers (decimal, 0-octal,
+%% 0x-hex) as an IPv4 address, as inet_aton(3) does: 127.1 is 127.0.0.1. Such
+%% a host is no name for c-ares (http_resolve.c), which answered nxdomain
+%% for URLs libcurl alone had always reached.
+ipv4_shorthand_hosts(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.7">>, 4370),
+    "http://127.0.0.1:" ++ Port = url(Config),
+    [?assertEqual({Host, {ok, ['app-4370@10.0.0.7']}},
+                  {Host, consul(Config, #{url => "http://" ++ Host ++ ":" ++ Port})})
+     || Host <- ["127.1", "127.0.1", "2130706433", "0x7f.1", "0177.0.0.1", "0x7f.0.0.1"]].
+
+%% Big answers are read on the program's worker thread, one after another
+%% (answer_worker.h). A small answer must not wait in that queue: a request
+%% with timeout_ms 200 that waited for 7 big answers' reading (about 0.4 s)
+%% was answered long after its deadline. Measured on a port of the
+%% program's own, so that no Erlang decoding of the big replies counts.
+small_answer_behind_big_ones(Config) ->
+    Entry = <<"{\"Node\":{\"Address\":\"10.0.0.1\"},\"Service\":{\"Port\":4370}}">>,
+    Big = iolist_to_binary([$[, lists:join($,, lists:duplicate(100000, Entry)), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Big}),
+    Small = caravan_test_consul:start(#{}),
+    ok = caravan_test_catalog:register(maps:get(catalog, Small), <<"app">>,
+                                       #{id => <<"a">>, address => <<"10.0.0.7">>, port => 4370}),
+    {ok, Program} = caravan_config:port_program(),
+    Port = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    Ask = fun(Id, Url, Timeout) ->
+                  true = port_command(Port, term_to_binary(
+                                              {Id, consul_health,
+                                               #{url => list_to_binary(Url), service => <<"app">>,
+                                                 timeout_ms => Timeout}}))
+          end,
+    try
+        [Ask(Id, url(Config), 30000) || Id <- lists:seq(1, 8)],
+        %% The first big reply: the others have arrived too (local server)
+        %% and wait for the worker. Small requests one after another now:
+        %% each must be answered by its 200 ms deadline.
+        receive {Port, {data, First}} when byte_size(First) >= 4096 -> ok
+        after 30000 -> ct:fail(no_big_answer)
+        end,
+        Times = [begin
+                     T0 = erlang:monotonic_time(millisecond),
+                     Ask(100 + K, caravan_test_catalog:url(Small), 200),
+                     {ok, #{members := [_]}} = small_reply(Port, 100 + K),
+                     timer:sleep(20),
+                     erlang:monotonic_time(millisecond) - T0 - 20
+                 end || K <- lists:seq(1, 25)],
+        ct:log("small answers behind 8 big ones, ms: ~w", [Times]),
+        ?assert(lists:max(Times) < 200)
+    after
+        port_close(Port),
+        caravan_test_catalog:stop_server(Small)
+    end.
+
+%% The reply to Id, skipping the big ones unread.
+small_reply(Port, Id) ->
+    receive
+        {Port, {data, D}} when byte_size(D) < 4096 ->
+            case binary_to_term(D) of
+                {Id, ok, R} -> {ok, R};
+                {Id, error, E} -> {error, E};
+                _ -> small_reply(Port, Id)
+            end;
+        {Port, {data, _}} ->
+            small_reply(Port, Id)
+    after 10000 -> timeout
+    end.
 
 big_body_is_bounded(Config) ->
     Pid = lookup_alive(),

@@ -30,6 +30,7 @@ struct responder {
     int port;
     int targets;
     int udp_silent;
+    int rcode; /* non-zero: every answer is this error, with no records */
     int udp_queries, tcp_queries;
 };
 
@@ -134,7 +135,7 @@ static size_t build_answer(const struct responder *r, const uint8_t *q, size_t q
     size_t n = 0;
     memcpy(out, q, 2); /* id */
     n = 2;
-    put16(out, &n, 0x8400 | (q[2] & 1) << 8); /* QR, AA, RD echoed */
+    put16(out, &n, (unsigned)(0x8400 | (q[2] & 1) << 8 | r->rcode)); /* QR, AA, RD echoed */
     put16(out, &n, 1);
     size_t ancount_at = n;
     put16(out, &n, 0);
@@ -143,7 +144,9 @@ static size_t build_answer(const struct responder *r, const uint8_t *q, size_t q
     memcpy(out + n, q + 12, qend - 12);
     n += qend - 12;
     unsigned count = 0;
-    if (qtype == 33) {
+    if (r->rcode != 0) {
+        /* no records */
+    } else if (qtype == 33) {
         for (int i = 1; i <= r->targets; i++, count++) {
             char target[32];
             snprintf(target, sizeof target, "n%d.t", i);
@@ -392,6 +395,72 @@ static void too_many_servers_refused(void **state)
     dns_free(d);
 }
 
+/* One round of the loop with several responders' sockets polled. */
+static void step_many(struct dns *d, struct responder *rs, int k)
+{
+    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + 16 * (2 + MAX_CONNS)];
+    size_t n = dns_poll_fds(d, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
+    size_t extra = n;
+    for (int j = 0; j < k; j++) {
+        fds[extra++] = (struct pollfd){.fd = rs[j].udp, .events = POLLIN};
+        fds[extra++] = (struct pollfd){.fd = rs[j].listener, .events = POLLIN};
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (rs[j].conns[i] >= 0)
+                fds[extra++] = (struct pollfd){.fd = rs[j].conns[i], .events = POLLIN};
+    }
+    assert_true(poll(fds, extra, dns_timeout(d, 20)) >= 0 || errno == EINTR);
+    for (int j = 0; j < k; j++)
+        serve(&rs[j]);
+    dns_process(d, fds, n);
+}
+
+/* Fail-over (REFUSED from every one of 8 servers, the cap) while other
+ * server sets hold most channels: each step needs two new channels (TCP
+ * and the UDP follow-up one) and may only mark idle ones dead from inside
+ * c-ares. The lookup is answered exactly once with an error, nothing is
+ * freed twice or leaked (ASan), and the busy lookups stay untouched. */
+static void fail_over_under_channel_pressure(void **state)
+{
+    (void)state;
+    enum { REFUSING = DNS_MAX_SERVERS, BUSY = 4 };
+    struct responder rs[REFUSING + BUSY];
+    struct outcome o = {0};
+    for (int j = 0; j < REFUSING + BUSY; j++) {
+        responder_start(&rs[j], 2, j >= REFUSING);
+        rs[j].rcode = j < REFUSING ? 5 : 0;
+    }
+    struct dns *d = dns_new(done, &o);
+    for (int j = REFUSING; j < REFUSING + BUSY; j++) {
+        struct dns_query q = srv_query(&rs[j], DNS_UDP, 30000);
+        start_ok(d, (uint64_t)j + 100, &q);
+    }
+    struct dns_query q = srv_query(&rs[0], DNS_TCP, 3000);
+    size_t used = 0;
+    for (int j = 0; j < REFUSING; j++)
+        used += (size_t)snprintf(q.servers + used, sizeof q.servers - used, "%s127.0.0.1:%d",
+                                 j ? "," : "", rs[j].port);
+    start_ok(d, 1, &q);
+    int64_t until = clock_now_ms() + 5000;
+    while (o.calls == 0 && clock_now_ms() < until)
+        step_many(d, rs, REFUSING + BUSY);
+    assert_int_equal(o.calls, 1);
+    assert_non_null(o.reason);
+    assert_int_equal(dns_inflight(d), BUSY);
+    /* Every server was asked in turn, channels being found for each. */
+    int asked = 0;
+    for (int j = 0; j < REFUSING; j++)
+        asked += rs[j].tcp_queries > 0;
+    assert_int_equal(asked, REFUSING); /* each step dropped one server */
+    /* Some more rounds: dead channels are reaped, nothing else happens. */
+    until = clock_now_ms() + 300;
+    while (clock_now_ms() < until)
+        step_many(d, rs, REFUSING + BUSY);
+    assert_int_equal(o.calls, 1);
+    dns_free(d);
+    for (int j = 0; j < REFUSING + BUSY; j++)
+        responder_stop(&rs[j]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +469,7 @@ int main(void)
         cmocka_unit_test(deadline_releases_the_lookup),
         cmocka_unit_test(lookups_share_channels_whatever_options),
         cmocka_unit_test(too_many_servers_refused),
+        cmocka_unit_test(fail_over_under_channel_pressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
