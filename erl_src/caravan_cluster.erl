@@ -328,7 +328,7 @@ visible({M, F, A}) ->
 
 join_group() ->
     try pg:join(?SCOPE, ?GROUP, self())
-    catch error:badarg -> ok % caravan's supervisor is not running: not listed
+    catch exit:{noproc, _} -> ok % caravan's supervisor is not running: not listed
     end.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
