@@ -441,7 +441,7 @@ discover(dns, Options) ->
 discover(callback, #{basename := Base, discover := Fun}) ->
     try Fun() of
         {ok, Found} when is_list(Found) ->
-            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Host, Port} <- Found])};
+            callback_nodes(Base, Found);
         {error, Reason} ->
             {error, Reason};
         Other ->
@@ -449,6 +449,25 @@ discover(callback, #{basename := Base, discover := Fun}) ->
     catch Class:Reason ->
             {error, {callback_failed, Class, Reason}}
     end.
+
+%% The nodes a callback's answer names, or an error for the first entry
+%% that names none: an answer with junk in it is not a listing (dropping
+%% the junk could empty the listing, and prune every member).
+callback_nodes(Base, Found) ->
+    try {ok, lists:usort([callback_node(Base, Entry) || Entry <- Found])}
+    catch throw:{bad_entry, Entry} -> {error, {bad_callback_result, Entry}}
+    end.
+
+callback_node(Base, {Host, Port} = Entry) when is_integer(Port), Port >= 1, Port =< 65535,
+                                               (is_tuple(Host) orelse is_list(Host)
+                                                orelse is_binary(Host)) ->
+    %% The naming rule raises on what it cannot name (not UTF-8, an
+    %% address tuple that is none, a name longer than an atom can be).
+    try caravan_name:node(Base, Port, Host)
+    catch error:_ -> throw({bad_entry, Entry})
+    end;
+callback_node(_Base, Entry) ->
+    throw({bad_entry, Entry}).
 
 poll_event({ok, Nodes}) -> {members, Nodes};
 poll_event({error, Reason}) -> {error, Reason}.

@@ -29,6 +29,61 @@ starts_without_the_pg_scope_test() ->
         stop(C)
     end.
 
+%% A callback that answers junk, in whole or in part, is an error: the
+%% last listing stands (README, "Clusters that form themselves": an error
+%% keeps the last listing). Before the fix, junk entries were dropped
+%% silently ({ok, [foo]} was an empty listing: every member pruned), and an
+%% entry the naming rule could not take crashed the poller, which was
+%% restarted every 500 ms with a warning each time and no last_error.
+callback_junk_keeps_the_listing_test_() ->
+    {timeout, 120,
+     fun() ->
+             Key = junk,
+             set(Key, ?GOOD),
+             C = start(Key, #{}),
+             try
+                 wait(fun() -> listed(C) =:= 2 end),
+                 lists:foreach(
+                   fun(Junk) ->
+                           set(Key, Junk),
+                           wait(fun() -> last_error(C) =/= undefined end),
+                           ?assertMatch({bad_callback_result, _}, last_error(C)),
+                           ?assertEqual(2, listed(C)),
+                           ?assert(is_process_alive(C)),
+                           set(Key, ?GOOD),
+                           wait(fun() -> last_error(C) =:= undefined end)
+                   end,
+                   [{ok, [foo]},
+                    {ok, [{"127.0.0.1", 4001}, {"127.0.0.1"}]},
+                    {ok, [{"127.0.0.1", "4001"}]},          % port as text
+                    {ok, [{"127.0.0.1", 0}]},
+                    {ok, [{"127.0.0.1", 70000}]},
+                    {ok, [{lists:duplicate(300, $a), 4001}]}, % no atom that long
+                    {ok, [{'127.0.0.1', 4001}]},
+                    {ok, [{<<255, 254>>, 4001}]},             % not UTF-8
+                    {ok, not_a_list}])
+             after
+                 stop(C)
+             end
+     end}.
+
+%% A connect MFA that raises or answers garbage is a failed dial: retried,
+%% the cluster keeps answering.
+connect_mfa_garbage_is_a_failed_dial_test_() ->
+    {timeout, 60,
+     [fun() ->
+              Key = {connect, F},
+              set(Key, ?GOOD),
+              C = start(Key, #{connect => {?MODULE, F, [self()]}}),
+              try
+                  wait(fun() -> dials() >= 4 end), % two nodes, each retried
+                  ?assertMatch(#{pending_retries := _}, caravan_cluster:status(C)),
+                  ?assertEqual([], caravan_cluster:members(C))
+              after
+                  stop(C)
+              end
+      end || F <- [garbage_connect, raising_connect]]}.
+
 %%%---------------------------------------------------------------------------
 %%% Connect MFAs (a libcluster user's own)
 %%%---------------------------------------------------------------------------
