@@ -402,8 +402,13 @@ handle_info(_Msg, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, #state{sources = Sources}) ->
+terminate(_Reason, #state{sources = Sources, diallers = Diallers}) ->
     [caravan_watch:stop(W) || #source{watch = W} <- maps:values(Sources), is_pid(W)],
+    %% stop/1 exits normally, which does not end linked processes: a dial
+    %% or a callback still running would outlive the cluster (and a dial
+    %% connect a node after it stopped).
+    [exit(P, kill) || #source{poller = P} <- maps:values(Sources), is_pid(P)],
+    [exit(P, kill) || P <- maps:keys(Diallers)],
     ok.
 
 %%%---------------------------------------------------------------------------

@@ -84,6 +84,24 @@ connect_mfa_garbage_is_a_failed_dial_test_() ->
               end
       end || F <- [garbage_connect, raising_connect]]}.
 
+%% caravan_cluster:stop/1 with dials in flight: nothing the cluster
+%% started outlives it. Before the fix a dialler (and a poller) survived
+%% the normal exit of gen_server:stop/1 and could connect a node after
+%% the cluster was gone.
+stop_with_dials_in_flight_test_() ->
+    {timeout, 60,
+     fun() ->
+             Key = stop_dials,
+             set(Key, ?GOOD),
+             C = start(Key, #{connect => {?MODULE, hanging_connect, [self()]}}),
+             Diallers = [receive {dialling, P, _} -> P after ?WAIT_MS -> error(no_dial) end
+                         || _ <- [1, 2]],
+             Refs = [monitor(process, P) || P <- Diallers],
+             ok = caravan_cluster:stop(C),
+             [receive {'DOWN', R, process, _, _} -> ok after ?WAIT_MS -> error({alive, R}) end
+              || R <- Refs]
+     end}.
+
 %%%---------------------------------------------------------------------------
 %%% Connect MFAs (a libcluster user's own)
 %%%---------------------------------------------------------------------------
