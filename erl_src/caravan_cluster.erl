@@ -64,7 +64,9 @@
 %%% `{consul, Options}' and `{nomad, Options}' (watched with blocking
 %%% queries, see caravan_watch); `{callback, #{basename := B, discover :=
 %%% Fun}}': Fun() -> `{ok, [{Host, Port}]} | {error, Reason}', polled like a
-%%% DNS source (every `poll_interval' ms, an error keeps the last listing);
+%%% DNS source (every `poll_interval' ms, an error keeps the last listing;
+%%% junk, or a call not back after 2 x poll_interval (at least 5 s), is an
+%%% error);
 %%% Host is an IP tuple, an address as text, or a host name (string or
 %%% binary). Every source names nodes `Basename-Port@Host' with
 %%% caravan_name:node/3: addresses in OTP's text form, host names as given.
@@ -120,6 +122,9 @@
 -define(DEFAULT_POLL_MS, 5000).
 -define(RETRY_MIN_MS, 500).
 -define(RETRY_MAX_MS, 30000).
+%% A callback source's call is abandoned after 2 x poll_interval, or this
+%% if longer (see callback_deadline/1).
+-define(CALLBACK_DEADLINE_MIN_MS, 5000).
 %% How long a leaving node waits for members to acknowledge its departure
 %% notice (they answer in microseconds; a member that does not, e.g. an
 %% older caravan, only costs this once).
@@ -366,6 +371,20 @@ handle_info({polled, I, Pid, Result}, State) ->
         _ ->
             {noreply, State}
     end;
+handle_info({poll_deadline, I, Pid}, State) ->
+    case maps:find(I, State#state.sources) of
+        {ok, #source{poller = Pid} = Src} ->
+            %% Abandoned: an error like any other (the last listing
+            %% stands), and polled again as after an answer.
+            unlink(Pid),
+            exit(Pid, kill),
+            erlang:send_after(State#state.poll_interval, self(), {poll, I}),
+            State1 = State#state{sources = (State#state.sources)#{I := Src#source{poller = undefined}}},
+            {noreply, source_event(I, {error, {callback_timeout, callback_deadline(State)}},
+                                   State1)};
+        _ ->
+            {noreply, State} % it answered in time
+    end;
 handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
     case maps:take(Pid, D) of
         {{Node, T0}, D1} ->
@@ -432,6 +451,8 @@ poll(I, #state{sources = Sources} = State) ->
           when Kind =:= dns; Kind =:= callback ->
             Self = self(),
             Pid = spawn_link(fun() -> Self ! {polled, I, self(), discover(Kind, Options)} end),
+            Kind =:= callback andalso
+                erlang:send_after(callback_deadline(State), self(), {poll_deadline, I, Pid}),
             State#state{sources = Sources#{I := Src#source{poller = Pid}}};
         {ok, #source{spec = {Kind, _} = Watched, watch = undefined} = Src}
           when Kind =:= consul; Kind =:= nomad ->
@@ -440,6 +461,12 @@ poll(I, #state{sources = Sources} = State) ->
         _ ->
             State
     end.
+
+%% How long a callback may take: a DNS lookup has the C program's
+%% deadline, a user's function none; one that never returns would silence
+%% its source for good, with nothing in status() to say so.
+callback_deadline(#state{poll_interval = Poll}) ->
+    max(2 * Poll, ?CALLBACK_DEADLINE_MIN_MS).
 
 discover(dns, Options) ->
     caravan_dns:discover(Options);

@@ -67,6 +67,28 @@ callback_junk_keeps_the_listing_test_() ->
              end
      end}.
 
+%% A callback that never returns is abandoned after its deadline and counts
+%% as an error; the source is polled again. Before the fix the source
+%% went silent for good, with nothing in caravan:status() to say so.
+callback_that_hangs_is_abandoned_test_() ->
+    {timeout, 120,
+     fun() ->
+             Key = hang,
+             set(Key, ?GOOD),
+             C = start(Key, #{}),
+             try
+                 wait(fun() -> listed(C) =:= 2 end),
+                 set(Key, hang),
+                 wait(fun() -> last_error(C) =/= undefined end),
+                 ?assertMatch({callback_timeout, _}, last_error(C)),
+                 ?assertEqual(2, listed(C)),
+                 set(Key, {ok, [{"127.0.0.1", 4001}]}),
+                 wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
+             after
+                 stop(C)
+             end
+     end}.
+
 %% A connect MFA that raises or answers garbage is a failed dial: retried,
 %% the cluster keeps answering.
 connect_mfa_garbage_is_a_failed_dial_test_() ->
