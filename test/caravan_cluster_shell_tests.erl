@@ -29,6 +29,27 @@ starts_without_the_pg_scope_test() ->
         stop(C)
     end.
 
+%% A libcluster topology's config is an Elixir keyword list, where the
+%% first of duplicate keys is the value (Keyword.get/2, and so every
+%% libcluster strategy; Caravan.Cluster.Config too). Before the fix the
+%% last one won: `[prune: false, ..., prune: true]' pruned.
+libcluster_keyword_duplicates_first_wins_test() ->
+    set(dups, ?GOOD),
+    Source = {callback, #{basename => "app", discover => fun() -> answer(dups) end}},
+    {ok, C} = caravan_libcluster:start_link(
+                [#{topology => shell_test_dups,
+                   connect => {?MODULE, garbage_connect, [self()]},
+                   disconnect => {erlang, disconnect_node, []},
+                   list_nodes => {erlang, nodes, [connected]},
+                   config => [{sources, [Source]}, {prune, false}, {poll_interval, 1000},
+                              {self_listed, false}, {prune, true}, {poll_interval, 7}]}]),
+    unlink(C),
+    try
+        ?assertMatch(#{prune := false, prune_grace := 4000}, caravan_cluster:status(C))
+    after
+        caravan_cluster:stop(C)
+    end.
+
 %% A callback that answers junk, in whole or in part, is an error: the
 %% last listing stands (README, "Clusters that form themselves": an error
 %% keeps the last listing). Before the fix, junk entries were dropped
