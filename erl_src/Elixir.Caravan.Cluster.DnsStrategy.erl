@@ -75,7 +75,9 @@ client_discover(Client, Query) ->
     try Client:get_nodes(query(Query)) of
         Pairs when is_list(Pairs) ->
             case [P || P <- Pairs, not is_pair(P)] of
-                [] -> {ok, [{Host, Port} || {Port, Host} <- Pairs]};
+                %% Port 0 (an SRV record's "not here") names no node
+                %% the callback source accepts; 1.0.1 dialled it in vain.
+                [] -> {ok, [{Host, Port} || {Port, Host} <- Pairs, Port =/= 0]};
                 Bad -> {error, {dns_client, Client, {bad_records, Bad}}}
             end;
         Other ->

@@ -8,6 +8,7 @@
 -include_lib("eunit/include/eunit.hrl").
 
 -export([hanging_connect/2, garbage_connect/2, raising_connect/2]).
+-export([get_nodes/1]).
 
 -define(GOOD, {ok, [{"127.0.0.1", 4001}, {"127.0.0.1", 4002}]}).
 %% Every wait is bounded; the machine is shared, so generously.
@@ -145,6 +146,45 @@ stop_with_dials_in_flight_test_() ->
               || R <- Refs]
      end}.
 
+%% Caravan 1.0.1's strategy with a user's dns_client (this module): an SRV
+%% record with port 0 (RFC 2782: the service is not there) names no node
+%% and is left out, the others are listed (1.0.1 dialled app-0@host in
+%% vain); an answer that is not [{Port, Host}] keeps the last listing.
+compat_dns_client_answers_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(dns_client, [{0, <<"gone.example">>}, {4001, <<"127.0.0.1">>}]),
+             State = #{topology => shell_test_compat, connect => {?MODULE, garbage_connect, [self()]},
+                       disconnect => {erlang, disconnect_node, []},
+                       list_nodes => {erlang, nodes, [connected]},
+                       config => [{query, "app.service.consul"}, {node_sname, "app"},
+                                  {dns_client, ?MODULE}, {poll_interval, 50}]},
+             Options = 'Elixir.Caravan.Cluster.DnsStrategy':cluster_options(
+                         'Elixir.Caravan.Cluster.Config':new(State)),
+             start_table(),
+             {ok, C} = caravan_cluster:start_link(
+                         shell_test_compat,
+                         Options#{connect => {?MODULE, garbage_connect, [self()]}}),
+             unlink(C),
+             try
+                 wait(fun() -> listed(C) =:= 1 end),
+                 ?assertEqual(undefined, last_error(C)),
+                 [begin
+                      set(dns_client, Junk),
+                      wait(fun() -> last_error(C) =/= undefined end),
+                      ?assertEqual(1, listed(C)),
+                      set(dns_client, [{4001, <<"127.0.0.1">>}]),
+                      wait(fun() -> last_error(C) =:= undefined end)
+                  end || Junk <- [not_a_list, [{<<"127.0.0.1">>, 4001}], [{70000, "h"}]]]
+             after
+                 stop(C)
+             end
+     end}.
+
+-spec get_nodes(binary()) -> term().
+get_nodes(<<"app.service.consul">>) ->
+    persistent_term:get({?MODULE, dns_client}).
+
 %%%---------------------------------------------------------------------------
 %%% Connect MFAs (a libcluster user's own)
 %%%---------------------------------------------------------------------------
@@ -188,14 +228,7 @@ answer(Key) ->
     end.
 
 start(Key, Extra) ->
-    Table = caravan_shell_test_dials,
-    _ = [ets:delete(Table) || ets:whereis(Table) =/= undefined],
-    Self = self(),
-    %% The table outlives the dialler processes that write to it.
-    Owner = spawn(fun() -> ets:new(Table, [named_table, public]),
-                           Self ! table, receive stop -> ok end end),
-    receive table -> ok after ?WAIT_MS -> error(no_table) end,
-    put(table_owner, Owner),
+    start_table(),
     Config = maps:merge(#{sources => [{callback, #{basename => "app",
                                                    discover => fun() -> answer(Key) end}}],
                           poll_interval => 50, self_listed => false, prune => false,
@@ -206,6 +239,21 @@ start(Key, Extra) ->
     {ok, C} = caravan_cluster:start_link(Name, Config),
     unlink(C),
     C.
+
+start_table() ->
+    Table = caravan_shell_test_dials,
+    case get(table_owner) of
+        undefined -> ok;
+        Old -> Old ! stop
+    end,
+    _ = [ets:delete(Table) || ets:whereis(Table) =/= undefined],
+    Self = self(),
+    %% The table outlives the dialler processes that write to it.
+    Owner = spawn(fun() -> ets:new(Table, [named_table, public]),
+                           Self ! table, receive stop -> ok end end),
+    receive table -> ok after ?WAIT_MS -> error(no_table) end,
+    put(table_owner, Owner),
+    ok.
 
 stop(C) ->
     _ = [caravan_cluster:stop(C) || is_process_alive(C)],
