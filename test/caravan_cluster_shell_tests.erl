@@ -181,6 +181,34 @@ compat_dns_client_answers_test_() ->
              end
      end}.
 
+%% 1.0.1 built names by interpolation (`:"#{node_sname}-#{port}@#{host}"'),
+%% so node_sname could be an atom or a charlist as well as a string.
+%% Before the fix an atom made every poll fail (the naming rule takes
+%% text only) and the cluster never formed; find_nodes/1 raised.
+compat_node_sname_as_atom_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(dns_client, [{4001, <<"127.0.0.1">>}]),
+             State = #{topology => shell_test_sname, connect => {?MODULE, garbage_connect, [self()]},
+                       disconnect => {erlang, disconnect_node, []},
+                       list_nodes => {erlang, nodes, [connected]},
+                       config => [{query, "app.service.consul"}, {node_sname, app},
+                                  {dns_client, ?MODULE}, {poll_interval, 50}]},
+             Config = 'Elixir.Caravan.Cluster.Config':new(State),
+             start_table(),
+             ?assertEqual({error, [{'app-4001@127.0.0.1', {what, is, this}}]},
+                          'Elixir.Caravan.Cluster.DnsStrategy':find_nodes(Config)),
+             Options = 'Elixir.Caravan.Cluster.DnsStrategy':cluster_options(Config),
+             {ok, C} = caravan_cluster:start_link(shell_test_sname, Options),
+             unlink(C),
+             try
+                 wait(fun() -> listed(C) =:= 1 end),
+                 ?assertEqual(undefined, last_error(C))
+             after
+                 stop(C)
+             end
+     end}.
+
 -spec get_nodes(binary()) -> term().
 get_nodes(<<"app.service.consul">>) ->
     persistent_term:get({?MODULE, dns_client}).
