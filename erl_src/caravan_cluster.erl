@@ -269,14 +269,21 @@ sources(#{source := Spec} = Config) ->
 sources(_) ->
     {error, {bad_config, "a cluster needs `sources' (or `source')"}}.
 
-valid_source({dns, #{basename := _} = Options}) ->
-    maps:is_key(query, Options);
-valid_source({Kind, #{basename := _, service := _}}) when Kind =:= consul; Kind =:= nomad ->
-    true;
-valid_source({callback, #{basename := _, discover := Fun}}) ->
-    is_function(Fun, 0);
+%% The names are text: a basename the naming rule cannot take would fail
+%% every lookup (a crashed poller or watch, restarted every 500 ms).
+valid_source({dns, #{basename := Base, query := Query}}) ->
+    is_text(Base) andalso is_text(Query);
+valid_source({Kind, #{basename := Base, service := Service}}) when Kind =:= consul;
+                                                                  Kind =:= nomad ->
+    is_text(Base) andalso is_text(Service);
+valid_source({callback, #{basename := Base, discover := Fun}}) ->
+    is_text(Base) andalso is_function(Fun, 0);
 valid_source(_) ->
     false.
+
+is_text(V) when is_binary(V) -> V =/= <<>> andalso is_list(unicode:characters_to_list(V));
+is_text(V) when is_list(V) -> V =/= [] andalso io_lib:printable_unicode_list(V);
+is_text(_) -> false.
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks

@@ -51,6 +51,26 @@ libcluster_keyword_duplicates_first_wins_test() ->
         caravan_cluster:stop(C)
     end.
 
+%% README: a config with a malformed source is refused before anything
+%% starts. Before the fix a basename, query or service of the wrong type
+%% was accepted, and every lookup then failed (a basename the naming rule
+%% cannot take crashed the poller, restarted every 500 ms).
+malformed_source_fields_are_refused_test_() ->
+    Fun = fun() -> {ok, []} end,
+    Bad = [{callback, #{basename => 42, discover => Fun}},
+           {callback, #{basename => app, discover => Fun}},
+           {callback, #{basename => "", discover => Fun}},
+           {dns, #{basename => "app", query => 3}},
+           {dns, #{basename => <<255>>, query => "app.service.consul"}},
+           {consul, #{basename => "app", service => 42}},
+           {nomad, #{basename => {a}, service => "app"}}],
+    Good = [{callback, #{basename => <<"app">>, discover => Fun}},
+            {dns, #{basename => "app", query => <<"app.service.consul">>}},
+            {consul, #{basename => "app", service => "app-dist"}}],
+    [?_assertEqual({error, {bad_sources, [S]}},
+                   caravan_cluster:check_config(#{sources => [S]})) || S <- Bad]
+        ++ [?_assertEqual(ok, caravan_cluster:check_config(#{sources => [S]})) || S <- Good].
+
 %% A callback that answers junk, in whole or in part, is an error: the
 %% last listing stands (README, "Clusters that form themselves": an error
 %% keeps the last listing). Before the fix, junk entries were dropped
