@@ -410,6 +410,12 @@ handle_info({nodeup, Node}, State) ->
     {noreply, event({nodeup, Node}, State)};
 handle_info({nodedown, Node}, State) ->
     {noreply, event({nodedown, Node}, State)};
+handle_info({'EXIT', Pid, Reason}, #state{diallers = D} = State) when Reason =/= normal,
+                                                                     is_map_key(Pid, D) ->
+    %% A dial killed before it answered (its body catches everything
+    %% else): a failed dial, or the node would never be dialled again.
+    {Node, _T0} = maps:get(Pid, D),
+    handle_info({connected, Node, Pid, {error, Reason}}, State);
 handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
     %% A watch or poller died: restart that source after a pause.
     case [I || {I, #source{watch = W, poller = P}} <- maps:to_list(State#state.sources),

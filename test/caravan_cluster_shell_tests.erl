@@ -233,6 +233,25 @@ compat_node_sname_as_atom_test_() ->
 get_nodes(<<"app.service.consul">>) ->
     persistent_term:get({?MODULE, dns_client}).
 
+%% A dial killed from outside (an operator ending a process that looks
+%% stuck) is a failed dial: the node is dialled again. Before the fix the
+%% cluster waited for its answer for ever and never dialled the node again.
+killed_dial_is_retried_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(killed, {ok, [{"127.0.0.1", 4001}]}),
+             C = start(killed, #{connect => {?MODULE, hanging_connect, [self()]}}),
+             try
+                 First = receive {dialling, P1, _} -> P1 after ?WAIT_MS -> error(no_dial) end,
+                 exit(First, kill),
+                 receive {dialling, P2, _} when P2 =/= First -> ok
+                 after ?WAIT_MS -> error(not_redialled)
+                 end
+             after
+                 stop(C)
+             end
+     end}.
+
 %%%---------------------------------------------------------------------------
 %%% Connect MFAs (a libcluster user's own)
 %%%---------------------------------------------------------------------------
