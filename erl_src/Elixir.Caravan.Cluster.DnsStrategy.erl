@@ -52,8 +52,9 @@ start_link([#{topology := Topology} = State]) ->
 %% @doc caravan_cluster's options for a 1.0.1 config: one source, never
 %% prune, connect to whatever is listed.
 -spec cluster_options('Elixir.Caravan.Cluster.Config':t()) -> map().
-cluster_options(#{query := Query, node_sname := Base, dns_client := Client,
+cluster_options(#{query := Query, node_sname := Sname, dns_client := Client,
                   poll_interval := Poll} = Config) ->
+    Base = sname(Sname),
     Source = case Client of
                  ?INET_RES ->
                      {dns, #{query => Query, basename => Base,
@@ -75,7 +76,9 @@ client_discover(Client, Query) ->
     try Client:get_nodes(query(Query)) of
         Pairs when is_list(Pairs) ->
             case [P || P <- Pairs, not is_pair(P)] of
-                [] -> {ok, [{Host, Port} || {Port, Host} <- Pairs]};
+                %% Port 0 (an SRV record's "not here") names no node
+                %% the callback source accepts; 1.0.1 dialled it in vain.
+                [] -> {ok, [{Host, Port} || {Port, Host} <- Pairs, Port =/= 0]};
                 Bad -> {error, {dns_client, Client, {bad_records, Bad}}}
             end;
         Other ->
@@ -92,8 +95,9 @@ client_discover(Client, Query) ->
 %% `{error, [{Node, false | ignored}]}' for nodes that did not connect.
 -spec find_nodes('Elixir.Caravan.Cluster.Config':t()) ->
           ok | {error, [{node(), false | ignored}]}.
-find_nodes(#{query := Query, node_sname := Base, dns_client := Client, topology := Topology,
+find_nodes(#{query := Query, node_sname := Sname, dns_client := Client, topology := Topology,
              connect := Connect, list_nodes := ListNodes} = Config) ->
+    Base = sname(Sname),
     Pairs = case Client of
                 ?INET_RES -> ?INET_RES:get_nodes(query(Query),
                                                  #{servers => servers(Config),
@@ -150,6 +154,12 @@ is_pair({Port, Host}) ->
         (is_binary(Host) orelse io_lib:printable_unicode_list(Host));
 is_pair(_) ->
     false.
+
+%% node_sname as text: 1.0.1 interpolated it (`:"#{node_sname}-..."'), so
+%% an atom, a charlist or a number worked as well as a string.
+sname(Sname) when is_atom(Sname) -> atom_to_binary(Sname, utf8);
+sname(Sname) when is_integer(Sname) -> integer_to_binary(Sname);
+sname(Sname) -> Sname.
 
 %% 1.0.1 passed the query on as configured (Elixir configs give binaries).
 query(Query) when is_list(Query) -> unicode:characters_to_binary(Query);

@@ -64,7 +64,9 @@
 %%% `{consul, Options}' and `{nomad, Options}' (watched with blocking
 %%% queries, see caravan_watch); `{callback, #{basename := B, discover :=
 %%% Fun}}': Fun() -> `{ok, [{Host, Port}]} | {error, Reason}', polled like a
-%%% DNS source (every `poll_interval' ms, an error keeps the last listing);
+%%% DNS source (every `poll_interval' ms, an error keeps the last listing;
+%%% junk, or a call not back after 2 x poll_interval (at least 5 s), is an
+%%% error);
 %%% Host is an IP tuple, an address as text, or a host name (string or
 %%% binary). Every source names nodes `Basename-Port@Host' with
 %%% caravan_name:node/3: addresses in OTP's text form, host names as given.
@@ -120,6 +122,9 @@
 -define(DEFAULT_POLL_MS, 5000).
 -define(RETRY_MIN_MS, 500).
 -define(RETRY_MAX_MS, 30000).
+%% A callback source's call is abandoned after 2 x poll_interval, or this
+%% if longer (see callback_deadline/1).
+-define(CALLBACK_DEADLINE_MIN_MS, 5000).
 %% How long a leaving node waits for members to acknowledge its departure
 %% notice (they answer in microseconds; a member that does not, e.g. an
 %% older caravan, only costs this once).
@@ -264,14 +269,21 @@ sources(#{source := Spec} = Config) ->
 sources(_) ->
     {error, {bad_config, "a cluster needs `sources' (or `source')"}}.
 
-valid_source({dns, #{basename := _} = Options}) ->
-    maps:is_key(query, Options);
-valid_source({Kind, #{basename := _, service := _}}) when Kind =:= consul; Kind =:= nomad ->
-    true;
-valid_source({callback, #{basename := _, discover := Fun}}) ->
-    is_function(Fun, 0);
+%% The names are text: a basename the naming rule cannot take would fail
+%% every lookup (a crashed poller or watch, restarted every 500 ms).
+valid_source({dns, #{basename := Base, query := Query}}) ->
+    is_text(Base) andalso is_text(Query);
+valid_source({Kind, #{basename := Base, service := Service}}) when Kind =:= consul;
+                                                                  Kind =:= nomad ->
+    is_text(Base) andalso is_text(Service);
+valid_source({callback, #{basename := Base, discover := Fun}}) ->
+    is_text(Base) andalso is_function(Fun, 0);
 valid_source(_) ->
     false.
+
+is_text(V) when is_binary(V) -> V =/= <<>> andalso is_list(unicode:characters_to_list(V));
+is_text(V) when is_list(V) -> V =/= [] andalso io_lib:printable_unicode_list(V);
+is_text(_) -> false.
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks
@@ -328,7 +340,7 @@ visible({M, F, A}) ->
 
 join_group() ->
     try pg:join(?SCOPE, ?GROUP, self())
-    catch error:badarg -> ok % caravan's supervisor is not running: not listed
+    catch exit:{noproc, _} -> ok % caravan's supervisor is not running: not listed
     end.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
@@ -366,6 +378,20 @@ handle_info({polled, I, Pid, Result}, State) ->
         _ ->
             {noreply, State}
     end;
+handle_info({poll_deadline, I, Pid}, State) ->
+    case maps:find(I, State#state.sources) of
+        {ok, #source{poller = Pid} = Src} ->
+            %% Abandoned: an error like any other (the last listing
+            %% stands), and polled again as after an answer.
+            unlink(Pid),
+            exit(Pid, kill),
+            erlang:send_after(State#state.poll_interval, self(), {poll, I}),
+            State1 = State#state{sources = (State#state.sources)#{I := Src#source{poller = undefined}}},
+            {noreply, source_event(I, {error, {callback_timeout, callback_deadline(State)}},
+                                   State1)};
+        _ ->
+            {noreply, State} % it answered in time
+    end;
 handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
     case maps:take(Pid, D) of
         {{Node, T0}, D1} ->
@@ -384,6 +410,12 @@ handle_info({nodeup, Node}, State) ->
     {noreply, event({nodeup, Node}, State)};
 handle_info({nodedown, Node}, State) ->
     {noreply, event({nodedown, Node}, State)};
+handle_info({'EXIT', Pid, Reason}, #state{diallers = D} = State) when Reason =/= normal,
+                                                                     is_map_key(Pid, D) ->
+    %% A dial killed before it answered (its body catches everything
+    %% else): a failed dial, or the node would never be dialled again.
+    {Node, _T0} = maps:get(Pid, D),
+    handle_info({connected, Node, Pid, {error, Reason}}, State);
 handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
     %% A watch or poller died: restart that source after a pause.
     case [I || {I, #source{watch = W, poller = P}} <- maps:to_list(State#state.sources),
@@ -402,8 +434,13 @@ handle_info(_Msg, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, #state{sources = Sources}) ->
+terminate(_Reason, #state{sources = Sources, diallers = Diallers}) ->
     [caravan_watch:stop(W) || #source{watch = W} <- maps:values(Sources), is_pid(W)],
+    %% stop/1 exits normally, which does not end linked processes: a dial
+    %% or a callback still running would outlive the cluster (and a dial
+    %% connect a node after it stopped).
+    [exit(P, kill) || #source{poller = P} <- maps:values(Sources), is_pid(P)],
+    [exit(P, kill) || P <- maps:keys(Diallers)],
     ok.
 
 %%%---------------------------------------------------------------------------
@@ -427,6 +464,8 @@ poll(I, #state{sources = Sources} = State) ->
           when Kind =:= dns; Kind =:= callback ->
             Self = self(),
             Pid = spawn_link(fun() -> Self ! {polled, I, self(), discover(Kind, Options)} end),
+            Kind =:= callback andalso
+                erlang:send_after(callback_deadline(State), self(), {poll_deadline, I, Pid}),
             State#state{sources = Sources#{I := Src#source{poller = Pid}}};
         {ok, #source{spec = {Kind, _} = Watched, watch = undefined} = Src}
           when Kind =:= consul; Kind =:= nomad ->
@@ -436,12 +475,18 @@ poll(I, #state{sources = Sources} = State) ->
             State
     end.
 
+%% How long a callback may take: a DNS lookup has the C program's
+%% deadline, a user's function none; one that never returns would silence
+%% its source for good, with nothing in status() to say so.
+callback_deadline(#state{poll_interval = Poll}) ->
+    max(2 * Poll, ?CALLBACK_DEADLINE_MIN_MS).
+
 discover(dns, Options) ->
     caravan_dns:discover(Options);
 discover(callback, #{basename := Base, discover := Fun}) ->
     try Fun() of
         {ok, Found} when is_list(Found) ->
-            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Host, Port} <- Found])};
+            callback_nodes(Base, Found);
         {error, Reason} ->
             {error, Reason};
         Other ->
@@ -449,6 +494,25 @@ discover(callback, #{basename := Base, discover := Fun}) ->
     catch Class:Reason ->
             {error, {callback_failed, Class, Reason}}
     end.
+
+%% The nodes a callback's answer names, or an error for the first entry
+%% that names none: an answer with junk in it is not a listing (dropping
+%% the junk could empty the listing, and prune every member).
+callback_nodes(Base, Found) ->
+    try {ok, lists:usort([callback_node(Base, Entry) || Entry <- Found])}
+    catch throw:{bad_entry, Entry} -> {error, {bad_callback_result, Entry}}
+    end.
+
+callback_node(Base, {Host, Port} = Entry) when is_integer(Port), Port >= 1, Port =< 65535,
+                                               (is_tuple(Host) orelse is_list(Host)
+                                                orelse is_binary(Host)) ->
+    %% The naming rule raises on what it cannot name (not UTF-8, an
+    %% address tuple that is none, a name longer than an atom can be).
+    try caravan_name:node(Base, Port, Host)
+    catch error:_ -> throw({bad_entry, Entry})
+    end;
+callback_node(_Base, Entry) ->
+    throw({bad_entry, Entry}).
 
 poll_event({ok, Nodes}) -> {members, Nodes};
 poll_event({error, Reason}) -> {error, Reason}.

@@ -48,7 +48,10 @@ child_spec(Module, [State]) ->
 
 -spec start_link([map()]) -> {ok, pid()} | {error, term()}.
 start_link([#{topology := Topology, config := Config} = State]) ->
-    caravan_cluster:start_link(Topology, cluster_config(State, maps:from_list(Config))).
+    %% A keyword list: the first of duplicate keys counts (Keyword.get/2);
+    %% maps:from_list/1 keeps the last.
+    caravan_cluster:start_link(Topology,
+                               cluster_config(State, maps:from_list(lists:reverse(Config)))).
 
 %% @doc caravan_cluster's config from a libcluster state and the strategy's
 %% own options (already a map).

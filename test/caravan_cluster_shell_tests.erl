@@ -1,0 +1,352 @@
+%%% The cluster shell (caravan_cluster) against what its users hand it:
+%%% callback sources that answer junk or hang, connect MFAs that raise,
+%%% hang or answer garbage, and a cluster stopped with a dial in flight.
+%%% One real cluster process per test, in this (non-distributed) node:
+%%% nothing here needs a peer, only what the shell does with the answers.
+-module(caravan_cluster_shell_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-export([hanging_connect/2, garbage_connect/2, raising_connect/2]).
+-export([get_nodes/1]).
+
+-define(GOOD, {ok, [{"127.0.0.1", 4001}, {"127.0.0.1", 4002}]}).
+%% Every wait is bounded; the machine is shared, so generously.
+-define(WAIT_MS, 15000).
+
+%% caravan_cluster's own doc: a cluster started while caravan's supervisor
+%% (and so its pg scope) is not running is simply not listed in
+%% caravan:status(). Before the fix it crashed in init: pg:join/3 on a
+%% scope that is not running exits (noproc), it does not raise badarg.
+starts_without_the_pg_scope_test() ->
+    _ = application:stop(caravan),
+    ?assertEqual(undefined, whereis(caravan_clusters)),
+    set(no_scope, ?GOOD),
+    C = start(no_scope, #{}),
+    try
+        wait(fun() -> listed(C) =:= 2 end),
+        ?assertEqual([], caravan_cluster:all())
+    after
+        stop(C)
+    end.
+
+%% A libcluster topology's config is an Elixir keyword list, where the
+%% first of duplicate keys is the value (Keyword.get/2, and so every
+%% libcluster strategy; Caravan.Cluster.Config too). Before the fix the
+%% last one won: `[prune: false, ..., prune: true]' pruned.
+libcluster_keyword_duplicates_first_wins_test() ->
+    set(dups, ?GOOD),
+    Source = {callback, #{basename => "app", discover => fun() -> answer(dups) end}},
+    {ok, C} = caravan_libcluster:start_link(
+                [#{topology => shell_test_dups,
+                   connect => {?MODULE, garbage_connect, [self()]},
+                   disconnect => {erlang, disconnect_node, []},
+                   list_nodes => {erlang, nodes, [connected]},
+                   config => [{sources, [Source]}, {prune, false}, {poll_interval, 1000},
+                              {self_listed, false}, {prune, true}, {poll_interval, 7}]}]),
+    unlink(C),
+    try
+        ?assertMatch(#{prune := false, prune_grace := 4000}, caravan_cluster:status(C))
+    after
+        caravan_cluster:stop(C)
+    end.
+
+%% README: a config with a malformed source is refused before anything
+%% starts. Before the fix a basename, query or service of the wrong type
+%% was accepted, and every lookup then failed (a basename the naming rule
+%% cannot take crashed the poller, restarted every 500 ms).
+malformed_source_fields_are_refused_test_() ->
+    Fun = fun() -> {ok, []} end,
+    Bad = [{callback, #{basename => 42, discover => Fun}},
+           {callback, #{basename => app, discover => Fun}},
+           {callback, #{basename => "", discover => Fun}},
+           {dns, #{basename => "app", query => 3}},
+           {dns, #{basename => <<255>>, query => "app.service.consul"}},
+           {consul, #{basename => "app", service => 42}},
+           {nomad, #{basename => {a}, service => "app"}}],
+    Good = [{callback, #{basename => <<"app">>, discover => Fun}},
+            {dns, #{basename => "app", query => <<"app.service.consul">>}},
+            {consul, #{basename => "app", service => "app-dist"}}],
+    [?_assertEqual({error, {bad_sources, [S]}},
+                   caravan_cluster:check_config(#{sources => [S]})) || S <- Bad]
+        ++ [?_assertEqual(ok, caravan_cluster:check_config(#{sources => [S]})) || S <- Good].
+
+%% A callback that answers junk, in whole or in part, is an error: the
+%% last listing stands (README, "Clusters that form themselves": an error
+%% keeps the last listing). Before the fix, junk entries were dropped
+%% silently ({ok, [foo]} was an empty listing: every member pruned), and an
+%% entry the naming rule could not take crashed the poller, which was
+%% restarted every 500 ms with a warning each time and no last_error.
+callback_junk_keeps_the_listing_test_() ->
+    {timeout, 120,
+     fun() ->
+             Key = junk,
+             set(Key, ?GOOD),
+             C = start(Key, #{}),
+             try
+                 wait(fun() -> listed(C) =:= 2 end),
+                 lists:foreach(
+                   fun(Junk) ->
+                           set(Key, Junk),
+                           wait(fun() -> last_error(C) =/= undefined end),
+                           ?assertMatch({bad_callback_result, _}, last_error(C)),
+                           ?assertEqual(2, listed(C)),
+                           ?assert(is_process_alive(C)),
+                           set(Key, ?GOOD),
+                           wait(fun() -> last_error(C) =:= undefined end)
+                   end,
+                   [{ok, [foo]},
+                    {ok, [{"127.0.0.1", 4001}, {"127.0.0.1"}]},
+                    {ok, [{"127.0.0.1", "4001"}]},          % port as text
+                    {ok, [{"127.0.0.1", 0}]},
+                    {ok, [{"127.0.0.1", 70000}]},
+                    {ok, [{lists:duplicate(300, $a), 4001}]}, % no atom that long
+                    {ok, [{'127.0.0.1', 4001}]},
+                    {ok, [{<<255, 254>>, 4001}]},             % not UTF-8
+                    {ok, not_a_list}])
+             after
+                 stop(C)
+             end
+     end}.
+
+%% A callback that never returns is abandoned after its deadline and counts
+%% as an error; the source is polled again. Before the fix the source
+%% went silent for good, with nothing in caravan:status() to say so.
+callback_that_hangs_is_abandoned_test_() ->
+    {timeout, 120,
+     fun() ->
+             Key = hang,
+             set(Key, ?GOOD),
+             C = start(Key, #{}),
+             try
+                 wait(fun() -> listed(C) =:= 2 end),
+                 set(Key, hang),
+                 wait(fun() -> last_error(C) =/= undefined end),
+                 ?assertMatch({callback_timeout, _}, last_error(C)),
+                 ?assertEqual(2, listed(C)),
+                 set(Key, {ok, [{"127.0.0.1", 4001}]}),
+                 wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
+             after
+                 stop(C)
+             end
+     end}.
+
+%% A connect MFA that raises or answers garbage is a failed dial: retried,
+%% the cluster keeps answering.
+connect_mfa_garbage_is_a_failed_dial_test_() ->
+    {timeout, 60,
+     [fun() ->
+              Key = {connect, F},
+              set(Key, ?GOOD),
+              C = start(Key, #{connect => {?MODULE, F, [self()]}}),
+              try
+                  wait(fun() -> dials() >= 4 end), % two nodes, each retried
+                  ?assertMatch(#{pending_retries := _}, caravan_cluster:status(C)),
+                  ?assertEqual([], caravan_cluster:members(C))
+              after
+                  stop(C)
+              end
+      end || F <- [garbage_connect, raising_connect]]}.
+
+%% caravan_cluster:stop/1 with dials in flight: nothing the cluster
+%% started outlives it. Before the fix a dialler (and a poller) survived
+%% the normal exit of gen_server:stop/1 and could connect a node after
+%% the cluster was gone.
+stop_with_dials_in_flight_test_() ->
+    {timeout, 60,
+     fun() ->
+             Key = stop_dials,
+             set(Key, ?GOOD),
+             C = start(Key, #{connect => {?MODULE, hanging_connect, [self()]}}),
+             Diallers = [receive {dialling, P, _} -> P after ?WAIT_MS -> error(no_dial) end
+                         || _ <- [1, 2]],
+             Refs = [monitor(process, P) || P <- Diallers],
+             ok = caravan_cluster:stop(C),
+             [receive {'DOWN', R, process, _, _} -> ok after ?WAIT_MS -> error({alive, R}) end
+              || R <- Refs]
+     end}.
+
+%% Caravan 1.0.1's strategy with a user's dns_client (this module): an SRV
+%% record with port 0 (RFC 2782: the service is not there) names no node
+%% and is left out, the others are listed (1.0.1 dialled app-0@host in
+%% vain); an answer that is not [{Port, Host}] keeps the last listing.
+compat_dns_client_answers_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(dns_client, [{0, <<"gone.example">>}, {4001, <<"127.0.0.1">>}]),
+             State = #{topology => shell_test_compat, connect => {?MODULE, garbage_connect, [self()]},
+                       disconnect => {erlang, disconnect_node, []},
+                       list_nodes => {erlang, nodes, [connected]},
+                       config => [{query, "app.service.consul"}, {node_sname, "app"},
+                                  {dns_client, ?MODULE}, {poll_interval, 50}]},
+             Options = 'Elixir.Caravan.Cluster.DnsStrategy':cluster_options(
+                         'Elixir.Caravan.Cluster.Config':new(State)),
+             start_table(),
+             {ok, C} = caravan_cluster:start_link(
+                         shell_test_compat,
+                         Options#{connect => {?MODULE, garbage_connect, [self()]}}),
+             unlink(C),
+             try
+                 wait(fun() -> listed(C) =:= 1 end),
+                 ?assertEqual(undefined, last_error(C)),
+                 [begin
+                      set(dns_client, Junk),
+                      wait(fun() -> last_error(C) =/= undefined end),
+                      ?assertEqual(1, listed(C)),
+                      set(dns_client, [{4001, <<"127.0.0.1">>}]),
+                      wait(fun() -> last_error(C) =:= undefined end)
+                  end || Junk <- [not_a_list, [{<<"127.0.0.1">>, 4001}], [{70000, "h"}]]]
+             after
+                 stop(C)
+             end
+     end}.
+
+%% 1.0.1 built names by interpolation (`:"#{node_sname}-#{port}@#{host}"'),
+%% so node_sname could be an atom or a charlist as well as a string.
+%% Before the fix an atom made every poll fail (the naming rule takes
+%% text only) and the cluster never formed; find_nodes/1 raised.
+compat_node_sname_as_atom_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(dns_client, [{4001, <<"127.0.0.1">>}]),
+             State = #{topology => shell_test_sname, connect => {?MODULE, garbage_connect, [self()]},
+                       disconnect => {erlang, disconnect_node, []},
+                       list_nodes => {erlang, nodes, [connected]},
+                       config => [{query, "app.service.consul"}, {node_sname, app},
+                                  {dns_client, ?MODULE}, {poll_interval, 50}]},
+             Config = 'Elixir.Caravan.Cluster.Config':new(State),
+             start_table(),
+             ?assertEqual({error, [{'app-4001@127.0.0.1', {what, is, this}}]},
+                          'Elixir.Caravan.Cluster.DnsStrategy':find_nodes(Config)),
+             Options = 'Elixir.Caravan.Cluster.DnsStrategy':cluster_options(Config),
+             {ok, C} = caravan_cluster:start_link(shell_test_sname, Options),
+             unlink(C),
+             try
+                 wait(fun() -> listed(C) =:= 1 end),
+                 ?assertEqual(undefined, last_error(C))
+             after
+                 stop(C)
+             end
+     end}.
+
+-spec get_nodes(binary()) -> term().
+get_nodes(<<"app.service.consul">>) ->
+    persistent_term:get({?MODULE, dns_client}).
+
+%% A dial killed from outside (an operator ending a process that looks
+%% stuck) is a failed dial: the node is dialled again. Before the fix the
+%% cluster waited for its answer for ever and never dialled the node again.
+killed_dial_is_retried_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(killed, {ok, [{"127.0.0.1", 4001}]}),
+             C = start(killed, #{connect => {?MODULE, hanging_connect, [self()]}}),
+             try
+                 First = receive {dialling, P1, _} -> P1 after ?WAIT_MS -> error(no_dial) end,
+                 exit(First, kill),
+                 receive {dialling, P2, _} when P2 =/= First -> ok
+                 after ?WAIT_MS -> error(not_redialled)
+                 end
+             after
+                 stop(C)
+             end
+     end}.
+
+%%%---------------------------------------------------------------------------
+%%% Connect MFAs (a libcluster user's own)
+%%%---------------------------------------------------------------------------
+
+-spec hanging_connect(pid(), node()) -> no_return().
+hanging_connect(Test, Node) ->
+    Test ! {dialling, self(), Node},
+    receive after infinity -> ok end.
+
+-spec garbage_connect(pid(), node()) -> term().
+garbage_connect(_Test, _Node) ->
+    count_dial(),
+    {what, is, this}.
+
+-spec raising_connect(pid(), node()) -> no_return().
+raising_connect(_Test, _Node) ->
+    count_dial(),
+    error(user_bug).
+
+count_dial() ->
+    _ = ets:update_counter(caravan_shell_test_dials, n, 1, {n, 0}),
+    ok.
+
+dials() ->
+    try ets:lookup_element(caravan_shell_test_dials, n, 2)
+    catch error:badarg -> 0
+    end.
+
+%%%---------------------------------------------------------------------------
+%%% Helpers
+%%%---------------------------------------------------------------------------
+
+%% The callback's answer, read on every call (a hang when asked to).
+set(Key, Answer) ->
+    persistent_term:put({?MODULE, Key}, Answer).
+
+answer(Key) ->
+    case persistent_term:get({?MODULE, Key}) of
+        hang -> receive after infinity -> ok end;
+        Answer -> Answer
+    end.
+
+start(Key, Extra) ->
+    start_table(),
+    Config = maps:merge(#{sources => [{callback, #{basename => "app",
+                                                   discover => fun() -> answer(Key) end}}],
+                          poll_interval => 50, self_listed => false, prune => false,
+                          retry_min => 20, retry_max => 40,
+                          connect => {?MODULE, garbage_connect, [self()]}},
+                        Extra),
+    Name = list_to_atom("shell_test_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {ok, C} = caravan_cluster:start_link(Name, Config),
+    unlink(C),
+    C.
+
+start_table() ->
+    Table = caravan_shell_test_dials,
+    case get(table_owner) of
+        undefined -> ok;
+        Old -> Old ! stop
+    end,
+    _ = [ets:delete(Table) || ets:whereis(Table) =/= undefined],
+    Self = self(),
+    %% The table outlives the dialler processes that write to it.
+    Owner = spawn(fun() -> ets:new(Table, [named_table, public]),
+                           Self ! table, receive stop -> ok end end),
+    receive table -> ok after ?WAIT_MS -> error(no_table) end,
+    put(table_owner, Owner),
+    ok.
+
+stop(C) ->
+    _ = [caravan_cluster:stop(C) || is_process_alive(C)],
+    case get(table_owner) of
+        undefined -> ok;
+        Owner -> Owner ! stop
+    end,
+    ok.
+
+status_source(C) ->
+    [Source] = maps:get(sources, caravan_cluster:status(C)),
+    Source.
+
+listed(C) -> maps:get(listed, caravan_cluster:status(C)).
+
+last_error(C) -> maps:get(last_error, status_source(C)).
+
+wait(Cond) ->
+    wait(Cond, erlang:monotonic_time(millisecond) + ?WAIT_MS).
+
+wait(Cond, Deadline) ->
+    case Cond() of
+        true -> ok;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> error(timeout_waiting);
+                false -> timer:sleep(20), wait(Cond, Deadline)
+            end
+    end.
