@@ -360,8 +360,12 @@ pings_while_big_bodies_download(Config) ->
         Big = lists:sum([B || {_, B} <- Lat]),
         ct:log("ping latencies (ms, big answers seen meanwhile): ~w~nsorted: ~w",
                [Lat, Sorted]),
-        %% Meaningful only while the bodies still download.
-        ?assert(Big < 8, {all_big_answers_in_before_the_pings_ended, Big}),
+        %% Meaningful only while the bodies still download: pings answered
+        %% before the last big answer came in.
+        {Seen, _} = lists:mapfoldl(fun({_, B}, C) -> {C + B, C + B} end, 0, Lat),
+        During = length(lists:takewhile(fun(K) -> K < 8 end, Seen)),
+        ct:log("~b big answers, ~b pings before the last", [Big, During]),
+        ?assert(During >= 5, {too_few_pings_while_downloading, During}),
         %% Goal p99 <= 10 ms; the bound leaves room for a loaded machine (the
         %% test VM itself serves the 176 MB) and the ASan build's slower
         %% copies, and still fails the 50-67 ms stalls.
