@@ -366,10 +366,23 @@ pings_while_big_bodies_download(Config) ->
         During = length(lists:takewhile(fun(K) -> K < 8 end, Seen)),
         ct:log("~b big answers, ~b pings before the last", [Big, During]),
         ?assert(During >= 5, {too_few_pings_while_downloading, During}),
+        %% Every download ends, each with the body whole: one entry is
+        %% usable, the rest well-formed JSON but dropped, so a body cut or
+        %% with a chunk lost or doubled by a pause is bad_answer.
+        Answers = [receive {big_answer, T} -> T after 0 -> error(lost) end
+                   || _ <- lists:seq(1, Big)]
+            ++ [receive {P, {data, D}} -> binary_to_term(D)
+                after 20000 -> error({big_answer_missing, Big})
+                end || _ <- lists:seq(1, 8 - Big)],
+        ct:log("the big answers: ~p", [Answers]),
+        ?assertEqual([{Id, ok, [<<"10.0.0.7">>]} || Id <- lists:seq(1, 8)],
+                     lists:sort([{Id, St, [A || #{address := A} <- maps:get(members, R)]}
+                                 || {Id, St, R} <- Answers])),
         %% Goal p99 <= 10 ms; the bound leaves room for a loaded machine (the
-        %% test VM itself serves the 176 MB) and the ASan build's slower
-        %% copies, and still fails the 50-67 ms stalls.
-        ?assert(lists:max(Sorted) < 30, {max_ms, lists:max(Sorted)})
+        %% test VM itself serves the 176 MB, the worker thread parses it)
+        %% and the ASan build's slower copies: 22 ms seen at worst; without
+        %% the budget 99-135 ms.
+        ?assert(lists:max(Sorted) < 45, {max_ms, lists:max(Sorted)})
     after
         port_close(P)
     end.
@@ -406,7 +419,13 @@ big_answers(P, N) ->
 
 %% A program of its own with N consul_health requests for 22 MB bodies out.
 big_downloads(Config, N) ->
-    ok = caravan_test_catalog:set_fault(catalog(Config), {big, 22 * 1024 * 1024}),
+    %% A node address that is no string: valid JSON, an entry dropped.
+    Entry = <<"{\"Node\":{\"Address\":1},\"Service\":{\"Port\":4370}}">>,
+    Good = <<"{\"Node\":{\"Address\":\"10.0.0.7\"},\"Service\":{\"Port\":4370}}">>,
+    Body = iolist_to_binary([$[, lists:join($,, [Good | lists:duplicate(22 * 1024 * 1024 div
+                                                                 (byte_size(Entry) + 1),
+                                                                 Entry)]), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
     {ok, Program} = caravan_config:port_program(),
     P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
     [true = port_command(P, term_to_binary({Id, consul_health,
@@ -426,16 +445,15 @@ big_pings(P, Id, N, _, Acc) ->
     timer:sleep(10),
     big_pings(P, Id + 1, N - 1, 0, [{round(L), Big} | Acc]).
 
-%% Waits for Id's pong; returns how many other answers came first.
+%% Waits for Id's pong; returns how many other answers came first, which
+%% it sends to self() as {big_answer, Term}.
 pong(P, Id, Others) ->
     receive
-        {P, {data, D}} when byte_size(D) < 4096 ->
+        {P, {data, D}} ->
             case binary_to_term(D) of
                 {Id, ok, pong} -> Others;
-                _ -> pong(P, Id, Others + 1)
-            end;
-        {P, {data, _}} ->
-            pong(P, Id, Others + 1)
+                Other -> self() ! {big_answer, Other}, pong(P, Id, Others + 1)
+            end
     after 10000 -> error({no_pong, Id})
     end.
 
