@@ -42,6 +42,7 @@ struct transfer {
     char *body;
     size_t len, cap, max;
     bool too_large;
+    bool paused;   /* refused a chunk over the loop's budget (on_body) */
     const char *long_header; /* a header whose value did not fit, or NULL */
     struct http_response resp;
     char error[CURL_ERROR_SIZE];
@@ -74,7 +75,20 @@ struct http {
     int64_t timer_due; /* -1: libcurl wants no wakeup */
     size_t inflight;
     struct transfer *transfers;
+    size_t taken;   /* body bytes taken in this http_process call */
+    size_t npaused; /* transfers with paused set */
 };
+
+/*
+ * Body bytes one http_process call takes in, across all transfers. libcurl
+ * reads a readable socket until it would block (up to ~100 chunks of 16 KiB
+ * each), so without a bound a few big bodies arriving at once held the
+ * loop for 60-180 ms while pings and stdin's end waited. Past the budget
+ * on_body refuses the chunk with CURL_WRITEFUNC_PAUSE (libcurl keeps it and
+ * delivers it again on unpause) and the next call resumes the transfer,
+ * after the loop has served stdin and the other descriptors.
+ */
+#define HTTP_BUDGET_BYTES (256 * 1024)
 
 /*
  * libcurl is loaded with dlopen() on the first HTTP request, not linked:
@@ -94,6 +108,7 @@ static struct {
     CURL *(*easy_init)(void);
     CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    CURLcode (*easy_pause)(CURL *, int);
     void (*easy_cleanup)(CURL *);
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
@@ -139,6 +154,7 @@ static int load_libcurl(void)
     BIND(easy_init, "curl_easy_init");
     BIND(easy_setopt, "curl_easy_setopt");
     BIND(easy_getinfo, "curl_easy_getinfo");
+    BIND(easy_pause, "curl_easy_pause");
     BIND(easy_cleanup, "curl_easy_cleanup");
     BIND(easy_strerror, "curl_easy_strerror");
     BIND(slist_append, "curl_slist_append");
@@ -196,6 +212,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t n = size * nmemb;
+    if (t->h->taken >= HTTP_BUDGET_BYTES && n > 0) {
+        if (!t->paused) {
+            t->paused = true;
+            t->h->npaused++;
+        }
+        return CURL_WRITEFUNC_PAUSE; /* resumed by the next http_process */
+    }
     if (n > t->max - t->len) {
         t->too_large = true;
         return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
@@ -212,6 +235,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     }
     memcpy(t->body + t->len, data, n);
     t->len += n;
+    t->h->taken += n;
     t->body[t->len] = '\0';
     return n;
 }
@@ -276,6 +300,8 @@ static void transfer_free(struct transfer *t)
         t->h->resolving--;
     if (t->state == T_ABANDONED)
         t->h->abandoned--;
+    if (t->paused)
+        t->h->npaused--;
     lib.slist_free_all(t->headers);
     lib.slist_free_all(t->resolve);
     free(t->body);
@@ -569,6 +595,8 @@ size_t http_nfds(const struct http *h)
 int http_timeout(struct http *h, int cap)
 {
     int64_t now = clock_now_ms();
+    if (h->npaused > 0)
+        return 0; /* resume them in the next http_process */
     if (h->timer_due >= 0) {
         int64_t left = h->timer_due - now;
         cap = left < 0 ? 0 : left < cap ? (int)left : cap;
@@ -661,13 +689,32 @@ static void step_resolving(struct http *h)
     }
 }
 
+/* Unpauses the transfers on_body paused in the last call. libcurl hands
+ * each its refused chunk again inside curl_easy_pause (which may pause it
+ * anew once the budget is spent) and asks for a timer of 0 to read on. */
+static void resume_paused(struct http *h)
+{
+    for (struct transfer *t = h->transfers; t != NULL && h->npaused > 0; t = t->next) {
+        if (!t->paused)
+            continue;
+        t->paused = false;
+        h->npaused--;
+        lib.easy_pause(t->easy, CURLPAUSE_CONT);
+    }
+}
+
 void http_process(struct http *h, const struct pollfd *fds, size_t n)
 {
     int running = 0;
     size_t ncurl = h->ncurl_polled < n ? h->ncurl_polled : n;
+    h->taken = 0;
+    resume_paused(h);
     for (size_t i = 0; i < ncurl; i++) {
         if (fds[i].revents == 0)
             continue;
+        /* Spent: the sockets stay readable and the next call serves them. */
+        if (h->taken >= HTTP_BUDGET_BYTES)
+            break;
         int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
                  (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
                  (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);

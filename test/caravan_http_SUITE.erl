@@ -28,7 +28,8 @@
          https_with_test_ca/1, wrong_ca_fails/1, mutual_tls/1,
          nomad_discover/1, nomad_pagination/1, nomad_token/1, nomad_unix_socket/1,
          nomad_watch/1, blackholed_resolver/1, resolved_host_name/1,
-         ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1]).
+         ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1,
+         pings_while_big_bodies_download/1, exit_while_big_bodies_download/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -41,7 +42,8 @@ groups() ->
                    escaped_strings, malformed_bodies, big_body_is_bounded, server_errors,
                    environment_defaults, cli_lookup, token_echoed_in_error_bodies,
                    strict_json, index_header_is_checked, one_bad_entry_is_dropped,
-                   ipv4_shorthand_hosts, small_answer_behind_big_ones]},
+                   ipv4_shorthand_hosts, small_answer_behind_big_ones,
+                   pings_while_big_bodies_download, exit_while_big_bodies_download]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
@@ -344,6 +346,115 @@ small_answer_behind_big_ones(Config) ->
     after
         port_close(Port),
         caravan_test_catalog:stop_server(Small)
+    end.
+
+%% Issue 10: 8 bodies of 22 MB arriving at once from a local server. libcurl
+%% reads a readable socket until it would block, so one loop iteration took
+%% 60-180 ms and a ping waited behind it (50-67 ms). With a receive budget
+%% per iteration (http.c) every ping is answered within milliseconds.
+pings_while_big_bodies_download(Config) ->
+    P = big_downloads(Config, 8),
+    try
+        Lat = big_pings(P, 1000, 60, 0, []),
+        Sorted = lists:sort([L || {L, _} <- Lat]),
+        Big = lists:sum([B || {_, B} <- Lat]),
+        ct:log("ping latencies (ms, big answers seen meanwhile): ~w~nsorted: ~w",
+               [Lat, Sorted]),
+        %% Meaningful only while the bodies still download: pings answered
+        %% before the last big answer came in.
+        {Seen, _} = lists:mapfoldl(fun({_, B}, C) -> {C + B, C + B} end, 0, Lat),
+        During = length(lists:takewhile(fun(K) -> K < 8 end, Seen)),
+        ct:log("~b big answers, ~b pings before the last", [Big, During]),
+        ?assert(During >= 5, {too_few_pings_while_downloading, During}),
+        %% Every download ends, each with the body whole: one entry is
+        %% usable, the rest well-formed JSON but dropped, so a body cut or
+        %% with a chunk lost or doubled by a pause is bad_answer.
+        Answers = [receive {big_answer, T} -> T after 0 -> error(lost) end
+                   || _ <- lists:seq(1, Big)]
+            ++ [receive {P, {data, D}} -> binary_to_term(D)
+                after 20000 -> error({big_answer_missing, Big})
+                end || _ <- lists:seq(1, 8 - Big)],
+        ct:log("the big answers: ~p", [Answers]),
+        ?assertEqual([{Id, ok, [<<"10.0.0.7">>]} || Id <- lists:seq(1, 8)],
+                     lists:sort([{Id, St, [A || #{address := A} <- maps:get(members, R)]}
+                                 || {Id, St, R} <- Answers])),
+        %% Goal p99 <= 10 ms; the bound leaves room for a loaded machine (the
+        %% test VM itself serves the 176 MB, the worker thread parses it)
+        %% and the ASan build's slower copies: 22 ms seen at worst; without
+        %% the budget 99-135 ms.
+        ?assert(lists:max(Sorted) < 45, {max_ms, lists:max(Sorted)})
+    after
+        port_close(P)
+    end.
+
+%% Issue 10: stdin closes while 8 big bodies download: the program exits
+%% within 100 ms (it took 104-186 ms: the iteration in progress had to end).
+%% 16 bodies here: the test server is faster than Consul, which makes an
+%% iteration shorter.
+exit_while_big_bodies_download(Config) ->
+    %% Three rounds, stdin closing at a different point of the downloads.
+    Rounds = [exit_after(Config, Ms) || Ms <- [10, 30, 60]],
+    ct:log("exit (us after stdin closed, answers in before): ~w", [Rounds]),
+    ?assert(lists:all(fun({_, Answered}) -> Answered < 16 end, Rounds),
+            all_answered_before_stdin_closed),
+    %% The ASan build adds its leak check at exit (see blackholed_resolver).
+    Bound = case asan() of true -> 1000000; false -> 100000 end,
+    ?assert(lists:max([G || {G, _} <- Rounds]) < Bound, Rounds).
+
+exit_after(Config, Ms) ->
+    P = big_downloads(Config, 16),
+    {os_pid, Pid} = erlang:port_info(P, os_pid),
+    %% A ping's answer comes after the requests were read.
+    [{_, 0}] = big_pings(P, 2000, 1, 0, []),
+    timer:sleep(Ms),
+    T1 = erlang:monotonic_time(microsecond),
+    port_close(P),
+    Gone = gone(Pid, T1, 10000),
+    {Gone, big_answers(P, 0)}.
+
+big_answers(P, N) ->
+    receive {P, {data, _}} -> big_answers(P, N + 1)
+    after 0 -> N
+    end.
+
+%% A program of its own with N consul_health requests for 22 MB bodies out.
+big_downloads(Config, N) ->
+    %% A node address that is no string: valid JSON, an entry dropped.
+    Entry = <<"{\"Node\":{\"Address\":1},\"Service\":{\"Port\":4370}}">>,
+    Good = <<"{\"Node\":{\"Address\":\"10.0.0.7\"},\"Service\":{\"Port\":4370}}">>,
+    Body = iolist_to_binary([$[, lists:join($,, [Good | lists:duplicate(22 * 1024 * 1024 div
+                                                                 (byte_size(Entry) + 1),
+                                                                 Entry)]), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    [true = port_command(P, term_to_binary({Id, consul_health,
+                                            #{url => list_to_binary(url(Config)),
+                                              service => <<"app">>, timeout_ms => 30000}}))
+     || Id <- lists:seq(1, N)],
+    P.
+
+%% N pings 10 ms apart: [{latency ms, big answers received meanwhile}].
+big_pings(_P, _Id, 0, _Big, Acc) ->
+    lists:reverse(Acc);
+big_pings(P, Id, N, _, Acc) ->
+    T = erlang:monotonic_time(microsecond),
+    true = port_command(P, term_to_binary({Id, ping, #{}})),
+    Big = pong(P, Id, 0),
+    L = (erlang:monotonic_time(microsecond) - T) / 1000,
+    timer:sleep(10),
+    big_pings(P, Id + 1, N - 1, 0, [{round(L), Big} | Acc]).
+
+%% Waits for Id's pong; returns how many other answers came first, which
+%% it sends to self() as {big_answer, Term}.
+pong(P, Id, Others) ->
+    receive
+        {P, {data, D}} ->
+            case binary_to_term(D) of
+                {Id, ok, pong} -> Others;
+                Other -> self() ! {big_answer, Other}, pong(P, Id, Others + 1)
+            end
+    after 10000 -> error({no_pong, Id})
     end.
 
 %% The reply to Id, skipping the big ones unread.
