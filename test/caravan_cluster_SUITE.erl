@@ -23,7 +23,7 @@
          staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
          callback_source_names_nodes_by_host_name/1,
          libcluster_node_stops_tidily/1]).
--export([callback_listing/1]).
+-export([callback_listing/1, downs_of/3]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
          consul_join_and_leave/1, nomad_join_and_leave/1, libcluster_strategy/1,

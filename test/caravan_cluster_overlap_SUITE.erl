@@ -43,7 +43,7 @@ leaving_one_cluster_keeps_the_other(Config) ->
     [start_cluster(N, c1) || N <- [L, A]],
     [start_cluster(N, c2) || N <- [L, B]],
     wait_mesh(All, 15000),
-    Counter = caravan_test_peer:call(element(1, B), caravan_cluster_SUITE, down_counter, []),
+    Counter = caravan_test_peer:call(element(1, B), caravan_test_watcher, start_all, []),
     %% L is deregistered from c1 (on both nodes' sources).
     [set_listing(N, c1, [{IA, Port}]) || N <- [L, A]],
     caravan_test_peer:wait_until(
@@ -52,14 +52,13 @@ leaving_one_cluster_keeps_the_other(Config) ->
     %% knows (B too, documented), and A's last-resort prune of L may
     %% cascade once more (observed: 2 drops in all).
     timer:sleep(6 * ?GRACE_MS),
-    Downs = caravan_test_peer:call(element(1, B), caravan_cluster_SUITE, downs_of,
-                                   [Counter, element(2, L)]),
+    Downs = caravan_cluster_SUITE:downs_of(element(1, B), Counter, element(2, L)),
     ct:log("B lost L ~b times; L sees ~p; c1 on L: ~p", [Downs, sees(L), cluster_status(L, c1)]),
     %% Then it stays settled: the clusters do not fight (each drop of B
     %% re-meshing L with A, and L's c1 pruning A again, dropping B...).
     timer:sleep(6 * ?GRACE_MS),
-    ?assertEqual(Downs, caravan_test_peer:call(element(1, B), caravan_cluster_SUITE, downs_of,
-                                               [Counter, element(2, L)])),
+    ?assertEqual(Downs, caravan_cluster_SUITE:downs_of(element(1, B), Counter,
+                                                             element(2, L))),
     ?assertEqual([element(2, B)], sees(L)),
     ?assertEqual(lists:sort([element(2, L), element(2, B)]),
                  lists:sort(caravan_test_peer:call(element(1, L), caravan, members, [c2]))),
