@@ -170,6 +170,16 @@ wait_mesh(Nodes, TimeoutMs) ->
       fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end, Nodes) end,
       TimeoutMs).
 
+%% Every node's cluster counts every node as a member: the mesh that
+%% nodes() shows can come up (others dialling in) before a node's own
+%% cluster has seen its listing and its nodeups, and only members are told
+%% when a node leaves.
+wait_members(Nodes, TimeoutMs) ->
+    Count = length(Nodes),
+    caravan_test_peer:wait_until(
+      fun() -> lists:all(fun(Node) -> maps:get(members, status(Node)) =:= Count end, Nodes) end,
+      TimeoutMs).
+
 ips(Count) -> ["127.0.0." ++ integer_to_list(10 + I) || I <- lists:seq(1, Count)].
 
 %% Count nodes on ips(Count), each in DNS.
@@ -352,6 +362,7 @@ departed_node_is_not_redialled(Config) ->
 restarted_node_rejoins(Config) ->
     Nodes = loopback_mesh(Config, 3, #{}),
     [Stay1, Stay2, {PL, LeavingName}] = Nodes,
+    wait_members(Nodes, 5000),
     ok = caravan_test_peer:call(PL, init, stop, []),
     caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
     timer:sleep(1000),
@@ -483,6 +494,7 @@ libcluster_node_stops_tidily(Config) ->
                                       [[{app, libcluster_topology(Config, [])}]])
      || {P, _} <- Nodes],
     wait_mesh(Nodes, 10000),
+    wait_members(Nodes, 5000),
     [Stay1, Stay2, {PL, LeavingName}] = Nodes,
     ok = caravan_test_peer:call(PL, init, stop, []),
     caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
