@@ -339,14 +339,4 @@ listed(C) -> maps:get(listed, caravan_cluster:status(C)).
 last_error(C) -> maps:get(last_error, status_source(C)).
 
 wait(Cond) ->
-    wait(Cond, erlang:monotonic_time(millisecond) + ?WAIT_MS).
-
-wait(Cond, Deadline) ->
-    case Cond() of
-        true -> ok;
-        false ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error(timeout_waiting);
-                false -> timer:sleep(20), wait(Cond, Deadline)
-            end
-    end.
+    caravan_test_peer:wait_until(Cond, ?WAIT_MS).
