@@ -213,14 +213,17 @@ ping_loop(P, Id, T0, Acc) ->
             ping_loop(P, Id + 1, T0, [L | Acc])
     end.
 
+%% The request's answer (id 1) is not decoded: a 190,000-member list takes
+%% this process 100 ms or more to decode, which would be charged to the
+%% ping waiting behind it although the program answered that ping at once.
 wait_pong(P, Id) ->
     receive
+        {P, {data, <<131, 104, 3, 97, 1, _/binary>>}} ->
+            self() ! {answered, erlang:monotonic_time(millisecond)},
+            wait_pong(P, Id);
         {P, {data, B}} ->
-            case binary_to_term(B) of
-                {Id, ok, pong} -> ok;
-                {1, _, _} -> self() ! {answered, erlang:monotonic_time(millisecond)},
-                             wait_pong(P, Id)
-            end
+            {Id, ok, pong} = binary_to_term(B),
+            ok
     after 30000 -> error(no_pong)
     end.
 

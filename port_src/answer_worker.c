@@ -1,4 +1,4 @@
-/* answer_worker.c - reading answers off the loop; see answer_worker.h. */
+/* answer_worker.c - encoding answers off the loop; see answer_worker.h. */
 #include "answer_worker.h"
 
 #include <errno.h>
@@ -90,24 +90,16 @@ static int parse_index(const char *s, unsigned long long *out)
 void answer_job_run(struct answer_job *job)
 {
     char detail[256];
-    struct members ms;
-    const char *err = NULL;
     unsigned long long index = 0;
-    members_init(&ms);
+    struct members *ms = &job->members;
     job->outcome = ANSWER_NOT_ENCODED;
+    job->skipped = ms->skipped;
+    job->skip_reason = ms->skip_reason;
     if (ei_x_new(&job->x) != 0)
         goto done;
-    const char *body = job->body ? job->body : "";
-    int rc = job->api == API_CONSUL ? consul_health_parse(body, job->len, job->tagged, &ms, &err)
-                                    : nomad_services_parse(body, job->len, &ms, &err);
-    /* The body is not needed once read: members own copies of their strings. */
-    free(job->body);
-    job->body = NULL;
-    job->skipped = ms.skipped;
-    job->skip_reason = ms.skip_reason;
-    if (rc != 0 || parse_index(job->index, &index) != 0) {
-        if (rc != 0)
-            snprintf(detail, sizeof detail, "unexpected response body: %s", err);
+    if (job->body_error != NULL || parse_index(job->index, &index) != 0) {
+        if (job->body_error != NULL)
+            snprintf(detail, sizeof detail, "unexpected response body: %s", job->body_error);
         else
             snprintf(detail, sizeof detail,
                      "index header is not a decimal number below 2^64: %.40s", job->index);
@@ -119,17 +111,18 @@ void answer_job_run(struct answer_job *job)
     if (reply_ok_begin(x, job->id) == 0 && ei_x_encode_map_header(x, 3) == 0 &&
         ei_x_encode_atom(x, "index") == 0 && ei_x_encode_ulonglong(x, index) == 0 &&
         encode_text(x, "next_token", job->next_token) == 0 &&
-        ei_x_encode_atom(x, "members") == 0 && encode_members(x, &ms) == 0)
+        ei_x_encode_atom(x, "members") == 0 && encode_members(x, ms) == 0)
         job->outcome = ANSWER_OK;
 done:
-    members_free(&ms);
+    /* The reply holds copies now: the members go at once. */
+    members_free(ms);
 }
 
 void answer_job_free(struct answer_job *job)
 {
     if (job == NULL)
         return;
-    free(job->body);
+    members_free(&job->members);
     if (job->x.buff != NULL)
         ei_x_free(&job->x);
     free(job);

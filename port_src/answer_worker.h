@@ -1,13 +1,13 @@
 /*
- * answer_worker.h - Consul and Nomad answers read and encoded on a thread
- * of their own, so that the poll loop keeps answering while a big body is
- * read (a 17.5 MB answer takes about 300 ms; pings sent meanwhile waited
- * that long when it was read in the loop).
+ * answer_worker.h - Consul and Nomad answers encoded on a thread of their
+ * own, so that the poll loop keeps answering while a long member list is
+ * encoded (the members themselves are read as the body arrives, in the
+ * loop, a piece at a time: catalog.h).
  *
- * A job is self-contained: it owns its body and its reply buffer, and the
- * thread touches nothing else (catalog.c and json.c keep no state; ei's
- * encoders only write the job's buffer). The loop submits jobs, polls
- * answer_worker_fd, and takes finished jobs back to send their replies.
+ * A job is self-contained: it owns its members and its reply buffer, and
+ * the thread touches nothing else (ei's encoders only write the job's
+ * buffer). The loop submits jobs, polls answer_worker_fd, and takes
+ * finished jobs back to send their replies.
  *
  * Ownership: a submitted job belongs to the worker until answer_worker_take
  * returns it; the caller then sends job->x and calls answer_job_free.
@@ -21,20 +21,20 @@
 
 #include "catalog_request.h"
 
-/* Bodies up to this size are read on the loop instead (ops_http.c): well
- * under a millisecond each, and never queued behind a big one. */
-#define ANSWER_INLINE_MAX (16 * 1024)
+/* Answers with up to this many members are encoded on the loop instead
+ * (ops_http.c): well under a millisecond each, and never queued behind a
+ * big one. */
+#define ANSWER_INLINE_MEMBERS 64
 
 enum answer_outcome { ANSWER_OK, ANSWER_ERROR, ANSWER_NOT_ENCODED };
 
 struct answer_job {
     struct answer_job *next;
-    /* In: the request and its 200 response. */
+    /* In: the request and its 200 response, read. */
     uint64_t id;
     enum catalog_api api;
-    char tagged[64];
-    char *body; /* malloc'd, may be NULL when len is 0; freed by the run */
-    size_t len;
+    struct members members; /* freed by the run */
+    const char *body_error; /* why the body was refused, or NULL */
     char index[32];
     char next_token[HTTP_HEADER_VALUE_MAX];
     /* Out: the whole reply, {Id, ok, _} or {Id, error, {bad_answer, _}}. */
@@ -44,7 +44,7 @@ struct answer_job {
     const char *skip_reason;
 };
 
-/* Reads and encodes job (on any thread). */
+/* Encodes job (on any thread). */
 void answer_job_run(struct answer_job *job);
 void answer_job_free(struct answer_job *job);
 

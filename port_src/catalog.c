@@ -2,6 +2,7 @@
 #include "catalog.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,18 +101,6 @@ static int get_port(const struct json *j, long obj, const char *key, bool loose,
     return 0;
 }
 
-static int top_array(struct json *j, const char *body, size_t len, const char **err)
-{
-    if (json_parse(j, body, len, err) != 0)
-        return -1;
-    if (!json_is(j, j->root, JSON_ARRAY)) {
-        json_free(j);
-        *err = "expected a JSON array of instances";
-        return -1;
-    }
-    return 0;
-}
-
 /* Applies a tagged address: the service's {address, port} first, then the
  * node's plain string. Leaves e untouched when neither has that name. */
 static int apply_tagged(const struct json *j, long node, long svc, const char *tagged,
@@ -181,51 +170,87 @@ static const char *nomad_entry(const struct json *j, long el, const char *tagged
 
 typedef const char *(*entry_fn)(const struct json *, long, const char *, struct entry *);
 
-static int read_entries(const char *body, size_t len, const char *tagged, entry_fn read,
-                        struct members *out, const char **err)
+/* One element of the answer, whole: validated strictly, then read into a
+ * member or counted as dropped. */
+static int on_element(void *ctx, const char *el, size_t len, const char **err)
 {
+    struct catalog_stream *s = ctx;
     struct json j;
-    if (top_array(&j, body, len, err) != 0)
+    if (json_parse_within(&j, el, len, 1, err) != 0)
         return -1;
-    size_t seen = 0, kept = 0;
-    const char *first_bad = NULL;
-    for (long el = json_array_next(&j, j.root, -1); el >= 0;
-         el = json_array_next(&j, j.root, el)) {
-        struct entry e;
-        seen++;
-        const char *why = read(&j, el, tagged, &e);
-        if (why != NULL) {
-            if (first_bad == NULL)
-                first_bad = why;
-            out->skipped++;
-            if (out->skip_reason == NULL)
-                out->skip_reason = why;
-            continue;
-        }
-        if (members_add(out, e.address, e.port, e.node, e.id) != 0) {
-            *err = "out of memory";
-            json_free(&j);
-            return -1;
-        }
-        kept++;
-    }
+    entry_fn read = s->api == API_CONSUL ? consul_entry : nomad_entry;
+    struct entry e;
+    s->seen++;
+    const char *why = read(&j, j.root, s->tagged, &e);
     json_free(&j);
+    if (why != NULL) {
+        if (s->first_bad == NULL)
+            s->first_bad = why;
+        s->out->skipped++;
+        if (s->out->skip_reason == NULL)
+            s->out->skip_reason = why;
+        return 0;
+    }
+    if (members_add(s->out, e.address, e.port, e.node, e.id) != 0) {
+        *err = "out of memory";
+        return -1;
+    }
+    s->kept++;
+    return 0;
+}
+
+void catalog_stream_init(struct catalog_stream *s, enum catalog_api api, const char *tagged,
+                         struct members *out)
+{
+    memset(s, 0, sizeof *s);
+    json_split_init(&s->split, on_element, s);
+    s->api = api;
+    snprintf(s->tagged, sizeof s->tagged, "%s", tagged);
+    s->out = out;
+}
+
+int catalog_stream_feed(struct catalog_stream *s, const char *data, size_t len, const char **err)
+{
+    return json_split_feed(&s->split, data, len, err);
+}
+
+int catalog_stream_end(struct catalog_stream *s, const char **err)
+{
+    if (json_split_end(&s->split, err) != 0)
+        return -1;
     /* Nothing usable at all is not an answer but a server speaking another
      * format: say so rather than report an empty service. */
-    if (seen > 0 && kept == 0) {
-        *err = first_bad;
+    if (s->seen > 0 && s->kept == 0) {
+        *err = s->first_bad;
         return -1;
     }
     return 0;
 }
 
+void catalog_stream_free(struct catalog_stream *s)
+{
+    json_split_free(&s->split);
+}
+
+static int parse_whole(enum catalog_api api, const char *body, size_t len, const char *tagged,
+                       struct members *out, const char **err)
+{
+    struct catalog_stream s;
+    catalog_stream_init(&s, api, tagged, out);
+    int rc = catalog_stream_feed(&s, body, len, err) == 0 && catalog_stream_end(&s, err) == 0
+                 ? 0
+                 : -1;
+    catalog_stream_free(&s);
+    return rc;
+}
+
 int consul_health_parse(const char *body, size_t len, const char *tagged, struct members *out,
                         const char **err)
 {
-    return read_entries(body, len, tagged, consul_entry, out, err);
+    return parse_whole(API_CONSUL, body, len, tagged, out, err);
 }
 
 int nomad_services_parse(const char *body, size_t len, struct members *out, const char **err)
 {
-    return read_entries(body, len, "", nomad_entry, out, err);
+    return parse_whole(API_NOMAD, body, len, "", out, err);
 }

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+#include "json_split.h"
+
+enum catalog_api { API_CONSUL, API_NOMAD };
+
 /* Longest address kept, in bytes, with its NUL (a DNS name is at most 253),
  * and longest node name or instance ID (Nomad's IDs join the allocation,
  * task and service names, and its paging tokens are IDs). */
@@ -47,6 +51,9 @@ int members_add(struct members *ms, const char *address, long port, const char *
                 const char *id);
 
 /*
+ * An answer read as it arrives (http.h's stream): each element of the
+ * array becomes a member of *out at once, and the body is never held.
+ *
  * GET /v1/health/service/:service (Consul docs, "Health HTTP Endpoint - List
  * Service Instances for Service"): an array of {Node, Service, Checks}.
  * Address: Service.Address, or Node.Address when that is empty. With a
@@ -55,20 +62,37 @@ int members_add(struct members *ms, const char *address, long port, const char *
  * node's (a string), else the default. Port: the tagged port if given, else
  * Service.Port.
  *
- * The body must be one strict JSON array (json.h), or the call fails. An
- * entry that is not usable (no Node or Service object, no port, a string
- * too long or undecodable) is dropped and counted in out->skipped; the call
- * fails only when every entry was dropped. Linear in len; no memory beyond
- * the members kept.
- */
-int consul_health_parse(const char *body, size_t len, const char *tagged, struct members *out,
-                        const char **err);
-
-/*
  * GET /v1/service/:service_name (Nomad docs, "Services HTTP API - Read
  * Service"): an array of registrations with Address, Port, ID, NodeID.
- * Entries are dropped and counted as for Consul.
+ *
+ * The body must be one strict JSON array (json.h), or the answer fails,
+ * wherever the fault is and however the body was cut into pieces. An entry
+ * that is not usable (no Node or Service object, no port, a string too long
+ * or undecodable) is dropped and counted in out->skipped; the answer fails
+ * only when every entry was dropped. Linear in the body; memory beyond the
+ * members is one element. On failure, *out may hold the entries read before
+ * the fault: the caller discards them.
  */
+struct catalog_stream {
+    struct json_split split;
+    enum catalog_api api;
+    char tagged[64];
+    struct members *out;
+    size_t seen, kept;
+    const char *first_bad; /* why the first dropped entry was */
+};
+
+void catalog_stream_init(struct catalog_stream *s, enum catalog_api api, const char *tagged,
+                         struct members *out);
+/* Returns 0, or -1 with *err set: the body is bad, whatever follows. */
+int catalog_stream_feed(struct catalog_stream *s, const char *data, size_t len, const char **err);
+/* The body has ended. Returns 0, or -1 with *err set. */
+int catalog_stream_end(struct catalog_stream *s, const char **err);
+void catalog_stream_free(struct catalog_stream *s);
+
+/* A whole body at once, through the same stream. */
+int consul_health_parse(const char *body, size_t len, const char *tagged, struct members *out,
+                        const char **err);
 int nomad_services_parse(const char *body, size_t len, struct members *out, const char **err);
 
 #endif

@@ -8,9 +8,8 @@
 
 #include <stdbool.h>
 
+#include "catalog.h"
 #include "http.h"
-
-enum catalog_api { API_CONSUL, API_NOMAD };
 
 /* The non-blocking part of a request: connect, send, the server's work. */
 #define CATALOG_DEFAULT_TIMEOUT_MS 10000

@@ -42,6 +42,10 @@ struct transfer {
     char *body;
     size_t len, cap, max;
     bool too_large;
+    /* A 200 body goes to stream, not to body: decided at its first byte. */
+    int (*stream)(void *user, const char *data, size_t len);
+    enum { BODY_UNDECIDED, BODY_KEPT, BODY_STREAMED } body_mode;
+    bool stream_stopped; /* stream refused a piece */
     bool paused;   /* refused a chunk over the loop's budget (on_body) */
     const char *long_header; /* a header whose value did not fit, or NULL */
     struct http_response resp;
@@ -88,7 +92,7 @@ struct http {
  * delivers it again on unpause) and the next call resumes the transfer,
  * after the loop has served stdin and the other descriptors.
  */
-#define HTTP_BUDGET_BYTES (256 * 1024)
+#define HTTP_BUDGET_BYTES (64 * 1024)
 
 /*
  * libcurl is loaded with dlopen() on the first HTTP request, not linked:
@@ -223,6 +227,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         t->too_large = true;
         return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
     }
+    if (t->body_mode == BODY_UNDECIDED) {
+        /* The headers are in by the first body byte; redirects are not
+         * followed, so this is the final status. */
+        long status = 0;
+        lib.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        t->body_mode = t->stream != NULL && status == 200 ? BODY_STREAMED : BODY_KEPT;
+    }
+    if (t->body_mode == BODY_STREAMED) {
+        t->len += n;
+        t->h->taken += n;
+        if (t->stream(t->user, data, n) != 0) {
+            t->stream_stopped = true;
+            return 0; /* stop reading a body already refused */
+        }
+        return n;
+    }
     if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap : 16384;
         while (cap < t->len + n + 1)
@@ -327,16 +347,16 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 {
     struct transfer *t = NULL;
     lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-    struct http_result r = {.response = &t->resp, .body_owner = &t->body};
+    struct http_result r = {.response = &t->resp};
     if (code == CURLE_OK && t->long_header != NULL) {
         r.reason = "bad_answer";
         snprintf(r.detail, sizeof r.detail, "%s header longer than %zu bytes", t->long_header,
                  strcmp(t->long_header, "X-Nomad-NextToken") == 0 ? sizeof t->resp.next_token - 1
                                                                   : sizeof t->resp.index - 1);
-    } else if (code == CURLE_OK) {
+    } else if (code == CURLE_OK || t->stream_stopped) {
         lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
         t->resp.body = t->body ? t->body : "";
-        t->resp.body_len = t->len;
+        t->resp.body_len = t->body_mode == BODY_STREAMED ? 0 : t->len;
     } else {
         r.reason = curl_atom(code, t->too_large, t->error);
         if (t->too_large)
@@ -490,6 +510,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     t->id = id;
     t->user = user;
     t->max = req->max_bytes;
+    t->stream = req->stream;
     t->state = T_RUNNING;
     t->started_ms = clock_now_ms();
     t->timeout_ms = req->timeout_ms;
@@ -729,15 +750,6 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
-}
-
-char *http_result_take_body(const struct http_result *r)
-{
-    if (r->body_owner == NULL)
-        return NULL;
-    char *b = *r->body_owner;
-    *r->body_owner = NULL;
-    return b;
 }
 
 void http_library(char *out, size_t cap)

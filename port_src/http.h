@@ -4,7 +4,8 @@
  *
  * A request is answered exactly once through the done callback: with the
  * status code, the headers caravan reads (X-Consul-Index, X-Nomad-Index,
- * X-Nomad-NextToken) and the body, or with a stable error atom. A header
+ * X-Nomad-NextToken) and the body (or, for a streamed request, nothing:
+ * the body went to its stream), or with a stable error atom. A header
  * value too long for its field is an error (bad_answer), never cut. Bodies are
  * bounded (max_bytes): a larger one is cut off and answered `too_large`.
  * Tokens travel only in request headers; nothing here logs them.
@@ -37,6 +38,13 @@ struct http_request {
     long connect_timeout_ms;
     long timeout_ms;              /* the whole request */
     size_t max_bytes;             /* body limit */
+    /* Optional. A 200 response's body goes to stream piece by piece as it
+     * arrives, instead of being kept (the response's body is then empty);
+     * max_bytes still bounds it. stream gets the request's user pointer and
+     * returns 0, or -1 to stop the transfer: that is then answered as the
+     * response all the same, and the stream's owner knows why it stopped.
+     * Other statuses keep their body, for the error's detail. */
+    int (*stream)(void *user, const char *data, size_t len);
 };
 
 struct http_response {
@@ -51,13 +59,7 @@ struct http_result {
     const char *reason;  /* NULL on a response (any status), else an atom */
     char detail[256];
     const struct http_response *response;
-    char **body_owner;   /* see http_result_take_body */
 };
-
-/* Inside done: takes the body (malloc'd, or NULL when empty) from the
- * transfer, which then does not free it; response->body is then the
- * caller's to free, and stays valid. */
-char *http_result_take_body(const struct http_result *r);
 
 typedef void (*http_done_fn)(void *ctx, uint64_t id, void *user, const struct http_result *r);
 

@@ -232,6 +232,11 @@ static int value(struct cursor *c, int depth)
 
 int json_parse(struct json *j, const char *js, size_t len, const char **err)
 {
+    return json_parse_within(j, js, len, 0, err);
+}
+
+int json_parse_within(struct json *j, const char *js, size_t len, int depth, const char **err)
+{
     struct cursor c = {(const unsigned char *)js, (const unsigned char *)js + len, NULL};
     memset(j, 0, sizeof *j);
     j->js = js;
@@ -243,7 +248,7 @@ int json_parse(struct json *j, const char *js, size_t len, const char **err)
         return -1;
     }
     long root = (long)((const char *)c.p - js);
-    if (value(&c, 0) != 0) {
+    if (value(&c, depth) != 0) {
         *err = c.err;
         return -1;
     }

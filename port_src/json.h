@@ -36,6 +36,10 @@ struct json {
 
 /* Validates js[0..len). Returns 0, or -1 with *err set (a static string). */
 int json_parse(struct json *j, const char *js, size_t len, const char **err);
+/* The same for a value found at nesting depth `depth` of a larger document
+ * (an element of a top-level array is at 1), so that JSON_MAX_DEPTH bounds
+ * the whole document when it is read a piece at a time (json_split.h). */
+int json_parse_within(struct json *j, const char *js, size_t len, int depth, const char **err);
 void json_free(struct json *j);
 
 enum json_type json_type(const struct json *j, long v);

@@ -1,7 +1,7 @@
 /* ops_http.c - the HTTP operations `consul_health' and `nomad_services';
  * see docs/protocol.md. Arguments become a GET (http.c); the body is read by
- * catalog.c when the response arrives, possibly minutes later for a
- * blocking query. */
+ * catalog.c as it arrives, possibly minutes later for a blocking query, and
+ * never held whole. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +17,28 @@
 /* Consul and Nomad cap wait at 10 minutes. */
 #define MAX_WAIT_MS (10LL * 60 * 1000)
 
-/* What the answer needs once it arrives. */
+/* A request in flight: its answer is read as it arrives. */
 struct pending {
-    enum catalog_api api;
-    char tagged[64];
     char token[256]; /* only to redact it from error details */
+    struct members members;
+    struct catalog_stream stream; /* fills members */
 };
+
+static void pending_free(struct pending *p)
+{
+    catalog_stream_free(&p->stream);
+    members_free(&p->members);
+    free(p);
+}
+
+/* A piece of a 200 body. The stream latches its error; the answer, when
+ * the transfer ends, reports it. */
+static int on_body_piece(void *user, const char *data, size_t len)
+{
+    struct pending *p = user;
+    const char *err;
+    return catalog_stream_feed(&p->stream, data, len, &err);
+}
 
 int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *a,
                   char *msg, size_t msglen)
@@ -94,12 +110,13 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     struct pending *p = calloc(1, sizeof *p);
     if (p == NULL)
         return ops_send_error(o, req->id, "no_memory", "cannot allocate the request");
-    p->api = api;
-    snprintf(p->tagged, sizeof p->tagged, "%s", a.tagged);
     snprintf(p->token, sizeof p->token, "%s", a.token);
+    members_init(&p->members);
+    catalog_stream_init(&p->stream, api, a.tagged, &p->members);
+    r.stream = on_body_piece;
     const char *reason = NULL;
     if (http_start(o->http, req->id, &r, p, &reason, msg, sizeof msg) != 0) {
-        free(p);
+        pending_free(p);
         return ops_send_error(o, req->id, reason, msg);
     }
     return 0;
@@ -141,31 +158,34 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
         ops_send_error(o, id, reason, detail);
         goto done;
     }
-    /* Reading and encoding a big answer takes milliseconds (300 for
-     * 17 MB): the worker thread does it, off the loop. */
+    /* The members were read as the body arrived; encoding many of them
+     * takes milliseconds (10 for 35,000): the worker thread does it, off
+     * the loop. */
     struct answer_job *job = calloc(1, sizeof *job);
     if (job == NULL) {
         ops_send_error(o, id, "no_memory", "cannot allocate the answer");
         goto done;
     }
     job->id = id;
-    job->api = p->api;
-    snprintf(job->tagged, sizeof job->tagged, "%s", p->tagged);
+    job->api = p->stream.api;
     snprintf(job->index, sizeof job->index, "%s", resp->index);
     snprintf(job->next_token, sizeof job->next_token, "%s", resp->next_token);
-    job->len = resp->body_len;
-    job->body = http_result_take_body(r);
-    /* A small answer is read here at once: behind big ones in the worker's
-     * queue it would wait for all of them, past its own deadline. */
-    if (job->len > ANSWER_INLINE_MAX && o->answers == NULL)
+    const char *err = NULL;
+    if (catalog_stream_end(&p->stream, &err) != 0)
+        job->body_error = err;
+    job->members = p->members;
+    members_init(&p->members);
+    /* A small answer is encoded here at once: behind big ones in the
+     * worker's queue it would wait for all of them, past its own deadline. */
+    bool small = job->members.n <= ANSWER_INLINE_MEMBERS;
+    if (!small && o->answers == NULL)
         o->answers = answer_worker_new();
-    if (job->len <= ANSWER_INLINE_MAX || o->answers == NULL ||
-        answer_worker_submit(o->answers, job) != 0) {
+    if (small || o->answers == NULL || answer_worker_submit(o->answers, job) != 0) {
         answer_job_run(job); /* no thread to be had: here, then */
         ops_answer_sent(o, job);
     }
 done:
-    free(p);
+    pending_free(p);
 }
 
 void ops_answer_sent(struct ops *o, struct answer_job *job)

@@ -4,6 +4,9 @@
 %%% runs in that process, so it may block, as a blocking query does.
 %%%
 %%% Handler(Request) -> {Status, Headers, Body} | close | {stall, Ms}
+%%%                     | {partial, Status, Headers, Sent, Claimed, Ms}
+%%%   partial: headers announcing a body of Claimed bytes, Sent of it, then
+%%%   nothing for Ms, then close (a server that stalls mid-body).
 %%%   Request = #{method, path, query => #{binary() => binary()},
 %%%               headers => #{lowercase binary() => binary()}}
 -module(caravan_test_http).
@@ -14,7 +17,9 @@
 -export([duration_ms/1]).
 
 -type handler() :: fun((map()) -> {pos_integer(), [{binary(), iodata()}], iodata()}
-                                  | close | {stall, non_neg_integer()}).
+                                  | close | {stall, non_neg_integer()}
+                                  | {partial, pos_integer(), [{binary(), iodata()}], iodata(),
+                                     non_neg_integer(), non_neg_integer()}).
 
 %% @doc Options: transport => tcp (default) | ssl | unix; ssl => [ssl options];
 %% path => socket path for unix; port => fixed port (default: any free).
@@ -97,12 +102,12 @@ serve(Mod, S, Handler) ->
                 {stall, Ms} ->
                     timer:sleep(Ms),
                     Mod:close(S);
+                {partial, Status, Headers, Sent, Claimed, Ms} ->
+                    _ = Mod:send(S, [head(Status, Headers, Claimed), Sent]),
+                    timer:sleep(Ms),
+                    Mod:close(S);
                 {Status, Headers, Body} ->
-                    Len = iolist_size(Body),
-                    Head = [<<"HTTP/1.1 ">>, integer_to_binary(Status), <<" ">>, reason(Status),
-                            <<"\r\nContent-Type: application/json\r\nContent-Length: ">>,
-                            integer_to_binary(Len), <<"\r\n">>,
-                            [[K, <<": ">>, V, <<"\r\n">>] || {K, V} <- Headers], <<"\r\n">>],
+                    Head = head(Status, Headers, iolist_size(Body)),
                     case Mod:send(S, [Head, Body]) of
                         ok -> serve(Mod, S, Handler);
                         {error, _} -> Mod:close(S)
@@ -111,6 +116,12 @@ serve(Mod, S, Handler) ->
         {error, _} ->
             Mod:close(S)
     end.
+
+head(Status, Headers, Len) ->
+    [<<"HTTP/1.1 ">>, integer_to_binary(Status), <<" ">>, reason(Status),
+     <<"\r\nContent-Type: application/json\r\nContent-Length: ">>,
+     integer_to_binary(Len), <<"\r\n">>,
+     [[K, <<": ">>, V, <<"\r\n">>] || {K, V} <- Headers], <<"\r\n">>].
 
 read_request(Mod, S) ->
     case Mod:recv(S, 0, 600000) of
