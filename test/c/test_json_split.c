@@ -184,6 +184,15 @@ static void nesting_bomb_is_refused_where_it_starts(void **state)
     struct json j;
     assert_int_equal(json_parse(&j, ok, 2 * JSON_MAX_DEPTH + 2, &err), -1);
     assert_int_equal(json_parse(&j, ok + 1, 2 * JSON_MAX_DEPTH, &err), 0);
+    /* and the splitter refuses the extra level as soon as it opens, before
+     * the element ends (the element's own json_parse would refuse it only
+     * once it is whole) */
+    catalog_stream_init(&s, API_CONSUL, "", &ms);
+    assert_int_equal(catalog_stream_feed(&s, ok, JSON_MAX_DEPTH + 1, &err), -1);
+    catalog_stream_free(&s);
+    catalog_stream_init(&s, API_CONSUL, "", &ms);
+    assert_int_equal(catalog_stream_feed(&s, ok, JSON_MAX_DEPTH, &err), 0);
+    catalog_stream_free(&s);
     struct outcome whole = read_cut(ok + 1, 2 * JSON_MAX_DEPTH, NULL, 0, 7);
     assert_int_equal(whole.ms.skipped, 1); /* an array is no Consul entry */
     members_free(&whole.ms);
