@@ -31,6 +31,14 @@
 /* Follow-up A/AAAA queries one SRV lookup may issue (one per distinct
  * target without an address). */
 #define MAX_FOLLOWUPS 512
+/* Queries one channel has out at once; more wait their turn, oldest first.
+ * 50 SRV lookups of 40 targets each sent 2,000 follow-ups in one burst:
+ * the server's socket buffer (208 KiB by default on Linux, a few hundred
+ * queries) overflowed, the lost ones were re-sent a second later, and 1.5%
+ * of the lookups ran out of time. A window of this size keeps a server
+ * busy (one BIND thread answers about 20,000 a second) without a burst
+ * larger than its buffer. */
+#define DNS_CHANNEL_WINDOW 64
 
 struct sock {
     ares_socket_t fd;
@@ -45,6 +53,11 @@ struct channel {
     size_t nsocks;
     size_t queries; /* c-ares queries outstanding on this channel */
     size_t orphans; /* of which detached: their lookup is gone */
+    /* Queries past the window (DNS_CHANNEL_WINDOW), not yet handed to
+     * c-ares, oldest first. Each belongs to a lookup holding the channel. */
+    struct query *wait_head, *wait_tail;
+    size_t waiting;
+    bool pumping;   /* inside pump(): a nested call leaves the work to it */
     size_t holds;   /* lookups that may still issue queries on it */
     bool listed;    /* in the poll table handed out last */
     bool dead;      /* evicted: takes no new lookups, freed by reap() */
@@ -79,6 +92,8 @@ struct query {
     struct lookup *lookup;
     struct channel *ch;
     bool followup;
+    bool waiting;                 /* in ch's wait list, not sent yet */
+    struct query *wprev, *wnext;  /* in ch's wait list */
     int type;
     struct query *prev, *next;
     char target[DNS_NAME_TEXT_MAX];
@@ -171,7 +186,7 @@ static void reap(struct dns *d)
         return;
     for (struct channel **p = &d->channels; *p;) {
         struct channel *ch = *p;
-        if (ch->dead && ch->queries == 0 && ch->holds == 0 && !ch->listed) {
+        if (ch->dead && ch->queries == 0 && ch->waiting == 0 && ch->holds == 0 && !ch->listed) {
             *p = ch->next;
             channel_free(d, ch);
         } else {
@@ -259,7 +274,8 @@ static struct channel *channel_for(struct dns *d, const struct dns_query *q, con
             continue;
         if (strcmp(ch->key, key) == 0)
             return ch;
-        if (ch->queries == 0 && ch->holds == 0 && (idle == NULL || ch->last_used < idle->last_used))
+        if (ch->queries == 0 && ch->waiting == 0 && ch->holds == 0 &&
+            (idle == NULL || ch->last_used < idle->last_used))
             idle = ch;
     }
     if (d->nlive >= DNS_MAX_CHANNELS) {
@@ -321,6 +337,36 @@ static void query_unlink(struct query *q)
     q->prev = q->next = NULL;
 }
 
+static void wait_remove(struct query *q)
+{
+    struct channel *ch = q->ch;
+    if (q->wprev)
+        q->wprev->wnext = q->wnext;
+    else
+        ch->wait_head = q->wnext;
+    if (q->wnext)
+        q->wnext->wprev = q->wprev;
+    else
+        ch->wait_tail = q->wprev;
+    q->wprev = q->wnext = NULL;
+    q->waiting = false;
+    ch->waiting--;
+}
+
+static void wait_append(struct query *q)
+{
+    struct channel *ch = q->ch;
+    q->waiting = true;
+    q->wnext = NULL;
+    q->wprev = ch->wait_tail;
+    if (ch->wait_tail)
+        ch->wait_tail->wnext = q;
+    else
+        ch->wait_head = q;
+    ch->wait_tail = q;
+    ch->waiting++;
+}
+
 /* Unlinks l, detaches its outstanding queries, drops its channel holds and
  * frees it. Its queries finish on their channels with no lookup. */
 static void lookup_free(struct lookup *l)
@@ -328,6 +374,11 @@ static void lookup_free(struct lookup *l)
     struct dns *d = l->d;
     for (struct query *q = l->queries, *next; q; q = next) {
         next = q->next;
+        if (q->waiting) { /* never sent: nothing of it is in c-ares */
+            wait_remove(q);
+            free(q);
+            continue;
+        }
         q->lookup = NULL;
         q->prev = q->next = NULL;
         q->ch->orphans++;
@@ -374,6 +425,32 @@ static void release(struct lookup *l)
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
 
+static void send_query(struct query *q)
+{
+    struct dns *d = q->ch->d;
+    q->ch->queries++;
+    q->ch->last_used = clock_now_ms();
+    d->depth++;
+    ares_query(q->ch->ares, q->target, ns_c_in, q->type, on_answer, q);
+    d->depth--;
+}
+
+/* Sends waiting queries while ch's window has room. Runs inside c-ares
+ * callbacks (on_answer), where a send may answer at once and re-enter:
+ * the outer call keeps going instead. */
+static void pump(struct channel *ch)
+{
+    if (ch->pumping)
+        return;
+    ch->pumping = true;
+    while (ch->wait_head != NULL && ch->queries < DNS_CHANNEL_WINDOW && !ch->d->closing) {
+        struct query *q = ch->wait_head;
+        wait_remove(q);
+        send_query(q);
+    }
+    ch->pumping = false;
+}
+
 static void issue(struct lookup *l, const char *name, int type, bool followup)
 {
     struct query *q = calloc(1, sizeof *q);
@@ -392,11 +469,10 @@ static void issue(struct lookup *l, const char *name, int type, bool followup)
         l->queries->prev = q;
     l->queries = q;
     l->pending++;
-    q->ch->queries++;
-    q->ch->last_used = clock_now_ms();
-    l->d->depth++;
-    ares_query(q->ch->ares, name, ns_c_in, type, on_answer, q);
-    l->d->depth--;
+    if (q->ch->queries >= DNS_CHANNEL_WINDOW || q->ch->waiting > 0)
+        wait_append(q);
+    else
+        send_query(q);
 }
 
 static bool family_wanted(const struct lookup *l, int family)
@@ -534,10 +610,12 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     (void)timeouts;
     struct query *q = arg;
     struct lookup *l = q->lookup;
+    struct channel *ch = q->ch;
     if (l == NULL) { /* its lookup was answered (deadline) or cancelled */
-        q->ch->queries--;
-        q->ch->orphans--;
+        ch->queries--;
+        ch->orphans--;
         free(q);
+        pump(ch);
         return;
     }
 
@@ -584,10 +662,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         l->status = status;
     }
     /* Only now: until here q kept its channel busy, so nothing evicted it. */
-    q->ch->queries--;
+    ch->queries--;
     query_unlink(q);
     free(q);
     release(l);
+    pump(ch); /* reap() runs outside c-ares only: ch is still allocated */
 }
 
 /*** public ***/

@@ -18,8 +18,9 @@
  * frees only a channel that no lookup holds, no c-ares query is pending on
  * and the poll table no longer lists; eviction merely marks a channel dead.
  * A lookup owns its queries until it is answered, then detaches them (they
- * complete on their channel with no lookup) and drops its channel holds at
- * once, so nothing that outlives a lookup points into it.
+ * complete on their channel with no lookup), frees those still waiting for
+ * room in the channel's window, and drops its channel holds at once, so
+ * nothing that outlives a lookup points into it.
  */
 #ifndef CARAVAN_DNS_H
 #define CARAVAN_DNS_H

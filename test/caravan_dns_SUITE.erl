@@ -40,7 +40,8 @@ groups() ->
                       ipv6_only_targets_get_aaaa_followup, family_applies_to_every_address,
                       root_target_is_skipped, lookups_share_channels_whatever_options,
                       too_many_servers_refused, fail_over_with_every_channel_taken,
-                      deadline_lets_go_of_followups, cli_lookup_tcp_only_server,
+                      deadline_lets_go_of_followups, followups_wait_their_turn,
+                      cli_lookup_tcp_only_server,
                       cli_lookup_behind_consul_udp_limit, shutdown_with_lookups_in_flight]}].
 
 %% resolv.conf cannot name a port (c-ares 1.18 ignores one), so for the
@@ -530,6 +531,53 @@ deadline_lets_go_of_followups(_Config) ->
     timer:sleep(1500),
     ?assertEqual(Before, length(caravan_test_dns_responder:asked(R))),
     caravan_test_dns_responder:stop(R).
+
+%% Issue 10's DNS goal: 50 SRV lookups of 40 targets each sent 2,000
+%% follow-ups in one burst. BIND's socket buffer (208 KiB) overflowed, the
+%% lost queries were re-sent a second later, 1.5% of the lookups timed out
+%% and throughput was 0.75-1.09x inet_res's. A channel now has at most 64
+%% queries out (DNS_CHANNEL_WINDOW); the rest wait their turn. Here the
+%% server holds every A answer back: while it does, it sees no more than
+%% 64 queries, and once it answers, every lookup completes.
+followups_wait_their_turn(_Config) ->
+    R = caravan_test_dns_responder:start({gated_a, {no_additional, 40}}),
+    Self = self(),
+    Pids = [spawn_link(fun() -> Self ! {self(), responder_srv(R, #{transport => T,
+                                                                   timeout => 20000})} end)
+            || T <- [udp, tcp], _ <- lists:seq(1, 5)],
+    ok = wait_until(fun() -> length([a || {a, _} <- caravan_test_dns_responder:asked(R)]) >= 64
+                    end, 200),
+    timer:sleep(300),
+    Held = length([a || {a, _} <- caravan_test_dns_responder:asked(R)]),
+    ct:log("A queries seen while the answers were held: ~b (of 400 needed)", [Held]),
+    ?assertEqual(64, Held),
+    caravan_test_dns_responder:open_gate(R),
+    Results = [receive {P, Res} -> Res after 20000 -> error(stuck) end || P <- Pids],
+    [?assertMatch({ok, [_ | _]}, Res) || Res <- Results],
+    ?assertEqual([40], lists:usort([length([A || #{addresses := [A]} <- Records])
+                                    || {ok, Records} <- Results])),
+    caravan_test_dns_responder:stop(R),
+    %% Lookups that reach their deadline with queries still waiting let go
+    %% of them (nothing is sent for them later) and of their window places:
+    %% a lookup queued behind them goes out as soon as they are answered.
+    G = caravan_test_dns_responder:start({gated_a, {no_additional, 40}}),
+    Late = [spawn_link(fun() -> Self ! {self(), responder_srv(G, #{transport => udp,
+                                                                   timeout => 600})} end)
+            || _ <- lists:seq(1, 5)],
+    ok = wait_until(fun() -> length([a || {a, _} <- caravan_test_dns_responder:asked(G)]) >= 64
+                    end, 200),
+    Queued = spawn_link(fun() -> Self ! {self(), responder_srv(G, #{transport => udp,
+                                                                    timeout => 8000})} end),
+    [?assertMatch({error, {timeout, _}}, receive {P, Res} -> Res after 5000 -> stuck end)
+     || P <- Late],
+    ok = wait_until(fun() -> length([a || {a, _} <- caravan_test_dns_responder:asked(G)]) >= 104
+                    end, 200),
+    caravan_test_dns_responder:open_gate(G),
+    {ok, Again} = receive {Queued, QRes} -> QRes after 10000 -> stuck end,
+    ?assertEqual(40, length([A || #{addresses := [A]} <- Again])),
+    %% The 64 held, then the queued lookup's 40: none for the lookups gone.
+    ?assertEqual(64 + 40, length([a || {a, _} <- caravan_test_dns_responder:asked(G)])),
+    caravan_test_dns_responder:stop(G).
 
 run_cli(Args) ->
     {ok, Program} = caravan_config:port_program(),

@@ -7,6 +7,7 @@
 %%%                  enable_truncate = false), over TCP all N.
 %%%   no_additional  SRV answers without ADDITIONAL records; the targets'
 %%%                  A records come only from A queries.
+%%%   {no_additional, N}   the same with N targets.
 %%%   silent         never answers (TCP connections are accepted and held).
 %%%   garbage        answers random bytes (whose first two, the id, never
 %%%                  match the query's).
@@ -26,6 +27,7 @@
 %%%   {slow, Ms, Mode}     as Mode, but SRV answers leave Ms later.
 %%%   {tcp_only, Mode}     as Mode over TCP; UDP queries are never answered.
 %%%   {gated, Mode}        as Mode, but SRV answers wait for open_gate/1.
+%%%   {gated_a, Mode}      as Mode, but A answers wait for open_gate/1.
 %%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
@@ -75,7 +77,11 @@ init(Parent, Mode) ->
     {ok, Listen} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {packet, 2},
                                       {active, false}, {reuseaddr, true}]),
     {ok, Port} = inet:port(Listen),
-    {ok, Udp} = gen_udp:open(Port, [binary, {ip, {127, 0, 0, 1}}, {active, true}]),
+    %% A receive buffer large enough for a burst of queries: the default one
+    %% (a few dozen small datagrams here) dropped some of 64, which a real
+    %% server's would not.
+    {ok, Udp} = gen_udp:open(Port, [binary, {ip, {127, 0, 0, 1}}, {active, true},
+                                    {recbuf, 1024 * 1024}]),
     Self = self(),
     spawn_link(fun() -> accept_loop(Self, Listen) end),
     Parent ! {self(), ready, Port},
@@ -111,6 +117,7 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
     end.
 
 opened({gated, Mode}) -> Mode;
+opened({gated_a, Mode}) -> Mode;
 opened(Mode) -> Mode.
 
 question(Packet) ->
@@ -173,6 +180,11 @@ later({gated, _}, Packet, Send) ->
         {ok, #dns_rec{qdlist = [#dns_query{type = srv} | _]}} -> self() ! {hold, Send};
         _ -> Send()
     end;
+later({gated_a, _}, Packet, Send) ->
+    case inet_dns:decode(Packet) of
+        {ok, #dns_rec{qdlist = [#dns_query{type = a} | _]}} -> self() ! {hold, Send};
+        _ -> Send()
+    end;
 later({tcp_only, Mode}, Packet, Send) ->
     later(Mode, Packet, Send);
 later(_, _, Send) ->
@@ -181,6 +193,8 @@ later(_, _, Send) ->
 answer({slow, _, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({gated, Mode}, Transport, Packet) ->
+    answer(Mode, Transport, Packet);
+answer({gated_a, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({tcp_only, _}, udp, _) ->
     drop;
@@ -217,6 +231,8 @@ respond({consul, N}, Transport, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, Answers, Additional, 0)};
 respond(no_additional, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- [1, 2]], [], 0)};
+respond({no_additional, N}, _, H, #dns_query{type = srv} = Q) ->
+    {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- lists:seq(1, N)], [], 0)};
 respond({ipv6_only, N}, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- lists:seq(1, N)], [], 0)};
 respond({ipv6_only, _}, _, H, #dns_query{type = a, domain = D} = Q) ->
