@@ -862,13 +862,17 @@ void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
     for (struct lookup *l = d->lookups, *next; l; l = next) {
         next = l->next;
         if (now >= l->deadline_ms) {
-            struct channel *ch = l->ch, *followup_ch = l->followup_ch;
             answer(l, "timeout", "no complete DNS answer within the lookup's timeout");
             lookup_free(l);
-            cancel_orphans(d, ch);
-            cancel_orphans(d, followup_ch);
         }
     }
+    /* Only after that walk: a cancelled query makes room in its channel's
+     * window, pump() sends a waiting one, and c-ares may fail it inside
+     * ares_query (a name it cannot encode), which answers and frees that
+     * query's lookup, the walk's next one among them. Every channel, as a
+     * lookup that failed over left queries on channels it no longer holds. */
+    for (struct channel *ch = d->channels; ch; ch = ch->next)
+        cancel_orphans(d, ch);
     unlist(d);
     reap(d);
 }

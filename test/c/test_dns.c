@@ -32,6 +32,17 @@ struct responder {
     int udp_silent;
     int rcode; /* non-zero: every answer is this error, with no records */
     int udp_queries, tcp_queries;
+    int a_silent; /* reads A queries but never answers them */
+    /* An SRV question for a name starting with "bad" gets one target that
+     * c-ares cannot ask about (a label of 63 bytes, most of them escaped
+     * as \DDD in text: over 63 for ares_create_query), and its answer is
+     * held until bad_release is set. */
+    int bad_release;
+    uint8_t bad_q[512];
+    size_t bad_qlen;
+    struct sockaddr_in bad_from;
+    socklen_t bad_flen;
+    int bad_answered;
 };
 
 struct outcome {
@@ -131,6 +142,9 @@ static size_t build_answer(const struct responder *r, const uint8_t *q, size_t q
         return 0;
     unsigned qtype = (unsigned)(q[pos + 1] << 8 | q[pos + 2]);
     size_t qend = pos + 5;
+    if (qtype == 1 && r->a_silent)
+        return 0;
+    bool bad = strncmp(qname, "bad", 3) == 0;
 
     size_t n = 0;
     memcpy(out, q, 2); /* id */
@@ -146,6 +160,22 @@ static size_t build_answer(const struct responder *r, const uint8_t *q, size_t q
     unsigned count = 0;
     if (r->rcode != 0) {
         /* no records */
+    } else if (qtype == 33 && bad) {
+        put16(out, &n, 0xC00C);
+        put16(out, &n, 33);
+        put16(out, &n, 1);
+        put16(out, &n, 0);
+        put16(out, &n, 0);
+        put16(out, &n, 2 + 2 + 2 + 1 + 63 + 1);
+        put16(out, &n, 1);
+        put16(out, &n, 1);
+        put16(out, &n, 30000);
+        out[n++] = 63;
+        memset(out + n, 1, 40);
+        memset(out + n + 40, 'a', 23);
+        n += 63;
+        out[n++] = 0;
+        count = 1;
     } else if (qtype == 33) {
         for (int i = 1; i <= r->targets; i++, count++) {
             char target[32];
@@ -189,8 +219,23 @@ static void serve(struct responder *r)
     struct sockaddr_in from;
     socklen_t flen = sizeof from;
     ssize_t got;
+    if (r->bad_qlen > 0 && r->bad_release) {
+        size_t n = build_answer(r, r->bad_q, r->bad_qlen, a);
+        (void)sendto(r->udp, a, n, 0, (struct sockaddr *)&r->bad_from, r->bad_flen);
+        r->bad_qlen = 0;
+        r->bad_answered = 1;
+    }
     while ((got = recvfrom(r->udp, q, sizeof q, 0, (struct sockaddr *)&from, &flen)) > 0) {
         r->udp_queries++;
+        if (got > 16 && (size_t)got <= sizeof r->bad_q && memcmp(q + 13, "bad", 3) == 0 &&
+            !r->bad_release) {
+            memcpy(r->bad_q, q, (size_t)got);
+            r->bad_qlen = (size_t)got;
+            r->bad_from = from;
+            r->bad_flen = flen;
+            flen = sizeof from;
+            continue;
+        }
         size_t n = r->udp_silent ? 0 : build_answer(r, q, (size_t)got, a);
         if (n > 0)
             (void)sendto(r->udp, a, n, 0, (struct sockaddr *)&from, flen);
@@ -461,6 +506,49 @@ static void fail_over_under_channel_pressure(void **state)
         responder_stop(&rs[j]);
 }
 
+/* A window full of one lookup's follow-ups, and an older lookup's query
+ * waiting behind them that c-ares refuses at once (EBADNAME, called back
+ * inside ares_query). The younger lookup's deadline detaches its queries
+ * and cancels them (cancel_orphans); each cancelled one makes room, so the
+ * waiting query is sent from inside ares_cancel, fails there, and answers
+ * and frees the older lookup: the next one in dns_process's walk of the
+ * lookups. Nothing may be read from it after that (ASan: use after free). */
+static void waiting_query_failing_at_once_inside_cancel(void **state)
+{
+    (void)state;
+    struct responder r;
+    struct outcome o = {0};
+    responder_start(&r, 70, 0);
+    r.a_silent = 1;
+    struct dns *d = dns_new(done, &o);
+    struct dns_query old = srv_query(&r, DNS_UDP, 30000);
+    snprintf(old.name, sizeof old.name, "bad.service.consul");
+    old.families = DNS_FAMILY_INET;
+    start_ok(d, 1, &old);
+    struct dns_query young = srv_query(&r, DNS_UDP, 300);
+    young.families = DNS_FAMILY_INET;
+    start_ok(d, 2, &young);
+    /* The young lookup's SRV answer: 70 follow-ups, 63 of them sent (the
+     * old lookup's SRV question holds the last place). */
+    int64_t until = clock_now_ms() + 2000;
+    while (r.udp_queries < 2 + 63 && clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(r.udp_queries, 2 + 63);
+    /* The old lookup's answer: its follow-up waits behind the young one's. */
+    r.bad_release = 1;
+    until = clock_now_ms() + 2000;
+    while (!r.bad_answered && clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(o.calls, 0);
+    until = clock_now_ms() + 2000;
+    while (o.calls < 2 && clock_now_ms() < until)
+        step(d, &r);
+    assert_int_equal(o.calls, 2);
+    assert_int_equal(dns_inflight(d), 0);
+    dns_free(d);
+    responder_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +558,7 @@ int main(void)
         cmocka_unit_test(lookups_share_channels_whatever_options),
         cmocka_unit_test(too_many_servers_refused),
         cmocka_unit_test(fail_over_under_channel_pressure),
+        cmocka_unit_test(waiting_query_failing_at_once_inside_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
