@@ -712,15 +712,23 @@ static void step_resolving(struct http *h)
 
 /* Unpauses the transfers on_body paused in the last call. libcurl hands
  * each its refused chunk again inside curl_easy_pause (which may pause it
- * anew once the budget is spent) and asks for a timer of 0 to read on. */
+ * anew once the budget is spent) and asks for a timer of 0 to read on.
+ * When on_body refuses the chunk there (too large, the stream stopped, out
+ * of memory), curl_easy_pause only returns the error: the transfer stays
+ * in libcurl, and when that chunk was the body's last, nothing wakes it
+ * until a timer fires, seconds later, when it ends "OK" with the chunk
+ * lost. It is ended here instead, as libcurl would have. */
 static void resume_paused(struct http *h)
 {
-    for (struct transfer *t = h->transfers; t != NULL && h->npaused > 0; t = t->next) {
+    for (struct transfer *t = h->transfers, *next; t != NULL && h->npaused > 0; t = next) {
+        next = t->next;
         if (!t->paused)
             continue;
         t->paused = false;
         h->npaused--;
-        lib.easy_pause(t->easy, CURLPAUSE_CONT);
+        CURLcode rc = lib.easy_pause(t->easy, CURLPAUSE_CONT);
+        if (rc != CURLE_OK)
+            finish(h, t->easy, rc);
     }
 }
 

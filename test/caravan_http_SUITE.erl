@@ -20,6 +20,7 @@
 -export([empty_service_address/1, tagged_addresses/1, passing_and_tag/1, acl_token/1,
          escaped_strings/1, malformed_bodies/1, big_body_is_bounded/1, server_errors/1,
          refused_body_ends_the_download/1, big_answer_memory_is_bounded/1,
+         refused_last_piece_is_answered_at_once/1,
          environment_defaults/1, cli_lookup/1,
          token_echoed_in_error_bodies/1, strict_json/1, index_header_is_checked/1,
          one_bad_entry_is_dropped/1, nomad_long_next_token/1,
@@ -45,7 +46,8 @@ groups() ->
                    strict_json, index_header_is_checked, one_bad_entry_is_dropped,
                    ipv4_shorthand_hosts, small_answer_behind_big_ones,
                    pings_while_big_bodies_download, exit_while_big_bodies_download,
-                   refused_body_ends_the_download, big_answer_memory_is_bounded]},
+                   refused_body_ends_the_download, big_answer_memory_is_bounded,
+                   refused_last_piece_is_answered_at_once]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
@@ -563,6 +565,52 @@ big_answer_memory_is_bounded(Config) ->
                 {skip, "ASan build: VmRSS includes shadow memory and ASan's quarantine "
                        "of freed blocks, so the RSS bound is checked in the release run only"}
         end
+    after
+        port_close(P)
+    end.
+
+%% A body over the loop's per-turn budget (64 KiB) is read over several
+%% turns: the chunk that exceeds it is paused and handed over again at the
+%% next turn, inside curl_easy_pause. When that chunk is the body's last and
+%% is refused there (its grammar breaks, or it goes over max_bytes),
+%% libcurl only returns the error from curl_easy_pause: the transfer was
+%% left waiting for a timer (3 s here) and then ended "OK" without the
+%% chunk, so a too large body was answered bad_answer. Sizes around a few
+%% budgets, since where the pause falls depends on how reads are cut.
+refused_last_piece_is_answered_at_once(Config) ->
+    Entry = <<"{\"Node\":{\"Address\":\"10.0.0.5\",\"Node\":\"n\"},"
+              "\"Service\":{\"Port\":4370,\"ID\":\"x\"}}">>,
+    Valid = fun(N) ->
+                    K = max(1, (N - 2) div (byte_size(Entry) + 1)),
+                    iolist_to_binary([$[, lists:join($,, lists:duplicate(K, Entry)), $]])
+            end,
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    Ask = fun(Id, Body, Max) ->
+                  ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+                  T0 = erlang:monotonic_time(millisecond),
+                  true = port_command(P, term_to_binary({Id, consul_health,
+                                                         #{url => list_to_binary(url(Config)),
+                                                           service => <<"app">>,
+                                                           timeout_ms => 8000,
+                                                           max_bytes => Max}})),
+                  receive
+                      {P, {data, D}} ->
+                          {Id, error, {Reason, _}} = binary_to_term(D),
+                          {Reason, erlang:monotonic_time(millisecond) - T0}
+                  after 10000 -> error(no_answer)
+                  end
+          end,
+    try
+        [begin
+             V = Valid(N),
+             {bad_answer, Took} = Ask(2 * N, <<V/binary, "x">>, 32 * 1024 * 1024),
+             Padded = <<V/binary, (binary:copy(<<" ">>, N))/binary>>,
+             {too_large, Took2} = Ask(2 * N + 1, Padded, byte_size(Padded) - 10),
+             ct:log("~b bytes: refused in ~b ms, too large in ~b ms", [N, Took, Took2]),
+             ?assert(Took < 1000, {N, refused_after_ms, Took}),
+             ?assert(Took2 < 1000, {N, too_large_after_ms, Took2})
+         end || N <- lists:seq(70000, 160000, 6000)]
     after
         port_close(P)
     end.
