@@ -119,38 +119,176 @@ enum frame_status frame_reader_next(struct frame_reader *r, const uint8_t **data
     return FRAME_PACKET;
 }
 
-int frame_write(int fd, const void *data, size_t len)
-{
-    if (len > UINT32_MAX) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    uint8_t header[HEADER_BYTES] = {
-        (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-    struct iovec iov[2] = {
-        {.iov_base = header, .iov_len = HEADER_BYTES},
-        {.iov_base = (void *)data, .iov_len = len},
-    };
-    struct iovec *v = iov;
-    int count = 2;
+struct frame_out {
+    struct frame_out *next;
+    uint8_t header[HEADER_BYTES];
+    uint8_t *data;
+    size_t len;
+    size_t off; /* bytes of header and data written */
+};
 
-    while (count > 0) {
-        ssize_t n = writev(fd, v, count);
+void frame_writer_init(struct frame_writer *w, int fd)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = fd;
+}
+
+static void out_free(struct frame_out *o)
+{
+    free(o->data);
+    free(o);
+}
+
+static void drop_all(struct frame_out *o)
+{
+    while (o != NULL) {
+        struct frame_out *next = o->next;
+        out_free(o);
+        o = next;
+    }
+}
+
+void frame_writer_free(struct frame_writer *w)
+{
+    if (w->current != NULL)
+        out_free(w->current);
+    drop_all(w->small);
+    drop_all(w->big);
+    frame_writer_init(w, w->fd);
+}
+
+bool frame_writer_pending(const struct frame_writer *w)
+{
+    return w->current != NULL || w->small != NULL || w->big != NULL;
+}
+
+/* Writes as much of o as fd takes. Returns 1 when o is all written, 0 when
+ * the fd would block, -1 on an error (errno set). */
+static int write_some(int fd, struct frame_out *o)
+{
+    while (o->off < HEADER_BYTES + o->len) {
+        struct iovec iov[2];
+        int count = 0;
+        if (o->off < HEADER_BYTES)
+            iov[count++] = (struct iovec){.iov_base = o->header + o->off,
+                                          .iov_len = HEADER_BYTES - o->off};
+        size_t done = o->off < HEADER_BYTES ? 0 : o->off - HEADER_BYTES;
+        if (o->len > done)
+            iov[count++] = (struct iovec){.iov_base = o->data + done, .iov_len = o->len - done};
+        ssize_t n = writev(fd, iov, count);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        o->off += (size_t)n;
+    }
+    return 1;
+}
+
+static void push(struct frame_out **head, struct frame_out **tail, struct frame_out *o)
+{
+    o->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = o;
+    else
+        *head = o;
+    *tail = o;
+}
+
+static struct frame_out *pop(struct frame_out **head, struct frame_out **tail)
+{
+    struct frame_out *o = *head;
+    if (o != NULL) {
+        *head = o->next;
+        if (*head == NULL)
+            *tail = NULL;
+    }
+    return o;
+}
+
+static void queue(struct frame_writer *w, struct frame_out *o)
+{
+    if (o->off > 0)
+        w->current = o; /* begun: nothing may come between its bytes */
+    else if (o->len <= FRAME_SMALL_PACKET)
+        push(&w->small, &w->small_tail, o);
+    else
+        push(&w->big, &w->big_tail, o);
+}
+
+int frame_writer_flush(struct frame_writer *w)
+{
+    for (;;) {
+        struct frame_out *o = w->current;
+        if (o == NULL && (o = pop(&w->small, &w->small_tail)) == NULL &&
+            (o = pop(&w->big, &w->big_tail)) == NULL)
+            return 0;
+        w->current = NULL;
+        int rc = write_some(w->fd, o);
+        if (rc < 0) {
+            out_free(o);
             return -1;
         }
-        size_t done = (size_t)n;
-        while (count > 0 && done >= v->iov_len) {
-            done -= v->iov_len;
-            v++;
-            count--;
+        if (rc == 0) {
+            /* Not begun: back to the front of its queue, where a small
+             * packet sent meanwhile can still go before it. */
+            if (o->off == 0 && o->len <= FRAME_SMALL_PACKET) {
+                o->next = w->small;
+                w->small = o;
+                if (w->small_tail == NULL)
+                    w->small_tail = o;
+            } else if (o->off == 0) {
+                o->next = w->big;
+                w->big = o;
+                if (w->big_tail == NULL)
+                    w->big_tail = o;
+            } else {
+                w->current = o;
+            }
+            return 0;
         }
-        if (count > 0) {
-            v->iov_base = (uint8_t *)v->iov_base + done;
-            v->iov_len -= done;
+        out_free(o);
+    }
+}
+
+int frame_writer_send(struct frame_writer *w, void *data, size_t len, bool owned)
+{
+    if (len > UINT32_MAX) {
+        if (owned)
+            free(data);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    struct frame_out *o = malloc(sizeof *o);
+    if (o == NULL) {
+        if (owned)
+            free(data);
+        errno = ENOMEM;
+        return -1;
+    }
+    *o = (struct frame_out){.data = data, .len = len,
+                            .header = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                                       (uint8_t)(len >> 8), (uint8_t)len}};
+    if (!frame_writer_pending(w)) {
+        int rc = write_some(w->fd, o);
+        if (rc != 0) { /* all written, or an error */
+            if (owned)
+                free(data);
+            free(o);
+            return rc < 0 ? -1 : 0;
         }
     }
+    if (!owned) {
+        /* It waits beyond the caller's buffer: keep a copy. */
+        o->data = malloc(len ? len : 1);
+        if (o->data == NULL) {
+            free(o);
+            errno = ENOMEM;
+            return -1;
+        }
+        memcpy(o->data, data, len);
+    }
+    queue(w, o);
     return 0;
 }

@@ -14,6 +14,7 @@
 #ifndef CARAVAN_FRAME_H
 #define CARAVAN_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,8 +53,37 @@ enum frame_status frame_reader_push(struct frame_reader *r, const void *bytes, s
 /* Takes the next buffered packet. Call until it returns FRAME_NONE. */
 enum frame_status frame_reader_next(struct frame_reader *r, const uint8_t **data, size_t *len);
 
-/* Writes one whole packet to a blocking fd, retrying partial writes and EINTR.
- * Returns 0, or -1 with errno set (EPIPE when the VM is gone). */
-int frame_write(int fd, const void *data, size_t len);
+/*
+ * The writer: packets to a non-blocking fd (the port's stdout, read by the
+ * VM). What the pipe does not take at once is queued, and the loop calls
+ * frame_writer_flush when poll() says the fd is writable, so a reply of
+ * megabytes never holds the loop while the VM reads it. Packets of at most
+ * FRAME_SMALL_PACKET bytes go ahead of queued bigger ones, though never
+ * into the middle of one already begun: every reply carries its request's
+ * id, so replies may arrive in any order, and a pong or a small answer
+ * need not wait for megabytes queued before it.
+ */
+#define FRAME_SMALL_PACKET (64u * 1024u)
+
+struct frame_out;
+
+struct frame_writer {
+    int fd;
+    struct frame_out *current;            /* begun, not finished; or NULL */
+    struct frame_out *small, *small_tail; /* waiting, oldest first */
+    struct frame_out *big, *big_tail;
+};
+
+void frame_writer_init(struct frame_writer *w, int fd);
+/* Drops whatever is still queued. */
+void frame_writer_free(struct frame_writer *w);
+/* Sends one packet, at once if nothing waits and the fd takes it, else
+ * queued. With owned, data is malloc'd memory the writer takes over and
+ * frees (no copy of a big reply); otherwise what has to wait is copied.
+ * Returns 0, or -1 with errno set (EPIPE when the VM is gone, ENOMEM). */
+int frame_writer_send(struct frame_writer *w, void *data, size_t len, bool owned);
+/* Writes what the fd takes now. Returns 0, or -1 with errno set. */
+int frame_writer_flush(struct frame_writer *w);
+bool frame_writer_pending(const struct frame_writer *w);
 
 #endif

@@ -8,6 +8,7 @@
  * "caravan_port:".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +27,12 @@
 
 static int send_stdout(void *ctx, const char *buf, size_t len)
 {
-    (void)ctx;
-    return frame_write(STDOUT_FILENO, buf, len);
+    return frame_writer_send(ctx, (void *)buf, len, false);
+}
+
+static int send_stdout_owned(void *ctx, char *buf, size_t len)
+{
+    return frame_writer_send(ctx, buf, len, true);
 }
 
 /* Drains every complete packet the reader holds. Returns -1 when stdout is gone. */
@@ -62,9 +67,19 @@ static int run_port(void)
 
     struct ops o;
     struct frame_reader reader;
-    struct reply_sink sink = {.send = send_stdout, .ctx = NULL};
+    struct frame_writer writer;
+    struct reply_sink sink = {.send = send_stdout, .send_owned = send_stdout_owned,
+                              .ctx = &writer};
     int rc = EXIT_SUCCESS;
 
+    /* Replies the VM has not read yet wait in the writer, not in write(2):
+     * the loop goes on meanwhile (frame.h). */
+    int flags = fcntl(STDOUT_FILENO, F_GETFL);
+    if (flags < 0 || fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) < 0) {
+        fprintf(stderr, "caravan_port: stdout: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
+    frame_writer_init(&writer, STDOUT_FILENO);
     frame_reader_init(&reader);
     if (ops_init(&o, sink) != 0) {
         fprintf(stderr, "caravan_port: out of memory at start-up\n");
@@ -76,7 +91,7 @@ static int run_port(void)
     for (;;) {
         /* stdin first, then the sockets of DNS lookups, then of HTTP
          * requests: every one of them, however many libcurl opens. */
-        size_t cap = 2 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + (o.http ? http_nfds(o.http) : 0);
+        size_t cap = 3 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + (o.http ? http_nfds(o.http) : 0);
         if (cap > fds_cap) {
             struct pollfd *grown = realloc(fds, cap * sizeof *grown);
             if (grown == NULL) {
@@ -94,6 +109,9 @@ static int run_port(void)
         size_t nfds = 1 + ndns + nhttp;
         if (ops_answer_fd(&o) >= 0)
             fds[nfds++] = (struct pollfd){.fd = ops_answer_fd(&o), .events = POLLIN};
+        size_t out = nfds;
+        if (frame_writer_pending(&writer))
+            fds[nfds++] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
         int n = poll(fds, nfds, ops_timeout(&o, IDLE_POLL_MS));
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "caravan_port: poll: %s\n", strerror(errno));
@@ -102,6 +120,8 @@ static int run_port(void)
         }
         if (n < 0)
             continue;
+        if (out < nfds && fds[out].revents != 0 && frame_writer_flush(&writer) != 0)
+            break; /* stdout closed: the VM is gone */
         dns_process(o.dns, fds + 1, ndns);
         if (o.http)
             http_process(o.http, fds + 1 + ndns, nhttp);
@@ -126,6 +146,7 @@ static int run_port(void)
     free(fds);
     ops_free(&o);
     frame_reader_free(&reader);
+    frame_writer_free(&writer);
     return rc;
 }
 

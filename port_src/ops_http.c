@@ -204,7 +204,7 @@ void ops_answer_sent(struct ops *o, struct answer_job *job)
             o->counters.ok++;
         else
             o->counters.errors++;
-        if (reply_send(&o->sink, &job->x) != 0)
+        if (reply_send_owned(&o->sink, &job->x) != 0)
             o->sink_failed = 1;
     }
     answer_job_free(job);

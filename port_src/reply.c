@@ -31,3 +31,15 @@ int reply_send(const struct reply_sink *sink, ei_x_buff *x)
     x->index = 0;
     return rc;
 }
+
+int reply_send_owned(const struct reply_sink *sink, ei_x_buff *x)
+{
+    if (sink->send_owned == NULL)
+        return reply_send(sink, x);
+    char *buf = x->buff;
+    size_t len = (size_t)x->index;
+    x->buff = NULL;
+    x->buffsz = 0;
+    x->index = 0;
+    return sink->send_owned(sink->ctx, buf, len);
+}

@@ -15,6 +15,9 @@
 struct reply_sink {
     /* Delivers one encoded term; returns 0, or -1 when the peer is gone. */
     int (*send)(void *ctx, const char *buf, size_t len);
+    /* Optional: the same, taking over buf (malloc'd) so that a big reply
+     * waiting for the peer is not copied. */
+    int (*send_owned)(void *ctx, char *buf, size_t len);
     void *ctx;
 };
 
@@ -26,5 +29,9 @@ int reply_error(ei_x_buff *x, uint64_t id, const char *reason, const char *detai
 
 /* Sends what x holds and resets it for the next reply. */
 int reply_send(const struct reply_sink *sink, ei_x_buff *x);
+
+/* Sends what x holds, handing x's buffer over to the sink where it can
+ * take it: x is then empty (buff NULL) and only fit for ei_x_free. */
+int reply_send_owned(const struct reply_sink *sink, ei_x_buff *x);
 
 #endif

@@ -1,5 +1,5 @@
 /* {packet,4} framing (port_src/frame.c): split reads, empty and oversize
- * packets, partial writes. */
+ * packets, partial writes, replies that wait for the reader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +7,10 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -165,7 +167,10 @@ static void fill_from_a_pipe_until_eof(void **state)
     (void)state;
     int p[2];
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(frame_write(p[1], "ping", 4), 0);
+    struct frame_writer w;
+    frame_writer_init(&w, p[1]);
+    assert_int_equal(frame_writer_send(&w, "ping", 4, false), 0);
+    assert_false(frame_writer_pending(&w));
     close(p[1]);
 
     struct frame_reader r;
@@ -195,7 +200,19 @@ static void large_writes_survive_partial_writes(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        _exit(frame_write(p[1], payload, len) == 0 ? 0 : 1);
+        /* Non-blocking, as the program's stdout: the rest waits in the
+         * writer and goes out as the pipe drains. */
+        fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+        struct frame_writer w;
+        frame_writer_init(&w, p[1]);
+        if (frame_writer_send(&w, payload, len, false) != 0)
+            _exit(1);
+        for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
+            struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
+            if (poll(&pfd, 1, 1000) < 0 || frame_writer_flush(&w) != 0)
+                _exit(1);
+        }
+        _exit(frame_writer_pending(&w) ? 1 : 0);
     }
     close(p[1]);
     struct frame_reader r;
@@ -224,8 +241,110 @@ static void write_to_a_closed_pipe_is_epipe(void **state)
     assert_int_equal(pipe(p), 0);
     close(p[0]);
     signal(SIGPIPE, SIG_IGN);
-    assert_int_equal(frame_write(p[1], "x", 1), -1);
+    struct frame_writer w;
+    frame_writer_init(&w, p[1]);
+    assert_int_equal(frame_writer_send(&w, "x", 1, false), -1);
     assert_int_equal(errno, EPIPE);
+    close(p[1]);
+}
+
+/* Reads one packet from a blocking fd; returns its length, its payload in
+ * out (malloc'd). */
+static size_t read_packet(int fd, uint8_t **out)
+{
+    uint8_t h[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t n = read(fd, h + got, 4 - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+    *out = malloc(len ? len : 1);
+    for (got = 0; got < len;) {
+        ssize_t n = read(fd, *out + got, len - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    return len;
+}
+
+/* The VM is slow to read: a 1 MiB reply is begun, another waits, and a
+ * pong is sent. The pong goes out right after the begun reply, before the
+ * waiting one: a begun packet is never cut into, and a small one never
+ * waits behind a big one not yet begun. Blocking writes made the loop
+ * wait as long as the VM took to read each big reply. */
+static void small_packets_go_before_big_ones_not_yet_begun(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+    struct frame_writer w;
+    frame_writer_init(&w, p[1]);
+    size_t big = 1024 * 1024;
+    uint8_t *first = malloc(big), *second = malloc(big);
+    memset(first, 'a', big);
+    memset(second, 'b', big);
+    assert_int_equal(frame_writer_send(&w, first, big, true), 0);  /* taken over */
+    assert_true(frame_writer_pending(&w));
+    assert_int_equal(frame_writer_send(&w, second, big, true), 0);
+    assert_int_equal(frame_writer_send(&w, "pong", 4, false), 0);   /* copied */
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[1]);
+        uint8_t *d;
+        size_t lens[3];
+        char kinds[3];
+        for (int i = 0; i < 3; i++) {
+            lens[i] = read_packet(p[0], &d);
+            kinds[i] = (char)d[0];
+            free(d);
+        }
+        _exit(lens[0] == big && kinds[0] == 'a' && lens[1] == 4 && kinds[1] == 'p' &&
+                      lens[2] == big && kinds[2] == 'b'
+                  ? 0
+                  : 1);
+    }
+    close(p[0]);
+    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
+        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
+        assert_true(poll(&pfd, 1, 5000) > 0);
+        assert_int_equal(frame_writer_flush(&w), 0);
+    }
+    assert_false(frame_writer_pending(&w));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(p[1]);
+    frame_writer_free(&w);
+}
+
+/* What is still queued when the VM goes is dropped, owned buffers freed
+ * (the ASan build's leak check sees to that). */
+static void queued_replies_are_dropped_with_the_writer(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+    struct frame_writer w;
+    frame_writer_init(&w, p[1]);
+    for (int i = 0; i < 4; i++) {
+        uint8_t *b = malloc(256 * 1024);
+        memset(b, i, 256 * 1024);
+        assert_int_equal(frame_writer_send(&w, b, 256 * 1024, true), 0);
+        assert_int_equal(frame_writer_send(&w, "pong", 4, false), 0);
+    }
+    assert_true(frame_writer_pending(&w));
+    close(p[0]);
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(frame_writer_flush(&w), -1);
+    assert_int_equal(errno, EPIPE);
+    frame_writer_free(&w);
+    assert_false(frame_writer_pending(&w));
     close(p[1]);
 }
 
@@ -241,6 +360,8 @@ int main(void)
         cmocka_unit_test(fill_from_a_pipe_until_eof),
         cmocka_unit_test(large_writes_survive_partial_writes),
         cmocka_unit_test(write_to_a_closed_pipe_is_epipe),
+        cmocka_unit_test(small_packets_go_before_big_ones_not_yet_begun),
+        cmocka_unit_test(queued_replies_are_dropped_with_the_writer),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
