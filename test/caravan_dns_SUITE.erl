@@ -557,26 +557,28 @@ followups_wait_their_turn(_Config) ->
     ?assertEqual([40], lists:usort([length([A || #{addresses := [A]} <- Records])
                                     || {ok, Records} <- Results])),
     caravan_test_dns_responder:stop(R),
-    %% Lookups that reach their deadline with queries still waiting let go
-    %% of them (nothing is sent for them later) and of their window places:
-    %% a lookup queued behind them goes out as soon as they are answered.
-    G = caravan_test_dns_responder:start({gated_a, {no_additional, 40}}),
-    Late = [spawn_link(fun() -> Self ! {self(), responder_srv(G, #{transport => udp,
-                                                                   timeout => 600})} end)
-            || _ <- lists:seq(1, 5)],
-    ok = wait_until(fun() -> length([a || {a, _} <- caravan_test_dns_responder:asked(G)]) >= 64
-                    end, 200),
+    %% A lookup that reaches its deadline with queries still waiting lets go
+    %% of them (nothing is sent for it later) and of its window places: a
+    %% lookup queued behind it goes out as soon as it is answered. One
+    %% lookup of 100 targets fills the window by itself (64 out, 36
+    %% waiting); with several, those answered first would free places for
+    %% the others' follow-ups while those still lived.
+    G = caravan_test_dns_responder:start({gated_a, {no_additional, 100}}),
+    AskedA = fun() -> length([a || {a, _} <- caravan_test_dns_responder:asked(G)]) end,
+    Late = spawn_link(fun() -> Self ! {self(), responder_srv(G, #{transport => udp,
+                                                                  timeout => 600})} end),
+    ok = wait_until(fun() -> AskedA() >= 64 end, 200),
     Queued = spawn_link(fun() -> Self ! {self(), responder_srv(G, #{transport => udp,
                                                                     timeout => 8000})} end),
-    [?assertMatch({error, {timeout, _}}, receive {P, Res} -> Res after 5000 -> stuck end)
-     || P <- Late],
-    ok = wait_until(fun() -> length([a || {a, _} <- caravan_test_dns_responder:asked(G)]) >= 104
-                    end, 200),
+    ?assertMatch({error, {timeout, _}}, receive {Late, LRes} -> LRes after 5000 -> stuck end),
+    %% The queued lookup's SRV query went out, then 64 of its 100 A queries.
+    ok = wait_until(fun() -> AskedA() >= 128 end, 200),
     caravan_test_dns_responder:open_gate(G),
     {ok, Again} = receive {Queued, QRes} -> QRes after 10000 -> stuck end,
-    ?assertEqual(40, length([A || #{addresses := [A]} <- Again])),
-    %% The 64 held, then the queued lookup's 40: none for the lookups gone.
-    ?assertEqual(64 + 40, length([a || {a, _} <- caravan_test_dns_responder:asked(G)])),
+    ?assertEqual(100, length([A || #{addresses := [A]} <- Again])),
+    %% The late lookup's 64, then the queued one's 100: none of the late
+    %% lookup's 36 that were waiting when it was answered.
+    ?assertEqual(64 + 100, AskedA()),
     caravan_test_dns_responder:stop(G).
 
 run_cli(Args) ->
