@@ -36,23 +36,15 @@ main(_) ->
 
 %%% The C program against its floor: an Erlang port echoing through `cat'
 
-%% Both ports run from this escript's VM at the same time, in alternating
-%% batches, so that drift in the machine's load or clock touches both
-%% alike (run one after the other, the ratio wandered 1.03-1.21x between
-%% runs). Same flags (escript's defaults: no +sbwt, so scheduler wake-ups
-%% count, as they do in a node that uses caravan with default flags), and
-%% the same packet sizes: the dist_port request, echoed back by cat,
-%% answered by the program.
+%% Both ports run from this escript's VM, one after the other, with the same
+%% flags (escript's defaults: no +sbwt, so scheduler wake-ups count, as they
+%% do in a node that uses caravan with default flags), and the same packet
+%% sizes: the dist_port request, echoed back by cat, answered by the program.
 port_floor(BenchDir) ->
     Program = filename:join([filename:dirname(BenchDir), "priv", "caravan_port"]),
     Req = term_to_binary({1, dist_port, #{name => <<"app-4370">>}}),
-    Ports = [open_port({spawn_executable, Exe}, [{packet, 4}, binary])
-             || Exe <- [Program, os:find_executable("cat")]],
-    [_ = round_trips(P, Req, 1000) || P <- Ports],
-    Batches = [[round_trips(P, Req, ?LOOKUPS div 20) || P <- Ports] || _ <- lists:seq(1, 20)],
-    [port_close(P) || P <- Ports],
-    Prog = lists:append([B || [B, _] <- Batches]),
-    Cat = lists:append([B || [_, B] <- Batches]),
+    Prog = port_round_trips(Program, [], Req),
+    Cat = port_round_trips(os:find_executable("cat"), [], Req),
     {P50, P99} = {pct(Prog, 50), pct(Prog, 99)},
     {C50, C99} = {pct(Cat, 50), pct(Cat, 99)},
     io:format("~nport round trip (ns), {packet,4}, this VM's flags: ~s~n",
@@ -68,13 +60,18 @@ vm_flags() ->
                   [erlang:system_info(schedulers_online),
                    case os:getenv("ERL_FLAGS") of false -> "unset"; F -> F end]).
 
-round_trips(Port, Req, N) ->
-    [begin
-         T0 = erlang:monotonic_time(nanosecond),
-         true = port_command(Port, Req),
-         receive {Port, {data, _}} -> ok after 5000 -> error(no_echo) end,
-         erlang:monotonic_time(nanosecond) - T0
-     end || _ <- lists:seq(1, N)].
+port_round_trips(Exe, Args, Req) ->
+    Port = open_port({spawn_executable, Exe}, [{args, Args}, {packet, 4}, binary]),
+    Once = fun() ->
+                   T0 = erlang:monotonic_time(nanosecond),
+                   true = port_command(Port, Req),
+                   receive {Port, {data, _}} -> ok after 5000 -> error(no_echo) end,
+                   erlang:monotonic_time(nanosecond) - T0
+           end,
+    _ = [Once() || _ <- lists:seq(1, 1000)],
+    Times = [Once() || _ <- lists:seq(1, ?LOOKUPS)],
+    port_close(Port),
+    Times.
 
 %%% The three modes
 
