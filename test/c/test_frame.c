@@ -248,6 +248,15 @@ static void write_to_a_closed_pipe_is_epipe(void **state)
     close(p[1]);
 }
 
+/* A pipe whose write end is non-blocking, as the program's stdout, with a
+ * writer on it. */
+static void writer_on_a_pipe(int p[2], struct frame_writer *w)
+{
+    assert_int_equal(pipe(p), 0);
+    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+    frame_writer_init(w, p[1]);
+}
+
 /* Reads one packet from a blocking fd; returns its length, its payload in
  * out (malloc'd). */
 static size_t read_packet(int fd, uint8_t **out)
@@ -278,10 +287,8 @@ static void small_packets_go_before_big_ones_not_yet_begun(void **state)
 {
     (void)state;
     int p[2];
-    assert_int_equal(pipe(p), 0);
-    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
     struct frame_writer w;
-    frame_writer_init(&w, p[1]);
+    writer_on_a_pipe(p, &w);
     size_t big = 1024 * 1024;
     uint8_t *first = malloc(big), *second = malloc(big);
     memset(first, 'a', big);
@@ -328,10 +335,8 @@ static void queued_replies_are_dropped_with_the_writer(void **state)
 {
     (void)state;
     int p[2];
-    assert_int_equal(pipe(p), 0);
-    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
     struct frame_writer w;
-    frame_writer_init(&w, p[1]);
+    writer_on_a_pipe(p, &w);
     for (int i = 0; i < 4; i++) {
         uint8_t *b = malloc(256 * 1024);
         memset(b, i, 256 * 1024);
