@@ -17,6 +17,10 @@
 -define(SELF, n0).
 -define(LISTABLE, [n0, n1, n2, n3, n4]).
 -define(FOREIGN, [f1, f2]).
+%% Every node but this one. Parenthesised: `--` and `++` are
+%% right-associative, and without them the foreign nodes were subtracted
+%% too, so no nodeup or nodedown of a foreign node was ever generated.
+-define(PEERS, ((?LISTABLE -- [?SELF]) ++ ?FOREIGN)).
 -define(SOURCES, [a, b, c]).
 %% 4 policies x 500 = 2,000 generated sequences per run.
 -define(RUNS, 500).
@@ -68,16 +72,19 @@ options(Prune, SelfListed) ->
 %% only needs to exist for proper_statem to run.
 step(_Event) -> ok.
 
+peers_include_the_foreign_nodes_test() ->
+    ?assertEqual(?FOREIGN, ?PEERS -- ?LISTABLE).
+
 initial_state() ->
     initial(true, true).
 
 command(#{net := Net, dials := Dials, timers := Timers}) ->
     Always = [{6, {listing, proper_types:oneof(?SOURCES), proper_types:list(proper_types:oneof(?LISTABLE))}},
               {1, {source_error, proper_types:oneof(?SOURCES), timeout}},
-              {2, {nodeup, proper_types:oneof(?LISTABLE -- [?SELF] ++ ?FOREIGN)}},
+              {2, {nodeup, proper_types:oneof(?PEERS)}},
               {1, {departing, proper_types:oneof(?LISTABLE ++ ?FOREIGN)}},
               {1, {nodeup, ?SELF}},
-              {1, {nodedown, proper_types:oneof(?LISTABLE -- [?SELF] ++ ?FOREIGN)}}],
+              {1, {nodedown, proper_types:oneof(?PEERS)}}],
     Down = [{2, {nodedown, proper_types:oneof(Net)}} || Net =/= []],
     Results = [{4, {connect_result, proper_types:oneof(Dials), proper_types:boolean()}} || Dials =/= []],
     Fire = [{4, {timer, proper_types:oneof(Timers)}} || Timers =/= []],
