@@ -224,7 +224,8 @@ hung_program_restarts_back_off(Config) ->
            [length(Pids), Pids, length(Lines), Lines]),
     ?assert(length(Pids) >= 2),   % it is restarted...
     ?assert(length(Pids) =< 4),   % ...but not every interval + timeout
-    ?assert(length(Lines) =< 3).
+    ?assert(length(Lines) >= 1),  % each hang is logged...
+    ?assert(length(Lines) =< 3).  % ...at the 1st, 2nd, 4th, not at every one
 
 watch_os_pids(Stop, Seen) ->
     case now_ms() > Stop of
