@@ -694,7 +694,12 @@ leave_fallback_without_global_disconnect(Config) ->
     Dropped = caravan_test_peer:call(PA, caravan_cluster, drop_connections,
                                      [Members, #{global_disconnect => false, pop => true,
                                                  disconnect => {erlang, disconnect_node, []}}]),
-    ?assertEqual(lists:sort(Members), lists:sort(Dropped)),
+    %% With prevent_overlapping_partitions on, dropping the first member
+    %% makes global on the other disconnect from PA by itself, so the
+    %% second may be gone before PA drops it (seen once in a full run):
+    %% what counts is that PA dropped some and is left with none.
+    ?assertNotEqual([], Dropped),
+    ?assertEqual([], Dropped -- Members),
     ?assertEqual([Hidden], caravan_test_peer:call(PA, erlang, nodes, [hidden])),
     ?assertEqual([], caravan_test_peer:call(PA, erlang, nodes, [visible])).
 
