@@ -259,7 +259,11 @@ is_pos_integer(V) -> is_integer(V) andalso V > 0.
 is_mfa_args({M, F, A}) -> is_atom(M) andalso is_atom(F) andalso is_list(A);
 is_mfa_args(_) -> false.
 
-sources(#{sources := Specs}) when is_list(Specs), Specs =/= [] ->
+sources(#{sources := _, source := _}) ->
+    {error, {bad_config, "give `sources' or `source', not both"}};
+sources(#{sources := Specs}) when not is_list(Specs); Specs =:= [] ->
+    {error, {bad_config, sources, Specs}};
+sources(#{sources := Specs}) ->
     case [S || S <- Specs, not valid_source(S)] of
         [] -> {ok, Specs};
         Bad -> {error, {bad_sources, Bad}}
@@ -271,8 +275,12 @@ sources(_) ->
 
 %% The names are text: a basename the naming rule cannot take would fail
 %% every lookup (a crashed poller or watch, restarted every 500 ms).
-valid_source({dns, #{basename := Base, query := Query}}) ->
-    is_text(Base) andalso is_text(Query);
+valid_source({dns, #{basename := Base, query := Query} = Dns}) ->
+    %% name_by and family pick a branch in caravan_dns:discover/1: any
+    %% other value crashed the poller at every poll.
+    is_text(Base) andalso is_text(Query) andalso
+        lists:member(maps:get(name_by, Dns, address), [address, target]) andalso
+        lists:member(maps:get(family, Dns, any), [inet, inet6, any]);
 valid_source({Kind, #{basename := Base, service := Service}}) when Kind =:= consul;
                                                                   Kind =:= nomad ->
     is_text(Base) andalso is_text(Service);

@@ -52,4 +52,16 @@ bad_cluster_configs_are_refused_test_() ->
                     Start(#{poll_interval => 1000})),
       ?_assertMatch({error, {bad_sources, [{dns, #{}}]}}, Start(#{sources => [{dns, #{}}]})),
       ?_assertEqual({error, {bad_config, [{sources, [Dns]}]}}, Start([{sources, [Dns]}])),
+      %% Both forms at once: one would be ignored without a word.
+      ?_assertEqual({error, {bad_config, "give `sources' or `source', not both"}},
+                    Start(#{sources => [Dns], source => Dns})),
+      ?_assertEqual({error, {bad_config, sources, []}}, Start(#{sources => []})),
+      ?_assertEqual({error, {bad_config, sources, Dns}}, Start(#{sources => Dns})),
+      %% A name_by or family caravan_dns has no branch for.
+      ?_assertMatch({error, {bad_sources, [_]}},
+                    Start(#{sources => [{dns, #{query => "a.service.consul", basename => "a",
+                                                name_by => addresses}}]})),
+      ?_assertMatch({error, {bad_sources, [_]}},
+                    Start(#{sources => [{dns, #{query => "a.service.consul", basename => "a",
+                                                family => ipv4}}]})),
       ?_assertEqual([], caravan_cluster_sup:clusters())]}.
