@@ -684,9 +684,12 @@ report_disconnect(Node, Result, T0, State) ->
                            [inspect(Node), Text], State)
     end.
 
-%% libcluster's telemetry, when its telemetry library is loaded (caravan
-%% does not depend on it).
+%% libcluster's telemetry, when its telemetry library is there (caravan
+%% does not depend on it). Loaded first: in interactive mode (iex, mix run)
+%% nothing else may have loaded it yet, and function_exported/3 is false for
+%% a module not loaded, so the events never fired.
 telemetry(Event, Measurements, Metadata) ->
+    _ = erlang:module_loaded(telemetry) orelse code:ensure_loaded(telemetry),
     case erlang:function_exported(telemetry, execute, 3) of
         true ->
             try telemetry:execute(Event, Measurements, Metadata)

@@ -152,6 +152,37 @@ connect_mfa_garbage_is_a_failed_dial_test_() ->
               end
       end || F <- [garbage_connect, raising_connect]]}.
 
+%% libcluster's telemetry events fire although nothing loaded the telemetry
+%% library first, as in iex or `mix run' (interactive code loading). Before,
+%% the check for telemetry:execute/3 saw an unloaded module and skipped
+%% every event.
+telemetry_is_loaded_when_needed_test_() ->
+    {timeout, 60,
+     fun() ->
+             Key = telemetry_load,
+             set(Key, ?GOOD),
+             Holder = spawn(fun() ->
+                                    ets:new(caravan_test_telemetry,
+                                            [named_table, public, ordered_set]),
+                                    receive stop -> ok end
+                            end),
+             wait(fun() -> ets:info(caravan_test_telemetry) =/= undefined end),
+             _ = code:purge(telemetry),
+             _ = code:delete(telemetry),
+             _ = code:purge(telemetry),
+             false = erlang:module_loaded(telemetry),
+             C = start(Key, #{connect => {?MODULE, garbage_connect, [self()]}}),
+             try
+                 wait(fun() -> dials() >= 2 end),
+                 wait(fun() -> [E || {_, [libcluster, connect_node, error] = E, _, _}
+                                         <- ets:tab2list(caravan_test_telemetry)] =/= []
+                      end)
+             after
+                 stop(C),
+                 Holder ! stop
+             end
+     end}.
+
 %% caravan_cluster:stop/1 with dials in flight: nothing the cluster
 %% started outlives it. Before the fix a dialler (and a poller) survived
 %% the normal exit of gen_server:stop/1 and could connect a node after
