@@ -16,6 +16,7 @@
 #include "dist_port.h"
 #include "dns.h"
 #include "http.h"
+#include "http_detail.h"
 
 const char cli_usage[] =
     "usage: caravan_port                      run as an Erlang port (stdin not a terminal)\n"
@@ -221,9 +222,12 @@ static int fetch(const struct catalog_query *q, struct http_outcome *out)
         return 1;
     }
     if (out->status != 200) {
-        /* The body is the server's, printed as it came: it never holds our token. */
-        fprintf(stderr, "caravan_port: HTTP %ld: %.*s\n", out->status, (int)(out->len > 200 ? 200 : out->len),
-                out->body ? out->body : "");
+        /* The port's detail: first line, printable, the token masked (a
+         * gateway may quote the request, token and all, in its page). */
+        char why[256];
+        http_detail(why, sizeof why, out->status, out->body ? out->body : "", out->len,
+                    q->token);
+        fprintf(stderr, "caravan_port: %s\n", why);
         return 1;
     }
     return 0;

@@ -44,7 +44,7 @@ struct transfer {
     bool too_large;
     /* A 200 body goes to stream, not to body: decided at its first byte. */
     int (*stream)(void *user, const char *data, size_t len);
-    enum { BODY_UNDECIDED, BODY_KEPT, BODY_STREAMED } body_mode;
+    enum { BODY_UNDECIDED, BODY_KEPT, BODY_STREAMED, BODY_ERROR } body_mode;
     bool stream_stopped; /* stream refused a piece */
     bool paused;   /* refused a chunk over the loop's budget (on_body) */
     const char *long_header; /* a header whose value did not fit, or NULL */
@@ -93,6 +93,9 @@ struct http {
  * after the loop has served stdin and the other descriptors.
  */
 #define HTTP_BUDGET_BYTES (64 * 1024)
+/* What is kept of a body whose status is not 200: far more than its first
+ * line, which is all the error detail uses. */
+#define HTTP_ERROR_BODY_KEEP (16 * 1024)
 
 /*
  * libcurl is loaded with dlopen() on the first HTTP request, not linked:
@@ -212,6 +215,26 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* Appends n bytes to the transfer's body (NUL-terminated). Returns 0, or
+ * -1 when out of memory. */
+static int keep(struct transfer *t, const char *data, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 16384;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(t->body, cap);
+        if (grown == NULL)
+            return -1;
+        t->body = grown;
+        t->cap = cap;
+    }
+    memcpy(t->body + t->len, data, n);
+    t->len += n;
+    t->body[t->len] = '\0';
+    return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
@@ -223,16 +246,26 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         }
         return CURL_WRITEFUNC_PAUSE; /* resumed by the next http_process */
     }
-    if (n > t->max - t->len) {
-        t->too_large = true;
-        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
-    }
     if (t->body_mode == BODY_UNDECIDED) {
         /* The headers are in by the first body byte; redirects are not
          * followed, so this is the final status. */
         long status = 0;
         lib.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-        t->body_mode = t->stream != NULL && status == 200 ? BODY_STREAMED : BODY_KEPT;
+        t->body_mode = status != 200      ? BODY_ERROR
+                     : t->stream != NULL ? BODY_STREAMED
+                                         : BODY_KEPT;
+    }
+    if (t->body_mode == BODY_ERROR) {
+        /* Only the start of an error page makes its detail (http_detail.h):
+         * the rest is read and dropped, so a big one costs no memory and
+         * its status is not lost to too_large. */
+        t->h->taken += n;
+        size_t room = t->len < HTTP_ERROR_BODY_KEEP ? HTTP_ERROR_BODY_KEEP - t->len : 0;
+        return keep(t, data, n < room ? n : room) == 0 ? n : 0;
+    }
+    if (n > t->max - t->len) {
+        t->too_large = true;
+        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
     }
     if (t->body_mode == BODY_STREAMED) {
         t->len += n;
@@ -243,21 +276,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         }
         return n;
     }
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 16384;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(t->body, cap);
-        if (grown == NULL)
-            return 0;
-        t->body = grown;
-        t->cap = cap;
-    }
-    memcpy(t->body + t->len, data, n);
-    t->len += n;
     t->h->taken += n;
-    t->body[t->len] = '\0';
-    return n;
+    return keep(t, data, n) == 0 ? n : 0;
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)

@@ -5,7 +5,8 @@
  * A request is answered exactly once through the done callback: with the
  * status code, the headers caravan reads (X-Consul-Index, X-Nomad-Index,
  * X-Nomad-NextToken) and the body (or, for a streamed request, nothing:
- * the body went to its stream), or with a stable error atom. A header
+ * the body went to its stream; for a status other than 200, its first
+ * 16 KiB, which hold the error's detail), or with a stable error atom. A header
  * value too long for its field is an error (bad_answer), never cut. Bodies are
  * bounded (max_bytes): a larger one is cut off and answered `too_large`.
  * Tokens travel only in request headers; nothing here logs them.

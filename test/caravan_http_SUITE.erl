@@ -627,7 +627,13 @@ server_errors(Config) ->
     ?assertMatch({error, {timeout, _}}, consul(Config, #{timeout => 300})),
     ?assert(erlang:monotonic_time(millisecond) - T0 < 1500),
     ?assertMatch({error, {connection_refused, _}},
-                 consul(Config, #{url => "http://127.0.0.1:1"})).
+                 consul(Config, #{url => "http://127.0.0.1:1"})),
+    %% An error page larger than max_bytes keeps its status: only its start
+    %% is kept for the detail (it was answered too_large, the 500 lost).
+    ok = caravan_test_catalog:set_fault(C, {status, 500, [<<"overloaded\n">>,
+                                                          binary:copy(<<"x">>, 34 * 1024 * 1024)]}),
+    ?assertEqual({error, {server_error, <<"HTTP 500: overloaded">>}}, consul(Config)),
+    ok = caravan_test_catalog:set_fault(C, none).
 
 environment_defaults(Config) ->
     ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
@@ -656,7 +662,15 @@ cli_lookup(Config) ->
     ?assertNotEqual(nomatch, string:find(Denied, "rc=1")),
     Env = "CONSUL_HTTP_TOKEN=t0k ",
     ?assertNotEqual(nomatch, string:find(os:cmd(Env ++ Program ++ " lookup app --consul " ++
-                                                    url(Config)), "app-4371@10.0.0.2")).
+                                                    url(Config)), "app-4371@10.0.0.2")),
+    %% An error page that quotes the token: the CLI prints the port's
+    %% detail, token masked, as the port does (it printed the raw body).
+    ok = caravan_test_catalog:set_fault(catalog(Config), {echo_token, 403, 5}),
+    Echoed = os:cmd(Env ++ Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1; echo rc=$?"),
+    ct:log("~s", [Echoed]),
+    ?assertNotEqual(nomatch, string:find(Echoed, "HTTP 403")),
+    ?assertEqual(nomatch, string:find(Echoed, "t0k")),
+    ok = caravan_test_catalog:set_fault(catalog(Config), none).
 
 %%% watch
 
