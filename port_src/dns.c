@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ares_socks.h"
 #include "clock.h"
 
 /* EDNS payload advertised over UDP: large enough for the SRV sets caravan
@@ -40,16 +41,11 @@
  * larger than its buffer. */
 #define DNS_CHANNEL_WINDOW 64
 
-struct sock {
-    ares_socket_t fd;
-    bool readable, writable;
-};
-
 struct channel {
     struct dns *d;
     ares_channel ares;
     char key[DNS_SERVERS_MAX + 320];
-    struct sock socks[DNS_MAX_SOCKS_PER_CHANNEL];
+    struct ares_sock socks[DNS_MAX_SOCKS_PER_CHANNEL];
     size_t nsocks;
     size_t queries; /* c-ares queries outstanding on this channel */
     size_t orphans; /* of which detached: their lookup is gone */
@@ -141,20 +137,9 @@ const char *dns_status_atom(int status)
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
     struct channel *ch = data;
-    for (size_t i = 0; i < ch->nsocks; i++) {
-        if (ch->socks[i].fd != fd)
-            continue;
-        if (!readable && !writable) {
-            ch->socks[i] = ch->socks[--ch->nsocks];
-        } else {
-            ch->socks[i].readable = readable;
-            ch->socks[i].writable = writable;
-        }
-        return;
-    }
-    /* open_socket() below refused any socket beyond the cap. */
-    if ((readable || writable) && ch->nsocks < DNS_MAX_SOCKS_PER_CHANNEL)
-        ch->socks[ch->nsocks++] = (struct sock){fd, readable, writable};
+    /* open_socket() below refused any socket beyond the cap: it fits. */
+    (void)ares_socks_update(ch->socks, &ch->nsocks, DNS_MAX_SOCKS_PER_CHANNEL, fd, readable,
+                            writable);
 }
 
 /* Called by c-ares for each socket it opens, before sock_state reports it:
@@ -792,10 +777,7 @@ size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap)
             continue;
         for (size_t k = 0; k < ch->nsocks && n < cap && n < sizeof d->polled / sizeof d->polled[0];
              k++) {
-            fds[n].fd = ch->socks[k].fd;
-            fds[n].events = (short)((ch->socks[k].readable ? POLLIN : 0) |
-                                    (ch->socks[k].writable ? POLLOUT : 0));
-            fds[n].revents = 0;
+            fds[n] = ares_sock_pollfd(&ch->socks[k]);
             d->polled[n] = ch;
             ch->listed = true;
             n++;

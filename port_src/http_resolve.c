@@ -12,14 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sock {
-    ares_socket_t fd;
-    int readable, writable;
-};
+#include "ares_socks.h"
 
 struct http_resolver {
     ares_channel ares;
-    struct sock socks[HTTP_RESOLVE_MAX_SOCKS];
+    struct ares_sock socks[HTTP_RESOLVE_MAX_SOCKS];
     size_t nsocks;
 };
 
@@ -31,22 +28,8 @@ struct lookup {
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
     struct http_resolver *r = data;
-    for (size_t i = 0; i < r->nsocks; i++) {
-        if (r->socks[i].fd != fd)
-            continue;
-        if (!readable && !writable) {
-            r->socks[i] = r->socks[--r->nsocks];
-        } else {
-            r->socks[i].readable = readable;
-            r->socks[i].writable = writable;
-        }
-        return;
-    }
-    if (!readable && !writable)
-        return;
-    if (r->nsocks < HTTP_RESOLVE_MAX_SOCKS)
-        r->socks[r->nsocks++] = (struct sock){fd, readable, writable};
-    else
+    if (ares_socks_update(r->socks, &r->nsocks, HTTP_RESOLVE_MAX_SOCKS, fd, readable,
+                          writable) != 0)
         /* Never reached with a resolv.conf's at most 3 servers (c-ares
          * opens a UDP and a TCP socket per server); if it were, the lookup
          * using it would still end by its request's deadline. */
@@ -162,9 +145,7 @@ size_t http_resolve_poll_fds(const struct http_resolver *r, struct pollfd *fds, 
 {
     size_t n = 0;
     for (size_t i = 0; i < r->nsocks && n < cap; i++, n++)
-        fds[n] = (struct pollfd){.fd = r->socks[i].fd,
-                                 .events = (short)((r->socks[i].readable ? POLLIN : 0) |
-                                                   (r->socks[i].writable ? POLLOUT : 0))};
+        fds[n] = ares_sock_pollfd(&r->socks[i]);
     return n;
 }
 
