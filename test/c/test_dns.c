@@ -281,21 +281,38 @@ static void serve(struct responder *r)
 }
 
 /* One round of the program's loop, with the responder's sockets polled too. */
-static void step(struct dns *d, struct responder *r)
+/* One turn of the program's loop for d and k responders: poll, let each
+ * responder answer, then d. */
+static void step_many(struct dns *d, struct responder *rs, int k)
 {
-    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + 2 + MAX_CONNS];
+    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + 16 * (2 + MAX_CONNS)];
     size_t n = dns_poll_fds(d, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
     size_t extra = n;
-    fds[extra++] = (struct pollfd){.fd = r->udp, .events = POLLIN};
-    fds[extra++] = (struct pollfd){.fd = r->listener, .events = POLLIN};
-    for (int i = 0; i < MAX_CONNS; i++)
-        if (r->conns[i] >= 0)
-            fds[extra++] = (struct pollfd){.fd = r->conns[i], .events = POLLIN};
-    int timeout = dns_timeout(d, 20);
-    assert_true(poll(fds, extra, timeout) >= 0 || errno == EINTR);
-    serve(r);
+    for (int j = 0; j < k; j++) {
+        fds[extra++] = (struct pollfd){.fd = rs[j].udp, .events = POLLIN};
+        fds[extra++] = (struct pollfd){.fd = rs[j].listener, .events = POLLIN};
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (rs[j].conns[i] >= 0)
+                fds[extra++] = (struct pollfd){.fd = rs[j].conns[i], .events = POLLIN};
+    }
+    assert_true(poll(fds, extra, dns_timeout(d, 20)) >= 0 || errno == EINTR);
+    for (int j = 0; j < k; j++)
+        serve(&rs[j]);
     dns_process(d, fds, n);
 }
+
+static void step(struct dns *d, struct responder *r)
+{
+    step_many(d, r, 1);
+}
+
+/* Steps while cond holds, for at most ms. */
+#define STEP_WHILE(d, r, cond, ms)                                                              \
+    do {                                                                                       \
+        int64_t until_ = clock_now_ms() + (ms);                                                \
+        while ((cond) && clock_now_ms() < until_)                                              \
+            step((d), (r));                                                                    \
+    } while (0)
 
 static struct dns_query srv_query(const struct responder *r, enum dns_transport t, int timeout_ms)
 {
@@ -329,9 +346,7 @@ static void srv_with_followups_completes(void **state)
     struct dns *d = dns_new(done, &o);
     struct dns_query q = srv_query(&r, DNS_TCP, 3000);
     start_ok(d, 1, &q);
-    int64_t until = clock_now_ms() + 5000;
-    while (o.calls == 0 && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, o.calls == 0, 5000);
     assert_int_equal(o.calls, 1);
     assert_null(o.reason);
     assert_int_equal(o.nsrv, 5);
@@ -354,9 +369,7 @@ static void shutdown_with_followups_pending(void **state)
     struct dns_query q = srv_query(&r, DNS_TCP, 30000);
     for (uint64_t id = 1; id <= 3; id++)
         start_ok(d, id, &q);
-    int64_t until = clock_now_ms() + 5000;
-    while (r.udp_queries < 5 && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, r.udp_queries < 5, 5000);
     assert_true(r.udp_queries >= 5);
     assert_int_equal(dns_inflight(d), 3);
     dns_free(d);
@@ -376,17 +389,13 @@ static void deadline_releases_the_lookup(void **state)
     struct dns *d = dns_new(done, &o);
     struct dns_query q = srv_query(&r, DNS_TCP, 200);
     start_ok(d, 1, &q);
-    int64_t until = clock_now_ms() + 5000;
-    while (o.calls == 0 && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, o.calls == 0, 5000);
     assert_int_equal(o.calls, 1);
     assert_string_equal(o.reason, "timeout");
     assert_int_equal(dns_inflight(d), 0);
     /* And no follow-up leaves for it afterwards. */
     int sent = r.udp_queries;
-    until = clock_now_ms() + 1500;
-    while (clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, true, 1500);
     assert_int_equal(r.udp_queries, sent);
     dns_free(d);
     responder_stop(&r);
@@ -407,9 +416,7 @@ static void lookups_share_channels_whatever_options(void **state)
         q.tries = 1 + i % 3;
         start_ok(d, (uint64_t)i + 1, &q);
     }
-    int64_t until = clock_now_ms() + 5000;
-    while (o.calls < 20 && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, o.calls < 20, 5000);
     assert_int_equal(o.calls, 20);
     dns_free(d);
     responder_stop(&r);
@@ -441,23 +448,6 @@ static void too_many_servers_refused(void **state)
 }
 
 /* One round of the loop with several responders' sockets polled. */
-static void step_many(struct dns *d, struct responder *rs, int k)
-{
-    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + 16 * (2 + MAX_CONNS)];
-    size_t n = dns_poll_fds(d, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
-    size_t extra = n;
-    for (int j = 0; j < k; j++) {
-        fds[extra++] = (struct pollfd){.fd = rs[j].udp, .events = POLLIN};
-        fds[extra++] = (struct pollfd){.fd = rs[j].listener, .events = POLLIN};
-        for (int i = 0; i < MAX_CONNS; i++)
-            if (rs[j].conns[i] >= 0)
-                fds[extra++] = (struct pollfd){.fd = rs[j].conns[i], .events = POLLIN};
-    }
-    assert_true(poll(fds, extra, dns_timeout(d, 20)) >= 0 || errno == EINTR);
-    for (int j = 0; j < k; j++)
-        serve(&rs[j]);
-    dns_process(d, fds, n);
-}
 
 /* Fail-over (REFUSED from every one of 8 servers, the cap) while other
  * server sets hold most channels: each step needs two new channels (TCP
@@ -530,19 +520,13 @@ static void waiting_query_failing_at_once_inside_cancel(void **state)
     start_ok(d, 2, &young);
     /* The young lookup's SRV answer: 70 follow-ups, 63 of them sent (the
      * old lookup's SRV question holds the last place). */
-    int64_t until = clock_now_ms() + 2000;
-    while (r.udp_queries < 2 + 63 && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, r.udp_queries < 2 + 63, 2000);
     assert_int_equal(r.udp_queries, 2 + 63);
     /* The old lookup's answer: its follow-up waits behind the young one's. */
     r.bad_release = 1;
-    until = clock_now_ms() + 2000;
-    while (!r.bad_answered && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, !r.bad_answered, 2000);
     assert_int_equal(o.calls, 0);
-    until = clock_now_ms() + 2000;
-    while (o.calls < 2 && clock_now_ms() < until)
-        step(d, &r);
+    STEP_WHILE(d, &r, o.calls < 2, 2000);
     assert_int_equal(o.calls, 2);
     assert_int_equal(dns_inflight(d), 0);
     dns_free(d);
