@@ -22,6 +22,10 @@ skipped=0
 # Every skipped case, "WHERE<TAB>REASON" a line (see test-skips.sh).
 skips=$logs/skips.tsv
 : >"$skips"
+# Every failed case, "SUITE: CASE" a line, repeated next to the summary:
+# CI shows only the end of the output, and a log tail may not reach the name.
+fails=$logs/fails.txt
+: >"$fails"
 
 count() { # suite passed failed [skipped]
   local s=${4:-0}
@@ -42,8 +46,21 @@ settle() {
   fi
   if [ "$f" -gt 0 ]; then
     tail -"$lines" "$log"
+    failed_cases "$log" | sed "s/^/$suite: /" >>"$fails"
   fi
   count "$suite" "$p" "$f" "$s"
+}
+
+# failed_cases LOG: the names (and first reason line) of failed cases as
+# rebar3 ct ("%%% S ==> C: FAILED" then the reason), cmocka ("[  FAILED  ] C")
+# and EUnit ("m: t...*failed*") print them.
+failed_cases() {
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+    reason { print "  " substr($0, 1, 240); reason = 0 }
+    /==> .*: FAILED$/ { print; reason = 1; next }
+    /^\[  FAILED  \] [A-Za-z_]/ { print }
+    /\*failed\*$/ { print }
+  ' | head -40
 }
 
 # add_skips SUITE N REASON: N skips the tool reports without a reason of
@@ -245,6 +262,11 @@ if [ -s "$skips" ]; then
       count skip-policy 0 "$unexplained"
     fi
   fi
+fi
+
+if [ -s "$fails" ]; then
+  echo "failed:"
+  sed 's/^/  /' "$fails"
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

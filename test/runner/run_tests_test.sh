@@ -63,6 +63,15 @@ run crash "" ct CT_SUITES=fake_crash_SUITE
 check crash "summary" last_line crash "1 passed, 1 failed, 1 skipped"
 check crash "auto-skip listed" says crash "fake_crash_SUITE:never_runs: auto-skipped:"
 
+# A failed case: counted, and named with its reason next to the summary,
+# which is all of the output CI may show.
+run fails "" ct CT_SUITES=fake_fails_SUITE
+check fails "summary" last_line fails "1 passed, 1 failed, 0 skipped"
+check fails "exit non-zero" status fails -ne
+check fails "named" says fails "ct: %%% fake_fails_SUITE ==> breaks: FAILED"
+check fails "reason" says fails "planted_by_the_runner_test"
+check fails "listed after the counts" grep -qxF -- "failed:" <(tail -5 "$work/fails.out")
+
 # cmocka: a skip is counted outside CI, and fails CI (cmocka gives no reason).
 run cmocka "" c
 check cmocka "summary" last_line cmocka "1 passed, 0 failed, 1 skipped"
