@@ -37,6 +37,7 @@ struct transfer {
     bool added; /* to the multi handle */
     CURL *easy;
     uint64_t id;
+    uint64_t seq; /* creation order: the transfers list is newest first */
     void *user;
     struct curl_slist *headers;
     char *body;
@@ -81,6 +82,9 @@ struct http {
     struct transfer *transfers;
     size_t taken;   /* body bytes taken in this http_process call */
     size_t npaused; /* transfers with paused set */
+    uint64_t seqs;  /* transfers ever started */
+    /* resume_paused goes round: it starts below the seq it last resumed. */
+    uint64_t resume_below;
 };
 
 /*
@@ -528,6 +532,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     }
     t->h = h;
     t->id = id;
+    t->seq = ++h->seqs;
     t->user = user;
     t->max = req->max_bytes;
     t->stream = req->stream;
@@ -730,25 +735,36 @@ static void step_resolving(struct http *h)
     }
 }
 
-/* Unpauses the transfers on_body paused in the last call. libcurl hands
- * each its refused chunk again inside curl_easy_pause (which may pause it
- * anew once the budget is spent) and asks for a timer of 0 to read on.
- * When on_body refuses the chunk there (too large, the stream stopped, out
- * of memory), curl_easy_pause only returns the error: the transfer stays
- * in libcurl, and when that chunk was the body's last, nothing wakes it
- * until a timer fires, seconds later, when it ends "OK" with the chunk
- * lost. It is ended here instead, as libcurl would have. */
+/* Unpauses the transfers on_body paused in the last call, while the
+ * budget lasts; the rest stay paused for the next call. The walk goes round
+ * the list (newest first) from below the transfer resumed last, so every
+ * paused transfer gets its turn: starting at the head each time left an
+ * older transfer waiting until every newer big body had ended.
+ *
+ * libcurl hands each its refused chunk again inside curl_easy_pause (which
+ * may pause it anew once the budget is spent) and asks for a timer of 0 to
+ * read on. When on_body refuses the chunk there (too large, the stream
+ * stopped, out of memory), curl_easy_pause only returns the error: the
+ * transfer stays in libcurl, and when that chunk was the body's last,
+ * nothing wakes it until a timer fires, seconds later, when it ends "OK"
+ * with the chunk lost. It is ended here instead, as libcurl would have. */
 static void resume_paused(struct http *h)
 {
-    for (struct transfer *t = h->transfers, *next; t != NULL && h->npaused > 0; t = next) {
-        next = t->next;
-        if (!t->paused)
-            continue;
-        t->paused = false;
-        h->npaused--;
-        CURLcode rc = lib.easy_pause(t->easy, CURLPAUSE_CONT);
-        if (rc != CURLE_OK)
-            finish(h, t->easy, rc);
+    uint64_t below = h->resume_below;
+    for (int wrapped = 0; wrapped < 2; wrapped++) {
+        for (struct transfer *t = h->transfers, *next; t != NULL; t = next) {
+            next = t->next;
+            if (!t->paused || (t->seq < below) == (wrapped == 1))
+                continue;
+            if (h->taken >= HTTP_BUDGET_BYTES || h->npaused == 0)
+                return;
+            t->paused = false;
+            h->npaused--;
+            h->resume_below = t->seq;
+            CURLcode rc = lib.easy_pause(t->easy, CURLPAUSE_CONT);
+            if (rc != CURLE_OK)
+                finish(h, t->easy, rc);
+        }
     }
 }
 
@@ -759,11 +775,13 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
     h->taken = 0;
     resume_paused(h);
     for (size_t i = 0; i < ncurl; i++) {
+        /* Served even once the budget is spent: a connect that completes,
+         * a request to send or headers to read cost no body bytes, and a
+         * body chunk past the budget is paused by on_body. Skipping the
+         * sockets instead left small requests waiting behind big bodies
+         * whose resumed chunks spend the budget at the top of every call. */
         if (fds[i].revents == 0)
             continue;
-        /* Spent: the sockets stay readable and the next call serves them. */
-        if (h->taken >= HTTP_BUDGET_BYTES)
-            break;
         int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
                  (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
                  (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);
