@@ -48,7 +48,7 @@ struct transfer {
     enum { BODY_UNDECIDED, BODY_KEPT, BODY_STREAMED, BODY_ERROR } body_mode;
     bool stream_stopped; /* stream refused a piece */
     bool paused;   /* refused a chunk over the loop's budget (on_body) */
-    const char *long_header; /* a header whose value did not fit, or NULL */
+    char bad_header[96]; /* the first header refused and why, or "" */
     struct http_response resp;
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
@@ -288,9 +288,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t n = size * nmemb;
-    const char *name = NULL;
-    if (http_header_read(line, n, &t->resp, &name) != 0 && t->long_header == NULL)
-        t->long_header = name;
+    char why[sizeof t->bad_header];
+    if (http_header_read(line, n, &t->resp, why, sizeof why) != 0 && t->bad_header[0] == '\0')
+        memcpy(t->bad_header, why, sizeof why);
     return n;
 }
 
@@ -372,11 +372,9 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
     struct transfer *t = NULL;
     lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     struct http_result r = {.response = &t->resp};
-    if (code == CURLE_OK && t->long_header != NULL) {
+    if (code == CURLE_OK && t->bad_header[0] != '\0') {
         r.reason = "bad_answer";
-        snprintf(r.detail, sizeof r.detail, "%s header longer than %zu bytes", t->long_header,
-                 strcmp(t->long_header, "X-Nomad-NextToken") == 0 ? sizeof t->resp.next_token - 1
-                                                                  : sizeof t->resp.index - 1);
+        snprintf(r.detail, sizeof r.detail, "%s", t->bad_header);
     } else if (code == CURLE_OK || t->stream_stopped) {
         lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
         t->resp.body = t->body ? t->body : "";

@@ -4,8 +4,9 @@
  * libcurl hands them over (name, colon, value, CRLF; untrusted bytes).
  *
  * A value is copied whole into its field of struct http_response, or not at
- * all: a value that does not fit makes the line count as too long, and the
- * request then fails (bad_answer) instead of going on with a value cut short.
+ * all: a value that does not fit, or holds a NUL byte (which would cut the
+ * C string short), makes the request fail (bad_answer) with what was wrong,
+ * instead of going on with a value cut short.
  */
 #ifndef CARAVAN_HTTP_HEADER_H
 #define CARAVAN_HTTP_HEADER_H
@@ -15,7 +16,9 @@
 #include "http.h"
 
 /* Reads line[0..n) into resp if it is one of the headers above. Returns 0,
- * or -1 with *name set to the header whose value was too long. */
-int http_header_read(const char *line, size_t n, struct http_response *resp, const char **name);
+ * or -1 with why[0..cap) saying which header is refused and why ("X-Consul-
+ * Index header longer than 31 bytes", "... header holds a NUL byte"). */
+int http_header_read(const char *line, size_t n, struct http_response *resp, char *why,
+                     size_t cap);
 
 #endif

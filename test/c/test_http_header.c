@@ -11,9 +11,10 @@
 
 #include "http_header.h"
 
-static int read_line(struct http_response *r, const char *line, const char **name)
+/* why: the refusal's text (left alone when the line is read). */
+static int read_line(struct http_response *r, const char *line, char (*why)[96])
 {
-    return http_header_read(line, strlen(line), r, name);
+    return http_header_read(line, strlen(line), r, *why, sizeof *why);
 }
 
 static void long_values_are_whole_or_refused(void **state)
@@ -28,8 +29,9 @@ static void long_values_are_whole_or_refused(void **state)
         int n = sprintf(line, "X-Nomad-NextToken: ");
         memset(line + n, 'k', sizes[i]);
         strcpy(line + n + sizes[i], "\r\n");
-        const char *name = NULL;
-        assert_int_equal(read_line(&r, line, &name), 0);
+        char why[96] = "";
+        assert_int_equal(read_line(&r, line, &why), 0);
+        assert_string_equal(why, "");
         if (strlen(r.next_token) != sizes[i])
             fail_msg("a %zu-byte token came out as %zu bytes", sizes[i], strlen(r.next_token));
         free(line);
@@ -42,9 +44,12 @@ static void long_values_are_whole_or_refused(void **state)
     int n = sprintf(line, "x-nomad-nexttoken:");
     memset(line + n, 'k', HTTP_HEADER_VALUE_MAX);
     strcpy(line + n + HTTP_HEADER_VALUE_MAX, "\r\n");
-    const char *name = NULL;
-    assert_int_equal(read_line(&r, line, &name), -1);
-    assert_string_equal(name, "X-Nomad-NextToken");
+    char why[96] = "";
+    assert_int_equal(read_line(&r, line, &why), -1);
+    char want[96];
+    snprintf(want, sizeof want, "X-Nomad-NextToken header longer than %d bytes",
+             HTTP_HEADER_VALUE_MAX - 1);
+    assert_string_equal(why, want);
     assert_string_equal(r.next_token, "");
     free(line);
 }
@@ -54,23 +59,25 @@ static void index_headers(void **state)
     (void)state;
     struct http_response r;
     memset(&r, 0, sizeof r);
-    const char *name = NULL;
-    assert_int_equal(read_line(&r, "X-Consul-Index:  42 \r\n", &name), 0);
+    char why[96] = "";
+    assert_int_equal(read_line(&r, "X-Consul-Index:  42 \r\n", &why), 0);
     assert_string_equal(r.index, "42");
-    assert_int_equal(read_line(&r, "x-nomad-index: 7\r\n", &name), 0);
+    assert_int_equal(read_line(&r, "x-nomad-index: 7\r\n", &why), 0);
     assert_string_equal(r.index, "7");
     /* Other headers, and prefixes of ours, leave everything alone. */
-    assert_int_equal(read_line(&r, "X-Consul-Indexes: 9\r\n", &name), 0);
-    assert_int_equal(read_line(&r, "X-Consul-Index\r\n", &name), 0);
-    assert_int_equal(read_line(&r, "HTTP/1.1 200 OK\r\n", &name), 0);
+    assert_int_equal(read_line(&r, "X-Consul-Indexes: 9\r\n", &why), 0);
+    assert_int_equal(read_line(&r, "X-Consul-Index\r\n", &why), 0);
+    assert_int_equal(read_line(&r, "HTTP/1.1 200 OK\r\n", &why), 0);
     assert_string_equal(r.index, "7");
     /* 40 digits do not fit in the index field: refused, not cut to 31. */
     assert_int_equal(read_line(&r, "X-Consul-Index: 1234567890123456789012345678901234567890\r\n",
-                               &name), -1);
-    assert_string_equal(name, "X-Consul-Index");
-    /* A NUL inside a value. */
+                               &why), -1);
+    assert_string_equal(why, "X-Consul-Index header longer than 31 bytes");
+    /* A NUL inside a value: refused for what it is, however short. */
     static const char nul[] = "X-Nomad-NextToken: ab\0cd\r\n";
-    assert_int_equal(http_header_read(nul, sizeof nul - 1, &r, &name), -1);
+    assert_int_equal(http_header_read(nul, sizeof nul - 1, &r, why, sizeof why), -1);
+    assert_string_equal(why, "X-Nomad-NextToken header holds a NUL byte");
+    assert_string_equal(r.next_token, "");
 }
 
 int main(void)
