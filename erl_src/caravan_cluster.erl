@@ -342,9 +342,19 @@ init({Name, Config}) ->
 default_grace(Poll) -> 3 * Poll + 1000.
 
 %% The connected nodes as the list_nodes MFA sees them, visible ones only.
-visible({M, F, A}) ->
-    Listed = try apply(M, F, A) catch _:_ -> nodes(visible) end,
+visible(ListNodes) ->
+    Listed = connected(ListNodes),
     [N || N <- nodes(visible), lists:member(N, Listed)].
+
+%% What the list_nodes MFA answers; when it raises or answers something
+%% other than a list, the node's own nodes(connected), so that dials and
+%% prunes go on as they would with the default MFA instead of all failing.
+connected({M, F, A}) ->
+    try apply(M, F, A) of
+        Nodes when is_list(Nodes) -> Nodes;
+        _ -> nodes(connected)
+    catch _:_ -> nodes(connected)
+    end.
 
 join_group() ->
     try pg:join(?SCOPE, ?GROUP, self())
@@ -407,6 +417,17 @@ handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
             {noreply, event({connect_result, Node, Ok}, State#state{diallers = D1})};
         error ->
             {noreply, State}
+    end;
+handle_info({dial_deadline, Pid, Ms}, #state{diallers = D} = State) ->
+    case maps:get(Pid, D, undefined) of
+        {Node, _T0} ->
+            %% Still dialling: a connect MFA that never returns would keep
+            %% its node from being dialled again, for good. Its 'EXIT'
+            %% (killed) then finds no dialler and is dropped.
+            exit(Pid, kill),
+            handle_info({connected, Node, Pid, {error, {dial_timeout, Ms}}}, State);
+        undefined ->
+            {noreply, State} % it answered in time
     end;
 handle_info({timer, T}, State) ->
     {noreply, event({timer, T}, State)};
@@ -489,6 +510,18 @@ poll(I, #state{sources = Sources} = State) ->
 callback_deadline(#state{poll_interval = Poll}) ->
     max(2 * Poll, ?CALLBACK_DEADLINE_MIN_MS).
 
+%% How long a dial may take: twice the kernel's net_setuptime, read as
+%% net_kernel:connecttime/0 reads it (seconds, a number, at most 120,
+%% default 7). By then net_kernel's own setup has given up; only a connect
+%% MFA that hangs is still running.
+dial_deadline() ->
+    Setup = case application:get_env(kernel, net_setuptime) of
+                {ok, S} when is_number(S), S >= 120 -> 120000;
+                {ok, S} when is_number(S), S > 0 -> round(S * 1000);
+                _ -> 7000
+            end,
+    2 * Setup.
+
 discover(dns, Options) ->
     caravan_dns:discover(Options);
 discover(callback, #{basename := Base, discover := Fun}) ->
@@ -566,7 +599,7 @@ perform({connect, Node}, #state{connect = {M, F, A}, list_nodes = {LM, LF, LA},
     %% As libcluster's connect_nodes/4: a node list_nodes has is not dialled.
     Pid = spawn_link(fun() ->
                              Result = try
-                                          case lists:member(Node, apply(LM, LF, LA)) of
+                                          case lists:member(Node, connected({LM, LF, LA})) of
                                               true -> true;
                                               false -> apply(M, F, A ++ [Node])
                                           end
@@ -574,12 +607,14 @@ perform({connect, Node}, #state{connect = {M, F, A}, list_nodes = {LM, LF, LA},
                                       end,
                              Self ! {connected, Node, self(), Result}
                      end),
+    Ms = dial_deadline(),
+    erlang:send_after(Ms, self(), {dial_deadline, Pid, Ms}),
     State#state{diallers = D#{Pid => {Node, erlang:monotonic_time()}}};
 perform({disconnect, Node}, #state{disconnect = {M, F, A}, list_nodes = {LM, LF, LA}} = State) ->
     T0 = erlang:monotonic_time(),
     %% As libcluster's disconnect_nodes/4: only a node list_nodes has.
     Result = try
-                 case lists:member(Node, apply(LM, LF, LA)) of
+                 case lists:member(Node, connected({LM, LF, LA})) of
                      true -> apply(M, F, A ++ [Node]);
                      false -> false
                  end

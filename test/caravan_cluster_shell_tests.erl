@@ -7,7 +7,8 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
--export([hanging_connect/2, garbage_connect/2, raising_connect/2]).
+-export([hanging_connect/2, garbage_connect/2, raising_connect/2, counted_connect/2]).
+-export([not_a_list/0]).
 -export([get_nodes/1]).
 
 -define(GOOD, {ok, [{"127.0.0.1", 4001}, {"127.0.0.1", 4002}]}).
@@ -290,6 +291,59 @@ killed_dial_is_retried_test_() ->
              end
      end}.
 
+%% A connect MFA that never returns is abandoned at the dial deadline (2 x
+%% the kernel's net_setuptime) as a failed dial, and the node is dialled
+%% again. Before the fix the dial stayed in flight for good: the node was
+%% never dialled again, and nothing said why.
+hanging_dial_is_abandoned_and_retried_test_() ->
+    {timeout, 60,
+     fun() ->
+             Old = application:get_env(kernel, net_setuptime),
+             ok = application:set_env(kernel, net_setuptime, 0.5), % a number, as OTP reads it
+             set(hung_dial, {ok, [{"127.0.0.1", 4001}]}),
+             C = start(hung_dial, #{connect => {?MODULE, hanging_connect, [self()]}}),
+             try
+                 First = receive {dialling, P1, _} -> P1 after ?WAIT_MS -> error(no_dial) end,
+                 T0 = erlang:monotonic_time(millisecond),
+                 Ref = monitor(process, First),
+                 receive {'DOWN', Ref, process, First, killed} -> ok
+                 after ?WAIT_MS -> error(dial_not_abandoned)
+                 end,
+                 Took = erlang:monotonic_time(millisecond) - T0,
+                 ?assert(Took >= 900, {abandoned_before_its_deadline, Took}),
+                 receive {dialling, P2, _} when P2 =/= First -> ok
+                 after ?WAIT_MS -> error(not_redialled)
+                 end,
+                 ?assert(is_process_alive(C))
+             after
+                 case Old of
+                     {ok, V} -> application:set_env(kernel, net_setuptime, V);
+                     undefined -> application:unset_env(kernel, net_setuptime)
+                 end,
+                 stop(C)
+             end
+     end}.
+
+%% A list_nodes MFA that answers something other than a list: the cluster
+%% starts, and dials through its connect MFA as if no node were connected
+%% (connecting a connected node is harmless). Before the fix init crashed
+%% (badarg in lists:member/2), and had it started, every dial would have
+%% failed with badarg without the connect MFA ever being called.
+list_nodes_not_a_list_test_() ->
+    {timeout, 60,
+     fun() ->
+             set(bad_list, ?GOOD),
+             C = start(bad_list, #{connect => {?MODULE, counted_connect, [self()]},
+                                   list_nodes => {?MODULE, not_a_list, []}}),
+             try
+                 wait(fun() -> dials() >= 2 end),
+                 wait(fun() -> length(caravan_cluster:members(C)) =:= 2 end),
+                 ?assert(is_process_alive(C))
+             after
+                 stop(C)
+             end
+     end}.
+
 %%%---------------------------------------------------------------------------
 %%% Connect MFAs (a libcluster user's own)
 %%%---------------------------------------------------------------------------
@@ -303,6 +357,15 @@ hanging_connect(Test, Node) ->
 garbage_connect(_Test, _Node) ->
     count_dial(),
     {what, is, this}.
+
+%% Answers true (connected) for every node, counting the calls.
+-spec counted_connect(pid(), node()) -> true.
+counted_connect(_Test, _Node) ->
+    count_dial(),
+    true.
+
+-spec not_a_list() -> atom().
+not_a_list() -> everything.
 
 -spec raising_connect(pid(), node()) -> no_return().
 raising_connect(_Test, _Node) ->
