@@ -19,7 +19,8 @@ get_nodes(Name) ->
 %% @doc As get_nodes/1 with options: `servers' (`["IP:PORT"]', default
 %% inet_db's nameservers, else resolv.conf), `name_by' (`target', the
 %% default, gives SRV target host names as 1.0.1 did; `address' gives each
-%% target's address as text, leaving out targets without one).
+%% target's address as text, IPv4 first as caravan_dns:discover/1 names
+%% nodes, leaving out targets without one).
 -spec get_nodes(binary() | string(), #{servers => [string() | binary()] | system,
                                        name_by => target | address}) ->
           [{inet:port_number(), binary()}].
@@ -34,8 +35,10 @@ get_nodes(Name, Options) ->
                 target ->
                     [{Port, caravan_dns:target_host(T)} || #{port := Port, target := T} <- Records];
                 address ->
+                    %% As caravan_dns:discover/1 names them: IPv4 first.
                     [{Port, list_to_binary(inet:ntoa(A))}
-                     || #{port := Port, addresses := [A | _]} <- Records]
+                     || #{port := Port, addresses := As} <- Records,
+                        A <- [caravan_dns:node_address(As, any)], A =/= none]
             end;
         {error, _} ->
             []

@@ -14,6 +14,7 @@
 -export([lookup_addr/2]).
 -export([discover/1]).
 -export([target_host/1]).
+-export([node_address/2]).
 -export([inet_db_servers/0]).
 -export([servers_text/1]).
 
@@ -72,7 +73,7 @@ discover(#{query := Query, basename := Base} = Source) ->
                         target -> [{Port, target_host(T)} || #{port := Port, target := T} <- Records];
                         address -> [{Port, Address}
                                     || #{port := Port, addresses := Addresses} <- Records,
-                                       Address <- [pick(Addresses, Family)],
+                                       Address <- [node_address(Addresses, Family)],
                                        Address =/= none]
                     end,
             {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Port, Host} <- Hosts])};
@@ -145,8 +146,12 @@ args(Name, Options, Timeout) ->
 convert(resolv_conf, Path) -> unicode:characters_to_binary(Path);
 convert(_Key, Value) -> Value.
 
-%% The address a node name uses: IPv4 first unless IPv6 is asked for.
-pick(Addresses, Family) ->
+%% @doc The address a node is named by, of a target's addresses in any
+%% order: IPv4 first unless IPv6 is asked for; `none' when the family has
+%% none. Every path that names nodes by address uses it, so that a node is
+%% given one name whichever path found it.
+-spec node_address([inet:ip_address()], inet | inet6 | any) -> inet:ip_address() | none.
+node_address(Addresses, Family) ->
     V4 = [A || A <- Addresses, tuple_size(A) =:= 4],
     V6 = [A || A <- Addresses, tuple_size(A) =:= 8],
     case {Family, V4, V6} of

@@ -20,7 +20,8 @@
          root_target_is_skipped/1, lookups_share_channels_whatever_options/1,
          too_many_servers_refused/1, fail_over_with_every_channel_taken/1,
          deadline_lets_go_of_followups/1, cli_lookup_tcp_only_server/1,
-         cli_lookup_behind_consul_udp_limit/1, shutdown_with_lookups_in_flight/1]).
+         cli_lookup_behind_consul_udp_limit/1, shutdown_with_lookups_in_flight/1,
+         one_name_whichever_path/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -38,6 +39,7 @@ groups() ->
                       garbage_answers, truncated_answers, refused_and_servfail,
                       busy_channels_spare_a_lookups_followups,
                       ipv6_only_targets_get_aaaa_followup, family_applies_to_every_address,
+                      one_name_whichever_path,
                       root_target_is_skipped, lookups_share_channels_whatever_options,
                       too_many_servers_refused, fail_over_with_every_channel_taken,
                       deadline_lets_go_of_followups, followups_wait_their_turn,
@@ -442,6 +444,25 @@ family_applies_to_every_address(_Config) ->
                  caravan:discover({dns, #{query => "app.service.consul", basename => "app",
                                           servers => [caravan_test_dns_responder:server(R)],
                                           family => inet6}})),
+    caravan_test_dns_responder:stop(R).
+
+%% A target with both address families, the AAAA first in ADDITIONAL: every
+%% path that names nodes by address names it by its IPv4 address, so that
+%% one node never gets two names. Before the fix Caravan.DnsClient.InetRes
+%% (name_by: :address) took the first address, fd00::I, while
+%% caravan:discover/1 took 127.0.2.I.
+one_name_whichever_path(_Config) ->
+    R = caravan_test_dns_responder:start({dual_additional, 2}),
+    Server = caravan_test_dns_responder:server(R),
+    {ok, Records} = responder_srv(R, #{}),
+    ct:log("addresses as the program gives them: ~p", [Records]),
+    ?assertEqual({ok, ['app-30001@127.0.2.1', 'app-30002@127.0.2.2']},
+                 caravan:discover({dns, #{query => "app.service.consul", basename => "app",
+                                          servers => [Server]}})),
+    ?assertEqual([{30001, <<"127.0.2.1">>}, {30002, <<"127.0.2.2">>}],
+                 lists:sort('Elixir.Caravan.DnsClient.InetRes':get_nodes(
+                              <<"app.service.consul">>, #{servers => [Server],
+                                                         name_by => address}))),
     caravan_test_dns_responder:stop(R).
 
 %% Issue 10 item 11, RFC 2782: a target of "." means "decidedly not

@@ -22,6 +22,8 @@
 %%%                  only the A records are in ADDITIONAL (BIND and Consul
 %%%                  add what they have of the target's addresses; this one
 %%%                  holds back the AAAA to show which query asks for it).
+%%%   {dual_additional, N}   N targets with AAAA (fd00::I) and A (127.0.2.I)
+%%%                  records, both in ADDITIONAL, the AAAA first.
 %%%   root_target    two SRV records: n1.node.dc1.consul and "." (RFC 2782:
 %%%                  "service decidedly not available"), A in ADDITIONAL.
 %%%   {slow, Ms, Mode}     as Mode, but SRV answers leave Ms later.
@@ -248,6 +250,10 @@ respond({dual, N}, _, H, #dns_query{type = srv} = Q) ->
     Targets = [{I, target(I)} || I <- lists:seq(1, N)],
     {reply, encode(H, Q, [srv_rr(Q, I, T) || {I, T} <- Targets],
                    [a_rr(T, I) || {I, T} <- Targets], 0)};
+respond({dual_additional, N}, _, H, #dns_query{type = srv} = Q) ->
+    Targets = [{I, target(I)} || I <- lists:seq(1, N)],
+    {reply, encode(H, Q, [srv_rr(Q, I, T) || {I, T} <- Targets],
+                   lists:append([[aaaa_rr(T, I), a_rr(T, I)] || {I, T} <- Targets]), 0)};
 respond(root_target, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, 1, target(1)), srv_rr(Q, 2, ".")], [a_rr(target(1), 1)], 0)};
 respond({Kind, _}, _, H, #dns_query{type = aaaa, domain = D} = Q)
