@@ -280,7 +280,8 @@ valid_source({dns, #{basename := Base, query := Query} = Dns}) ->
     %% other value crashed the poller at every poll.
     is_text(Base) andalso is_text(Query) andalso
         lists:member(maps:get(name_by, Dns, address), [address, target]) andalso
-        lists:member(maps:get(family, Dns, any), [inet, inet6, any]);
+        lists:member(maps:get(family, Dns, any), [inet, inet6, any]) andalso
+        caravan_dns:valid_servers(maps:get(servers, Dns, system));
 valid_source({Kind, #{basename := Base, service := Service}}) when Kind =:= consul;
                                                                   Kind =:= nomad ->
     is_text(Base) andalso is_text(Service);

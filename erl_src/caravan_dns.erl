@@ -15,6 +15,7 @@
 -export([discover/1]).
 -export([target_host/1]).
 -export([node_address/2]).
+-export([valid_servers/1]).
 -export([inet_db_servers/0]).
 -export([servers_text/1]).
 
@@ -34,6 +35,8 @@
 
 %% The local Consul agent's DNS interface.
 -define(DEFAULT_SERVERS, ["127.0.0.1:8600"]).
+%% The program's limit (DNS_MAX_SERVERS in port_src/dns.h).
+-define(MAX_SERVERS, 8).
 -define(DEFAULT_TIMEOUT_MS, 2000).
 %% Time for the reply to travel back after the program's own deadline.
 -define(REPLY_MARGIN_MS, 500).
@@ -112,6 +115,48 @@ server_text({Ip, Port}) when tuple_size(Ip) =:= 4 -> inet:ntoa(Ip) ++ ":" ++ int
 server_text({Ip, Port}) when tuple_size(Ip) =:= 8 ->
     "[" ++ inet:ntoa(Ip) ++ "]:" ++ integer_to_list(Port);
 server_text(Ip) when is_tuple(Ip) -> server_text({Ip, 53}).
+
+%% @doc Whether Servers is what the `servers' option takes: `system' (or
+%% `[]', the same to the program), or up to 8 texts "IP", "IP:PORT" or
+%% "[IPv6]:PORT" (the forms the program's c-ares reads). A config can then
+%% be refused at start instead of every lookup failing.
+-spec valid_servers(term()) -> boolean().
+valid_servers(system) ->
+    true;
+valid_servers(Servers) when is_list(Servers), length(Servers) =< ?MAX_SERVERS ->
+    lists:all(fun valid_server/1, Servers);
+valid_servers(_) ->
+    false.
+
+valid_server(Server) ->
+    try unicode:characters_to_list(Server) of
+        Text when is_list(Text) -> server_address(Text);
+        _ -> false
+    catch
+        error:_ -> false
+    end.
+
+server_address("[" ++ Rest) ->
+    case string:split(Rest, "]") of
+        [Ip, ""] -> is_address(Ip, inet6);
+        [Ip, ":" ++ Port] -> is_address(Ip, inet6) andalso is_port_text(Port);
+        _ -> false
+    end;
+server_address(Text) ->
+    case string:split(Text, ":", all) of
+        [Ip] -> is_address(Ip, inet);
+        [Ip, Port] -> is_address(Ip, inet) andalso is_port_text(Port);
+        _ -> is_address(Text, inet6) % a bare IPv6 address
+    end.
+
+is_address(Text, inet) -> element(1, inet:parse_ipv4strict_address(Text)) =:= ok;
+is_address(Text, inet6) -> element(1, inet:parse_ipv6strict_address(Text)) =:= ok.
+
+is_port_text(Text) ->
+    case string:to_integer(Text) of
+        {Port, ""} -> Port >= 1 andalso Port =< 65535;
+        _ -> false
+    end.
 
 %%%---------------------------------------------------------------------------
 %%% Internal

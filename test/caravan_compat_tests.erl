@@ -154,6 +154,25 @@ cluster_options_never_prune_test() ->
                    new(create_state(#{config => [{name_by, address}]}))),
     ?assertMatch(#{prune := false, sources := [{dns, #{name_by := address}}]}, ByAddress).
 
+%% dns_servers as one string, binary or charlist, is that one server;
+%% anything else is refused when the cluster checks its config. Before,
+%% a binary was ignored (the host's resolvers were asked instead) and a
+%% charlist was taken as a list of numbers.
+cluster_options_one_dns_server_as_a_string_test_() ->
+    Servers = fun(Value) ->
+                      Opts = ?STRATEGY:cluster_options(
+                                new(create_state(#{config => [{dns_servers, Value}]}))),
+                      #{sources := [{dns, #{servers := S}}]} = Opts,
+                      {S, caravan_cluster:check_config(Opts)}
+              end,
+    [?_assertEqual({[<<"127.0.0.1:8600">>], ok}, Servers(<<"127.0.0.1:8600">>)),
+     ?_assertEqual({["127.0.0.1:8600"], ok}, Servers("127.0.0.1:8600")),
+     ?_assertEqual({["127.0.0.1:8600", <<"[::1]:53">>], ok},
+                   Servers(["127.0.0.1:8600", <<"[::1]:53">>])),
+     ?_assertMatch({_, {error, _}}, Servers([8600])),
+     ?_assertMatch({_, {error, _}}, Servers(consul)),
+     ?_assertMatch({_, {error, _}}, Servers(<<"not an address">>))].
+
 %% Without dns_servers: inet_db's nameservers when it has any (what
 %% inet_res, 1.0.1's client, asked), else the host's resolv.conf.
 cluster_options_servers_from_inet_db_test() ->

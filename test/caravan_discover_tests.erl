@@ -64,4 +64,20 @@ bad_cluster_configs_are_refused_test_() ->
       ?_assertMatch({error, {bad_sources, [_]}},
                     Start(#{sources => [{dns, #{query => "a.service.consul", basename => "a",
                                                 family => ipv4}}]})),
+      %% Servers the program cannot read: every lookup used to fail,
+      %% the cluster running and never forming.
+      [?_assertMatch({error, {bad_sources, [_]}},
+                     Start(#{sources => [{dns, #{query => "a.service.consul", basename => "a",
+                                                 servers => S}}]}))
+       || S <- [consul, "127.0.0.1:8600", <<"127.0.0.1:8600">>, [8600], ["10.0.0.1:0"],
+                ["10.0.0.1:65536"], ["10.0.0.1:53x"], ["300.0.0.1:53"], ["fd00::1:53:"],
+                ["[fd00::1]53"], ["[10.0.0.1]:53"], ["host.example:53"], [""],
+                lists:duplicate(9, "127.0.0.1:53")]],
       ?_assertEqual([], caravan_cluster_sup:clusters())]}.
+
+%% The servers the program reads (c-ares' forms), and `system'.
+valid_servers_test_() ->
+    [?_assert(caravan_dns:valid_servers(S))
+     || S <- [system, [], ["127.0.0.1:8600"], [<<"127.0.0.1:8600">>], ["127.0.0.1"],
+              ["[::1]:53"], ["[fd00::1]"], ["fd00::1"], ["127.0.0.1:1", <<"[::1]:65535">>],
+              lists:duplicate(8, "127.0.0.1:53")]].
