@@ -32,7 +32,8 @@
          nomad_watch/1, blackholed_resolver/1, resolved_host_name/1,
          ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1,
          pings_while_big_bodies_download/1, exit_while_big_bodies_download/1,
-         small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1]).
+         small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1,
+         raw_at_in_password_is_refused/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -48,7 +49,8 @@ groups() ->
                    ipv4_shorthand_hosts, small_answer_behind_big_ones,
                    pings_while_big_bodies_download, exit_while_big_bodies_download,
                    small_requests_while_big_bodies_download,
-                   older_paused_transfer_gets_its_turn, refused_body_ends_the_download, big_answer_memory_is_bounded,
+                   older_paused_transfer_gets_its_turn, raw_at_in_password_is_refused,
+                   refused_body_ends_the_download, big_answer_memory_is_bounded,
                    refused_last_piece_is_answered_at_once]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
@@ -468,6 +470,29 @@ older_paused_transfer_gets_its_turn(Config) ->
         port_close(P),
         caravan_test_catalog:stop_server(Small)
     end.
+
+%% A password with a raw '@' (RFC 3986 wants %40) is refused, and nothing
+%% of it shows in the error. Before, the part after its '@' was taken for
+%% the host name: "cannot resolve s3cr@127.0.0.1: ..." carried it into
+%% error terms and logs.
+raw_at_in_password_is_refused(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    "http://" ++ HostPort = url(Config),
+    Bad = ["http://user:pa@s3cr@" ++ HostPort, "https://user:pa@s3cr@" ++ HostPort ++ "/x",
+           "http://pa@s3cr@" ++ HostPort],
+    [begin
+         Result = consul(Config, #{url => U}),
+         ct:log("~s: ~p", [U, Result]),
+         ?assertMatch({error, {bad_args, <<"url: its user info holds an '@'", _/binary>>}},
+                      Result),
+         ?assertEqual(nomatch, string:find(io_lib:format("~p", [Result]), "s3cr"))
+     end || U <- Bad],
+    %% Encoded, it is a password like any other (the test server ignores it).
+    ?assertEqual({ok, ['app-4370@10.0.0.1']},
+                 consul(Config, #{url => "http://user:pa%40s3cr@" ++ HostPort})),
+    %% An '@' after the authority is the path's business.
+    ?assertNotMatch({error, {bad_args, _}},
+                    consul(Config, #{url => "http://" ++ HostPort ++ "/a@b@c"})).
 
 %% N small consul_health requests one after another, 10 ms apart:
 %% [{latency ms, answer, big answers received meanwhile}].
