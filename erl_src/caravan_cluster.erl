@@ -151,7 +151,8 @@
                 libcluster :: boolean(),
                 %% The node is stopping: no dial, no disconnect any more.
                 halted = false :: boolean(),
-                diallers = #{} :: #{pid() => {node(), integer()}}}).
+                %% Each dial in flight: its node, start time and deadline timer.
+                diallers = #{} :: #{pid() => {node(), integer(), reference()}}}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -413,7 +414,8 @@ handle_info({poll_deadline, I, Pid}, State) ->
     end;
 handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
     case maps:take(Pid, D) of
-        {{Node, T0}, D1} ->
+        {{Node, T0, Deadline}, D1} ->
+            _ = erlang:cancel_timer(Deadline, [{async, true}, {info, false}]),
             Ok = report_connect(Node, Result, T0, State),
             {noreply, event({connect_result, Node, Ok}, State#state{diallers = D1})};
         error ->
@@ -421,12 +423,18 @@ handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
     end;
 handle_info({dial_deadline, Pid, Ms}, #state{diallers = D} = State) ->
     case maps:get(Pid, D, undefined) of
-        {Node, _T0} ->
-            %% Still dialling: a connect MFA that never returns would keep
-            %% its node from being dialled again, for good. Its 'EXIT'
-            %% (killed) then finds no dialler and is dropped.
-            exit(Pid, kill),
-            handle_info({connected, Node, Pid, {error, {dial_timeout, Ms}}}, State);
+        {Node, _T0, _} ->
+            receive
+                {connected, Node, Pid, _} = Answer -> % in just in time
+                    handle_info(Answer, State)
+            after 0 ->
+                    %% Still dialling: a connect MFA that never returns
+                    %% would keep its node from being dialled again, for
+                    %% good.
+                    unlink(Pid),
+                    exit(Pid, kill),
+                    handle_info({connected, Node, Pid, {error, {dial_timeout, Ms}}}, State)
+            end;
         undefined ->
             {noreply, State} % it answered in time
     end;
@@ -444,7 +452,7 @@ handle_info({'EXIT', Pid, Reason}, #state{diallers = D} = State) when Reason =/=
                                                                      is_map_key(Pid, D) ->
     %% A dial killed before it answered (its body catches everything
     %% else): a failed dial, or the node would never be dialled again.
-    {Node, _T0} = maps:get(Pid, D),
+    {Node, _T0, _} = maps:get(Pid, D),
     handle_info({connected, Node, Pid, {error, Reason}}, State);
 handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
     %% A watch or poller died: restart that source after a pause.
@@ -609,8 +617,8 @@ perform({connect, Node}, #state{connect = {M, F, A}, list_nodes = {LM, LF, LA},
                              Self ! {connected, Node, self(), Result}
                      end),
     Ms = dial_deadline(),
-    erlang:send_after(Ms, self(), {dial_deadline, Pid, Ms}),
-    State#state{diallers = D#{Pid => {Node, erlang:monotonic_time()}}};
+    Deadline = erlang:send_after(Ms, self(), {dial_deadline, Pid, Ms}),
+    State#state{diallers = D#{Pid => {Node, erlang:monotonic_time(), Deadline}}};
 perform({disconnect, Node}, #state{disconnect = {M, F, A}, list_nodes = {LM, LF, LA}} = State) ->
     T0 = erlang:monotonic_time(),
     %% As libcluster's disconnect_nodes/4: only a node list_nodes has.

@@ -117,28 +117,33 @@ server_text({Ip, Port}) when tuple_size(Ip) =:= 8 ->
 server_text(Ip) when is_tuple(Ip) -> server_text({Ip, 53}).
 
 %% @doc Whether Servers is what the `servers' option takes: `system' (or
-%% `[]', the same to the program), or up to 8 texts "IP", "IP:PORT" or
-%% "[IPv6]:PORT" (the forms the program's c-ares reads). A config can then
-%% be refused at start instead of every lookup failing.
+%% `[]', the same to the program), or texts naming up to 8 servers in all,
+%% each "IP", "IP:PORT" or "[IPv6]:PORT", several in one text separated
+%% by commas: the forms c-ares 1.18's ares_set_servers_ports_csv reads
+%% (checked against it: "[IPv6]" without a port, a zone (`%eth0') and a
+%% signed port are refused there, so here too). A config can then be
+%% refused at start instead of every lookup failing.
 -spec valid_servers(term()) -> boolean().
 valid_servers(system) ->
     true;
-valid_servers(Servers) when is_list(Servers), length(Servers) =< ?MAX_SERVERS ->
-    lists:all(fun valid_server/1, Servers);
+valid_servers(Servers) when is_list(Servers) ->
+    try lists:append([server_texts(S) || S <- Servers]) of
+        Texts -> length(Texts) =< ?MAX_SERVERS andalso lists:all(fun server_address/1, Texts)
+    catch
+        error:_ -> false
+    end;
 valid_servers(_) ->
     false.
 
-valid_server(Server) ->
-    try unicode:characters_to_list(Server) of
-        Text when is_list(Text) -> server_address(Text);
-        _ -> false
-    catch
-        error:_ -> false
+%% One entry's servers: the program joins entries with commas.
+server_texts(Server) ->
+    case unicode:characters_to_list(Server) of
+        Text when is_list(Text) -> string:split(Text, ",", all);
+        _ -> error(not_text)
     end.
 
 server_address("[" ++ Rest) ->
     case string:split(Rest, "]") of
-        [Ip, ""] -> is_address(Ip, inet6);
         [Ip, ":" ++ Port] -> is_address(Ip, inet6) andalso is_port_text(Port);
         _ -> false
     end;
@@ -149,14 +154,16 @@ server_address(Text) ->
         _ -> is_address(Text, inet6) % a bare IPv6 address
     end.
 
-is_address(Text, inet) -> element(1, inet:parse_ipv4strict_address(Text)) =:= ok;
-is_address(Text, inet6) -> element(1, inet:parse_ipv6strict_address(Text)) =:= ok.
+is_address(Text, inet) ->
+    element(1, inet:parse_ipv4strict_address(Text)) =:= ok;
+is_address(Text, inet6) ->
+    %% OTP reads a zone (fe80::1%eth0); c-ares does not.
+    not lists:member($%, Text) andalso element(1, inet:parse_ipv6strict_address(Text)) =:= ok.
 
 is_port_text(Text) ->
-    case string:to_integer(Text) of
-        {Port, ""} -> Port >= 1 andalso Port =< 65535;
-        _ -> false
-    end.
+    Text =/= [] andalso lists:all(fun(C) -> C >= $0 andalso C =< $9 end, Text) andalso
+        length(Text) =< 5 andalso list_to_integer(Text) >= 1 andalso
+        list_to_integer(Text) =< 65535.
 
 %%%---------------------------------------------------------------------------
 %%% Internal

@@ -203,7 +203,8 @@ static int fetch(const struct catalog_query *q, struct http_outcome *out)
     const char *reason = NULL;
     char detail[256];
     if (h == NULL || http_start(h, 1, &req, NULL, &reason, detail, sizeof detail) != 0) {
-        fprintf(stderr, "caravan_port: cannot start the request (%s)\n", reason ? reason : "init");
+        fprintf(stderr, "caravan_port: cannot start the request (%s%s%s)\n",
+                reason ? reason : "init", reason ? ": " : "", reason ? detail : "");
         http_free(h);
         return 1;
     }

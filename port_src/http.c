@@ -48,7 +48,7 @@ struct transfer {
     enum { BODY_UNDECIDED, BODY_KEPT, BODY_STREAMED, BODY_ERROR } body_mode;
     bool stream_stopped; /* stream refused a piece */
     bool paused;   /* refused a chunk over the loop's budget (on_body) */
-    char bad_header[96]; /* the first header refused and why, or "" */
+    char bad_header[HTTP_HEADER_WHY_MAX]; /* the first header refused and why, or "" */
     struct http_response resp;
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
@@ -288,9 +288,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     struct transfer *t = userp;
     size_t n = size * nmemb;
-    char why[sizeof t->bad_header];
+    char why[HTTP_HEADER_WHY_MAX];
     if (http_header_read(line, n, &t->resp, why, sizeof why) != 0 && t->bad_header[0] == '\0')
-        memcpy(t->bad_header, why, sizeof why);
+        snprintf(t->bad_header, sizeof t->bad_header, "%s", why);
     return n;
 }
 
@@ -501,6 +501,20 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
     return !curl_ipv4_literal(host);
 }
 
+/* RFC 3986 has no '@' in user info: one written raw in a password splits
+ * it, and the part after it would be taken for the host, which error terms
+ * and logs then show ("cannot resolve s3cr@consul"). */
+static bool userinfo_holds_at(const char *base)
+{
+    const char *p = strstr(base, "://");
+    if (p == NULL || strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+        return false;
+    p += 3;
+    size_t len = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', len);
+    return at != NULL && memchr(at + 1, '@', len - (size_t)(at + 1 - p)) != NULL;
+}
+
 /* Sets an option and keeps the first refusal: an option libcurl does not
  * take (an older libcurl without CURLOPT_PROTOCOLS_STR, say) must fail the
  * request, not leave it running without the restriction. */
@@ -516,6 +530,11 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
 int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
                const char **reason, char *detail, size_t dlen)
 {
+    if (userinfo_holds_at(req->base)) {
+        *reason = "bad_args";
+        snprintf(detail, dlen, "url: its user info holds an '@'; write it as %%40");
+        return -1; /* the URL itself is not repeated */
+    }
     if (h->inflight >= HTTP_MAX_INFLIGHT || h->abandoned >= HTTP_MAX_INFLIGHT) {
         *reason = "overload";
         snprintf(detail, dlen, "%d HTTP requests already in flight", HTTP_MAX_INFLIGHT);
@@ -562,6 +581,11 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    /* HTTP/1.1 even over TLS, where libcurl would offer h2: transfers stay
+     * paused across loop turns (on_body's budget), and libcurl 7.88 has
+     * known stalls pausing multiplexed h2 streams (curl#10751, #10988).
+     * One request per connection costs Consul and Nomad nothing. */
+    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms);

@@ -15,6 +15,9 @@
 
 #include "http.h"
 
+/* Room for a refusal's text: the longest is under 60 bytes. */
+#define HTTP_HEADER_WHY_MAX 96
+
 /* Reads line[0..n) into resp if it is one of the headers above. Returns 0,
  * or -1 with why[0..cap) saying which header is refused and why ("X-Consul-
  * Index header longer than 31 bytes", "... header holds a NUL byte"). */

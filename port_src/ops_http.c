@@ -91,18 +91,6 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
         snprintf(msg, msglen, "url: must start with http://, https:// or unix://");
         return -1;
     }
-    if (strncmp(a->url, "unix://", 7) != 0) {
-        /* RFC 3986 has no '@' in user info: one written raw in a password
-         * splits it, and its tail would be taken for the host, which error
-         * terms and logs then show. The URL itself is not repeated here. */
-        const char *authority = strstr(a->url, "://") + 3;
-        size_t len = strcspn(authority, "/?#");
-        const char *at = memchr(authority, '@', len);
-        if (at != NULL && memchr(at + 1, '@', len - (size_t)(at + 1 - authority)) != NULL) {
-            snprintf(msg, msglen, "url: its user info holds an '@'; write it as %%40");
-            return -1;
-        }
-    }
     return 0;
 }
 

@@ -46,21 +46,29 @@ settle() {
   fi
   if [ "$f" -gt 0 ]; then
     tail -"$lines" "$log"
-    failed_cases "$log" | sed "s/^/$suite: /" >>"$fails"
+    local named
+    named=$(failed_cases "$log")
+    [ "$suite" = asan-reports ] && named=$(cat "$log")
+    if [ -n "$named" ]; then
+      printf '%s\n' "$named" | sed "s/^/$suite: /" >>"$fails"
+    else
+      echo "$suite: (no case named; see $log)" >>"$fails"
+    fi
   fi
   count "$suite" "$p" "$f" "$s"
 }
 
 # failed_cases LOG: the names (and first reason line) of failed cases as
-# rebar3 ct ("%%% S ==> C: FAILED" then the reason), cmocka ("[  FAILED  ] C")
-# and EUnit ("m: t...*failed*") print them.
+# rebar3 ct ("%%% S ==> C: FAILED" then the reason), cmocka ("[  FAILED  ] C",
+# printed twice: listed once) and EUnit ("m: t...*failed*", "*timed out*")
+# print them.
 failed_cases() {
   sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
     reason { print "  " substr($0, 1, 240); reason = 0 }
     /==> .*: FAILED$/ { print; reason = 1; next }
     /^\[  FAILED  \] [A-Za-z_]/ { print }
-    /\*failed\*$/ { print }
-  ' | head -40
+    /\*failed\*$/ || /\*timed out\*$/ || /context setup failed/ { print }
+  ' | awk '!seen[$0]++' | head -40
 }
 
 # add_skips SUITE N REASON: N skips the tool reports without a reason of
@@ -211,8 +219,11 @@ run_asan() {
   if [ "$found" -gt 0 ]; then
     echo "sanitizer reports in $reports:"
     head -40 "$reports"/*
+    # The first line of each report (what went wrong) goes to the list of
+    # failures next to the summary.
+    grep -h -m1 -E 'ERROR: |runtime error' "$reports"/* | head -5 >"$logs/asan-reports.log"
   fi
-  settle asan-reports $((found == 0)) "$found" 0 /dev/null 0
+  settle asan-reports $((found == 0)) "$found" 0 "$logs/asan-reports.log" 0
 }
 
 # libFuzzer smoke run: every parser, FUZZ_SECONDS each (default 30).

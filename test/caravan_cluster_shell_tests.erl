@@ -310,7 +310,9 @@ hanging_dial_is_abandoned_and_retried_test_() ->
                  after ?WAIT_MS -> error(dial_not_abandoned)
                  end,
                  Took = erlang:monotonic_time(millisecond) - T0,
-                 ?assert(Took >= 900, {abandoned_before_its_deadline, Took}),
+                 %% T0 is when the test heard of the dial, which may be
+                 %% late on a loaded machine: a loose lower bound.
+                 ?assert(Took >= 500, {abandoned_before_its_deadline, Took}),
                  receive {dialling, P2, _} when P2 =/= First -> ok
                  after ?WAIT_MS -> error(not_redialled)
                  end,

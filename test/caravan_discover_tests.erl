@@ -72,12 +72,19 @@ bad_cluster_configs_are_refused_test_() ->
        || S <- [consul, "127.0.0.1:8600", <<"127.0.0.1:8600">>, [8600], ["10.0.0.1:0"],
                 ["10.0.0.1:65536"], ["10.0.0.1:53x"], ["300.0.0.1:53"], ["fd00::1:53:"],
                 ["[fd00::1]53"], ["[10.0.0.1]:53"], ["host.example:53"], [""],
-                lists:duplicate(9, "127.0.0.1:53")]],
+                lists:duplicate(9, "127.0.0.1:53"),
+                %% c-ares 1.18 refuses these although OTP reads their addresses.
+                ["[fd00::1]"], ["fe80::1%lo"], ["[fe80::1%eth0]:53"], ["10.0.0.1:+53"],
+                %% Nine in all, five of them in one text.
+                ["10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5" | lists:duplicate(4, "10.0.0.9")],
+                ["10.0.0.1,,10.0.0.2"]]],
       ?_assertEqual([], caravan_cluster_sup:clusters())]}.
 
 %% The servers the program reads (c-ares' forms), and `system'.
 valid_servers_test_() ->
     [?_assert(caravan_dns:valid_servers(S))
      || S <- [system, [], ["127.0.0.1:8600"], [<<"127.0.0.1:8600">>], ["127.0.0.1"],
-              ["[::1]:53"], ["[fd00::1]"], ["fd00::1"], ["127.0.0.1:1", <<"[::1]:65535">>],
-              lists:duplicate(8, "127.0.0.1:53")]].
+              ["[::1]:53"], ["fd00::1"], ["::1"], ["127.0.0.1:1", <<"[::1]:65535">>],
+              lists:duplicate(8, "127.0.0.1:53"),
+              %% Several in one text, as from an environment variable.
+              ["10.0.0.1,10.0.0.2:8600,[fd00::1]:53"], [<<"10.0.0.1,10.0.0.2">>, "10.0.0.3"]]].

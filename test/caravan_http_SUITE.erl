@@ -419,9 +419,12 @@ small_requests_while_big_bodies_download(Config) ->
         ?assert(length(During) >= 3, {too_few_requests_while_downloading, length(During)}),
         [?assertMatch({_, {ok, #{members := [#{address := <<"10.0.0.5">>}]}}, _}, A)
          || A <- During],
-        %% Each takes a few loop turns (connect, request, answer); the
-        %% pings' bound, which is a turn's, doubled. Before: 200+ ms.
-        Bound = case asan() of true -> 180; false -> 90 end,
+        %% Each takes a few loop turns (connect, request, answer): the
+        %% pings' bound, which is a turn's, doubled; under ASan a turn has
+        %% taken 60 ms, so more room there. What tells the fix apart is
+        %% the count above: before it, none came back while the big
+        %% bodies downloaded (221 and 458 ms, then 2-3 ms each after).
+        Bound = case asan() of true -> 500; false -> 90 end,
         ?assert(lists:max([Ms || {Ms, _, _} <- During]) < Bound, During)
     after
         port_close(P),
@@ -463,8 +466,9 @@ older_paused_transfer_gets_its_turn(Config) ->
         ct:log("the blocking query answered ~.1f ms after the change, ~b big answers before",
                [Ms, Big]),
         ?assertEqual(2, length(Members)),
-        ?assert(Big < 8, all_big_bodies_ended_first),
-        Bound = case asan() of true -> 180; false -> 90 end,
+        %% Newest first, the four newest big bodies ended before it came.
+        ?assert(Big =< 1, {big_answers_first, Big}),
+        Bound = case asan() of true -> 500; false -> 90 end,
         ?assert(Ms < Bound, {ms, Ms, big_answers_before, Big})
     after
         port_close(P),
@@ -492,7 +496,15 @@ raw_at_in_password_is_refused(Config) ->
                  consul(Config, #{url => "http://user:pa%40s3cr@" ++ HostPort})),
     %% An '@' after the authority is the path's business.
     ?assertNotMatch({error, {bad_args, _}},
-                    consul(Config, #{url => "http://" ++ HostPort ++ "/a@b@c"})).
+                    consul(Config, #{url => "http://" ++ HostPort ++ "/a@b@c"})),
+    %% The CLI too (it printed "cannot resolve s3cr@...").
+    {ok, Program} = caravan_config:port_program(),
+    Out = os:cmd(Program ++ " lookup app --consul 'http://user:pa@s3cr@" ++ HostPort ++
+                     "' 2>&1; echo rc=$?"),
+    ct:log("CLI: ~s", [Out]),
+    ?assertEqual(nomatch, string:find(Out, "s3cr")),
+    ?assertNotEqual(nomatch, string:find(Out, "write it as %40")),
+    ?assertNotEqual(nomatch, string:find(Out, "rc=1")).
 
 %% N small consul_health requests one after another, 10 ms apart:
 %% [{latency ms, answer, big answers received meanwhile}].

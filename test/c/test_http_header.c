@@ -12,7 +12,7 @@
 #include "http_header.h"
 
 /* why: the refusal's text (left alone when the line is read). */
-static int read_line(struct http_response *r, const char *line, char (*why)[96])
+static int read_line(struct http_response *r, const char *line, char (*why)[HTTP_HEADER_WHY_MAX])
 {
     return http_header_read(line, strlen(line), r, *why, sizeof *why);
 }
@@ -29,7 +29,7 @@ static void long_values_are_whole_or_refused(void **state)
         int n = sprintf(line, "X-Nomad-NextToken: ");
         memset(line + n, 'k', sizes[i]);
         strcpy(line + n + sizes[i], "\r\n");
-        char why[96] = "";
+        char why[HTTP_HEADER_WHY_MAX] = "";
         assert_int_equal(read_line(&r, line, &why), 0);
         assert_string_equal(why, "");
         if (strlen(r.next_token) != sizes[i])
@@ -44,9 +44,9 @@ static void long_values_are_whole_or_refused(void **state)
     int n = sprintf(line, "x-nomad-nexttoken:");
     memset(line + n, 'k', HTTP_HEADER_VALUE_MAX);
     strcpy(line + n + HTTP_HEADER_VALUE_MAX, "\r\n");
-    char why[96] = "";
+    char why[HTTP_HEADER_WHY_MAX] = "";
     assert_int_equal(read_line(&r, line, &why), -1);
-    char want[96];
+    char want[HTTP_HEADER_WHY_MAX];
     snprintf(want, sizeof want, "X-Nomad-NextToken header longer than %d bytes",
              HTTP_HEADER_VALUE_MAX - 1);
     assert_string_equal(why, want);
@@ -59,7 +59,7 @@ static void index_headers(void **state)
     (void)state;
     struct http_response r;
     memset(&r, 0, sizeof r);
-    char why[96] = "";
+    char why[HTTP_HEADER_WHY_MAX] = "";
     assert_int_equal(read_line(&r, "X-Consul-Index:  42 \r\n", &why), 0);
     assert_string_equal(r.index, "42");
     assert_int_equal(read_line(&r, "x-nomad-index: 7\r\n", &why), 0);

@@ -9,7 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct http_response r;
-    char why[96] = "";
+    char why[HTTP_HEADER_WHY_MAX] = "";
     memset(&r, 0, sizeof r);
     if (http_header_read((const char *)data, size, &r, why, sizeof why) == 0) {
         /* Whatever was read is a whole C string inside its field. */
