@@ -48,9 +48,10 @@
 %%% to decide.
 %%%
 %%% A node leaving on purpose (no longer listed, or stopping) first tells
-%%% the same-named cluster on each member, and waits up to 500 ms for them
-%%% to hear it: they mark it departed and do not dial it again until it
-%%% connects itself or a listing drops it.
+%%% the same-named cluster on each member (when stopping: on each connected
+%%% node, since one may list it before it lists that one), and waits up to
+%%% 500 ms for them to hear it: they mark it departed and do not dial it
+%%% again until it connects itself or a listing drops it.
 %%%
 %%% The others give a node that left the listing `prune_grace' ms (default
 %%% 3 x poll_interval + 1 s: the node's own confirmation takes one poll
@@ -176,8 +177,10 @@ status(Cluster) ->
 stop(Cluster) ->
     gen_server:stop(server(Cluster)).
 
-%% @doc Tells the members that this node is leaving (see the module doc);
-%% for a node about to stop. Returns how many acknowledged.
+%% @doc Tells every connected node, members and foreign ones alike (a
+%% node may list this one before this one lists it), that this node is
+%% leaving (see the module doc); for a node about to stop. Returns how
+%% many acknowledged.
 -spec announce_departure(name() | pid()) -> non_neg_integer().
 announce_departure(Cluster) ->
     gen_server:call(server(Cluster), announce_departure, ?DEPARTURE_ACK_MS + 5000).
@@ -369,7 +372,7 @@ handle_call(members, _From, #state{core = Core} = State) ->
 handle_call(status, _From, State) ->
     {reply, describe(State), State};
 handle_call(announce_departure, _From, #state{core = Core} = State) ->
-    {reply, announce(caravan_cluster_core:managed(Core), State), State};
+    {reply, announce(caravan_cluster_core:connected(Core), State), State};
 handle_call(managed, _From, #state{core = Core} = State) ->
     {reply, caravan_cluster_core:managed(Core), State};
 handle_call(shutting_down, _From, State) ->

@@ -61,6 +61,7 @@
 -export([node_state/2]).
 -export([outside/1]).
 -export([managed/1]).
+-export([connected/1]).
 
 -export_type([core/0, event/0, action/0, options/0, node_state/0]).
 
@@ -187,6 +188,13 @@ outside(#core{self_state = S}) -> S.
 managed(#core{nodes = Nodes}) ->
     lists:sort([N || {N, #node{state = S, up = true}} <- maps:to_list(Nodes),
                      S =/= foreign]).
+
+%% @doc Every connected node, ours or foreign: who hears a departure. A
+%% node that lists this one is foreign here until this one lists it too
+%% (a node that has just started, say), and would otherwise keep dialling.
+-spec connected(core()) -> [node()].
+connected(#core{nodes = Nodes}) ->
+    lists:sort([N || {N, #node{up = true}} <- maps:to_list(Nodes)]).
 
 -spec describe(core()) -> map().
 describe(#core{nodes = Nodes, prune = Prune, prune_grace = Grace} = Core) ->

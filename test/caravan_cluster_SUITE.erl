@@ -42,6 +42,7 @@ groups() ->
                      never_disconnects_foreign_nodes, status_and_members,
                      source_down_keeps_members, clean_stop_leaves_tidily,
                      departed_node_is_not_redialled, restarted_node_rejoins,
+                     departure_reaches_nodes_not_yet_listed,
                      malformed_departure_notice_is_ignored,
                      stale_retry_does_not_stop_dialling, leave_drops_only_members_without_pop,
                      leave_keeps_hidden_and_drops_what_global_knows,
@@ -172,8 +173,7 @@ wait_mesh(Nodes, TimeoutMs) ->
 
 %% Every node's cluster counts every node as a member: the mesh that
 %% nodes() shows can come up (others dialling in) before a node's own
-%% cluster has seen its listing and its nodeups, and only members are told
-%% when a node leaves.
+%% cluster has seen its listing and its nodeups.
 wait_members(Nodes, TimeoutMs) ->
     Count = length(Nodes),
     caravan_test_peer:wait_until(
@@ -372,6 +372,37 @@ restarted_node_rejoins(Config) ->
     Restarted = start_node(Config, lists:nth(3, ips(3)), []),
     start_cluster(Restarted, dns_cluster(Config, #{})),
     wait_mesh([Stay1, Stay2, Restarted], ?POLL_MS + 2000).
+
+%% A node stops while a node that lists it is one it does not list (yet):
+%% B lists A and dialled it; A's listing (its own service) has only A, so
+%% B is foreign to A. B is told of the departure all the same, and neither
+%% retries A nor logs failures. Before, only A's members were told: B kept
+%% dialling A (pending_retries 1, then more) until A left B's listing.
+departure_reaches_nodes_not_yet_listed(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    [IpA, IpB] = ips(2),
+    [add_record(Bind, Port, Ip) || Ip <- [IpA, IpB]],
+    add_record(Bind, "solo", Port, IpA),
+    try
+        [{PA, NameA} = A, {_, NameB} = B] = [start_node(Config, Ip, []) || Ip <- [IpA, IpB]],
+        Solo = #{sources => [{dns, #{query => "solo.service.consul", basename => "app",
+                                     servers => [caravan_test_bind:server(Bind)]}}],
+                 poll_interval => ?POLL_MS, retry_min => 200},
+        start_cluster(A, Solo),
+        start_cluster(B, dns_cluster(Config, #{})),
+        wait_mesh([A, B], 10000),
+        caravan_test_peer:wait_until(
+          fun() -> maps:get(members, status(B)) =:= 2 andalso
+                       lists:member(NameB, maps:get(foreign, status(A), [])) end, 5000),
+        ok = caravan_test_peer:call(PA, init, stop, []),
+        caravan_test_peer:wait_until(fun() -> not lists:member(NameA, sees(B)) end, 5000),
+        put(nodes, get_nodes() -- [A]),
+        timer:sleep(1000), % a retry would be due after 200-250 ms
+        ?assertMatch(#{departed := [NameA], pending_retries := 0}, status(B))
+    after
+        remove_record(Bind, "solo", Port, IpA)
+    end.
 
 %% The notice comes over distribution from any node: one that is not
 %% shaped as caravan sends it neither crashes the cluster nor marks anyone.
