@@ -1,8 +1,12 @@
 /*
- * ares_socks.h - the sockets c-ares asks to have watched, as its socket
- * state callback reports them: one table per c-ares channel, turned into
- * poll() entries. Used by dns.c (lookups) and http_resolve.c (the HTTP
- * client's host names).
+ * ares_socks.h - the sockets one c-ares channel asks to have watched, as
+ * its socket-state callback reports them, turned into poll() entries. Used
+ * by dns.c (lookups) and http_resolve.c (the HTTP client's host names).
+ *
+ * The table has a fixed room; a socket beyond it is refused when c-ares
+ * opens it (c-ares then treats that server as unreachable and moves on),
+ * so every socket a channel has open is polled. Never a socket left open
+ * and unwatched, whatever the server list.
  */
 #ifndef CARAVAN_ARES_SOCKS_H
 #define CARAVAN_ARES_SOCKS_H
@@ -13,18 +17,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Sockets one channel may hold: a UDP and a TCP socket for each of 8 servers. */
+#define ARES_SOCKS_MAX 16
+
 struct ares_sock {
     ares_socket_t fd;
     bool readable, writable;
 };
 
-/* Applies one socket-state report to socks[0..*n) (room for cap): updates
- * the socket, removes it when it wants nothing, appends a new one. Returns
- * 0, or -1 when a new socket does not fit (it is then not watched). */
-int ares_socks_update(struct ares_sock *socks, size_t *n, size_t cap, ares_socket_t fd,
-                      int readable, int writable);
+struct ares_socks {
+    struct ares_sock socks[ARES_SOCKS_MAX];
+    size_t n;
+};
 
-/* The poll() entry for s, revents cleared. */
-struct pollfd ares_sock_pollfd(const struct ares_sock *s);
+/* Before ares_init_options: has o report sockets into t (adds
+ * ARES_OPT_SOCK_STATE_CB to *mask). */
+void ares_socks_options(struct ares_socks *t, struct ares_options *o, int *mask);
+
+/* After ares_init_options: has the channel refuse a socket t has no room for. */
+void ares_socks_guard(struct ares_socks *t, ares_channel channel);
+
+/* The callbacks the two above install, for tests: the socket-state report
+ * (updates, removes or appends a socket; -1 if it does not fit, which the
+ * guard prevents), and the open-socket check (0, or -1 when t is full). */
+int ares_socks_update(struct ares_socks *t, ares_socket_t fd, int readable, int writable);
+int ares_socks_admit(ares_socket_t fd, int type, void *t);
+
+/* The poll() entry for t->socks[i], revents cleared. */
+struct pollfd ares_socks_pollfd(const struct ares_socks *t, size_t i);
 
 #endif

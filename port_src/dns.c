@@ -45,8 +45,7 @@ struct channel {
     struct dns *d;
     ares_channel ares;
     char key[DNS_SERVERS_MAX + 320];
-    struct ares_sock socks[DNS_MAX_SOCKS_PER_CHANNEL];
-    size_t nsocks;
+    struct ares_socks socks; /* every socket c-ares has open; it refuses more */
     size_t queries; /* c-ares queries outstanding on this channel */
     size_t orphans; /* of which detached: their lookup is gone */
     /* Queries past the window (DNS_CHANNEL_WINDOW), not yet handed to
@@ -134,25 +133,6 @@ const char *dns_status_atom(int status)
 
 /*** channels ***/
 
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-    struct channel *ch = data;
-    /* open_socket() below refused any socket beyond the cap: it fits. */
-    (void)ares_socks_update(ch->socks, &ch->nsocks, DNS_MAX_SOCKS_PER_CHANNEL, fd, readable,
-                            writable);
-}
-
-/* Called by c-ares for each socket it opens, before sock_state reports it:
- * a socket beyond the cap is refused (c-ares closes it and treats the
- * server as unreachable) rather than left open and never polled. */
-static int open_socket(ares_socket_t fd, int type, void *data)
-{
-    (void)fd;
-    (void)type;
-    struct channel *ch = data;
-    return ch->nsocks < DNS_MAX_SOCKS_PER_CHANNEL ? 0 : -1;
-}
-
 /* Frees ch; only reap() and dns_free() call this (see the ownership rule).
  * Queries still pending are called back by ares_destroy; they no longer
  * have a lookup, and touch only this channel, still allocated then. */
@@ -192,7 +172,7 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
     ch->d = d;
     struct ares_options o;
     memset(&o, 0, sizeof o);
-    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
     /* STAYOPEN (TCP): a discovery loop asks the same server again and again;
      * keeping the connection saves a handshake per lookup (measured: TCP went
      * from 0.78x to about parity with inet_res over UDP, see bench/).
@@ -207,8 +187,7 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
      * tries re-asks a timed-out question itself, within its deadline. */
     o.timeout = DNS_TRY_TIMEOUT_MS;
     o.tries = DNS_CHANNEL_TRIES;
-    o.sock_state_cb = sock_state;
-    o.sock_state_cb_data = ch;
+    ares_socks_options(&ch->socks, &o, &mask);
     if (q->transport == DNS_UDP) {
         mask |= ARES_OPT_EDNSPSZ;
         o.ednspsz = EDNS_PAYLOAD;
@@ -224,7 +203,7 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
         free(ch);
         return NULL;
     }
-    ares_set_socket_callback(ch->ares, open_socket, ch);
+    ares_socks_guard(&ch->socks, ch->ares);
     if (q->servers[0] != '\0') {
         rc = ares_set_servers_ports_csv(ch->ares, q->servers);
         if (rc != ARES_SUCCESS) {
@@ -771,13 +750,13 @@ size_t dns_poll_fds(struct dns *d, struct pollfd *fds, size_t cap)
     /* Dead channels have no queries (only idle ones are evicted, and a dead
      * one takes no new ones): nothing to poll for. Live ones number at most
      * DNS_MAX_CHANNELS, each with at most DNS_MAX_SOCKS_PER_CHANNEL sockets
-     * (open_socket refuses more): a table of that size lists them all. */
+     * (ares_socks refuses more): a table of that size lists them all. */
     for (struct channel *ch = d->channels; ch; ch = ch->next) {
         if (ch->dead)
             continue;
-        for (size_t k = 0; k < ch->nsocks && n < cap && n < sizeof d->polled / sizeof d->polled[0];
+        for (size_t k = 0; k < ch->socks.n && n < cap && n < sizeof d->polled / sizeof d->polled[0];
              k++) {
-            fds[n] = ares_sock_pollfd(&ch->socks[k]);
+            fds[n] = ares_socks_pollfd(&ch->socks, k);
             d->polled[n] = ch;
             ch->listed = true;
             n++;

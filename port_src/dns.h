@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ares_socks.h"
 #include "dns_msg.h"
 
 /* Channels are cheap but each holds sockets; a handful of distinct server
@@ -41,7 +42,7 @@
 /* Sockets one channel may hold: one per server and transport. A socket
  * beyond it is refused (its query fails over to the next server), so every
  * open socket is polled. */
-#define DNS_MAX_SOCKS_PER_CHANNEL 16
+#define DNS_MAX_SOCKS_PER_CHANNEL ARES_SOCKS_MAX
 /* Servers one lookup may name: two sockets each (UDP and TCP) fit the cap. */
 #define DNS_MAX_SERVERS (DNS_MAX_SOCKS_PER_CHANNEL / 2)
 /* c-ares' timeout per try and tries per server. Channels are shared across

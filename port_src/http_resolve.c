@@ -16,26 +16,13 @@
 
 struct http_resolver {
     ares_channel ares;
-    struct ares_sock socks[HTTP_RESOLVE_MAX_SOCKS];
-    size_t nsocks;
+    struct ares_socks socks; /* every socket c-ares has open; it refuses more */
 };
 
 struct lookup {
     http_resolve_fn fn;
     void *arg;
 };
-
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-    struct http_resolver *r = data;
-    if (ares_socks_update(r->socks, &r->nsocks, HTTP_RESOLVE_MAX_SOCKS, fd, readable,
-                          writable) != 0)
-        /* Never reached with a resolv.conf's at most 3 servers (c-ares
-         * opens a UDP and a TCP socket per server); if it were, the lookup
-         * using it would still end by its request's deadline. */
-        fprintf(stderr, "caravan_port: http: resolver has more than %d sockets\n",
-                HTTP_RESOLVE_MAX_SOCKS);
-}
 
 struct http_resolver *http_resolve_new(const char **why)
 {
@@ -54,14 +41,17 @@ struct http_resolver *http_resolve_new(const char **why)
     }
     struct ares_options o;
     memset(&o, 0, sizeof o);
-    o.sock_state_cb = sock_state;
-    o.sock_state_cb_data = r;
-    int rc = ares_init_options(&r->ares, &o, ARES_OPT_SOCK_STATE_CB);
+    int mask = 0;
+    /* The host's resolv.conf may name any number of servers (c-ares reads
+     * them all, glibc only 3): sockets past the table's room are refused. */
+    ares_socks_options(&r->socks, &o, &mask);
+    int rc = ares_init_options(&r->ares, &o, mask);
     if (rc != ARES_SUCCESS) {
         *why = ares_strerror(rc);
         free(r);
         return NULL;
     }
+    ares_socks_guard(&r->socks, r->ares);
     return r;
 }
 
@@ -144,8 +134,8 @@ int http_resolve_start(struct http_resolver *r, const char *host, http_resolve_f
 size_t http_resolve_poll_fds(const struct http_resolver *r, struct pollfd *fds, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < r->nsocks && n < cap; i++, n++)
-        fds[n] = ares_sock_pollfd(&r->socks[i]);
+    for (size_t i = 0; i < r->socks.n && n < cap; i++, n++)
+        fds[n] = ares_socks_pollfd(&r->socks, i);
     return n;
 }
 

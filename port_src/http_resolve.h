@@ -26,8 +26,10 @@
 #include <poll.h>
 #include <stddef.h>
 
-/* Sockets one c-ares channel may have open (one per server, UDP and TCP). */
-#define HTTP_RESOLVE_MAX_SOCKS 16
+#include "ares_socks.h"
+
+/* Sockets the resolver may have open: ares_socks refuses more. */
+#define HTTP_RESOLVE_MAX_SOCKS ARES_SOCKS_MAX
 /* Room for the addresses handed to libcurl: "[v6],a.b.c.d,..." */
 #define HTTP_RESOLVE_ADDRS_MAX 512
 
