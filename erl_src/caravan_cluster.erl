@@ -133,6 +133,10 @@
 %% The pg scope and group every cluster joins, whoever started it, so that
 %% caravan:status() and the application's prep_stop find them all.
 -define(SCOPE, caravan_clusters).
+%% A restarted scope is joined again: tried every REJOIN_MS, REJOIN_TRIES
+%% times (its supervisor restarts it at once; longer, caravan is stopping).
+-define(REJOIN_MS, 100).
+-define(REJOIN_TRIES, 20).
 -define(GROUP, clusters).
 
 -record(source, {spec :: source(),
@@ -334,7 +338,7 @@ init({Name, Config}) ->
                                                  {erlang, disconnect_node, []}),
                            list_nodes = ListNodes,
                            libcluster = maps:get(libcluster, Config, false)},
-            join_group(),
+            _ = join_group(),
             {ok, maps:fold(fun(I, _, S) -> start_source(I, S) end, State, State#state.sources)};
         {error, Reason} ->
             {stop, Reason}
@@ -361,9 +365,25 @@ connected({M, F, A}) ->
     catch _:_ -> nodes(connected)
     end.
 
+%% Joins caravan's pg scope, and watches it: the scope restarted by
+%% caravan's supervisor starts empty, and a cluster outside it would be
+%% missing from caravan:status() and from the departure notices at stop.
 join_group() ->
-    try pg:join(?SCOPE, ?GROUP, self())
-    catch exit:{noproc, _} -> ok % caravan's supervisor is not running: not listed
+    try pg:join(?SCOPE, ?GROUP, self()) of
+        ok ->
+            _ = erlang:monitor(process, ?SCOPE),
+            true
+    catch exit:{noproc, _} -> false % caravan's supervisor is not running: not listed
+    end.
+
+%% The scope went down: join it again once it is back, Tries more times
+%% ?REJOIN_MS apart; after that caravan itself is stopping or stopped.
+rejoin_group(0) ->
+    ok;
+rejoin_group(Tries) ->
+    case join_group() of
+        true -> ok;
+        false -> erlang:send_after(?REJOIN_MS, self(), {rejoin_group, Tries - 1}), ok
     end.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
@@ -441,6 +461,12 @@ handle_info({dial_deadline, Pid, Ms}, #state{diallers = D} = State) ->
         undefined ->
             {noreply, State} % it answered in time
     end;
+handle_info({'DOWN', _, process, {?SCOPE, _}, _}, State) ->
+    erlang:send_after(?REJOIN_MS, self(), {rejoin_group, ?REJOIN_TRIES}),
+    {noreply, State};
+handle_info({rejoin_group, Tries}, State) ->
+    ok = rejoin_group(Tries),
+    {noreply, State};
 handle_info({timer, T}, State) ->
     {noreply, event({timer, T}, State)};
 handle_info({caravan_cluster_departing, From, Ref}, State) when is_pid(From) ->

@@ -31,6 +31,31 @@ starts_without_the_pg_scope_test() ->
         stop(C)
     end.
 
+%% caravan's pg scope killed and restarted by caravan's supervisor (empty):
+%% the cluster joins it again, so caravan:status() and the departure
+%% notices at stop find it. Before, it stayed outside for good.
+rejoins_a_restarted_pg_scope_test_() ->
+    {timeout, 60,
+     fun() ->
+             {ok, _} = application:ensure_all_started(caravan),
+             set(rejoin, ?GOOD),
+             C = start(rejoin, #{}),
+             try
+                 wait(fun() -> lists:member(C, caravan_cluster:all()) end),
+                 %% Twice: the new scope is watched too.
+                 [begin
+                      Old = whereis(caravan_clusters),
+                      exit(Old, kill),
+                      wait(fun() -> not lists:member(whereis(caravan_clusters), [undefined, Old])
+                           end),
+                      wait(fun() -> lists:member(C, caravan_cluster:all()) end)
+                  end || _ <- [1, 2]],
+                 ?assert(is_process_alive(C))
+             after
+                 stop(C)
+             end
+     end}.
+
 %% A libcluster topology's config is an Elixir keyword list, where the
 %% first of duplicate keys is the value (Keyword.get/2, and so every
 %% libcluster strategy; Caravan.Cluster.Config too). Before the fix the
