@@ -142,22 +142,13 @@ connect_nodes(Topology, Connect, ListNodes, Nodes) ->
 
 %%% internal
 
-%% dns_servers if given, else inet_db's nameservers, else resolv.conf. One
-%% server written as a string (`dns_servers: "10.0.0.2:8600"', or a
-%% charlist) is taken as that one: before, a binary was ignored for the
-%% host's resolvers and a charlist read as a list of numbers. Anything else
-%% goes on to the source's check, which refuses it at start.
+%% dns_servers if given, else inet_db's nameservers, else resolv.conf; one
+%% server written as a string is that one (caravan_dns:servers_or_system/1).
+%% Before, a binary was ignored for the host's resolvers and a charlist read
+%% as a list of numbers. Anything else goes on to the source's check, which
+%% refuses it at start.
 servers(Config) ->
-    case maps:get(dns_servers, Config, nil) of
-        Server when is_binary(Server) -> [Server];
-        Servers when is_list(Servers), Servers =/= [] ->
-            case io_lib:printable_unicode_list(Servers) of
-                true -> [Servers];
-                false -> Servers
-            end;
-        Nil when Nil =:= nil; Nil =:= [] -> caravan_dns:inet_db_servers();
-        Other -> Other
-    end.
+    caravan_dns:servers_or_system(maps:get(dns_servers, Config, nil)).
 
 is_pair({Port, Host}) ->
     is_integer(Port) andalso Port >= 0 andalso Port =< 65535 andalso

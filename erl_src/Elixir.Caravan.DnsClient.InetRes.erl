@@ -16,19 +16,17 @@
 get_nodes(Name) ->
     get_nodes(Name, #{}).
 
-%% @doc As get_nodes/1 with options: `servers' (`["IP:PORT"]', default
-%% inet_db's nameservers, else resolv.conf), `name_by' (`target', the
+%% @doc As get_nodes/1 with options: `servers' (`["IP:PORT"]', or one
+%% such string; default inet_db's nameservers, else resolv.conf), `name_by' (`target', the
 %% default, gives SRV target host names as 1.0.1 did; `address' gives each
 %% target's address as text, IPv4 first as caravan_dns:discover/1 names
 %% nodes, leaving out targets without one).
--spec get_nodes(binary() | string(), #{servers => [string() | binary()] | system,
+-spec get_nodes(binary() | string(), #{servers => [string() | binary()] | string() | binary()
+                                                  | system,
                                        name_by => target | address}) ->
           [{inet:port_number(), binary()}].
 get_nodes(Name, Options) ->
-    Servers = case maps:find(servers, Options) of
-                  {ok, S} when S =/= undefined, S =/= nil -> S;
-                  _ -> caravan_dns:inet_db_servers()
-              end,
+    Servers = caravan_dns:servers_or_system(maps:get(servers, Options, nil)),
     case caravan_dns:lookup_srv(Name, #{servers => Servers}) of
         {ok, Records} ->
             case maps:get(name_by, Options, target) of

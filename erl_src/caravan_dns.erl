@@ -16,6 +16,7 @@
 -export([target_host/1]).
 -export([node_address/2]).
 -export([valid_servers/1]).
+-export([servers_or_system/1]).
 -export([inet_db_servers/0]).
 -export([servers_text/1]).
 
@@ -115,6 +116,24 @@ server_text({Ip, Port}) when tuple_size(Ip) =:= 4 -> inet:ntoa(Ip) ++ ":" ++ int
 server_text({Ip, Port}) when tuple_size(Ip) =:= 8 ->
     "[" ++ inet:ntoa(Ip) ++ "]:" ++ integer_to_list(Port);
 server_text(Ip) when is_tuple(Ip) -> server_text({Ip, 53}).
+
+%% @doc A `servers' value as 1.0.1-style configs give it: none (`nil',
+%% `undefined', `[]') is the nameservers inet_db is configured with, else
+%% resolv.conf (as inet_res asked); one server written as a string (a
+%% binary or a charlist) is that one; anything else is returned as is, for
+%% valid_servers/1 or the lookup to refuse.
+-spec servers_or_system(term()) -> term().
+servers_or_system(None) when None =:= nil; None =:= undefined; None =:= [] ->
+    inet_db_servers();
+servers_or_system(Server) when is_binary(Server) ->
+    [Server];
+servers_or_system(Servers) when is_list(Servers) ->
+    case io_lib:printable_unicode_list(Servers) of
+        true -> [Servers];
+        false -> Servers
+    end;
+servers_or_system(Other) ->
+    Other.
 
 %% @doc Whether Servers is what the `servers' option takes: `system' (or
 %% `[]', the same to the program), or texts naming up to 8 servers in all,

@@ -71,7 +71,15 @@ inet_res_get_nodes(Config) ->
         ?assertEqual(true, is_integer(Port)),
         ?assertEqual(true, is_binary(Name)),
         %% and they are the record's port and target host name
-        ?assertEqual({5222, <<"jabber-1.node.dc1.consul">>}, {Port, Name})
+        ?assertEqual({5222, <<"jabber-1.node.dc1.consul">>}, {Port, Name}),
+        %% Servers named in the call, as a list or as one string (one
+        %% string used to be an error, answered as [] like any failure).
+        ok = inet_db:res_option(nameservers, []),
+        Server = caravan_test_bind:server(Bind),
+        [?assertEqual([{5222, <<"jabber-1.node.dc1.consul">>}],
+                      'Elixir.Caravan.DnsClient.InetRes':get_nodes(
+                        <<"_xmpp-client._tcp.jabber.service.consul">>, #{servers => S}))
+         || S <- [[Server], Server, list_to_binary(Server)]]
     after
         inet_db:res_option(nameservers, Before)
     end.
