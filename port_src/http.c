@@ -31,6 +31,9 @@ enum transfer_state {
     T_DEAD,      /* abandoned and c-ares done: http_process frees it */
 };
 
+/* Room for a URL's host name (DNS names are at most 253 bytes). */
+#define HTTP_HOST_MAX 256
+
 struct transfer {
     struct http *h;
     enum transfer_state state;
@@ -53,7 +56,7 @@ struct transfer {
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
     /* Host-name resolution (state T_RESOLVING..T_DEAD). */
-    char host[256];
+    char host[HTTP_HOST_MAX];
     long port;
     int64_t started_ms, resolve_due_ms;
     long timeout_ms;
@@ -489,7 +492,7 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
         return false; /* an IPv6 literal */
     size_t n = strcspn(p, ":/?#");
     if (n == 0 || n >= cap)
-        return false; /* libcurl will refuse it as malformed */
+        return false; /* url_refusal refused both */
     memcpy(host, p, n);
     host[n] = '\0';
     if (p[n] == ':') {
@@ -501,18 +504,35 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
     return !curl_ipv4_literal(host);
 }
 
-/* RFC 3986 has no '@' in user info: one written raw in a password splits
- * it, and the part after it would be taken for the host, which error terms
- * and logs then show ("cannot resolve s3cr@consul"). */
-static bool userinfo_holds_at(const char *base)
+/* Why base cannot be a request's URL, or NULL. Every host name must reach
+ * host_to_resolve, so that the program's c-ares resolves it: a URL libcurl
+ * would read otherwise (no scheme, an empty host as in http:///host:port,
+ * which libcurl 7.88 reads as http://host:port) would have libcurl resolve
+ * it on a thread of its own, which no deadline stops and exit waits for.
+ * RFC 3986 has no '@' in user info: one written raw in a password splits
+ * it, and the part after it would be taken for the host, which error
+ * terms and logs then show ("cannot resolve s3cr@consul"). The URL itself
+ * is never repeated. */
+static const char *url_refusal(const char *base)
 {
-    const char *p = strstr(base, "://");
-    if (p == NULL || strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
-        return false;
-    p += 3;
+    if (strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+        return NULL;
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
+        return "url: must start with http://, https:// or unix://";
+    const char *p = strstr(base, "://") + 3;
     size_t len = strcspn(p, "/?#");
     const char *at = memchr(p, '@', len);
-    return at != NULL && memchr(at + 1, '@', len - (size_t)(at + 1 - p)) != NULL;
+    if (at != NULL && memchr(at + 1, '@', len - (size_t)(at + 1 - p)) != NULL)
+        return "url: its user info holds an '@'; write it as %40";
+    const char *host = at != NULL ? at + 1 : p;
+    if (host < p + len && *host == '[')
+        return NULL; /* an IPv6 literal: nothing to resolve */
+    size_t n = strcspn(host, ":/?#");
+    if (n == 0)
+        return "url: no host after the scheme";
+    if (n >= HTTP_HOST_MAX)
+        return "url: host name longer than 255 bytes";
+    return NULL;
 }
 
 /* Sets an option and keeps the first refusal: an option libcurl does not
@@ -530,10 +550,11 @@ static bool userinfo_holds_at(const char *base)
 int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
                const char **reason, char *detail, size_t dlen)
 {
-    if (userinfo_holds_at(req->base)) {
+    const char *refusal = url_refusal(req->base);
+    if (refusal != NULL) {
         *reason = "bad_args";
-        snprintf(detail, dlen, "url: its user info holds an '@'; write it as %%40");
-        return -1; /* the URL itself is not repeated */
+        snprintf(detail, dlen, "%s", refusal);
+        return -1;
     }
     if (h->inflight >= HTTP_MAX_INFLIGHT || h->abandoned >= HTTP_MAX_INFLIGHT) {
         *reason = "overload";

@@ -33,7 +33,7 @@
          ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1,
          pings_while_big_bodies_download/1, exit_while_big_bodies_download/1,
          small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1,
-         raw_at_in_password_is_refused/1]).
+         raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -50,6 +50,7 @@ groups() ->
                    pings_while_big_bodies_download, exit_while_big_bodies_download,
                    small_requests_while_big_bodies_download,
                    older_paused_transfer_gets_its_turn, raw_at_in_password_is_refused,
+                   urls_libcurl_would_resolve_are_refused,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
                    refused_last_piece_is_answered_at_once]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
@@ -505,6 +506,37 @@ raw_at_in_password_is_refused(Config) ->
     ?assertEqual(nomatch, string:find(Out, "s3cr")),
     ?assertNotEqual(nomatch, string:find(Out, "write it as %40")),
     ?assertNotEqual(nomatch, string:find(Out, "rc=1")).
+
+%% A URL whose host the program would not see is refused: libcurl 7.88
+%% reads http:///localhost:PORT as http://localhost:PORT, and a URL without
+%% a scheme as http, and then resolves the name on a thread of its own,
+%% outside every deadline (an attacker found it: answered {ok, _}, strace
+%% showed libcurl's getaddrinfo thread). The CLI takes the same checks.
+urls_libcurl_would_resolve_are_refused(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    "http://127.0.0.1:" ++ Port = url(Config),
+    Long = lists:duplicate(256, $a),
+    Refused = [{"http:///localhost:" ++ Port, "no host"},
+               {"https:///localhost:" ++ Port, "no host"},
+               {"http://:" ++ Port, "no host"},
+               {"http://user@:" ++ Port, "no host"},
+               {"http://?x", "no host"},
+               {"http://" ++ Long ++ ":" ++ Port, "longer than 255"},
+               {"localhost:" ++ Port, "must start with"}],
+    {ok, Program} = caravan_config:port_program(),
+    [begin
+         Result = consul(Config, #{url => U}),
+         ct:log("~s: ~p", [U, Result]),
+         ?assertMatch({error, {bad_args, _}}, Result),
+         {error, {bad_args, Detail}} = Result,
+         ?assertNotEqual(nomatch, string:find(Detail, Why)),
+         Out = os:cmd(Program ++ " lookup app --consul '" ++ U ++ "' 2>&1; echo rc=$?"),
+         ?assertNotEqual(nomatch, string:find(Out, Why), Out)
+     end || {U, Why} <- Refused],
+    %% Names, IPv4 and IPv6 literals, user info: as before.
+    [?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config, #{url => U}))
+     || U <- ["http://localhost:" ++ Port, "http://127.0.0.1:" ++ Port,
+              "http://u:p@127.0.0.1:" ++ Port, "http://127.0.0.1:" ++ Port ++ "/"]].
 
 %% N small consul_health requests one after another, 10 ms apart:
 %% [{latency ms, answer, big answers received meanwhile}].
