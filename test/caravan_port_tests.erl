@@ -163,5 +163,48 @@ garbage_test_() ->
                           end}])
      end}.
 
+%% A 40 MB reply (the stand-in echoes the request back) is read in time
+%% linear in its size. Its chunks used to be appended one by one to what
+%% came before, copying it all each time: 20 MB took 1.8 s, 60 MB 16 s,
+%% and the owner answered nothing meanwhile, not even its liveness ping,
+%% which could then kill a healthy program. The bound is far above the
+%% linear time (tens of ms) and far below the old one (about 8 s).
+big_reply_test_() ->
+    {setup, fun garbage_program/0, fun file:delete/1,
+     fun(Path) ->
+             with_owner(#{program => Path},
+                        [{timeout, 60,
+                          {"a 40 MB reply arrives in linear time",
+                           fun() ->
+                                   Big = binary:copy(<<"0123456789abcdef">>, 40 * 65536),
+                                   T0 = erlang:monotonic_time(millisecond),
+                                   R = caravan_port:call(?OWNER, weird, #{data => Big}, 30000),
+                                   Took = erlang:monotonic_time(millisecond) - T0,
+                                   ?assertMatch({error, {bad_reply, {_, weird, #{data := Big}}}}, R),
+                                   ?assert(Took < 3000, {took_ms, Took}),
+                                   ?assertMatch({error, {bad_reply, {_, weird, #{}}}},
+                                                call(weird, #{}))
+                           end}}])
+     end}.
+
+%% A timeout erlang:start_timer/3 would refuse is the caller's bad_args: it
+%% used to crash the shared owner (every call in flight failed with it).
+bad_timeouts_test_() ->
+    with_owner(#{program => program()},
+               [{"bad timeouts: bad_args for the caller, the owner unharmed",
+                 fun() ->
+                         Owner = whereis(?OWNER),
+                         [?assertMatch({error, {bad_args, _}},
+                                       caravan_port:call(?OWNER, ping, #{}, T))
+                          || T <- [-1, 1 bsl 40, 1 bsl 64]],
+                         ?assertMatch({error, {bad_args, _}},
+                                      caravan_port:call_within(?OWNER, ping, #{}, -5)),
+                         %% Straight to the owner, past call/4's check.
+                         ?assertMatch({error, {bad_args, _}},
+                                      gen_server:call(?OWNER, {call, ping, #{}, -1})),
+                         ?assertEqual(Owner, whereis(?OWNER)),
+                         ?assertEqual({ok, pong}, caravan_port:call(?OWNER, ping, #{}, 1000))
+                 end}]).
+
 no_owner_test() ->
     ?assertEqual({error, unavailable}, caravan_port:call(no_such_owner, info, #{}, 100)).
