@@ -80,7 +80,10 @@ discover(#{query := Query, basename := Base} = Source) ->
                                        Address <- [node_address(Addresses, Family)],
                                        Address =/= none]
                     end,
-            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Port, Host} <- Hosts])};
+            %% A target host name near 253 bytes, with the basename, does
+            %% not fit in an atom: left out (see caravan_http:nodes/2).
+            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Port, Host} <- Hosts,
+                                                                     caravan_name:fits(Base, Port, Host)])};
         {error, _} = Error ->
             Error
     end.

@@ -7,6 +7,8 @@
 %% nodes/2 here builds node names; it is not erlang:nodes/2.
 -compile({no_auto_import, [nodes/2]}).
 
+-include_lib("kernel/include/logger.hrl").
+
 -export([call/4]).
 -export([discover/2]).
 -export([nodes/2]).
@@ -47,6 +49,10 @@ call(Op, Options, Env, {Extra, Index}) ->
     Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
     Wait = maps:get(wait, Options, ?DEFAULT_WAIT_MS),
     case args(Options, Env, Extra, Index, Timeout, Wait) of
+        {ok, _} when not (is_integer(Timeout) andalso Timeout > 0 andalso
+                          is_integer(Wait) andalso Wait >= 0) ->
+            %% Refused here: the budget below would raise on them.
+            {error, {bad_args, <<"options: timeout and wait must be integers (ms)">>}};
         {ok, Args} ->
             Budget = Timeout + case Index of 0 -> 0; _ -> Wait + Wait div 16 end + ?MARGIN_MS,
             caravan_port:call(?OWNER, Op, Args, Budget);
@@ -90,10 +96,20 @@ discover(Module, #{basename := Base} = Options) ->
     end.
 
 %% @doc `Basename-PORT@ADDRESS' for each instance, sorted, no duplicates.
+%% An instance whose name would not fit in an atom (an address near 255
+%% bytes) is left out with a warning, as the program leaves out the entries
+%% it cannot use: it used to raise system_limit, so one such registration
+%% hid every other member and crashed the watch at each answer.
 -spec nodes(Basename :: string() | binary(), [member()]) -> [node()].
 nodes(Basename, Members) ->
+    {Fit, Long} = lists:partition(
+                    fun(#{address := Address, port := Port}) ->
+                            caravan_name:fits(Basename, Port, Address)
+                    end, [M || #{port := Port} = M <- Members, Port > 0]),
+    _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: their node name would be over "
+                      "255 characters", [length(Long), Basename]) || Long =/= []],
     lists:usort([caravan_name:node(Basename, Port, Address)
-                 || #{address := Address, port := Port} <- Members, Port > 0]).
+                 || #{address := Address, port := Port} <- Fit]).
 
 %%% internal
 

@@ -11,8 +11,11 @@
 -export([split/1]).
 -export([port/2]).
 -export([node/3]).
+-export([fits/3]).
 
 %% Same limit as DIST_PORT_MAX_NAME in port_src/dist_port.h.
+%% What an atom, and so a node name, can hold.
+-define(MAX_ATOM_CHARS, 255).
 -define(MAX_NAME, 255).
 -define(PORT_MAX, 65535).
 
@@ -37,6 +40,17 @@ split(Node) when is_list(Node) ->
 node(Base, Port, Host) ->
     list_to_atom(lists:flatten([unicode:characters_to_list(Base), $-, integer_to_list(Port), $@,
                                 host(Host)])).
+
+%% @doc Whether node/3's name for these fits in an atom (255 characters):
+%% an address or host name near 255 bytes, with a basename, does not, and
+%% node/3 would raise system_limit.
+-spec fits(Basename, Port, Host) -> boolean() when
+      Basename :: string() | binary(),
+      Port :: inet:port_number(),
+      Host :: inet:ip_address() | string() | binary().
+fits(Base, Port, Host) ->
+    length(unicode:characters_to_list(Base)) + length(integer_to_list(Port)) +
+        length(host(Host)) + 2 =< ?MAX_ATOM_CHARS.
 
 host(Ip) when is_tuple(Ip) ->
     inet:ntoa(Ip);

@@ -33,7 +33,8 @@
          ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1,
          pings_while_big_bodies_download/1, exit_while_big_bodies_download/1,
          small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1,
-         raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1]).
+         raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
+         name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -51,6 +52,7 @@ groups() ->
                    small_requests_while_big_bodies_download,
                    older_paused_transfer_gets_its_turn, raw_at_in_password_is_refused,
                    urls_libcurl_would_resolve_are_refused,
+                   name_too_long_for_an_atom_is_left_out, bad_timeouts_are_bad_args,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
                    refused_last_piece_is_answered_at_once]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
@@ -537,6 +539,31 @@ urls_libcurl_would_resolve_are_refused(Config) ->
     [?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config, #{url => U}))
      || U <- ["http://localhost:" ++ Port, "http://127.0.0.1:" ++ Port,
               "http://u:p@127.0.0.1:" ++ Port, "http://127.0.0.1:" ++ Port ++ "/"]].
+
+%% An instance whose address (up to 255 bytes, which the program takes)
+%% makes a node name over 255 characters cannot be an atom: it is left out,
+%% the others listed, in a discover and in a watch. It used to raise
+%% system_limit: one such registration hid every member and crashed the
+%% watch at each answer (an attacker found it).
+name_too_long_for_an_atom_is_left_out(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = reg(Config, <<"long">>, list_to_binary(lists:duplicate(250, $a)), 4371),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config)),
+    W = start_watch(Config),
+    ?assertEqual({members, ['app-4370@10.0.0.1']}, next_event(W, 2000)),
+    caravan:unwatch(W).
+
+%% timeout and wait that are not integers, or out of range, are the
+%% caller's bad_args: "5000" used to raise badarith in the caller, and
+%% 1 bsl 64 crashed the shared owner of the lookup program.
+bad_timeouts_are_bad_args(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    Owner = whereis(caravan_lookup),
+    [?assertMatch({error, {bad_args, _}}, consul(Config, Bad))
+     || Bad <- [#{timeout => "5000"}, #{timeout => 0}, #{timeout => -1},
+                #{timeout => 1 bsl 64}, #{wait => 1.5}, #{wait => -1}]],
+    ?assertEqual(Owner, whereis(caravan_lookup)),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config)).
 
 %% N small consul_health requests one after another, 10 ms apart:
 %% [{latency ms, answer, big answers received meanwhile}].
