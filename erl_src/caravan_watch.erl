@@ -22,6 +22,7 @@
 -export([handle_call/3]).
 -export([handle_cast/2]).
 -export([handle_info/2]).
+-export([terminate/2]).
 
 -export_type([source/0]).
 
@@ -31,6 +32,11 @@
 -define(MIN_INTERVAL_MS, 20).
 -define(BACKOFF_MIN_MS, 200).
 -define(BACKOFF_MAX_MS, 15000).
+%% The program takes an index below 2^63 (Consul and Nomad document an
+%% unsigned 64-bit one, which real servers never take that far). Above it a
+%% blocking query cannot be sent: the watch polls without one this often.
+-define(MAX_INDEX, 16#7fffffffffffffff).
+-define(UNBLOCKED_POLL_MS, 1000).
 
 -record(state, {source :: source(),
                 subscriber :: pid(),
@@ -76,6 +82,16 @@ handle_info({'EXIT', Pid, Reason}, #state{worker = {Pid, _}} = State) when Reaso
 handle_info(_Msg, State) ->
     {noreply, State}.
 
+-spec terminate(term(), #state{}) -> ok.
+terminate(_Reason, #state{worker = {Pid, _}}) ->
+    %% A normal stop does not end the linked helper: it would wait out its
+    %% blocking query (up to a minute), one more process per stopped watch.
+    unlink(Pid),
+    exit(Pid, kill),
+    ok;
+terminate(_Reason, _State) ->
+    ok.
+
 %%% internal
 
 %% The query runs in a linked helper: a blocking query takes up to a minute
@@ -92,14 +108,19 @@ handle_result({ok, #{index := NewIndex, members := Members}},
     Index = if
                 NewIndex < Old -> 0;   % went backwards: start over, without blocking
                 NewIndex =< 0 -> 1;    % never 0 after an answer: 0 would not block
+                NewIndex > ?MAX_INDEX -> 0; % polled (see ?MAX_INDEX); it stalled for good
                 true -> NewIndex
             end,
+    Interval = case NewIndex > ?MAX_INDEX of
+                   true -> ?UNBLOCKED_POLL_MS;
+                   false -> ?MIN_INTERVAL_MS
+               end,
     Nodes = caravan_http:nodes(maps:get(basename, Options), Members),
     State1 = case Nodes =:= State#state.members of
                  true -> State;
                  false -> notify({members, Nodes}, State#state{members = Nodes})
              end,
-    schedule(?MIN_INTERVAL_MS, State1#state{index = Index, backoff = 0, last_error = undefined});
+    schedule(Interval, State1#state{index = Index, backoff = 0, last_error = undefined});
 handle_result({error, Reason}, #state{last_error = Last, backoff = Backoff} = State) ->
     State1 = case Reason =:= Last of
                  true -> State;
@@ -110,7 +131,9 @@ handle_result({error, Reason}, #state{last_error = Last, backoff = Backoff} = St
                      notify({error, Reason}, State#state{last_error = Reason})
              end,
     Next = min(?BACKOFF_MAX_MS, max(?BACKOFF_MIN_MS, Backoff * 2)),
-    schedule(Next + rand:uniform(Next div 4 + 1), State1#state{backoff = Next}).
+    %% Jitter within the cap: the documented bound is BACKOFF_MAX_MS.
+    Jittered = min(?BACKOFF_MAX_MS, Next + rand:uniform(Next div 4 + 1)),
+    schedule(Jittered, State1#state{backoff = Next}).
 
 %% Starts the next query no sooner than Delay after the last one started.
 schedule(Delay, #state{started = Started} = State) ->

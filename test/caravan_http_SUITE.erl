@@ -34,7 +34,8 @@
          pings_while_big_bodies_download/1, exit_while_big_bodies_download/1,
          small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1,
          raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
-         name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1]).
+         name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
+         index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -56,6 +57,7 @@ groups() ->
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
                    refused_last_piece_is_answered_at_once]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
+                  index_above_2_63_is_polled, stopped_watch_leaves_no_query_behind,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
      {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
@@ -918,6 +920,39 @@ index_goes_backwards(Config) ->
     timer:sleep(500),
     ?assert(caravan_test_catalog:served(C) - Served =< 2), % blocking, not spinning
     caravan:unwatch(W).
+
+%% An X-Consul-Index at or above 2^63 (Consul documents an unsigned 64-bit
+%% one) cannot be sent back: the watch polls without blocking, once a
+%% second, and sees changes. It used to send it back, be refused (bad_args)
+%% at every query, and never see a change again (an attacker found it).
+index_above_2_63_is_polled(Config) ->
+    C = catalog(Config),
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = caravan_test_catalog:set_index(C, (1 bsl 63) + 5),
+    W = start_watch(Config),
+    ?assertEqual({members, ['app-4370@10.0.0.1']}, next_event(W, 2000)),
+    ok = reg(Config, <<"b">>, <<"10.0.0.2">>, 4371),
+    ?assertEqual({members, ['app-4370@10.0.0.1', 'app-4371@10.0.0.2']}, next_event(W, 3000)),
+    Served = caravan_test_catalog:served(C),
+    timer:sleep(1500),
+    ?assert(caravan_test_catalog:served(C) - Served =< 3), % polling, not spinning
+    caravan:unwatch(W).
+
+%% caravan:unwatch/1 ends the helper running the watch's blocking query.
+%% It used to wait the query out (up to the wait, a minute by default):
+%% 200 watches stopped left 200 processes behind, each holding a call.
+stopped_watch_leaves_no_query_behind(Config) ->
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    W = start_watch(Config),
+    {members, _} = next_event(W, 2000),
+    timer:sleep(100), % the next query, a blocking one, is under way
+    {links, Links} = process_info(W, links),
+    [Worker] = [P || P <- Links, is_pid(P), P =/= whereis(caravan_watch_sup)],
+    Ref = monitor(process, Worker),
+    caravan:unwatch(W),
+    receive {'DOWN', Ref, process, Worker, _} -> ok
+    after 1000 -> ct:fail(helper_outlived_its_watch)
+    end.
 
 server_restarted_mid_watch(Config) ->
     #{http := Http} = Server = ?config(server, Config),
