@@ -7,6 +7,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "grow.h"
+
 #define HEADER_BYTES 4
 /* One read(2) asks for at most this much; large enough that a burst of small
  * requests costs one system call. */
@@ -39,20 +41,10 @@ static int reserve(struct frame_reader *r, size_t extra)
     compact(r);
     if (extra > SIZE_MAX - r->used)
         return -1;
-    size_t need = r->used + extra;
-    if (need <= r->cap)
-        return 0;
-    size_t cap = r->cap ? r->cap : READ_CHUNK;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    uint8_t *grown = realloc(r->buf, cap);
-    if (grown == NULL)
+    uint8_t *buf = grow(r->buf, &r->cap, r->used + extra, READ_CHUNK);
+    if (buf == NULL)
         return -1;
-    r->buf = grown;
-    r->cap = cap;
+    r->buf = buf;
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "grow.h"
 #include "http_header.h"
 #include "http_resolve.h"
 
@@ -226,16 +227,10 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
  * -1 when out of memory. */
 static int keep(struct transfer *t, const char *data, size_t n)
 {
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 16384;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(t->body, cap);
-        if (grown == NULL)
-            return -1;
-        t->body = grown;
-        t->cap = cap;
-    }
+    char *body = grow(t->body, &t->cap, t->len + n + 1, 16384);
+    if (body == NULL)
+        return -1;
+    t->body = body;
     memcpy(t->body + t->len, data, n);
     t->len += n;
     t->body[t->len] = '\0';

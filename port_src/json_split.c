@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "json.h"
 
 enum {
@@ -51,19 +52,12 @@ static int fail(struct json_split *s, const char *why, const char **err)
 
 static int gather(struct json_split *s, const char *from, size_t n)
 {
-    if (n > s->cap - s->len) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap - s->len < n) {
-            if (cap > SIZE_MAX / 2)
-                return -1;
-            cap *= 2;
-        }
-        char *grown = realloc(s->buf, cap);
-        if (grown == NULL)
-            return -1;
-        s->buf = grown;
-        s->cap = cap;
-    }
+    if (n > SIZE_MAX - s->len)
+        return -1;
+    char *buf = grow(s->buf, &s->cap, s->len + n, 4096);
+    if (buf == NULL)
+        return -1;
+    s->buf = buf;
     memcpy(s->buf + s->len, from, n);
     s->len += n;
     return 0;
