@@ -34,6 +34,8 @@
 -define(DEFAULT_WAIT_MS, 55000).
 %% The servers add up to wait/16 of jitter; the reply needs a moment more.
 -define(MARGIN_MS, 2000).
+%% timeout_ms and wait_ms: at most 10 minutes in the program (ops_http.c).
+-define(MAX_OPTION_MS, 600000).
 -define(OWNER, caravan_lookup).
 
 %% @doc Runs Op (consul_health | nomad_services) with Options, the product's
@@ -48,11 +50,23 @@
 call(Op, Options, Env, {Extra, Index}) ->
     Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
     Wait = maps:get(wait, Options, ?DEFAULT_WAIT_MS),
+    case {ms_option(timeout, Timeout, 1), ms_option(wait, Wait, 0)} of
+        {ok, ok} -> call(Op, Options, Env, Extra, Index, Timeout, Wait);
+        {{error, _} = Error, _} -> Error;
+        {_, {error, _} = Error} -> Error
+    end.
+
+%% The program's ranges (docs/protocol.md), checked here: the budget below
+%% would raise on a non-integer, and name neither option on a huge one.
+ms_option(_Key, Ms, Min) when is_integer(Ms), Ms >= Min, Ms =< ?MAX_OPTION_MS ->
+    ok;
+ms_option(Key, Ms, Min) ->
+    {error, {bad_args, iolist_to_binary(io_lib:format("options: ~s must be an integer in ~b..~b "
+                                                      "(ms), not ~0P",
+                                                      [Key, Min, ?MAX_OPTION_MS, Ms, 10]))}}.
+
+call(Op, Options, Env, Extra, Index, Timeout, Wait) ->
     case args(Options, Env, Extra, Index, Timeout, Wait) of
-        {ok, _} when not (is_integer(Timeout) andalso Timeout > 0 andalso
-                          is_integer(Wait) andalso Wait >= 0) ->
-            %% Refused here: the budget below would raise on them.
-            {error, {bad_args, <<"options: timeout and wait must be integers (ms)">>}};
         {ok, Args} ->
             Budget = Timeout + case Index of 0 -> 0; _ -> Wait + Wait div 16 end + ?MARGIN_MS,
             caravan_port:call(?OWNER, Op, Args, Budget);
@@ -95,21 +109,13 @@ discover(Module, #{basename := Base} = Options) ->
         {error, _} = Error -> Error
     end.
 
-%% @doc `Basename-PORT@ADDRESS' for each instance, sorted, no duplicates.
-%% An instance whose name would not fit in an atom (an address near 255
-%% bytes) is left out with a warning, as the program leaves out the entries
-%% it cannot use: it used to raise system_limit, so one such registration
-%% hid every other member and crashed the watch at each answer.
+%% @doc `Basename-PORT@ADDRESS' for each instance, sorted, no duplicates;
+%% one whose name would not fit in an atom is left out with a warning
+%% (caravan_name:nodes/2).
 -spec nodes(Basename :: string() | binary(), [member()]) -> [node()].
 nodes(Basename, Members) ->
-    {Fit, Long} = lists:partition(
-                    fun(#{address := Address, port := Port}) ->
-                            caravan_name:fits(Basename, Port, Address)
-                    end, [M || #{port := Port} = M <- Members, Port > 0]),
-    _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: their node name would be over "
-                      "255 characters", [length(Long), Basename]) || Long =/= []],
-    lists:usort([caravan_name:node(Basename, Port, Address)
-                 || #{address := Address, port := Port} <- Fit]).
+    caravan_name:nodes(Basename, [{Port, Address} || #{address := Address, port := Port} <- Members,
+                                                     Port > 0]).
 
 %%% internal
 

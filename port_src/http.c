@@ -519,14 +519,28 @@ static const char *url_refusal(const char *base)
     const char *at = memchr(p, '@', len);
     if (at != NULL && memchr(at + 1, '@', len - (size_t)(at + 1 - p)) != NULL)
         return "url: its user info holds an '@'; write it as %40";
-    const char *host = at != NULL ? at + 1 : p;
-    if (host < p + len && *host == '[')
-        return NULL; /* an IPv6 literal: nothing to resolve */
-    size_t n = strcspn(host, ":/?#");
-    if (n == 0)
-        return "url: no host after the scheme";
-    if (n >= HTTP_HOST_MAX)
-        return "url: host name longer than 255 bytes";
+    const char *host = at != NULL ? at + 1 : p, *end = p + len, *after;
+    if (host < end && *host == '[') { /* an IPv6 literal: nothing to resolve */
+        after = memchr(host, ']', (size_t)(end - host));
+        if (after == NULL)
+            return "url: an IPv6 address without its closing ']'";
+        after++;
+    } else {
+        size_t n = strcspn(host, ":/?#");
+        if (n == 0)
+            return "url: no host after the scheme";
+        if (n >= HTTP_HOST_MAX)
+            return "url: host name longer than 255 bytes";
+        after = host + n;
+    }
+    if (after < end && *after != ':')
+        return "url: the host must be followed by :PORT or a path";
+    if (after < end) { /* ":PORT", empty for the scheme's default as in libcurl */
+        size_t digits = strspn(after + 1, "0123456789");
+        if (after + 1 + digits != end || digits > 5 ||
+            (digits > 0 && (atol(after + 1) < 1 || atol(after + 1) > 65535)))
+            return "url: the port must be a number in 1..65535";
+    }
     return NULL;
 }
 

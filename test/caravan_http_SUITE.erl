@@ -526,7 +526,13 @@ urls_libcurl_would_resolve_are_refused(Config) ->
                {"http://user@:" ++ Port, "no host"},
                {"http://?x", "no host"},
                {"http://" ++ Long ++ ":" ++ Port, "longer than 255"},
-               {"localhost:" ++ Port, "must start with"}],
+               {"localhost:" ++ Port, "must start with"},
+               {"http://127.0.0.1:abc", "port must be"},
+               {"http://127.0.0.1:99999", "port must be"},
+               {"http://127.0.0.1:0", "port must be"},
+               {"http://127.0.0.1:" ++ Port ++ "x", "port must be"},
+               {"http://[::1", "closing ']'"},
+               {"http://[::1]x", "followed by :PORT"}],
     {ok, Program} = caravan_config:port_program(),
     [begin
          Result = consul(Config, #{url => U}),
@@ -561,9 +567,12 @@ name_too_long_for_an_atom_is_left_out(Config) ->
 bad_timeouts_are_bad_args(Config) ->
     ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
     Owner = whereis(caravan_lookup),
-    [?assertMatch({error, {bad_args, _}}, consul(Config, Bad))
+    [?assertMatch({error, {bad_args, <<"options: ", _/binary>>}}, consul(Config, Bad))
      || Bad <- [#{timeout => "5000"}, #{timeout => 0}, #{timeout => -1},
                 #{timeout => 1 bsl 64}, #{wait => 1.5}, #{wait => -1}]],
+    %% The option at fault is named, whichever it is.
+    {error, {bad_args, Why}} = consul(Config, #{wait => 1 bsl 40}),
+    ?assertNotEqual(nomatch, string:find(Why, "wait must be an integer")),
     ?assertEqual(Owner, whereis(caravan_lookup)),
     ?assertEqual({ok, ['app-4370@10.0.0.1']}, consul(Config)).
 
