@@ -80,10 +80,7 @@ discover(#{query := Query, basename := Base} = Source) ->
                                        Address <- [node_address(Addresses, Family)],
                                        Address =/= none]
                     end,
-            %% A target host name near 253 bytes, with the basename, does
-            %% not fit in an atom: left out (see caravan_http:nodes/2).
-            {ok, lists:usort([caravan_name:node(Base, Port, Host) || {Port, Host} <- Hosts,
-                                                                     caravan_name:fits(Base, Port, Host)])};
+            {ok, caravan_name:nodes(Base, Hosts)};
         {error, _} = Error ->
             Error
     end.

@@ -8,15 +8,18 @@
 %%% the two agree on the same table of names.
 -module(caravan_name).
 
+-include_lib("kernel/include/logger.hrl").
+
 -export([split/1]).
 -export([port/2]).
 -export([node/3]).
 -export([fits/3]).
+-export([nodes/2]).
 
 %% Same limit as DIST_PORT_MAX_NAME in port_src/dist_port.h.
-%% What an atom, and so a node name, can hold.
--define(MAX_ATOM_CHARS, 255).
 -define(MAX_NAME, 255).
+%% What an atom, and so a whole node name (name@host), can hold.
+-define(MAX_ATOM_CHARS, 255).
 -define(PORT_MAX, 65535).
 
 %% @doc Splits `name@host' (atom, string or binary) into its parts.
@@ -51,6 +54,20 @@ node(Base, Port, Host) ->
 fits(Base, Port, Host) ->
     length(unicode:characters_to_list(Base)) + length(integer_to_list(Port)) +
         length(host(Host)) + 2 =< ?MAX_ATOM_CHARS.
+
+%% @doc `Basename-Port@Host' for each pair, sorted, no duplicates; a pair
+%% whose name would not fit in an atom (fits/3) is left out with a warning,
+%% the others kept: node/3 would raise system_limit for it, and one such
+%% entry in an answer used to fail the whole answer.
+-spec nodes(Basename, [{Port, Host}]) -> [node()] when
+      Basename :: string() | binary(),
+      Port :: inet:port_number(),
+      Host :: inet:ip_address() | string() | binary().
+nodes(Base, Pairs) ->
+    {Fit, Long} = lists:partition(fun({Port, Host}) -> fits(Base, Port, Host) end, Pairs),
+    _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: their node name would be over "
+                      "~b characters", [length(Long), Base, ?MAX_ATOM_CHARS]) || Long =/= []],
+    lists:usort([node(Base, Port, Host) || {Port, Host} <- Fit]).
 
 host(Ip) when is_tuple(Ip) ->
     inet:ntoa(Ip);

@@ -335,12 +335,12 @@ frame(Term) ->
     Bin = term_to_binary(Term),
     [<<(byte_size(Bin)):32>>, Bin].
 
-%% Cuts the bytes read so far into packets; keeps an incomplete one, unless
-%% its header announces more than max_reply bytes.
 bad_timeout(Timeout) ->
     {error, {bad_args, iolist_to_binary(io_lib:format("timeout: ~0P is not 0..~b ms",
                                                       [Timeout, 10, ?MAX_TIMEOUT_MS]))}}.
 
+%% Cuts the bytes read so far into packets; keeps an incomplete one, unless
+%% its header announces more than max_reply bytes.
 packets(<<Len:32, _/binary>>, #state{max_reply = Max} = State) when Len > Max ->
     too_large(Len, State);
 packets(<<Len:32, Packet:Len/binary, Rest/binary>>, State) ->

@@ -89,3 +89,12 @@ default_port_from_command_line_test_() ->
              Unset = os:cmd(io_lib:format("erl -noshell -pa ~ts -eval '~ts' 2>&1", [Ebin, Eval])),
              ?assertEqual("4370 {ok,4370}", string:trim(Unset))
      end}.
+
+%% nodes/2 leaves out a pair whose name would not fit in an atom (it used
+%% to raise system_limit and fail the whole answer) and keeps the others.
+nodes_leave_out_names_too_long_for_an_atom_test() ->
+    Long = lists:duplicate(250, $a),
+    ?assertEqual(['app-1@10.0.0.1'],
+                 caravan_name:nodes("app", [{1, "10.0.0.1"}, {2, Long}, {1, {10, 0, 0, 1}}])),
+    ?assert(caravan_name:fits("app", 1, lists:duplicate(249, $a))),
+    ?assertNot(caravan_name:fits("app", 1, Long)).
