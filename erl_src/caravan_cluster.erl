@@ -373,7 +373,10 @@ join_group() ->
         ok ->
             _ = erlang:monitor(process, ?SCOPE),
             true
-    catch exit:{noproc, _} -> false % caravan's supervisor is not running: not listed
+    catch
+        %% caravan's supervisor is not running (not listed), or the scope
+        %% is going down under a rejoin while caravan stops.
+        exit:_ -> false
     end.
 
 %% The scope went down: join it again once it is back, Tries more times
