@@ -55,27 +55,47 @@ lookup_srv(Name, Options) ->
     caravan_dns:lookup_srv(Name, Options).
 
 %% @doc The nodes a discovery source lists right now, named
-%% `Basename-PORT@ADDRESS'.
+%% `Basename-PORT@ADDRESS'. Options are checked first (caravan_options): a
+%% key the source does not take, a required one missing or a bad value is
+%% `{error, {bad_args, Text}}', Text naming the key.
 -spec discover(Source) -> {ok, [node()]} | {error, error()} when
       Source :: {dns, #{query := string() | binary(), basename := string() | binary(),
                         _ => _}}
               | caravan_watch:source().
-discover({dns, Options}) ->
+discover(Source) ->
+    case caravan_options:check_source(Source) of
+        ok -> discover_checked(Source);
+        {error, Reason} -> {error, {bad_args, caravan_options:text(kind(Source), Reason)}}
+    end.
+
+discover_checked({dns, Options}) ->
     caravan_dns:discover(Options);
-discover({consul, Options}) ->
+discover_checked({consul, Options}) ->
     caravan_consul:discover(Options);
-discover({nomad, Options}) ->
-    caravan_nomad:discover(Options).
+discover_checked({nomad, Options}) ->
+    caravan_nomad:discover(Options);
+discover_checked({callback, _}) ->
+    {error, {bad_args, <<"options: a callback source is for clusters; call its fun">>}}.
+
+kind({Kind, _}) when is_atom(Kind) -> Kind;
+kind(_) -> source.
 
 %% @doc Watches a Consul or Nomad source with blocking queries. Subscriber
 %% receives `{caravan_watch, Watch, {members, [node()]}}' whenever the list
 %% changes (first answer included) and `{caravan_watch, Watch, {error, R}}'
 %% when the source starts failing. The watch ends with its subscriber.
+%% Refused before any watch starts: a source that is not consul or nomad
+%% (`{bad_source, S}'), an unknown key (`{unknown_key, K}'), a required key
+%% missing (`{missing_key, K}'), a bad value or a subscriber that is not a
+%% pid (`{bad_config, Key, Value}'); see caravan_options.
 -spec watch(Source, Subscriber) -> {ok, pid()} | {error, term()} when
       Source :: caravan_watch:source(),
       Subscriber :: pid().
 watch(Source, Subscriber) ->
-    caravan_watch_sup:start_watch(Source, Subscriber).
+    case caravan_options:check_watch(Source, Subscriber) of
+        ok -> caravan_watch_sup:start_watch(Source, Subscriber);
+        {error, _} = Error -> Error
+    end.
 
 -spec unwatch(Watch :: pid()) -> ok.
 unwatch(Watch) ->
@@ -95,10 +115,19 @@ stop_cluster(Name) ->
     caravan_cluster_sup:stop_cluster(Name).
 
 %% @doc The nodes of cluster Name that its sources list and that are
-%% connected now.
--spec members(caravan_cluster:name()) -> [node()].
+%% connected now; `{error, not_found}' when no cluster of that name runs
+%% (as stop_cluster/1 answers).
+-spec members(caravan_cluster:name()) -> [node()] | {error, not_found}.
 members(Name) ->
-    caravan_cluster:members(Name).
+    try caravan_cluster:members(Name)
+    catch
+        %% Not running, or stopped while asked.
+        exit:{Gone, {gen_server, call, _}} when Gone =:= noproc; Gone =:= normal;
+                                               Gone =:= shutdown ->
+            {error, not_found};
+        exit:{{shutdown, _}, {gen_server, call, _}} ->
+            {error, not_found}
+    end.
 
 %% @doc Per cluster, those caravan started and those started through
 %% libcluster alike (`started_by'): its sources with their last success and

@@ -272,35 +272,16 @@ sources(#{sources := _, source := _}) ->
 sources(#{sources := Specs}) when not is_list(Specs); Specs =:= [] ->
     {error, {bad_config, sources, Specs}};
 sources(#{sources := Specs}) ->
-    case [S || S <- Specs, not valid_source(S)] of
-        [] -> {ok, Specs};
-        Bad -> {error, {bad_sources, Bad}}
+    %% Every option of every source, by the rules discover/1 and watch/2
+    %% use (caravan_options): a bad one failed every poll, or crashed it.
+    case caravan_options:cluster_sources(Specs) of
+        ok -> {ok, Specs};
+        {error, _} = Error -> Error
     end;
 sources(#{source := Spec} = Config) ->
     sources(maps:remove(source, Config#{sources => [Spec]}));
 sources(_) ->
     {error, {bad_config, "a cluster needs `sources' (or `source')"}}.
-
-%% The names are text: a basename the naming rule cannot take would fail
-%% every lookup (a crashed poller or watch, restarted every 500 ms).
-valid_source({dns, #{basename := Base, query := Query} = Dns}) ->
-    %% name_by and family pick a branch in caravan_dns:discover/1: any
-    %% other value crashed the poller at every poll.
-    is_text(Base) andalso is_text(Query) andalso
-        lists:member(maps:get(name_by, Dns, address), [address, target]) andalso
-        lists:member(maps:get(family, Dns, any), [inet, inet6, any]) andalso
-        caravan_dns:valid_servers(maps:get(servers, Dns, system));
-valid_source({Kind, #{basename := Base, service := Service}}) when Kind =:= consul;
-                                                                  Kind =:= nomad ->
-    is_text(Base) andalso is_text(Service);
-valid_source({callback, #{basename := Base, discover := Fun}}) ->
-    is_text(Base) andalso is_function(Fun, 0);
-valid_source(_) ->
-    false.
-
-is_text(V) when is_binary(V) -> V =/= <<>> andalso is_list(unicode:characters_to_list(V));
-is_text(V) when is_list(V) -> V =/= [] andalso io_lib:printable_unicode_list(V);
-is_text(_) -> false.
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks

@@ -188,11 +188,18 @@ is_port_text(Text) ->
 %%% Internal
 %%%---------------------------------------------------------------------------
 
+%% The options are checked first, by the rules every DNS source shares
+%% (caravan_options): a timeout that is not an integer raised badarith here.
 lookup(Op, Name, Options) ->
-    Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
-    case args(Name, Options, Timeout) of
-        {ok, Args} -> caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS);
-        {error, _} = Error -> Error
+    case caravan_options:check(lookup, Options) of
+        ok ->
+            Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
+            case args(Name, Options, Timeout) of
+                {ok, Args} -> caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS);
+                {error, _} = Error -> Error
+            end;
+        {error, Reason} ->
+            {error, {bad_args, caravan_options:text(lookup, Reason)}}
     end.
 
 args(Name, Options, Timeout) ->

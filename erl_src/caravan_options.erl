@@ -1,0 +1,195 @@
+%%% @doc The one check of a discovery source's options, shared by
+%%% caravan:discover/1, caravan:lookup_srv/2, caravan:watch/2 and every
+%%% cluster source (caravan:start_cluster/2, the application environment,
+%%% libcluster): a key the source does not take is refused (a typo, or an
+%%% option of another source, would otherwise be ignored without a word),
+%%% and so is a value the lookup would fail on, or crash on, later.
+%%%
+%%% Reasons: `{unknown_key, Key}', `{missing_key, Key}', `{bad_config, Key,
+%%% Value}', `{bad_source, Term}' (not `{dns | consul | nomad | callback,
+%%% Map}'). discover/1 and lookup_srv/2 answer `{error, {bad_args, Text}}'
+%%% (their error type), Text naming the key: see text/2.
+-module(caravan_options).
+
+-export([check/2]).
+-export([check_source/1]).
+-export([check_watch/2]).
+-export([cluster_sources/1]).
+-export([text/2]).
+-export([keys/1]).
+
+-export_type([kind/0, reason/0]).
+
+-type kind() :: dns | consul | nomad | callback | lookup.
+-type reason() :: {unknown_key, term()} | {missing_key, atom()} | {bad_config, atom(), term()}
+                | {bad_source, term()}.
+
+%% The C program's ranges (docs/protocol.md): timeout_ms of a DNS lookup,
+%% timeout_ms and wait_ms of an HTTP request, max_bytes, per_page.
+-define(DNS_TIMEOUT_MAX_MS, 60000).
+-define(HTTP_MS_MAX, 600000).
+-define(MAX_BYTES_MAX, 268435456).
+-define(PER_PAGE_MAX, 1000000).
+%% Nomad's pagination and every answer: the members one answer may hold, in
+%% total across pages (caravan_nomad); 2^32 is far above any real service
+%% and still a bound.
+-define(MAX_MEMBERS_MAX, 4294967296).
+
+%%%---------------------------------------------------------------------------
+%%% API
+%%%---------------------------------------------------------------------------
+
+%% @doc ok, or the first thing wrong with Options for a source of Kind
+%% (`lookup': the options of lookup_srv/2): an unknown key (in key order),
+%% else a required key missing, else a bad value.
+-spec check(kind(), term()) -> ok | {error, reason()}.
+check(Kind, Options) when is_map(Options) ->
+    Rules = rules(Kind),
+    Known = [K || {K, _, _, _} <- Rules],
+    Unknown = [K || K <- lists:sort(maps:keys(Options)), not lists:member(K, Known)],
+    Missing = [K || {K, required, _, _} <- Rules, not maps:is_key(K, Options)],
+    Bad = [{K, V} || {K, _, Valid, _} <- Rules, {ok, V} <- [maps:find(K, Options)],
+                     not Valid(V)],
+    case {Unknown, Missing, Bad} of
+        {[K | _], _, _} -> {error, {unknown_key, K}};
+        {[], [K | _], _} -> {error, {missing_key, K}};
+        {[], [], [{K, V} | _]} -> {error, {bad_config, K, V}};
+        {[], [], []} -> ok
+    end;
+check(_Kind, Options) ->
+    {error, {bad_source, Options}}.
+
+%% @doc check/2 of a `{Kind, Options}' source.
+-spec check_source(term()) -> ok | {error, reason()}.
+check_source({Kind, Options}) when Kind =:= dns; Kind =:= consul; Kind =:= nomad;
+                                   Kind =:= callback ->
+    check(Kind, Options);
+check_source(Source) ->
+    {error, {bad_source, Source}}.
+
+%% @doc What caravan:watch/2 takes: a consul or nomad source and a pid.
+-spec check_watch(term(), term()) -> ok | {error, reason()}.
+check_watch({Kind, _} = Source, Subscriber) when Kind =:= consul; Kind =:= nomad ->
+    case check_source(Source) of
+        ok when is_pid(Subscriber) -> ok;
+        ok -> {error, {bad_config, subscriber, Subscriber}};
+        Error -> Error
+    end;
+check_watch(Source, _Subscriber) ->
+    {error, {bad_source, Source}}.
+
+%% @doc A cluster's sources: ok, or the reason caravan_cluster:check_config/1
+%% gives. What is not a source (no kind, or a required key missing) is
+%% `{bad_sources, [Spec]}' as it always was; an unknown key in a source is
+%% `{unknown_key, Key}' as one in the config is; a bad value is
+%% `{bad_config, Key, Value}'.
+-spec cluster_sources([term()]) -> ok | {error, term()}.
+cluster_sources(Specs) ->
+    Checked = [{S, check_source(S)} || S <- Specs],
+    case [S || {S, {error, {Why, _}}} <- Checked, Why =:= bad_source orelse Why =:= missing_key] of
+        [] ->
+            case [R || {_, {error, R}} <- Checked] of
+                [] -> ok;
+                [Reason | _] -> {error, Reason}
+            end;
+        Bad ->
+            {error, {bad_sources, Bad}}
+    end.
+
+%% @doc A reason as the `bad_args' text of discover/1 and lookup_srv/2:
+%% `<<"options: timeout must be an integer in 1..60000 (ms), not \"5\"">>'.
+-spec text(kind(), reason()) -> binary().
+text(Kind, {unknown_key, Key}) ->
+    format("options: a ~s source takes no key ~0P (it takes ~s)",
+           [kind_name(Kind), Key, 10, lists:join(", ", [atom_to_list(K) || K <- keys(Kind)])]);
+text(_Kind, {missing_key, Key}) ->
+    format("options: ~s is required", [Key]);
+text(Kind, {bad_config, Key, Value}) ->
+    What = case [W || {K, _, _, W} <- rules(Kind), K =:= Key] of
+               [W | _] -> W;
+               [] -> "valid"
+           end,
+    format("options: ~s must be ~s, not ~0P", [Key, What, Value, 10]);
+text(lookup, {bad_source, Term}) ->
+    format("options must be a map, not ~0P", [Term, 10]);
+text(_Kind, {bad_source, Term}) ->
+    format("options: a source is {dns | consul | nomad, Map} with a map, not ~0P", [Term, 10]).
+
+%% @doc The keys a source of Kind takes.
+-spec keys(kind()) -> [atom()].
+keys(Kind) ->
+    [K || {K, _, _, _} <- rules(Kind)].
+
+%%%---------------------------------------------------------------------------
+%%% The rules: {Key, required | optional, Valid, What a valid value is}
+%%%---------------------------------------------------------------------------
+
+rules(lookup) ->
+    [{servers, optional, fun caravan_dns:valid_servers/1,
+      "system or a list of at most 8 \"IP\", \"IP:PORT\" or \"[IPv6]:PORT\" strings"},
+     {resolv_conf, optional, fun is_string/1, "a file name"},
+     {timeout, optional, range(1, ?DNS_TIMEOUT_MAX_MS), "an integer in 1..60000 (ms)"},
+     {tries, optional, range(1, 10), "an integer in 1..10"},
+     {transport, optional, one_of([tcp, udp]), "tcp or udp"},
+     {family, optional, one_of([inet, inet6, any]), "inet, inet6 or any"}];
+rules(dns) ->
+    [{query, required, fun is_text/1, "a non-empty string"},
+     {basename, required, fun is_text/1, "a non-empty string"},
+     {name_by, optional, one_of([address, target]), "address or target"}
+     | rules(lookup)];
+rules(consul) ->
+    [{service, required, fun is_text/1, "a non-empty string"},
+     {basename, required, fun is_text/1, "a non-empty string"},
+     {passing, optional, fun is_boolean/1, "true or false"},
+     {tag, optional, fun is_string/1, "a string"},
+     {dc, optional, fun is_string/1, "a string"},
+     {tagged_address, optional, fun is_string/1, "a string"}
+     | http_rules()];
+rules(nomad) ->
+    [{service, required, fun is_text/1, "a non-empty string"},
+     {basename, required, fun is_text/1, "a non-empty string"},
+     {namespace, optional, fun is_string/1, "a string"},
+     {per_page, optional, range(1, ?PER_PAGE_MAX), "an integer in 1..1000000"}
+     | http_rules()];
+rules(callback) ->
+    [{basename, required, fun is_text/1, "a non-empty string"},
+     {discover, required, fun(F) -> is_function(F, 0) end, "a fun of arity 0"}].
+
+http_rules() ->
+    [{url, optional, fun is_string/1, "a string"},
+     {token, optional, fun is_string/1, "a string"},
+     {ca_file, optional, fun is_string/1, "a file name"},
+     {cert_file, optional, fun is_string/1, "a file name"},
+     {key_file, optional, fun is_string/1, "a file name"},
+     {timeout, optional, range(1, ?HTTP_MS_MAX), "an integer in 1..600000 (ms)"},
+     {wait, optional, range(0, ?HTTP_MS_MAX), "an integer in 0..600000 (ms)"},
+     {max_bytes, optional, range(1, ?MAX_BYTES_MAX), "an integer in 1..268435456"},
+     {max_members, optional, range(1, ?MAX_MEMBERS_MAX), "an integer in 1..4294967296"},
+     {proxy, optional, fun(P) -> P =:= none orelse is_text(P) end,
+      "none or a URL string (\"http://host:port\")"}].
+
+range(Min, Max) ->
+    fun(V) -> is_integer(V) andalso V >= Min andalso V =< Max end.
+
+one_of(Values) ->
+    fun(V) -> lists:member(V, Values) end.
+
+%% Text the C program can take: a binary or a charlist that is valid UTF-8.
+is_string(V) when is_binary(V); is_list(V) ->
+    try unicode:characters_to_binary(V) of
+        Bin -> is_binary(Bin)
+    catch error:_ -> false
+    end;
+is_string(_) ->
+    false.
+
+%% A name: non-empty, printable.
+is_text(V) when is_binary(V) -> V =/= <<>> andalso is_list(unicode:characters_to_list(V));
+is_text(V) when is_list(V) -> V =/= [] andalso io_lib:printable_unicode_list(V);
+is_text(_) -> false.
+
+kind_name(lookup) -> "DNS lookup";
+kind_name(Kind) -> atom_to_list(Kind).
+
+format(Format, Args) ->
+    unicode:characters_to_binary(io_lib:format(Format, Args)).

@@ -1,0 +1,107 @@
+%%% One check of a source's options (caravan_options), shared by discover,
+%%% lookup_srv, watch and cluster sources: unknown keys and bad values are
+%%% refused before anything runs, with the key named. Before it, a DNS
+%%% timeout that was not an integer started a cluster whose poller crashed
+%%% every 500 ms and made discover/lookup_srv raise badarith; `type' on a
+%%% DNS source and `consistency' on a Consul one were ignored; a watch
+%%% without basename started and died at its first answer; members/1 of an
+%%% unknown cluster exited.
+-module(caravan_options_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(DNS, #{query => "app.service.consul", basename => "app"}).
+-define(CONSUL, #{service => "app", basename => "app", url => "http://127.0.0.1:1"}).
+
+app_test_() ->
+    {setup,
+     fun() -> {ok, _} = application:ensure_all_started(caravan) end,
+     fun(_) -> ok end,
+     [{"discover refuses unknown keys, naming them", fun discover_unknown_keys/0},
+      {"discover and lookup_srv refuse a DNS timeout that is no integer",
+       fun dns_timeout_is_bad_args/0},
+      {"start_cluster checks every option of every source", fun cluster_sources_checked/0},
+      {"the proxy option of consul and nomad sources is taken", fun proxy_is_taken/0},
+      {"watch refuses a source without basename or a subscriber that is no pid",
+       fun watch_refuses/0},
+      {"members of an unknown cluster is not_found", fun members_not_found/0}]}.
+
+discover_unknown_keys() ->
+    {error, {bad_args, Type}} = caravan:discover({dns, ?DNS#{type => a}}),
+    ?assertNotEqual(nomatch, string:find(Type, "no key type")),
+    {error, {bad_args, Stale}} = caravan:discover({consul, ?CONSUL#{consistency => stale}}),
+    ?assertNotEqual(nomatch, string:find(Stale, "no key consistency")),
+    ?assertMatch({error, {bad_args, <<"options: basename is required">>}},
+                 caravan:discover({nomad, maps:remove(basename, ?CONSUL)})),
+    ?assertMatch({error, {bad_args, _}}, caravan:discover({dns, #{}})),
+    ?assertMatch({error, {bad_args, _}}, caravan:discover({etcd, #{}})),
+    ?assertMatch({error, {bad_args, _}}, caravan:discover({nomad, ?CONSUL#{per_page => 0}})),
+    ?assertMatch({error, {bad_args, _}}, caravan:discover({consul, ?CONSUL#{passing => yes}})).
+
+dns_timeout_is_bad_args() ->
+    Owner = whereis(caravan_lookup),
+    [begin
+         {error, {bad_args, Why}} = caravan:discover({dns, ?DNS#{timeout => Bad}}),
+         ?assertNotEqual(nomatch, string:find(Why, "timeout must be an integer in 1..60000")),
+         ?assertMatch({error, {bad_args, _}},
+                      caravan:lookup_srv("app.service.consul", #{timeout => Bad})),
+         ?assertMatch({error, {bad_args, _}},
+                      caravan_dns:lookup_addr("localhost", #{timeout => Bad}))
+     end || Bad <- ["5000", 1.5, 0, 60001, infinity]],
+    ?assertMatch({error, {bad_args, _}}, caravan:lookup_srv("a", #{tries => 11})),
+    ?assertMatch({error, {bad_args, _}}, caravan:lookup_srv("a", #{transport => tls})),
+    ?assertMatch({error, {bad_args, _}}, caravan:lookup_srv("a", #{type => srv})),
+    ?assertMatch({error, {bad_args, _}}, caravan:lookup_srv("a", [{timeout, 100}])),
+    ?assertEqual(Owner, whereis(caravan_lookup)).
+
+cluster_sources_checked() ->
+    Start = fun(Source) ->
+                    Result = caravan:start_cluster(opts, #{sources => [Source]}),
+                    _ = caravan:stop_cluster(opts), % started by a check that missed
+                    Result
+            end,
+    ?assertEqual({error, {bad_config, timeout, "5000"}}, Start({dns, ?DNS#{timeout => "5000"}})),
+    ?assertEqual({error, {bad_config, tries, 0}}, Start({dns, ?DNS#{tries => 0}})),
+    ?assertEqual({error, {bad_config, transport, tls}}, Start({dns, ?DNS#{transport => tls}})),
+    ?assertEqual({error, {unknown_key, type}}, Start({dns, ?DNS#{type => a}})),
+    ?assertEqual({error, {unknown_key, consistency}},
+                 Start({consul, ?CONSUL#{consistency => stale}})),
+    ?assertEqual({error, {bad_config, wait, 1.5}}, Start({consul, ?CONSUL#{wait => 1.5}})),
+    ?assertEqual({error, {bad_config, timeout, 0}}, Start({nomad, ?CONSUL#{timeout => 0}})),
+    ?assertEqual({error, {bad_config, max_bytes, 1 bsl 40}},
+                 Start({nomad, ?CONSUL#{max_bytes => 1 bsl 40}})),
+    ?assertEqual({error, {bad_config, max_members, 0}},
+                 Start({consul, ?CONSUL#{max_members => 0}})),
+    ?assertEqual({error, {bad_config, token, self()}}, Start({consul, ?CONSUL#{token => self()}})),
+    ?assertEqual({error, {unknown_key, query}}, Start({consul, ?CONSUL#{query => "x"}})),
+    ?assertEqual({error, {unknown_key, service}},
+                 Start({callback, #{basename => "a", discover => fun() -> {ok, []} end,
+                                    service => "a"}})),
+    ?assertEqual([], caravan_cluster_sup:clusters()),
+    %% The same rules the config check of every cluster uses, those started
+    %% from the application environment and by libcluster included.
+    ?assertEqual({error, {bad_config, timeout, "5000"}},
+                 caravan_cluster:check_config(#{sources => [{dns, ?DNS#{timeout => "5000"}}]})).
+
+proxy_is_taken() ->
+    [?assertEqual(ok, caravan_cluster:check_config(#{sources => [{Kind, ?CONSUL#{proxy => P}}]}))
+     || Kind <- [consul, nomad], P <- [none, "http://10.0.0.1:3128", <<"http://proxy:3128">>]],
+    ?assertEqual(ok, caravan_options:check_watch({nomad, ?CONSUL#{proxy => none}}, self())),
+    ?assertEqual({error, {bad_config, proxy, 3128}},
+                 caravan_cluster:check_config(#{sources => [{consul, ?CONSUL#{proxy => 3128}}]})),
+    ?assertEqual({error, {unknown_key, proxy}},
+                 caravan_cluster:check_config(#{sources => [{dns, ?DNS#{proxy => none}}]})).
+
+watch_refuses() ->
+    Before = supervisor:which_children(caravan_watch_sup),
+    ?assertEqual({error, {missing_key, basename}},
+                 caravan:watch({consul, maps:remove(basename, ?CONSUL)}, self())),
+    ?assertEqual({error, {bad_config, subscriber, me}}, caravan:watch({consul, ?CONSUL}, me)),
+    ?assertEqual({error, {unknown_key, consistency}},
+                 caravan:watch({consul, ?CONSUL#{consistency => stale}}, self())),
+    ?assertMatch({error, {bad_source, _}}, caravan:watch({dns, ?DNS}, self())),
+    ?assertEqual(Before, supervisor:which_children(caravan_watch_sup)).
+
+members_not_found() ->
+    ?assertEqual({error, not_found}, caravan:members(no_such_cluster)),
+    ?assertEqual({error, not_found}, caravan:stop_cluster(no_such_cluster)).
