@@ -19,6 +19,7 @@
                      tag => string() | binary(),
                      dc => string() | binary(),
                      tagged_address => string() | binary(),
+                     max_members => pos_integer(),
                      _ => _}.
 
 -define(ENV, #{url => {"CONSUL_HTTP_ADDR", "127.0.0.1:8500"}, ssl_var => "CONSUL_HTTP_SSL",
@@ -37,4 +38,19 @@ query(#{service := Service} = Options, Index) ->
               [{service, Service},
                {passing, maps:get(passing, Options, true)}] ++
               [{K, V} || K <- [tag, dc, tagged_address], {ok, V} <- [maps:find(K, Options)]]),
-    caravan_http:call(consul_health, Options, ?ENV, {Extra, Index}).
+    case caravan_http:call(consul_health, Options, ?ENV, {Extra, Index}) of
+        {ok, #{members := Members}} = Answer ->
+            %% The same cap as Nomad's pages (caravan_nomad): one answer
+            %% is bounded by max_bytes already, its members by this too.
+            Max = caravan_options:max_members(Options),
+            case length(Members) > Max of
+                true ->
+                    {error, {too_large, unicode:characters_to_binary(
+                                          io_lib:format("Consul's answer lists more than ~b "
+                                                        "members (max_members)", [Max]))}};
+                false ->
+                    Answer
+            end;
+        {error, _} = Error ->
+            Error
+    end.

@@ -15,6 +15,7 @@
                      basename := string() | binary(),
                      namespace => string() | binary(),
                      per_page => pos_integer(),
+                     max_members => pos_integer(),
                      _ => _}.
 
 -define(ENV, #{url => {"NOMAD_ADDR", "http://127.0.0.1:4646"}, token => "NOMAD_TOKEN",
@@ -29,6 +30,13 @@ discover(Options) ->
 
 %% @doc Every page; only the first blocks (a positive Index), the rest are
 %% read at once. The answer carries the first page's index.
+%%
+%% IMPORTANT: each page is bounded by `max_bytes', but a server may send a
+%% new X-Nomad-NextToken forever. The members of all pages are counted
+%% against one `max_members' (caravan_options:max_members/1) as they arrive,
+%% and the answer is `too_large' as soon as they pass it: what the caller
+%% holds is at most that many members plus one page, however many pages
+%% the server offers (it held every page of up to 1000, 32 MiB each).
 -spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
 query(#{service := Service} = Options, Index) ->
     Namespace = case maps:find(namespace, Options) of
@@ -42,11 +50,11 @@ query(#{service := Service} = Options, Index) ->
                 end,
     PerPage = [{per_page, P} || {ok, P} <- [maps:find(per_page, Options)]],
     Extra = maps:from_list([{service, Service} | Namespace ++ PerPage]),
-    pages(Options, Extra, Index, <<>>, [], ?MAX_PAGES, undefined).
+    pages(Options, Extra, Index, <<>>, {[], 0}, 1, undefined).
 
-pages(_Options, _Extra, _Index, _Token, _Acc, 0, _First) ->
+pages(_Options, _Extra, _Index, _Token, _Acc, Page, _First) when Page > ?MAX_PAGES ->
     {error, {bad_answer, <<"Nomad's pagination did not end after 1000 pages">>}};
-pages(Options, Extra, Index, Token, Acc, Left, First) ->
+pages(Options, Extra, Index, Token, {Acc, Count}, Page, First) ->
     Args = case Token of
                <<>> -> Extra;
                _ -> Extra#{next_token => Token}
@@ -55,11 +63,23 @@ pages(Options, Extra, Index, Token, Acc, Left, First) ->
                            {Args, case First of undefined -> Index; _ -> 0 end}) of
         {ok, #{index := I, next_token := Next, members := Members}} ->
             FirstIndex = case First of undefined -> I; _ -> First end,
-            case Next of
-                <<>> -> {ok, #{index => FirstIndex, next_token => <<>>,
-                               members => lists:append(lists:reverse([Members | Acc]))}};
-                _ -> pages(Options, Extra, Index, Next, [Members | Acc], Left - 1, FirstIndex)
+            Total = Count + length(Members),
+            Max = caravan_options:max_members(Options),
+            if
+                Total > Max ->
+                    {error, {too_large, too_many(Max, Page)}};
+                Next =:= <<>> ->
+                    {ok, #{index => FirstIndex, next_token => <<>>,
+                           members => lists:append(lists:reverse([Members | Acc]))}};
+                true ->
+                    pages(Options, Extra, Index, Next, {[Members | Acc], Total}, Page + 1,
+                          FirstIndex)
             end;
         {error, _} = Error ->
             Error
     end.
+
+too_many(Max, Page) ->
+    unicode:characters_to_binary(
+      io_lib:format("Nomad's answer lists more than ~b members (max_members) by page ~b",
+                    [Max, Page])).

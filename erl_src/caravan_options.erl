@@ -17,6 +17,7 @@
 -export([cluster_sources/1]).
 -export([text/2]).
 -export([keys/1]).
+-export([max_members/1]).
 
 -export_type([kind/0, reason/0]).
 
@@ -30,9 +31,11 @@
 -define(HTTP_MS_MAX, 600000).
 -define(MAX_BYTES_MAX, 268435456).
 -define(PER_PAGE_MAX, 1000000).
-%% Nomad's pagination and every answer: the members one answer may hold, in
-%% total across pages (caravan_nomad); 2^32 is far above any real service
-%% and still a bound.
+%% The members one Consul or Nomad answer may hold, in total across Nomad's
+%% pages (caravan_nomad): by default far above any cluster whose nodes all
+%% connect to each other (Erlang distribution's full mesh), and a bound on
+%% what a server that pages forever makes the caller hold. 2^32 at most.
+-define(DEFAULT_MAX_MEMBERS, 10000).
 -define(MAX_MEMBERS_MAX, 4294967296).
 
 %%%---------------------------------------------------------------------------
@@ -119,6 +122,14 @@ text(_Kind, {bad_source, Term}) ->
 -spec keys(kind()) -> [atom()].
 keys(Kind) ->
     [K || {K, _, _, _} <- rules(Kind)].
+
+%% @doc The `max_members' of Consul or Nomad options (10000 unless set).
+-spec max_members(map()) -> pos_integer().
+max_members(Options) ->
+    case maps:get(max_members, Options, ?DEFAULT_MAX_MEMBERS) of
+        Max when is_integer(Max), Max >= 1 -> Max;
+        _ -> ?DEFAULT_MAX_MEMBERS
+    end.
 
 %%%---------------------------------------------------------------------------
 %%% The rules: {Key, required | optional, Valid, What a valid value is}

@@ -35,7 +35,9 @@
          small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1,
          raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
          name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
-         index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1]).
+         index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1,
+         nomad_endless_pages_are_capped/1, nomad_watch_endless_pages_keep_listing/1,
+         consul_members_are_capped/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -55,14 +57,15 @@ groups() ->
                    urls_libcurl_would_resolve_are_refused,
                    name_too_long_for_an_atom_is_left_out, bad_timeouts_are_bad_args,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
-                   refused_last_piece_is_answered_at_once]},
+                   refused_last_piece_is_answered_at_once, consul_members_are_capped]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   index_above_2_63_is_polled, stopped_watch_leaves_no_query_behind,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
                   watch_keeps_members_on_errors]},
      {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
      {nomad, [], [nomad_discover, nomad_pagination, nomad_token, nomad_unix_socket,
-                  nomad_watch, nomad_long_next_token]},
+                  nomad_watch, nomad_long_next_token, nomad_endless_pages_are_capped,
+                  nomad_watch_endless_pages_keep_listing]},
      {resolver, [], [blackholed_resolver, resolved_host_name]}].
 
 init_per_suite(Config) ->
@@ -1238,3 +1241,51 @@ nomad_watch(Config) ->
     ok = nomad_reg(Config, <<"b">>, <<"10.0.0.2">>, 23002, #{}),
     ?assertEqual({members, ['app-23001@10.0.0.1', 'app-23002@10.0.0.2']}, next_event(W, 1000)),
     caravan:unwatch(W).
+
+%% A server that pages forever (a new X-Nomad-NextToken on every page) is
+%% read up to max_members members in total, then the answer is too_large:
+%% the pages it serves, and so the members the caller holds, are bounded
+%% by the cap, not by the 1000-page limit (which let one discover hold
+%% 1000 pages of up to 32 MiB each: 2 GB in 24 s).
+nomad_endless_pages_are_capped(Config) ->
+    Counters = counters:new(2, []),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {endless_pages, 100, Counters}),
+    {error, {too_large, Why}} = nomad(Config, #{max_members => 1000}),
+    ?assertNotEqual(nomatch, string:find(Why, "more than 1000 members (max_members)")),
+    %% 10 pages make 1000 members; the 11th passes the cap.
+    ?assertEqual({1, 11}, {counters:get(Counters, 1), counters:get(Counters, 2)}),
+    %% The default cap: 10000 members, 101 pages of 100.
+    {error, {too_large, _}} = nomad(Config),
+    ?assertEqual({2, 11 + 101}, {counters:get(Counters, 1), counters:get(Counters, 2)}).
+
+%% The same cap for a watch: the endless listing is one too_large event,
+%% the members the watch had stand (no members event), and each query
+%% reads at most the cap's pages.
+nomad_watch_endless_pages_keep_listing(Config) ->
+    ok = nomad_reg(Config, <<"a">>, <<"10.0.0.1">>, 23001, #{}),
+    {ok, W} = caravan:watch({nomad, #{service => "app", basename => "app", wait => 1000,
+                                      max_members => 500, per_page => 50,
+                                      url => caravan_test_catalog:url(?config(server, Config))}},
+                            self()),
+    ?assertEqual({members, ['app-23001@10.0.0.1']}, next_event(W, 2000)),
+    Counters = counters:new(2, []),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {endless_pages, 50, Counters}),
+    %% The blocked query wakes by its wait; the next meets the endless pages.
+    {error, {too_large, _}} = next_event(W, 5000),
+    caravan:unwatch(W),
+    Queries = counters:get(Counters, 1),
+    Pages = counters:get(Counters, 2),
+    ?assert(Queries >= 1),
+    ?assert(Pages =< 11 * Queries, {Pages, Queries}),
+    receive {caravan_watch, W, Event} -> ct:fail({after_error, Event})
+    after 0 -> ok
+    end.
+
+%% Consul's one answer has the same cap on members as Nomad's pages.
+consul_members_are_capped(Config) ->
+    [ok = reg(Config, integer_to_binary(I), <<"10.0.2.", (integer_to_binary(I))/binary>>, 4370)
+     || I <- lists:seq(1, 5)],
+    {error, {too_large, Why}} = consul(Config, #{max_members => 4}),
+    ?assertNotEqual(nomatch, string:find(Why, "more than 4 members")),
+    {ok, Nodes} = consul(Config, #{max_members => 5}),
+    ?assertEqual(5, length(Nodes)).

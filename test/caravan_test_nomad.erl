@@ -17,7 +17,38 @@
 start(Options) -> caravan_test_catalog:serve(fun handle/2, Options).
 
 -spec handle(pid(), map()) -> term().
-handle(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H}) ->
+handle(C, #{path := <<"/v1/service/", _/binary>>, query := Q} = Req) ->
+    case caravan_test_catalog:fault(C) of
+        {endless_pages, PerPage, Counters} -> endless_page(Q, PerPage, Counters);
+        _ -> read_service(C, Req)
+    end;
+handle(_C, _Req) ->
+    {404, [], <<"not found">>}.
+
+%% @doc The fault `{endless_pages, PerPage, Counters}' (set with
+%% caravan_test_catalog:set_fault/2): a server that pages forever, as a
+%% broken or hostile one may. Every answer holds PerPage registrations with
+%% addresses never seen before and a new X-Nomad-NextToken. Counters (a
+%% counters:new(2, [])) counts the queries that start a listing (no
+%% next_token) in slot 1 and every page served in slot 2.
+-spec endless_page(map(), pos_integer(), counters:counters_ref()) -> term().
+endless_page(Q, PerPage, Counters) ->
+    maps:is_key(<<"next_token">>, Q) orelse counters:add(Counters, 1, 1),
+    ok = counters:add(Counters, 2, 1),
+    Page = counters:get(Counters, 2),
+    Regs = [registration(<<"app">>,
+                         #{id => iolist_to_binary(io_lib:format("p~b-~b", [Page, I])),
+                           address => iolist_to_binary(
+                                        io_lib:format("10.~b.~b.~b",
+                                                      [(Page bsr 8) band 255, Page band 255,
+                                                       I])),
+                           port => 4370, node => <<"n">>, tags => []}, 7)
+            || I <- lists:seq(1, PerPage)],
+    {200, [{<<"X-Nomad-Index">>, <<"7">>},
+           {<<"X-Nomad-NextToken">>, <<"page-", (integer_to_binary(Page))/binary>>}],
+     iolist_to_binary(caravan_test_json:encode(Regs))}.
+
+read_service(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H}) ->
     Service = uri_string:percent_decode(Escaped),
     Token = maps:get(<<"x-nomad-token">>, H, undefined),
     caravan_test_catalog:guarded(
@@ -41,9 +72,7 @@ handle(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H
                   caravan_test_catalog:query(C, Service, Index, Wait,
                                              {{Namespace, NextToken, PerPage}, Render}),
               {200, [{<<"X-Nomad-Index">>, integer_to_binary(Current)} | NextHeader], Body}
-      end);
-handle(_C, _Req) ->
-    {404, [], <<"not found">>}.
+      end).
 
 %% Items from the one whose ID is Token on; PerPage 0 means all.
 page(Instances, Token, PerPage) ->
