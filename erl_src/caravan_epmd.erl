@@ -462,9 +462,12 @@ resolve(Host, Family) when is_tuple(Host) ->
 resolve(Host, Family) when is_atom(Host) ->
     resolve(atom_to_list(Host), Family);
 resolve(Host, Family) ->
-    case inet:parse_strict_address(Host) of
+    %% Not inet:getaddr/2 for an address that is not in strict form: it
+    %% reads "010.0.0.1" as 8.0.0.1 (caravan_name:address/1).
+    case caravan_name:address(Host) of
         {ok, Ip} -> resolve(Ip, Family);
-        {error, einval} -> inet:getaddr(Host, Family)
+        host_name -> inet:getaddr(Host, Family);
+        ambiguous -> {error, nxdomain}
     end.
 
 host_addresses(Host) ->

@@ -15,6 +15,7 @@
 -export([node/3]).
 -export([fits/3]).
 -export([nodes/2]).
+-export([address/1]).
 
 %% Same limit as DIST_PORT_MAX_NAME in port_src/dist_port.h.
 -define(MAX_NAME, 255).
@@ -35,7 +36,9 @@ split(Node) when is_list(Node) ->
 
 %% @doc `Basename-Port@Host': the name a node discovered at Host:Port runs
 %% under. IP addresses (tuples or text) in the text form OTP uses for long
-%% names (`fd00::1'); host names as given.
+%% names (`fd00::1'); host names as given. Raises `{not_a_host, Host}' for
+%% text that address/1 calls `ambiguous' (`"010.0.0.1"' is no node's host:
+%% read as an address it is 8.0.0.1, and OTP's resolver reads it so).
 -spec node(Basename, Port, Host) -> node() when
       Basename :: string() | binary(),
       Port :: inet:port_number(),
@@ -63,19 +66,58 @@ fits(Base, Port, Host) ->
       Basename :: string() | binary(),
       Port :: inet:port_number(),
       Host :: inet:ip_address() | string() | binary().
+%%
+%% A pair whose host is an ambiguous address (address/1) is left out too,
+%% with a warning that counts them: no node runs under such a name, and
+%% dialling it would reach another host.
 nodes(Base, Pairs) ->
-    {Fit, Long} = lists:partition(fun({Port, Host}) -> fits(Base, Port, Host) end, Pairs),
+    {Hosts, Ambiguous} = lists:partition(fun({_Port, Host}) -> address(Host) =/= ambiguous end,
+                                         Pairs),
+    _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: an address that is not in "
+                      "strict form (~ts; zero-padded, octal, hexadecimal, a bare number, a "
+                      "shortened IPv4 or a zone) would be read as another host",
+                      [length(Ambiguous), Base, element(2, hd(Ambiguous))]) || Ambiguous =/= []],
+    {Fit, Long} = lists:partition(fun({Port, Host}) -> fits(Base, Port, Host) end, Hosts),
     _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: their node name would be over "
                       "~b characters", [length(Long), Base, ?MAX_ATOM_CHARS]) || Long =/= []],
     lists:usort([node(Base, Port, Host) || {Port, Host} <- Fit]).
 
+%% @doc How a host is read: `{ok, Ip}' for an IP tuple, or text in the
+%% strict form inet:parse_strict_address/1 reads (dotted decimal, four
+%% parts, no leading zeros; RFC 4291 IPv6) and the C program's inet_pton
+%% agrees with; `ambiguous' for other text that OTP's lenient parser (and
+%% so its resolver, inet:getaddr/2) or C's inet_aton would take for an
+%% address: `"127.000.000.010"' (octal: 127.0.0.8), `"2130706442"'
+%% (127.0.0.10), `"0x7f.1"', `"127.1"', and an IPv6 zone (`"fe80::1%eth0"',
+%% which inet_pton refuses); `host_name' for anything else.
+-spec address(inet:ip_address() | string() | binary()) ->
+          {ok, inet:ip_address()} | ambiguous | host_name.
+address(Ip) when is_tuple(Ip) ->
+    {ok, Ip};
+address(Host) ->
+    case unicode:characters_to_list(Host) of
+        Text when is_list(Text) -> text_address(Text);
+        _ -> host_name % not text: node/3 raises on it as on any such host
+    end.
+
+text_address(Text) ->
+    case {inet:parse_strict_address(Text), lists:member($%, Text)} of
+        {{ok, Ip}, false} -> {ok, Ip};
+        {{ok, _}, true} -> ambiguous;
+        {{error, einval}, _} ->
+            case inet:parse_address(Text) of
+                {ok, _} -> ambiguous;
+                {error, einval} -> host_name
+            end
+    end.
+
 host(Ip) when is_tuple(Ip) ->
     inet:ntoa(Ip);
 host(Host) ->
-    Text = unicode:characters_to_list(Host),
-    case inet:parse_address(Text) of
+    case address(Host) of
         {ok, Ip} -> inet:ntoa(Ip);
-        {error, einval} -> Text
+        host_name -> unicode:characters_to_list(Host);
+        ambiguous -> error({not_a_host, Host})
     end.
 
 %% @doc The port a node name carries; errors as the C program names them.

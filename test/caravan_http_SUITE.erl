@@ -37,7 +37,8 @@
          name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
          index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1,
          nomad_endless_pages_are_capped/1, nomad_watch_endless_pages_keep_listing/1,
-         consul_members_are_capped/1]).
+         consul_members_are_capped/1, ambiguous_addresses_are_left_out/1,
+         nomad_ambiguous_addresses_are_left_out/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -57,7 +58,8 @@ groups() ->
                    urls_libcurl_would_resolve_are_refused,
                    name_too_long_for_an_atom_is_left_out, bad_timeouts_are_bad_args,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
-                   refused_last_piece_is_answered_at_once, consul_members_are_capped]},
+                   refused_last_piece_is_answered_at_once, consul_members_are_capped,
+                   ambiguous_addresses_are_left_out]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   index_above_2_63_is_polled, stopped_watch_leaves_no_query_behind,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
@@ -65,7 +67,8 @@ groups() ->
      {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
      {nomad, [], [nomad_discover, nomad_pagination, nomad_token, nomad_unix_socket,
                   nomad_watch, nomad_long_next_token, nomad_endless_pages_are_capped,
-                  nomad_watch_endless_pages_keep_listing]},
+                  nomad_watch_endless_pages_keep_listing,
+                  nomad_ambiguous_addresses_are_left_out]},
      {resolver, [], [blackholed_resolver, resolved_host_name]}].
 
 init_per_suite(Config) ->
@@ -1289,3 +1292,24 @@ consul_members_are_capped(Config) ->
     ?assertNotEqual(nomatch, string:find(Why, "more than 4 members")),
     {ok, Nodes} = consul(Config, #{max_members => 5}),
     ?assertEqual(5, length(Nodes)).
+
+%% An address that is not in strict form is no node's host: Consul's
+%% "127.000.000.010" became app-4370@127.0.0.8 and "2130706442"
+%% app-4370@127.0.0.10 (caravan_name:address/1). They are left out, the
+%% others kept, in a discover and in a watch alike.
+ambiguous_addresses_are_left_out(Config) ->
+    ok = reg(Config, <<"a">>, <<"127.000.000.010">>, 4370),
+    ok = reg(Config, <<"b">>, <<"2130706442">>, 4371),
+    ok = reg(Config, <<"c">>, <<"010.0.0.1">>, 4372),
+    ok = reg(Config, <<"d">>, <<"10.0.0.4">>, 4373),
+    ?assertEqual({ok, ['app-4373@10.0.0.4']}, consul(Config)),
+    {ok, W} = caravan:watch({consul, #{service => "app", basename => "app", url => url(Config)}},
+                            self()),
+    ?assertEqual({members, ['app-4373@10.0.0.4']}, next_event(W, 2000)),
+    caravan:unwatch(W).
+
+nomad_ambiguous_addresses_are_left_out(Config) ->
+    ok = nomad_reg(Config, <<"a">>, <<"127.000.000.010">>, 4370, #{}),
+    ok = nomad_reg(Config, <<"b">>, <<"2130706442">>, 4371, #{}),
+    ok = nomad_reg(Config, <<"d">>, <<"10.0.0.4">>, 4373, #{}),
+    ?assertEqual({ok, ['app-4373@10.0.0.4']}, nomad(Config)).
