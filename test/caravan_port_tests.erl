@@ -206,5 +206,38 @@ bad_timeouts_test_() ->
                          ?assertEqual({ok, pong}, caravan_port:call(?OWNER, ping, #{}, 1000))
                  end}]).
 
+%% call_within/4 bounds the caller's whole wait, the wait for an owner that
+%% is suspended (or slow) included; call/4 bounds only the program's answer
+%% and waits its margin (1 s) more for the owner. Against a suspended
+%% owner, a call_within given 500 ms is therefore answered before a call/4
+%% given 100 ms (which waits 1,100 ms): the order of the two answers is the
+%% behaviour. A call_within that waited Timeout + margin answered after it.
+call_within_bounds_the_wait_for_a_suspended_owner_test_() ->
+    with_owner(#{program => program(), liveness_interval_ms => 60000},
+               [{timeout, 30,
+                 {"call_within: a suspended owner delays the caller no longer than asked",
+                  fun() ->
+                          Self = self(),
+                          ok = sys:suspend(?OWNER),
+                          try
+                              %% call/4 first, so that a tie goes its way.
+                              spawn_link(fun() ->
+                                                 Self ! {call, caravan_port:call(
+                                                                 ?OWNER, ping, #{}, 100)}
+                                         end),
+                              spawn_link(fun() ->
+                                                 Self ! {within, caravan_port:call_within(
+                                                                   ?OWNER, ping, #{}, 500)}
+                                         end),
+                              First = receive {_, _} = M1 -> M1 after 10000 -> error(stuck) end,
+                              Second = receive {_, _} = M2 -> M2 after 10000 -> error(stuck) end,
+                              ?assertEqual([{within, {error, timeout}}, {call, {error, timeout}}],
+                                           [First, Second])
+                          after
+                              sys:resume(?OWNER)
+                          end,
+                          ?assertEqual({ok, pong}, call(ping, #{}))
+                  end}}]).
+
 no_owner_test() ->
     ?assertEqual({error, unavailable}, caravan_port:call(no_such_owner, info, #{}, 100)).
