@@ -106,26 +106,21 @@ strategy_start_link(Config) ->
 %% MFA, where a failure only crashed the strategy; here the names asked for
 %% are recorded and compared.)
 connect_gets_correct_node_names(_Config) ->
-    case callback_source_supported() of
-        false ->
-            {skip, "caravan_cluster has no callback source yet (issue 11): dns_client needs it"};
-        true ->
-            {P, _} = start_peer("connect-" ++ integer_to_list(caravan_test_peer:free_port()),
-                                "127.0.0.1", []),
-            {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-            Topologies = [{caravan, [{strategy, ?STRATEGY},
-                                     {connect, {caravan_compat_test_client, connect_test, []}},
-                                     {config, [{dns_client, caravan_compat_test_client},
-                                               {node_sname, <<"connectnodetest">>},
-                                               {query, <<"fooo">>},
-                                               {poll_interval, ?POLL_MS}]}]}],
-            {ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start, [Topologies]),
-            caravan_test_peer:wait_until(
-              fun() -> caravan_test_peer:call(P, caravan_compat_test_client, connected, []) =/= [] end,
-              10000),
-            [?assertEqual('connectnodetest-7000@somenode.foo.example.net', N)
-             || N <- caravan_test_peer:call(P, caravan_compat_test_client, connected, [])]
-    end.
+    {P, _} = start_peer("connect-" ++ integer_to_list(caravan_test_peer:free_port()),
+                        "127.0.0.1", []),
+    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
+    Topologies = [{caravan, [{strategy, ?STRATEGY},
+                             {connect, {caravan_compat_test_client, connect_test, []}},
+                             {config, [{dns_client, caravan_compat_test_client},
+                                       {node_sname, <<"connectnodetest">>},
+                                       {query, <<"fooo">>},
+                                       {poll_interval, ?POLL_MS}]}]}],
+    {ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start, [Topologies]),
+    caravan_test_peer:wait_until(
+      fun() -> caravan_test_peer:call(P, caravan_compat_test_client, connected, []) =/= [] end,
+      10000),
+    [?assertEqual('connectnodetest-7000@somenode.foo.example.net', N)
+     || N <- caravan_test_peer:call(P, caravan_compat_test_client, connected, [])].
 
 %%% caravan's own compat tests
 
@@ -279,10 +274,6 @@ free_ports(Count, Acc, Tries) ->
         true -> free_ports(Count, Acc, Tries - 1);
         false -> free_ports(Count - 1, [Port | Acc], Tries - 1)
     end.
-
-callback_source_supported() ->
-    ok =:= caravan_cluster:check_config(
-             #{sources => [{callback, #{basename => "a", discover => fun() -> {ok, []} end}}]}).
 
 sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
 
