@@ -355,6 +355,9 @@ small_answer_behind_big_ones(Config) ->
                      erlang:monotonic_time(millisecond) - T0 - 20
                  end || K <- lists:seq(1, 25)],
         ct:log("small answers behind 8 big ones, ms: ~w", [Times]),
+        %% Time is the behaviour here: 200 ms is each small request's own
+        %% deadline, which the program promises to keep whatever else it
+        %% is reading; an answer later than that is the bug.
         ?assert(lists:max(Times) < 200)
     after
         port_close(Port),
@@ -1094,14 +1097,20 @@ blackholed_resolver(Config) ->
     T0 = erlang:monotonic_time(millisecond),
     ns_call(P, 1, consul_health, #{url => <<"http://consul.nowhere.caravan.test:8500">>,
                                    service => <<"app">>, timeout_ms => 500}),
-    Lat = pings(P, 100, 60, []),
+    Pongs = pings(P, 100, 60, []),
     {{1, error, {timeout, Detail}}, At} = wait_id_at(P, 1, T0, 5000),
     Took = At - T0,
-    ct:log("answered after ~b ms: ~s; ping latencies (ms) ~w", [Took, Detail, Lat]),
-    ?assert(Took < 500 + 400, Took),
+    Lat = [L || {L, _} <- Pongs],
     Sorted = lists:sort(Lat),
     P99 = lists:nth(max(1, (length(Sorted) * 99) div 100), Sorted),
-    ?assert(P99 =< 50, {p99, P99}),
+    %% Pings answered while the lookup was still in flight: one after the
+    %% other, each sent when the last came back. A loop frozen in the
+    %% resolver answers none of them before the lookup's own answer.
+    During = length([x || {_, PongAt} <- Pongs, PongAt < At]),
+    ct:log("answered after ~b ms: ~s; ~b pings answered meanwhile; ping latencies (ms) ~w, "
+           "p99 ~b", [Took, Detail, During, Lat, P99]),
+    ?assert(Took < 500 + 400, Took),
+    ?assert(During >= 5, {pings_answered_during_the_lookup, During}),
     %% Two more lookups in flight (one a blocking query), then stdin closes.
     ns_call(P, 2, consul_health, #{url => <<"http://consul.nowhere.caravan.test:8500">>,
                                    service => <<"app">>, timeout_ms => 60000}),
@@ -1120,10 +1129,10 @@ pings(_P, _Id, 0, Acc) ->
 pings(P, Id, N, Acc) ->
     T = erlang:monotonic_time(microsecond),
     ns_call(P, Id, ping, #{}),
-    {Id, ok, pong} = wait_id(P, Id, erlang:monotonic_time(millisecond), 20000),
+    {{Id, ok, pong}, At} = wait_id_at(P, Id, erlang:monotonic_time(millisecond), 20000),
     L = (erlang:monotonic_time(microsecond) - T) / 1000,
-    timer:sleep(15),
-    pings(P, Id + 1, N - 1, [round(L) | Acc]).
+    timer:sleep(15), % pacing: 60 pings spread over the lookup's 500 ms and after
+    pings(P, Id + 1, N - 1, [{round(L), At} | Acc]).
 
 %% The reply to Id, keeping others in the mailbox.
 wait_id(P, Id, T0, Ms) ->
