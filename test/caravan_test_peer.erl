@@ -9,7 +9,7 @@
 -export([call/4]).
 -export([free_port/0]).
 -export([free_port/1]).
--export([assert_no_epmd/0]).
+-export([assert_no_epmd/0, describe_epmd/1]).
 -export([kill9/1]).
 -export([epmd_less_args/0]).
 -export([wait_until/2]).
@@ -97,12 +97,31 @@ ephemeral_low() ->
     end.
 
 %% @doc Fails if any epmd process exists on this machine.
+%% @doc Fails when an epmd runs: it would make epmd-less tests pass for the
+%% wrong reason. The reason names each epmd's pid, user and command line and
+%% what holds port 4369, so that whoever reads it sees it is no test's (the
+%% tests never start one) and can stop it by its pid.
 -spec assert_no_epmd() -> ok.
 assert_no_epmd() ->
-    case string:trim(os:cmd("pgrep -x epmd")) of
-        "" -> ok;
-        Pids -> error({epmd_running, Pids})
+    case string:lexemes(os:cmd("pgrep -x epmd"), "\n") of
+        [] -> ok;
+        Pids -> error({epmd_running, describe_epmd(Pids)})
     end.
+
+%% @doc The text assert_no_epmd/0 fails with, for these OS pids.
+-spec describe_epmd([string()]) -> string().
+describe_epmd(Pids) ->
+    %% One line: Common Test prints the reason with ~p.
+    Lines = fun(Cmd) -> lists:join("; ", [string:trim(L)
+                                          || L <- string:lexemes(os:cmd(Cmd), "\n")]) end,
+    Procs = Lines("ps -o pid=,ppid=,user=,args= -p " ++ lists:join(",", Pids)),
+    Port = case Lines("ss -Hltnp 'sport = :4369' 2>/dev/null") of
+               [] -> "nothing listening that this user may see";
+               Listening -> Listening
+           end,
+    lists:flatten(io_lib:format("an epmd started outside the tests is running (pid ppid user "
+                                "command line): ~ts. Port 4369: ~ts. Stop it by its pid to run "
+                                "the epmd-less tests", [Procs, Port])).
 
 -spec kill9(non_neg_integer()) -> ok.
 kill9(OsPid) ->
