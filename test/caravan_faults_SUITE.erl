@@ -61,25 +61,6 @@ now_ms() -> erlang:monotonic_time(millisecond).
 call(Name, Timeout) ->
     caravan_port:call(?OWNER, dist_port, #{name => Name, default => 4370}, Timeout).
 
-%% The delays of the next N restarts Owner schedules: its
-%% erlang:send_after(Delay, self(), restart) calls, traced. The backoff
-%% itself, counted, rather than guessed from what a sleep let happen.
-restarts_scheduled(Owner, N) ->
-    1 = erlang:trace(Owner, true, [call, {tracer, self()}]),
-    _ = erlang:trace_pattern({erlang, send_after, 3}, [{['_', '_', restart], [], []}], [local]),
-    try
-        [receive {trace, Owner, call, {erlang, send_after, [Delay, _, restart]}} -> Delay
-         after 20000 -> ct:fail({restarts_seen, K - 1})
-         end || K <- lists:seq(1, N)]
-    after
-        _ = erlang:trace_pattern({erlang, send_after, 3}, false, [local]),
-        _ = erlang:trace(Owner, false, [call]),
-        flush_traces(Owner)
-    end.
-
-flush_traces(Owner) ->
-    receive {trace, Owner, _, _} -> flush_traces(Owner) after 0 -> ok end.
-
 requests_answered() ->
     case caravan_port:call(?OWNER, info, #{}, 1000) of
         {ok, #{requests := N}} -> N;
@@ -166,7 +147,7 @@ crash_loop_at_start(Config) ->
                                                   backoff_max_ms => 1000}),
     %% Nine quick exits: each next start waits twice as long as the last,
     %% from backoff_min_ms up to backoff_max_ms.
-    Delays = restarts_scheduled(Pid, 9),
+    Delays = caravan_test_peer:restarts_scheduled(Pid, 9),
     %% The documented reasons (caravan_port's error_reason()): between starts
     %% `unavailable'; in the few ms a start lives, its exit.
     ?assert(lists:member(call(<<"a-1">>, 100),
@@ -264,7 +245,7 @@ hung_program_restarts_back_off(Config) ->
                                                   liveness_timeout_ms => 500}),
     %% Three hangs: restarted after 600, 1200, 2400 ms, not every interval
     %% + timeout.
-    Delays = restarts_scheduled(Pid, 3),
+    Delays = caravan_test_peer:restarts_scheduled(Pid, 3),
     Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"reads_never_answers">>) =/= nomatch],
     ct:log("hung program: restarts after ~w ms, ~b log lines:~n~s",
            [Delays, length(Lines), Lines]),

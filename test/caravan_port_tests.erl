@@ -144,29 +144,11 @@ missing_program_test_() ->
                  fun() ->
                          ?assertEqual({error, unavailable}, dist_port(<<"a-1">>)),
                          %% Three more starts tried (counted, not slept for).
-                         Restarts = restarts_scheduled(whereis(?OWNER), 3),
+                         Restarts = caravan_test_peer:restarts_scheduled(whereis(?OWNER), 3),
                          ?assertEqual(3, length(Restarts)),
                          ?assertEqual({error, unavailable}, dist_port(<<"a-1">>)),
                          ?assert(is_process_alive(whereis(?OWNER)))
                  end}]).
-
-%% The delays of the next N restarts Owner schedules (its
-%% erlang:send_after(Delay, self(), restart) calls, traced).
-restarts_scheduled(Owner, N) ->
-    1 = erlang:trace(Owner, true, [call, {tracer, self()}]),
-    _ = erlang:trace_pattern({erlang, send_after, 3}, [{['_', '_', restart], [], []}], [local]),
-    try
-        [receive {trace, Owner, call, {erlang, send_after, [Delay, _, restart]}} -> Delay
-         after 10000 -> error({restarts_seen, K - 1})
-         end || K <- lists:seq(1, N)]
-    after
-        _ = erlang:trace_pattern({erlang, send_after, 3}, false, [local]),
-        _ = erlang:trace(Owner, false, [call]),
-        flush_traces(Owner)
-    end.
-
-flush_traces(Owner) ->
-    receive {trace, Owner, _, _} -> flush_traces(Owner) after 0 -> ok end.
 
 overload_test_() ->
     with_owner(#{program => program(), max_pending => 10},

@@ -13,6 +13,7 @@
 -export([kill9/1]).
 -export([epmd_less_args/0]).
 -export([wait_until/2]).
+-export([restarts_scheduled/2]).
 
 -define(COOKIE, "caravan-test-cookie").
 
@@ -143,3 +144,27 @@ wait_loop(Fun, Deadline) ->
                 false -> timer:sleep(20), wait_loop(Fun, Deadline)
             end
     end.
+
+%% @doc The delays of the next N restarts the port owner Owner (a pid or a
+%% registered name in this node) schedules: its
+%% erlang:send_after(Delay, self(), restart) calls, traced. A backoff
+%% counted, rather than guessed from what a sleep let happen. Fails after
+%% 20 s without the N-th.
+-spec restarts_scheduled(pid() | atom(), pos_integer()) -> [non_neg_integer()].
+restarts_scheduled(Name, N) when is_atom(Name) ->
+    restarts_scheduled(whereis(Name), N);
+restarts_scheduled(Owner, N) when is_pid(Owner) ->
+    1 = erlang:trace(Owner, true, [call, {tracer, self()}]),
+    _ = erlang:trace_pattern({erlang, send_after, 3}, [{['_', '_', restart], [], []}], [local]),
+    try
+        [receive {trace, Owner, call, {erlang, send_after, [Delay, _, restart]}} -> Delay
+         after 20000 -> error({restarts_seen, K - 1})
+         end || K <- lists:seq(1, N)]
+    after
+        _ = erlang:trace_pattern({erlang, send_after, 3}, false, [local]),
+        _ = erlang:trace(Owner, false, [call]),
+        flush_traces(Owner)
+    end.
+
+flush_traces(Owner) ->
+    receive {trace, Owner, _, _} -> flush_traces(Owner) after 0 -> ok end.
