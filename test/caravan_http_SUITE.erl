@@ -957,7 +957,9 @@ stopped_watch_leaves_no_query_behind(Config) ->
     ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
     W = start_watch(Config),
     {members, _} = next_event(W, 2000),
-    timer:sleep(100), % the next query, a blocking one, is under way
+    %% The next query, a blocking one, has reached the server.
+    caravan_test_peer:wait_until(
+      fun() -> length(caravan_test_catalog:requests(catalog(Config))) >= 2 end, 5000),
     {links, Links} = process_info(W, links),
     [Worker] = [P || P <- Links, is_pid(P), P =/= whereis(caravan_watch_sup)],
     Ref = monitor(process, Worker),
