@@ -342,23 +342,29 @@ small_answer_behind_big_ones(Config) ->
     try
         [Ask(Id, url(Config), 30000) || Id <- lists:seq(1, 8)],
         %% The first big reply: the others have arrived too (local server)
-        %% and wait for the worker. Small requests one after another now:
-        %% each must be answered by its 200 ms deadline.
+        %% and wait for the worker. Small requests one after another now,
+        %% each with a 200 ms deadline.
         receive {Port, {data, First}} when byte_size(First) >= 4096 -> ok
         after 30000 -> ct:fail(no_big_answer)
         end,
-        Times = [begin
-                     T0 = erlang:monotonic_time(millisecond),
-                     Ask(100 + K, caravan_test_catalog:url(Small), 200),
-                     {ok, #{members := [_]}} = small_reply(Port, 100 + K),
-                     timer:sleep(20),
-                     erlang:monotonic_time(millisecond) - T0 - 20
-                 end || K <- lists:seq(1, 25)],
-        ct:log("small answers behind 8 big ones, ms: ~w", [Times]),
-        %% Time is the behaviour here: 200 ms is each small request's own
-        %% deadline, which the program promises to keep whatever else it
-        %% is reading; an answer later than that is the bug.
-        ?assert(lists:max(Times) < 200)
+        Asks = [begin
+                    T0 = erlang:monotonic_time(millisecond),
+                    Ask(100 + K, caravan_test_catalog:url(Small), 200),
+                    {{ok, #{members := [_]}}, BigFirst} = small_reply(Port, 100 + K, 0),
+                    timer:sleep(20), % pacing
+                    {erlang:monotonic_time(millisecond) - T0 - 20, BigFirst}
+                end || K <- lists:seq(1, 25)],
+        MostBefore = lists:max([B || {_, B} <- Asks]),
+        ct:log("small answers behind 8 big ones, ms: ~w; big answers that came in before "
+               "each: ~w", [[T || {T, _} <- Asks], [B || {_, B} <- Asks]]),
+        %% The order is the behaviour: small answers overtake the big ones
+        %% queued for the worker, which come in one at a time between them
+        %% (at most 2 before any small one, seen 0-2). Queued behind them,
+        %% the first small answer came after 6 or 7, and {ok, ...} although
+        %% late, so the answers alone do not tell. The times are logged,
+        %% not bounded: the machine's load is not the program's (a planted
+        %% queueing bug took 197 ms, under the old 200 ms bound).
+        ?assert(MostBefore < 4, {small_answer_waited_for_big_ones, MostBefore})
     after
         port_close(Port),
         caravan_test_catalog:stop_server(Small)
@@ -668,16 +674,16 @@ await(P, Id, Others) ->
     end.
 
 %% The reply to Id, skipping the big ones unread.
-small_reply(Port, Id) ->
+small_reply(Port, Id, Big) ->
     receive
         {Port, {data, D}} when byte_size(D) < 4096 ->
             case binary_to_term(D) of
-                {Id, ok, R} -> {ok, R};
-                {Id, error, E} -> {error, E};
-                _ -> small_reply(Port, Id)
+                {Id, ok, R} -> {{ok, R}, Big};
+                {Id, error, E} -> {{error, E}, Big};
+                _ -> small_reply(Port, Id, Big)
             end;
         {Port, {data, _}} ->
-            small_reply(Port, Id)
+            small_reply(Port, Id, Big + 1)
     after 10000 -> timeout
     end.
 
