@@ -13,6 +13,8 @@
 #   fuzz           libFuzzer on every parser of untrusted bytes, FUZZ_SECONDS each (test/fuzz/)
 #   asan           the C program and cmocka tests built with ASan + UBSan (_build/asan/)
 #   check-leaks    valgrind over a long mixed request stream: no leaks, no errors
+#   mutants        plant each bug of test/mutants/ and run its suite; reports caught/total
+#                  (not part of test: each mutant costs a suite run)
 #   clean          remove build output
 #
 # Variables
@@ -139,6 +141,10 @@ fuzz: fuzz-build
 
 check-leaks: all
 	@scripts/check-leaks.sh
+
+.PHONY: mutants
+mutants: all
+	@scripts/mutants.sh
 
 deps:
 	@scripts/deps.sh

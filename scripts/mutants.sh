@@ -2,7 +2,7 @@
 # Runs the mutants of test/mutants (all, or those named): each is applied to
 # a scratch copy of the project, its suite runs there, and a suite that
 # still passes means the mutant was MISSED. Prints one line per mutant and
-# "N caught, N missed"; exit 0 only if every mutant was caught.
+# "N caught, N missed (caught/total)"; exit 0 only if every mutant was caught.
 # Not part of `make test` (each mutant costs a suite run).
 #   scripts/mutants.sh [NAME...]
 set -uo pipefail
@@ -68,5 +68,5 @@ if [ $# -gt 0 ]; then
 else
   for m in test/mutants/*.mutant; do run_mutant "$m"; done
 fi
-echo "$caught caught, $missed missed"
+echo "$caught caught, $missed missed ($caught/$((caught + missed)))"
 [ "$missed" -eq 0 ]

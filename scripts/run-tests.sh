@@ -86,6 +86,9 @@ check_no_epmd() {
   pids=$(pgrep -x epmd | tr '\n' ' ')
   if [ -n "$pids" ]; then
     echo "FAIL: an epmd is running (pids $pids) $1; tests must run without one"
+    # Who started it and what holds port 4369: not the code, and stopped by its pid.
+    ps -o pid=,ppid=,user=,args= -p "$(echo $pids | tr ' ' ',')" | sed 's/^/  epmd: /'
+    ss -Hltnp 'sport = :4369' 2>/dev/null | sed 's/^/  port 4369: /'
     count "epmd-$1" 0 1
   else
     count "epmd-$1" 1 0

@@ -5,8 +5,13 @@
 %%% produce: listings from three sources, source errors, nodeups and
 %%% nodedowns, results of dials in flight, departure notices, firings of
 %%% armed timers. The invariants of the core's module doc are checked after
-%%% every step. Then the regression cases: the sequences of issue 11 and
-%%% the counterexamples PropEr shrank while the core was written.
+%%% every step, with two more: the retry arithmetic (each retry delay the
+%%% core arms lies in [retry_min, retry_max] and doubles with each failed
+%%% retry until it reaches the cap; the shell adds up to a quarter of
+%%% jitter on top), and "a node that announced its departure is not
+%%% dialled while it stays departed". Then the regression cases: the
+%%% sequences of issue 11 and the counterexamples PropEr shrank while the
+%%% core was written.
 -module(caravan_cluster_core_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -24,6 +29,10 @@
 -define(SOURCES, [a, b, c]).
 %% 4 policies x 500 = 2,000 generated sequences per run.
 -define(RUNS, 500).
+%% Two doublings reach the cap, which is not a power of two times the floor:
+%% 10, 20, 30, 30...
+-define(RETRY_MIN, 10).
+-define(RETRY_MAX, 30).
 
 %%%---------------------------------------------------------------------------
 %%% EUnit entry points
@@ -62,11 +71,11 @@ prop_invariants(Prune, SelfListed) ->
 initial(Prune, SelfListed) ->
     Opts = options(Prune, SelfListed),
     #{core => caravan_cluster_core:new(Opts), prune => Prune, net => [], dials => [],
-      timers => [], ever => [], last_actions => []}.
+      timers => [], delays => #{}, origins => #{}, ever => [], last_actions => []}.
 
 options(Prune, SelfListed) ->
     #{self => ?SELF, self_listed => SelfListed, prune => Prune, poll_interval => 100,
-      prune_grace => 300, retry_min => 10, retry_max => 80}.
+      prune_grace => 300, retry_min => ?RETRY_MIN, retry_max => ?RETRY_MAX}.
 
 %% The system under test is the model itself (the core is pure): a step
 %% only needs to exist for proper_statem to run.
@@ -115,7 +124,54 @@ postcondition(S, {call, _, step, [Event]}, _Result) ->
 apply_event(Event, #{core := Core} = S0) ->
     {Core1, Actions} = caravan_cluster_core:handle(Event, Core),
     S = world(Event, S0#{core := Core1}),
-    {lists:foldl(fun action/2, S, Actions), Actions}.
+    S1 = lists:foldl(fun action/2, S, Actions),
+    {track_retries(Event, Actions, S1), Actions}.
+
+%% The model of the retry arithmetic. delays: each retry timer's delay and
+%% why it was armed (a failed dial, or a lost link). origins: what the dial
+%% in flight to a node will wait if it fails, by where the dial came from:
+%% `fresh' (the first of a streak: retry_min) or the retry timer that fired
+%% it, {Ms, Why}. A streak ends when the node is anything but connecting or
+%% retrying (connected, departed, leaving...): the core counts failures
+%% from 0 again there.
+track_retries(Event, Actions, #{core := Core, delays := D0, origins := O0} = S) ->
+    D1 = maps:merge(D0, maps:from_list([{T, {Ms, armed_by(Event)}}
+                                        || {arm, Ms, {retry, _, _} = T} <- Actions])),
+    O1 = lists:foldl(
+           fun({connect, N}, O) ->
+                   case Event of
+                       {timer, {retry, N, _} = T} -> O#{N => maps:get(T, D1)};
+                       _ -> O#{N => fresh}
+                   end;
+              (_, O) ->
+                   O
+           end, O0, Actions),
+    Nodes = caravan_cluster_core:nodes(Core),
+    O2 = maps:filter(fun(N, _) ->
+                             lists:member(maps:get(N, Nodes, gone), [connecting, retrying])
+                     end, O1),
+    S#{delays := D1, origins := O2}.
+
+armed_by({connect_result, _, false}) -> failed_dial;
+armed_by({nodedown, _}) -> lost_link;
+armed_by(Event) -> {unexpected, Event}.
+
+%% The delay a retry armed after Event should have: a lost link is retried
+%% after retry_min; a failed dial after retry_min if it was the first of
+%% its streak, else after twice the delay before it, up to retry_max. A dial
+%% fired by a lost link's retry starts the count over (the core counts
+%% failed dials, and that retry followed none): its failure waits
+%% retry_min again.
+expected_delay({nodedown, _}, _Origins) ->
+    ?RETRY_MIN;
+expected_delay({connect_result, N, false}, Origins) ->
+    case maps:get(N, Origins, fresh) of
+        fresh -> ?RETRY_MIN;
+        {_, lost_link} -> ?RETRY_MIN;
+        {Ms, failed_dial} -> min(?RETRY_MAX, 2 * Ms)
+    end;
+expected_delay(Event, _Origins) ->
+    {no_retry_expected_after, Event}.
 
 world({listing, _, Nodes}, #{ever := Ever} = S) ->
     S#{ever := lists:usort(Ever ++ Nodes)};
@@ -183,7 +239,20 @@ check(S0, Event, #{core := Core, net := Net, dials := Dials, timers := Timers,
         ++ [{up_unknown, N} || N <- Net, not is_map_key(N, Nodes)]
         ++ [{foreign_down, N} || {N, foreign} <- maps:to_list(Nodes), not Up(N)]
         ++ [{member_not_up, N} || N <- caravan_cluster_core:members(Core), N =/= ?SELF,
-                                  not Up(N)],
+                                  not Up(N)]
+        %% 6. retry delays: within [retry_min, retry_max], doubling from
+        %% retry_min with each failed retry until they reach the cap
+        ++ [{retry_delay_out_of_range, N, Ms} || {arm, Ms, {retry, N, _}} <- Actions,
+                                                 Ms < ?RETRY_MIN orelse Ms > ?RETRY_MAX]
+        ++ [{retry_delay, N, Ms, expected, expected_delay(Event, maps:get(origins, S0))}
+            || {arm, Ms, {retry, N, _}} <- Actions,
+               Ms =/= expected_delay(Event, maps:get(origins, S0))]
+        %% 7. a node that announced its departure is not dialled while it
+        %% stays departed (nothing that ends a departure dials at once)
+        ++ [{departed_dialled, N, Event} || {connect, N} <- Actions,
+                                            maps:get(N, caravan_cluster_core:nodes(
+                                                          maps:get(core, S0)), gone)
+                                                =:= departed],
     Broken.
 
 bounded(_N, foreign, true, _Timers, _Dials) -> true;
@@ -293,3 +362,39 @@ dial_outlives_grace_test() ->
     [Again] = [T || {prune, n4, _} = T <- timers_of(A2)],
     {_, A3} = caravan_cluster_core:handle({timer, Again}, C2),
     ?assertEqual([{disconnect, n4}], [A || {disconnect, _} = A <- A3]).
+
+%% The retry arithmetic on one streak, beside the property (which reaches
+%% the cap in only some of its sequences): each failed dial of n1 is
+%% retried after retry_min, then twice as long each time, up to retry_max.
+retry_delays_double_to_the_cap_test() ->
+    {C1, A1} = run([{listing, a, [n1]}, {connect_result, n1, false}]),
+    Delays = retry_streak(C1, A1, 4),
+    ?assertEqual([?RETRY_MIN, 2 * ?RETRY_MIN, ?RETRY_MAX, ?RETRY_MAX], Delays).
+
+%% The delay of the retry in Actions, then (N - 1 times) fires it, fails
+%% the dial it makes, and so on: N delays.
+retry_streak(C, Actions, N) ->
+    [{arm, Ms, Retry}] = [A || {arm, _, {retry, n1, _}} = A <- Actions],
+    {C1, A1} = caravan_cluster_core:handle({timer, Retry}, C),
+    ?assertEqual([{connect, n1}], [A || {connect, _} = A <- A1]),
+    case N of
+        1 -> [Ms];
+        _ ->
+            {C2, A2} = caravan_cluster_core:handle({connect_result, n1, false}, C1),
+            [Ms | retry_streak(C2, A2, N - 1)]
+    end.
+
+%% A node that announced its departure is listed again, its retry timer
+%% fires, its link drops: it is not dialled while it stays departed.
+departed_is_not_dialled_test() ->
+    {C1, A1} = run([{listing, a, [n1]}, {connect_result, n1, false}]),
+    [Retry] = [T || {retry, _, _} = T <- timers_of(A1)],
+    {C2, _} = caravan_cluster_core:handle({departing, n1}, C1),
+    {C3, A3} = lists:foldl(fun(E, {C, As}) ->
+                                   {C0, A} = caravan_cluster_core:handle(E, C),
+                                   {C0, As ++ A}
+                           end, {C2, []},
+                           [{listing, a, [n1]}, {timer, Retry}, {listing, b, [n1]},
+                            {nodeup, n1}, {departing, n1}, {nodedown, n1}, {listing, a, [n1]}]),
+    ?assertEqual([], [A || {connect, _} = A <- A3]),
+    ?assertEqual(departed, caravan_cluster_core:node_state(n1, C3)).

@@ -149,10 +149,34 @@ callback_that_hangs_is_abandoned_test_() ->
                  wait(fun() -> listed(C) =:= 2 end),
                  set(Key, hang),
                  wait(fun() -> last_error(C) =/= undefined end),
-                 ?assertMatch({callback_timeout, _}, last_error(C)),
+                 %% The deadline is 2 x poll_interval (50 ms here), at
+                 %% least 5 s (README).
+                 ?assertEqual({callback_timeout, 5000}, last_error(C)),
                  ?assertEqual(2, listed(C)),
                  set(Key, {ok, [{"127.0.0.1", 4001}]}),
                  wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
+             after
+                 stop(C)
+             end
+     end}.
+
+%% README: a callback is abandoned after 2 x poll_interval, at least 5 s.
+%% With poll_interval 50 a callback that takes 300 ms is within the floor:
+%% it is never abandoned, and its listing stands, poll after poll. Without
+%% the floor (a deadline of 100 ms) every poll was killed: listed 0,
+%% last_error {callback_timeout, 100}.
+slow_callback_within_the_deadline_floor_test_() ->
+    {timeout, 120,
+     fun() ->
+             Key = slow,
+             set(Key, {slow, 300, ?GOOD}),
+             C = start(Key, #{}),
+             try
+                 %% Three answers in a row, each after 300 ms: three polls
+                 %% that a 100 ms deadline would each have abandoned.
+                 wait(fun() -> answers(Key) >= 3 end),
+                 ?assertEqual(undefined, last_error(C)),
+                 ?assertEqual(2, listed(C))
              after
                  stop(C)
              end
@@ -420,7 +444,18 @@ set(Key, Answer) ->
 answer(Key) ->
     case persistent_term:get({?MODULE, Key}) of
         hang -> receive after infinity -> ok end;
+        {slow, Ms, Answer} ->
+            timer:sleep(Ms), % the slow user function itself, not a wait
+            _ = ets:update_counter(caravan_shell_test_dials, {answers, Key}, 1,
+                                   {{answers, Key}, 0}),
+            Answer;
         Answer -> Answer
+    end.
+
+%% How many slow answers the callback of Key has given.
+answers(Key) ->
+    try ets:lookup_element(caravan_shell_test_dials, {answers, Key}, 2)
+    catch error:badarg -> 0
     end.
 
 start(Key, Extra) ->

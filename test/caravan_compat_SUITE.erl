@@ -106,26 +106,21 @@ strategy_start_link(Config) ->
 %% MFA, where a failure only crashed the strategy; here the names asked for
 %% are recorded and compared.)
 connect_gets_correct_node_names(_Config) ->
-    case callback_source_supported() of
-        false ->
-            {skip, "caravan_cluster has no callback source yet (issue 11): dns_client needs it"};
-        true ->
-            {P, _} = start_peer("connect-" ++ integer_to_list(caravan_test_peer:free_port()),
-                                "127.0.0.1", []),
-            {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-            Topologies = [{caravan, [{strategy, ?STRATEGY},
-                                     {connect, {caravan_compat_test_client, connect_test, []}},
-                                     {config, [{dns_client, caravan_compat_test_client},
-                                               {node_sname, <<"connectnodetest">>},
-                                               {query, <<"fooo">>},
-                                               {poll_interval, ?POLL_MS}]}]}],
-            {ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start, [Topologies]),
-            caravan_test_peer:wait_until(
-              fun() -> caravan_test_peer:call(P, caravan_compat_test_client, connected, []) =/= [] end,
-              10000),
-            [?assertEqual('connectnodetest-7000@somenode.foo.example.net', N)
-             || N <- caravan_test_peer:call(P, caravan_compat_test_client, connected, [])]
-    end.
+    {P, _} = start_peer("connect-" ++ integer_to_list(caravan_test_peer:free_port()),
+                        "127.0.0.1", []),
+    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
+    Topologies = [{caravan, [{strategy, ?STRATEGY},
+                             {connect, {caravan_compat_test_client, connect_test, []}},
+                             {config, [{dns_client, caravan_compat_test_client},
+                                       {node_sname, <<"connectnodetest">>},
+                                       {query, <<"fooo">>},
+                                       {poll_interval, ?POLL_MS}]}]}],
+    {ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start, [Topologies]),
+    caravan_test_peer:wait_until(
+      fun() -> caravan_test_peer:call(P, caravan_compat_test_client, connected, []) =/= [] end,
+      10000),
+    [?assertEqual('connectnodetest-7000@somenode.foo.example.net', N)
+     || N <- caravan_test_peer:call(P, caravan_compat_test_client, connected, [])].
 
 %%% caravan's own compat tests
 
@@ -139,7 +134,7 @@ named_the_1_0_1_way(Config) ->
      || {I, {{_, N}, Port}} <- lists:zip(lists:seq(1, 3), lists:zip(Nodes, node_ports(Nodes)))],
     wait_mesh(Nodes, 15000),
     Watchers = watch(Nodes),
-    timer:sleep(4 * ?POLL_MS),
+    wait_polls(Nodes, 4),
     wait_mesh(Nodes, 100),
     assert_no_downs(Watchers).
 
@@ -154,14 +149,16 @@ removed_from_dns_disconnects_nobody(Config) ->
     [{_, _}, {_, _}, {_, Third}] = Nodes,
     ok = caravan_test_bind:nsupdate(Bind, [io_lib:format("update delete app.service.consul. SRV 1 1 ~b h3.node.dc1.consul.",
                                                          [caravan_name_port(Third)])]),
-    timer:sleep(?PRUNE_WAIT_MS),
+    %% Its grace over, the others keep it, connected, as a node no source
+    %% lists (foreign): not disconnected.
+    wait_foreign(Nodes -- [lists:last(Nodes)], 1),
     wait_mesh(Nodes, 100),
     assert_no_downs(Watchers),
     ok = caravan_test_bind:nsupdate(Bind, ["update delete app.service.consul. SRV"]),
     {error, nxdomain} = inet_res:resolve("app.service.consul", in, srv, bind_ns(Config)),
     {ok, []} = caravan_dns:lookup_srv("app.service.consul",
                                       #{servers => [caravan_test_bind:server(Bind)]}),
-    timer:sleep(?PRUNE_WAIT_MS),
+    wait_foreign(Nodes, 2),
     wait_mesh(Nodes, 100),
     assert_no_downs(Watchers),
     [?assertEqual([], caravan_test_peer:call(P, caravan_compat_test_helper, disconnects, []))
@@ -280,10 +277,6 @@ free_ports(Count, Acc, Tries) ->
         false -> free_ports(Count - 1, [Port | Acc], Tries - 1)
     end.
 
-callback_source_supported() ->
-    ok =:= caravan_cluster:check_config(
-             #{sources => [{callback, #{basename => "a", discover => fun() -> {ok, []} end}}]}).
-
 sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
 
 wait_mesh(Nodes, TimeoutMs) ->
@@ -305,6 +298,42 @@ wait_mesh(Nodes, TimeoutMs) ->
                     caravan_test_peer:call(P1, init, get_arguments, [])]),
             error({no_mesh, Names})
     end.
+
+%% Until every node's cluster has polled its source successfully N more
+%% times (each success stamps last_success anew): the cluster seen stable
+%% over N polls, counted rather than slept for.
+wait_polls(Nodes, N) ->
+    wait_polls(Nodes, N, #{}, erlang:monotonic_time(millisecond) + ?PRUNE_WAIT_MS + 10000).
+
+wait_polls(Nodes, N, Seen, Deadline) ->
+    Seen1 = lists:foldl(
+              fun({P, _}, Acc) ->
+                      Stamps = [T || #{sources := Srcs} <- caravan_test_peer:call(P, caravan,
+                                                                                   status, []),
+                                     #{last_success := T} <- Srcs, is_integer(T)],
+                      Acc#{P => lists:usort(Stamps ++ maps:get(P, Acc, []))}
+              end, Seen, Nodes),
+    case lists:all(fun({P, _}) -> length(maps:get(P, Seen1)) > N end, Nodes) of
+        true -> ok;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> ct:fail({polls_seen, Seen1});
+                false -> timer:sleep(50), wait_polls(Nodes, N, Seen1, Deadline)
+            end
+    end.
+
+%% Until every node's cluster keeps Count nodes as foreign: nodes dropped
+%% from the listing whose prune grace is over (prune => false keeps them
+%% connected, no longer its own).
+wait_foreign(Nodes, Count) ->
+    caravan_test_peer:wait_until(
+      fun() ->
+              lists:all(fun({P, _}) ->
+                                [length(F) || #{foreign := F} <- caravan_test_peer:call(
+                                                                    P, caravan, status, [])]
+                                    =:= [Count]
+                        end, Nodes)
+      end, ?PRUNE_WAIT_MS + 10000).
 
 watch(Nodes) ->
     [{P, caravan_test_peer:call(P, caravan_test_watcher, start_all, [])} || {P, _} <- Nodes].

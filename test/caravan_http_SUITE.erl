@@ -348,20 +348,29 @@ small_answer_behind_big_ones(Config) ->
     try
         [Ask(Id, url(Config), 30000) || Id <- lists:seq(1, 8)],
         %% The first big reply: the others have arrived too (local server)
-        %% and wait for the worker. Small requests one after another now:
-        %% each must be answered by its 200 ms deadline.
+        %% and wait for the worker. Small requests one after another now,
+        %% each with a 200 ms deadline.
         receive {Port, {data, First}} when byte_size(First) >= 4096 -> ok
         after 30000 -> ct:fail(no_big_answer)
         end,
-        Times = [begin
-                     T0 = erlang:monotonic_time(millisecond),
-                     Ask(100 + K, caravan_test_catalog:url(Small), 200),
-                     {ok, #{members := [_]}} = small_reply(Port, 100 + K),
-                     timer:sleep(20),
-                     erlang:monotonic_time(millisecond) - T0 - 20
-                 end || K <- lists:seq(1, 25)],
-        ct:log("small answers behind 8 big ones, ms: ~w", [Times]),
-        ?assert(lists:max(Times) < 200)
+        Asks = [begin
+                    T0 = erlang:monotonic_time(millisecond),
+                    Ask(100 + K, caravan_test_catalog:url(Small), 200),
+                    {{ok, #{members := [_]}}, BigFirst} = small_reply(Port, 100 + K, 0),
+                    timer:sleep(20), % pacing
+                    {erlang:monotonic_time(millisecond) - T0 - 20, BigFirst}
+                end || K <- lists:seq(1, 25)],
+        MostBefore = lists:max([B || {_, B} <- Asks]),
+        ct:log("small answers behind 8 big ones, ms: ~w; big answers that came in before "
+               "each: ~w", [[T || {T, _} <- Asks], [B || {_, B} <- Asks]]),
+        %% The order is the behaviour: small answers overtake the big ones
+        %% queued for the worker, which come in one at a time between them
+        %% (at most 2 before any small one, seen 0-2). Queued behind them,
+        %% the first small answer came after 6 or 7, and {ok, ...} although
+        %% late, so the answers alone do not tell. The times are logged,
+        %% not bounded: the machine's load is not the program's (a planted
+        %% queueing bug took 197 ms, under the old 200 ms bound).
+        ?assert(MostBefore < 4, {small_answer_waited_for_big_ones, MostBefore})
     after
         port_close(Port),
         caravan_test_catalog:stop_server(Small)
@@ -671,16 +680,16 @@ await(P, Id, Others) ->
     end.
 
 %% The reply to Id, skipping the big ones unread.
-small_reply(Port, Id) ->
+small_reply(Port, Id, Big) ->
     receive
         {Port, {data, D}} when byte_size(D) < 4096 ->
             case binary_to_term(D) of
-                {Id, ok, R} -> {ok, R};
-                {Id, error, E} -> {error, E};
-                _ -> small_reply(Port, Id)
+                {Id, ok, R} -> {{ok, R}, Big};
+                {Id, error, E} -> {{error, E}, Big};
+                _ -> small_reply(Port, Id, Big)
             end;
         {Port, {data, _}} ->
-            small_reply(Port, Id)
+            small_reply(Port, Id, Big + 1)
     after 10000 -> timeout
     end.
 
@@ -960,7 +969,9 @@ stopped_watch_leaves_no_query_behind(Config) ->
     ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
     W = start_watch(Config),
     {members, _} = next_event(W, 2000),
-    timer:sleep(100), % the next query, a blocking one, is under way
+    %% The next query, a blocking one, has reached the server.
+    caravan_test_peer:wait_until(
+      fun() -> length(caravan_test_catalog:requests(catalog(Config))) >= 2 end, 5000),
     {links, Links} = process_info(W, links),
     [Worker] = [P || P <- Links, is_pid(P), P =/= whereis(caravan_watch_sup)],
     Ref = monitor(process, Worker),
@@ -1100,14 +1111,20 @@ blackholed_resolver(Config) ->
     T0 = erlang:monotonic_time(millisecond),
     ns_call(P, 1, consul_health, #{url => <<"http://consul.nowhere.caravan.test:8500">>,
                                    service => <<"app">>, timeout_ms => 500}),
-    Lat = pings(P, 100, 60, []),
+    Pongs = pings(P, 100, 60, []),
     {{1, error, {timeout, Detail}}, At} = wait_id_at(P, 1, T0, 5000),
     Took = At - T0,
-    ct:log("answered after ~b ms: ~s; ping latencies (ms) ~w", [Took, Detail, Lat]),
-    ?assert(Took < 500 + 400, Took),
+    Lat = [L || {L, _} <- Pongs],
     Sorted = lists:sort(Lat),
     P99 = lists:nth(max(1, (length(Sorted) * 99) div 100), Sorted),
-    ?assert(P99 =< 50, {p99, P99}),
+    %% Pings answered while the lookup was still in flight: one after the
+    %% other, each sent when the last came back. A loop frozen in the
+    %% resolver answers none of them before the lookup's own answer.
+    During = length([x || {_, PongAt} <- Pongs, PongAt < At]),
+    ct:log("answered after ~b ms: ~s; ~b pings answered meanwhile; ping latencies (ms) ~w, "
+           "p99 ~b", [Took, Detail, During, Lat, P99]),
+    ?assert(Took < 500 + 400, Took),
+    ?assert(During >= 5, {pings_answered_during_the_lookup, During}),
     %% Two more lookups in flight (one a blocking query), then stdin closes.
     ns_call(P, 2, consul_health, #{url => <<"http://consul.nowhere.caravan.test:8500">>,
                                    service => <<"app">>, timeout_ms => 60000}),
@@ -1126,10 +1143,10 @@ pings(_P, _Id, 0, Acc) ->
 pings(P, Id, N, Acc) ->
     T = erlang:monotonic_time(microsecond),
     ns_call(P, Id, ping, #{}),
-    {Id, ok, pong} = wait_id(P, Id, erlang:monotonic_time(millisecond), 20000),
+    {{Id, ok, pong}, At} = wait_id_at(P, Id, erlang:monotonic_time(millisecond), 20000),
     L = (erlang:monotonic_time(microsecond) - T) / 1000,
-    timer:sleep(15),
-    pings(P, Id + 1, N - 1, [round(L) | Acc]).
+    timer:sleep(15), % pacing: 60 pings spread over the lookup's 500 ms and after
+    pings(P, Id + 1, N - 1, [{round(L), At} | Acc]).
 
 %% The reply to Id, keeping others in the mailbox.
 wait_id(P, Id, T0, Ms) ->

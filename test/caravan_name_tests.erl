@@ -72,7 +72,10 @@ default_port_from_application_env_test() ->
         ?assertEqual(4411, caravan_config:default_port()),
         %% A lookup outside a running node (no table, no program owner)
         %% answers from the Erlang rule with the configured default.
-        ?assertEqual({ok, 4411}, caravan_epmd:port_of("app"))
+        ?assertEqual({ok, 4411}, caravan_epmd:port_of("app")),
+        %% 1.0.1's Caravan.Epmd.dist_port/1 agrees with caravan's rule.
+        ?assertEqual(4411, 'Elixir.Caravan.Epmd':dist_port('app@h')),
+        ?assertEqual(4411, 'Elixir.Caravan.Epmd':dist_port(<<"app">>))
     after
         application:set_env(caravan, default_port, Old)
     end.
@@ -81,13 +84,17 @@ default_port_from_command_line_test_() ->
     {timeout, 60,
      fun() ->
              Ebin = filename:dirname(code:which(caravan_config)),
-             Eval = "io:format(\"~p ~p~n\", [caravan_config:default_port(), "
-                    "caravan_epmd:port_of(\"app\")]), halt(0).",
+             %% caravan_epmd's rule and 1.0.1's Caravan.Epmd.dist_port/1
+             %% must agree on the port of a name without digits.
+             Eval = "io:format(\"~p ~p ~p~n\", [caravan_config:default_port(), "
+                    "caravan_epmd:port_of(\"app\"), "
+                    "erlang:apply(list_to_atom(\"Elixir.Caravan.Epmd\"), dist_port, "
+                    "[list_to_atom(\"app@h\")])]), halt(0).",
              Out = os:cmd(io_lib:format("erl -noshell -pa ~ts -caravan default_port 4412 "
                                         "-eval '~ts' 2>&1", [Ebin, Eval])),
-             ?assertEqual("4412 {ok,4412}", string:trim(Out)),
+             ?assertEqual("4412 {ok,4412} 4412", string:trim(Out)),
              Unset = os:cmd(io_lib:format("erl -noshell -pa ~ts -eval '~ts' 2>&1", [Ebin, Eval])),
-             ?assertEqual("4370 {ok,4370}", string:trim(Unset))
+             ?assertEqual("4370 {ok,4370} 4370", string:trim(Unset))
      end}.
 
 %% nodes/2 leaves out a pair whose name would not fit in an atom (it used

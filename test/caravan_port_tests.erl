@@ -33,6 +33,14 @@ call(Op, Args, Timeout) -> caravan_port:call(?OWNER, Op, Args, Timeout).
 
 dist_port(Name) -> call(dist_port, #{name => Name, default => 4370}).
 
+%% Bounded wait on a condition (the machine is shared: generously).
+wait(Cond) -> caravan_test_peer:wait_until(Cond, 10000).
+
+%% How many replies the program holds on a timer (delayed pings).
+deferred() ->
+    {ok, #{deferred := N}} = call(info, #{}),
+    N.
+
 kill9(OsPid) ->
     [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     ok.
@@ -81,24 +89,35 @@ concurrent_callers() ->
 out_of_order() ->
     Self = self(),
     spawn_link(fun() -> Self ! {slow, call(ping, #{delay_ms => 200})} end),
-    timer:sleep(20),
+    wait(fun() -> deferred() =:= 1 end), % the slow ping is in the program
     ?assertEqual({ok, 4371}, dist_port(<<"a-4371">>)),
     receive {slow, R} -> ?assertEqual({ok, pong}, R) after 2000 -> error(no_slow_reply) end.
 
+%% The call gives up at its own timeout: not before it, and before the
+%% program answers a marker due 600 ms after the call was made (a caller
+%% kept waiting for the program's answer, due at 1 s, or for call/4's
+%% margin, would hear the marker first). The order is the assertion.
 timeout() ->
+    Self = self(),
+    spawn_link(fun() -> Self ! {marker, call(ping, #{delay_ms => 600}, 5000)} end),
+    wait(fun() -> deferred() =:= 1 end),
     T0 = erlang:monotonic_time(millisecond),
     ?assertEqual({error, timeout}, call(ping, #{delay_ms => 1000}, 100)),
     Elapsed = erlang:monotonic_time(millisecond) - T0,
-    ?assert(Elapsed >= 100 andalso Elapsed < 600),
-    %% The late pong must not be taken for the next call's answer.
-    timer:sleep(1000),
+    ?assert(Elapsed >= 100, {gave_up_early, Elapsed}),
+    receive {marker, _} -> error(timeout_came_after_the_marker) after 0 -> ok end,
+    receive {marker, M} -> ?assertEqual({ok, pong}, M) after 5000 -> error(no_marker) end,
+    %% The late pong must not be taken for the next call's answer. The
+    %% program sends delayed replies in the order they fall due, so a ping
+    %% delayed 1 s from now comes back after the late pong has gone by.
+    ?assertEqual({ok, pong}, call(ping, #{delay_ms => 1000}, 5000)),
     ?assertEqual({ok, 9}, dist_port(<<"n9">>)).
 
 killed_mid_call() ->
     {ok, OsPid} = caravan_port:os_pid(?OWNER),
     Self = self(),
     spawn_link(fun() -> Self ! {pending, call(ping, #{delay_ms => 5000}, 10000)} end),
-    timer:sleep(50),
+    wait(fun() -> deferred() =:= 1 end), % the call is in the program
     kill9(OsPid),
     receive
         {pending, R} -> ?assertMatch({error, {port_exited, _}}, R)
@@ -124,7 +143,9 @@ missing_program_test_() ->
                [{"a missing program: calls fail cleanly, the owner stays up",
                  fun() ->
                          ?assertEqual({error, unavailable}, dist_port(<<"a-1">>)),
-                         timer:sleep(200), % several retries
+                         %% Three more starts tried (counted, not slept for).
+                         Restarts = caravan_test_peer:restarts_scheduled(whereis(?OWNER), 3),
+                         ?assertEqual(3, length(Restarts)),
                          ?assertEqual({error, unavailable}, dist_port(<<"a-1">>)),
                          ?assert(is_process_alive(whereis(?OWNER)))
                  end}]).
@@ -134,14 +155,21 @@ overload_test_() ->
                [{"more than max_pending outstanding calls: overload, not a queue",
                  fun() ->
                          Self = self(),
-                         [spawn_link(fun() -> Self ! {done, call(ping, #{delay_ms => 300})} end)
-                          || _ <- lists:seq(1, 10)],
-                         timer:sleep(100),
+                         Callers = [spawn_link(fun() ->
+                                                       Self ! {done, call(ping, #{delay_ms => 1000})}
+                                               end) || _ <- lists:seq(1, 10)],
+                         %% Each caller has sent its request and waits for
+                         %% the reply; ours is queued behind all ten.
+                         wait(fun() -> lists:all(fun in_call/1, Callers) end),
                          ?assertEqual({error, overload}, dist_port(<<"a-1">>)),
                          [receive {done, R} -> ?assertEqual({ok, pong}, R)
-                          after 2000 -> error(stuck) end || _ <- lists:seq(1, 10)],
+                          after 5000 -> error(stuck) end || _ <- lists:seq(1, 10)],
                          ?assertEqual({ok, 1}, dist_port(<<"a-1">>))
                  end}]).
+
+%% Pid has sent a gen_server call and waits for its reply.
+in_call(Pid) ->
+    process_info(Pid, current_function) =:= {current_function, {gen, do_call, 4}}.
 
 %% A stand-in program that first sends garbage, then echoes requests back:
 %% the echo of {Id, weird, Args} is a reply with an unknown status.
@@ -167,12 +195,17 @@ garbage_test_() ->
 %% linear in its size. Its chunks used to be appended one by one to what
 %% came before, copying it all each time: 20 MB took 1.8 s, 60 MB 16 s,
 %% and the owner answered nothing meanwhile, not even its liveness ping,
-%% which could then kill a healthy program. The bound is far above the
-%% linear time (tens of ms) and far below the old one (about 8 s).
+%% which could then kill a healthy program. Time is the behaviour here
+%% (linear, not quadratic): the bound is far above the linear time (tens
+%% of ms) and far below the old one (about 8 s).
+%% The owner's own liveness pings are off: the stand-in echoes them, and
+%% those bytes would release a reply wrongly held until more arrives. With
+%% them off, such a reply never comes (the call times out), whatever the
+%% machine's speed.
 big_reply_test_() ->
     {setup, fun garbage_program/0, fun file:delete/1,
      fun(Path) ->
-             with_owner(#{program => Path},
+             with_owner(#{program => Path, liveness_interval_ms => 600000},
                         [{timeout, 60,
                           {"a 40 MB reply arrives in linear time",
                            fun() ->
@@ -205,6 +238,39 @@ bad_timeouts_test_() ->
                          ?assertEqual(Owner, whereis(?OWNER)),
                          ?assertEqual({ok, pong}, caravan_port:call(?OWNER, ping, #{}, 1000))
                  end}]).
+
+%% call_within/4 bounds the caller's whole wait, the wait for an owner that
+%% is suspended (or slow) included; call/4 bounds only the program's answer
+%% and waits its margin (1 s) more for the owner. Against a suspended
+%% owner, a call_within given 500 ms is therefore answered before a call/4
+%% given 100 ms (which waits 1,100 ms): the order of the two answers is the
+%% behaviour. A call_within that waited Timeout + margin answered after it.
+call_within_bounds_the_wait_for_a_suspended_owner_test_() ->
+    with_owner(#{program => program(), liveness_interval_ms => 60000},
+               [{timeout, 30,
+                 {"call_within: a suspended owner delays the caller no longer than asked",
+                  fun() ->
+                          Self = self(),
+                          ok = sys:suspend(?OWNER),
+                          try
+                              %% call/4 first, so that a tie goes its way.
+                              spawn_link(fun() ->
+                                                 Self ! {call, caravan_port:call(
+                                                                 ?OWNER, ping, #{}, 100)}
+                                         end),
+                              spawn_link(fun() ->
+                                                 Self ! {within, caravan_port:call_within(
+                                                                   ?OWNER, ping, #{}, 500)}
+                                         end),
+                              First = receive {_, _} = M1 -> M1 after 10000 -> error(stuck) end,
+                              Second = receive {_, _} = M2 -> M2 after 10000 -> error(stuck) end,
+                              ?assertEqual([{within, {error, timeout}}, {call, {error, timeout}}],
+                                           [First, Second])
+                          after
+                              sys:resume(?OWNER)
+                          end,
+                          ?assertEqual({ok, pong}, call(ping, #{}))
+                  end}}]).
 
 no_owner_test() ->
     ?assertEqual({error, unavailable}, caravan_port:call(no_such_owner, info, #{}, 100)).

@@ -23,6 +23,7 @@
 -export([serve/2, stop_server/1, url/1, catalog/1]).
 -export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
 -export([set_fault/2, fault/1, set_token/2, token/1, query/5, served/1, requests/1]).
+-export([faulted/1]).
 -export([guarded/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -128,6 +129,11 @@ guarded(C, Token, Denied, Query, Answer) ->
             caravan_test_faults:apply(Fault, C, Token)
     end.
 
+%% @doc How many requests got a fault set by set_fault/2 (each asks fault/1
+%% once): what a client's retries cost a failing server.
+-spec faulted(pid()) -> non_neg_integer().
+faulted(C) -> gen_server:call(C, faulted).
+
 %% @doc How many queries were answered.
 -spec served(pid()) -> non_neg_integer().
 served(C) -> gen_server:call(C, served).
@@ -140,7 +146,7 @@ requests(C) -> lists:reverse(gen_server:call(C, requests)).
 -spec init([]) -> {ok, map()}.
 init([]) ->
     {ok, #{services => #{}, index => 1, waiters => [], fault => none, token => undefined,
-           served => 0, rendered => #{}, requests => [], logged => 0}}.
+           served => 0, faulted => 0, rendered => #{}, requests => [], logged => 0}}.
 
 -spec handle_call(term(), gen_server:from(), map()) ->
           {reply, term(), map()} | {noreply, map()}.
@@ -161,8 +167,12 @@ handle_call({set_index, N}, _From, S) ->
     {reply, ok, wake(S#{index := N})};
 handle_call({set_fault, F}, _From, S) ->
     {reply, ok, S#{fault := F}};
-handle_call(fault, _From, S = #{fault := F}) ->
-    {reply, F, S};
+handle_call(fault, _From, S = #{fault := none}) ->
+    {reply, none, S};
+handle_call(fault, _From, S = #{fault := F, faulted := N}) ->
+    {reply, F, S#{faulted := N + 1}};
+handle_call(faulted, _From, S = #{faulted := N}) ->
+    {reply, N, S};
 handle_call({set_token, T}, _From, S) ->
     {reply, ok, S#{token := T}};
 handle_call(token, _From, S = #{token := T}) ->

@@ -9,10 +9,11 @@
 -export([call/4]).
 -export([free_port/0]).
 -export([free_port/1]).
--export([assert_no_epmd/0]).
+-export([assert_no_epmd/0, describe_epmd/1]).
 -export([kill9/1]).
 -export([epmd_less_args/0]).
 -export([wait_until/2]).
+-export([restarts_scheduled/2]).
 
 -define(COOKIE, "caravan-test-cookie").
 
@@ -97,12 +98,31 @@ ephemeral_low() ->
     end.
 
 %% @doc Fails if any epmd process exists on this machine.
+%% @doc Fails when an epmd runs: it would make epmd-less tests pass for the
+%% wrong reason. The reason names each epmd's pid, user and command line and
+%% what holds port 4369, so that whoever reads it sees it is no test's (the
+%% tests never start one) and can stop it by its pid.
 -spec assert_no_epmd() -> ok.
 assert_no_epmd() ->
-    case string:trim(os:cmd("pgrep -x epmd")) of
-        "" -> ok;
-        Pids -> error({epmd_running, Pids})
+    case string:lexemes(os:cmd("pgrep -x epmd"), "\n") of
+        [] -> ok;
+        Pids -> error({epmd_running, describe_epmd(Pids)})
     end.
+
+%% @doc The text assert_no_epmd/0 fails with, for these OS pids.
+-spec describe_epmd([string()]) -> string().
+describe_epmd(Pids) ->
+    %% One line: Common Test prints the reason with ~p.
+    Lines = fun(Cmd) -> lists:join("; ", [string:trim(L)
+                                          || L <- string:lexemes(os:cmd(Cmd), "\n")]) end,
+    Procs = Lines("ps -o pid=,ppid=,user=,args= -p " ++ lists:join(",", Pids)),
+    Port = case Lines("ss -Hltnp 'sport = :4369' 2>/dev/null") of
+               [] -> "nothing listening that this user may see";
+               Listening -> Listening
+           end,
+    lists:flatten(io_lib:format("an epmd started outside the tests is running (pid ppid user "
+                                "command line): ~ts. Port 4369: ~ts. Stop it by its pid to run "
+                                "the epmd-less tests", [Procs, Port])).
 
 -spec kill9(non_neg_integer()) -> ok.
 kill9(OsPid) ->
@@ -124,3 +144,27 @@ wait_loop(Fun, Deadline) ->
                 false -> timer:sleep(20), wait_loop(Fun, Deadline)
             end
     end.
+
+%% @doc The delays of the next N restarts the port owner Owner (a pid or a
+%% registered name in this node) schedules: its
+%% erlang:send_after(Delay, self(), restart) calls, traced. A backoff
+%% counted, rather than guessed from what a sleep let happen. Fails after
+%% 20 s without the N-th.
+-spec restarts_scheduled(pid() | atom(), pos_integer()) -> [non_neg_integer()].
+restarts_scheduled(Name, N) when is_atom(Name) ->
+    restarts_scheduled(whereis(Name), N);
+restarts_scheduled(Owner, N) when is_pid(Owner) ->
+    1 = erlang:trace(Owner, true, [call, {tracer, self()}]),
+    _ = erlang:trace_pattern({erlang, send_after, 3}, [{['_', '_', restart], [], []}], [local]),
+    try
+        [receive {trace, Owner, call, {erlang, send_after, [Delay, _, restart]}} -> Delay
+         after 20000 -> error({restarts_seen, K - 1})
+         end || K <- lists:seq(1, N)]
+    after
+        _ = erlang:trace_pattern({erlang, send_after, 3}, false, [local]),
+        _ = erlang:trace(Owner, false, [call]),
+        flush_traces(Owner)
+    end.
+
+flush_traces(Owner) ->
+    receive {trace, Owner, _, _} -> flush_traces(Owner) after 0 -> ok end.

@@ -7,7 +7,10 @@
 %%% - "Sanity check index is greater than zero": an index of 0 from the
 %%%   server is never sent back, or the watch would ask without blocking,
 %%%   over and over;
-%%% - when nothing changes, a watch asks about once per `wait'.
+%%% - when nothing changes, a watch asks about once per `wait';
+%%% - a failing server is asked again after 200 ms, then after twice as
+%%%   long each time, toward 15 s: an outage costs it a few requests, not
+%%%   four or five a second.
 %%% Each case fails when its rule is taken out of caravan_watch.erl (checked
 %%% by planting: see test/mutants/).
 -module(caravan_watch_SUITE).
@@ -20,7 +23,8 @@
 -export([init_per_group/2, end_per_group/2]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([quiet_watch_asks_once_per_wait/1, index_zero_never_sent_back/1,
-         index_backwards_starts_over/1, change_after_backwards_seen_promptly/1]).
+         index_backwards_starts_over/1, change_after_backwards_seen_promptly/1,
+         failing_server_backed_off/1]).
 
 %% Short waits scale the minute down: a watch that asks once per `wait'
 %% asks 60/WAIT_S times a minute. 1 s is far above the watch's 20 ms floor
@@ -39,7 +43,8 @@ all() ->
 -spec groups() -> list().
 groups() ->
     Cases = [quiet_watch_asks_once_per_wait, index_zero_never_sent_back,
-             index_backwards_starts_over, change_after_backwards_seen_promptly],
+             index_backwards_starts_over, change_after_backwards_seen_promptly,
+             failing_server_backed_off],
     [{consul, [], Cases}, {nomad, [], Cases}].
 
 -spec init_per_suite(list()) -> list().
@@ -187,6 +192,28 @@ change_after_backwards_seen_promptly(Config) ->
     {members, Four} = next_event(W, Wait div 2),
     ct:log("change seen after ~b ms", [erlang:monotonic_time(millisecond) - T0]),
     ?assertEqual(4, length(Four)),
+    caravan:unwatch(W).
+
+%% Errors back off: after the first failure the watch asks again at about
+%% 0.2, 0.65, 1.5 and 3.3 s (each delay twice the last, plus up to a
+%% quarter of jitter), so ?OBSERVE_MS (4 s) holds at most 4 retries; allow
+%% 6. A backoff that never grew asked every 200-250 ms: 16 or more.
+failing_server_backed_off(Config) ->
+    C = catalog(Config),
+    ok = caravan_test_catalog:set_fault(C, {status, 500, <<"boom">>}),
+    W = watch(Config, ?WAIT_MS),
+    {error, _} = next_event(W, 5000),
+    Before = caravan_test_catalog:faulted(C),
+    timer:sleep(?OBSERVE_MS), % the window the requests are counted over
+    N = caravan_test_catalog:faulted(C) - Before,
+    ct:log("~b requests to a failing server in the ~b ms after its first failure",
+           [N, ?OBSERVE_MS]),
+    ?assert(N >= 2, {too_few_retries, N}),
+    ?assert(N =< 6, {not_backing_off, N}),
+    %% The server coming back is seen (the next retry is due within 4 s).
+    ok = caravan_test_catalog:set_fault(C, none),
+    ok = reg(Config, <<"1">>, 4001),
+    {members, [_]} = next_event(W, 20000),
     caravan:unwatch(W).
 
 pairs([A, B | T]) -> [[A, B] | pairs([B | T])];

@@ -533,6 +533,43 @@ static void waiting_query_failing_at_once_inside_cancel(void **state)
     responder_stop(&r);
 }
 
+/* Fail-over: the first server answers SERVFAIL, the second REFUSED, the
+ * third the records. Over TCP and over UDP the lookup moves on past both
+ * failures and is answered once, complete (the follow-ups fail over the
+ * same way); each failing server was asked. */
+static void servfail_and_refused_fail_over(void **state)
+{
+    (void)state;
+    const enum dns_transport transports[] = {DNS_TCP, DNS_UDP};
+    for (size_t t = 0; t < sizeof transports / sizeof transports[0]; t++) {
+        struct responder rs[3];
+        struct outcome o = {0};
+        for (int j = 0; j < 3; j++)
+            responder_start(&rs[j], 2, 0);
+        rs[0].rcode = 2; /* SERVFAIL */
+        rs[1].rcode = 5; /* REFUSED */
+        struct dns *d = dns_new(done, &o);
+        struct dns_query q = srv_query(&rs[0], transports[t], 5000);
+        snprintf(q.servers, sizeof q.servers, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
+                 rs[0].port, rs[1].port, rs[2].port);
+        start_ok(d, 1, &q);
+        int64_t until = clock_now_ms() + 5000;
+        while (o.calls == 0 && clock_now_ms() < until)
+            step_many(d, rs, 3);
+        assert_int_equal(o.calls, 1);
+        if (o.reason != NULL)
+            fail_msg("transport %zu: %s", t, o.reason);
+        assert_int_equal(o.nsrv, 2);
+        assert_int_equal(o.naddrs, 2);
+        for (int j = 0; j < 3; j++)
+            assert_true(rs[j].udp_queries + rs[j].tcp_queries > 0);
+        assert_int_equal(dns_inflight(d), 0);
+        dns_free(d);
+        for (int j = 0; j < 3; j++)
+            responder_stop(&rs[j]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +580,7 @@ int main(void)
         cmocka_unit_test(too_many_servers_refused),
         cmocka_unit_test(fail_over_under_channel_pressure),
         cmocka_unit_test(waiting_query_failing_at_once_inside_cancel),
+        cmocka_unit_test(servfail_and_refused_fail_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,6 +274,37 @@ static void bad_arguments_are_named(void **state)
     expect_error(f, 6, 26, "name_too_long", "at most 255");
 }
 
+/* {Id, Op, #{name => Name, Key => Value}}: one integer argument beside a name. */
+static void int_arg_request(struct fixture *f, long id, const char *op, const char *key,
+                            long long value)
+{
+    ei_x_buff x;
+    begin(&x, id, op, 3);
+    ei_x_encode_map_header(&x, 2);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, "app", 3);
+    ei_x_encode_atom(&x, key);
+    ei_x_encode_longlong(&x, value);
+    send_x(f, &x);
+}
+
+/* Integers below their minimum are refused as bad_args naming the range, as
+ * those above their maximum are (docs/protocol.md): a timeout of 0 or -5, 0
+ * tries, a default port of -1. None of them starts a lookup. */
+static void integers_below_their_minimum_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    int_arg_request(f, 40, "srv", "timeout_ms", 0);
+    int_arg_request(f, 41, "srv", "timeout_ms", -5);
+    int_arg_request(f, 42, "addr", "tries", 0);
+    int_arg_request(f, 43, "dist_port", "default", -1);
+    assert_int_equal(f->out.count, 4);
+    expect_error(f, 0, 40, "bad_args", "timeout_ms: must be an integer in 1..60000");
+    expect_error(f, 1, 41, "bad_args", "timeout_ms: must be an integer in 1..60000");
+    expect_error(f, 2, 42, "bad_args", "tries: must be an integer in 1..10");
+    expect_error(f, 3, 43, "bad_args", "default: must be an integer in 0..65535");
+}
+
 /* Every prefix of a valid request: never a crash, never more than one reply. */
 static void every_truncation_is_handled(void **state)
 {
@@ -404,6 +435,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_after_the_id_gets_an_error_reply, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bad_arguments_are_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(integers_below_their_minimum_are_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(every_truncation_is_handled, setup, teardown),
         cmocka_unit_test_setup_teardown(info_reports_version_and_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(replies_leave_out_of_order, setup, teardown),
