@@ -154,6 +154,7 @@
                 disconnect :: mfa_args(),
                 list_nodes :: mfa_args(),
                 libcluster :: boolean(),
+                prune :: boolean(),
                 %% The node is stopping: no dial, no disconnect any more.
                 halted = false :: boolean(),
                 %% Each dial in flight: its node, start time and deadline timer.
@@ -337,7 +338,8 @@ init({Name, Config}) ->
                            disconnect = maps:get(disconnect, Config,
                                                  {erlang, disconnect_node, []}),
                            list_nodes = ListNodes,
-                           libcluster = maps:get(libcluster, Config, false)},
+                           libcluster = maps:get(libcluster, Config, false),
+                           prune = maps:get(prune, Config, true)},
             _ = join_group(),
             {ok, maps:fold(fun(I, _, S) -> start_source(I, S) end, State, State#state.sources)};
         {error, Reason} ->
@@ -504,14 +506,51 @@ handle_info(_Msg, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, #state{sources = Sources, diallers = Diallers}) ->
+terminate(_Reason, #state{sources = Sources, diallers = Diallers} = State) ->
     [caravan_watch:stop(W) || #source{watch = W} <- maps:values(Sources), is_pid(W)],
     %% stop/1 exits normally, which does not end linked processes: a dial
     %% or a callback still running would outlive the cluster (and a dial
     %% connect a node after it stopped).
     [exit(P, kill) || #source{poller = P} <- maps:values(Sources), is_pid(P)],
     [exit(P, kill) || P <- maps:keys(Diallers)],
+    try depart(State)
+    catch Class:Why ->
+            ?LOG_WARNING("caravan_cluster: ~0p could not announce its departure: ~0p",
+                         [State#state.name, {Class, Why}], #{event => left})
+    end,
     ok.
+
+%% However the cluster ends (the node stopping, its supervisor shutting it
+%% down: caravan's, libcluster's, or the user's application's that stops
+%% before caravan; caravan:stop_cluster/1; a restart), it leaves as
+%% prep_stop makes it leave: every connected node hears it is leaving
+%% (so none redials it), then the connections a leave drops are dropped
+%% (see the module doc). With `prune => false' while the node keeps
+%% running, nothing is disconnected: the notice only. Once prep_stop has
+%% done this (halted), nothing more.
+depart(#state{halted = true}) ->
+    ok;
+depart(#state{core = Core, prune = Prune} = State) ->
+    Managed = caravan_cluster_core:managed(Core),
+    _ = announce(caravan_cluster_core:connected(Core), State),
+    Stopping = case init:get_status() of
+                   {stopping, _} -> true;
+                   _ -> false
+               end,
+    case Managed =/= [] andalso (Prune orelse Stopping) of
+        true ->
+            T0 = erlang:monotonic_time(),
+            Dropped = drop_connections(Managed,
+                                       #{global_disconnect => has_global_disconnect(),
+                                         pop => prevents_overlapping_partitions(),
+                                         disconnect => State#state.disconnect}),
+            [report_disconnect(N, true, T0, State) || N <- Dropped],
+            ?LOG_NOTICE("caravan_cluster: ~0p: left the cluster (~b connections dropped)",
+                        [State#state.name, length(Dropped)], #{event => left}),
+            ok;
+        false ->
+            ok
+    end.
 
 %%%---------------------------------------------------------------------------
 %%% Sources

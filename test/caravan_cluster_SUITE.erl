@@ -22,7 +22,8 @@
          delisted_node_dialling_back_is_pruned_again/1, staying_nodes_prune_a_delisted_node/1,
          staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
          callback_source_names_nodes_by_host_name/1,
-         libcluster_node_stops_tidily/1]).
+         libcluster_node_stops_tidily/1, libcluster_app_stops_before_caravan/1,
+         stopped_cluster_announces_its_departure/1]).
 -export([callback_listing/1, downs_of/3]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
@@ -50,9 +51,11 @@ groups() ->
                      prune_grace_follows_poll_interval, one_listing_without_self_is_not_a_leave,
                      delisted_node_dialling_back_is_pruned_again,
                      staying_nodes_prune_a_delisted_node, staying_nodes_keep_it_with_prune_false,
-                     unknown_keys_are_refused, callback_source_names_nodes_by_host_name]},
+                     unknown_keys_are_refused, callback_source_names_nodes_by_host_name,
+                     stopped_cluster_announces_its_departure]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, libcluster_node_stops_tidily,
+                       libcluster_app_stops_before_caravan,
                        caravan_1_0_1_dns_strategy]},
      {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored,
                   netns_prune_false_keeps_nodes]}].
@@ -537,6 +540,47 @@ libcluster_node_stops_tidily(Config) ->
     put(nodes, get_nodes() -- [{PL, LeavingName}]),
     wait_mesh([Stay1, Stay2], 100).
 
+%% Issue 20 item 1: as in a Mix app, Cluster.Supervisor lives in the
+%% user's application, started after caravan and so stopped BEFORE it: the
+%% cluster process is gone when caravan's prep_stop runs. Its own
+%% terminate/2 announces the departure: the staying nodes mark it
+%% departed and neither redial it nor count a retry. (Before, they logged
+%% "unable to connect" with pending_retries 1.)
+libcluster_app_stops_before_caravan(Config) ->
+    Nodes = listed_nodes(Config, 3),
+    [ok = caravan_test_peer:call(P, caravan_test_libcluster, start_app,
+                                 [[{app, libcluster_topology(Config, [])}]])
+     || {P, _} <- Nodes],
+    wait_mesh(Nodes, 10000),
+    wait_members(Nodes, 5000),
+    [Stay1, Stay2, {PL, LeavingName}] = Nodes,
+    ok = caravan_test_peer:call(PL, init, stop, []),
+    caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
+    %% Past several retry_min (200 ms) steps: a retry would show by now.
+    timer:sleep(1000),
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster},
+                  status(N)) || N <- [Stay1, Stay2]],
+    put(nodes, get_nodes() -- [{PL, LeavingName}]),
+    wait_mesh([Stay1, Stay2], 100).
+
+%% Issue 20 item 1: a cluster stopped while its node keeps running
+%% (caravan:stop_cluster/1, as a user stops a topology) leaves as a
+%% stopping node does: the others hear it, mark it departed and do not
+%% redial it, though DNS still lists it.
+stopped_cluster_announces_its_departure(Config) ->
+    Nodes = loopback_mesh(Config, 3, #{}),
+    wait_members(Nodes, 5000),
+    [{PL, LeavingName} | Staying] = Nodes,
+    ok = caravan_test_peer:call(PL, caravan, stop_cluster, [app]),
+    caravan_test_peer:wait_until(
+      fun() -> lists:all(fun(N) -> not lists:member(LeavingName, sees(N)) end, Staying) end,
+      5000),
+    timer:sleep(1000),
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0}, status(N))
+     || N <- Staying],
+    ?assertEqual([], caravan_test_peer:call(PL, erlang, nodes, [])),
+    wait_mesh(Staying, 100).
+
 caravan_1_0_1_dns_strategy(Config) ->
     Bind = ?config(bind, Config),
     Nodes = listed_nodes(Config, 3),
@@ -716,7 +760,8 @@ leave_keeps_hidden_and_drops_what_global_knows(Config) ->
 %% Issue 13 item 2: OTP 25.0 has no global:disconnect/0; the leave then
 %% drops the members one by one, and only them (a hidden node stays).
 leave_fallback_without_global_disconnect(Config) ->
-    Nodes = [{PA, _} | Others] = loopback_mesh(Config, 3, #{}),
+    %% prune => false: a stopped cluster then drops nothing itself.
+    Nodes = [{PA, _} | Others] = loopback_mesh(Config, 3, #{prune => false}),
     %% Clusters stopped, so that nobody redials what is dropped here.
     [ok = caravan_test_peer:call(P, caravan, stop_cluster, [app]) || {P, _} <- Nodes],
     {PH, Hidden} = start_node(Config, "127.0.0.18", ["-hidden"]),
