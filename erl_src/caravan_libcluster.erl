@@ -47,7 +47,11 @@ child_spec(Module, [State]) ->
       shutdown => 5000}.
 
 -spec start_link([map()]) -> {ok, pid()} | {error, term()}.
-start_link([#{topology := Topology, config := Config} = State]) ->
+start_link([#{topology := Topology} = State]) ->
+    Config = case maps:get(config, State, []) of
+                 nil -> [];
+                 C -> C
+             end,
     %% A keyword list: the first of duplicate keys counts (Keyword.get/2);
     %% maps:from_list/1 keeps the last.
     caravan_cluster:start_link(Topology,
@@ -57,7 +61,12 @@ start_link([#{topology := Topology, config := Config} = State]) ->
 %% own options (already a map).
 -spec cluster_config(map(), map()) -> caravan_cluster:config().
 cluster_config(State, Options) ->
-    Mfas = maps:with([connect, disconnect, list_nodes], State),
+    %% %Cluster.Strategy.State{} defaults connect, disconnect and list_nodes
+    %% to nil (lib/strategy/state.ex); only Cluster.Supervisor fills them
+    %% in. A state built by hand (1.0.1's own dns_strategy_test does) leaves
+    %% them nil: nil is libcluster's default MFA, caravan_cluster's too.
+    Mfas = maps:filter(fun(_, V) -> V =/= nil end,
+                       maps:with([connect, disconnect, list_nodes], State)),
     Known = caravan_cluster:known_keys() -- [connect, disconnect, list_nodes, libcluster],
     warn_unknown(maps:get(topology, State, undefined), maps:keys(Options) -- Known),
     maps:merge(maps:with(Known, Options), Mfas#{libcluster => true}).
