@@ -155,6 +155,8 @@
                 list_nodes :: mfa_args(),
                 libcluster :: boolean(),
                 prune :: boolean(),
+                %% The last failed dial's node and reason, for its log line.
+                last_failure :: {node(), unreachable | not_part_of_network} | undefined,
                 %% The node is stopping: no dial, no disconnect any more.
                 halted = false :: boolean(),
                 %% Each dial in flight: its node, start time and deadline timer.
@@ -444,8 +446,8 @@ handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
     case maps:take(Pid, D) of
         {{Node, T0, Deadline}, D1} ->
             _ = erlang:cancel_timer(Deadline, [{async, true}, {info, false}]),
-            Ok = report_connect(Node, Result, T0, State),
-            {noreply, event({connect_result, Node, Ok}, State#state{diallers = D1})};
+            {Ok, State1} = report_connect(Node, Result, T0, State),
+            {noreply, event({connect_result, Node, Ok}, State1#state{diallers = D1})};
         error ->
             {noreply, State}
     end;
@@ -748,56 +750,73 @@ collect_acks(Ref, Pending, Deadline) ->
 %%% Reporting: logs, and libcluster's telemetry events
 %%%---------------------------------------------------------------------------
 
-%% Whether Result (what the connect MFA returned) is a connection, with
-%% libcluster's log line and telemetry event.
+%% Whether Result (what the connect MFA returned) is a connection; emits
+%% the dial's telemetry event (every dial: dashboards count them). The log
+%% line is the core's to decide (`joined', and `connect_failed' at the
+%% 1st, 2nd, 4th... failure): one line per event, see log/3.
 report_connect(Node, Result, T0, State) ->
+    Duration = #{duration => erlang:monotonic_time() - T0},
     case Result of
         true ->
-            telemetry([libcluster, connect_node, ok],
-                      #{duration => erlang:monotonic_time() - T0},
-                      #{node => Node, topology => State#state.name}),
-            libcluster_log(info, "connected to ~s", [inspect(Node)], State),
-            true;
+            emit(connect, ok, Duration, #{node => Node}, State),
+            {true, State};
         ignored ->
-            telemetry([libcluster, connect_node, error], #{},
-                      #{node => Node, topology => State#state.name,
-                        reason => not_part_of_network}),
-            libcluster_log(warning, "unable to connect to ~s: not part of network",
-                           [inspect(Node)], State),
-            false;
+            emit(connect, error, Duration, #{node => Node, reason => not_part_of_network},
+                 State),
+            {false, State#state{last_failure = {Node, not_part_of_network}}};
         _ ->
-            telemetry([libcluster, connect_node, error], #{},
-                      #{node => Node, topology => State#state.name, reason => unreachable}),
-            libcluster_log(warning, "unable to connect to ~s", [inspect(Node)], State),
-            false
+            emit(connect, error, Duration, #{node => Node, reason => unreachable}, State),
+            {false, State#state{last_failure = {Node, unreachable}}}
     end.
 
+%% A disconnect's telemetry event and, for libcluster's clusters,
+%% libcluster's line (theirs replaces caravan's `pruned' line there).
 report_disconnect(Node, Result, T0, State) ->
-    Topology = State#state.name,
     case Result of
         true ->
-            telemetry([libcluster, disconnect_node, ok],
-                      #{duration => erlang:monotonic_time() - T0},
-                      #{node => Node, topology => Topology}),
+            emit(disconnect, ok, #{duration => erlang:monotonic_time() - T0},
+                 #{node => Node}, State),
             libcluster_log(info, "disconnected from ~s", [inspect(Node)], State);
         false ->
-            telemetry([libcluster, disconnect_node, error], #{},
-                      #{node => Node, topology => Topology, reason => already_disconnected}),
+            emit(disconnect, error, #{}, #{node => Node, reason => already_disconnected}, State),
             libcluster_log(warning, "disconnect from ~s failed because we're already "
                            "disconnected", [inspect(Node)], State);
         ignored ->
-            telemetry([libcluster, disconnect_node, error], #{},
-                      #{node => Node, topology => Topology, reason => not_part_of_network}),
+            emit(disconnect, error, #{}, #{node => Node, reason => not_part_of_network}, State),
             libcluster_log(warning, "disconnect from ~s failed because it is not part of the "
                            "network", [inspect(Node)], State);
         Other ->
             Text = io_lib:format("~0p", [Other]),
-            telemetry([libcluster, disconnect_node, error], #{},
-                      #{node => Node, topology => Topology,
-                        reason => unicode:characters_to_binary(Text)}),
+            emit(disconnect, error, #{},
+                 #{node => Node, reason => unicode:characters_to_binary(Text)}, State),
             libcluster_log(warning, "disconnect from ~s failed with: ~s",
                            [inspect(Node), Text], State)
     end.
+
+%% One telemetry event: libcluster 3.5's for clusters libcluster started
+%% ([libcluster, connect_node | disconnect_node, ok | error], metadata
+%% node, topology and reason), caravan's own for the others ([caravan,
+%% cluster, connect | disconnect, ok | error], metadata node, cluster and
+%% reason; see the README's telemetry section), so that an application
+%% running libcluster topologies too does not count caravan's dials as
+%% its own. `departed' is caravan's only: libcluster has no such event.
+emit(departed, _, Measurements, Meta, #state{libcluster = false, name = Name}) ->
+    telemetry([caravan, cluster, departed], Measurements, Meta#{cluster => Name});
+emit(departed, _, _Measurements, _Meta, _State) ->
+    ok;
+emit(What, Outcome, Measurements, Meta, #state{libcluster = true, name = Name}) ->
+    Event = case What of
+                connect -> connect_node;
+                disconnect -> disconnect_node
+            end,
+    %% libcluster's ok events carry the duration, its error events nothing.
+    M = case Outcome of
+            ok -> Measurements;
+            error -> #{}
+        end,
+    telemetry([libcluster, Event, Outcome], M, Meta#{topology => Name});
+emit(What, Outcome, Measurements, Meta, #state{name = Name}) ->
+    telemetry([caravan, cluster, What, Outcome], Measurements, Meta#{cluster => Name}).
 
 %% libcluster's telemetry, when its telemetry library is there (caravan
 %% does not depend on it). Loaded first: in interactive mode (iex, mix run)
@@ -816,8 +835,12 @@ telemetry(Event, Measurements, Metadata) ->
 
 %% libcluster's own line, `[libcluster:TOPOLOGY] ...', for clusters started
 %% through it (caravan's own clusters log the joined/left lines below).
+%% No logger domain: OTP's default handler (relx releases log through it)
+%% drops every event whose domain is outside [otp, sasl], and a [libcluster]
+%% domain hid these lines. libcluster's own lines come through Elixir's
+%% Logger, whose handler shows them.
 libcluster_log(Level, Format, Args, #state{libcluster = true, name = Name}) ->
-    logger:log(Level, "[libcluster:~s] " ++ Format, [Name | Args], #{domain => [libcluster]});
+    logger:log(Level, "[libcluster:~s] " ++ Format, [Name | Args], #{caravan => cluster});
 libcluster_log(_Level, _Format, _Args, _State) ->
     ok.
 
@@ -833,18 +856,31 @@ inspect(Atom) ->
         false -> ":\"" ++ Text ++ "\""
     end.
 
+log(joined, #{node := Node}, #state{libcluster = true} = State) ->
+    libcluster_log(info, "connected to ~s", [inspect(Node)], State);
 log(joined, #{node := Node, failures := Failures}, #state{name = Name}) ->
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p joined~s", [Name, Node, after_failures(Failures)],
                 #{node => Node, event => joined});
+log(connect_failed, #{node := Node}, #state{libcluster = true, last_failure = Last} = State) ->
+    case Last of
+        {Node, not_part_of_network} ->
+            libcluster_log(warning, "unable to connect to ~s: not part of network",
+                           [inspect(Node)], State);
+        _ ->
+            libcluster_log(warning, "unable to connect to ~s", [inspect(Node)], State)
+    end;
 log(connect_failed, #{node := Node, attempts := Attempts}, #state{name = Name}) ->
     ?LOG_WARNING("caravan_cluster: ~0p: cannot connect to ~0p (~b attempts so far); retrying",
                  [Name, Node, Attempts], #{node => Node, event => connect_failed});
 log(nodedown, #{node := Node}, #state{name = Name}) ->
     ?LOG_NOTICE("caravan_cluster: ~0p lost connection to ~0p; reconnecting", [Name, Node],
                 #{node => Node, event => nodedown});
-log(departing, #{node := Node}, #state{name = Name}) ->
+log(departing, #{node := Node}, #state{name = Name} = State) ->
+    emit(departed, ok, #{}, #{node => Node}, State),
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [Name, Node],
                 #{node => Node, event => left});
+log(pruned, _, #state{libcluster = true}) ->
+    ok; % libcluster's "disconnected from" line says it
 log(pruned, #{node := Node}, #state{name = Name}) ->
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p left", [Name, Node], #{node => Node, event => left});
 log(listed, _, #state{name = Name}) ->

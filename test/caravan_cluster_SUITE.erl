@@ -23,7 +23,7 @@
          staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
          callback_source_names_nodes_by_host_name/1,
          libcluster_node_stops_tidily/1, libcluster_app_stops_before_caravan/1,
-         stopped_cluster_announces_its_departure/1]).
+         stopped_cluster_announces_its_departure/1, departure_logged_once/1]).
 -export([callback_listing/1, downs_of/3]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
@@ -52,7 +52,7 @@ groups() ->
                      delisted_node_dialling_back_is_pruned_again,
                      staying_nodes_prune_a_delisted_node, staying_nodes_keep_it_with_prune_false,
                      unknown_keys_are_refused, callback_source_names_nodes_by_host_name,
-                     stopped_cluster_announces_its_departure]},
+                     stopped_cluster_announces_its_departure, departure_logged_once]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, libcluster_node_stops_tidily,
                        libcluster_app_stops_before_caravan,
@@ -581,6 +581,37 @@ stopped_cluster_announces_its_departure(Config) ->
     ?assertEqual([], caravan_test_peer:call(PL, erlang, nodes, [])),
     wait_mesh(Staying, 100).
 
+%% Issue 20 item 4: a member that leaves on purpose (its node stops) is
+%% one line on each staying node, "... is leaving", and one
+%% [caravan, cluster, departed] event; nothing about it is logged after
+%% (no "lost connection", no "cannot connect"). Before, the staying nodes
+%% logged the notice and emitted no event of caravan's own.
+departure_logged_once(Config) ->
+    Nodes = loopback_mesh(Config, 3, #{}),
+    wait_members(Nodes, 5000),
+    [{PL, LeavingName} | Staying] = Nodes,
+    [begin
+         ok = caravan_test_peer:call(P, caravan_test_log, start, []),
+         ok = caravan_test_peer:call(P, telemetry, capture, [])
+     end || {P, _} <- Staying],
+    ok = caravan_test_peer:call(PL, init, stop, []),
+    caravan_test_peer:wait_until(
+      fun() -> lists:all(fun(N) -> not lists:member(LeavingName, sees(N)) end, Staying) end,
+      5000),
+    timer:sleep(1500),
+    Name = atom_to_binary(LeavingName),
+    [begin
+         Lines = [L || L <- caravan_test_peer:call(P, caravan_test_log, lines, []),
+                       binary:match(L, Name) =/= nomatch],
+         ct:log("~p: ~p", [N, Lines]),
+         ?assertMatch([_], Lines),
+         ?assertNotEqual(nomatch, binary:match(hd(Lines), <<"is leaving">>)),
+         ?assertEqual([#{cluster => app, node => LeavingName}],
+                      [Md || {[caravan, cluster, departed], _, Md}
+                                 <- caravan_test_peer:call(P, telemetry, events, [])])
+     end || {P, N} <- Staying],
+    put(nodes, get_nodes() -- [{PL, LeavingName}]).
+
 caravan_1_0_1_dns_strategy(Config) ->
     Bind = ?config(bind, Config),
     Nodes = listed_nodes(Config, 3),
@@ -800,8 +831,11 @@ prune_grace_follows_poll_interval(Config) ->
     remove_record(Bind, Port, C),
     caravan_test_peer:wait_until(fun() -> maps:get(self, status(NC)) =:= out end, 3 * Poll + 1000),
     timer:sleep(1000),
-    [?assertEqual([], [E || {[libcluster, disconnect_node, _] = E, _, _}
-                                <- caravan_test_peer:call(P, telemetry, events, [])])
+    [?assertEqual([], [E || {E, _, _} <- caravan_test_peer:call(P, telemetry, events, []),
+                            lists:member(E, [[libcluster, disconnect_node, ok],
+                                             [libcluster, disconnect_node, error],
+                                             [caravan, cluster, disconnect, ok],
+                                             [caravan, cluster, disconnect, error]])])
      || {P, _} <- Staying],
     [?assertEqual(0, downs_of(P, Counter, element(2, Other)))
      || {{P, _}, Counter} <- Counters, Other <- Staying, element(1, Other) =/= P],
