@@ -55,9 +55,17 @@
 %%%
 %%% The others give a node that left the listing `prune_grace' ms (default
 %%% 3 x poll_interval + 1 s: the node's own confirmation takes one poll
-%%% interval plus a lookup, at most 2 x poll_interval) to leave by itself; then they disconnect it if
-%%% it is still connected (that disconnect may cascade, which is why it is
-%%% the last resort).
+%%% interval plus a lookup, at most 2 x poll_interval) to leave by itself; then, if
+%%% it is still connected (it runs no cluster, or its sources still list
+%%% it), they prune it: the last resort. A plain disconnect from one member
+%%% would cascade (global makes the other members drop that one), so where
+%%% global prevents overlapping partitions the node is asked to leave
+%%% instead: global:disconnect/0 runs on it (erpc), which drops it from
+%%% every node it is connected to in one step, members and others alike,
+%%% and nobody else loses anyone. If it is still connected 1 s later (OTP
+%%% 25.0 has no global:disconnect/0) it is disconnected from here, which
+%%% may cascade. A libcluster topology's own disconnect MFA is called as
+%%% it is.
 %%%
 %%% == Sources ==
 %%%
@@ -130,6 +138,10 @@
 %% notice (they answer in microseconds; a member that does not, e.g. an
 %% older caravan, only costs this once).
 -define(DEPARTURE_ACK_MS, 500).
+%% How long a pruned node gets to leave when asked (global:disconnect/0 on
+%% it takes a round trip and a few milliseconds) before it is disconnected
+%% from here.
+-define(REMOTE_LEAVE_MS, 1000).
 %% The pg scope and group every cluster joins, whoever started it, so that
 %% caravan:status() and the application's prep_stop find them all.
 -define(SCOPE, caravan_clusters).
@@ -697,7 +709,7 @@ perform({disconnect, Node}, #state{disconnect = {M, F, A}, list_nodes = {LM, LF,
     %% As libcluster's disconnect_nodes/4: only a node list_nodes has.
     Result = try
                  case lists:member(Node, connected({LM, LF, LA})) of
-                     true -> apply(M, F, A ++ [Node]);
+                     true -> prune(Node, {M, F, A});
                      false -> false
                  end
              catch _:E -> {error, E}
@@ -714,6 +726,42 @@ perform({leave, Members}, State) ->
     ?LOG_NOTICE("caravan_cluster: ~0p: left the cluster (~b connections dropped)",
                 [State#state.name, length(Dropped)], #{event => left}),
     State.
+
+%% The last-resort prune of Node (see the module doc). Where global
+%% would turn this node's disconnect into a cascade, Node is asked to leave
+%% instead: global:disconnect/0 run on it drops it from every node in one
+%% step, without `lost_connection' messages, so the staying members keep
+%% each other. Only if it is still connected after ?REMOTE_LEAVE_MS (an
+%% OTP 25.0 node, a node too busy to answer) is it disconnected from here,
+%% which may cascade. A libcluster topology's own disconnect MFA is called
+%% as it is: theirs to decide.
+prune(Node, {erlang, disconnect_node, []} = Mfa) ->
+    case prevents_overlapping_partitions() of
+        true ->
+            ok = erpc:cast(Node, global, disconnect, []),
+            case wait_gone(Node, erlang:monotonic_time(millisecond) + ?REMOTE_LEAVE_MS) of
+                true -> true;
+                false -> prune_here(Node, Mfa)
+            end;
+        false ->
+            prune_here(Node, Mfa)
+    end;
+prune(Node, Mfa) ->
+    prune_here(Node, Mfa).
+
+prune_here(Node, {M, F, A}) ->
+    apply(M, F, A ++ [Node]).
+
+wait_gone(Node, Deadline) ->
+    case lists:member(Node, nodes(connected)) of
+        false ->
+            true;
+        true ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true -> false;
+                false -> timer:sleep(10), wait_gone(Node, Deadline)
+            end
+    end.
 
 %% @doc Whether global:disconnect/0 exists (OTP 25.1 and later).
 -spec has_global_disconnect() -> boolean().

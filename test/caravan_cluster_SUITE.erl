@@ -23,7 +23,8 @@
          staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
          callback_source_names_nodes_by_host_name/1,
          libcluster_node_stops_tidily/1, libcluster_app_stops_before_caravan/1,
-         stopped_cluster_announces_its_departure/1, departure_logged_once/1]).
+         stopped_cluster_announces_its_departure/1, departure_logged_once/1,
+         prune_does_not_cascade/1]).
 -export([callback_listing/1, downs_of/3]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
@@ -52,7 +53,8 @@ groups() ->
                      delisted_node_dialling_back_is_pruned_again,
                      staying_nodes_prune_a_delisted_node, staying_nodes_keep_it_with_prune_false,
                      unknown_keys_are_refused, callback_source_names_nodes_by_host_name,
-                     stopped_cluster_announces_its_departure, departure_logged_once]},
+                     stopped_cluster_announces_its_departure, departure_logged_once,
+                     prune_does_not_cascade]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, libcluster_node_stops_tidily,
                        libcluster_app_stops_before_caravan,
@@ -913,6 +915,31 @@ delisted_node_dialling_back_is_pruned_again(Config) ->
 staying_nodes_prune_a_delisted_node(Config) ->
     staying_nodes_and_a_delisted_node(Config, #{}),
     ok.
+
+%% Issue 20 item 6: a listed node that runs no cluster (so it never
+%% leaves by itself) is removed from DNS; when the grace runs out the
+%% staying nodes prune it. With OTP's defaults (prevent_overlapping_
+%% partitions) a plain disconnect from A made global disconnect B from A
+%% too, for about half a second. The prune asks the node to leave
+%% (global:disconnect/0 there): A and B never lose each other.
+prune_does_not_cascade(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    Ips = [_, _, C] = ips(3),
+    [add_record(Bind, Port, Ip) || Ip <- Ips],
+    Nodes = [_, _, {_, NameC}] = [start_node(Config, Ip, []) || Ip <- Ips],
+    Staying = lists:sublist(Nodes, 2),
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- Staying],
+    wait_mesh(Nodes, 10000),
+    Counters = [{N, caravan_test_peer:call(P, caravan_test_watcher, start_all, [])}
+                || {P, _} = N <- Staying],
+    remove_record(Bind, Port, C),
+    [caravan_test_peer:wait_until(fun() -> not lists:member(NameC, sees(N)) end,
+                                  ?GRACE_MS + 3 * ?POLL_MS + 3000) || N <- Staying],
+    timer:sleep(1000),
+    [?assertEqual(0, downs_of(P, Counter, element(2, Other)))
+     || {{P, _}, Counter} <- Counters, Other <- Staying, element(1, Other) =/= P],
+    wait_mesh(Staying, 100).
 
 %% The same with prune => false: the staying nodes keep it, past the grace.
 staying_nodes_keep_it_with_prune_false(Config) ->
