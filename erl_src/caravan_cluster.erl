@@ -47,6 +47,11 @@
 %%% (not erlang:disconnect_node) is called for each member instead: theirs
 %%% to decide.
 %%%
+%%% A cluster whose process ends (the node stopping, its supervisor shutting
+%%% it down, caravan:stop_cluster/1) leaves in terminate/2 unless caravan's
+%%% prep_stop already made it leave: in an Elixir application the user's
+%%% tree, with libcluster's Cluster.Supervisor, stops before caravan does.
+%%%
 %%% A node leaving on purpose (no longer listed, or stopping) first tells
 %%% the same-named cluster on each member (when stopping: on each connected
 %%% node, since one may list it before it lists that one), and waits up to

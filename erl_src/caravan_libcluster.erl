@@ -21,9 +21,12 @@
 %%% shows in caravan:status() (`started_by => libcluster'), dials through
 %%% the topology's connect MFA (skipping nodes its list_nodes MFA has) and
 %%% disconnects through its disconnect MFA, logs libcluster's lines
-%%% (`[libcluster:TOPOLOGY] connected to :"app-4370@10.0.0.5"') and, when
-%%% the telemetry library is loaded, emits libcluster 3.5's events
-%%% ([libcluster, connect_node | disconnect_node, ok | error]).
+%%% (`[libcluster:TOPOLOGY] connected to :"app-4370@10.0.0.5"'; one line
+%%% per event, caravan's own lines left out) and, when the telemetry library
+%%% is loaded, emits libcluster 3.5's events ([libcluster, connect_node |
+%%% disconnect_node, ok | error]) instead of caravan's. A State built by
+%%% hand may leave the MFAs nil (libcluster's struct defaults): nil is
+%%% libcluster's default MFA.
 -module(caravan_libcluster).
 
 -include_lib("kernel/include/logger.hrl").
