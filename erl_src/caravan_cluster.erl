@@ -67,10 +67,11 @@
 %%% global prevents overlapping partitions the node is asked to leave
 %%% instead: global:disconnect/0 runs on it (erpc), which drops it from
 %%% every node it is connected to in one step, members and others alike,
-%%% and nobody else loses anyone. If it is still connected 1 s later (OTP
-%%% 25.0 has no global:disconnect/0) it is disconnected from here, which
-%%% may cascade. A libcluster topology's own disconnect MFA is called as
-%%% it is.
+%%% and nobody else loses anyone. It is disconnected from here, which may
+%%% cascade, if it is still connected 1 s later (OTP 25.0 has no
+%%% global:disconnect/0) or was asked less than 2 x prune_grace ago (see
+%%% prune/3). A libcluster topology's own disconnect MFA is called as it
+%%% is.
 %%%
 %%% == Sources ==
 %%%
@@ -172,6 +173,9 @@
                 list_nodes :: mfa_args(),
                 libcluster :: boolean(),
                 prune :: boolean(),
+                prune_grace :: non_neg_integer(),
+                %% Nodes asked to leave by a prune, and when (see prune/3).
+                asked = #{} :: #{node() => integer()},
                 %% The last failed dial's node and reason, for its log line.
                 last_failure :: {node(), unreachable | not_part_of_network} | undefined,
                 %% The node is stopping: no dial, no disconnect any more.
@@ -358,7 +362,8 @@ init({Name, Config}) ->
                                                  {erlang, disconnect_node, []}),
                            list_nodes = ListNodes,
                            libcluster = maps:get(libcluster, Config, false),
-                           prune = maps:get(prune, Config, true)},
+                           prune = maps:get(prune, Config, true),
+                           prune_grace = maps:get(prune_grace, Config, default_grace(Poll))},
             _ = join_group(),
             {ok, maps:fold(fun(I, _, S) -> start_source(I, S) end, State, State#state.sources)};
         {error, Reason} ->
@@ -712,15 +717,15 @@ perform({connect, Node}, #state{connect = {M, F, A}, list_nodes = {LM, LF, LA},
 perform({disconnect, Node}, #state{disconnect = {M, F, A}, list_nodes = {LM, LF, LA}} = State) ->
     T0 = erlang:monotonic_time(),
     %% As libcluster's disconnect_nodes/4: only a node list_nodes has.
-    Result = try
-                 case lists:member(Node, connected({LM, LF, LA})) of
-                     true -> prune(Node, {M, F, A});
-                     false -> false
-                 end
-             catch _:E -> {error, E}
-             end,
-    report_disconnect(Node, Result, T0, State),
-    State;
+    {Result, State1} = try
+                           case lists:member(Node, connected({LM, LF, LA})) of
+                               true -> prune(Node, {M, F, A}, State);
+                               false -> {false, State}
+                           end
+                       catch _:E -> {{error, E}, State}
+                       end,
+    report_disconnect(Node, Result, T0, State1),
+    State1;
 perform({leave, Members}, State) ->
     _ = announce(Members, State),
     T0 = erlang:monotonic_time(),
@@ -736,23 +741,33 @@ perform({leave, Members}, State) ->
 %% would turn this node's disconnect into a cascade, Node is asked to leave
 %% instead: global:disconnect/0 run on it drops it from every node in one
 %% step, without `lost_connection' messages, so the staying members keep
-%% each other. Only if it is still connected after ?REMOTE_LEAVE_MS (an
-%% OTP 25.0 node, a node too busy to answer) is it disconnected from here,
-%% which may cascade. A libcluster topology's own disconnect MFA is called
-%% as it is: theirs to decide.
-prune(Node, {erlang, disconnect_node, []} = Mfa) ->
-    case prevents_overlapping_partitions() of
+%% each other. It is disconnected from here, which may cascade, when it is
+%% still connected after ?REMOTE_LEAVE_MS (an OTP 25.0 node, a node too
+%% busy to answer), and when it was asked less than 2 x prune_grace ago:
+%% something brings it back (a cluster of its own meshes it with a node
+%% connected to ours, and connect_all with us), and asking again would
+%% only go round that loop; the cascade's partition ends it. A libcluster
+%% topology's own disconnect MFA is called as it is: theirs to decide.
+prune(Node, {erlang, disconnect_node, []} = Mfa, #state{asked = Asked} = State) ->
+    Now = erlang:monotonic_time(millisecond),
+    Recently = case maps:find(Node, Asked) of
+                   {ok, T} -> Now - T < 2 * State#state.prune_grace;
+                   error -> false
+               end,
+    Asked1 = maps:filter(fun(_, T) -> Now - T < 2 * State#state.prune_grace end, Asked),
+    case prevents_overlapping_partitions() andalso not Recently of
         true ->
             ok = erpc:cast(Node, global, disconnect, []),
-            case wait_gone(Node, erlang:monotonic_time(millisecond) + ?REMOTE_LEAVE_MS) of
-                true -> true;
-                false -> prune_here(Node, Mfa)
+            State1 = State#state{asked = Asked1#{Node => Now}},
+            case wait_gone(Node, Now + ?REMOTE_LEAVE_MS) of
+                true -> {true, State1};
+                false -> {prune_here(Node, Mfa), State1}
             end;
         false ->
-            prune_here(Node, Mfa)
+            {prune_here(Node, Mfa), State#state{asked = Asked1}}
     end;
-prune(Node, Mfa) ->
-    prune_here(Node, Mfa).
+prune(Node, Mfa, State) ->
+    {prune_here(Node, Mfa), State}.
 
 prune_here(Node, {M, F, A}) ->
     apply(M, F, A ++ [Node]).

@@ -178,6 +178,7 @@ run_ct() {
 # 1 excluded, 1 skipped" (doctests count as tests; passed = the rest).
 run_elixir() {
   local log=$logs/elixir.log
+  [ -d test/elixir ] || return 0 # another project (RUN_TESTS_ROOT) without the tier
   if ! command -v mix >/dev/null 2>&1; then
     echo "mix is not installed (make deps installs Debian's elixir)" >"$log"
     settle elixir 0 1 1 "$log" 1
