@@ -65,9 +65,10 @@
 %%% it), they prune it: the last resort. A plain disconnect from one member
 %%% would cascade (global makes the other members drop that one), so where
 %%% global prevents overlapping partitions the node is asked to leave
-%%% instead: global:disconnect/0 runs on it (erpc), which drops it from
+%%% instead: global:disconnect/0 runs on it, which drops it from
 %%% every node it is connected to in one step, members and others alike,
-%%% and nobody else loses anyone. It is disconnected from here, which may
+%%% and nobody else loses anyone (asked through its rpc server, never
+%%% connecting to it again). It is disconnected from here, which may
 %%% cascade, if it is still connected 1 s later (OTP 25.0 has no
 %%% global:disconnect/0) or was asked less than 2 x prune_grace ago (see
 %%% prune/3). A libcluster topology's own disconnect MFA is called as it
@@ -757,7 +758,7 @@ prune(Node, {erlang, disconnect_node, []} = Mfa, #state{asked = Asked} = State) 
     Asked1 = maps:filter(fun(_, T) -> Now - T < 2 * State#state.prune_grace end, Asked),
     case prevents_overlapping_partitions() andalso not Recently of
         true ->
-            ok = erpc:cast(Node, global, disconnect, []),
+            ok = ask_to_leave(Node),
             State1 = State#state{asked = Asked1#{Node => Now}},
             case wait_gone(Node, Now + ?REMOTE_LEAVE_MS) of
                 true -> {true, State1};
@@ -768,6 +769,17 @@ prune(Node, {erlang, disconnect_node, []} = Mfa, #state{asked = Asked} = State) 
     end;
 prune(Node, Mfa, State) ->
     {prune_here(Node, Mfa), State}.
+
+%% global:disconnect/0 run on Node, through its rpc server (rex) as
+%% rpc:cast/4 asked older nodes to (the `{cast, M, F, A, GroupLeader}'
+%% cast every OTP release's rex still serves), sent with `noconnect':
+%% erpc:cast/4 would connect again to a node that has just left, when
+%% another member asked it first, and global would mesh it with everyone
+%% once more.
+ask_to_leave(Node) ->
+    _ = erlang:send({rex, Node}, {'$gen_cast', {cast, global, disconnect, [], user}},
+                    [noconnect]),
+    ok.
 
 prune_here(Node, {M, F, A}) ->
     apply(M, F, A ++ [Node]).
