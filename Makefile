@@ -7,6 +7,7 @@
 #                  "N passed, N failed, N skipped" (CI=true: unexplained skips fail)
 #   test-c         cmocka tests of the C program only
 #   eunit, ct      the Erlang suites only (CT_SUITES=caravan_dist_SUITE limits ct)
+#   elixir         the Elixir tier: test/elixir's ExUnit tests (mix test, offline)
 #   dialyzer       type analysis of erl_src (part of test)
 #   demo           three nodes with no epmd connect to each other, then stop
 #   bench          benchmarks side by side (bench/)
@@ -63,7 +64,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test test-c c-tests eunit ct dialyzer asan fuzz fuzz-build check-leaks demo bench clean check-ei
+.PHONY: all deps test test-c c-tests eunit ct elixir dialyzer asan fuzz fuzz-build check-leaks demo bench clean check-ei
 
 all: $(PORT)
 
@@ -164,6 +165,9 @@ eunit: $(PORT)
 
 ct: $(PORT)
 	@scripts/run-tests.sh ct
+
+elixir: $(PORT)
+	@scripts/run-tests.sh elixir
 
 dialyzer: $(PORT)
 	@scripts/run-tests.sh dialyzer

@@ -105,7 +105,8 @@ find_nodes(#{query := Query, node_sname := Sname, dns_client := Client, topology
                 _ -> Client:get_nodes(query(Query))
             end,
     Nodes = lists:delete(node(), [caravan_name:node(Base, Port, Host) || {Port, Host} <- Pairs]),
-    connect_nodes(Topology, Connect, ListNodes, Nodes).
+    connect_nodes(Topology, default(Connect, {net_kernel, connect_node, []}),
+                  default(ListNodes, {erlang, nodes, [connected]}), Nodes).
 
 %% @doc libcluster's Cluster.Strategy.connect_nodes/4 when libcluster is
 %% loaded; otherwise the same steps: connect each node not in list_nodes,
@@ -141,6 +142,11 @@ connect_nodes(Topology, Connect, ListNodes, Nodes) ->
     end.
 
 %%% internal
+
+%% A nil MFA (a %Cluster.Strategy.State{} built by hand) is libcluster's
+%% default, as Cluster.Supervisor fills it in.
+default(nil, Mfa) -> Mfa;
+default(Mfa, _) -> Mfa.
 
 %% dns_servers if given, else inet_db's nameservers, else resolv.conf; one
 %% server written as a string is that one (caravan_dns:servers_or_system/1).

@@ -8,8 +8,18 @@
 
 -export([dist_port/1]).
 
-%% @doc `dist_port('app-name3434@example.net') =:= 3434',
-%% `dist_port(<<"app-name-4834@example.net">>) =:= 4834'.
+%% @doc The distribution port a node name carries: the decimal digits that
+%% end the part before `@', or the default port when there are none.
+%%
+%% Examples:
+%%
+%% ```
+%% iex> Caravan.Epmd.dist_port(:"app-name3434@example.net")
+%% 3434
+%%
+%% iex> Caravan.Epmd.dist_port(:"app-name-4834@example.net")
+%% 4834
+%% '''
 -spec dist_port(atom() | string() | binary()) -> non_neg_integer().
 dist_port(Node) when is_atom(Node) ->
     dist_port(atom_to_binary(Node, utf8));

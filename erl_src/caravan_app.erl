@@ -18,7 +18,9 @@ start(_Type, _Args) ->
 %% the connections are dropped as a leave drops them (see caravan_cluster's
 %% module doc: global:disconnect/0 where global would otherwise cascade,
 %% the members one by one on OTP 25.0). Stopping only the application
-%% leaves connections as they are.
+%% leaves connections as they are. A cluster that is gone before this runs
+%% (libcluster's Cluster.Supervisor in an application that stops before
+%% caravan) left by itself, in caravan_cluster's terminate/2.
 -spec prep_stop(term()) -> term().
 prep_stop(State) ->
     case init:get_status() of

@@ -47,6 +47,11 @@
 %%% (not erlang:disconnect_node) is called for each member instead: theirs
 %%% to decide.
 %%%
+%%% A cluster whose process ends (the node stopping, its supervisor shutting
+%%% it down, caravan:stop_cluster/1) leaves in terminate/2 unless caravan's
+%%% prep_stop already made it leave: in an Elixir application the user's
+%%% tree, with libcluster's Cluster.Supervisor, stops before caravan does.
+%%%
 %%% A node leaving on purpose (no longer listed, or stopping) first tells
 %%% the same-named cluster on each member (when stopping: on each connected
 %%% node, since one may list it before it lists that one), and waits up to
@@ -55,9 +60,19 @@
 %%%
 %%% The others give a node that left the listing `prune_grace' ms (default
 %%% 3 x poll_interval + 1 s: the node's own confirmation takes one poll
-%%% interval plus a lookup, at most 2 x poll_interval) to leave by itself; then they disconnect it if
-%%% it is still connected (that disconnect may cascade, which is why it is
-%%% the last resort).
+%%% interval plus a lookup, at most 2 x poll_interval) to leave by itself; then, if
+%%% it is still connected (it runs no cluster, or its sources still list
+%%% it), they prune it: the last resort. A plain disconnect from one member
+%%% would cascade (global makes the other members drop that one), so where
+%%% global prevents overlapping partitions the node is asked to leave
+%%% instead: global:disconnect/0 runs on it, which drops it from
+%%% every node it is connected to in one step, members and others alike,
+%%% and nobody else loses anyone (asked through its rpc server, never
+%%% connecting to it again). It is disconnected from here, which may
+%%% cascade, if it is still connected 1 s later (OTP 25.0 has no
+%%% global:disconnect/0) or was asked less than 2 x prune_grace ago (see
+%%% prune/3). A libcluster topology's own disconnect MFA is called as it
+%%% is.
 %%%
 %%% == Sources ==
 %%%
@@ -130,6 +145,10 @@
 %% notice (they answer in microseconds; a member that does not, e.g. an
 %% older caravan, only costs this once).
 -define(DEPARTURE_ACK_MS, 500).
+%% How long a pruned node gets to leave when asked (global:disconnect/0 on
+%% it takes a round trip and a few milliseconds) before it is disconnected
+%% from here.
+-define(REMOTE_LEAVE_MS, 1000).
 %% The pg scope and group every cluster joins, whoever started it, so that
 %% caravan:status() and the application's prep_stop find them all.
 -define(SCOPE, caravan_clusters).
@@ -154,6 +173,12 @@
                 disconnect :: mfa_args(),
                 list_nodes :: mfa_args(),
                 libcluster :: boolean(),
+                prune :: boolean(),
+                prune_grace :: non_neg_integer(),
+                %% Nodes asked to leave by a prune, and when (see prune/3).
+                asked = #{} :: #{node() => integer()},
+                %% The last failed dial's node and reason, for its log line.
+                last_failure :: {node(), unreachable | not_part_of_network} | undefined,
                 %% The node is stopping: no dial, no disconnect any more.
                 halted = false :: boolean(),
                 %% Each dial in flight: its node, start time and deadline timer.
@@ -318,7 +343,9 @@ init({Name, Config}) ->
                            disconnect = maps:get(disconnect, Config,
                                                  {erlang, disconnect_node, []}),
                            list_nodes = ListNodes,
-                           libcluster = maps:get(libcluster, Config, false)},
+                           libcluster = maps:get(libcluster, Config, false),
+                           prune = maps:get(prune, Config, true),
+                           prune_grace = maps:get(prune_grace, Config, default_grace(Poll))},
             _ = join_group(),
             {ok, maps:fold(fun(I, _, S) -> start_source(I, S) end, State, State#state.sources)};
         {error, Reason} ->
@@ -423,8 +450,8 @@ handle_info({connected, Node, Pid, Result}, #state{diallers = D} = State) ->
     case maps:take(Pid, D) of
         {{Node, T0, Deadline}, D1} ->
             _ = erlang:cancel_timer(Deadline, [{async, true}, {info, false}]),
-            Ok = report_connect(Node, Result, T0, State),
-            {noreply, event({connect_result, Node, Ok}, State#state{diallers = D1})};
+            {Ok, State1} = report_connect(Node, Result, T0, State),
+            {noreply, event({connect_result, Node, Ok}, State1#state{diallers = D1})};
         error ->
             {noreply, State}
     end;
@@ -485,14 +512,51 @@ handle_info(_Msg, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, #state{sources = Sources, diallers = Diallers}) ->
+terminate(_Reason, #state{sources = Sources, diallers = Diallers} = State) ->
     [caravan_watch:stop(W) || #source{watch = W} <- maps:values(Sources), is_pid(W)],
     %% stop/1 exits normally, which does not end linked processes: a dial
     %% or a callback still running would outlive the cluster (and a dial
     %% connect a node after it stopped).
     [exit(P, kill) || #source{poller = P} <- maps:values(Sources), is_pid(P)],
     [exit(P, kill) || P <- maps:keys(Diallers)],
+    try depart(State)
+    catch Class:Why ->
+            ?LOG_WARNING("caravan_cluster: ~0p could not announce its departure: ~0p",
+                         [State#state.name, {Class, Why}], #{event => left})
+    end,
     ok.
+
+%% However the cluster ends (the node stopping, its supervisor shutting it
+%% down: caravan's, libcluster's, or the user's application's that stops
+%% before caravan; caravan:stop_cluster/1; a restart), it leaves as
+%% prep_stop makes it leave: every connected node hears it is leaving
+%% (so none redials it), then the connections a leave drops are dropped
+%% (see the module doc). With `prune => false' while the node keeps
+%% running, nothing is disconnected: the notice only. Once prep_stop has
+%% done this (halted), nothing more.
+depart(#state{halted = true}) ->
+    ok;
+depart(#state{core = Core, prune = Prune} = State) ->
+    Managed = caravan_cluster_core:managed(Core),
+    _ = announce(caravan_cluster_core:connected(Core), State),
+    Stopping = case init:get_status() of
+                   {stopping, _} -> true;
+                   _ -> false
+               end,
+    case Managed =/= [] andalso (Prune orelse Stopping) of
+        true ->
+            T0 = erlang:monotonic_time(),
+            Dropped = drop_connections(Managed,
+                                       #{global_disconnect => has_global_disconnect(),
+                                         pop => prevents_overlapping_partitions(),
+                                         disconnect => State#state.disconnect}),
+            [report_disconnect(N, true, T0, State) || N <- Dropped],
+            ?LOG_NOTICE("caravan_cluster: ~0p: left the cluster (~b connections dropped)",
+                        [State#state.name, length(Dropped)], #{event => left}),
+            ok;
+        false ->
+            ok
+    end.
 
 %%%---------------------------------------------------------------------------
 %%% Sources
@@ -635,15 +699,15 @@ perform({connect, Node}, #state{connect = {M, F, A}, list_nodes = {LM, LF, LA},
 perform({disconnect, Node}, #state{disconnect = {M, F, A}, list_nodes = {LM, LF, LA}} = State) ->
     T0 = erlang:monotonic_time(),
     %% As libcluster's disconnect_nodes/4: only a node list_nodes has.
-    Result = try
-                 case lists:member(Node, connected({LM, LF, LA})) of
-                     true -> apply(M, F, A ++ [Node]);
-                     false -> false
-                 end
-             catch _:E -> {error, E}
-             end,
-    report_disconnect(Node, Result, T0, State),
-    State;
+    {Result, State1} = try
+                           case lists:member(Node, connected({LM, LF, LA})) of
+                               true -> prune(Node, {M, F, A}, State);
+                               false -> {false, State}
+                           end
+                       catch _:E -> {{error, E}, State}
+                       end,
+    report_disconnect(Node, Result, T0, State1),
+    State1;
 perform({leave, Members}, State) ->
     _ = announce(Members, State),
     T0 = erlang:monotonic_time(),
@@ -654,6 +718,63 @@ perform({leave, Members}, State) ->
     ?LOG_NOTICE("caravan_cluster: ~0p: left the cluster (~b connections dropped)",
                 [State#state.name, length(Dropped)], #{event => left}),
     State.
+
+%% The last-resort prune of Node (see the module doc). Where global
+%% would turn this node's disconnect into a cascade, Node is asked to leave
+%% instead: global:disconnect/0 run on it drops it from every node in one
+%% step, without `lost_connection' messages, so the staying members keep
+%% each other. It is disconnected from here, which may cascade, when it is
+%% still connected after ?REMOTE_LEAVE_MS (an OTP 25.0 node, a node too
+%% busy to answer), and when it was asked less than 2 x prune_grace ago:
+%% something brings it back (a cluster of its own meshes it with a node
+%% connected to ours, and connect_all with us), and asking again would
+%% only go round that loop; the cascade's partition ends it. A libcluster
+%% topology's own disconnect MFA is called as it is: theirs to decide.
+prune(Node, {erlang, disconnect_node, []} = Mfa, #state{asked = Asked} = State) ->
+    Now = erlang:monotonic_time(millisecond),
+    Recently = case maps:find(Node, Asked) of
+                   {ok, T} -> Now - T < 2 * State#state.prune_grace;
+                   error -> false
+               end,
+    Asked1 = maps:filter(fun(_, T) -> Now - T < 2 * State#state.prune_grace end, Asked),
+    case prevents_overlapping_partitions() andalso not Recently of
+        true ->
+            ok = ask_to_leave(Node),
+            State1 = State#state{asked = Asked1#{Node => Now}},
+            case wait_gone(Node, Now + ?REMOTE_LEAVE_MS) of
+                true -> {true, State1};
+                false -> {prune_here(Node, Mfa), State1}
+            end;
+        false ->
+            {prune_here(Node, Mfa), State#state{asked = Asked1}}
+    end;
+prune(Node, Mfa, State) ->
+    {prune_here(Node, Mfa), State}.
+
+%% global:disconnect/0 run on Node, through its rpc server (rex) as
+%% rpc:cast/4 asked older nodes to (the `{cast, M, F, A, GroupLeader}'
+%% cast every OTP release's rex still serves), sent with `noconnect':
+%% erpc:cast/4 would connect again to a node that has just left, when
+%% another member asked it first, and global would mesh it with everyone
+%% once more.
+ask_to_leave(Node) ->
+    _ = erlang:send({rex, Node}, {'$gen_cast', {cast, global, disconnect, [], user}},
+                    [noconnect]),
+    ok.
+
+prune_here(Node, {M, F, A}) ->
+    apply(M, F, A ++ [Node]).
+
+wait_gone(Node, Deadline) ->
+    case lists:member(Node, nodes(connected)) of
+        false ->
+            true;
+        true ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true -> false;
+                false -> timer:sleep(10), wait_gone(Node, Deadline)
+            end
+    end.
 
 %% @doc Whether global:disconnect/0 exists (OTP 25.1 and later).
 -spec has_global_disconnect() -> boolean().
@@ -690,56 +811,73 @@ collect_acks(Ref, Pending, Deadline) ->
 %%% Reporting: logs, and libcluster's telemetry events
 %%%---------------------------------------------------------------------------
 
-%% Whether Result (what the connect MFA returned) is a connection, with
-%% libcluster's log line and telemetry event.
+%% Whether Result (what the connect MFA returned) is a connection; emits
+%% the dial's telemetry event (every dial: dashboards count them). The log
+%% line is the core's to decide (`joined', and `connect_failed' at the
+%% 1st, 2nd, 4th... failure): one line per event, see log/3.
 report_connect(Node, Result, T0, State) ->
+    Duration = #{duration => erlang:monotonic_time() - T0},
     case Result of
         true ->
-            telemetry([libcluster, connect_node, ok],
-                      #{duration => erlang:monotonic_time() - T0},
-                      #{node => Node, topology => State#state.name}),
-            libcluster_log(info, "connected to ~s", [inspect(Node)], State),
-            true;
+            emit(connect, ok, Duration, #{node => Node}, State),
+            {true, State};
         ignored ->
-            telemetry([libcluster, connect_node, error], #{},
-                      #{node => Node, topology => State#state.name,
-                        reason => not_part_of_network}),
-            libcluster_log(warning, "unable to connect to ~s: not part of network",
-                           [inspect(Node)], State),
-            false;
+            emit(connect, error, Duration, #{node => Node, reason => not_part_of_network},
+                 State),
+            {false, State#state{last_failure = {Node, not_part_of_network}}};
         _ ->
-            telemetry([libcluster, connect_node, error], #{},
-                      #{node => Node, topology => State#state.name, reason => unreachable}),
-            libcluster_log(warning, "unable to connect to ~s", [inspect(Node)], State),
-            false
+            emit(connect, error, Duration, #{node => Node, reason => unreachable}, State),
+            {false, State#state{last_failure = {Node, unreachable}}}
     end.
 
+%% A disconnect's telemetry event and, for libcluster's clusters,
+%% libcluster's line (theirs replaces caravan's `pruned' line there).
 report_disconnect(Node, Result, T0, State) ->
-    Topology = State#state.name,
     case Result of
         true ->
-            telemetry([libcluster, disconnect_node, ok],
-                      #{duration => erlang:monotonic_time() - T0},
-                      #{node => Node, topology => Topology}),
+            emit(disconnect, ok, #{duration => erlang:monotonic_time() - T0},
+                 #{node => Node}, State),
             libcluster_log(info, "disconnected from ~s", [inspect(Node)], State);
         false ->
-            telemetry([libcluster, disconnect_node, error], #{},
-                      #{node => Node, topology => Topology, reason => already_disconnected}),
+            emit(disconnect, error, #{}, #{node => Node, reason => already_disconnected}, State),
             libcluster_log(warning, "disconnect from ~s failed because we're already "
                            "disconnected", [inspect(Node)], State);
         ignored ->
-            telemetry([libcluster, disconnect_node, error], #{},
-                      #{node => Node, topology => Topology, reason => not_part_of_network}),
+            emit(disconnect, error, #{}, #{node => Node, reason => not_part_of_network}, State),
             libcluster_log(warning, "disconnect from ~s failed because it is not part of the "
                            "network", [inspect(Node)], State);
         Other ->
             Text = io_lib:format("~0p", [Other]),
-            telemetry([libcluster, disconnect_node, error], #{},
-                      #{node => Node, topology => Topology,
-                        reason => unicode:characters_to_binary(Text)}),
+            emit(disconnect, error, #{},
+                 #{node => Node, reason => unicode:characters_to_binary(Text)}, State),
             libcluster_log(warning, "disconnect from ~s failed with: ~s",
                            [inspect(Node), Text], State)
     end.
+
+%% One telemetry event: libcluster 3.5's for clusters libcluster started
+%% ([libcluster, connect_node | disconnect_node, ok | error], metadata
+%% node, topology and reason), caravan's own for the others ([caravan,
+%% cluster, connect | disconnect, ok | error], metadata node, cluster and
+%% reason; see the README's telemetry section), so that an application
+%% running libcluster topologies too does not count caravan's dials as
+%% its own. `departed' is caravan's only: libcluster has no such event.
+emit(departed, _, Measurements, Meta, #state{libcluster = false, name = Name}) ->
+    telemetry([caravan, cluster, departed], Measurements, Meta#{cluster => Name});
+emit(departed, _, _Measurements, _Meta, _State) ->
+    ok;
+emit(What, Outcome, Measurements, Meta, #state{libcluster = true, name = Name}) ->
+    Event = case What of
+                connect -> connect_node;
+                disconnect -> disconnect_node
+            end,
+    %% libcluster's ok events carry the duration, its error events nothing.
+    M = case Outcome of
+            ok -> Measurements;
+            error -> #{}
+        end,
+    telemetry([libcluster, Event, Outcome], M, Meta#{topology => Name});
+emit(What, Outcome, Measurements, Meta, #state{name = Name}) ->
+    telemetry([caravan, cluster, What, Outcome], Measurements, Meta#{cluster => Name}).
 
 %% libcluster's telemetry, when its telemetry library is there (caravan
 %% does not depend on it). Loaded first: in interactive mode (iex, mix run)
@@ -758,8 +896,12 @@ telemetry(Event, Measurements, Metadata) ->
 
 %% libcluster's own line, `[libcluster:TOPOLOGY] ...', for clusters started
 %% through it (caravan's own clusters log the joined/left lines below).
+%% No logger domain: OTP's default handler (relx releases log through it)
+%% drops every event whose domain is outside [otp, sasl], and a [libcluster]
+%% domain hid these lines. libcluster's own lines come through Elixir's
+%% Logger, whose handler shows them.
 libcluster_log(Level, Format, Args, #state{libcluster = true, name = Name}) ->
-    logger:log(Level, "[libcluster:~s] " ++ Format, [Name | Args], #{domain => [libcluster]});
+    logger:log(Level, "[libcluster:~s] " ++ Format, [Name | Args], #{caravan => cluster});
 libcluster_log(_Level, _Format, _Args, _State) ->
     ok.
 
@@ -775,18 +917,31 @@ inspect(Atom) ->
         false -> ":\"" ++ Text ++ "\""
     end.
 
+log(joined, #{node := Node}, #state{libcluster = true} = State) ->
+    libcluster_log(info, "connected to ~s", [inspect(Node)], State);
 log(joined, #{node := Node, failures := Failures}, #state{name = Name}) ->
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p joined~s", [Name, Node, after_failures(Failures)],
                 #{node => Node, event => joined});
+log(connect_failed, #{node := Node}, #state{libcluster = true, last_failure = Last} = State) ->
+    case Last of
+        {Node, not_part_of_network} ->
+            libcluster_log(warning, "unable to connect to ~s: not part of network",
+                           [inspect(Node)], State);
+        _ ->
+            libcluster_log(warning, "unable to connect to ~s", [inspect(Node)], State)
+    end;
 log(connect_failed, #{node := Node, attempts := Attempts}, #state{name = Name}) ->
     ?LOG_WARNING("caravan_cluster: ~0p: cannot connect to ~0p (~b attempts so far); retrying",
                  [Name, Node, Attempts], #{node => Node, event => connect_failed});
 log(nodedown, #{node := Node}, #state{name = Name}) ->
     ?LOG_NOTICE("caravan_cluster: ~0p lost connection to ~0p; reconnecting", [Name, Node],
                 #{node => Node, event => nodedown});
-log(departing, #{node := Node}, #state{name = Name}) ->
+log(departing, #{node := Node}, #state{name = Name} = State) ->
+    emit(departed, ok, #{}, #{node => Node}, State),
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p is leaving", [Name, Node],
                 #{node => Node, event => left});
+log(pruned, _, #state{libcluster = true}) ->
+    ok; % libcluster's "disconnected from" line says it
 log(pruned, #{node := Node}, #state{name = Name}) ->
     ?LOG_NOTICE("caravan_cluster: ~0p: ~0p left", [Name, Node], #{node => Node, event => left});
 log(listed, _, #state{name = Name}) ->

@@ -21,9 +21,12 @@
 %%% shows in caravan:status() (`started_by => libcluster'), dials through
 %%% the topology's connect MFA (skipping nodes its list_nodes MFA has) and
 %%% disconnects through its disconnect MFA, logs libcluster's lines
-%%% (`[libcluster:TOPOLOGY] connected to :"app-4370@10.0.0.5"') and, when
-%%% the telemetry library is loaded, emits libcluster 3.5's events
-%%% ([libcluster, connect_node | disconnect_node, ok | error]).
+%%% (`[libcluster:TOPOLOGY] connected to :"app-4370@10.0.0.5"'; one line
+%%% per event, caravan's own lines left out) and, when the telemetry library
+%%% is loaded, emits libcluster 3.5's events ([libcluster, connect_node |
+%%% disconnect_node, ok | error]) instead of caravan's. A State built by
+%%% hand may leave the MFAs nil (libcluster's struct defaults): nil is
+%%% libcluster's default MFA.
 -module(caravan_libcluster).
 
 -include_lib("kernel/include/logger.hrl").
@@ -47,7 +50,11 @@ child_spec(Module, [State]) ->
       shutdown => 5000}.
 
 -spec start_link([map()]) -> {ok, pid()} | {error, term()}.
-start_link([#{topology := Topology, config := Config} = State]) ->
+start_link([#{topology := Topology} = State]) ->
+    Config = case maps:get(config, State, []) of
+                 nil -> [];
+                 C -> C
+             end,
     %% A keyword list: the first of duplicate keys counts (Keyword.get/2);
     %% maps:from_list/1 keeps the last.
     caravan_cluster:start_link(Topology,
@@ -57,7 +64,12 @@ start_link([#{topology := Topology, config := Config} = State]) ->
 %% own options (already a map).
 -spec cluster_config(map(), map()) -> caravan_cluster:config().
 cluster_config(State, Options) ->
-    Mfas = maps:with([connect, disconnect, list_nodes], State),
+    %% %Cluster.Strategy.State{} defaults connect, disconnect and list_nodes
+    %% to nil (lib/strategy/state.ex); only Cluster.Supervisor fills them
+    %% in. A state built by hand (1.0.1's own dns_strategy_test does) leaves
+    %% them nil: nil is libcluster's default MFA, caravan_cluster's too.
+    Mfas = maps:filter(fun(_, V) -> V =/= nil end,
+                       maps:with([connect, disconnect, list_nodes], State)),
     Known = caravan_cluster:known_keys() -- [connect, disconnect, list_nodes, libcluster],
     warn_unknown(maps:get(topology, State, undefined), maps:keys(Options) -- Known),
     maps:merge(maps:with(Known, Options), Mfas#{libcluster => true}).

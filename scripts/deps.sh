@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config          # cc, make, pkg-config for libcares/libcurl
   erlang-nox erlang-dev               # the VM, and ei (erl_interface) for the C side
   erlang-common-test erlang-eunit erlang-dialyzer erlang-ssl erlang-src
+  erlang-edoc                         # docs chunks in the beams (IEx h, doctest)
   erlang-proper                       # stateful property tests of the cluster core
   rebar3
   libcmocka-dev                       # C unit tests

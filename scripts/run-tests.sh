@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs test suites and sums them: `run-tests.sh all|runner|c|eunit|ct|dialyzer|asan|fuzz`.
+# Runs test suites and sums them: `run-tests.sh all|runner|c|eunit|ct|elixir|dialyzer|asan|fuzz`.
 # Every suite runs even when an earlier one fails; the last line is always
 # "N passed, N failed, N skipped" over everything that ran. Skipped cases are
 # listed with their reasons before it (never silent). With CI=true a skip
@@ -68,6 +68,7 @@ failed_cases() {
     /==> .*: FAILED$/ { print; reason = 1; next }
     /^\[  FAILED  \] [A-Za-z_]/ { print }
     /\*failed\*$/ || /\*timed out\*$/ || /context setup failed/ { print }
+    /^  [0-9]+\) (test|doctest) / { print }
   ' | awk '!seen[$0]++' | head -40
 }
 
@@ -172,6 +173,41 @@ run_ct() {
   ct_suites ct "$logs/ct.log" "${args[@]}"
 }
 
+# The Elixir tier: test/elixir, a Mix project with caravan as a path
+# dependency (manager: :rebar3), run with `mix test`. Offline and with no
+# trace outside _build: hex is never asked (HEX_OFFLINE, no hex deps),
+# Mix's home and build output live in _build/elixir, rebar3 is Debian's.
+# Counts come from ExUnit's summary line: "2 doctests, 6 tests, 1 failure,
+# 1 excluded, 1 skipped" (doctests count as tests; passed = the rest).
+run_elixir() {
+  local log=$logs/elixir.log
+  [ -d test/elixir ] || return 0 # another project (RUN_TESTS_ROOT) without the tier
+  if ! command -v mix >/dev/null 2>&1; then
+    echo "mix is not installed (make deps installs Debian's elixir)" >"$log"
+    settle elixir 0 1 1 "$log" 1
+    return
+  fi
+  local root=$PWD
+  (cd test/elixir &&
+     MIX_ENV=test MIX_HOME="$root/_build/elixir/mix-home" HEX_OFFLINE=1 HEX_HOME="$root/_build/elixir/hex-home" \
+     MIX_REBAR3=${MIX_REBAR3:-$(command -v rebar3)} MIX_BUILD_ROOT="$root/_build/elixir/build" \
+     timeout 300 mix test --color=false) >"$log" 2>&1
+  rc=$?
+  local line total f s
+  line=$(grep -E '^([0-9]+ doctests?, )?[0-9]+ tests?, [0-9]+ failures?' "$log" | tail -1)
+  total=$(( $(echo "$line" | sed -n 's/^\([0-9]*\) doctest.*/\1/p' | head -1) + 0 ))
+  total=$((total + $(echo "$line" | sed -n 's/\(^\|.*, \)\([0-9]*\) tests\{0,1\},.*/\2/p' | head -1) + 0))
+  f=$(echo "$line" | sed -n 's/.*, \([0-9]*\) failures\{0,1\}.*/\1/p')
+  s=$(echo "$line" | sed -n 's/.*, \([0-9]*\) skipped.*/\1/p')
+  local x i
+  x=$(echo "$line" | sed -n 's/.*, \([0-9]*\) excluded.*/\1/p')
+  i=$(echo "$line" | sed -n 's/.*, \([0-9]*\) invalid.*/\1/p')
+  f=$(( ${f:-0} + ${i:-0} ))
+  s=$(( ${s:-0} + ${x:-0} ))
+  add_skips elixir "$s" "ExUnit gives no reason (@tag :skip or excluded)"
+  settle elixir $((total - f - s)) "$f" "$rc" "$log" 60 "$s"
+}
+
 # The runner's own test (test/runner): its counts and skip policy against
 # real CT, EUnit and cmocka output from a fixture project.
 run_runner() {
@@ -249,6 +285,7 @@ case $what in
     run_c
     run_eunit
     run_ct
+    run_elixir
     run_dialyzer
     run_asan
     run_fuzz
@@ -258,10 +295,11 @@ case $what in
   c) run_c ;;
   eunit) run_eunit ;;
   ct) run_ct ;;
+  elixir) run_elixir ;;
   dialyzer) run_dialyzer ;;
   asan) run_asan ;;
   fuzz) run_fuzz ;;
-  *) echo "usage: $0 all|runner|c|eunit|ct|dialyzer|asan|fuzz" >&2; exit 2 ;;
+  *) echo "usage: $0 all|runner|c|eunit|ct|elixir|dialyzer|asan|fuzz" >&2; exit 2 ;;
 esac
 
 # Skips are listed whatever the mode; in CI an unexplained one fails.

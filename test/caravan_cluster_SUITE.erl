@@ -22,7 +22,9 @@
          delisted_node_dialling_back_is_pruned_again/1, staying_nodes_prune_a_delisted_node/1,
          staying_nodes_keep_it_with_prune_false/1, unknown_keys_are_refused/1,
          callback_source_names_nodes_by_host_name/1,
-         libcluster_node_stops_tidily/1]).
+         libcluster_node_stops_tidily/1, libcluster_app_stops_before_caravan/1,
+         stopped_cluster_announces_its_departure/1, departure_logged_once/1,
+         prune_does_not_cascade/1]).
 -export([callback_listing/1, downs_of/3]).
 -export([forms_from_dns/1, join_and_leave_through_nsupdate/1, prune_false_keeps_nodes/1,
          never_disconnects_foreign_nodes/1, status_and_members/1, source_down_keeps_members/1,
@@ -50,9 +52,12 @@ groups() ->
                      prune_grace_follows_poll_interval, one_listing_without_self_is_not_a_leave,
                      delisted_node_dialling_back_is_pruned_again,
                      staying_nodes_prune_a_delisted_node, staying_nodes_keep_it_with_prune_false,
-                     unknown_keys_are_refused, callback_source_names_nodes_by_host_name]},
+                     unknown_keys_are_refused, callback_source_names_nodes_by_host_name,
+                     stopped_cluster_announces_its_departure, departure_logged_once,
+                     prune_does_not_cascade]},
      {http, [], [consul_join_and_leave, nomad_join_and_leave]},
      {libcluster, [], [libcluster_strategy, libcluster_node_stops_tidily,
+                       libcluster_app_stops_before_caravan,
                        caravan_1_0_1_dns_strategy]},
      {netns, [], [netns_forms_and_changes, netns_cut_off_and_restored,
                   netns_prune_false_keeps_nodes]}].
@@ -537,6 +542,81 @@ libcluster_node_stops_tidily(Config) ->
     put(nodes, get_nodes() -- [{PL, LeavingName}]),
     wait_mesh([Stay1, Stay2], 100).
 
+%% Issue 20 item 1: as in a Mix app, Cluster.Supervisor lives in the
+%% user's application, started after caravan and so stopped BEFORE it: the
+%% cluster process is gone when caravan's prep_stop runs. Its own
+%% terminate/2 announces the departure: the staying nodes mark it
+%% departed and neither redial it nor count a retry. (Before, they logged
+%% "unable to connect" with pending_retries 1.)
+libcluster_app_stops_before_caravan(Config) ->
+    Nodes = listed_nodes(Config, 3),
+    [ok = caravan_test_peer:call(P, caravan_test_libcluster, start_app,
+                                 [[{app, libcluster_topology(Config, [])}]])
+     || {P, _} <- Nodes],
+    wait_mesh(Nodes, 10000),
+    wait_members(Nodes, 5000),
+    [Stay1, Stay2, {PL, LeavingName}] = Nodes,
+    ok = caravan_test_peer:call(PL, init, stop, []),
+    caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
+    %% Past several retry_min (200 ms) steps: a retry would show by now.
+    timer:sleep(1000),
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster},
+                  status(N)) || N <- [Stay1, Stay2]],
+    put(nodes, get_nodes() -- [{PL, LeavingName}]),
+    wait_mesh([Stay1, Stay2], 100).
+
+%% Issue 20 item 1: a cluster stopped while its node keeps running
+%% (caravan:stop_cluster/1, as a user stops a topology) leaves as a
+%% stopping node does: the others hear it, mark it departed and do not
+%% redial it, though DNS still lists it.
+stopped_cluster_announces_its_departure(Config) ->
+    Nodes = loopback_mesh(Config, 3, #{}),
+    wait_members(Nodes, 5000),
+    [{PL, LeavingName} | Staying] = Nodes,
+    ok = caravan_test_peer:call(PL, caravan, stop_cluster, [app]),
+    caravan_test_peer:wait_until(
+      fun() -> lists:all(fun(N) -> not lists:member(LeavingName, sees(N)) end, Staying) end,
+      5000),
+    timer:sleep(1000),
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0}, status(N))
+     || N <- Staying],
+    ?assertEqual([], caravan_test_peer:call(PL, erlang, nodes, [])),
+    wait_mesh(Staying, 100).
+
+%% Issue 20 item 4: a member that leaves on purpose (its node stops) is
+%% one line on each staying node, "... is leaving", and one
+%% [caravan, cluster, departed] event; nothing about it is logged after
+%% (no "lost connection", no "cannot connect"). Before, the staying nodes
+%% logged the notice and emitted no event of caravan's own.
+departure_logged_once(Config) ->
+    Nodes = loopback_mesh(Config, 3, #{}),
+    wait_members(Nodes, 5000),
+    [{PL, LeavingName} | Staying] = Nodes,
+    [begin
+         ok = caravan_test_peer:call(P, caravan_test_log, start, []),
+         ok = caravan_test_peer:call(P, telemetry, capture, [])
+     end || {P, _} <- Staying],
+    ok = caravan_test_peer:call(PL, init, stop, []),
+    caravan_test_peer:wait_until(
+      fun() -> lists:all(fun(N) -> not lists:member(LeavingName, sees(N)) end, Staying) end,
+      5000),
+    timer:sleep(1500),
+    Name = atom_to_binary(LeavingName),
+    [begin
+         %% caravan's lines (global may add its own warning about the
+         %% leaving node: OTP's, not counted here).
+         Lines = [L || L <- caravan_test_peer:call(P, caravan_test_log, lines, []),
+                       binary:match(L, Name) =/= nomatch,
+                       binary:match(L, [<<"caravan_cluster:">>, <<"[libcluster:">>]) =/= nomatch],
+         ct:log("~p: ~p", [N, Lines]),
+         ?assertMatch([_], Lines),
+         ?assertNotEqual(nomatch, binary:match(hd(Lines), <<"is leaving">>)),
+         ?assertEqual([#{cluster => app, node => LeavingName}],
+                      [Md || {[caravan, cluster, departed], _, Md}
+                                 <- caravan_test_peer:call(P, telemetry, events, [])])
+     end || {P, N} <- Staying],
+    put(nodes, get_nodes() -- [{PL, LeavingName}]).
+
 caravan_1_0_1_dns_strategy(Config) ->
     Bind = ?config(bind, Config),
     Nodes = listed_nodes(Config, 3),
@@ -716,7 +796,8 @@ leave_keeps_hidden_and_drops_what_global_knows(Config) ->
 %% Issue 13 item 2: OTP 25.0 has no global:disconnect/0; the leave then
 %% drops the members one by one, and only them (a hidden node stays).
 leave_fallback_without_global_disconnect(Config) ->
-    Nodes = [{PA, _} | Others] = loopback_mesh(Config, 3, #{}),
+    %% prune => false: a stopped cluster then drops nothing itself.
+    Nodes = [{PA, _} | Others] = loopback_mesh(Config, 3, #{prune => false}),
     %% Clusters stopped, so that nobody redials what is dropped here.
     [ok = caravan_test_peer:call(P, caravan, stop_cluster, [app]) || {P, _} <- Nodes],
     {PH, Hidden} = start_node(Config, "127.0.0.18", ["-hidden"]),
@@ -755,8 +836,11 @@ prune_grace_follows_poll_interval(Config) ->
     remove_record(Bind, Port, C),
     caravan_test_peer:wait_until(fun() -> maps:get(self, status(NC)) =:= out end, 3 * Poll + 1000),
     timer:sleep(1000),
-    [?assertEqual([], [E || {[libcluster, disconnect_node, _] = E, _, _}
-                                <- caravan_test_peer:call(P, telemetry, events, [])])
+    [?assertEqual([], [E || {E, _, _} <- caravan_test_peer:call(P, telemetry, events, []),
+                            lists:member(E, [[libcluster, disconnect_node, ok],
+                                             [libcluster, disconnect_node, error],
+                                             [caravan, cluster, disconnect, ok],
+                                             [caravan, cluster, disconnect, error]])])
      || {P, _} <- Staying],
     [?assertEqual(0, downs_of(P, Counter, element(2, Other)))
      || {{P, _}, Counter} <- Counters, Other <- Staying, element(1, Other) =/= P],
@@ -834,6 +918,31 @@ delisted_node_dialling_back_is_pruned_again(Config) ->
 staying_nodes_prune_a_delisted_node(Config) ->
     staying_nodes_and_a_delisted_node(Config, #{}),
     ok.
+
+%% Issue 20 item 6: a listed node that runs no cluster (so it never
+%% leaves by itself) is removed from DNS; when the grace runs out the
+%% staying nodes prune it. With OTP's defaults (prevent_overlapping_
+%% partitions) a plain disconnect from A made global disconnect B from A
+%% too, for about half a second. The prune asks the node to leave
+%% (global:disconnect/0 there): A and B never lose each other.
+prune_does_not_cascade(Config) ->
+    Bind = ?config(bind, Config),
+    Port = ?config(port, Config),
+    Ips = [_, _, C] = ips(3),
+    [add_record(Bind, Port, Ip) || Ip <- Ips],
+    Nodes = [_, _, {_, NameC}] = [start_node(Config, Ip, []) || Ip <- Ips],
+    Staying = lists:sublist(Nodes, 2),
+    [start_cluster(N, dns_cluster(Config, #{})) || N <- Staying],
+    wait_mesh(Nodes, 10000),
+    Counters = [{N, caravan_test_peer:call(P, caravan_test_watcher, start_all, [])}
+                || {P, _} = N <- Staying],
+    remove_record(Bind, Port, C),
+    [caravan_test_peer:wait_until(fun() -> not lists:member(NameC, sees(N)) end,
+                                  ?GRACE_MS + 3 * ?POLL_MS + 3000) || N <- Staying],
+    timer:sleep(1000),
+    [?assertEqual(0, downs_of(P, Counter, element(2, Other)))
+     || {{P, _}, Counter} <- Counters, Other <- Staying, element(1, Other) =/= P],
+    wait_mesh(Staying, 100).
 
 %% The same with prune => false: the staying nodes keep it, past the grace.
 staying_nodes_keep_it_with_prune_false(Config) ->

@@ -10,6 +10,7 @@
 -export([hanging_connect/2, garbage_connect/2, raising_connect/2, counted_connect/2]).
 -export([not_a_list/0]).
 -export([get_nodes/1]).
+-export([log/2]).
 
 -define(GOOD, {ok, [{"127.0.0.1", 4001}, {"127.0.0.1", 4002}]}).
 %% Every wait is bounded; the machine is shared, so generously.
@@ -225,7 +226,7 @@ telemetry_is_loaded_when_needed_test_() ->
              C = start(Key, #{connect => {?MODULE, garbage_connect, [self()]}}),
              try
                  wait(fun() -> dials() >= 2 end),
-                 wait(fun() -> [E || {_, [libcluster, connect_node, error] = E, _, _}
+                 wait(fun() -> [E || {_, [caravan, cluster, connect, error] = E, _, _}
                                          <- ets:tab2list(caravan_test_telemetry)] =/= []
                       end)
              after
@@ -233,6 +234,109 @@ telemetry_is_loaded_when_needed_test_() ->
                  Holder ! stop
              end
      end}.
+
+%% Issue 20 item 4: one line per failed dial, at the 1st, 2nd, 4th, 8th...
+%% failure: caravan's line for a cluster caravan started, libcluster's for
+%% one libcluster started, never both; every line passes the filters of
+%% OTP's default handler (which relx releases log through). Telemetry:
+%% one event per dial, [caravan, cluster, ...] for caravan's clusters and
+%% [libcluster, ...] only for libcluster's. Before, each failure logged
+%% libcluster's line (domain [libcluster], dropped by OTP's default
+%% handler) AND caravan's, and caravan's own clusters emitted libcluster's
+%% events.
+failed_dials_log_one_line_each_test_() ->
+    {timeout, 60,
+     [fun() -> one_line_per_failure(caravan) end,
+      fun() -> one_line_per_failure(libcluster) end]}.
+
+one_line_per_failure(StartedBy) ->
+    Key = {one_line, StartedBy},
+    set(Key, {ok, [{"127.0.0.1", 4001}]}),
+    Holder = telemetry_table(),
+    ok = logger:add_handler(?MODULE, ?MODULE,
+                            #{level => all, config => #{test => self()},
+                              filter_default => stop, filters => otp_default_filters()}),
+    C = case StartedBy of
+            caravan -> start(Key, #{});
+            libcluster -> start_libcluster(Key)
+        end,
+    Topology = maps:get(cluster, caravan_cluster:status(C)),
+    try
+        wait(fun() -> dials() >= 9 end)
+    after
+        stop(C),
+        ok = logger:remove_handler(?MODULE)
+    end,
+    Events = [{E, Md} || {_, E, _, Md} <- ets:tab2list(caravan_test_telemetry)],
+    Holder ! stop,
+    Node = 'app-4001@127.0.0.1',
+    Failures = length([E || {E, #{node := N}} <- Events, N =:= Node,
+                            lists:last(E) =:= error]),
+    ?assert(Failures >= 9),
+    ?assertEqual([], [E || {E, _} <- Events, not lists:member(E, events(StartedBy))]),
+    Lines = collect_lines(),
+    ?debugFmt("~p failures, lines: ~p", [Failures, Lines]),
+    Caravan = [L || L <- Lines, binary:match(L, <<"cannot connect to 'app-4001@127.0.0.1'">>)
+                                =/= nomatch],
+    Libcluster = [L || L <- Lines,
+                       binary:match(L, iolist_to_binary(
+                                         ["[libcluster:", atom_to_list(Topology),
+                                          "] unable to connect to :\"app-4001@127.0.0.1\""]))
+                           =/= nomatch],
+    Expected = length([A || A <- lists:seq(1, Failures), A band (A - 1) =:= 0]),
+    case StartedBy of
+        caravan -> ?assertEqual({Expected, 0}, {length(Caravan), length(Libcluster)});
+        libcluster -> ?assertEqual({0, Expected}, {length(Caravan), length(Libcluster)})
+    end.
+
+events(caravan) -> [[caravan, cluster, connect, error]];
+events(libcluster) -> [[libcluster, connect_node, error]].
+
+start_libcluster(Key) ->
+    start_table(),
+    Source = {callback, #{basename => "app", discover => fun() -> answer(Key) end}},
+    Topology = list_to_atom("shell_lc_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {ok, C} = caravan_libcluster:start_link(
+                [#{'__struct__' => 'Elixir.Cluster.Strategy.State', topology => Topology,
+                   connect => {?MODULE, garbage_connect, [self()]},
+                   disconnect => {erlang, disconnect_node, []},
+                   list_nodes => {erlang, nodes, [connected]}, meta => nil,
+                   config => [{sources, [Source]}, {poll_interval, 50}, {self_listed, false},
+                              {prune, false}, {retry_min, 20}, {retry_max, 40}]}]),
+    unlink(C),
+    C.
+
+%% The filters OTP's default handler starts with (kernel's
+%% ?DEFAULT_HANDLER_FILTERS, logger_internal.hrl, OTP 21 to 28), with
+%% filter_default stop: an event with a domain outside [otp, sasl] is
+%% dropped.
+otp_default_filters() ->
+    [{remote_gl, {fun logger_filters:remote_gl/2, stop}},
+     {domain, {fun logger_filters:domain/2, {log, super, [otp, sasl]}}},
+     {no_domain, {fun logger_filters:domain/2, {log, undefined, []}}}].
+
+%% logger handler: each event that passed the filters, to the test.
+-spec log(logger:log_event(), logger:handler_config()) -> ok.
+log(Event, #{config := #{test := Test}}) ->
+    Text = logger_formatter:format(Event, #{single_line => true, template => [msg]}),
+    Test ! {logged, iolist_to_binary(Text)},
+    ok.
+
+collect_lines() ->
+    receive {logged, L} -> [L | collect_lines()]
+    after 0 -> []
+    end.
+
+%% A fresh table for the telemetry stand-in, owned by the returned pid.
+telemetry_table() ->
+    _ = [ets:delete(caravan_test_telemetry) || ets:whereis(caravan_test_telemetry) =/= undefined],
+    Self = self(),
+    Holder = spawn(fun() ->
+                           ets:new(caravan_test_telemetry, [named_table, public, ordered_set]),
+                           Self ! telemetry_table,
+                           receive stop -> ok end
+                   end),
+    receive telemetry_table -> Holder after ?WAIT_MS -> error(no_table) end.
 
 %% caravan_cluster:stop/1 with dials in flight: nothing the cluster
 %% started outlives it. Before the fix a dialler (and a poller) survived

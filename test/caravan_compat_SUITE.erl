@@ -17,7 +17,8 @@
 
 -export([inet_res_get_nodes/1, strategy_start_link/1, connect_gets_correct_node_names/1,
          named_the_1_0_1_way/1, removed_from_dns_disconnects_nobody/1,
-         erl_epmd_port_decides_the_listen_port/1, discover_names_by_target/1]).
+         erl_epmd_port_decides_the_listen_port/1, discover_names_by_target/1,
+         erl_inetrc_nameserver_needs_resolv_conf_off/1]).
 
 -define(POLL_MS, 500).
 %% caravan_cluster's prune grace (5 s) plus three polls: a strategy that
@@ -32,7 +33,8 @@ suite() ->
 all() ->
     [inet_res_get_nodes, strategy_start_link, connect_gets_correct_node_names,
      named_the_1_0_1_way, removed_from_dns_disconnects_nobody,
-     erl_epmd_port_decides_the_listen_port, discover_names_by_target].
+     erl_epmd_port_decides_the_listen_port, discover_names_by_target,
+     erl_inetrc_nameserver_needs_resolv_conf_off].
 
 init_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd(),
@@ -198,6 +200,46 @@ discover_names_by_target(Config) ->
                  caravan_dns:discover(Source#{name_by => target})),
     ?assertEqual({ok, ['app-7001@127.0.0.5']}, caravan_dns:discover(Source)),
     ?assertEqual({ok, ['app-7001@127.0.0.5']}, caravan_dns:discover(Source#{name_by => address})).
+
+%% README, "Coming from Caravan 1.0.1": an erl_inetrc naming Consul's DNS
+%% as `nameserver' resolves the nodes' host names only with
+%% `{resolv_conf, ""}' before it. Without it inet_db reads the host's
+%% /etc/resolv.conf again at the first lookup and its servers REPLACE the
+%% inetrc's: host lookups go to the host's resolver, which knows no
+%% Consul names, so nodes are found but every connection is
+%% "unreachable". Checked on inet_db's own configuration (the host's
+%% resolver is outside this machine, where tests may send nothing); the
+%% fixed file is then used for a real lookup, answered by BIND.
+erl_inetrc_nameserver_needs_resolv_conf_off(Config) ->
+    Dir = ?config(priv_dir, Config),
+    [{Ip, Port}] = nameserver(Config),
+    Server = io_lib:format("{nameserver, ~p, ~b}.~n{lookup, [dns]}.~n", [Ip, Port]),
+    Trap = filename:join(Dir, "inetrc-trap"),
+    ok = file:write_file(Trap, Server),
+    Fixed = filename:join(Dir, "inetrc-fixed"),
+    ok = file:write_file(Fixed, ["{resolv_conf, \"\"}.\n", Server]),
+    Peer = fun(Inetrc) ->
+                   {P, _} = start_peer("inetrc-" ++ integer_to_list(caravan_test_peer:free_port()),
+                                       "127.0.0.1", ["-kernel", "inetrc", quoted(Inetrc)]),
+                   ok = caravan_test_peer:call(P, inet_db, res_update_conf, []),
+                   P
+           end,
+    HostServers = case inet_parse:resolv("/etc/resolv.conf") of
+                      {ok, Entries} -> [{A, 53} || {nameserver, A} <- Entries];
+                      _ -> []
+                  end,
+    case HostServers of
+        [] ->
+            ct:comment("no /etc/resolv.conf nameserver here: the trap cannot spring");
+        _ ->
+            PT = Peer(Trap),
+            ?assertEqual(HostServers,
+                         caravan_test_peer:call(PT, inet_db, res_option, [nameservers]))
+    end,
+    PF = Peer(Fixed),
+    ?assertEqual([{Ip, Port}], caravan_test_peer:call(PF, inet_db, res_option, [nameservers])),
+    ?assertMatch({ok, {hostent, _, _, inet, 4, [{127, 0, 0, 1}]}},
+                 caravan_test_peer:call(PF, inet, gethostbyname, ["jabber-1.node.dc1.consul"])).
 
 %%% helpers
 

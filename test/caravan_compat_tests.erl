@@ -30,14 +30,14 @@ create_state(InState) ->
                                          {node_sname, "profile-service"}]}),
                InState).
 
-%% %Cluster.Strategy.State{} with libcluster's field defaults.
+%% %Cluster.Strategy.State{} with libcluster 3.5's field defaults
+%% (lib/strategy/state.ex): every MFA nil, config [] (only
+%% Cluster.Supervisor fills the MFAs in).
 state_struct() ->
     state_struct(#{}).
 state_struct(Fields) ->
     maps:merge(#{'__struct__' => 'Elixir.Cluster.Strategy.State', topology => nil,
-                 connect => {net_kernel, connect_node, []},
-                 disconnect => {erlang, disconnect_node, []},
-                 list_nodes => {erlang, nodes, [connected]},
+                 connect => nil, disconnect => nil, list_nodes => nil,
                  config => [], meta => nil}, Fields).
 
 new(State) -> ?CONFIG:new(State).
@@ -103,6 +103,64 @@ find_nodes_test() ->
     ?assertEqual(['connectnodetest-7000@somenode.foo.example.net'],
                  caravan_compat_test_client:connected()),
     caravan_compat_test_client:reset().
+
+%% "connect/1 gets correct node names" as 1.0.1 wrote it: the
+%% %Cluster.Strategy.State{} built by hand, disconnect left nil, started
+%% as start_supervised({DnsStrategy, [state]}) starts it. The connect MFA
+%% gets connectnodetest-7000@somenode.foo.example.net. Before issue 20 the
+%% start failed: {bad_config, disconnect, nil}.
+state_built_by_hand_starts_the_strategy_test_() ->
+    {timeout, 30,
+     fun() ->
+             caravan_compat_test_client:reset(),
+             State = state_struct(#{topology => caravan_nil_mfas,
+                                    connect => {caravan_compat_test_client, connect_test, []},
+                                    list_nodes => {erlang, nodes, [connected]},
+                                    config => [{dns_client, caravan_compat_test_client},
+                                               {node_sname, <<"connectnodetest">>},
+                                               {query, <<"fooo">>},
+                                               {poll_interval, 100}]}),
+             {ok, Pid} = ?STRATEGY:start_link([State]),
+             unlink(Pid),
+             try
+                 wait_until(fun() -> caravan_compat_test_client:connected() =/= [] end, 100),
+                 ?assertEqual(['connectnodetest-7000@somenode.foo.example.net'],
+                              lists:usort(caravan_compat_test_client:connected()))
+             after
+                 caravan_cluster:stop(Pid),
+                 caravan_compat_test_client:reset()
+             end
+     end}.
+
+%% The same state with every MFA nil, for caravan's own strategy: nil is
+%% libcluster's default MFA. Before issue 20: {bad_config, connect, nil}.
+nil_mfas_are_libclusters_defaults_test() ->
+    Source = {callback, #{basename => "app", discover => fun() -> {ok, []} end}},
+    State = state_struct(#{topology => caravan_all_nil, config => [{sources, [Source]}]}),
+    {ok, Pid} = caravan_libcluster:start_link([State]),
+    unlink(Pid),
+    try
+        ?assertMatch(#{started_by := libcluster}, caravan_cluster:status(Pid))
+    after
+        caravan_cluster:stop(Pid)
+    end,
+    %% find_nodes/1 too: a nil connect and list_nodes are libcluster's.
+    caravan_compat_test_client:reset(),
+    Config = ?CONFIG:new(state_struct(#{topology => caravan,
+                                        config => [{dns_client, caravan_compat_test_client},
+                                                   {node_sname, <<"connectnodetest">>},
+                                                   {query, <<"fooo">>}]})),
+    %% Not distributed: net_kernel:connect_node/1 answers ignored.
+    ?assertEqual({error, [{'connectnodetest-7000@somenode.foo.example.net', ignored}]},
+                 ?STRATEGY:find_nodes(Config)).
+
+wait_until(Fun, 0) ->
+    ?assert(Fun());
+wait_until(Fun, Tries) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(100), wait_until(Fun, Tries - 1)
+    end.
 
 %%% test/caravan/epmd_test.exs: the doctests of Caravan.Epmd.dist_port/1
 

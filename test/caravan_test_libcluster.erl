@@ -8,10 +8,19 @@
 %%% starts Strategy.child_spec([State]) under a one_for_one supervisor.
 %%% connect/1, disconnect/1 and list_nodes/0 are MFAs a topology can name:
 %%% they record each call, then do what libcluster's defaults do.
+%%%
+%%% start_app/1 puts the supervisor in an application of its own that
+%%% needs caravan, as a Mix app holding Cluster.Supervisor in its tree:
+%%% started after caravan, it is stopped before caravan when the node
+%%% stops (applications stop newest first).
 -module(caravan_test_libcluster).
 -behaviour(supervisor).
+-behaviour(application).
 
 -export([start/1]).
+-export([start_app/1]).
+-export([start/2]).
+-export([stop/1]).
 -export([connect/1]).
 -export([disconnect/1]).
 -export([list_nodes/0]).
@@ -33,6 +42,38 @@ start(Topologies) ->
                   receive stop -> ok end
           end),
     receive {started, Result} -> Result after 10000 -> error(libcluster_stand_in_stuck) end.
+
+%% @doc Starts the topologies in application caravan_test_libcluster_app
+%% (which depends on caravan, so it starts after and stops before it).
+-spec start_app([{atom(), [{atom(), term()}]}]) -> ok.
+start_app(Topologies) ->
+    {ok, _} = start_table(),
+    App = caravan_test_libcluster_app,
+    ok = application:load({application, App,
+                           [{description, "a Mix app's tree with Cluster.Supervisor"},
+                            {vsn, "1"}, {modules, [?MODULE]}, {registered, []},
+                            {applications, [kernel, stdlib, caravan]},
+                            {mod, {?MODULE, Topologies}}]}),
+    {ok, _} = application:ensure_all_started(App),
+    ok.
+
+%% The call record's table, owned by a process of its own.
+start_table() ->
+    Self = self(),
+    Pid = spawn(fun() ->
+                        ets:new(?MODULE, [named_table, public, ordered_set]),
+                        Self ! table_ready,
+                        receive stop -> ok end
+                end),
+    receive table_ready -> {ok, Pid} after 10000 -> error(no_table) end.
+
+-spec start(application:start_type(), [{atom(), [{atom(), term()}]}]) -> {ok, pid()}.
+start(_Type, Topologies) ->
+    supervisor:start_link(?MODULE, Topologies).
+
+-spec stop(term()) -> ok.
+stop(_State) ->
+    ok.
 
 -spec connect(node()) -> boolean() | ignored.
 connect(Node) ->
