@@ -59,7 +59,7 @@ static int op_dist_port(struct ops *o, const struct request *req)
     long long default_port = 0;
     const struct term_arg spec[] = {
         {.key = "name", .type = ARG_BINARY, .required = true, .dest = name,
-         .len_out = &name_len, .max = sizeof name - 1},
+         .len_out = &name_len, .max = sizeof name - 1, .nul_ok = true},
         {.key = "default", .type = ARG_INT, .dest = &default_port, .min = 0, .max = 65535},
     };
 

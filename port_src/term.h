@@ -66,6 +66,7 @@ struct term_arg {
     enum term_arg_type type;
     bool required;
     /* ARG_BINARY: dest is char[max + 1], NUL-terminated; *len_out gets the size.
+     *   A binary holding a NUL byte is refused, naming the key (bad_args).
      * ARG_INT: dest is long long, accepted range [min, max].
      * ARG_ATOM: dest is char[max + 1]; the atom's name, NUL-terminated.
      * ARG_BINARY_LIST: a list of binaries, none containing a comma, joined
@@ -75,6 +76,9 @@ struct term_arg {
     size_t *len_out;
     long long min, max;
     bool *seen; /* optional: set when the key was present */
+    /* ARG_BINARY: let NUL bytes through (with len_out, for a value the
+     * operation checks byte by byte itself, as dist_port's name). */
+    bool nul_ok;
 };
 
 int term_args_parse(const struct request *req, const struct term_arg *spec, size_t n,
