@@ -58,7 +58,11 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
          .max = sizeof a->cert_file - 1},
         {.key = "key_file", .type = ARG_BINARY, .dest = a->key_file, .max = sizeof a->key_file - 1},
     };
-    size_t n = 10;
+    bool proxy_atom = false, proxy_seen = false;
+    spec[10] = (struct term_arg){.key = "proxy", .type = ARG_ATOM_OR_BINARY, .dest = a->proxy,
+                                 .max = sizeof a->proxy - 1, .is_atom = &proxy_atom,
+                                 .seen = &proxy_seen};
+    size_t n = 11;
     if (api == API_CONSUL) {
         spec[n++] = (struct term_arg){.key = "tag", .type = ARG_BINARY, .dest = a->tag,
                                       .max = sizeof a->tag - 1};
@@ -78,6 +82,18 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
     }
     if (term_args_parse(req, spec, n, msg, msglen) != 0)
         return -1;
+    if (proxy_seen && proxy_atom && strcmp(a->proxy, "none") != 0) {
+        snprintf(msg, msglen, "proxy: must be none or a binary http:// or https:// URL");
+        return -1;
+    }
+    if (proxy_seen && !proxy_atom && strncmp(a->proxy, "http://", 7) != 0 &&
+        strncmp(a->proxy, "https://", 8) != 0) {
+        snprintf(msg, msglen, "proxy: must be none or a binary http:// or https:// URL");
+        return -1;
+    }
+    a->proxy_mode = !proxy_seen ? HTTP_PROXY_ENV : proxy_atom ? HTTP_PROXY_NONE : HTTP_PROXY_URL;
+    if (a->proxy_mode != HTTP_PROXY_URL)
+        a->proxy[0] = '\0';
     if (a->passing[0] && strcmp(a->passing, "true") != 0 && strcmp(a->passing, "false") != 0) {
         snprintf(msg, msglen, "passing: must be true or false");
         return -1;
