@@ -240,7 +240,7 @@ static int parse_binary(const struct request *req, int *idx, const struct term_a
     }
     dest[got] = '\0';
     /* IMPORTANT: every string argument becomes a C string; a NUL inside it
-     * would silently cut it short (<<"web",0,"x">> would query "web"). */
+     * would silently cut it short (a service "web\0x" would query web). */
     if (!a->nul_ok && memchr(dest, '\0', (size_t)got) != NULL) {
         snprintf(msg, msglen, "%s: holds a NUL byte", a->key);
         return -1;
