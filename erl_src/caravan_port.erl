@@ -335,8 +335,13 @@ terminate(_Reason, #state{port = Port} = State) ->
 %%%---------------------------------------------------------------------------
 
 open(#state{program = Program} = State) ->
+    %% The program bounds each reply by what this owner reads: an answer
+    %% past it is that request's {error, {too_large, _}}, where a reply
+    %% over the limit would make this owner kill the program and fail
+    %% every request in flight with it (port_src/ops.h).
+    Env = [{"CARAVAN_MAX_REPLY_BYTES", integer_to_list(State#state.max_reply)}],
     try open_port({spawn_executable, Program},
-                  [stream, binary, exit_status, use_stdio]) of
+                  [stream, binary, exit_status, use_stdio, {env, Env}]) of
         Port ->
             OsPid = case erlang:port_info(Port, os_pid) of
                         {os_pid, P} -> P;

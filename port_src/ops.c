@@ -1,7 +1,9 @@
 /* ops.c - request dispatch and the operations; see ops.h. */
 #include "ops.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -149,6 +151,19 @@ int ops_init(struct ops *o, struct reply_sink sink)
     memset(o, 0, sizeof *o);
     o->sink = sink;
     o->started_ms = clock_now_ms();
+    o->max_reply = OPS_MAX_REPLY_DEFAULT;
+    const char *limit = getenv(OPS_MAX_REPLY_ENV);
+    if (limit != NULL && *limit != '\0') {
+        char *end;
+        unsigned long long v = strtoull(limit, &end, 10);
+        /* A nonsense value keeps the default: a reply cap of 0 would
+         * refuse every answer. */
+        if (*end == '\0' && v >= 1024 && v <= (unsigned long long)SIZE_MAX)
+            o->max_reply = (size_t)v;
+        else
+            fprintf(stderr, "caravan_port: %s=%s ignored (want bytes >= 1024)\n",
+                    OPS_MAX_REPLY_ENV, limit);
+    }
     if (ei_x_new(&o->x) != 0)
         return -1;
     o->dns = dns_new(ops_dns_done, o);

@@ -211,6 +211,21 @@ void ops_answer_sent(struct ops *o, struct answer_job *job)
         fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
                 job->api == API_CONSUL ? "Consul" : "Nomad", job->skipped, job->skip_reason);
     }
+    if (!o->sink_failed && job->outcome != ANSWER_NOT_ENCODED &&
+        (size_t)job->x.index > o->max_reply) {
+        /* IMPORTANT: the owner would kill the program over this reply, and
+         * every request in flight with it (ops.h). */
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "the answer (%zu members) encodes to %zu bytes, over the %zu a reply may "
+                 "have; narrow the query (tag, namespace, per_page)",
+                 job->members_n, (size_t)job->x.index, o->max_reply);
+        ei_x_free(&job->x); /* the big buffer goes now, not with the job */
+        if (ei_x_new(&job->x) == 0 && reply_error(&job->x, job->id, "too_large", detail) == 0)
+            job->outcome = ANSWER_ERROR;
+        else
+            job->outcome = ANSWER_NOT_ENCODED;
+    }
     if (o->sink_failed) {
         /* nobody to answer */
     } else if (job->outcome == ANSWER_NOT_ENCODED) {

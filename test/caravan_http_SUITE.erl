@@ -36,6 +36,7 @@
          raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
          name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
          index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1]).
+-export([reply_over_the_owners_limit_fails_alone/1]).
 -export([loopback_never_uses_a_proxy/1, other_hosts_follow_the_environment/1,
          proxy_option_none_and_url/1]).
 
@@ -58,7 +59,8 @@ groups() ->
                    urls_libcurl_would_resolve_are_refused,
                    name_too_long_for_an_atom_is_left_out, bad_timeouts_are_bad_args,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
-                   refused_last_piece_is_answered_at_once]},
+                   refused_last_piece_is_answered_at_once,
+                   reply_over_the_owners_limit_fails_alone]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   index_above_2_63_is_polled, stopped_watch_leaves_no_query_behind,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
@@ -1404,3 +1406,42 @@ proxy_option_none_and_url(Config) ->
 url_at(Config) ->
     "http://127.0.0.1:" ++ Port = url(Config),
     "http://" ++ caravan_test_netns:bind_address(?config(net, Config)) ++ ":" ++ Port.
+
+%%% reply size (issue 18 item 3)
+
+%% An answer within max_bytes whose reply would be longer than its owner
+%% reads (here an owner reading 1 MiB; caravan's own read 64 MiB): that
+%% request alone gets too_large. The program is not killed over it, so the
+%% requests in flight beside it (delayed pings, a name lookup) are answered.
+reply_over_the_owners_limit_fails_alone(Config) ->
+    Entry = <<"{\"Node\":{\"Node\":\"n\",\"Address\":\"10.0.0.1\"},\"Service\":{\"ID\":\"i\","
+              "\"Service\":\"app\",\"Address\":\"\",\"Port\":1}}">>,
+    N = 30000,
+    Body = iolist_to_binary([$[, lists:join($,, lists:duplicate(N, Entry)), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    {ok, Program} = caravan_config:port_program(),
+    Owner = caravan_big_reply_owner,
+    {ok, Pid} = caravan_port:start_link(Owner, #{program => Program,
+                                                 max_reply_bytes => 1024 * 1024}),
+    try
+        {ok, OsPid} = caravan_port:os_pid(Owner),
+        Self = self(),
+        Pings = [spawn_link(fun() ->
+                                    Self ! {self(), caravan_port:call(Owner, ping,
+                                                                      #{delay_ms => D}, 30000)}
+                            end) || D <- [200, 400, 800, 1600]],
+        Big = caravan_port:call(Owner, consul_health,
+                                #{url => list_to_binary(url(Config)), service => <<"app">>,
+                                  max_bytes => 64 * 1024 * 1024, timeout_ms => 30000}, 60000),
+        ?assertMatch({error, {too_large, _}}, Big),
+        {error, {too_large, Detail}} = Big,
+        ct:log("~b members, ~b bytes of JSON: ~s", [N, byte_size(Body), Detail]),
+        ?assertEqual([{ok, pong} || _ <- Pings],
+                     [receive {P, R} -> R after 30000 -> no_reply end || P <- Pings]),
+        ?assertEqual({ok, 4370}, caravan_port:call(Owner, dist_port, #{name => <<"a-4370">>},
+                                                   5000)),
+        ?assertEqual({ok, OsPid}, caravan_port:os_pid(Owner))
+    after
+        unlink(Pid),
+        exit(Pid, shutdown)
+    end.
