@@ -457,12 +457,14 @@ static void keep_families(struct lookup *l, struct dns_addr *addrs, size_t *n)
 }
 
 /* RFC 2782: a target of "." means the service is decidedly not available
- * there; such records are dropped, never queried. */
-static void drop_root_targets(struct dns_answer *a)
+ * there; and port 0 names no service a node could be dialled on (it became
+ * app-0@host, retried forever). Such records are dropped, never queried, as
+ * the Consul and Nomad paths drop port 0. */
+static void drop_unusable_records(struct dns_answer *a)
 {
     size_t kept = 0;
     for (size_t i = 0; i < a->nsrv; i++)
-        if (a->srv[i].target[0] != '\0') {
+        if (a->srv[i].target[0] != '\0' && a->srv[i].port != 0) {
             if (kept != i)
                 a->srv[kept] = a->srv[i];
             kept++;
@@ -602,7 +604,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         } else if (l->kind == DNS_LOOKUP_SRV) {
             dns_answer_free(&l->answer);
             l->answer = parsed;
-            drop_root_targets(&l->answer);
+            drop_unusable_records(&l->answer);
             l->any_success = true;
             resolve_targets(l); /* q still counts in pending: l stays alive */
         } else {
