@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "clock.h"
 #include "grow.h"
 #include "http_header.h"
@@ -469,7 +470,7 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
             *port = v;
     }
     uint32_t v4;
-    return !http_ipv4_literal(host, &v4); /* libcurl rewrites such a host to dotted decimal */
+    return !address_ipv4_lenient(host, &v4); /* libcurl rewrites such a host to dotted decimal */
 }
 
 /* Why base cannot be a request's URL, or NULL. Every host name must reach

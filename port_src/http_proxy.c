@@ -1,6 +1,8 @@
 /* http_proxy.c - the proxy rule of http_proxy.h. */
 #include "http_proxy.h"
 
+#include "address.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -78,36 +80,6 @@ static int parse_authority(const char *url, struct authority *a)
     return 0;
 }
 
-bool http_ipv4_literal(const char *host, uint32_t *addr)
-{
-    unsigned long long part[4];
-    size_t n = 0;
-    for (const char *c = host;;) {
-        if (*c < '0' || *c > '9' || n == 4)
-            return false;
-        char *end;
-        errno = 0;
-        part[n++] = strtoull(c, &end, 0);
-        if (errno == ERANGE || part[n - 1] > 0xffffffffULL)
-            return false;
-        if (*end == '\0')
-            break;
-        if (*end != '.')
-            return false;
-        c = end + 1;
-    }
-    for (size_t i = 0; i + 1 < n; i++)
-        if (part[i] > 0xff)
-            return false;
-    if (part[n - 1] > (0xffffffffULL >> (8 * (n - 1))))
-        return false;
-    uint32_t v = 0;
-    for (size_t i = 0; i + 1 < n; i++)
-        v |= (uint32_t)part[i] << (24 - 8 * i);
-    *addr = v | (uint32_t)part[n - 1];
-    return true;
-}
-
 /* host as an IPv6 address (a zone "%eth0" ignored). */
 static bool ipv6_literal(const char *host, struct in6_addr *a)
 {
@@ -140,7 +112,7 @@ bool http_proxy_loopback(const char *host)
     if (strcasecmp(h, "localhost") == 0 || (n > sl && strcasecmp(h + n - sl, suffix) == 0))
         return true;
     uint32_t v4;
-    if (http_ipv4_literal(h, &v4))
+    if (address_ipv4_lenient(h, &v4))
         return (v4 >> 24) == 127;
     struct in6_addr v6;
     if (ipv6_literal(h, &v6))
@@ -262,7 +234,7 @@ bool http_proxy_no_proxy(const char *no_proxy, const char *host, long port)
     struct ip hip;
     bool host_is_ip = parse_ip(host, &hip);
     uint32_t v4;
-    if (!host_is_ip && http_ipv4_literal(host, &v4)) { /* libcurl connects "127.1" as 127.0.0.1 */
+    if (!host_is_ip && address_ipv4_lenient(host, &v4)) { /* libcurl connects "127.1" as 127.0.0.1 */
         host_is_ip = true;
         memset(&hip, 0, sizeof hip);
         hip.family = AF_INET;

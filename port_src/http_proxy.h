@@ -54,12 +54,6 @@ int http_proxy_choose(const char *base, enum http_proxy_mode mode, const char *o
  * in brackets) names this machine's loopback. */
 bool http_proxy_loopback(const char *host);
 
-/* Whether libcurl takes host for an IPv4 address rather than a name: 1 to 4
- * dot-separated numbers, each decimal, 0-octal or 0x-hex (inet_aton(3)'s
- * forms, which libcurl's URL parser rewrites to dotted decimal). *addr gets
- * the address in host order. */
-bool http_ipv4_literal(const char *host, uint32_t *addr);
-
 /* Whether Go's NO_PROXY rule (above) exempts host:port from the proxy.
  * host is lowercase, IPv6 without brackets. */
 bool http_proxy_no_proxy(const char *no_proxy, const char *host, long port);

@@ -36,7 +36,7 @@
          raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
          name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
          index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1]).
--export([reply_over_the_owners_limit_fails_alone/1]).
+-export([reply_over_the_owners_limit_fails_alone/1, cli_reads_addresses_strictly/1]).
 -export([loopback_never_uses_a_proxy/1, other_hosts_follow_the_environment/1,
          proxy_option_none_and_url/1]).
 
@@ -60,7 +60,7 @@ groups() ->
                    name_too_long_for_an_atom_is_left_out, bad_timeouts_are_bad_args,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
                    refused_last_piece_is_answered_at_once,
-                   reply_over_the_owners_limit_fails_alone]},
+                   reply_over_the_owners_limit_fails_alone, cli_reads_addresses_strictly]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   index_above_2_63_is_polled, stopped_watch_leaves_no_query_behind,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
@@ -1445,3 +1445,27 @@ reply_over_the_owners_limit_fails_alone(Config) ->
         unlink(Pid),
         exit(Pid, shutdown)
     end.
+
+%%% CLI node names (issue 18 items 5 and 6, the C side)
+
+%% The CLI names nodes as caravan_name does: "127.000.000.010" (octal:
+%% 127.0.0.8), "2130706442" (127.0.0.10), "010.0.0.1" (8.0.0.1) and a zoned
+%% IPv6 are left out and counted on stderr, a strict address is written
+%% canonically, a host name kept, port 0 left out. It printed all of them
+%% as given, port 0 included.
+cli_reads_addresses_strictly(Config) ->
+    [ok = reg(Config, Id, Address, Port)
+     || {Id, Address, Port} <- [{<<"a">>, <<"127.000.000.010">>, 4370},
+                                {<<"b">>, <<"2130706442">>, 4371},
+                                {<<"c">>, <<"010.0.0.1">>, 4372},
+                                {<<"d">>, <<"fe80::1%eth0">>, 4373},
+                                {<<"e">>, <<"10.0.0.5">>, 4374},
+                                {<<"f">>, <<"FD00::0001">>, 4375},
+                                {<<"g">>, <<"node7.example">>, 4376},
+                                {<<"h">>, <<"10.0.0.8">>, 0}]],
+    {ok, Program} = caravan_config:port_program(),
+    Out = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>/dev/null"),
+    ?assertEqual(["app-4374@10.0.0.5", "app-4375@fd00::1", "app-4376@node7.example"],
+                 lists:sort(string:split(string:trim(Out), "\n", all))),
+    Err = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1 >/dev/null"),
+    ?assertNotEqual(nomatch, string:find(Err, "4 instance(s) left out")).
