@@ -92,6 +92,7 @@ struct query {
     int type;
     struct query *prev, *next;
     char target[DNS_NAME_TEXT_MAX];
+    size_t group; /* follow-up: the first SRV record naming target */
 };
 
 struct dns {
@@ -415,7 +416,7 @@ static void pump(struct channel *ch)
     ch->pumping = false;
 }
 
-static void issue(struct lookup *l, const char *name, int type, bool followup)
+static void issue(struct lookup *l, const char *name, int type, bool followup, size_t group)
 {
     struct query *q = calloc(1, sizeof *q);
     if (q == NULL) {
@@ -428,6 +429,7 @@ static void issue(struct lookup *l, const char *name, int type, bool followup)
     q->followup = followup;
     q->type = type;
     snprintf(q->target, sizeof q->target, "%s", name);
+    q->group = group;
     q->next = l->queries;
     if (l->queries)
         l->queries->prev = q;
@@ -490,24 +492,30 @@ static void resolve_targets(struct lookup *l)
             s->addrs[s->naddrs++] = a;
             continue;
         }
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = dns_name_equal(l->answer.srv[j].target, s->target);
-        if (seen || issued >= MAX_FOLLOWUPS)
+        /* Asked once per target, for its first record (dns_answer_group). */
+        if (s->first_same != i || issued >= MAX_FOLLOWUPS)
             continue;
-        issue(l, s->target, l->families & DNS_FAMILY_INET ? ns_t_a : ns_t_aaaa, true);
+        issue(l, s->target, l->families & DNS_FAMILY_INET ? ns_t_a : ns_t_aaaa, true, i);
         issued++;
     }
 }
 
-/* Gives target's addresses (of the wanted families) to every SRV record
- * naming it; returns how many records gained one. */
-static size_t attach_followup(struct lookup *l, const char *target, const struct dns_answer *a)
+/* Gives the target's addresses (of the wanted families) to every SRV
+ * record naming it: the records of q's group, walked along next_same, not
+ * every record of the answer for every follow-up. Returns how many records
+ * gained one. */
+static size_t attach_followup(struct lookup *l, const struct query *q, const struct dns_answer *a)
 {
     size_t gained = 0;
-    for (size_t i = 0; i < l->answer.nsrv; i++) {
+    size_t first = q->group;
+    bool grouped = first < l->answer.nsrv && l->answer.srv[first].first_same == first &&
+                   dns_name_equal(l->answer.srv[first].target, q->target);
+    /* Not grouped: the answer changed since the follow-up left (a re-ask
+     * answered later); match by name then, as a rare fallback. */
+    for (size_t i = grouped ? first : 0; i != DNS_SRV_NONE && i < l->answer.nsrv;
+         i = grouped ? l->answer.srv[i].next_same : i + 1) {
         struct dns_srv *s = &l->answer.srv[i];
-        if (!dns_name_equal(s->target, target))
+        if (!grouped && !dns_name_equal(s->target, q->target))
             continue;
         size_t before = s->naddrs;
         for (size_t k = 0; k < a->naddrs && s->naddrs < DNS_MAX_ADDRS; k++)
@@ -567,7 +575,7 @@ static bool fail_over(struct lookup *l, const struct query *q)
     l->ch = ch;
     l->followup_ch = followup_ch;
     l->q = next;
-    issue(l, q->target, q->type, false);
+    issue(l, q->target, q->type, false, q->group);
     return true;
 }
 
@@ -592,12 +600,12 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         int rc = dns_msg_parse(abuf, (size_t)alen, &parsed, &err);
         if (q->followup) {
             /* A bad follow-up costs that target its address, not the lookup. */
-            size_t gained = rc == 0 ? attach_followup(l, q->target, &parsed) : 0;
+            size_t gained = rc == 0 ? attach_followup(l, q, &parsed) : 0;
             dns_answer_free(&parsed);
             /* This query is not released yet, so the lookup stays alive even
              * if the AAAA query completes at once. */
             if (gained == 0 && q->type == ns_t_a && (l->families & DNS_FAMILY_INET6))
-                issue(l, q->target, ns_t_aaaa, true);
+                issue(l, q->target, ns_t_aaaa, true, q->group);
         } else if (rc != 0) {
             l->parse_error = err;
             dns_answer_free(&parsed);
@@ -605,6 +613,9 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
             dns_answer_free(&l->answer);
             l->answer = parsed;
             drop_unusable_records(&l->answer);
+            /* Indices moved: group again (out of memory, every record is
+             * alone in its group and its target asked about on its own). */
+            (void)dns_answer_group(&l->answer);
             l->any_success = true;
             resolve_targets(l); /* q still counts in pending: l stays alive */
         } else {
@@ -616,14 +627,14 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     } else if (q->followup) {
         if (q->type == ns_t_a && (l->families & DNS_FAMILY_INET6) && !l->d->closing &&
             status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
-            issue(l, q->target, ns_t_aaaa, true); /* no A record: maybe IPv6 only */
+            issue(l, q->target, ns_t_aaaa, true, q->group); /* no A record: maybe IPv6 only */
     } else if ((status == ARES_EREFUSED || status == ARES_ESERVFAIL) && !l->d->closing &&
                fail_over(l, q)) {
         /* asked again: this query's failure is not the lookup's */
     } else if (status == ARES_ETIMEOUT && l->tries_left > 0 && !l->d->closing &&
                clock_now_ms() < l->deadline_ms) {
         l->tries_left--;
-        issue(l, q->target, q->type, false); /* see DNS_TRY_TIMEOUT_MS */
+        issue(l, q->target, q->type, false, q->group); /* see DNS_TRY_TIMEOUT_MS */
     } else if (l->status == ARES_SUCCESS || l->status == ARES_ENODATA) {
         l->status = status;
     }
@@ -725,12 +736,12 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
 
     l->pending = 1; /* hold while issuing */
     if (q->kind == DNS_LOOKUP_SRV) {
-        issue(l, q->name, ns_t_srv, false);
+        issue(l, q->name, ns_t_srv, false, 0);
     } else {
         if (q->families & DNS_FAMILY_INET)
-            issue(l, q->name, ns_t_a, false);
+            issue(l, q->name, ns_t_a, false, 0);
         if (q->families & DNS_FAMILY_INET6)
-            issue(l, q->name, ns_t_aaaa, false);
+            issue(l, q->name, ns_t_aaaa, false, 0);
     }
     release(l);
     return 0;
