@@ -21,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "ares_socks.h"
 #include "clock.h"
+#include "fds.h"
 
 /* EDNS payload advertised over UDP: large enough for the SRV sets caravan
  * expects; a larger answer comes back truncated and c-ares retries on TCP. */
@@ -194,13 +197,29 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
         o.ednspsz = EDNS_PAYLOAD;
     }
     if (q->servers[0] == '\0' && q->resolv_conf[0] != '\0') {
+        /* c-ares would fall back to 127.0.0.1:53 without a word, and the
+         * lookup end in connection_refused as if a server were down. */
+        if (access(q->resolv_conf, R_OK) != 0) {
+            *reason = "connection_refused";
+            /* The end of a long path names the file best. */
+            size_t plen = strlen(q->resolv_conf);
+            snprintf(detail, dlen, "resolv_conf %s%s: %s; no DNS server to ask",
+                     plen > 150 ? "..." : "", q->resolv_conf + (plen > 150 ? plen - 150 : 0),
+                     strerror(errno));
+            free(ch);
+            return NULL;
+        }
         mask |= ARES_OPT_RESOLVCONF;
         o.resolvconf_path = (char *)q->resolv_conf;
     }
     int rc = ares_init_options(&ch->ares, &o, mask);
     if (rc != ARES_SUCCESS) {
+        /* Out of descriptors, c-ares cannot read resolv.conf: "Error
+         * reading file" would send an operator to the wrong file. */
+        const char *fds = fds_exhausted();
         *reason = dns_status_atom(rc);
-        snprintf(detail, dlen, "cannot set up a DNS channel: %s", ares_strerror(rc));
+        snprintf(detail, dlen, "%s%scannot set up a DNS channel: %s", fds ? fds : "",
+                 fds ? ": " : "", ares_strerror(rc));
         free(ch);
         return NULL;
     }
@@ -363,7 +382,15 @@ static void lookup_free(struct lookup *l)
 static void answer(struct lookup *l, const char *reason, const char *detail)
 {
     struct dns_result r = {.kind = l->kind, .reason = reason, .answer = &l->answer};
-    if (reason)
+    const char *fds = NULL;
+    /* c-ares words a socket it could not open as a server it could not
+     * reach (fds.h). */
+    if (reason != NULL && strcmp(reason, "bad_answer") != 0 && strcmp(reason, "refused") != 0 &&
+        strcmp(reason, "servfail") != 0)
+        fds = fds_exhausted();
+    if (fds != NULL)
+        snprintf(r.detail, sizeof r.detail, "%.60s: %.190s", fds, detail);
+    else if (reason)
         snprintf(r.detail, sizeof r.detail, "%s", detail);
     l->d->done(l->d->ctx, l->id, &r);
 }

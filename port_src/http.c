@@ -18,6 +18,7 @@
 
 #include "address.h"
 #include "clock.h"
+#include "fds.h"
 #include "grow.h"
 #include "http_header.h"
 #include "http_proxy.h"
@@ -382,11 +383,12 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
         t->resp.body_len = t->body_mode == BODY_STREAMED ? 0 : t->len;
     } else {
         r.reason = curl_atom(code, t->too_large, t->error);
+        const char *fds = t->too_large ? NULL : fds_exhausted();
         if (t->too_large)
             snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
-        else
-            snprintf(r.detail, sizeof r.detail, "%s",
-                     t->error[0] ? t->error : lib.easy_strerror(code));
+        else /* libcurl words a socket it could not open as a refusal (fds.h) */
+            snprintf(r.detail, sizeof r.detail, "%.60s%s%.190s", fds ? fds : "",
+                     fds ? ": " : "", t->error[0] ? t->error : lib.easy_strerror(code));
     }
     h->inflight--;
     h->done(h->ctx, t->id, t->user, &r);
@@ -723,7 +725,9 @@ static void answer_error(struct http *h, struct transfer *t, const char *reason,
                          const char *detail)
 {
     struct http_result r = {.reason = reason, .response = &t->resp};
-    snprintf(r.detail, sizeof r.detail, "%s", detail);
+    const char *fds = strcmp(reason, "cancelled") != 0 ? fds_exhausted() : NULL;
+    snprintf(r.detail, sizeof r.detail, "%.60s%s%.190s", fds ? fds : "", fds ? ": " : "",
+             detail);
     h->inflight--;
     h->done(h->ctx, t->id, t->user, &r);
 }

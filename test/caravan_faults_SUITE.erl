@@ -12,6 +12,7 @@
          crash_loop_at_start/1, ten_thousand_queued_requests/1,
          tokens_never_in_logs_or_errors/1, hung_program_restarts_back_off/1,
          hung_program_lookups_fall_back_fast/1, huge_length_prefix_costs_one_restart/1]).
+-export([out_of_fds_is_named/1, missing_resolv_conf_is_named/1]).
 -export([hung_program_killed_without_kill_on_path/1,
          hung_program_killed_after_running_out_of_fds/1]).
 
@@ -25,7 +26,8 @@ all() ->
      ten_thousand_queued_requests, tokens_never_in_logs_or_errors,
      hung_program_restarts_back_off, hung_program_lookups_fall_back_fast,
      huge_length_prefix_costs_one_restart, hung_program_killed_without_kill_on_path,
-     hung_program_killed_after_running_out_of_fds].
+     hung_program_killed_after_running_out_of_fds, out_of_fds_is_named,
+     missing_resolv_conf_is_named].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -404,4 +406,56 @@ fill_fds(Acc, N) ->
     case gen_udp:open(0) of
         {ok, S} -> fill_fds([S | Acc], N - 1);
         {error, emfile} -> Acc
+    end.
+
+%% Issue 18 item 10: a program out of file descriptors said "Could not
+%% contact DNS servers" and "Couldn't connect to server", and nothing named
+%% EMFILE. Its limit is lowered to what it holds, once libcurl is loaded.
+out_of_fds_is_named(_Config) ->
+    Http = caravan_test_consul:start(#{}),
+    %% A second server: libcurl would reuse its connection to the first.
+    Http2 = caravan_test_consul:start(#{}),
+    Dns = caravan_test_dns_responder:start({consul, 3}),
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary, exit_status]),
+    try
+        {os_pid, OsPid} = erlang:port_info(P, os_pid),
+        Url = list_to_binary(caravan_test_catalog:url(Http)),
+        Consul = #{url => Url, service => <<"app">>, timeout_ms => 2000},
+        {1, ok, _} = port_call(P, 1, consul_health, Consul),
+        {ok, Fds} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+        Limit = integer_to_list(length(Fds)),
+        "" = os:cmd("/usr/bin/prlimit --pid " ++ integer_to_list(OsPid) ++ " --nofile=" ++
+                        Limit ++ ":" ++ Limit),
+        Url2 = list_to_binary(caravan_test_catalog:url(Http2)),
+        {2, error, {_, HttpDetail}} = port_call(P, 2, consul_health, Consul#{url => Url2}),
+        Srv = #{name => <<"app.service.consul">>, timeout_ms => 2000,
+                servers => [list_to_binary(caravan_test_dns_responder:server(Dns))]},
+        {3, error, {_, DnsDetail}} = port_call(P, 3, srv, Srv),
+        ct:log("HTTP: ~s~nDNS: ~s", [HttpDetail, DnsDetail]),
+        ?assertMatch({_, _}, binary:match(HttpDetail, <<"out of file descriptors (EMFILE)">>)),
+        ?assertMatch({_, _}, binary:match(DnsDetail, <<"out of file descriptors (EMFILE)">>))
+    after
+        catch port_close(P),
+        caravan_test_dns_responder:stop(Dns),
+        caravan_test_catalog:stop_server(Http),
+        caravan_test_catalog:stop_server(Http2)
+    end.
+
+%% Issue 18 item 10: `servers => system' with a resolv_conf that is not
+%% there answered connection_refused as if a server were down.
+missing_resolv_conf_is_named(Config) ->
+    Missing = filename:join(?config(priv_dir, Config), "no-such-resolv.conf"),
+    {error, {Reason, Detail}} = caravan:lookup_srv("app.service.consul",
+                                                   #{servers => system, resolv_conf => Missing}),
+    ct:log("~p: ~s", [Reason, Detail]),
+    ?assertEqual(connection_refused, Reason),
+    ?assertMatch({_, _}, binary:match(Detail, <<"/no-such-resolv.conf: ">>)),
+    ?assertMatch({_, _}, binary:match(Detail, <<"No such file or directory">>)).
+
+port_call(P, Id, Op, Args) ->
+    true = port_command(P, term_to_binary({Id, Op, Args})),
+    receive
+        {P, {data, B}} -> binary_to_term(B)
+    after 15000 -> error({no_reply, Id})
     end.
