@@ -82,6 +82,12 @@ static int name_walk(const uint8_t *msg, size_t len, size_t *off, char *out, siz
         wire += (size_t)b + 1;
         if (wire > 255 || b > len - pos)
             return -1;
+        if (out == NULL) {
+            /* Walking only: a 255-byte name is at most 1,016 bytes of text,
+             * so the text checks below cannot fail; skip the bytes. */
+            pos += b;
+            continue;
+        }
         if (used > 0) {
             if (used + 1 >= outcap)
                 return -1;
@@ -100,8 +106,13 @@ static int name_walk(const uint8_t *msg, size_t len, size_t *off, char *out, siz
             } else {
                 if (used + 4 >= outcap)
                     return -1;
-                if (out != NULL)
-                    snprintf(out + used, 5, "\\%03u", c);
+                if (out != NULL) { /* \DDD; by hand: snprintf per byte made a
+                                    * 1,000-byte name cost microseconds */
+                    out[used] = '\\';
+                    out[used + 1] = (char)('0' + c / 100);
+                    out[used + 2] = (char)('0' + c / 10 % 10);
+                    out[used + 3] = (char)('0' + c % 10);
+                }
                 used += 4;
             }
         }
@@ -190,21 +201,39 @@ static int group_index(struct dns_answer *a, struct target_index *t)
         t->slots = NULL;
         return -1;
     }
+    /* Records whose targets start at the same place are grouped without
+     * reading their names (by_at: that place's first record plus one). */
+    size_t max_at = 0;
+    for (size_t i = 0; i < a->nsrv; i++)
+        if (a->srv[i].target_at < 65536 && a->srv[i].target_at > max_at)
+            max_at = a->srv[i].target_at;
+    uint32_t *by_at = calloc(max_at + 1, sizeof *by_at);
     for (size_t i = 0; i < a->nsrv; i++) {
-        uint64_t h = name_hash(a->srv[i].target);
-        size_t first = index_find(t, a, a->srv[i].target, h);
-        if (first == DNS_SRV_NONE) {
-            size_t k = (size_t)h & t->mask;
-            while (t->slots[k] != 0)
-                k = (k + 1) & t->mask;
-            t->slots[k] = i + 1;
-            tail[i] = i;
-            continue;
+        size_t at = a->srv[i].target_at, first;
+        bool placed = by_at != NULL && at <= max_at;
+        if (placed && by_at[at] != 0) {
+            first = a->srv[by_at[at] - 1].first_same;
+        } else {
+            uint64_t h = name_hash(a->srv[i].target);
+            first = index_find(t, a, a->srv[i].target, h);
+            if (first == DNS_SRV_NONE) {
+                size_t k = (size_t)h & t->mask;
+                while (t->slots[k] != 0)
+                    k = (k + 1) & t->mask;
+                t->slots[k] = i + 1;
+                tail[i] = i;
+                if (placed)
+                    by_at[at] = (uint32_t)i + 1;
+                continue;
+            }
+            if (placed)
+                by_at[at] = (uint32_t)i + 1;
         }
         a->srv[i].first_same = first;
         a->srv[tail[first]].next_same = i;
         tail[first] = i;
     }
+    free(by_at);
     free(tail);
     return 0;
 }
@@ -250,19 +279,22 @@ int dns_addr_from_target(const char *target, struct dns_addr *addr)
 static void add_addr(struct dns_addr *list, size_t *n, int family, const uint8_t *bytes)
 {
     size_t size = family == AF_INET ? 4 : 16;
+    if (*n >= DNS_MAX_ADDRS)
+        return; /* full: nothing to add, and no need to look */
     for (size_t i = 0; i < *n; i++)
         if (list[i].family == family && memcmp(list[i].bytes, bytes, size) == 0)
             return; /* the same address in both sections */
-    if (*n >= DNS_MAX_ADDRS)
-        return;
     memset(&list[*n], 0, sizeof list[*n]);
     list[*n].family = family;
     memcpy(list[*n].bytes, bytes, size);
     (*n)++;
 }
 
+/* seen (len entries, or NULL): for each label position, the first record
+ * whose target starts there, plus one; its text is copied, not read again
+ * (a 255-byte name can be 1,016 bytes of \DDD text). */
 static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t rdata,
-                   uint16_t rdlen, const char **err)
+                   uint16_t rdlen, uint32_t *seen, const char **err)
 {
     if (rdlen < 7) {
         *err = "SRV record shorter than its fixed fields";
@@ -285,11 +317,22 @@ static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t 
     read_u16(msg, len, rdata, &s->priority);
     read_u16(msg, len, rdata + 2, &s->weight);
     read_u16(msg, len, rdata + 4, &s->port);
-    size_t name_at = rdata + 6;
-    if (dns_name_read(msg, len, &name_at, s->target, sizeof s->target) != 0 ||
-        name_at > rdata + rdlen) {
+    size_t name_at = rdata + 6, label_at = 0;
+    if (name_walk(msg, len, &name_at, NULL, 0, &label_at) != 0 || name_at > rdata + rdlen) {
         *err = "SRV target is not a valid name";
         return -1;
+    }
+    s->target_at = label_at;
+    if (seen != NULL && label_at < len && seen[label_at] != 0) {
+        memcpy(s->target, a->srv[seen[label_at] - 1].target, sizeof s->target);
+    } else {
+        name_at = rdata + 6;
+        if (dns_name_read(msg, len, &name_at, s->target, sizeof s->target) != 0) {
+            *err = "SRV target is not a valid name";
+            return -1;
+        }
+        if (seen != NULL && label_at < len)
+            seen[label_at] = (uint32_t)a->nsrv + 1;
     }
     a->nsrv++;
     return 0;
@@ -298,6 +341,7 @@ static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t 
 /* An A/AAAA record read, attached once every SRV record is known. */
 struct addr_rr {
     size_t owner; /* offset of its owner name in the message */
+    size_t label; /* where the owner's labels start (name_walk) */
     size_t rdata;
     int family;
 };
@@ -322,23 +366,26 @@ static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
     struct target_index t;
     /* by_label[L]: 0 unknown, 1 no record names the name starting at L,
      * else the group's first record + 2. */
-    size_t *by_label = calloc(len, sizeof *by_label);
+    uint32_t *by_label = calloc(len, sizeof *by_label);
     if (by_label == NULL || group_index(a, &t) != 0) {
         free(by_label);
         *err = "out of memory";
         return -1;
     }
+    for (size_t i = 0; i < a->nsrv; i++)
+        if (a->srv[i].target_at < len && by_label[a->srv[i].target_at] == 0)
+            by_label[a->srv[i].target_at] = (uint32_t)a->srv[i].first_same + 2;
     char owner[DNS_NAME_TEXT_MAX];
     for (size_t k = 0; k < rrs->n; k++) {
-        size_t off = rrs->v[k].owner, label = 0;
-        if (name_walk(msg, len, &off, NULL, 0, &label) != 0 || label >= len)
+        size_t off, label = rrs->v[k].label;
+        if (label >= len)
             continue;
         if (by_label[label] == 0) {
             off = rrs->v[k].owner;
             size_t first = DNS_SRV_NONE;
             if (dns_name_read(msg, len, &off, owner, sizeof owner) == 0)
                 first = index_find(&t, a, owner, name_hash(owner));
-            by_label[label] = first == DNS_SRV_NONE ? 1 : first + 2;
+            by_label[label] = first == DNS_SRV_NONE ? 1 : (uint32_t)first + 2;
         }
         if (by_label[label] == 1)
             continue;
@@ -360,13 +407,14 @@ static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
 struct rr {
     uint16_t type, class, rdlen;
     size_t rdata;
+    size_t owner_label; /* where the owner's labels start */
 };
 
 /* The owner is walked, not read as text: only an address record's owner
  * is ever needed, and attach_addrs reads it when it must. */
 static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *rr, const char **err)
 {
-    if (name_walk(msg, len, off, NULL, 0, NULL) != 0) {
+    if (name_walk(msg, len, off, NULL, 0, &rr->owner_label) != 0) {
         *err = "record owner is not a valid name";
         return -1;
     }
@@ -388,12 +436,13 @@ static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *rr, c
 
 /* Reads one record of section `section` (0 answer, 1 authority, 2 additional). */
 static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const struct rr *rr,
-                   size_t owner_at, int section, struct addr_rrs *rrs, const char **err)
+                   size_t owner_at, int section, struct addr_rrs *rrs, uint32_t *seen,
+                   const char **err)
 {
     if (rr->class != DNS_CLASS_IN || section == 1)
         return 0;
     if (rr->type == DNS_TYPE_SRV && section == 0)
-        return add_srv(a, msg, len, rr->rdata, rr->rdlen, err);
+        return add_srv(a, msg, len, rr->rdata, rr->rdlen, seen, err);
     if (rr->type == DNS_TYPE_A || rr->type == DNS_TYPE_AAAA) {
         int family = rr->type == DNS_TYPE_A ? AF_INET : AF_INET6;
         if (rr->rdlen != (family == AF_INET ? 4 : 16)) {
@@ -412,8 +461,8 @@ static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const s
             rrs->v = grown;
             rrs->cap = cap;
         }
-        rrs->v[rrs->n++] = (struct addr_rr){.owner = owner_at, .rdata = rr->rdata,
-                                             .family = family};
+        rrs->v[rrs->n++] = (struct addr_rr){.owner = owner_at, .label = rr->owner_label,
+                                             .rdata = rr->rdata, .family = family};
     }
     return 0;
 }
@@ -449,18 +498,22 @@ int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const ch
         off += 4;
     }
     struct addr_rrs rrs = {0};
+    /* Without it (out of memory) every target is read as text: slower,
+     * the same answer. */
+    uint32_t *seen = calloc(len, sizeof *seen);
     int rc = 0;
     for (int section = 0; section < 3 && rc == 0; section++) {
         for (unsigned i = 0; i < counts[section] && rc == 0; i++) {
             struct rr rr = {0};
             size_t owner_at = off;
             if (read_rr(msg, len, &off, &rr, err) != 0 ||
-                take_rr(a, msg, len, &rr, owner_at, section, &rrs, err) != 0)
+                take_rr(a, msg, len, &rr, owner_at, section, &rrs, seen, err) != 0)
                 rc = -1;
         }
     }
     if (rc == 0)
         rc = attach_addrs(a, msg, len, &rrs, err);
     free(rrs.v);
+    free(seen);
     return rc;
 }

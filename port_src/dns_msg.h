@@ -46,6 +46,10 @@ struct dns_srv {
     /* Records naming the same target (dns_answer_group): the first of
      * them, and the next after this one (DNS_SRV_NONE at the end). */
     size_t first_same, next_same;
+    /* Where the target's labels start in the message it was read from: two
+     * records with the same position name the same target (a compressed
+     * answer points there again), known without reading or comparing it. */
+    size_t target_at;
 };
 
 #define DNS_SRV_NONE ((size_t)-1)

@@ -460,8 +460,7 @@ static void crafted_answer_is_matched_in_linear_time(void **state)
     len = crafted_answer(&p, 300, 50, 1200, false);
     unsigned long long c2 = comparisons_parsing(&p, len, &a);
     dns_answer_free(&a);
-    assert_true(c1 > 0);
-    if (c2 * 10 > c1 * 25)
+    if (c2 > 2 * c1 + 100)
         fail_msg("comparisons grew from %llu to %llu for twice the records", c1, c2);
     free(p.b);
 }
