@@ -33,11 +33,21 @@ int ops_send_error(struct ops *o, uint64_t id, const char *reason, const char *d
 ei_x_buff *ops_ok_begin(struct ops *o, uint64_t id)
 {
     o->counters.ok++;
+    o->x_id = id;
     return reply_ok_begin(&o->x, id) == 0 ? &o->x : NULL;
 }
 
 int ops_send(struct ops *o)
 {
+    if ((size_t)o->x.index > o->max_reply) {
+        /* An owner reading less than this reply would end the program and
+         * every request in flight with it (ops.h): this one fails alone. */
+        char detail[160];
+        snprintf(detail, sizeof detail, "the answer encodes to %d bytes, over the %zu a reply "
+                                        "may have", o->x.index, o->max_reply);
+        o->counters.ok--;
+        return ops_send_error(o, o->x_id, "too_large", detail);
+    }
     if (reply_send(&o->sink, &o->x) != 0) {
         o->sink_failed = 1;
         return -1;

@@ -48,6 +48,7 @@ struct ops {
     struct answer_worker *answers; /* made on the first 200 answer */
     int64_t started_ms;
     size_t max_reply; /* OPS_MAX_REPLY_DEFAULT unless the owner said otherwise */
+    uint64_t x_id;    /* the id of the reply ops_ok_begin started in x */
     int sink_failed; /* a reply could not be delivered: the VM is gone */
 };
 

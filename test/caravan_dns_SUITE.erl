@@ -9,7 +9,7 @@
 -export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
 
--export([port_zero_records_are_left_out/1]).
+-export([port_zero_records_are_left_out/1, srv_reply_over_the_owners_limit_fails_alone/1]).
 -export([one_instance/1, three_instances/1, forty_instances/1, three_hundred_instances/1,
          addr_targets/1, aaaa_only_targets/1, rfc2782_name/1, tag_form/1, nxdomain_is_empty/1,
          live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
@@ -36,7 +36,8 @@ groups() ->
                  live_change_with_nsupdate, records_have_every_field, host_resolv_conf,
                  cli_lookup, slow_server_delays_nothing_else, ipv6_and_several_servers,
                  many_lookups_in_flight, refused_or_servfail_fails_over,
-                 port_zero_records_are_left_out]},
+                 port_zero_records_are_left_out,
+                 srv_reply_over_the_owners_limit_fails_alone]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
                       garbage_answers, truncated_answers, refused_and_servfail,
                       busy_channels_spare_a_lookups_followups,
@@ -708,4 +709,33 @@ port_zero_records_are_left_out(Config) ->
         caravan_test_bind:nsupdate(Bind, ["update delete app3.service.consul. SRV 1 1 0 "
                                           "zero.node.dc1.consul.",
                                           "update delete zero.node.dc1.consul. A"])
+    end.
+
+%% Issue 18 item 3, the DNS side: an owner reading replies of at most 4 KiB
+%% (caravan's read 64 MiB) asks for 300 records (about 20 KB encoded). That
+%% lookup alone gets too_large; the program is not ended over it, and a
+%% delayed ping in flight beside it is answered.
+srv_reply_over_the_owners_limit_fails_alone(Config) ->
+    Server = list_to_binary(caravan_test_bind:server(?config(bind, Config))),
+    {ok, Program} = caravan_config:port_program(),
+    Owner = caravan_small_reply_owner,
+    {ok, Pid} = caravan_port:start_link(Owner, #{program => Program, max_reply_bytes => 4096}),
+    try
+        {ok, OsPid} = caravan_port:os_pid(Owner),
+        Self = self(),
+        Ping = spawn_link(fun() ->
+                                  Self ! {self(), caravan_port:call(Owner, ping,
+                                                                    #{delay_ms => 1500}, 10000)}
+                          end),
+        ?assertMatch({error, {too_large, _}},
+                     caravan_port:call(Owner, srv, #{name => <<"app300.service.consul">>,
+                                                     servers => [Server]}, 10000)),
+        ?assertMatch({ok, [_]}, caravan_port:call(Owner, srv,
+                                                  #{name => <<"app1.service.consul">>,
+                                                    servers => [Server]}, 10000)),
+        ?assertEqual({ok, pong}, receive {Ping, R} -> R after 10000 -> no_reply end),
+        ?assertEqual({ok, OsPid}, caravan_port:os_pid(Owner))
+    after
+        unlink(Pid),
+        exit(Pid, shutdown)
     end.
