@@ -23,6 +23,7 @@
                      timeout => pos_integer(),
                      wait => pos_integer(),
                      max_bytes => pos_integer(),
+                     proxy => none | string() | binary(),
                      _ => _}.
 -type member() :: #{address := binary(), port := 0..65535, node := binary(), id := binary()}.
 -type answer() :: #{index := non_neg_integer(), next_token := binary(), members := [member()]}.
@@ -87,6 +88,14 @@ args(Options, Env, Extra, Index, Timeout, Wait) ->
                                                {ok, V} <- [setting(K, Options, Env)],
                                                V =/= "", V =/= <<>>]),
         Limits = maps:with([max_bytes], Options),
+        %% Loopback, localhost and unix sockets never use a proxy; other
+        %% hosts follow HTTP(S)_PROXY / NO_PROXY unless this says otherwise
+        %% (docs/protocol.md).
+        Proxy = case maps:find(proxy, Options) of
+                    {ok, none} -> #{proxy => none};
+                    {ok, P} -> #{proxy => bin(P)};
+                    error -> #{}
+                end,
         Strings = maps:map(fun(K, V) ->
                                    case lists:member(K, [service, tag, dc, tagged_address,
                                                          namespace, next_token]) of
@@ -94,10 +103,11 @@ args(Options, Env, Extra, Index, Timeout, Wait) ->
                                        false -> V
                                    end
                            end, Extra),
-        {ok, maps:merge(maps:merge(Common, Files), maps:merge(Limits, Strings))}
+        {ok, maps:merge(maps:merge(Common, Files),
+                        maps:merge(maps:merge(Limits, Proxy), Strings))}
     catch
-        error:_ -> {error, {bad_args, <<"options: url, service, token, tag, dc, namespace "
-                                        "and file paths must be strings">>}}
+        error:_ -> {error, {bad_args, <<"options: url, service, token, tag, dc, namespace, "
+                                        "proxy (or none) and file paths must be strings">>}}
     end.
 
 %% @doc One answer of Module (caravan_consul or caravan_nomad) as node names.

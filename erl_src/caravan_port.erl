@@ -36,7 +36,8 @@
                      backoff_max_ms => pos_integer(),
                      liveness_interval_ms => pos_integer(),
                      liveness_timeout_ms => pos_integer(),
-                     max_reply_bytes => pos_integer()}.
+                     max_reply_bytes => pos_integer(),
+                     killer => file:filename()}.
 %% `unavailable': the program is not running (not startable, or restarting).
 %% `{port_exited, Status}': it died with this call outstanding.
 %% `overload': more than max_pending calls are outstanding.
@@ -79,6 +80,16 @@
 %% erlang:memory(system) from 11 MB to 4.3 GB). A larger announced length
 %% is a broken program: it is killed and restarted.
 -define(DEFAULT_MAX_REPLY_BYTES, 64 * 1024 * 1024).
+%% Killing a hung program: `caravan_port kill PID' (see port_src/cli_kill.c),
+%% by absolute path, so that no `kill' on the PATH is needed. A killer that
+%% cannot be started (out of file descriptors, out of processes) is tried
+%% again after 50 ms, doubling up to 5 s, at most KILL_ATTEMPTS times (a
+%% good 4 minutes); one that has not exited after KILL_WAIT_MS is closed and
+%% counts as a failed attempt. The owner never waits for a killer.
+-define(KILL_ATTEMPTS, 60).
+-define(KILL_RETRY_MIN_MS, 50).
+-define(KILL_RETRY_MAX_MS, 5000).
+-define(KILL_WAIT_MS, 5000).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -102,6 +113,11 @@
                 %% A reply not yet whole, as its chunks came (newest
                 %% first), their size, and the size it will have once
                 %% whole (its 4-byte length included) when known.
+                %% The program that kills a hung one (`Killer kill PID').
+                killer :: file:filename() | undefined,
+                %% Killers running: their port, the pid they kill, and
+                %% which attempt this is.
+                kills = #{} :: #{port() => {non_neg_integer(), pos_integer()}},
                 inbuf = [] :: [binary()],
                 inlen = 0 :: non_neg_integer(),
                 need = undefined :: undefined | pos_integer()}).
@@ -214,7 +230,8 @@ init({Name, Options}) ->
                                                 ?LIVENESS_INTERVAL_MS),
                    liveness_timeout = maps:get(liveness_timeout_ms, Options,
                                                ?LIVENESS_TIMEOUT_MS),
-                   max_reply = maps:get(max_reply_bytes, Options, ?DEFAULT_MAX_REPLY_BYTES)},
+                   max_reply = maps:get(max_reply_bytes, Options, ?DEFAULT_MAX_REPLY_BYTES),
+                   killer = killer(Options)},
     erlang:send_after(State#state.liveness_interval, self(), probe),
     {ok, open(State)}.
 
@@ -284,8 +301,26 @@ handle_info(probe, State) ->
     {noreply, probe(State)};
 handle_info({timeout, Timer, {probe_timeout, Id}}, #state{probe = {Id, Timer}} = State) ->
     {noreply, hung(State#state{probe = undefined})};
+handle_info({Killer, {exit_status, Status}}, #state{kills = Kills} = State)
+  when is_map_key(Killer, Kills) ->
+    {{OsPid, _}, Rest} = maps:take(Killer, Kills),
+    case Status of
+        0 -> ok;
+        _ -> ?LOG_WARNING("caravan_port: killing os pid ~p failed (exit status ~p); see the "
+                          "VM's stderr", [OsPid, Status])
+    end,
+    {noreply, State#state{kills = Rest}};
+handle_info({timeout, _, {killer_timeout, Killer}}, #state{kills = Kills} = State)
+  when is_map_key(Killer, Kills) ->
+    {{OsPid, Attempt}, Rest} = maps:take(Killer, Kills),
+    close(Killer),
+    {noreply, kill_again(OsPid, Attempt, killer_hung, State#state{kills = Rest})};
+handle_info({kill, OsPid, Attempt}, State) ->
+    {noreply, kill(OsPid, Attempt, State)};
 handle_info({OldPort, _}, State) when is_port(OldPort) ->
     {noreply, State}; % output or exit of a program already killed and closed
+handle_info({timeout, _, {killer_timeout, _}}, State) ->
+    {noreply, State}; % that killer exited in time
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_port: unexpected message ~0P", [Msg, 20]),
     {noreply, State}.
@@ -300,8 +335,13 @@ terminate(_Reason, #state{port = Port} = State) ->
 %%%---------------------------------------------------------------------------
 
 open(#state{program = Program} = State) ->
+    %% The program bounds each reply by what this owner reads: an answer
+    %% past it is that request's {error, {too_large, _}}, where a reply
+    %% over the limit would make this owner kill the program and fail
+    %% every request in flight with it (port_src/ops.h).
+    Env = [{"CARAVAN_MAX_REPLY_BYTES", integer_to_list(State#state.max_reply)}],
     try open_port({spawn_executable, Program},
-                  [stream, binary, exit_status, use_stdio]) of
+                  [stream, binary, exit_status, use_stdio, {env, Env}]) of
         Port ->
             OsPid = case erlang:port_info(Port, os_pid) of
                         {os_pid, P} -> P;
@@ -373,9 +413,9 @@ received(Bin, #state{inbuf = Chunks} = State) ->
 too_large(Len, #state{port = Port, os_pid = OsPid, program = Program} = State) ->
     ?LOG_ERROR("caravan_port: ~ts (os pid ~p) announced a reply of ~b bytes (at most ~b are "
                "read); killing it", [Program, OsPid, Len, State#state.max_reply]),
-    is_integer(OsPid) andalso kill(OsPid),
+    State1 = kill(OsPid, 1, State),
     close(Port),
-    program_exited(too_large, State#state{inbuf = [], inlen = 0, need = undefined}).
+    program_exited(too_large, State1#state{inbuf = [], inlen = 0, need = undefined}).
 
 handle_reply(Bin, #state{pending = Pending} = State) ->
     case decode_reply(Bin) of
@@ -472,11 +512,11 @@ hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = St
                            [Program, OsPid, State#state.liveness_timeout, Hangs, Delay]);
         false -> ok
     end,
-    is_integer(OsPid) andalso kill(OsPid),
+    State1 = kill(OsPid, 1, State),
     close(Port),
-    fail_pending({port_exited, hung}, State),
+    fail_pending({port_exited, hung}, State1),
     erlang:send_after(Delay, self(), restart),
-    State#state{port = undefined, os_pid = undefined, pending = #{}, probe = undefined,
+    State1#state{port = undefined, os_pid = undefined, pending = #{}, probe = undefined,
                 hangs = Hangs, backoff = 0}.
 
 %% Closing a port that already went away raises badarg: nothing to do then.
@@ -489,14 +529,66 @@ close(Port) ->
         error:badarg -> ok
     end.
 
-kill(OsPid) ->
-    case os:find_executable("kill") of
-        false -> ok;
-        Kill ->
-            P = open_port({spawn_executable, Kill}, [{args, ["-KILL", integer_to_list(OsPid)]},
-                                                    exit_status]),
-            receive {P, {exit_status, _}} -> ok after 5000 -> ok end
+%% The program that kills: caravan's own priv/caravan_port (the owner's
+%% program may be another, a wrapper that knows no `kill' mode), else the
+%% owner's program when that is the one a release configures.
+%% No filename:absname/1 here: it asks file_server_2, which does not exist
+%% yet when kernel starts caravan_epmd (the path is the code path's,
+%% absolute in a release).
+killer(Options) ->
+    case maps:find(killer, Options) of
+        {ok, K} -> K;
+        error ->
+            case default_program() of
+                {ok, P} -> P;
+                {error, no_priv_dir} -> maps:get(program, Options, "caravan_port")
+            end
     end.
+
+%% SIGKILL to OsPid, without waiting: a killer is started and its exit
+%% comes later as a message. Starting one may fail (emfile when the VM is
+%% out of file descriptors, eagain): then it is tried again later, and the
+%% owner goes on. Only when caravan's own program cannot be found at all is
+%% a `kill' on the PATH used.
+kill(undefined, _Attempt, State) ->
+    State;
+kill(OsPid, Attempt, #state{killer = Killer, kills = Kills} = State) ->
+    Commands = [{Killer, ["kill", integer_to_list(OsPid)]}
+                | case os:find_executable("kill") of
+                      false -> [];
+                      Kill -> [{Kill, ["-KILL", integer_to_list(OsPid)]}]
+                  end],
+    case spawn_killer(Commands) of
+        {ok, Port} ->
+            _ = erlang:start_timer(?KILL_WAIT_MS, self(), {killer_timeout, Port}),
+            State#state{kills = Kills#{Port => {OsPid, Attempt}}};
+        {error, Reason} ->
+            kill_again(OsPid, Attempt, Reason, State)
+    end.
+
+spawn_killer([{Exe, Args} | More]) ->
+    try open_port({spawn_executable, Exe}, [{args, Args}, exit_status, in]) of
+        Port -> {ok, Port}
+    catch
+        error:Reason when More =:= []; (Reason =/= enoent andalso Reason =/= eacces) ->
+            {error, Reason};
+        error:_ ->
+            spawn_killer(More)
+    end.
+
+kill_again(OsPid, Attempt, Reason, #state{program = Program} = State) when Attempt >= ?KILL_ATTEMPTS ->
+    ?LOG_ERROR("caravan_port: gave up killing ~ts (os pid ~p) after ~b attempts: ~0p",
+               [Program, OsPid, Attempt, Reason]),
+    State;
+kill_again(OsPid, Attempt, Reason, #state{program = Program} = State) ->
+    case Attempt of
+        1 -> ?LOG_WARNING("caravan_port: cannot kill ~ts (os pid ~p) yet: ~0p; trying again",
+                          [Program, OsPid, Reason]);
+        _ -> ok
+    end,
+    Delay = min(?KILL_RETRY_MAX_MS, ?KILL_RETRY_MIN_MS bsl min(Attempt - 1, 16)),
+    erlang:send_after(Delay, self(), {kill, OsPid, Attempt + 1}),
+    State.
 
 schedule_restart(#state{backoff = Backoff, backoff_min = Min, backoff_max = Max} = State) ->
     Delay = min(Max, max(Min, Backoff * 2)),

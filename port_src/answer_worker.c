@@ -95,6 +95,7 @@ void answer_job_run(struct answer_job *job)
     job->outcome = ANSWER_NOT_ENCODED;
     job->skipped = ms->skipped;
     job->skip_reason = ms->skip_reason;
+    job->members_n = ms->n;
     if (ei_x_new(&job->x) != 0)
         goto done;
     if (job->body_error != NULL || parse_index(job->index, &index) != 0) {

@@ -42,6 +42,7 @@ struct answer_job {
     ei_x_buff x;
     size_t skipped;
     const char *skip_reason;
+    size_t members_n; /* how many members the answer had */
 };
 
 /* Encodes job (on any thread). */

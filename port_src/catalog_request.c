@@ -74,5 +74,7 @@ int catalog_request_build(const struct catalog_query *a, struct http_request *r)
                                 ? CATALOG_CONNECT_TIMEOUT_MS
                                 : (long)a->timeout_ms;
     r->max_bytes = (size_t)a->max_bytes;
+    r->proxy_mode = a->proxy_mode;
+    snprintf(r->proxy, sizeof r->proxy, "%s", a->proxy);
     return bad ? -1 : 0;
 }

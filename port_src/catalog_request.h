@@ -27,6 +27,8 @@ struct catalog_query {
     char tagged[64], next_token[HTTP_HEADER_VALUE_MAX], ca_file[HTTP_PATH_MAX], cert_file[HTTP_PATH_MAX];
     char key_file[HTTP_PATH_MAX], passing[8];
     long long index, wait_ms, timeout_ms, max_bytes, per_page;
+    enum http_proxy_mode proxy_mode;
+    char proxy[HTTP_PROXY_URL_MAX];
 };
 
 void catalog_query_init(struct catalog_query *q, enum catalog_api api);

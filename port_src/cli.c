@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "address.h"
 #include "catalog.h"
 #include "catalog_request.h"
 #include "clock.h"
@@ -41,6 +42,9 @@ const char cli_usage[] =
     "                      or SERVICE\n"
     "           --timeout  for the whole lookup, in ms (default 2000)\n"
     "           --udp      UDP with EDNS and TCP fallback instead of TCP\n"
+    "       caravan_port kill PID\n"
+    "           SIGKILL to PID if the same parent started it (how caravan ends a hung\n"
+    "           program without an external kill)\n"
     "       caravan_port --version | --help\n"
     "\n"
     "The port of a node is the run of digits ending its name part:\n"
@@ -276,13 +280,35 @@ static int lookup_http(enum catalog_api api, const char *url, const char *servic
             break;
         snprintf(q.next_token, sizeof q.next_token, "%s", out.next_token);
     }
+    /* Node names as the Erlang side makes them (caravan_name): port 0
+     * left out, an address read strictly (address.h), one that is not
+     * strict but would be read as another host left out and counted. The
+     * verbose form shows the records as the server sent them. */
+    size_t ambiguous = 0;
+    const char *example = NULL;
     for (size_t i = 0; rc == 0 && i < ms.n; i++) {
         const struct member *m = &ms.m[i];
-        if (verbose)
+        char host[64];
+        if (verbose) {
             printf("%s %ld %s %s\n", m->address, m->port, m->node, m->id);
-        else
-            printf("%s-%ld@%s\n", basename, m->port, m->address);
+            continue;
+        }
+        if (m->port == 0)
+            continue;
+        switch (address_classify(m->address, host, sizeof host)) {
+        case ADDRESS_STRICT: printf("%s-%ld@%s\n", basename, m->port, host); break;
+        case ADDRESS_HOST_NAME: printf("%s-%ld@%s\n", basename, m->port, m->address); break;
+        case ADDRESS_AMBIGUOUS:
+            if (ambiguous++ == 0)
+                example = m->address;
+            break;
+        }
     }
+    if (ambiguous > 0)
+        fprintf(stderr, "caravan_port: %zu instance(s) left out: an address that is not in "
+                        "strict form (%s; zero-padded, octal, hexadecimal, a bare number, a "
+                        "shortened IPv4 or a zone) would be read as another host\n",
+                ambiguous, example);
     members_free(&ms);
     return rc;
 }

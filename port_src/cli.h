@@ -15,4 +15,9 @@ int cli_dist_port(int argc, char **argv);
  *                          [--udp] [--verbose] */
 int cli_lookup(int argc, char **argv);
 
+/* caravan_port kill PID: SIGKILL to PID if it is a sibling (a program the
+ * same VM started; see cli_kill.c). Exit status 0: killed or already gone;
+ * 1: not a sibling, or the signal failed; 2: bad usage. */
+int cli_kill(int argc, char **argv);
+
 #endif

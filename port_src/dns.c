@@ -21,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "ares_socks.h"
 #include "clock.h"
+#include "fds.h"
 
 /* EDNS payload advertised over UDP: large enough for the SRV sets caravan
  * expects; a larger answer comes back truncated and c-ares retries on TCP. */
@@ -92,6 +95,7 @@ struct query {
     int type;
     struct query *prev, *next;
     char target[DNS_NAME_TEXT_MAX];
+    size_t group; /* follow-up: the first SRV record naming target */
 };
 
 struct dns {
@@ -193,13 +197,29 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
         o.ednspsz = EDNS_PAYLOAD;
     }
     if (q->servers[0] == '\0' && q->resolv_conf[0] != '\0') {
+        /* c-ares would fall back to 127.0.0.1:53 without a word, and the
+         * lookup end in connection_refused as if a server were down. */
+        if (access(q->resolv_conf, R_OK) != 0) {
+            *reason = "connection_refused";
+            /* The end of a long path names the file best. */
+            size_t plen = strlen(q->resolv_conf);
+            snprintf(detail, dlen, "resolv_conf %s%s: %s; no DNS server to ask",
+                     plen > 150 ? "..." : "", q->resolv_conf + (plen > 150 ? plen - 150 : 0),
+                     strerror(errno));
+            free(ch);
+            return NULL;
+        }
         mask |= ARES_OPT_RESOLVCONF;
         o.resolvconf_path = (char *)q->resolv_conf;
     }
     int rc = ares_init_options(&ch->ares, &o, mask);
     if (rc != ARES_SUCCESS) {
+        /* Out of descriptors, c-ares cannot read resolv.conf: "Error
+         * reading file" would send an operator to the wrong file. */
+        const char *fds = fds_exhausted();
         *reason = dns_status_atom(rc);
-        snprintf(detail, dlen, "cannot set up a DNS channel: %s", ares_strerror(rc));
+        snprintf(detail, dlen, "%s%scannot set up a DNS channel: %s", fds ? fds : "",
+                 fds ? ": " : "", ares_strerror(rc));
         free(ch);
         return NULL;
     }
@@ -362,7 +382,15 @@ static void lookup_free(struct lookup *l)
 static void answer(struct lookup *l, const char *reason, const char *detail)
 {
     struct dns_result r = {.kind = l->kind, .reason = reason, .answer = &l->answer};
-    if (reason)
+    const char *fds = NULL;
+    /* c-ares words a socket it could not open as a server it could not
+     * reach (fds.h). */
+    if (reason != NULL && strcmp(reason, "bad_answer") != 0 && strcmp(reason, "refused") != 0 &&
+        strcmp(reason, "servfail") != 0)
+        fds = fds_exhausted();
+    if (fds != NULL)
+        snprintf(r.detail, sizeof r.detail, "%.60s: %.190s", fds, detail);
+    else if (reason)
         snprintf(r.detail, sizeof r.detail, "%s", detail);
     l->d->done(l->d->ctx, l->id, &r);
 }
@@ -415,7 +443,7 @@ static void pump(struct channel *ch)
     ch->pumping = false;
 }
 
-static void issue(struct lookup *l, const char *name, int type, bool followup)
+static void issue(struct lookup *l, const char *name, int type, bool followup, size_t group)
 {
     struct query *q = calloc(1, sizeof *q);
     if (q == NULL) {
@@ -428,6 +456,7 @@ static void issue(struct lookup *l, const char *name, int type, bool followup)
     q->followup = followup;
     q->type = type;
     snprintf(q->target, sizeof q->target, "%s", name);
+    q->group = group;
     q->next = l->queries;
     if (l->queries)
         l->queries->prev = q;
@@ -457,12 +486,14 @@ static void keep_families(struct lookup *l, struct dns_addr *addrs, size_t *n)
 }
 
 /* RFC 2782: a target of "." means the service is decidedly not available
- * there; such records are dropped, never queried. */
-static void drop_root_targets(struct dns_answer *a)
+ * there; and port 0 names no service a node could be dialled on (it became
+ * app-0@host, retried forever). Such records are dropped, never queried, as
+ * the Consul and Nomad paths drop port 0. */
+static void drop_unusable_records(struct dns_answer *a)
 {
     size_t kept = 0;
     for (size_t i = 0; i < a->nsrv; i++)
-        if (a->srv[i].target[0] != '\0') {
+        if (a->srv[i].target[0] != '\0' && a->srv[i].port != 0) {
             if (kept != i)
                 a->srv[kept] = a->srv[i];
             kept++;
@@ -488,24 +519,30 @@ static void resolve_targets(struct lookup *l)
             s->addrs[s->naddrs++] = a;
             continue;
         }
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = dns_name_equal(l->answer.srv[j].target, s->target);
-        if (seen || issued >= MAX_FOLLOWUPS)
+        /* Asked once per target, for its first record (dns_answer_group). */
+        if (s->first_same != i || issued >= MAX_FOLLOWUPS)
             continue;
-        issue(l, s->target, l->families & DNS_FAMILY_INET ? ns_t_a : ns_t_aaaa, true);
+        issue(l, s->target, l->families & DNS_FAMILY_INET ? ns_t_a : ns_t_aaaa, true, i);
         issued++;
     }
 }
 
-/* Gives target's addresses (of the wanted families) to every SRV record
- * naming it; returns how many records gained one. */
-static size_t attach_followup(struct lookup *l, const char *target, const struct dns_answer *a)
+/* Gives the target's addresses (of the wanted families) to every SRV
+ * record naming it: the records of q's group, walked along next_same, not
+ * every record of the answer for every follow-up. Returns how many records
+ * gained one. */
+static size_t attach_followup(struct lookup *l, const struct query *q, const struct dns_answer *a)
 {
     size_t gained = 0;
-    for (size_t i = 0; i < l->answer.nsrv; i++) {
+    size_t first = q->group;
+    bool grouped = first < l->answer.nsrv && l->answer.srv[first].first_same == first &&
+                   dns_name_equal(l->answer.srv[first].target, q->target);
+    /* Not grouped: the answer changed since the follow-up left (a re-ask
+     * answered later); match by name then, as a rare fallback. */
+    for (size_t i = grouped ? first : 0; i != DNS_SRV_NONE && i < l->answer.nsrv;
+         i = grouped ? l->answer.srv[i].next_same : i + 1) {
         struct dns_srv *s = &l->answer.srv[i];
-        if (!dns_name_equal(s->target, target))
+        if (!grouped && !dns_name_equal(s->target, q->target))
             continue;
         size_t before = s->naddrs;
         for (size_t k = 0; k < a->naddrs && s->naddrs < DNS_MAX_ADDRS; k++)
@@ -565,7 +602,7 @@ static bool fail_over(struct lookup *l, const struct query *q)
     l->ch = ch;
     l->followup_ch = followup_ch;
     l->q = next;
-    issue(l, q->target, q->type, false);
+    issue(l, q->target, q->type, false, q->group);
     return true;
 }
 
@@ -590,19 +627,22 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         int rc = dns_msg_parse(abuf, (size_t)alen, &parsed, &err);
         if (q->followup) {
             /* A bad follow-up costs that target its address, not the lookup. */
-            size_t gained = rc == 0 ? attach_followup(l, q->target, &parsed) : 0;
+            size_t gained = rc == 0 ? attach_followup(l, q, &parsed) : 0;
             dns_answer_free(&parsed);
             /* This query is not released yet, so the lookup stays alive even
              * if the AAAA query completes at once. */
             if (gained == 0 && q->type == ns_t_a && (l->families & DNS_FAMILY_INET6))
-                issue(l, q->target, ns_t_aaaa, true);
+                issue(l, q->target, ns_t_aaaa, true, q->group);
         } else if (rc != 0) {
             l->parse_error = err;
             dns_answer_free(&parsed);
         } else if (l->kind == DNS_LOOKUP_SRV) {
             dns_answer_free(&l->answer);
             l->answer = parsed;
-            drop_root_targets(&l->answer);
+            drop_unusable_records(&l->answer);
+            /* Indices moved: group again (out of memory, every record is
+             * alone in its group and its target asked about on its own). */
+            (void)dns_answer_group(&l->answer);
             l->any_success = true;
             resolve_targets(l); /* q still counts in pending: l stays alive */
         } else {
@@ -614,14 +654,14 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     } else if (q->followup) {
         if (q->type == ns_t_a && (l->families & DNS_FAMILY_INET6) && !l->d->closing &&
             status != ARES_ECANCELLED && status != ARES_EDESTRUCTION)
-            issue(l, q->target, ns_t_aaaa, true); /* no A record: maybe IPv6 only */
+            issue(l, q->target, ns_t_aaaa, true, q->group); /* no A record: maybe IPv6 only */
     } else if ((status == ARES_EREFUSED || status == ARES_ESERVFAIL) && !l->d->closing &&
                fail_over(l, q)) {
         /* asked again: this query's failure is not the lookup's */
     } else if (status == ARES_ETIMEOUT && l->tries_left > 0 && !l->d->closing &&
                clock_now_ms() < l->deadline_ms) {
         l->tries_left--;
-        issue(l, q->target, q->type, false); /* see DNS_TRY_TIMEOUT_MS */
+        issue(l, q->target, q->type, false, q->group); /* see DNS_TRY_TIMEOUT_MS */
     } else if (l->status == ARES_SUCCESS || l->status == ARES_ENODATA) {
         l->status = status;
     }
@@ -723,12 +763,12 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
 
     l->pending = 1; /* hold while issuing */
     if (q->kind == DNS_LOOKUP_SRV) {
-        issue(l, q->name, ns_t_srv, false);
+        issue(l, q->name, ns_t_srv, false, 0);
     } else {
         if (q->families & DNS_FAMILY_INET)
-            issue(l, q->name, ns_t_a, false);
+            issue(l, q->name, ns_t_a, false, 0);
         if (q->families & DNS_FAMILY_INET6)
-            issue(l, q->name, ns_t_aaaa, false);
+            issue(l, q->name, ns_t_aaaa, false, 0);
     }
     release(l);
     return 0;

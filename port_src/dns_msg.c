@@ -1,12 +1,15 @@
 /* dns_msg.c - bounded reader of DNS messages; see dns_msg.h. */
 #include "dns_msg.h"
 
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define HEADER_LEN 12
 #define RR_FIXED_LEN 10 /* type, class, ttl, rdlength */
@@ -36,18 +39,31 @@ static bool plain_char(uint8_t c)
            c == '-' || c == '_';
 }
 
-int dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap)
+/* dns_name_read's walk. With out NULL nothing is written (the checks are
+ * the same: a text of DNS_NAME_TEXT_MAX always fits a 255-byte name);
+ * *label_at, if given, gets where the name's labels start once the
+ * pointers before them are followed: two names starting there are the same
+ * name, which a compressed answer repeats by pointing there again. */
+static int name_walk(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap,
+                     size_t *label_at)
 {
     size_t pos = *off, used = 0, wire = 0;
     int jumps = 0;
-    bool jumped = false;
+    bool jumped = false, labelled = false;
 
-    if (outcap == 0)
+    if (out != NULL && outcap == 0)
         return -1;
+    if (out == NULL)
+        outcap = DNS_NAME_TEXT_MAX;
     for (;;) {
         if (pos >= len)
             return -1;
         uint8_t b = msg[pos];
+        if (!labelled && (b & 0xC0) != 0xC0) {
+            labelled = true;
+            if (label_at != NULL)
+                *label_at = pos;
+        }
         if ((b & 0xC0) == 0xC0) {
             if (pos + 1 >= len || ++jumps > DNS_MSG_MAX_JUMPS)
                 return -1;
@@ -66,35 +82,168 @@ int dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, size_t
         wire += (size_t)b + 1;
         if (wire > 255 || b > len - pos)
             return -1;
+        if (out == NULL) {
+            /* Walking only: a 255-byte name is at most 1,016 bytes of text,
+             * so the text checks below cannot fail; skip the bytes. */
+            pos += b;
+            continue;
+        }
         if (used > 0) {
             if (used + 1 >= outcap)
                 return -1;
-            out[used++] = '.';
+            if (out != NULL)
+                out[used] = '.';
+            used++;
         }
         for (size_t i = 0; i < b; i++) {
             uint8_t c = msg[pos + i];
             if (plain_char(c)) {
                 if (used + 1 >= outcap)
                     return -1;
-                out[used++] = (char)c;
+                if (out != NULL)
+                    out[used] = (char)c;
+                used++;
             } else {
                 if (used + 4 >= outcap)
                     return -1;
-                snprintf(out + used, 5, "\\%03u", c);
+                if (out != NULL) { /* \DDD; by hand: snprintf per byte made a
+                                    * 1,000-byte name cost microseconds */
+                    out[used] = '\\';
+                    out[used + 1] = (char)('0' + c / 100);
+                    out[used + 2] = (char)('0' + c / 10 % 10);
+                    out[used + 3] = (char)('0' + c % 10);
+                }
                 used += 4;
             }
         }
         pos += b;
     }
-    out[used] = '\0';
+    if (out != NULL)
+        out[used] = '\0';
     if (!jumped)
         *off = pos;
     return 0;
 }
 
+int dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap)
+{
+    return name_walk(msg, len, off, out, outcap, NULL);
+}
+
+unsigned long long dns_name_comparisons;
+
 bool dns_name_equal(const char *a, const char *b)
 {
+    dns_name_comparisons++;
     return strcasecmp(a, b) == 0;
+}
+
+/* Targets are found by a hash of their text, case folded (RFC 4343), with
+ * a seed drawn per process so that an answer cannot be made to collide on
+ * purpose: one comparison per lookup, where matching every record against
+ * every other was quadratic. */
+static uint64_t hash_seed;
+
+static uint64_t name_hash(const char *s)
+{
+    if (hash_seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        hash_seed = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)getpid() ^
+                    (uint64_t)(uintptr_t)&hash_seed;
+        hash_seed |= 1;
+    }
+    uint64_t h = 0xcbf29ce484222325ULL ^ hash_seed; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (uint8_t)tolower((unsigned char)*s);
+        h *= 0x100000001b3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+/* Open addressing over the records that start a group: slots hold
+ * index + 1, 0 is empty. */
+struct target_index {
+    size_t *slots;
+    size_t mask;
+};
+
+/* The first record naming name, or DNS_SRV_NONE. */
+static size_t index_find(const struct target_index *t, const struct dns_answer *a,
+                         const char *name, uint64_t h)
+{
+    for (size_t k = (size_t)h & t->mask;; k = (k + 1) & t->mask) {
+        if (t->slots[k] == 0)
+            return DNS_SRV_NONE;
+        size_t i = t->slots[k] - 1;
+        if (dns_name_equal(a->srv[i].target, name))
+            return i;
+    }
+}
+
+/* Groups a's records; t (freed by the caller) finds a group by name. */
+static int group_index(struct dns_answer *a, struct target_index *t)
+{
+    t->slots = NULL;
+    for (size_t i = 0; i < a->nsrv; i++) {
+        a->srv[i].first_same = i;
+        a->srv[i].next_same = DNS_SRV_NONE;
+    }
+    size_t cap = 16;
+    while (cap < 2 * a->nsrv)
+        cap *= 2;
+    size_t *tail = malloc(a->nsrv * sizeof *tail + 1);
+    t->slots = calloc(cap, sizeof *t->slots);
+    t->mask = cap - 1;
+    if (tail == NULL || t->slots == NULL) {
+        free(tail);
+        free(t->slots);
+        t->slots = NULL;
+        return -1;
+    }
+    /* Records whose targets start at the same place are grouped without
+     * reading their names (by_at: that place's first record plus one). */
+    size_t max_at = 0;
+    for (size_t i = 0; i < a->nsrv; i++)
+        if (a->srv[i].target_at < 65536 && a->srv[i].target_at > max_at)
+            max_at = a->srv[i].target_at;
+    uint32_t *by_at = calloc(max_at + 1, sizeof *by_at);
+    for (size_t i = 0; i < a->nsrv; i++) {
+        size_t at = a->srv[i].target_at, first;
+        bool placed = by_at != NULL && at <= max_at;
+        if (placed && by_at[at] != 0) {
+            first = a->srv[by_at[at] - 1].first_same;
+        } else {
+            uint64_t h = name_hash(a->srv[i].target);
+            first = index_find(t, a, a->srv[i].target, h);
+            if (first == DNS_SRV_NONE) {
+                size_t k = (size_t)h & t->mask;
+                while (t->slots[k] != 0)
+                    k = (k + 1) & t->mask;
+                t->slots[k] = i + 1;
+                tail[i] = i;
+                if (placed)
+                    by_at[at] = (uint32_t)i + 1;
+                continue;
+            }
+            if (placed)
+                by_at[at] = (uint32_t)i + 1;
+        }
+        a->srv[i].first_same = first;
+        a->srv[tail[first]].next_same = i;
+        tail[first] = i;
+    }
+    free(by_at);
+    free(tail);
+    return 0;
+}
+
+int dns_answer_group(struct dns_answer *a)
+{
+    struct target_index t;
+    int rc = group_index(a, &t);
+    free(t.slots);
+    return rc;
 }
 
 static int hex_value(char c)
@@ -130,19 +279,22 @@ int dns_addr_from_target(const char *target, struct dns_addr *addr)
 static void add_addr(struct dns_addr *list, size_t *n, int family, const uint8_t *bytes)
 {
     size_t size = family == AF_INET ? 4 : 16;
+    if (*n >= DNS_MAX_ADDRS)
+        return; /* full: nothing to add, and no need to look */
     for (size_t i = 0; i < *n; i++)
         if (list[i].family == family && memcmp(list[i].bytes, bytes, size) == 0)
             return; /* the same address in both sections */
-    if (*n >= DNS_MAX_ADDRS)
-        return;
     memset(&list[*n], 0, sizeof list[*n]);
     list[*n].family = family;
     memcpy(list[*n].bytes, bytes, size);
     (*n)++;
 }
 
+/* seen (len entries, or NULL): for each label position, the first record
+ * whose target starts there, plus one; its text is copied, not read again
+ * (a 255-byte name can be 1,016 bytes of \DDD text). */
 static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t rdata,
-                   uint16_t rdlen, const char **err)
+                   uint16_t rdlen, uint32_t *seen, const char **err)
 {
     if (rdlen < 7) {
         *err = "SRV record shorter than its fixed fields";
@@ -165,34 +317,104 @@ static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t 
     read_u16(msg, len, rdata, &s->priority);
     read_u16(msg, len, rdata + 2, &s->weight);
     read_u16(msg, len, rdata + 4, &s->port);
-    size_t name_at = rdata + 6;
-    if (dns_name_read(msg, len, &name_at, s->target, sizeof s->target) != 0 ||
-        name_at > rdata + rdlen) {
+    size_t name_at = rdata + 6, label_at = 0;
+    if (name_walk(msg, len, &name_at, NULL, 0, &label_at) != 0 || name_at > rdata + rdlen) {
         *err = "SRV target is not a valid name";
         return -1;
+    }
+    s->target_at = label_at;
+    if (seen != NULL && label_at < len && seen[label_at] != 0) {
+        memcpy(s->target, a->srv[seen[label_at] - 1].target, sizeof s->target);
+    } else {
+        name_at = rdata + 6;
+        if (dns_name_read(msg, len, &name_at, s->target, sizeof s->target) != 0) {
+            *err = "SRV target is not a valid name";
+            return -1;
+        }
+        if (seen != NULL && label_at < len)
+            seen[label_at] = (uint32_t)a->nsrv + 1;
     }
     a->nsrv++;
     return 0;
 }
 
-/* Attaches an address record to every SRV record whose target is its owner. */
-static void attach_addr(struct dns_answer *a, const char *owner, int family,
-                        const uint8_t *bytes)
+/* An A/AAAA record read, attached once every SRV record is known. */
+struct addr_rr {
+    size_t owner; /* offset of its owner name in the message */
+    size_t label; /* where the owner's labels start (name_walk) */
+    size_t rdata;
+    int family;
+};
+
+struct addr_rrs {
+    struct addr_rr *v;
+    size_t n, cap;
+};
+
+/* Gives each address record to the records naming its owner: the
+ * addresses are kept by the first record of the group and copied to the
+ * others at the end, so a group of many records costs no more than one. An
+ * owner is read as text (four bytes per odd byte: a 255-byte name can be
+ * 1,020) only the first time its labels' position is seen: compressed
+ * answers name a target again by pointing there. Every record was walked in
+ * bounds already (read_rr), so its owner walks again. */
+static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
+                        const struct addr_rrs *rrs, const char **err)
 {
+    if (a->nsrv == 0)
+        return 0;
+    struct target_index t;
+    /* by_label[L]: 0 unknown, 1 no record names the name starting at L,
+     * else the group's first record + 2. */
+    uint32_t *by_label = calloc(len, sizeof *by_label);
+    if (by_label == NULL || group_index(a, &t) != 0) {
+        free(by_label);
+        *err = "out of memory";
+        return -1;
+    }
     for (size_t i = 0; i < a->nsrv; i++)
-        if (dns_name_equal(a->srv[i].target, owner))
-            add_addr(a->srv[i].addrs, &a->srv[i].naddrs, family, bytes);
+        if (a->srv[i].target_at < len && by_label[a->srv[i].target_at] == 0)
+            by_label[a->srv[i].target_at] = (uint32_t)a->srv[i].first_same + 2;
+    char owner[DNS_NAME_TEXT_MAX];
+    for (size_t k = 0; k < rrs->n; k++) {
+        size_t off, label = rrs->v[k].label;
+        if (label >= len)
+            continue;
+        if (by_label[label] == 0) {
+            off = rrs->v[k].owner;
+            size_t first = DNS_SRV_NONE;
+            if (dns_name_read(msg, len, &off, owner, sizeof owner) == 0)
+                first = index_find(&t, a, owner, name_hash(owner));
+            by_label[label] = first == DNS_SRV_NONE ? 1 : (uint32_t)first + 2;
+        }
+        if (by_label[label] == 1)
+            continue;
+        struct dns_srv *first = &a->srv[by_label[label] - 2];
+        add_addr(first->addrs, &first->naddrs, rrs->v[k].family, msg + rrs->v[k].rdata);
+    }
+    for (size_t i = 0; i < a->nsrv; i++) {
+        const struct dns_srv *first = &a->srv[a->srv[i].first_same];
+        if (first != &a->srv[i]) {
+            memcpy(a->srv[i].addrs, first->addrs, first->naddrs * sizeof first->addrs[0]);
+            a->srv[i].naddrs = first->naddrs;
+        }
+    }
+    free(t.slots);
+    free(by_label);
+    return 0;
 }
 
 struct rr {
-    char owner[DNS_NAME_TEXT_MAX];
     uint16_t type, class, rdlen;
     size_t rdata;
+    size_t owner_label; /* where the owner's labels start */
 };
 
+/* The owner is walked, not read as text: only an address record's owner
+ * is ever needed, and attach_addrs reads it when it must. */
 static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *rr, const char **err)
 {
-    if (dns_name_read(msg, len, off, rr->owner, sizeof rr->owner) != 0) {
+    if (name_walk(msg, len, off, NULL, 0, &rr->owner_label) != 0) {
         *err = "record owner is not a valid name";
         return -1;
     }
@@ -214,12 +436,13 @@ static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *rr, c
 
 /* Reads one record of section `section` (0 answer, 1 authority, 2 additional). */
 static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const struct rr *rr,
-                   int section, const char **err)
+                   size_t owner_at, int section, struct addr_rrs *rrs, uint32_t *seen,
+                   const char **err)
 {
     if (rr->class != DNS_CLASS_IN || section == 1)
         return 0;
     if (rr->type == DNS_TYPE_SRV && section == 0)
-        return add_srv(a, msg, len, rr->rdata, rr->rdlen, err);
+        return add_srv(a, msg, len, rr->rdata, rr->rdlen, seen, err);
     if (rr->type == DNS_TYPE_A || rr->type == DNS_TYPE_AAAA) {
         int family = rr->type == DNS_TYPE_A ? AF_INET : AF_INET6;
         if (rr->rdlen != (family == AF_INET ? 4 : 16)) {
@@ -228,7 +451,18 @@ static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const s
         }
         if (section == 0)
             add_addr(a->addrs, &a->naddrs, family, msg + rr->rdata);
-        attach_addr(a, rr->owner, family, msg + rr->rdata);
+        if (rrs->n == rrs->cap) {
+            size_t cap = rrs->cap ? 2 * rrs->cap : 64;
+            struct addr_rr *grown = realloc(rrs->v, cap * sizeof *grown);
+            if (grown == NULL) {
+                *err = "out of memory";
+                return -1;
+            }
+            rrs->v = grown;
+            rrs->cap = cap;
+        }
+        rrs->v[rrs->n++] = (struct addr_rr){.owner = owner_at, .label = rr->owner_label,
+                                             .rdata = rr->rdata, .family = family};
     }
     return 0;
 }
@@ -263,12 +497,23 @@ int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const ch
         }
         off += 4;
     }
-    for (int section = 0; section < 3; section++) {
-        for (unsigned i = 0; i < counts[section]; i++) {
-            struct rr rr;
-            if (read_rr(msg, len, &off, &rr, err) != 0 || take_rr(a, msg, len, &rr, section, err) != 0)
-                return -1;
+    struct addr_rrs rrs = {0};
+    /* Without it (out of memory) every target is read as text: slower,
+     * the same answer. */
+    uint32_t *seen = calloc(len, sizeof *seen);
+    int rc = 0;
+    for (int section = 0; section < 3 && rc == 0; section++) {
+        for (unsigned i = 0; i < counts[section] && rc == 0; i++) {
+            struct rr rr = {0};
+            size_t owner_at = off;
+            if (read_rr(msg, len, &off, &rr, err) != 0 ||
+                take_rr(a, msg, len, &rr, owner_at, section, &rrs, seen, err) != 0)
+                rc = -1;
         }
     }
-    return 0;
+    if (rc == 0)
+        rc = attach_addrs(a, msg, len, &rrs, err);
+    free(rrs.v);
+    free(seen);
+    return rc;
 }

@@ -16,9 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "clock.h"
+#include "fds.h"
 #include "grow.h"
 #include "http_header.h"
+#include "http_proxy.h"
 #include "http_resolve.h"
 
 #define UNIX_PREFIX "unix://"
@@ -57,7 +60,8 @@ struct transfer {
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
     /* Host-name resolution (state T_RESOLVING..T_DEAD). */
-    char host[HTTP_HOST_MAX];
+    char host[HTTP_HOST_MAX]; /* the proxy's when via_proxy */
+    bool via_proxy;
     long port;
     int64_t started_ms, resolve_due_ms;
     long timeout_ms;
@@ -379,11 +383,12 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
         t->resp.body_len = t->body_mode == BODY_STREAMED ? 0 : t->len;
     } else {
         r.reason = curl_atom(code, t->too_large, t->error);
+        const char *fds = t->too_large ? NULL : fds_exhausted();
         if (t->too_large)
             snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
-        else
-            snprintf(r.detail, sizeof r.detail, "%s",
-                     t->error[0] ? t->error : lib.easy_strerror(code));
+        else /* libcurl words a socket it could not open as a refusal (fds.h) */
+            snprintf(r.detail, sizeof r.detail, "%.60s%s%.190s", fds ? fds : "",
+                     fds ? ": " : "", t->error[0] ? t->error : lib.easy_strerror(code));
     }
     h->inflight--;
     h->done(h->ctx, t->id, t->user, &r);
@@ -440,36 +445,6 @@ void http_free(struct http *h)
     free(h);
 }
 
-/* Whether libcurl takes host for an IPv4 address rather than a name: 1 to 4
- * dot-separated numbers, each decimal, 0-octal or 0x-hex, the last filling
- * the bytes left (inet_aton(3)'s forms: "127.1", "2130706433", "0x7f.1").
- * Mirrors ipv4_normalize() in libcurl's URL parser, which rewrites such a
- * host to dotted decimal: c-ares would look it up as a name (nxdomain), and
- * an entry for it in CURLOPT_RESOLVE would not match. */
-static bool curl_ipv4_literal(const char *host)
-{
-    unsigned long long part[4];
-    size_t n = 0;
-    for (const char *c = host;;) {
-        if (*c < '0' || *c > '9' || n == 4)
-            return false;
-        char *end;
-        errno = 0;
-        part[n++] = strtoull(c, &end, 0);
-        if (errno == ERANGE || part[n - 1] > 0xffffffffULL)
-            return false;
-        if (*end == '\0')
-            break;
-        if (*end != '.')
-            return false;
-        c = end + 1;
-    }
-    for (size_t i = 0; i + 1 < n; i++)
-        if (part[i] > 0xff)
-            return false;
-    return part[n - 1] <= (0xffffffffULL >> (8 * (n - 1)));
-}
-
 /* The host part of an http(s) URL when it is a name to resolve (not an
  * IP literal), with the port. Returns false for literals and unix://. */
 static bool host_to_resolve(const char *base, char *host, size_t cap, long *port)
@@ -496,7 +471,8 @@ static bool host_to_resolve(const char *base, char *host, size_t cap, long *port
         if (stop != p + n + 1 && v > 0 && v < 65536)
             *port = v;
     }
-    return !curl_ipv4_literal(host);
+    uint32_t v4;
+    return !address_ipv4_lenient(host, &v4); /* libcurl rewrites such a host to dotted decimal */
 }
 
 /* Why base cannot be a request's URL, or NULL. Every host name must reach
@@ -565,6 +541,19 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         snprintf(detail, dlen, "%s", refusal);
         return -1;
     }
+    char proxy[HTTP_PROXY_URL_MAX];
+    const char *proxy_why = NULL;
+    if (http_proxy_choose(req->base, req->proxy_mode, req->proxy, proxy, sizeof proxy,
+                          &proxy_why) != 0) {
+        *reason = req->proxy_mode == HTTP_PROXY_URL ? "bad_args" : "http_error";
+        snprintf(detail, dlen, "%s", proxy_why);
+        return -1;
+    }
+    if (proxy[0] != '\0' && (refusal = url_refusal(proxy)) != NULL) {
+        *reason = req->proxy_mode == HTTP_PROXY_URL ? "bad_args" : "http_error";
+        snprintf(detail, dlen, "proxy %s", refusal);
+        return -1;
+    }
     if (h->inflight >= HTTP_MAX_INFLIGHT || h->abandoned >= HTTP_MAX_INFLIGHT) {
         *reason = "overload";
         snprintf(detail, dlen, "%d HTTP requests already in flight", HTTP_MAX_INFLIGHT);
@@ -609,6 +598,12 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         SETOPT(CURLOPT_HTTPHEADER, t->headers);
     }
     SETOPT(CURLOPT_URL, url);
+    /* IMPORTANT: always explicit, so that libcurl never reads http_proxy,
+     * ALL_PROXY or NO_PROXY itself (http_proxy.h); "" is direct. The token
+     * header goes to the server only, never in a CONNECT to the proxy. */
+    SETOPT(CURLOPT_PROXY, proxy);
+    SETOPT(CURLOPT_NOPROXY, "");
+    SETOPT(CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     /* HTTP/1.1 even over TLS, where libcurl would offer h2: transfers stay
@@ -640,7 +635,10 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         return -1;
     }
 
-    if (host_to_resolve(req->base, t->host, sizeof t->host, &t->port)) {
+    /* Through a proxy, the proxy's name is the one libcurl would resolve
+     * (the proxy resolves the server's). */
+    t->via_proxy = proxy[0] != '\0';
+    if (host_to_resolve(t->via_proxy ? proxy : req->base, t->host, sizeof t->host, &t->port)) {
         const char *why = NULL;
         if (h->resolver == NULL && (h->resolver = http_resolve_new(&why)) == NULL) {
             transfer_free(t);
@@ -727,7 +725,9 @@ static void answer_error(struct http *h, struct transfer *t, const char *reason,
                          const char *detail)
 {
     struct http_result r = {.reason = reason, .response = &t->resp};
-    snprintf(r.detail, sizeof r.detail, "%s", detail);
+    const char *fds = strcmp(reason, "cancelled") != 0 ? fds_exhausted() : NULL;
+    snprintf(r.detail, sizeof r.detail, "%.60s%s%.190s", fds ? fds : "", fds ? ": " : "",
+             detail);
     h->inflight--;
     h->done(h->ctx, t->id, t->user, &r);
 }
@@ -737,7 +737,8 @@ static void resume(struct http *h, struct transfer *t)
 {
     char detail[HTTP_RESOLVE_ADDRS_MAX + 300];
     if (t->resolve_reason != NULL) {
-        snprintf(detail, sizeof detail, "cannot resolve %s: %s", t->host, t->resolved);
+        snprintf(detail, sizeof detail, "cannot resolve %s%s: %s",
+                 t->via_proxy ? "the proxy " : "", t->host, t->resolved);
         answer_error(h, t, t->resolve_reason, detail);
         transfer_free(t);
         return;

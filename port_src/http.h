@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_proxy.h"
+
 /* Outstanding requests; each blocking watch holds one for minutes. */
 #define HTTP_MAX_INFLIGHT 1024
 /* A poll array this long serves a caller with one request in flight (the
@@ -39,6 +41,10 @@ struct http_request {
     long connect_timeout_ms;
     long timeout_ms;              /* the whole request */
     size_t max_bytes;             /* body limit */
+    /* Which proxy: http_proxy.h's rule (loopback, localhost and unix
+     * sockets always direct). proxy is the URL for HTTP_PROXY_URL. */
+    enum http_proxy_mode proxy_mode;
+    char proxy[HTTP_PROXY_URL_MAX];
     /* Optional. A 200 response's body goes to stream piece by piece as it
      * arrives, instead of being kept (the response's body is then empty);
      * max_bytes still bounds it. stream gets the request's user pointer and

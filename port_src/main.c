@@ -176,6 +176,8 @@ int main(int argc, char **argv)
         return cli_dist_port(argc - 2, argv + 2);
     if (strcmp(argv[1], "lookup") == 0)
         return cli_lookup(argc - 2, argv + 2);
+    if (strcmp(argv[1], "kill") == 0)
+        return cli_kill(argc - 2, argv + 2);
     fputs(cli_usage, stderr);
     return 2;
 }

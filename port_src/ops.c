@@ -1,7 +1,9 @@
 /* ops.c - request dispatch and the operations; see ops.h. */
 #include "ops.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,11 +33,21 @@ int ops_send_error(struct ops *o, uint64_t id, const char *reason, const char *d
 ei_x_buff *ops_ok_begin(struct ops *o, uint64_t id)
 {
     o->counters.ok++;
+    o->x_id = id;
     return reply_ok_begin(&o->x, id) == 0 ? &o->x : NULL;
 }
 
 int ops_send(struct ops *o)
 {
+    if ((size_t)o->x.index > o->max_reply) {
+        /* An owner reading less than this reply would end the program and
+         * every request in flight with it (ops.h): this one fails alone. */
+        char detail[160];
+        snprintf(detail, sizeof detail, "the answer encodes to %d bytes, over the %zu a reply "
+                                        "may have", o->x.index, o->max_reply);
+        o->counters.ok--;
+        return ops_send_error(o, o->x_id, "too_large", detail);
+    }
     if (reply_send(&o->sink, &o->x) != 0) {
         o->sink_failed = 1;
         return -1;
@@ -59,7 +71,7 @@ static int op_dist_port(struct ops *o, const struct request *req)
     long long default_port = 0;
     const struct term_arg spec[] = {
         {.key = "name", .type = ARG_BINARY, .required = true, .dest = name,
-         .len_out = &name_len, .max = sizeof name - 1},
+         .len_out = &name_len, .max = sizeof name - 1, .nul_ok = true},
         {.key = "default", .type = ARG_INT, .dest = &default_port, .min = 0, .max = 65535},
     };
 
@@ -149,6 +161,19 @@ int ops_init(struct ops *o, struct reply_sink sink)
     memset(o, 0, sizeof *o);
     o->sink = sink;
     o->started_ms = clock_now_ms();
+    o->max_reply = OPS_MAX_REPLY_DEFAULT;
+    const char *limit = getenv(OPS_MAX_REPLY_ENV);
+    if (limit != NULL && *limit != '\0') {
+        char *end;
+        unsigned long long v = strtoull(limit, &end, 10);
+        /* A nonsense value keeps the default: a reply cap of 0 would
+         * refuse every answer. */
+        if (*end == '\0' && v >= 1024 && v <= (unsigned long long)SIZE_MAX)
+            o->max_reply = (size_t)v;
+        else
+            fprintf(stderr, "caravan_port: %s=%s ignored (want bytes >= 1024)\n",
+                    OPS_MAX_REPLY_ENV, limit);
+    }
     if (ei_x_new(&o->x) != 0)
         return -1;
     o->dns = dns_new(ops_dns_done, o);

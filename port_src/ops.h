@@ -21,6 +21,15 @@
 
 #define CARAVAN_VERSION "0.1.0"
 
+/* The largest reply (its term, without the 4-byte length) the owner reads:
+ * caravan_port.erl's max_reply_bytes, passed in the environment variable
+ * below when the owner starts the program; this default is the owner's. A
+ * longer reply made the owner kill the program, failing every request in
+ * flight with it: such an answer is replaced by that one request's
+ * {error, {too_large, _}} instead. */
+#define OPS_MAX_REPLY_DEFAULT (64u * 1024u * 1024u)
+#define OPS_MAX_REPLY_ENV "CARAVAN_MAX_REPLY_BYTES"
+
 struct ops_counters {
     uint64_t requests;  /* packets whose id could be read */
     uint64_t ok;        /* replies {Id, ok, _} */
@@ -38,6 +47,8 @@ struct ops {
     struct http *http;
     struct answer_worker *answers; /* made on the first 200 answer */
     int64_t started_ms;
+    size_t max_reply; /* OPS_MAX_REPLY_DEFAULT unless the owner said otherwise */
+    uint64_t x_id;    /* the id of the reply ops_ok_begin started in x */
     int sink_failed; /* a reply could not be delivered: the VM is gone */
 };
 

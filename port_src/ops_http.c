@@ -58,7 +58,11 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
          .max = sizeof a->cert_file - 1},
         {.key = "key_file", .type = ARG_BINARY, .dest = a->key_file, .max = sizeof a->key_file - 1},
     };
-    size_t n = 10;
+    bool proxy_atom = false, proxy_seen = false;
+    spec[10] = (struct term_arg){.key = "proxy", .type = ARG_ATOM_OR_BINARY, .dest = a->proxy,
+                                 .max = sizeof a->proxy - 1, .is_atom = &proxy_atom,
+                                 .seen = &proxy_seen};
+    size_t n = 11;
     if (api == API_CONSUL) {
         spec[n++] = (struct term_arg){.key = "tag", .type = ARG_BINARY, .dest = a->tag,
                                       .max = sizeof a->tag - 1};
@@ -78,6 +82,18 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
     }
     if (term_args_parse(req, spec, n, msg, msglen) != 0)
         return -1;
+    if (proxy_seen && proxy_atom && strcmp(a->proxy, "none") != 0) {
+        snprintf(msg, msglen, "proxy: must be none or a binary http:// or https:// URL");
+        return -1;
+    }
+    if (proxy_seen && !proxy_atom && strncmp(a->proxy, "http://", 7) != 0 &&
+        strncmp(a->proxy, "https://", 8) != 0) {
+        snprintf(msg, msglen, "proxy: must be none or a binary http:// or https:// URL");
+        return -1;
+    }
+    a->proxy_mode = !proxy_seen ? HTTP_PROXY_ENV : proxy_atom ? HTTP_PROXY_NONE : HTTP_PROXY_URL;
+    if (a->proxy_mode != HTTP_PROXY_URL)
+        a->proxy[0] = '\0';
     if (a->passing[0] && strcmp(a->passing, "true") != 0 && strcmp(a->passing, "false") != 0) {
         snprintf(msg, msglen, "passing: must be true or false");
         return -1;
@@ -194,6 +210,21 @@ void ops_answer_sent(struct ops *o, struct answer_job *job)
         o->counters.entries_skipped += job->skipped;
         fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
                 job->api == API_CONSUL ? "Consul" : "Nomad", job->skipped, job->skip_reason);
+    }
+    if (!o->sink_failed && job->outcome != ANSWER_NOT_ENCODED &&
+        (size_t)job->x.index > o->max_reply) {
+        /* IMPORTANT: the owner would kill the program over this reply, and
+         * every request in flight with it (ops.h). */
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "the answer (%zu members) encodes to %zu bytes, over the %zu a reply may "
+                 "have; narrow the query (tag, namespace, per_page)",
+                 job->members_n, (size_t)job->x.index, o->max_reply);
+        ei_x_free(&job->x); /* the big buffer goes now, not with the job */
+        if (ei_x_new(&job->x) == 0 && reply_error(&job->x, job->id, "too_large", detail) == 0)
+            job->outcome = ANSWER_ERROR;
+        else
+            job->outcome = ANSWER_NOT_ENCODED;
     }
     if (o->sink_failed) {
         /* nobody to answer */

@@ -239,6 +239,12 @@ static int parse_binary(const struct request *req, int *idx, const struct term_a
         return -1;
     }
     dest[got] = '\0';
+    /* IMPORTANT: every string argument becomes a C string; a NUL inside it
+     * would silently cut it short (a service "web\0x" would query web). */
+    if (!a->nul_ok && memchr(dest, '\0', (size_t)got) != NULL) {
+        snprintf(msg, msglen, "%s: holds a NUL byte", a->key);
+        return -1;
+    }
     if (len_out)
         *len_out = (size_t)got;
     return 0;
@@ -326,6 +332,17 @@ static int parse_one(const struct request *req, int *idx, const struct term_arg 
     case ARG_INT: return parse_int(req, idx, a, msg, msglen);
     case ARG_ATOM: return parse_atom(req, idx, a, msg, msglen);
     case ARG_BINARY_LIST: return parse_binary_list(req, idx, a, msg, msglen);
+    case ARG_ATOM_OR_BINARY: {
+        int type = 0, size = 0;
+        ei_get_type(req->buf, idx, &type, &size);
+        *a->is_atom = type != ERL_BINARY_EXT;
+        if (type == ERL_BINARY_EXT)
+            return parse_binary(req, idx, a, a->dest, a->len_out, msg, msglen);
+        if (parse_atom(req, idx, a, msg, msglen) == 0)
+            return 0;
+        snprintf(msg, msglen, "%s: expected an atom or a binary", a->key);
+        return -1;
+    }
     }
     return -1;
 }

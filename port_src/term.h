@@ -59,15 +59,17 @@ enum term_error term_request_decode(const char *buf, size_t len, struct request 
  * keys, wrong types, out-of-range integers and over-long binaries, and
  * reports the first problem in msg.
  */
-enum term_arg_type { ARG_BINARY, ARG_INT, ARG_ATOM, ARG_BINARY_LIST };
+enum term_arg_type { ARG_BINARY, ARG_INT, ARG_ATOM, ARG_BINARY_LIST, ARG_ATOM_OR_BINARY };
 
 struct term_arg {
     const char *key;
     enum term_arg_type type;
     bool required;
     /* ARG_BINARY: dest is char[max + 1], NUL-terminated; *len_out gets the size.
+     *   A binary holding a NUL byte is refused, naming the key (bad_args).
      * ARG_INT: dest is long long, accepted range [min, max].
      * ARG_ATOM: dest is char[max + 1]; the atom's name, NUL-terminated.
+     * ARG_ATOM_OR_BINARY: either; *is_atom tells which it was.
      * ARG_BINARY_LIST: a list of binaries, none containing a comma, joined
      *   with ',' into char[max + 1] (the form c-ares takes server lists in);
      *   *len_out gets the element count. */
@@ -75,6 +77,10 @@ struct term_arg {
     size_t *len_out;
     long long min, max;
     bool *seen; /* optional: set when the key was present */
+    /* ARG_BINARY: let NUL bytes through (with len_out, for a value the
+     * operation checks byte by byte itself, as dist_port's name). */
+    bool nul_ok;
+    bool *is_atom; /* ARG_ATOM_OR_BINARY */
 };
 
 int term_args_parse(const struct request *req, const struct term_arg *spec, size_t n,

@@ -9,6 +9,7 @@
 -export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
 
+-export([port_zero_records_are_left_out/1, srv_reply_over_the_owners_limit_fails_alone/1]).
 -export([one_instance/1, three_instances/1, forty_instances/1, three_hundred_instances/1,
          addr_targets/1, aaaa_only_targets/1, rfc2782_name/1, tag_form/1, nxdomain_is_empty/1,
          live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
@@ -34,7 +35,9 @@ groups() ->
                  addr_targets, aaaa_only_targets, rfc2782_name, tag_form, nxdomain_is_empty,
                  live_change_with_nsupdate, records_have_every_field, host_resolv_conf,
                  cli_lookup, slow_server_delays_nothing_else, ipv6_and_several_servers,
-                 many_lookups_in_flight, refused_or_servfail_fails_over]},
+                 many_lookups_in_flight, refused_or_servfail_fails_over,
+                 port_zero_records_are_left_out,
+                 srv_reply_over_the_owners_limit_fails_alone]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
                       garbage_answers, truncated_answers, refused_and_servfail,
                       busy_channels_spare_a_lookups_followups,
@@ -682,3 +685,57 @@ wait_until(Fun, Tries) when Tries > 0 ->
     end;
 wait_until(_, 0) ->
     timeout.
+
+%% Issue 18 item 6: an SRV record with port 0 (in BIND's own zone, added
+%% live) is left out by discover, lookup_srv and the CLI, as the Consul and
+%% Nomad paths leave it out; it became app-0@127.9.9.8, dialled forever.
+port_zero_records_are_left_out(Config) ->
+    Bind = ?config(bind, Config),
+    Server = caravan_test_bind:server(Bind),
+    ok = caravan_test_bind:nsupdate(Bind, ["update add app3.service.consul. 0 SRV 1 1 0 "
+                                           "zero.node.dc1.consul.",
+                                           "update add zero.node.dc1.consul. 0 A 127.9.9.8"]),
+    try
+        ?assertEqual({ok, nodes_of("app", 3, 3)}, dns(Config, "app3.service.consul")),
+        {ok, Records} = caravan:lookup_srv("app3.service.consul", #{servers => [Server]}),
+        ?assertEqual([], [R || #{port := 0} = R <- Records]),
+        ?assertEqual(3, length(Records)),
+        {ok, Program} = caravan_config:port_program(),
+        Out = os:cmd(Program ++ " lookup app3.service.consul --verbose --dns " ++ Server),
+        Lines = string:split(string:trim(Out), "\n", all),
+        ?assertEqual(3, length(Lines)),
+        ?assertEqual([], [L || L <- Lines, string:find(L, "zero") =/= nomatch])
+    after
+        caravan_test_bind:nsupdate(Bind, ["update delete app3.service.consul. SRV 1 1 0 "
+                                          "zero.node.dc1.consul.",
+                                          "update delete zero.node.dc1.consul. A"])
+    end.
+
+%% Issue 18 item 3, the DNS side: an owner reading replies of at most 4 KiB
+%% (caravan's read 64 MiB) asks for 300 records (about 20 KB encoded). That
+%% lookup alone gets too_large; the program is not ended over it, and a
+%% delayed ping in flight beside it is answered.
+srv_reply_over_the_owners_limit_fails_alone(Config) ->
+    Server = list_to_binary(caravan_test_bind:server(?config(bind, Config))),
+    {ok, Program} = caravan_config:port_program(),
+    Owner = caravan_small_reply_owner,
+    {ok, Pid} = caravan_port:start_link(Owner, #{program => Program, max_reply_bytes => 4096}),
+    try
+        {ok, OsPid} = caravan_port:os_pid(Owner),
+        Self = self(),
+        Ping = spawn_link(fun() ->
+                                  Self ! {self(), caravan_port:call(Owner, ping,
+                                                                    #{delay_ms => 1500}, 10000)}
+                          end),
+        ?assertMatch({error, {too_large, _}},
+                     caravan_port:call(Owner, srv, #{name => <<"app300.service.consul">>,
+                                                     servers => [Server]}, 10000)),
+        ?assertMatch({ok, [_]}, caravan_port:call(Owner, srv,
+                                                  #{name => <<"app1.service.consul">>,
+                                                    servers => [Server]}, 10000)),
+        ?assertEqual({ok, pong}, receive {Ping, R} -> R after 10000 -> no_reply end),
+        ?assertEqual({ok, OsPid}, caravan_port:os_pid(Owner))
+    after
+        unlink(Pid),
+        exit(Pid, shutdown)
+    end.

@@ -12,6 +12,9 @@
          crash_loop_at_start/1, ten_thousand_queued_requests/1,
          tokens_never_in_logs_or_errors/1, hung_program_restarts_back_off/1,
          hung_program_lookups_fall_back_fast/1, huge_length_prefix_costs_one_restart/1]).
+-export([out_of_fds_is_named/1, missing_resolv_conf_is_named/1]).
+-export([hung_program_killed_without_kill_on_path/1,
+         hung_program_killed_after_running_out_of_fds/1]).
 
 -define(OWNER, caravan_faults_owner).
 
@@ -22,7 +25,9 @@ all() ->
     [kill9_during_a_stream_of_calls, sigstop_is_detected_and_restarted, crash_loop_at_start,
      ten_thousand_queued_requests, tokens_never_in_logs_or_errors,
      hung_program_restarts_back_off, hung_program_lookups_fall_back_fast,
-     huge_length_prefix_costs_one_restart].
+     huge_length_prefix_costs_one_restart, hung_program_killed_without_kill_on_path,
+     hung_program_killed_after_running_out_of_fds, out_of_fds_is_named,
+     missing_resolv_conf_is_named].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -340,3 +345,143 @@ huge_length_prefix_costs_one_restart(Config) ->
            [Before div 1024, Peak div 1024, Lines]),
     ?assert(Peak - Before < 64 * 1024 * 1024),
     ?assertMatch([_], [L || L <- Lines, binary:match(L, <<"announced a reply of 4294967280 bytes">>) =/= nomatch]).
+
+%% Whether OS process Pid has ended (gone, or a zombie not yet reaped).
+os_process_gone(Pid) ->
+    case file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/stat") of
+        {error, _} -> true;
+        {ok, S} -> [_, State | _] = string:split(lists:last(string:split(S, ")")), " ", all),
+                   State =:= <<"Z">>
+    end.
+
+%% Leaves no stopped program behind, whatever the test did.
+kill_if_left(Pid) ->
+    case os_process_gone(Pid) of
+        true -> ok;
+        false -> os:cmd("kill -KILL " ++ integer_to_list(Pid)), ok
+    end.
+
+%% Issue 18 item 4 (a): a VM whose PATH has no `kill' (a slim image without
+%% procps) still kills a hung program: it was logged "killed it" and lived
+%% on, one more per hang.
+hung_program_killed_without_kill_on_path(_Config) ->
+    Path = os:getenv("PATH"),
+    start_owner(#{liveness_interval_ms => 200, liveness_timeout_ms => 300}),
+    Old = os_pid(),
+    "" = os:cmd("kill -STOP " ++ integer_to_list(Old)),
+    try
+        true = os:putenv("PATH", ""),
+        ?assertEqual(false, os:find_executable("kill")),
+        caravan_test_peer:wait_until(fun() -> os_process_gone(Old) end, 10000),
+        ?assert(os_process_gone(Old)),
+        caravan_test_peer:wait_until(fun() ->
+                                             case caravan_port:os_pid(?OWNER) of
+                                                 {ok, P} -> P =/= Old;
+                                                 _ -> false
+                                             end
+                                     end, 10000),
+        ?assertEqual({ok, 1}, call(<<"a-1">>, 1000))
+    after
+        os:putenv("PATH", Path),
+        kill_if_left(Old)
+    end.
+
+%% Issue 18 item 4 (b): the VM is out of file descriptors when the hang is
+%% noticed. Starting the killer fails (emfile): the owner lives on, tries
+%% again, and kills the program once descriptors are free again.
+hung_program_killed_after_running_out_of_fds(_Config) ->
+    Owner = start_owner(#{liveness_interval_ms => 1000, liveness_timeout_ms => 500}),
+    %% An owner crash must fail the assertions below, not kill this process
+    %% before `after' gives the VM its descriptors back.
+    unlink(Owner),
+    Old = os_pid(),
+    VmPid = os:getpid(),
+    {ok, Fds} = file:list_dir("/proc/self/fd"),
+    Limits = string:trim(os:cmd("/usr/bin/prlimit --pid " ++ VmPid ++ " --nofile -o SOFT,HARD "
+                                "--noheadings")),
+    [Soft, Hard] = string:lexemes(Limits, " "),
+    "" = os:cmd("kill -STOP " ++ integer_to_list(Old)),
+    "" = os:cmd("/usr/bin/prlimit --pid " ++ VmPid ++ " --nofile=" ++
+                    integer_to_list(length(Fds) + 40) ++ ":" ++ Hard),
+    Hog = fill_fds([], 200),
+    try
+        ?assertMatch({error, emfile}, gen_udp:open(0)),
+        %% The hang is noticed (the owner drops the program) with no
+        %% descriptor to spare, and for a while after: nothing can kill it.
+        caravan_test_peer:wait_until(fun() ->
+                                             caravan_port:os_pid(?OWNER) =:= {error, unavailable}
+                                     end, 5000),
+        ?assertEqual({error, unavailable}, caravan_port:os_pid(?OWNER)),
+        timer:sleep(300),
+        ?assert(is_process_alive(Owner)),
+        ?assertNot(os_process_gone(Old)),
+        [gen_udp:close(S) || S <- Hog],
+        "" = os:cmd("/usr/bin/prlimit --pid " ++ VmPid ++ " --nofile=" ++ Soft ++ ":" ++ Hard),
+        caravan_test_peer:wait_until(fun() -> os_process_gone(Old) end, 10000),
+        ?assert(os_process_gone(Old)),
+        ?assert(is_process_alive(Owner))
+    after
+        [gen_udp:close(S) || S <- Hog],
+        os:cmd("/usr/bin/prlimit --pid " ++ VmPid ++ " --nofile=" ++ Soft ++ ":" ++ Hard),
+        kill_if_left(Old)
+    end.
+
+%% UDP sockets until the VM has no descriptor left (at most N).
+fill_fds(Acc, 0) -> Acc;
+fill_fds(Acc, N) ->
+    case gen_udp:open(0) of
+        {ok, S} -> fill_fds([S | Acc], N - 1);
+        {error, emfile} -> Acc
+    end.
+
+%% Issue 18 item 10: a program out of file descriptors said "Could not
+%% contact DNS servers" and "Couldn't connect to server", and nothing named
+%% EMFILE. Its limit is lowered to what it holds, once libcurl is loaded.
+out_of_fds_is_named(_Config) ->
+    Http = caravan_test_consul:start(#{}),
+    %% A second server: libcurl would reuse its connection to the first.
+    Http2 = caravan_test_consul:start(#{}),
+    Dns = caravan_test_dns_responder:start({consul, 3}),
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary, exit_status]),
+    try
+        {os_pid, OsPid} = erlang:port_info(P, os_pid),
+        Url = list_to_binary(caravan_test_catalog:url(Http)),
+        Consul = #{url => Url, service => <<"app">>, timeout_ms => 2000},
+        {1, ok, _} = port_call(P, 1, consul_health, Consul),
+        {ok, Fds} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+        Limit = integer_to_list(length(Fds)),
+        "" = os:cmd("/usr/bin/prlimit --pid " ++ integer_to_list(OsPid) ++ " --nofile=" ++
+                        Limit ++ ":" ++ Limit),
+        Url2 = list_to_binary(caravan_test_catalog:url(Http2)),
+        {2, error, {_, HttpDetail}} = port_call(P, 2, consul_health, Consul#{url => Url2}),
+        Srv = #{name => <<"app.service.consul">>, timeout_ms => 2000,
+                servers => [list_to_binary(caravan_test_dns_responder:server(Dns))]},
+        {3, error, {_, DnsDetail}} = port_call(P, 3, srv, Srv),
+        ct:log("HTTP: ~s~nDNS: ~s", [HttpDetail, DnsDetail]),
+        ?assertMatch({_, _}, binary:match(HttpDetail, <<"out of file descriptors (EMFILE)">>)),
+        ?assertMatch({_, _}, binary:match(DnsDetail, <<"out of file descriptors (EMFILE)">>))
+    after
+        catch port_close(P),
+        caravan_test_dns_responder:stop(Dns),
+        caravan_test_catalog:stop_server(Http),
+        caravan_test_catalog:stop_server(Http2)
+    end.
+
+%% Issue 18 item 10: `servers => system' with a resolv_conf that is not
+%% there answered connection_refused as if a server were down.
+missing_resolv_conf_is_named(Config) ->
+    Missing = filename:join(?config(priv_dir, Config), "no-such-resolv.conf"),
+    {error, {Reason, Detail}} = caravan:lookup_srv("app.service.consul",
+                                                   #{servers => system, resolv_conf => Missing}),
+    ct:log("~p: ~s", [Reason, Detail]),
+    ?assertEqual(connection_refused, Reason),
+    ?assertMatch({_, _}, binary:match(Detail, <<"/no-such-resolv.conf: ">>)),
+    ?assertMatch({_, _}, binary:match(Detail, <<"No such file or directory">>)).
+
+port_call(P, Id, Op, Args) ->
+    true = port_command(P, term_to_binary({Id, Op, Args})),
+    receive
+        {P, {data, B}} -> binary_to_term(B)
+    after 15000 -> error({no_reply, Id})
+    end.

@@ -39,12 +39,16 @@
          nomad_endless_pages_are_capped/1, nomad_watch_endless_pages_keep_listing/1,
          consul_members_are_capped/1, ambiguous_addresses_are_left_out/1,
          nomad_ambiguous_addresses_are_left_out/1]).
+-export([reply_over_the_owners_limit_fails_alone/1, cli_reads_addresses_strictly/1]).
+-export([loopback_never_uses_a_proxy/1, other_hosts_follow_the_environment/1,
+         proxy_option_none_and_url/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
 
 all() ->
-    [{group, consul}, {group, watch}, {group, tls}, {group, nomad}, {group, resolver}].
+    [{group, consul}, {group, watch}, {group, tls}, {group, nomad}, {group, resolver},
+     {group, proxy}].
 
 groups() ->
     [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
@@ -59,7 +63,8 @@ groups() ->
                    name_too_long_for_an_atom_is_left_out, bad_timeouts_are_bad_args,
                    refused_body_ends_the_download, big_answer_memory_is_bounded,
                    refused_last_piece_is_answered_at_once, consul_members_are_capped,
-                   ambiguous_addresses_are_left_out]},
+                   ambiguous_addresses_are_left_out,
+                   reply_over_the_owners_limit_fails_alone, cli_reads_addresses_strictly]},
      {watch, [], [watch_registration_and_deregistration, wakeup_without_change,
                   index_above_2_63_is_polled, stopped_watch_leaves_no_query_behind,
                   check_turns_critical, index_goes_backwards, server_restarted_mid_watch,
@@ -69,7 +74,9 @@ groups() ->
                   nomad_watch, nomad_long_next_token, nomad_endless_pages_are_capped,
                   nomad_watch_endless_pages_keep_listing,
                   nomad_ambiguous_addresses_are_left_out]},
-     {resolver, [], [blackholed_resolver, resolved_host_name]}].
+     {resolver, [], [blackholed_resolver, resolved_host_name]},
+     {proxy, [], [loopback_never_uses_a_proxy, other_hosts_follow_the_environment,
+                  proxy_option_none_and_url]}].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -101,6 +108,12 @@ init_per_group(resolver, Config) ->
         {skip, Why} ->
             {skip, Why}
     end;
+init_per_group(proxy, Config) ->
+    %% The bridge's address, 198.18.0.1: a host that is not loopback.
+    case caravan_test_netns:setup(1) of
+        {ok, Net} -> [{net, Net} | Config];
+        {skip, Why} -> {skip, Why}
+    end;
 init_per_group(_, Config) ->
     Config.
 
@@ -110,6 +123,8 @@ end_per_group(resolver, Config) ->
     [file:delete(filename:join(Etc, F)) || F <- ["resolv.conf", "hosts"]],
     file:del_dir(Etc),
     ok;
+end_per_group(proxy, Config) ->
+    caravan_test_netns:teardown(?config(net, Config));
 end_per_group(_, _Config) ->
     ok.
 
@@ -125,6 +140,18 @@ init_per_testcase(resolved_host_name, Config) ->
     [{server, caravan_test_consul:start(#{ip => Ip})} | Config];
 init_per_testcase(blackholed_resolver, Config) ->
     Config;
+init_per_testcase(loopback_never_uses_a_proxy, Config) ->
+    Path = lists:flatten(io_lib:format("/tmp/caravan-test-~s-~b.sock",
+                                       [os:getpid(), erlang:unique_integer([positive])])),
+    [{server, caravan_test_consul:start(#{})},
+     {unix_server, caravan_test_nomad:start(#{transport => unix, path => Path})},
+     {socket_path, Path}, {proxies, [caravan_test_proxy:start(), caravan_test_proxy:start()]}
+     | Config];
+init_per_testcase(Case, Config) when Case =:= other_hosts_follow_the_environment;
+                                     Case =:= proxy_option_none_and_url ->
+    {ok, Ip} = inet:parse_address(caravan_test_netns:bind_address(?config(net, Config))),
+    [{server, caravan_test_consul:start(#{ip => Ip})},
+     {proxies, [caravan_test_proxy:start(), caravan_test_proxy:start()]} | Config];
 init_per_testcase(Case, Config) ->
     case atom_to_list(Case) of
         "nomad_" ++ _ -> [{server, caravan_test_nomad:start(#{})} | Config];
@@ -133,6 +160,15 @@ init_per_testcase(Case, Config) ->
         _ -> [{server, caravan_test_consul:start(#{})} | Config]
     end.
 
+end_per_testcase(Case, Config) when Case =:= loopback_never_uses_a_proxy;
+                                    Case =:= other_hosts_follow_the_environment;
+                                    Case =:= proxy_option_none_and_url ->
+    [caravan_test_proxy:stop(P) || P <- ?config(proxies, Config)],
+    case ?config(unix_server, Config) of
+        undefined -> ok;
+        U -> catch caravan_test_catalog:stop_server(U)
+    end,
+    end_per_testcase(any, Config);
 end_per_testcase(_Case, Config) ->
     case ?config(server, Config) of
         undefined -> ok;
@@ -1330,3 +1366,197 @@ nomad_ambiguous_addresses_are_left_out(Config) ->
     ok = nomad_reg(Config, <<"b">>, <<"2130706442">>, 4371, #{}),
     ok = nomad_reg(Config, <<"d">>, <<"10.0.0.4">>, 4373, #{}),
     ?assertEqual({ok, ['app-4373@10.0.0.4']}, nomad(Config)).
+%%% proxy (issue 18 item 1)
+
+%% The proxy variables a program is started with; every other one unset, so
+%% that the VM's own environment plays no part.
+proxy_env(Set) ->
+    Vars = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy",
+            "ALL_PROXY", "all_proxy"],
+    [{V, proplists:get_value(V, Set, false)} || V <- Vars].
+
+proxy_program(Set) ->
+    {ok, Program} = caravan_config:port_program(),
+    open_port({spawn_executable, Program},
+              [{env, proxy_env(Set)}, {packet, 4}, binary, exit_status]).
+
+%% One consul_health request through program P: its reply.
+proxy_call(P, Id, Args) ->
+    ns_call(P, Id, consul_health, maps:merge(#{service => <<"app">>, timeout_ms => 5000}, Args)),
+    wait_id(P, Id, erlang:monotonic_time(millisecond), 15000).
+
+addresses({_, ok, #{members := Ms}}) -> [A || #{address := A} <- Ms];
+addresses(Other) -> Other.
+
+%% With HTTP_PROXY and HTTPS_PROXY set, requests to 127.0.0.1, localhost and
+%% a unix socket go straight to the server: the proxy sees no request and
+%% so never the token, even when the request names that proxy itself.
+loopback_never_uses_a_proxy(Config) ->
+    [Px, Other] = ?config(proxies, Config),
+    Token = <<"l00pback-t0ken-4444">>,
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = caravan_test_catalog:set_token(catalog(Config), Token),
+    ok = caravan_test_catalog:register(caravan_test_catalog:catalog(?config(unix_server, Config)),
+                                       <<"app">>,
+                                       #{id => <<"u">>, address => <<"10.0.0.2">>, port => 1}),
+    Loopback = list_to_binary(url(Config)),
+    <<"http://127.0.0.1:", Port/binary>> = Loopback,
+    %% libcurl reads http_proxy in lowercase only (HTTP_PROXY is refused there
+    %% for CGI's sake); Go reads both.
+    P = proxy_program([{"http_proxy", caravan_test_proxy:url(Px)},
+                       {"HTTPS_PROXY", caravan_test_proxy:url(Px)}]),
+    Urls = [Loopback, <<"http://localhost:", Port/binary>>, <<"http://127.1:", Port/binary>>],
+    [?assertEqual({Url, [<<"10.0.0.1">>]},
+                  {Url, addresses(proxy_call(P, I, #{url => Url, token => Token}))})
+     || {I, Url} <- lists:zip(lists:seq(1, 3), Urls)],
+    ?assertEqual([<<"10.0.0.1">>],
+                 addresses(proxy_call(P, 4, #{url => Loopback, token => Token,
+                                              proxy => list_to_binary(
+                                                         caravan_test_proxy:url(Other))}))),
+    Unix = list_to_binary(caravan_test_catalog:url(?config(unix_server, Config))),
+    ns_call(P, 5, nomad_services, #{url => Unix, service => <<"app">>, token => Token}),
+    {5, ok, #{members := [#{address := <<"10.0.0.2">>}]}} =
+        wait_id(P, 5, erlang:monotonic_time(millisecond), 15000),
+    port_close(P),
+    ?assertEqual([], caravan_test_proxy:requests(Px)),
+    ?assertEqual([], caravan_test_proxy:requests(Other)).
+
+%% Any other host follows the environment as HashiCorp's Go clients do: the
+%% env proxy serves it (its own answer comes back), with the token only in
+%% the request meant for the server; an https:// URL asks CONNECT without
+%% the token; NO_PROXY (either case, an address or a CIDR) sends it direct.
+other_hosts_follow_the_environment(Config) ->
+    [Px, _] = ?config(proxies, Config),
+    Token = <<"n0t-l00pback-t0ken-5555">>,
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    Url = list_to_binary(url_at(Config)),
+    <<"http://198.18.0.1:", Port/binary>> = Url,
+    ProxyUrl = caravan_test_proxy:url(Px),
+    P = proxy_program([{"HTTP_PROXY", ProxyUrl}, {"HTTPS_PROXY", ProxyUrl}]),
+    ?assertEqual([<<"198.18.7.7">>], addresses(proxy_call(P, 1, #{url => Url, token => Token}))),
+    Https = <<"https://198.18.0.1:", Port/binary>>,
+    {2, error, _} = proxy_call(P, 2, #{url => Https, token => Token}),
+    port_close(P),
+    [Get, Connect] = caravan_test_proxy:requests(Px),
+    ?assertMatch(#{method := <<"GET">>, headers := #{<<"x-consul-token">> := Token}}, Get),
+    Expected = <<Url/binary, "/v1/health/service/app?passing=true">>,
+    ?assertEqual(Expected, maps:get(uri, Get)),
+    ?assertMatch(#{method := <<"CONNECT">>}, Connect),
+    ?assertEqual(false, maps:is_key(<<"x-consul-token">>, maps:get(headers, Connect))),
+    %% NO_PROXY: the real server answers, the proxy sees nothing more.
+    [begin
+         Q = proxy_program([{"HTTP_PROXY", ProxyUrl} | NoProxy]),
+         ?assertEqual({NoProxy, [<<"10.0.0.1">>]},
+                      {NoProxy, addresses(proxy_call(Q, 3, #{url => Url, token => Token}))}),
+         port_close(Q)
+     end || NoProxy <- [[{"NO_PROXY", "198.18.0.1"}], [{"no_proxy", "example.org, 198.18.0.0/15"}],
+                        [{"NO_PROXY", "*"}], [{"NO_PROXY", "198.18.0.1:" ++ binary_to_list(Port)}]]],
+    ?assertEqual(2, length(caravan_test_proxy:requests(Px))),
+    %% http_proxy (lowercase) counts as well, and NO_PROXY for another port does not exempt.
+    R = proxy_program([{"http_proxy", ProxyUrl}, {"NO_PROXY", "198.18.0.1:1"}]),
+    ?assertEqual([<<"198.18.7.7">>], addresses(proxy_call(R, 4, #{url => Url}))),
+    port_close(R),
+    ?assertEqual(3, length(caravan_test_proxy:requests(Px))).
+
+%% The request's own `proxy': `none' goes direct despite the environment; a
+%% URL is used instead of the environment's, also when given by host name
+%% (resolved in the program's loop, so an unknown one is nxdomain from the
+%% program's resolver, not from libcurl's); through the Erlang API too.
+proxy_option_none_and_url(Config) ->
+    [Env, Mine] = ?config(proxies, Config),
+    Token = <<"0pti0n-t0ken-6666">>,
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    Url = list_to_binary(url_at(Config)),
+    P = proxy_program([{"HTTP_PROXY", caravan_test_proxy:url(Env)}]),
+    ?assertEqual([<<"10.0.0.1">>],
+                 addresses(proxy_call(P, 1, #{url => Url, token => Token, proxy => none}))),
+    MineUrl = list_to_binary(caravan_test_proxy:url(Mine)),
+    ?assertEqual([<<"198.18.7.7">>],
+                 addresses(proxy_call(P, 2, #{url => Url, token => Token, proxy => MineUrl}))),
+    #{port := MinePort} = Mine,
+    ByName = <<"http://localhost:", (integer_to_binary(MinePort))/binary>>,
+    ?assertEqual([<<"198.18.7.7">>],
+                 addresses(proxy_call(P, 3, #{url => Url, token => Token, proxy => ByName}))),
+    {4, error, {nxdomain, Detail}} =
+        proxy_call(P, 4, #{url => Url, proxy => <<"http://proxy.invalid:3128">>}),
+    ?assertMatch({_, _}, binary:match(Detail, <<"the proxy proxy.invalid">>)),
+    {5, error, {bad_args, _}} = proxy_call(P, 5, #{url => Url, proxy => <<"socks5://h:1">>}),
+    {6, error, {bad_args, _}} = proxy_call(P, 6, #{url => Url, proxy => direct}),
+    port_close(P),
+    ?assertEqual([], caravan_test_proxy:requests(Env)),
+    [#{headers := #{<<"x-consul-token">> := Token}},
+     #{headers := #{<<"x-consul-token">> := Token}}] = caravan_test_proxy:requests(Mine),
+    %% The sources' option, down from caravan:discover.
+    Source = #{service => "app", basename => "app", url => binary_to_list(Url)},
+    ?assertEqual({ok, ['app-4370@198.18.7.7']},
+                 caravan:discover({consul, Source#{proxy => binary_to_list(MineUrl)}})),
+    ?assertEqual({ok, ['app-4370@10.0.0.1']}, caravan:discover({consul, Source#{proxy => none}})),
+    ?assertEqual(3, length(caravan_test_proxy:requests(Mine))),
+    ?assertMatch({error, {bad_args, _}}, caravan:discover({consul, Source#{proxy => 42}})).
+
+url_at(Config) ->
+    "http://127.0.0.1:" ++ Port = url(Config),
+    "http://" ++ caravan_test_netns:bind_address(?config(net, Config)) ++ ":" ++ Port.
+
+%%% reply size (issue 18 item 3)
+
+%% An answer within max_bytes whose reply would be longer than its owner
+%% reads (here an owner reading 1 MiB; caravan's own read 64 MiB): that
+%% request alone gets too_large. The program is not killed over it, so the
+%% requests in flight beside it (delayed pings, a name lookup) are answered.
+reply_over_the_owners_limit_fails_alone(Config) ->
+    Entry = <<"{\"Node\":{\"Node\":\"n\",\"Address\":\"10.0.0.1\"},\"Service\":{\"ID\":\"i\","
+              "\"Service\":\"app\",\"Address\":\"\",\"Port\":1}}">>,
+    N = 30000,
+    Body = iolist_to_binary([$[, lists:join($,, lists:duplicate(N, Entry)), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    {ok, Program} = caravan_config:port_program(),
+    Owner = caravan_big_reply_owner,
+    {ok, Pid} = caravan_port:start_link(Owner, #{program => Program,
+                                                 max_reply_bytes => 1024 * 1024}),
+    try
+        {ok, OsPid} = caravan_port:os_pid(Owner),
+        Self = self(),
+        Pings = [spawn_link(fun() ->
+                                    Self ! {self(), caravan_port:call(Owner, ping,
+                                                                      #{delay_ms => D}, 30000)}
+                            end) || D <- [200, 400, 800, 1600]],
+        Big = caravan_port:call(Owner, consul_health,
+                                #{url => list_to_binary(url(Config)), service => <<"app">>,
+                                  max_bytes => 64 * 1024 * 1024, timeout_ms => 30000}, 60000),
+        ?assertMatch({error, {too_large, _}}, Big),
+        {error, {too_large, Detail}} = Big,
+        ct:log("~b members, ~b bytes of JSON: ~s", [N, byte_size(Body), Detail]),
+        ?assertEqual([{ok, pong} || _ <- Pings],
+                     [receive {P, R} -> R after 30000 -> no_reply end || P <- Pings]),
+        ?assertEqual({ok, 4370}, caravan_port:call(Owner, dist_port, #{name => <<"a-4370">>},
+                                                   5000)),
+        ?assertEqual({ok, OsPid}, caravan_port:os_pid(Owner))
+    after
+        unlink(Pid),
+        exit(Pid, shutdown)
+    end.
+
+%%% CLI node names (issue 18 items 5 and 6, the C side)
+
+%% The CLI names nodes as caravan_name does: "127.000.000.010" (octal:
+%% 127.0.0.8), "2130706442" (127.0.0.10), "010.0.0.1" (8.0.0.1) and a zoned
+%% IPv6 are left out and counted on stderr, a strict address is written
+%% canonically, a host name kept, port 0 left out. It printed all of them
+%% as given, port 0 included.
+cli_reads_addresses_strictly(Config) ->
+    [ok = reg(Config, Id, Address, Port)
+     || {Id, Address, Port} <- [{<<"a">>, <<"127.000.000.010">>, 4370},
+                                {<<"b">>, <<"2130706442">>, 4371},
+                                {<<"c">>, <<"010.0.0.1">>, 4372},
+                                {<<"d">>, <<"fe80::1%eth0">>, 4373},
+                                {<<"e">>, <<"10.0.0.5">>, 4374},
+                                {<<"f">>, <<"FD00::0001">>, 4375},
+                                {<<"g">>, <<"node7.example">>, 4376},
+                                {<<"h">>, <<"10.0.0.8">>, 0}]],
+    {ok, Program} = caravan_config:port_program(),
+    Out = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>/dev/null"),
+    ?assertEqual(["app-4374@10.0.0.5", "app-4375@fd00::1", "app-4376@node7.example"],
+                 lists:sort(string:split(string:trim(Out), "\n", all))),
+    Err = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1 >/dev/null"),
+    ?assertNotEqual(nomatch, string:find(Err, "4 instance(s) left out")).

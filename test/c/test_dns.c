@@ -33,6 +33,7 @@ struct responder {
     int rcode; /* non-zero: every answer is this error, with no records */
     int udp_queries, tcp_queries;
     int a_silent; /* reads A queries but never answers them */
+    int zero_ports; /* SRV records n1..nK carry port 0 */
     /* An SRV question for a name starting with "bad" gets one target that
      * c-ares cannot ask about (a label of 63 bytes, most of them escaped
      * as \DDD in text: over 63 for ares_create_query), and its answer is
@@ -189,7 +190,7 @@ static size_t build_answer(const struct responder *r, const uint8_t *q, size_t q
             put16(out, &n, 0);
             put16(out, &n, 1);
             put16(out, &n, 1);
-            put16(out, &n, (unsigned)(30000 + i));
+            put16(out, &n, i <= r->zero_ports ? 0u : (unsigned)(30000 + i));
             put_name(out, &n, target);
             size_t rdlen = n - rdlen_at - 2;
             out[rdlen_at] = (uint8_t)(rdlen >> 8);
@@ -351,6 +352,29 @@ static void srv_with_followups_completes(void **state)
     assert_null(o.reason);
     assert_int_equal(o.nsrv, 5);
     assert_int_equal(o.naddrs, 5);
+    dns_free(d);
+    responder_stop(&r);
+}
+
+/* Issue 18 item 6: an SRV record with port 0 names no service (the README:
+ * left out); it was answered and dialled forever as app-0@host. Left out,
+ * and its target never asked about. */
+static void port_zero_records_are_left_out(void **state)
+{
+    (void)state;
+    struct responder r;
+    struct outcome o = {0};
+    responder_start(&r, 5, 0);
+    r.zero_ports = 2;
+    struct dns *d = dns_new(done, &o);
+    struct dns_query q = srv_query(&r, DNS_TCP, 3000);
+    start_ok(d, 1, &q);
+    STEP_WHILE(d, &r, o.calls == 0, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_null(o.reason);
+    assert_int_equal(o.nsrv, 3);
+    assert_int_equal(o.naddrs, 3);
+    assert_int_equal(r.udp_queries, 3); /* follow-ups for n3..n5 only */
     dns_free(d);
     responder_stop(&r);
 }
@@ -574,6 +598,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(srv_with_followups_completes),
+        cmocka_unit_test(port_zero_records_are_left_out),
         cmocka_unit_test(shutdown_with_followups_pending),
         cmocka_unit_test(deadline_releases_the_lookup),
         cmocka_unit_test(lookups_share_channels_whatever_options),

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <ei.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -303,6 +305,54 @@ static void integers_below_their_minimum_are_refused(void **state)
     expect_error(f, 1, 41, "bad_args", "timeout_ms: must be an integer in 1..60000");
     expect_error(f, 2, 42, "bad_args", "tries: must be an integer in 1..10");
     expect_error(f, 3, 43, "bad_args", "default: must be an integer in 0..65535");
+/* A NUL byte inside a string argument would cut the C string short
+ * (<<"web",0,"x">> queried "web"): refused as bad_args naming the key, before
+ * any request leaves. */
+static void nul_in_a_string_argument_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *op, *key;
+    } cases[] = {
+        {"consul_health", "token"},  {"consul_health", "service"}, {"consul_health", "tag"},
+        {"consul_health", "dc"},     {"nomad_services", "namespace"},
+        {"nomad_services", "service"}, {"srv", "name"},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++) {
+        ei_x_buff x;
+        bool http = strcmp(cases[i].op, "srv") != 0;
+        bool own_service = strcmp(cases[i].key, "service") == 0;
+        begin(&x, 40 + (long)i, cases[i].op, 3);
+        ei_x_encode_map_header(&x, http ? (own_service ? 2 : 3) : 1);
+        if (http) {
+            /* A port nothing listens on: were the value accepted, the
+             * reply would be a transport error, not bad_args. */
+            ei_x_encode_atom(&x, "url");
+            ei_x_encode_binary(&x, "http://127.0.0.1:1", 18);
+            if (!own_service) {
+                ei_x_encode_atom(&x, "service");
+                ei_x_encode_binary(&x, "web", 3);
+            }
+        }
+        ei_x_encode_atom(&x, cases[i].key);
+        ei_x_encode_binary(&x, "web\0x", 5);
+        send_x(f, &x);
+    }
+    assert_int_equal(f->out.count, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "%s: holds a NUL byte", cases[i].key);
+        expect_error(f, (int)i, 40 + i, "bad_args", needle);
+    }
+    /* dist_port reads its name byte by byte and names the rule itself. */
+    ei_x_buff x;
+    begin(&x, 60, "dist_port", 3);
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, "app\0-1", 6);
+    send_x(f, &x);
+    expect_error(f, (int)n, 60, "invalid_name", "");
 }
 
 /* Every prefix of a valid request: never a crash, never more than one reply. */
@@ -437,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_arguments_are_named, setup, teardown),
         cmocka_unit_test_setup_teardown(integers_below_their_minimum_are_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(nul_in_a_string_argument_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(every_truncation_is_handled, setup, teardown),
         cmocka_unit_test_setup_teardown(info_reports_version_and_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(replies_leave_out_of_order, setup, teardown),
