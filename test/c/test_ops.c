@@ -305,6 +305,8 @@ static void integers_below_their_minimum_are_refused(void **state)
     expect_error(f, 1, 41, "bad_args", "timeout_ms: must be an integer in 1..60000");
     expect_error(f, 2, 42, "bad_args", "tries: must be an integer in 1..10");
     expect_error(f, 3, 43, "bad_args", "default: must be an integer in 0..65535");
+}
+
 /* A NUL byte inside a string argument would cut the C string short
  * (<<"web",0,"x">> queried "web"): refused as bad_args naming the key, before
  * any request leaves. */
