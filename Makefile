@@ -64,7 +64,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test test-c c-tests eunit ct elixir dialyzer asan fuzz fuzz-build check-leaks demo bench clean check-ei
+.PHONY: all deps test test-c c-tests eunit ct elixir dialyzer asan fuzz fuzz-build check-leaks demo bench bench-scale clean check-ei
 
 all: $(PORT)
 
@@ -181,6 +181,12 @@ $(BUILD)/parse_bench: bench/parse_bench.c $(LIB_OBJS)
 
 bench: all $(BUILD)/parse_bench
 	@bench/run.sh
+
+# bench-scale: 32, 64 and 100 nodes on this machine (bench/scale_bench.escript,
+# docs/scale.md); CARAVAN_SCALE_NODES="32 64" for fewer.
+bench-scale: all
+	@rebar3 compile >/dev/null
+	@escript bench/scale_bench.escript "$(CURDIR)/_build/default/lib/caravan/ebin" "$(CURDIR)/test"
 
 clean:
 	rm -rf _build priv/caravan_port

@@ -6,12 +6,30 @@
 %%% the service, else of the node. Defaults follow Consul's own CLI:
 %%% CONSUL_HTTP_ADDR (127.0.0.1:8500; CONSUL_HTTP_SSL=true for https),
 %%% CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY.
+%%%
+%%% Consistency (Consul API docs, "Consistency Modes", "Agent Caching"):
+%%% `consistency => stale' and `cached => true' unless set (see the README,
+%%% "Consul HTTP", for why); `consistency => consistent' drops `cached'
+%%% (Consul refuses the two together). An answer whose
+%%% X-Consul-KnownLeader is false, or whose X-Consul-LastContact (ms) or
+%%% Age (s) passes `max_stale', is `{error, {stale, Detail}}': a watch
+%%% and a cluster keep the listing they had.
 -module(caravan_consul).
 
 -export([discover/1]).
 -export([query/2]).
+-export([consistency/1]).
 
--export_type([options/0]).
+-export_type([options/0, consistency/0]).
+
+-type consistency() :: default | stale | consistent.
+
+%% The defaults: stale reads from the local agent's cache (README, "Consul
+%% HTTP"). A membership answer ~50 ms behind the leader costs nothing that
+%% the next blocking query does not fix; N watches on the leader cost it
+%% N full answers per change.
+-define(DEFAULT_CONSISTENCY, stale).
+-define(DEFAULT_CACHED, true).
 
 -type options() :: #{service := string() | binary(),
                      basename := string() | binary(),
@@ -19,12 +37,27 @@
                      tag => string() | binary(),
                      dc => string() | binary(),
                      tagged_address => string() | binary(),
+                     consistency => consistency(),
+                     cached => boolean(),
+                     max_stale => pos_integer(),
                      max_members => pos_integer(),
                      _ => _}.
 
 -define(ENV, #{url => {"CONSUL_HTTP_ADDR", "127.0.0.1:8500"}, ssl_var => "CONSUL_HTTP_SSL",
                token => "CONSUL_HTTP_TOKEN", ca_file => "CONSUL_CACERT",
                cert_file => "CONSUL_CLIENT_CERT", key_file => "CONSUL_CLIENT_KEY"}).
+
+%% @doc The consistency mode and caching Options ask for, defaults applied:
+%% `consistent' is never cached unless asked (and then refused, see
+%% caravan_options).
+-spec consistency(map()) -> {consistency(), boolean()}.
+consistency(Options) ->
+    Consistency = maps:get(consistency, Options, ?DEFAULT_CONSISTENCY),
+    Cached = case Consistency of
+                 consistent -> maps:get(cached, Options, false);
+                 _ -> maps:get(cached, Options, ?DEFAULT_CACHED)
+             end,
+    {Consistency, Cached}.
 
 %% @doc The nodes Consul lists now.
 -spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
@@ -34,9 +67,13 @@ discover(Options) ->
 %% @doc One request; a positive Index makes it a blocking query.
 -spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
 query(#{service := Service} = Options, Index) ->
+    {Consistency, Cached} = consistency(Options),
     Extra = maps:from_list(
               [{service, Service},
-               {passing, maps:get(passing, Options, true)}] ++
+               {passing, maps:get(passing, Options, true)},
+               {consistency, Consistency},
+               {cached, Cached}] ++
+              [{max_stale_ms, Ms} || {ok, Ms} <- [maps:find(max_stale, Options)]] ++
               [{K, V} || K <- [tag, dc, tagged_address], {ok, V} <- [maps:find(K, Options)]]),
     case caravan_http:call(consul_health, Options, ?ENV, {Extra, Index}) of
         {ok, #{members := Members}} = Answer ->

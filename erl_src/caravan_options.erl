@@ -6,8 +6,10 @@
 %%% and so is a value the lookup would fail on, or crash on, later.
 %%%
 %%% Reasons: `{unknown_key, Key}', `{missing_key, Key}', `{bad_config, Key,
-%%% Value}', `{bad_source, Term}' (not `{dns | consul | nomad | callback,
-%%% Map}'). discover/1 and lookup_srv/2 answer `{error, {bad_args, Text}}'
+%%% Value}', `{conflict, Key, {OtherKey, OtherValue}}' (two keys Consul
+%%% refuses together: `cached' or `max_stale' with `consistency =>
+%%% consistent', `max_stale' with `consistency => default'), `{bad_source,
+%%% Term}' (not `{dns | consul | nomad | callback, Map}'). discover/1 and lookup_srv/2 answer `{error, {bad_args, Text}}'
 %%% (their error type), Text naming the key: see text/2.
 -module(caravan_options).
 
@@ -23,7 +25,7 @@
 
 -type kind() :: dns | consul | nomad | callback | lookup.
 -type reason() :: {unknown_key, term()} | {missing_key, atom()} | {bad_config, atom(), term()}
-                | {bad_source, term()}.
+                | {conflict, atom(), {atom(), term()}} | {bad_source, term()}.
 
 %% The C program's ranges (docs/protocol.md): timeout_ms of a DNS lookup,
 %% timeout_ms and wait_ms of an HTTP request, max_bytes, per_page.
@@ -37,6 +39,8 @@
 %% what a server that pages forever makes the caller hold. 2^32 at most.
 -define(DEFAULT_MAX_MEMBERS, 10000).
 -define(MAX_MEMBERS_MAX, 4294967296).
+%% max_stale: a day at most (the C program's range).
+-define(MAX_STALE_MAX_MS, 86400000).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -57,7 +61,7 @@ check(Kind, Options) when is_map(Options) ->
         {[K | _], _, _} -> {error, {unknown_key, K}};
         {[], [K | _], _} -> {error, {missing_key, K}};
         {[], [], [{K, V} | _]} -> {error, {bad_config, K, V}};
-        {[], [], []} -> ok
+        {[], [], []} -> conflicts(Kind, Options)
     end;
 check(_Kind, Options) ->
     {error, {bad_source, Options}}.
@@ -113,6 +117,12 @@ text(Kind, {bad_config, Key, Value}) ->
                [] -> "valid"
            end,
     format("options: ~s must be ~s, not ~0P", [Key, What, Value, 10]);
+text(_Kind, {conflict, Key, {Other, OtherValue}}) ->
+    Why = case Key of
+              cached -> "Consul refuses ?cached with ?consistent";
+              max_stale -> "max_stale bounds stale reads: it needs consistency => stale"
+          end,
+    format("options: ~s cannot go with ~s => ~0P (~s)", [Key, Other, OtherValue, 10, Why]);
 text(lookup, {bad_source, Term}) ->
     format("options must be a map, not ~0P", [Term, 10]);
 text(_Kind, {bad_source, Term}) ->
@@ -154,7 +164,11 @@ rules(consul) ->
      {passing, optional, fun is_boolean/1, "true or false"},
      {tag, optional, fun is_string/1, "a string"},
      {dc, optional, fun is_string/1, "a string"},
-     {tagged_address, optional, fun is_string/1, "a string"}
+     {tagged_address, optional, fun is_string/1, "a string"},
+     {consistency, optional, one_of([default, stale, consistent]),
+      "default, stale or consistent"},
+     {cached, optional, fun is_boolean/1, "true or false"},
+     {max_stale, optional, range(1, ?MAX_STALE_MAX_MS), "an integer in 1..86400000 (ms)"}
      | http_rules()];
 rules(nomad) ->
     [{service, required, fun is_text/1, "a non-empty string"},
@@ -178,6 +192,22 @@ http_rules() ->
      {max_members, optional, range(1, ?MAX_MEMBERS_MAX), "an integer in 1..4294967296"},
      {proxy, optional, fun(P) -> P =:= none orelse is_text(P) end,
       "none or a URL string (\"http://host:port\")"}].
+
+%% What Consul answers 400 to (agent/http.go's parseConsistency; the
+%% "Consistency Modes" and "Agent Caching" docs: "Combining ?cached with
+%% ?consistent is an error"), refused at start with the key named; and
+%% max_stale where it bounds nothing (caravan_consul:consistency/1 has the
+%% defaults these are judged with).
+conflicts(consul, Options) ->
+    {Consistency, _Cached} = caravan_consul:consistency(Options),
+    case {Consistency, maps:find(cached, Options), maps:is_key(max_stale, Options)} of
+        {consistent, {ok, true}, _} -> {error, {conflict, cached, {consistency, consistent}}};
+        {stale, _, _} -> ok;
+        {Other, _, true} -> {error, {conflict, max_stale, {consistency, Other}}};
+        _ -> ok
+    end;
+conflicts(_Kind, _Options) ->
+    ok.
 
 range(Min, Max) ->
     fun(V) -> is_integer(V) andalso V >= Min andalso V =< Max end.

@@ -201,7 +201,7 @@ protocol_atoms() ->
      empty_name, name_too_long, invalid_name, port_out_of_range, no_port,
      nxdomain, servfail, refused, timeout, connection_refused, bad_answer, not_implemented,
      no_memory, cancelled, dns_error, too_large, tls_error, connection_closed, http_error,
-     forbidden, not_found, server_error, http_status].
+     forbidden, not_found, server_error, http_status, stale].
 
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks

@@ -29,6 +29,38 @@ static int add_number(char *path, size_t cap, const char *key, long long value, 
     return add_param(path, cap, key, num);
 }
 
+/* Appends "&flag" (or "?flag" first): Consul reads these by presence. */
+static int add_flag(char *path, size_t cap, const char *flag)
+{
+    size_t used = strlen(path);
+    int n = snprintf(path + used, cap - used, "%c%s", strchr(path, '?') ? '&' : '?', flag);
+    return n < 0 || (size_t)n >= cap - used ? -1 : 0;
+}
+
+int catalog_query_check_consistency(const struct catalog_query *q, char *msg, size_t msglen)
+{
+    const char *c = q->consistency;
+    bool cached = strcmp(q->cached, "true") == 0;
+    if (c[0] && strcmp(c, "default") != 0 && strcmp(c, "stale") != 0 &&
+        strcmp(c, "consistent") != 0) {
+        snprintf(msg, msglen, "consistency: must be default, stale or consistent");
+        return -1;
+    }
+    if (q->cached[0] && !cached && strcmp(q->cached, "false") != 0) {
+        snprintf(msg, msglen, "cached: must be true or false");
+        return -1;
+    }
+    if (cached && strcmp(c, "consistent") == 0) {
+        snprintf(msg, msglen, "cached: Consul refuses ?cached with ?consistent");
+        return -1;
+    }
+    if (q->max_stale_ms > 0 && strcmp(c, "stale") != 0) {
+        snprintf(msg, msglen, "max_stale_ms: bounds stale reads; needs consistency stale");
+        return -1;
+    }
+    return 0;
+}
+
 int catalog_request_build(const struct catalog_query *a, struct http_request *r)
 {
     memset(r, 0, sizeof *r);
@@ -48,6 +80,14 @@ int catalog_request_build(const struct catalog_query *a, struct http_request *r)
             bad |= add_param(r->path, sizeof r->path, "tag", a->tag);
         if (a->dc[0])
             bad |= add_param(r->path, sizeof r->path, "dc", a->dc);
+        /* Consul API docs, "Consistency Modes" and "Agent Caching". max_stale
+         * is not sent: the docs have the client judge X-Consul-LastContact,
+         * and a server bound turns cheap stale reads into leader reads just
+         * when the servers are overloaded (their dns_config.max_stale caution). */
+        if (strcmp(a->consistency, "stale") == 0 || strcmp(a->consistency, "consistent") == 0)
+            bad |= add_flag(r->path, sizeof r->path, a->consistency);
+        if (strcmp(a->cached, "true") == 0)
+            bad |= add_flag(r->path, sizeof r->path, "cached");
     } else {
         if (a->namespace_[0])
             bad |= add_param(r->path, sizeof r->path, "namespace", a->namespace_);

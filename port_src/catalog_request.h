@@ -29,6 +29,11 @@ struct catalog_query {
     long long index, wait_ms, timeout_ms, max_bytes, per_page;
     enum http_proxy_mode proxy_mode;
     char proxy[HTTP_PROXY_URL_MAX];
+    /* Consul only: consistency default | stale | consistent ("" = default),
+     * cached true | false, and the bound put on an answer's staleness
+     * (0 = none; judged from its headers: http_header_fresh). */
+    char consistency[16], cached[8];
+    long long max_stale_ms;
 };
 
 void catalog_query_init(struct catalog_query *q, enum catalog_api api);
@@ -38,6 +43,12 @@ void catalog_query_init(struct catalog_query *q, enum catalog_api api);
 struct request;
 int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *q,
                   char *msg, size_t msglen);
+
+/* Refuses what Consul refuses (its "Consistency Modes" and "Agent Caching"
+ * docs; a 400 otherwise): a consistency other than default, stale or
+ * consistent, cached with consistent, and max_stale without stale (it
+ * bounds stale reads). Returns 0, or -1 with msg naming the key. */
+int catalog_query_check_consistency(const struct catalog_query *q, char *msg, size_t msglen);
 
 /* Fills r for q. Returns 0, or -1 when the URL or parameters do not fit. */
 int catalog_request_build(const struct catalog_query *q, struct http_request *r);

@@ -60,6 +60,9 @@ struct http_response {
     size_t body_len;
     char index[32];      /* X-Consul-Index or X-Nomad-Index, empty if absent */
     char next_token[HTTP_HEADER_VALUE_MAX]; /* X-Nomad-NextToken, empty if absent */
+    /* How fresh a Consul answer is (http_header_fresh): X-Consul-KnownLeader,
+     * X-Consul-LastContact (ms) and Age (s, agent cache hits); empty if absent. */
+    char known_leader[8], last_contact[24], age[24];
 };
 
 struct http_result {

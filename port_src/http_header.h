@@ -1,6 +1,7 @@
 /*
  * http_header.h - the response headers caravan reads (X-Consul-Index,
- * X-Nomad-Index, X-Nomad-NextToken), one raw header line at a time as
+ * X-Nomad-Index, X-Nomad-NextToken; X-Consul-KnownLeader,
+ * X-Consul-LastContact and Age for http_header_fresh), one raw header line at a time as
  * libcurl hands them over (name, colon, value, CRLF; untrusted bytes).
  *
  * A value is copied whole into its field of struct http_response, or not at
@@ -23,5 +24,15 @@
  * Index header longer than 31 bytes", "... header holds a NUL byte"). */
 int http_header_read(const char *line, size_t n, struct http_response *resp, char *why,
                      size_t cap);
+
+/* Whether a 200 Consul answer is fresh enough to use (Consul API docs,
+ * "Consistency Modes - Visibility into Response Staleness" and "Agent
+ * Caching - Background Refresh Caching"). Returns 0, or -1 with why[0..cap)
+ * saying why not: X-Consul-KnownLeader: false (in any mode: the servers
+ * know of no leader, so what they list may be arbitrarily old), or, when
+ * max_stale_ms > 0, an X-Consul-LastContact (ms) or Age (s, a cache hit)
+ * over it or not a number. Absent headers pass: not every server sends them. */
+int http_header_fresh(const struct http_response *resp, long long max_stale_ms, char *why,
+                      size_t cap);
 
 #endif

@@ -11,17 +11,21 @@
 #include "http.h"
 #include "answer_worker.h"
 #include "http_detail.h"
+#include "http_header.h"
 #include "ops.h"
 
 #define MAX_MAX_BYTES (256LL * 1024 * 1024)
 /* Consul and Nomad cap wait at 10 minutes. */
 #define MAX_WAIT_MS (10LL * 60 * 1000)
+/* max_stale_ms: a day; caravan_options takes the same range. */
+#define MAX_STALE_MS (24LL * 60 * 60 * 1000)
 
 /* A request in flight: its answer is read as it arrives. */
 struct pending {
     char token[256]; /* only to redact it from error details */
     struct members members;
     struct catalog_stream stream; /* fills members */
+    long long max_stale_ms; /* Consul: http_header_fresh's bound */
 };
 
 static void pending_free(struct pending *p)
@@ -44,7 +48,7 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
                   char *msg, size_t msglen)
 {
     catalog_query_init(a, api);
-    struct term_arg spec[16] = {
+    struct term_arg spec[20] = {
         {.key = "url", .type = ARG_BINARY, .required = true, .dest = a->url, .max = sizeof a->url - 1},
         {.key = "service", .type = ARG_BINARY, .required = true, .dest = a->service,
          .max = sizeof a->service - 1},
@@ -72,6 +76,12 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
                                       .max = sizeof a->passing - 1};
         spec[n++] = (struct term_arg){.key = "tagged_address", .type = ARG_BINARY,
                                       .dest = a->tagged, .max = sizeof a->tagged - 1};
+        spec[n++] = (struct term_arg){.key = "consistency", .type = ARG_ATOM,
+                                      .dest = a->consistency, .max = sizeof a->consistency - 1};
+        spec[n++] = (struct term_arg){.key = "cached", .type = ARG_ATOM, .dest = a->cached,
+                                      .max = sizeof a->cached - 1};
+        spec[n++] = (struct term_arg){.key = "max_stale_ms", .type = ARG_INT,
+                                      .dest = &a->max_stale_ms, .min = 0, .max = MAX_STALE_MS};
     } else {
         spec[n++] = (struct term_arg){.key = "namespace", .type = ARG_BINARY,
                                       .dest = a->namespace_, .max = sizeof a->namespace_ - 1};
@@ -94,6 +104,8 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
     a->proxy_mode = !proxy_seen ? HTTP_PROXY_ENV : proxy_atom ? HTTP_PROXY_NONE : HTTP_PROXY_URL;
     if (a->proxy_mode != HTTP_PROXY_URL)
         a->proxy[0] = '\0';
+    if (catalog_query_check_consistency(a, msg, msglen) != 0)
+        return -1;
     if (a->passing[0] && strcmp(a->passing, "true") != 0 && strcmp(a->passing, "false") != 0) {
         snprintf(msg, msglen, "passing: must be true or false");
         return -1;
@@ -127,6 +139,7 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     if (p == NULL)
         return ops_send_error(o, req->id, "no_memory", "cannot allocate the request");
     snprintf(p->token, sizeof p->token, "%s", a.token);
+    p->max_stale_ms = a.max_stale_ms;
     members_init(&p->members);
     catalog_stream_init(&p->stream, api, a.tagged, &p->members);
     r.stream = on_body_piece;
@@ -172,6 +185,12 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
                            : resp->status >= 500                       ? "server_error"
                                                                        : "http_status";
         ops_send_error(o, id, reason, detail);
+        goto done;
+    }
+    /* A stale answer is an error: the caller keeps the listing it had. */
+    if (p->stream.api == API_CONSUL &&
+        http_header_fresh(resp, p->max_stale_ms, detail, sizeof detail) != 0) {
+        ops_send_error(o, id, "stale", detail);
         goto done;
     }
     /* The members were read as the body arrived; encoding many of them

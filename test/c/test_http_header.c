@@ -80,11 +80,54 @@ static void index_headers(void **state)
     assert_string_equal(r.next_token, "");
 }
 
+/* Consul's "Consistency Modes" (KnownLeader, LastContact) and "Agent
+ * Caching" (Age) headers, read and judged by http_header_fresh. */
+static void staleness_headers(void **state)
+{
+    (void)state;
+    struct http_response r;
+    memset(&r, 0, sizeof r);
+    char why[256] = "";
+    /* No headers: nothing to judge by, fresh. */
+    assert_int_equal(http_header_fresh(&r, 1000, why, sizeof why), 0);
+    assert_int_equal(read_line(&r, "X-Consul-KnownLeader: true\r\n", &(char[HTTP_HEADER_WHY_MAX]){""}), 0);
+    assert_int_equal(read_line(&r, "X-Consul-LastContact: 1000\r\n", &(char[HTTP_HEADER_WHY_MAX]){""}), 0);
+    assert_int_equal(read_line(&r, "Age: 1\r\n", &(char[HTTP_HEADER_WHY_MAX]){""}), 0);
+    assert_string_equal(r.known_leader, "true");
+    assert_string_equal(r.last_contact, "1000");
+    assert_string_equal(r.age, "1");
+    assert_int_equal(http_header_fresh(&r, 1000, why, sizeof why), 0);
+    assert_int_equal(http_header_fresh(&r, 0, why, sizeof why), 0);
+    /* Over the bound by one ms, or by one s of cache age. */
+    snprintf(r.last_contact, sizeof r.last_contact, "1001");
+    assert_int_equal(http_header_fresh(&r, 1000, why, sizeof why), -1);
+    assert_string_equal(why, "X-Consul-LastContact 1001 ms is over max_stale 1000 ms");
+    assert_int_equal(http_header_fresh(&r, 0, why, sizeof why), 0); /* no bound */
+    snprintf(r.last_contact, sizeof r.last_contact, "0");
+    snprintf(r.age, sizeof r.age, "2");
+    assert_int_equal(http_header_fresh(&r, 1999, why, sizeof why), -1);
+    assert_string_equal(why, "Age 2 s (agent cache) is over max_stale 1999 ms");
+    assert_int_equal(http_header_fresh(&r, 2000, why, sizeof why), 0);
+    /* Not a number: refused when bounded. */
+    snprintf(r.last_contact, sizeof r.last_contact, "-5");
+    assert_int_equal(http_header_fresh(&r, 2000, why, sizeof why), -1);
+    snprintf(r.last_contact, sizeof r.last_contact, "0");
+    /* No known leader: stale whatever the bound, in any case. */
+    assert_int_equal(read_line(&r, "x-consul-knownleader: False\r\n", &(char[HTTP_HEADER_WHY_MAX]){""}), 0);
+    assert_int_equal(http_header_fresh(&r, 0, why, sizeof why), -1);
+    assert_string_equal(why, "no known leader (X-Consul-KnownLeader: false)");
+    /* A value too long for its field is refused, not cut. */
+    char w[HTTP_HEADER_WHY_MAX] = "";
+    assert_int_equal(read_line(&r, "X-Consul-KnownLeader: falsefalse\r\n", &w), -1);
+    assert_string_equal(w, "X-Consul-KnownLeader header longer than 7 bytes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(long_values_are_whole_or_refused),
         cmocka_unit_test(index_headers),
+        cmocka_unit_test(staleness_headers),
     };
     return cmocka_run_group_tests_name("http_header", tests, NULL, NULL);
 }

@@ -1,0 +1,93 @@
+%%% Loaded into the nodes of bench/scale_bench.escript: what a node notes
+%%% and measures about itself, so that no control traffic is counted.
+-module(caravan_scale_node).
+
+-export([start_recorder/0]).
+-export([down_time/2]).
+-export([forget/1]).
+-export([cost/0]).
+-export([cpu_ticks/0]).
+
+%% @doc A registered process noting (wall clock, microseconds: one clock for
+%% every VM on the machine) the last nodedown of each node: a leave is
+%% measured where it ends, not by polling. (caravan_bench_node's recorder
+%% notes nodeups.)
+-spec start_recorder() -> pid().
+start_recorder() ->
+    Pid = spawn(fun() -> ok = net_kernel:monitor_nodes(true), record(#{}) end),
+    register(caravan_scale_recorder, Pid),
+    Pid.
+
+%% @doc When Node last went down here, or none.
+-spec down_time(node(), reference()) -> integer() | none.
+down_time(Node, Ref) ->
+    caravan_scale_recorder ! {get, Node, self(), Ref},
+    receive {Ref, T} -> T after 5000 -> none end.
+
+-spec forget(node()) -> ok.
+forget(Node) ->
+    caravan_scale_recorder ! {forget, Node},
+    ok.
+
+record(Seen) ->
+    receive
+        {nodedown, N} -> record(Seen#{N => erlang:system_time(microsecond)});
+        {nodeup, _} -> record(Seen);
+        {forget, N} -> record(maps:remove(N, Seen));
+        {get, N, From, Ref} -> From ! {Ref, maps:get(N, Seen, none)}, record(Seen)
+    end.
+
+%% @doc What caravan costs this node: the RSS (KiB) of each of its C
+%% programs (the epmd side and the lookup side), the memory (bytes) of the
+%% Erlang processes caravan owns (its application's and the epmd module's
+%% with its port owner) and of their ETS tables, the node's
+%% distribution connections, and the VM's total memory for scale.
+-spec cost() -> #{atom() => term()}.
+cost() ->
+    Pids = [P || P <- processes(), owned(P)],
+    Mem = lists:sum([M || P <- Pids, {memory, M} <- [process_info(P, memory)]]),
+    Words = erlang:system_info(wordsize),
+    Ets = lists:sum([ets:info(T, memory) * Words || T <- ets:all(),
+                                                   lists:member(ets:info(T, owner), Pids)]),
+    Programs = [Os || Owner <- [caravan_epmd_port, caravan_lookup],
+                      {ok, Os} <- [try caravan_port:os_pid(Owner) catch _:_ -> none end]],
+    #{c_rss_kib => [rss_kib(Os) || Os <- Programs],
+      c_pids => Programs,
+      erl_bytes => Mem + Ets,
+      erl_processes => length(Pids),
+      connections => length(nodes()),
+      vm_bytes => erlang:memory(total),
+      os_pid => list_to_integer(os:getpid())}.
+
+%% @doc utime + stime clock ticks of this VM and of its C programs.
+-spec cpu_ticks() -> {non_neg_integer(), non_neg_integer()}.
+cpu_ticks() ->
+    #{c_pids := Programs, os_pid := Vm} = cost(),
+    {ticks(Vm), lists:sum([ticks(P) || P <- Programs])}.
+
+%% application:get_application/1 goes by group leader: the watch helpers
+%% caravan's processes spawn count as caravan's too.
+owned(P) ->
+    case application:get_application(P) of
+        {ok, caravan} -> true;
+        _ -> P =:= whereis(caravan_epmd) orelse P =:= whereis(caravan_epmd_port)
+    end.
+
+rss_kib(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
+        {ok, Status} ->
+            {match, [Kib]} = re:run(Status, <<"VmRSS:\\s+([0-9]+) kB">>,
+                                    [{capture, all_but_first, binary}]),
+            binary_to_integer(Kib);
+        {error, _} -> 0
+    end.
+
+ticks(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            %% After the command name in parentheses: field 14 utime, 15 stime.
+            [_, Rest] = binary:split(Stat, <<") ">>),
+            Fields = binary:split(Rest, <<" ">>, [global]),
+            binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields));
+        {error, _} -> 0
+    end.
