@@ -23,7 +23,7 @@
 -export([serve/2, stop_server/1, url/1, catalog/1]).
 -export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
 -export([set_fault/2, fault/1, set_token/2, token/1, query/5, served/1, requests/1]).
--export([faulted/1]).
+-export([faulted/1, peek_fault/1]).
 -export([guarded/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -89,6 +89,11 @@ set_fault(C, Fault) -> gen_server:call(C, {set_fault, Fault}).
 
 -spec fault(pid()) -> term().
 fault(C) -> gen_server:call(C, fault).
+
+%% @doc The fault set, without counting a faulted request: for a server
+%% that looks at it before its request reaches query/5 (which counts it).
+-spec peek_fault(pid()) -> term().
+peek_fault(C) -> gen_server:call(C, peek_fault).
 
 -spec set_token(pid(), binary() | undefined) -> ok.
 set_token(C, Token) -> gen_server:call(C, {set_token, Token}).
@@ -171,6 +176,8 @@ handle_call(fault, _From, S = #{fault := none}) ->
     {reply, none, S};
 handle_call(fault, _From, S = #{fault := F, faulted := N}) ->
     {reply, F, S#{faulted := N + 1}};
+handle_call(peek_fault, _From, S = #{fault := F}) ->
+    {reply, F, S};
 handle_call(faulted, _From, S = #{faulted := N}) ->
     {reply, N, S};
 handle_call({set_token, T}, _From, S) ->
