@@ -878,6 +878,22 @@ void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
     reap(d);
 }
 
+int dns_cancel(struct dns *d, uint64_t id)
+{
+    struct lookup *l = d->lookups;
+    while (l != NULL && l->id != id)
+        l = l->next;
+    if (l == NULL || d->depth > 0)
+        return 0;
+    lookup_free(l);
+    /* As at the end of dns_process: ares_cancel's callbacks free detached
+     * queries and pump() may send waiting ones, which may answer (and
+     * free) other lookups; nothing here is walked afterwards. */
+    for (struct channel *ch = d->channels; ch; ch = ch->next)
+        cancel_orphans(d, ch);
+    return 1;
+}
+
 size_t dns_inflight(const struct dns *d)
 {
     return d->inflight;

@@ -100,6 +100,14 @@ int dns_timeout(struct dns *d, int cap);
  * timeouts and deadlines. */
 void dns_process(struct dns *d, const struct pollfd *fds, size_t n);
 
+/* Ends lookup id at once without calling done, as its deadline would but
+ * unanswered: it is freed and its slot with it, its queries detached
+ * (their answers, when they come, free only themselves), and a channel
+ * left with detached queries only has them cancelled (ares_cancel:
+ * c-ares 1.18 has no per-query cancel). Returns 1, or 0 when no lookup of
+ * that id is in flight. Not from inside done or a c-ares callback. */
+int dns_cancel(struct dns *d, uint64_t id);
+
 /* Lookups outstanding, for info. */
 size_t dns_inflight(const struct dns *d);
 
