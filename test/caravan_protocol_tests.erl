@@ -13,7 +13,7 @@
                        "consul_health", "nomad_services", "url", "service", "token",
                        "wait_ms", "max_bytes", "ca_file", "cert_file", "key_file", "tag", "dc",
                        "passing", "tagged_address", "namespace", "true", "false",
-                       "per_page", "proxy", "none"]).
+                       "per_page", "proxy", "none", "cancel"]).
 
 c_atoms_are_known_test() ->
     Root = filename:dirname(filename:dirname(?FILE)),
