@@ -91,6 +91,9 @@
 -define(KILL_RETRY_MIN_MS, 50).
 -define(KILL_RETRY_MAX_MS, 5000).
 -define(KILL_WAIT_MS, 5000).
+%% A cancel the busy port refused is sent again after this long: the
+%% program drains its stdin in well under it.
+-define(CANCEL_RETRY_MS, 10).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -104,7 +107,11 @@
                 %% maps each such monitor back to the id.
                 pending = #{} :: #{pos_integer() => {gen_server:from(), reference(), reference()}},
                 monitors = #{} :: #{reference() => pos_integer()},
-                counters = #{cancels_sent => 0, cancels_unsent => 0, late_replies => 0}
+                %% Cancels not sent yet (the port was busy), oldest last,
+                %% and whether a retry is scheduled.
+                unsent = [] :: [pos_integer()],
+                retry_armed = false :: boolean(),
+                counters = #{cancels_sent => 0, cancels_delayed => 0, late_replies => 0}
                     :: #{atom() => non_neg_integer()},
                 max_pending :: pos_integer(),
                 backoff_min :: non_neg_integer(),
@@ -186,8 +193,9 @@ os_pid(Server) ->
 
 %% @doc The owner's own counters: `pending' calls, `monitors' of their
 %% callers (as many, or the table leaks), `cancels_sent' (a
-%% caller gone or timed out before its reply), `cancels_unsent' (the port
-%% was busy: the program ends that request at its own deadline) and
+%% caller gone or timed out before its reply), `cancels_delayed' (times
+%% the port was busy and cancels waited for a retry), `unsent' (cancels
+%% waiting now) and
 %% `late_replies' (replies to requests no caller waits for any more,
 %% dropped).
 -spec counters(Server :: atom() | pid()) -> {ok, #{atom() => non_neg_integer()}}
@@ -288,7 +296,8 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
     end;
 handle_call(counters, _From, #state{counters = Counters, pending = Pending,
                                     monitors = Monitors} = State) ->
-    {reply, {ok, Counters#{pending => map_size(Pending), monitors => map_size(Monitors)}},
+    {reply, {ok, Counters#{pending => map_size(Pending), monitors => map_size(Monitors),
+                           unsent => length(State#state.unsent)}},
      State};
 handle_call(os_pid, _From, #state{os_pid = undefined} = State) ->
     {reply, {error, unavailable}, State};
@@ -330,6 +339,8 @@ handle_info({'DOWN', Mon, process, _, _}, #state{monitors = Monitors} = State)
     {{_, Timer, Mon}, Pending} = maps:take(Id, State#state.pending),
     _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
     {noreply, cancel(Id, State#state{pending = Pending, monitors = Rest})};
+handle_info(retry_cancels, State) ->
+    {noreply, send_cancels(State#state{retry_armed = false})};
 handle_info(restart, #state{port = undefined} = State) ->
     {noreply, open(State)};
 handle_info(probe, State) ->
@@ -500,6 +511,7 @@ program_exited(Reason, #state{program = Program, started_at = Started} = State) 
                end,
     fail_pending({port_exited, Reason}, State),
     State1 = State#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
+                         unsent = [],
                          failures = Failures, probe = undefined, inbuf = [], inlen = 0,
                          need = undefined},
     case Healthy of
@@ -556,7 +568,7 @@ hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = St
     fail_pending({port_exited, hung}, State1),
     erlang:send_after(Delay, self(), restart),
     State1#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
-                probe = undefined,
+                unsent = [], probe = undefined,
                 hangs = Hangs, backoff = 0}.
 
 %% Closing a port that already went away raises badarg: nothing to do then.
@@ -652,19 +664,43 @@ forget_monitor(Mon, #state{monitors = Monitors}) ->
 %% Tells the program that request Id has nobody waiting (docs/protocol.md,
 %% `cancel'). The program sends no reply for Id after this; one it sent
 %% before is dropped by handle_reply as no caller's. The cancel's own reply
-%% is dropped the same way: nothing waits for it either.
+%% is dropped the same way: nothing waits for it either. A cancel the busy
+%% port refuses waits and is sent again shortly: dropped, it would leave a
+%% blocking query holding its slot in the program for up to wait + timeout.
 -spec cancel(pos_integer(), #state{}) -> #state{}.
 cancel(_Id, #state{port = undefined} = State) ->
     State;
-cancel(Id, #state{port = Port, next_id = CancelId, counters = Counters} = State) ->
+cancel(Id, #state{unsent = Unsent} = State) ->
+    send_cancels(State#state{unsent = [Id | Unsent]}).
+
+-spec send_cancels(#state{}) -> #state{}.
+send_cancels(#state{unsent = []} = State) ->
+    State;
+send_cancels(#state{port = undefined} = State) ->
+    State#state{unsent = []}; % the program and its requests are gone
+send_cancels(#state{unsent = Unsent} = State) ->
+    send_cancels(lists:reverse(Unsent), State#state{unsent = []}).
+
+-spec send_cancels([pos_integer()], #state{}) -> #state{}.
+send_cancels([], State) ->
+    State;
+send_cancels([Id | More] = Ids, #state{port = Port, next_id = CancelId,
+                                       counters = Counters} = State) ->
     try erlang:port_command(Port, frame({CancelId, cancel, #{id => Id}}), [nosuspend]) of
         true ->
-            State#state{next_id = CancelId + 1, counters = bump(cancels_sent, Counters)};
+            send_cancels(More, State#state{next_id = CancelId + 1,
+                                           counters = bump(cancels_sent, Counters)});
         false ->
-            %% Busy: the request ends at its own deadline in the program.
-            State#state{counters = bump(cancels_unsent, Counters)}
+            State1 = State#state{unsent = lists:reverse(Ids),
+                                 counters = bump(cancels_delayed, Counters)},
+            case State#state.retry_armed of
+                true -> State1;
+                false ->
+                    erlang:send_after(?CANCEL_RETRY_MS, self(), retry_cancels),
+                    State1#state{retry_armed = true}
+            end
     catch
-        error:badarg -> State
+        error:badarg -> State#state{unsent = []} % closed; its exit follows
     end.
 
 -spec bump(atom(), #{atom() => non_neg_integer()}) -> #{atom() => non_neg_integer()}.

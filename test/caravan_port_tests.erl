@@ -285,8 +285,8 @@ counters() ->
 %% and neither side holds anything for the requests any more.
 settled() ->
     {ok, #{deferred := D, cancelled := C, cancel_noops := N}} = call(info, #{}),
-    #{pending := P, monitors := M, cancels_sent := Sent} = counters(),
-    {D, P, M, C + N =:= Sent}.
+    #{pending := P, monitors := M, cancels_sent := Sent, unsent := U} = counters(),
+    {D, P, M, C + N =:= Sent andalso U =:= 0}.
 
 cancel_test_() ->
     with_owner(#{program => program()},

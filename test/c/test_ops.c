@@ -546,7 +546,17 @@ static void cancel_needs_a_positive_id(void **state)
 }
 
 /* One turn of the program's loop over DNS and HTTP (main.c's order). */
+static void loop_turn_tick(struct fixture *f, int extra_fd, short extra_events, short *revents,
+                           bool tick);
+
 static void loop_turn(struct fixture *f, int extra_fd, short extra_events, short *revents)
+{
+    loop_turn_tick(f, extra_fd, extra_events, revents, true);
+}
+
+/* tick false: answers done on the worker thread stay there. */
+static void loop_turn_tick(struct fixture *f, int extra_fd, short extra_events, short *revents,
+                           bool tick)
 {
     struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + HTTP_MAX_SOCKETS + 2];
     size_t ndns = dns_poll_fds(f->ops.dns, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
@@ -558,7 +568,8 @@ static void loop_turn(struct fixture *f, int extra_fd, short extra_events, short
     dns_process(f->ops.dns, fds, ndns);
     if (f->ops.http)
         http_process(f->ops.http, fds + ndns, nhttp);
-    assert_int_equal(ops_tick(&f->ops), 0);
+    if (tick)
+        assert_int_equal(ops_tick(&f->ops), 0);
     if (revents)
         *revents = extra_fd >= 0 ? fds[n - 1].revents : 0;
 }
@@ -665,6 +676,104 @@ static void cancel_closes_an_http_transfer(void **state)
     close(lsock);
 }
 
+static void consul_request(struct fixture *f, long id, const char *url)
+{
+    ei_x_buff x;
+    begin(&x, id, "consul_health", 3);
+    ei_x_encode_map_header(&x, 3);
+    ei_x_encode_atom(&x, "url");
+    ei_x_encode_binary(&x, url, (int)strlen(url));
+    ei_x_encode_atom(&x, "service");
+    ei_x_encode_binary(&x, "web", 3);
+    ei_x_encode_atom(&x, "proxy");
+    ei_x_encode_atom(&x, "none");
+    send_x(f, &x);
+}
+
+/* A host name (localhost, from /etc/hosts through c-ares) resolved but not
+ * yet handed to libcurl: the cancel frees it; nothing connects. */
+static void cancel_ends_a_transfer_being_resolved(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://localhost:%d", port);
+    consul_request(f, 31, url);
+    if (f->ops.http == NULL) {
+        close(lsock);
+        skip();
+    }
+    assert_int_equal(http_inflight(f->ops.http), 1);
+    cancel_request(f, 32, 31);
+    expect_atom(f, 0, 32, "cancelled");
+    assert_int_equal(http_inflight(f->ops.http), 0);
+    for (int i = 0; i < 5; i++)
+        loop_turn(f, -1, 0, NULL);
+    assert_true(accept(lsock, NULL, NULL) < 0); /* never connected */
+    assert_int_equal(f->out.count, 1);
+    close(lsock);
+}
+
+/* A 200 answer of 200 members goes to the worker thread to be encoded
+ * (answer_worker.h); a cancel arriving then drops the reply when the loop
+ * takes the job back. */
+static void cancel_drops_an_answer_on_the_worker(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    consul_request(f, 41, url);
+    if (f->ops.http == NULL) {
+        close(lsock);
+        skip();
+    }
+    int conn = -1;
+    for (int i = 0; i < 200 && conn < 0; i++) {
+        loop_turn_tick(f, lsock, POLLIN, NULL, false);
+        conn = accept(lsock, NULL, NULL);
+    }
+    assert_true(conn >= 0);
+    char buf[4096];
+    for (int i = 0; i < 200; i++) {
+        loop_turn_tick(f, conn, POLLIN, NULL, false);
+        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            break;
+    }
+    size_t cap = 64 * 1024, n = 0;
+    char *body = malloc(cap);
+    n += (size_t)snprintf(body + n, cap - n, "[");
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(body + n, cap - n,
+                              "%s{\"Node\":{\"Node\":\"n%d\",\"Address\":\"10.0.0.1\"},"
+                              "\"Service\":{\"ID\":\"s%d\",\"Service\":\"web\","
+                              "\"Address\":\"10.0.1.%d\",\"Port\":%d}}",
+                              i ? "," : "", i, i, i % 250, 4000 + i);
+    n += (size_t)snprintf(body + n, cap - n, "]");
+    char head[256];
+    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        "X-Consul-Index: 5\r\nContent-Length: %zu\r\n\r\n", n);
+    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
+    assert_int_equal(send(conn, body, n, 0), (ssize_t)n);
+    free(body);
+    for (int i = 0; i < 400 && http_inflight(f->ops.http) > 0; i++)
+        loop_turn_tick(f, -1, 0, NULL, false);
+    assert_int_equal(http_inflight(f->ops.http), 0);
+    assert_int_equal(f->out.count, 0);
+    assert_non_null(f->ops.answers); /* it went to the worker */
+    cancel_request(f, 42, 41);
+    expect_atom(f, 0, 42, "cancelled");
+    for (int i = 0; i < 50; i++) {
+        sleep_ms(5);
+        assert_int_equal(ops_tick(&f->ops), 0);
+    }
+    assert_int_equal(f->out.count, 1); /* no reply for 41 */
+    cancel_request(f, 43, 41);
+    expect_atom(f, 1, 43, "not_found");
+    close(conn);
+    close(lsock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +794,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_needs_a_positive_id, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_ends_a_dns_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_closes_an_http_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_being_resolved, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_drops_an_answer_on_the_worker, setup, teardown),
     };
     ei_init();
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
