@@ -164,6 +164,20 @@ static void reap(struct dns *d)
     }
 }
 
+/* The try timeout of q's channel (dns.h): a lost UDP packet is sent again
+ * within the lookup's own timeout. Steps of halves, not the lookup's own
+ * value, so that lookups of nearby timeouts share a channel. TCP keeps the
+ * full try: a lost segment is TCP's to resend. */
+static int try_timeout_ms(const struct dns_query *q)
+{
+    int t = DNS_TRY_TIMEOUT_MS;
+    if (q->transport != DNS_UDP)
+        return t;
+    while (t / 2 >= DNS_TRY_TIMEOUT_MIN_MS && DNS_CHANNEL_TRIES * t > q->timeout_ms)
+        t /= 2;
+    return t;
+}
+
 static struct channel *channel_new(struct dns *d, const struct dns_query *q, const char *key,
                                    const char **reason, char *detail, size_t dlen)
 {
@@ -189,7 +203,7 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
     /* Fixed, as the channel is shared (see dns.h): c-ares re-sends a lost
      * UDP query (a burst of follow-ups can lose some); a lookup with more
      * tries re-asks a timed-out question itself, within its deadline. */
-    o.timeout = DNS_TRY_TIMEOUT_MS;
+    o.timeout = try_timeout_ms(q);
     o.tries = DNS_CHANNEL_TRIES;
     ares_socks_options(&ch->socks, &o, &mask);
     if (q->transport == DNS_UDP) {
@@ -250,7 +264,8 @@ static struct channel *channel_for(struct dns *d, const struct dns_query *q, con
                                    char *detail, size_t dlen)
 {
     char key[sizeof ((struct channel *)0)->key];
-    snprintf(key, sizeof key, "%s|%s|%d", q->servers, q->resolv_conf, q->transport);
+    snprintf(key, sizeof key, "%s|%s|%d|%d", q->servers, q->resolv_conf, q->transport,
+             try_timeout_ms(q));
 
     struct channel *idle = NULL;
     for (struct channel *ch = d->channels; ch; ch = ch->next) {
