@@ -46,17 +46,16 @@
 /* Servers one lookup may name: two sockets each (UDP and TCP) fit the cap. */
 #define DNS_MAX_SERVERS (DNS_MAX_SOCKS_PER_CHANNEL / 2)
 /* c-ares' timeout per try and tries per server. Channels are shared across
- * lookups with different timeout_ms and tries, so both are fixed per
- * channel; a lookup with more tries re-asks a timed-out question itself
- * while its deadline allows, and every lookup is answered at its own
- * deadline regardless. A UDP lookup whose timeout_ms is under twice the
- * try timeout would get no resend of a lost packet within it: it goes to a
- * channel of the same servers whose try timeout fits (DNS_TRY_TIMEOUT_MS
- * halved until two tries fit, at least DNS_TRY_TIMEOUT_MIN_MS), one
- * channel per such step and server set. */
+ * lookups with different timeout_ms and tries, so both are fixed; a lookup
+ * with more tries re-asks a timed-out question itself while its deadline
+ * allows, and every lookup is answered at its own deadline regardless. */
 #define DNS_TRY_TIMEOUT_MS 1000
-#define DNS_TRY_TIMEOUT_MIN_MS 50
 #define DNS_CHANNEL_TRIES 2
+/* A UDP lookup whose timeout_ms is under DNS_CHANNEL_TRIES tries would get
+ * no resend of a lost packet from c-ares within it. Such a lookup sends its
+ * question(s) again itself, once, at half its timeout if still unanswered;
+ * the first answer of the two copies counts, the other is dropped. The
+ * channel stays shared (its window and sockets), whatever the timeout. */
 
 enum dns_kind { DNS_LOOKUP_SRV, DNS_LOOKUP_ADDR };
 enum dns_transport { DNS_TCP, DNS_UDP };
