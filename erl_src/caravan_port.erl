@@ -195,9 +195,9 @@ os_pid(Server) ->
 %% callers (as many, or the table leaks), `cancels_sent' (a
 %% caller gone or timed out before its reply), `cancels_delayed' (times
 %% the port was busy and cancels waited for a retry), `unsent' (cancels
-%% waiting now) and
-%% `late_replies' (replies to requests no caller waits for any more,
-%% dropped).
+%% waiting now) and `late_replies' (replies no caller waits for, dropped:
+%% those of cancelled requests that crossed their cancel, and the cancels'
+%% own).
 -spec counters(Server :: atom() | pid()) -> {ok, #{atom() => non_neg_integer()}}
                                             | {error, unavailable}.
 counters(Server) ->
