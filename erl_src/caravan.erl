@@ -144,5 +144,16 @@ status() ->
 -spec info() -> #{atom() => {ok, map()} | {error, error()}}.
 info() ->
     Owners = [{lookup, ?LOOKUP_OWNER}, {epmd, caravan_epmd:port_owner()}],
-    maps:from_list([{Role, caravan_port:call(Owner, info, #{}, ?CALL_TIMEOUT_MS)}
+    maps:from_list([{Role, with_owner(Owner, caravan_port:call(Owner, info, #{},
+                                                               ?CALL_TIMEOUT_MS))}
                     || {Role, Owner} <- Owners]).
+
+%% The owner's counters (cancels it sent, replies it dropped) under `owner'.
+-spec with_owner(atom() | pid(), {ok, term()} | {error, term()}) -> {ok, term()} | {error, term()}.
+with_owner(Owner, {ok, Info}) when is_map(Info) ->
+    case caravan_port:counters(Owner) of
+        {ok, Counters} -> {ok, Info#{owner => Counters}};
+        {error, _} -> {ok, Info}
+    end;
+with_owner(_Owner, Other) ->
+    Other.

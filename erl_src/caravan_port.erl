@@ -18,6 +18,7 @@
 -export([call/4]).
 -export([call_within/4]).
 -export([os_pid/1]).
+-export([counters/1]).
 -export([default_program/0]).
 -export([protocol_atoms/0]).
 
@@ -90,6 +91,9 @@
 -define(KILL_RETRY_MIN_MS, 50).
 -define(KILL_RETRY_MAX_MS, 5000).
 -define(KILL_WAIT_MS, 5000).
+%% A cancel the busy port refused is sent again after this long: the
+%% program drains its stdin in well under it.
+-define(CANCEL_RETRY_MS, 10).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -98,7 +102,17 @@
                 started_at :: integer() | undefined,
                 answered = false :: boolean(),
                 next_id = 1 :: pos_integer(),
-                pending = #{} :: #{pos_integer() => {gen_server:from(), reference()}},
+                %% A call in flight: its caller, its timer, and the monitor
+                %% of the caller, whose exit cancels the request; monitors
+                %% maps each such monitor back to the id.
+                pending = #{} :: #{pos_integer() => {gen_server:from(), reference(), reference()}},
+                monitors = #{} :: #{reference() => pos_integer()},
+                %% Cancels not sent yet (the port was busy), oldest last,
+                %% and whether a retry is scheduled.
+                unsent = [] :: [pos_integer()],
+                retry_armed = false :: boolean(),
+                counters = #{cancels_sent => 0, cancels_delayed => 0, late_replies => 0}
+                    :: #{atom() => non_neg_integer()},
                 max_pending :: pos_integer(),
                 backoff_min :: non_neg_integer(),
                 backoff_max :: pos_integer(),
@@ -177,6 +191,20 @@ os_pid(Server) ->
     catch exit:_ -> {error, unavailable}
     end.
 
+%% @doc The owner's own counters: `pending' calls, `monitors' of their
+%% callers (as many, or the table leaks), `cancels_sent' (a
+%% caller gone or timed out before its reply), `cancels_delayed' (times
+%% the port was busy and cancels waited for a retry), `unsent' (cancels
+%% waiting now) and `late_replies' (replies no caller waits for, dropped:
+%% those of cancelled requests that crossed their cancel, and the cancels'
+%% own).
+-spec counters(Server :: atom() | pid()) -> {ok, #{atom() => non_neg_integer()}}
+                                            | {error, unavailable}.
+counters(Server) ->
+    try gen_server:call(Server, counters, 5000)
+    catch exit:_ -> {error, unavailable}
+    end.
+
 %% @doc The program shipped in caravan's priv directory.
 -spec default_program() -> {ok, file:filename()} | {error, no_priv_dir}.
 default_program() ->
@@ -193,7 +221,7 @@ protocol_atoms() ->
     [ok, error, pong,
      %% info keys
      version, os_pid, uptime_ms, requests, errors, dropped, deferred, dns_inflight,
-     http_inflight, entries_skipped, libcurl,
+     http_inflight, entries_skipped, cancelled, cancel_noops, libcurl, not_found,
      %% srv records; consul_health and nomad_services answers
      priority, weight, port, target, addresses, index, next_token, members, address, node, id,
      %% error reasons
@@ -254,8 +282,11 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
     try erlang:port_command(Port, frame({Id, Op, Args}), [nosuspend]) of
         true ->
             Timer = erlang:start_timer(Timeout, self(), {call_timeout, Id}),
-            Pending = maps:put(Id, {From, Timer}, State#state.pending),
-            {noreply, State#state{next_id = Id + 1, pending = Pending}};
+            {Caller, _} = From,
+            Mon = erlang:monitor(process, Caller),
+            Pending = maps:put(Id, {From, Timer, Mon}, State#state.pending),
+            Monitors = maps:put(Mon, Id, State#state.monitors),
+            {noreply, State#state{next_id = Id + 1, pending = Pending, monitors = Monitors}};
         false ->
             {reply, {error, overload}, State}
     catch
@@ -263,6 +294,11 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
             %% The port closed under us; its exit message follows.
             {reply, {error, unavailable}, State}
     end;
+handle_call(counters, _From, #state{counters = Counters, pending = Pending,
+                                    monitors = Monitors} = State) ->
+    {reply, {ok, Counters#{pending => map_size(Pending), monitors => map_size(Monitors),
+                           unsent => length(State#state.unsent)}},
+     State};
 handle_call(os_pid, _From, #state{os_pid = undefined} = State) ->
     {reply, {error, unavailable}, State};
 handle_call(os_pid, _From, #state{os_pid = OsPid} = State) ->
@@ -288,12 +324,23 @@ handle_info({'EXIT', _OldPort, _}, State) ->
     {noreply, State};
 handle_info({timeout, Timer, {call_timeout, Id}}, #state{pending = Pending} = State) ->
     case maps:take(Id, Pending) of
-        {{From, Timer}, Rest} ->
+        {{From, Timer, Mon}, Rest} ->
             gen_server:reply(From, {error, timeout}),
-            {noreply, State#state{pending = Rest}};
+            {noreply, cancel(Id, State#state{pending = Rest,
+                                             monitors = forget_monitor(Mon, State)})};
         _ ->
             {noreply, State}
     end;
+handle_info({'DOWN', Mon, process, _, _}, #state{monitors = Monitors} = State)
+  when is_map_key(Mon, Monitors) ->
+    %% The caller is gone (killed, or a watch stopped): nobody will read
+    %% this reply, and the program need not work on for it.
+    {Id, Rest} = maps:take(Mon, Monitors),
+    {{_, Timer, Mon}, Pending} = maps:take(Id, State#state.pending),
+    _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
+    {noreply, cancel(Id, State#state{pending = Pending, monitors = Rest})};
+handle_info(retry_cancels, State) ->
+    {noreply, send_cancels(State#state{retry_armed = false})};
 handle_info(restart, #state{port = undefined} = State) ->
     {noreply, open(State)};
 handle_info(probe, State) ->
@@ -425,13 +472,16 @@ handle_reply(Bin, #state{pending = Pending} = State) ->
             State#state{probe = undefined, answered = true, hangs = 0};
         {ok, Id, Reply} ->
             case maps:take(Id, Pending) of
-                {{From, Timer}, Rest} ->
+                {{From, Timer, Mon}, Rest} ->
                     _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
                     gen_server:reply(From, Reply),
-                    State#state{pending = Rest, answered = true, hangs = 0};
+                    State#state{pending = Rest, monitors = forget_monitor(Mon, State),
+                                answered = true, hangs = 0};
                 error ->
-                    %% The caller already had its timeout.
-                    State#state{answered = true, hangs = 0}
+                    %% A cancel's own reply, or the reply to a request
+                    %% cancelled after the program had sent it: no caller.
+                    State#state{answered = true, hangs = 0,
+                                counters = bump(late_replies, State#state.counters)}
             end;
         {error, Why} ->
             ?LOG_WARNING("caravan_port: ~ts sent an unreadable reply (~ts), dropped",
@@ -460,7 +510,8 @@ program_exited(Reason, #state{program = Program, started_at = Started} = State) 
                    false -> State#state.failures + 1
                end,
     fail_pending({port_exited, Reason}, State),
-    State1 = State#state{port = undefined, os_pid = undefined, pending = #{},
+    State1 = State#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
+                         unsent = [],
                          failures = Failures, probe = undefined, inbuf = [], inlen = 0,
                          need = undefined},
     case Healthy of
@@ -516,7 +567,8 @@ hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = St
     close(Port),
     fail_pending({port_exited, hung}, State1),
     erlang:send_after(Delay, self(), restart),
-    State1#state{port = undefined, os_pid = undefined, pending = #{}, probe = undefined,
+    State1#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
+                unsent = [], probe = undefined,
                 hangs = Hangs, backoff = 0}.
 
 %% Closing a port that already went away raises badarg: nothing to do then.
@@ -596,9 +648,61 @@ schedule_restart(#state{backoff = Backoff, backoff_min = Min, backoff_max = Max}
     State#state{backoff = Delay}.
 
 fail_pending(Reason, #state{pending = Pending}) ->
-    maps:foreach(fun(_Id, {From, Timer}) ->
+    maps:foreach(fun(_Id, {From, Timer, Mon}) ->
                          _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
+                         erlang:demonitor(Mon, [flush]),
                          gen_server:reply(From, {error, Reason})
                  end, Pending).
 
 is_power_of_two(N) -> N band (N - 1) =:= 0.
+
+-spec forget_monitor(reference(), #state{}) -> #{reference() => pos_integer()}.
+forget_monitor(Mon, #state{monitors = Monitors}) ->
+    erlang:demonitor(Mon, [flush]),
+    maps:remove(Mon, Monitors).
+
+%% Tells the program that request Id has nobody waiting (docs/protocol.md,
+%% `cancel'). The program sends no reply for Id after this; one it sent
+%% before is dropped by handle_reply as no caller's. The cancel's own reply
+%% is dropped the same way: nothing waits for it either. A cancel the busy
+%% port refuses waits and is sent again shortly: dropped, it would leave a
+%% blocking query holding its slot in the program for up to wait + timeout.
+-spec cancel(pos_integer(), #state{}) -> #state{}.
+cancel(_Id, #state{port = undefined} = State) ->
+    State;
+cancel(Id, #state{unsent = Unsent} = State) ->
+    send_cancels(State#state{unsent = [Id | Unsent]}).
+
+-spec send_cancels(#state{}) -> #state{}.
+send_cancels(#state{unsent = []} = State) ->
+    State;
+send_cancels(#state{port = undefined} = State) ->
+    State#state{unsent = []}; % the program and its requests are gone
+send_cancels(#state{unsent = Unsent} = State) ->
+    send_cancels(lists:reverse(Unsent), State#state{unsent = []}).
+
+-spec send_cancels([pos_integer()], #state{}) -> #state{}.
+send_cancels([], State) ->
+    State;
+send_cancels([Id | More] = Ids, #state{port = Port, next_id = CancelId,
+                                       counters = Counters} = State) ->
+    try erlang:port_command(Port, frame({CancelId, cancel, #{id => Id}}), [nosuspend]) of
+        true ->
+            send_cancels(More, State#state{next_id = CancelId + 1,
+                                           counters = bump(cancels_sent, Counters)});
+        false ->
+            State1 = State#state{unsent = lists:reverse(Ids),
+                                 counters = bump(cancels_delayed, Counters)},
+            case State#state.retry_armed of
+                true -> State1;
+                false ->
+                    erlang:send_after(?CANCEL_RETRY_MS, self(), retry_cancels),
+                    State1#state{retry_armed = true}
+            end
+    catch
+        error:badarg -> State#state{unsent = []} % closed; its exit follows
+    end.
+
+-spec bump(atom(), #{atom() => non_neg_integer()}) -> #{atom() => non_neg_integer()}.
+bump(Key, Counters) ->
+    maps:update_with(Key, fun(N) -> N + 1 end, Counters).

@@ -235,6 +235,22 @@ struct answer_job *answer_worker_take(struct answer_worker *w)
     return job;
 }
 
+int answer_worker_cancel(struct answer_worker *w, uint64_t id)
+{
+    int found = 0;
+    pthread_mutex_lock(&w->mu);
+    /* busy is one job, not a list: the thread set its next to NULL. */
+    struct answer_job *lists[] = {w->todo, w->busy, w->done};
+    for (size_t i = 0; i < 3 && !found; i++)
+        for (struct answer_job *j = lists[i]; j != NULL && !found; j = j->next)
+            if (j->id == id && !j->cancelled) {
+                j->cancelled = true;
+                found = 1;
+            }
+    pthread_mutex_unlock(&w->mu);
+    return found;
+}
+
 static void free_list(struct answer_job *j)
 {
     while (j) {

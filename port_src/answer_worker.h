@@ -16,6 +16,7 @@
 #define CARAVAN_ANSWER_WORKER_H
 
 #include <ei.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,11 @@ struct answer_job {
     size_t skipped;
     const char *skip_reason;
     size_t members_n; /* how many members the answer had */
+    /* Cancelled by the owner while the worker held the job: its reply is
+     * dropped when taken back. Set and read by the loop only (under the
+     * worker's lock while the worker holds the job); the thread never
+     * reads it. */
+    bool cancelled;
 };
 
 /* Encodes job (on any thread). */
@@ -59,6 +65,10 @@ int answer_worker_submit(struct answer_worker *w, struct answer_job *job);
 int answer_worker_fd(const struct answer_worker *w);
 /* A finished job, or NULL. */
 struct answer_job *answer_worker_take(struct answer_worker *w);
+/* Marks the job of request id, queued, being encoded or finished but not
+ * taken yet, as cancelled. Returns 1, or 0 when the worker holds no job of
+ * that id. The job itself runs on; answer_worker_take returns it as ever. */
+int answer_worker_cancel(struct answer_worker *w, uint64_t id);
 /* Stops the worker. Jobs not started are dropped. A job being read is left
  * to finish on its own rather than waited for, so that the program exits
  * at once: the worker's memory is then left to the process's exit. */

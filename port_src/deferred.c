@@ -36,3 +36,14 @@ int deferred_pop_due(struct deferred *d, int64_t now_ms, uint64_t *id)
     }
     return 0;
 }
+
+int deferred_cancel(struct deferred *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        if (d->entries[i].id == id) {
+            d->entries[i] = d->entries[--d->count];
+            return 1;
+        }
+    }
+    return 0;
+}

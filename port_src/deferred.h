@@ -34,6 +34,9 @@ int deferred_add(struct deferred *d, uint64_t id, int64_t due_ms);
 int deferred_timeout(const struct deferred *d, int64_t now_ms, int cap);
 
 /* Removes one entry due at or before now_ms into *id; returns 1, or 0 if none. */
+/* Forgets the entry of id. Returns 1, or 0 when there is none. */
+int deferred_cancel(struct deferred *d, uint64_t id);
+
 int deferred_pop_due(struct deferred *d, int64_t now_ms, uint64_t *id);
 
 #endif

@@ -72,6 +72,7 @@ struct lookup {
     struct channel *followup_ch; /* same servers over UDP: small answers */
     uint64_t id;
     int64_t deadline_ms;
+    int64_t resend_ms;  /* when to ask the question(s) again (dns.h); 0: never */
     enum dns_kind kind;
     int families;
     int tries_left;     /* re-asks of a timed-out question (see DNS_TRY_TIMEOUT_MS) */
@@ -606,6 +607,51 @@ static bool fail_over(struct lookup *l, const struct query *q)
     return true;
 }
 
+/* The other copy of primary question q (resent, dns.h), or NULL. */
+static struct query *twin_of(const struct query *q)
+{
+    for (struct query *t = q->lookup->queries; t != NULL; t = t->next)
+        if (t != q && !t->followup && t->type == q->type && strcmp(t->target, q->target) == 0)
+            return t;
+    return NULL;
+}
+
+/* Lets go of t, a copy whose twin was answered: a waiting one is freed, a
+ * sent one detached (its answer frees only itself). Its lookup stays held
+ * by the twin, still counted in pending. */
+static void drop_twin(struct query *t)
+{
+    struct lookup *l = t->lookup;
+    query_unlink(t);
+    l->pending--;
+    if (t->waiting) {
+        wait_remove(t);
+        free(t);
+        return;
+    }
+    t->lookup = NULL;
+    t->ch->orphans++;
+}
+
+/* Asks l's unanswered primary question(s) again (dns.h). */
+static void resend(struct lookup *l)
+{
+    struct { int type; size_t group; char target[DNS_NAME_TEXT_MAX]; } again[4];
+    size_t n = 0;
+    for (struct query *q = l->queries; q != NULL && n < 4; q = q->next) {
+        if (q->followup)
+            continue;
+        again[n].type = q->type;
+        again[n].group = q->group;
+        memcpy(again[n].target, q->target, sizeof again[n].target);
+        n++;
+    }
+    l->pending++; /* hold while issuing: a copy may fail inside ares_query */
+    for (size_t i = 0; i < n; i++)
+        issue(l, again[i].target, again[i].type, false, again[i].group);
+    release(l);
+}
+
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     (void)timeouts;
@@ -618,6 +664,19 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         free(q);
         pump(ch);
         return;
+    }
+    struct query *twin = q->followup ? NULL : twin_of(q);
+    if (twin != NULL) {
+        if (status != ARES_SUCCESS || abuf == NULL || alen <= 0 || l->d->closing) {
+            /* This copy failed; the other may still be answered and decides. */
+            ch->queries--;
+            query_unlink(q);
+            free(q);
+            release(l); /* the twin still counts: l lives on */
+            pump(ch);
+            return;
+        }
+        drop_twin(twin); /* this answer counts; the other's is not waited for */
     }
 
     if (status == ARES_SUCCESS && abuf != NULL && alen > 0 && !l->d->closing) {
@@ -753,6 +812,8 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
     l->families = q->families;
     l->tries_left = q->tries > DNS_CHANNEL_TRIES ? q->tries - DNS_CHANNEL_TRIES : 0;
     l->deadline_ms = clock_now_ms() + q->timeout_ms;
+    if (q->transport == DNS_UDP && q->timeout_ms < DNS_CHANNEL_TRIES * DNS_TRY_TIMEOUT_MS)
+        l->resend_ms = clock_now_ms() + q->timeout_ms / 2;
     l->status = ARES_SUCCESS;
     dns_answer_init(&l->answer);
     l->next = d->lookups;
@@ -819,9 +880,12 @@ int dns_timeout(struct dns *d, int cap)
     for (struct channel *ch = d->channels; ch; ch = ch->next)
         if (ch->queries > 0 && DNS_TICK_MS < best)
             best = DNS_TICK_MS;
-    for (struct lookup *l = d->lookups; l; l = l->next)
+    for (struct lookup *l = d->lookups; l; l = l->next) {
         if (l->deadline_ms - now < best)
             best = l->deadline_ms - now;
+        if (l->resend_ms > 0 && l->resend_ms - now < best)
+            best = l->resend_ms - now;
+    }
     return best < 0 ? 0 : (int)best;
 }
 
@@ -867,6 +931,18 @@ void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
             lookup_free(l);
         }
     }
+    /* Resends, one at a time from the head: issuing may answer (and free)
+     * any lookup, as pump() sends other lookups' waiting queries. Each
+     * lookup resends once (resend_ms cleared first), so this ends. */
+    for (struct lookup *l = d->lookups; l;) {
+        if (l->resend_ms > 0 && now >= l->resend_ms) {
+            l->resend_ms = 0;
+            resend(l);
+            l = d->lookups;
+        } else {
+            l = l->next;
+        }
+    }
     /* Only after that walk: a cancelled query makes room in its channel's
      * window, pump() sends a waiting one, and c-ares may fail it inside
      * ares_query (a name it cannot encode), which answers and frees that
@@ -876,6 +952,22 @@ void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
         cancel_orphans(d, ch);
     unlist(d);
     reap(d);
+}
+
+int dns_cancel(struct dns *d, uint64_t id)
+{
+    struct lookup *l = d->lookups;
+    while (l != NULL && l->id != id)
+        l = l->next;
+    if (l == NULL || d->depth > 0)
+        return 0;
+    lookup_free(l);
+    /* As at the end of dns_process: ares_cancel's callbacks free detached
+     * queries and pump() may send waiting ones, which may answer (and
+     * free) other lookups; nothing here is walked afterwards. */
+    for (struct channel *ch = d->channels; ch; ch = ch->next)
+        cancel_orphans(d, ch);
+    return 1;
 }
 
 size_t dns_inflight(const struct dns *d)

@@ -51,6 +51,11 @@
  * allows, and every lookup is answered at its own deadline regardless. */
 #define DNS_TRY_TIMEOUT_MS 1000
 #define DNS_CHANNEL_TRIES 2
+/* A UDP lookup whose timeout_ms is under DNS_CHANNEL_TRIES tries would get
+ * no resend of a lost packet from c-ares within it. Such a lookup sends its
+ * question(s) again itself, once, at half its timeout if still unanswered;
+ * the first answer of the two copies counts, the other is dropped. The
+ * channel stays shared (its window and sockets), whatever the timeout. */
 
 enum dns_kind { DNS_LOOKUP_SRV, DNS_LOOKUP_ADDR };
 enum dns_transport { DNS_TCP, DNS_UDP };
@@ -99,6 +104,14 @@ int dns_timeout(struct dns *d, int cap);
 /* Handles the poll results of the fds dns_poll_fds() returned, then
  * timeouts and deadlines. */
 void dns_process(struct dns *d, const struct pollfd *fds, size_t n);
+
+/* Ends lookup id at once without calling done, as its deadline would but
+ * unanswered: it is freed and its slot with it, its queries detached
+ * (their answers, when they come, free only themselves), and a channel
+ * left with detached queries only has them cancelled (ares_cancel:
+ * c-ares 1.18 has no per-query cancel). Returns 1, or 0 when no lookup of
+ * that id is in flight. Not from inside done or a c-ares callback. */
+int dns_cancel(struct dns *d, uint64_t id);
 
 /* Lookups outstanding, for info. */
 size_t dns_inflight(const struct dns *d);

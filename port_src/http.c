@@ -861,6 +861,30 @@ void http_library(char *out, size_t cap)
         snprintf(out, cap, "none: not loaded yet (loaded on the first HTTP request)");
 }
 
+int http_cancel(struct http *h, uint64_t id, void **user)
+{
+    struct transfer *t = h->transfers;
+    while (t != NULL && !(t->id == id && (t->state == T_RUNNING || t->state == T_RESOLVING ||
+                                          t->state == T_RESOLVED)))
+        t = t->next;
+    if (t == NULL)
+        return 0;
+    *user = t->user;
+    t->user = NULL;
+    h->inflight--;
+    if (t->state == T_RESOLVING) {
+        /* IMPORTANT: c-ares holds t as its callback's argument: on_resolved
+         * turns it T_DEAD and step_resolving frees it. */
+        t->state = T_ABANDONED;
+        h->abandoned++;
+        return 1;
+    }
+    /* transfer_free takes a paused transfer off npaused and the easy
+     * handle off the multi handle, which closes its connection. */
+    transfer_free(t);
+    return 1;
+}
+
 size_t http_inflight(const struct http *h)
 {
     return h->inflight;

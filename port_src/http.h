@@ -93,6 +93,15 @@ int http_timeout(struct http *h, int cap);
 void http_process(struct http *h, const struct pollfd *fds, size_t n);
 size_t http_inflight(const struct http *h);
 
+/* Ends request id at once, without calling done: a running transfer leaves
+ * libcurl's multi handle (paused or not) and is freed; one whose host name
+ * c-ares still resolves is answered by nobody and freed when c-ares lets go
+ * of it (http_resolve.h: no per-lookup cancel), its slot free at once.
+ * Returns 1 with *user set (the caller frees it), or 0 when no request of
+ * that id is in flight (answered already, or never seen). Not from inside
+ * done or any libcurl callback. */
+int http_cancel(struct http *h, uint64_t id, void **user);
+
 /* The library behind HTTP: "libcurl.so.4: libcurl/7.88.1 OpenSSL/...", or
  * "none: " and why (not loaded yet, or the dlopen/dlsym error). */
 #define HTTP_LIBCURL_SONAME "libcurl.so.4"

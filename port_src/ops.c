@@ -108,13 +108,44 @@ static int op_ping(struct ops *o, const struct request *req)
     return 0;
 }
 
+/* cancel #{id := 1..2^64-1} -> cancelled | not_found. The request id ends
+ * at once and gets no reply (docs/protocol.md says why). */
+static int op_cancel(struct ops *o, const struct request *req)
+{
+    char msg[MSG_MAX];
+    long long id = 0;
+    /* Ids the owner chose count up from 1: 2^63 is never reached. */
+    const struct term_arg spec[] = {
+        {.key = "id", .type = ARG_INT, .required = true, .dest = &id, .min = 1,
+         .max = INT64_MAX},
+    };
+    if (term_args_parse(req, spec, 1, msg, sizeof msg) != 0)
+        return ops_send_error(o, req->id, "bad_args", msg);
+    int found = deferred_cancel(&o->deferred, (uint64_t)id) || dns_cancel(o->dns, (uint64_t)id) ||
+                ops_http_cancel(o, (uint64_t)id);
+    if (found)
+        o->counters.cancelled++;
+    else
+        o->counters.cancel_noops++;
+    o->counters.ok++;
+    if (reply_ok_begin(&o->x, req->id) != 0 ||
+        ei_x_encode_atom(&o->x, found ? "cancelled" : "not_found") != 0)
+        return -1;
+    if (reply_send(&o->sink, &o->x) != 0) {
+        o->sink_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
 static int encode_counter(ei_x_buff *x, const char *key, unsigned long long value)
 {
     return ei_x_encode_atom(x, key) || ei_x_encode_ulonglong(x, value);
 }
 
 /* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred,
- *               dns_inflight, http_inflight, entries_skipped, libcurl} */
+ *               dns_inflight, http_inflight, entries_skipped, cancelled, cancel_noops,
+ *               libcurl} */
 static int op_info(struct ops *o, const struct request *req)
 {
     char msg[MSG_MAX];
@@ -127,7 +158,7 @@ static int op_info(struct ops *o, const struct request *req)
     o->counters.ok++;
     const struct ops_counters *c = &o->counters;
     ei_x_buff *x = &o->x;
-    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 12) ||
+    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 14) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
@@ -138,6 +169,8 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "dns_inflight", dns_inflight(o->dns)) ||
         encode_counter(x, "http_inflight", o->http ? http_inflight(o->http) : 0) ||
         encode_counter(x, "entries_skipped", c->entries_skipped) ||
+        encode_counter(x, "cancelled", c->cancelled) ||
+        encode_counter(x, "cancel_noops", c->cancel_noops) ||
         ei_x_encode_atom(x, "libcurl") || ei_x_encode_binary(x, curl, (int)strlen(curl)))
         return -1;
     return reply_send(&o->sink, x);
@@ -148,6 +181,7 @@ static const struct {
     op_handler handler;
 } op_table[] = {
     {"addr", ops_dns_addr},
+    {"cancel", op_cancel},
     {"consul_health", ops_http_consul},
     {"dist_port", op_dist_port},
     {"info", op_info},

@@ -36,6 +36,8 @@ struct ops_counters {
     uint64_t errors;    /* replies {Id, error, _} */
     uint64_t dropped;   /* packets dropped without a reply (no id, empty, oversize) */
     uint64_t entries_skipped; /* unusable entries dropped from Consul/Nomad answers */
+    uint64_t cancelled;       /* requests a cancel ended (they get no reply) */
+    uint64_t cancel_noops;    /* cancels of a finished or unknown id */
 };
 
 struct ops {
@@ -83,6 +85,9 @@ void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r);
 int ops_http_consul(struct ops *o, const struct request *req);
 int ops_http_nomad(struct ops *o, const struct request *req);
 void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r);
+/* Ends HTTP request id (in flight or its answer on the worker thread);
+ * returns 1, or 0 when there is none. */
+int ops_http_cancel(struct ops *o, uint64_t id);
 /* Sends the replies of answers read on the worker thread (answer_worker.h);
  * returns -1 when the sink failed. ops_answer_fd is the fd to poll for
  * them, or -1. */

@@ -260,10 +260,24 @@ void ops_answer_sent(struct ops *o, struct answer_job *job)
     answer_job_free(job);
 }
 
+int ops_http_cancel(struct ops *o, uint64_t id)
+{
+    void *user = NULL;
+    if (o->http != NULL && http_cancel(o->http, id, &user)) {
+        pending_free(user);
+        return 1;
+    }
+    return o->answers != NULL && answer_worker_cancel(o->answers, id);
+}
+
 int ops_answers_collect(struct ops *o)
 {
     struct answer_job *job;
-    while (o->answers != NULL && (job = answer_worker_take(o->answers)) != NULL)
-        ops_answer_sent(o, job);
+    while (o->answers != NULL && (job = answer_worker_take(o->answers)) != NULL) {
+        if (job->cancelled) /* its owner said cancel: nobody waits for it */
+            answer_job_free(job);
+        else
+            ops_answer_sent(o, job);
+    }
     return o->sink_failed ? -1 : 0;
 }

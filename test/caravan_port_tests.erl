@@ -274,3 +274,96 @@ call_within_bounds_the_wait_for_a_suspended_owner_test_() ->
 
 no_owner_test() ->
     ?assertEqual({error, unavailable}, caravan_port:call(no_such_owner, info, #{}, 100)).
+
+%%% Cancels (docs/protocol.md, `cancel')
+
+counters() ->
+    {ok, Counters} = caravan_port:counters(?OWNER),
+    Counters.
+
+%% Every cancel the owner sent has reached the program and been answered,
+%% and neither side holds anything for the requests any more.
+settled() ->
+    {ok, #{deferred := D, cancelled := C, cancel_noops := N}} = call(info, #{}),
+    #{pending := P, monitors := M, cancels_sent := Sent, unsent := U} = counters(),
+    {D, P, M, C + N =:= Sent andalso U =:= 0}.
+
+cancel_test_() ->
+    with_owner(#{program => program()},
+               [{"a killed caller's request is cancelled in the program",
+                 fun killed_caller_cancels/0},
+                {"a caller's timeout cancels its request in the program",
+                 fun timeout_cancels/0},
+                {timeout, 120,
+                 {"cancels racing replies: no entry leaks, no reply reaches another caller",
+                  fun cancels_race_replies/0}}]).
+
+killed_caller_cancels() ->
+    #{cancels_sent := Sent0} = counters(),
+    Caller = spawn(fun() -> call(ping, #{delay_ms => 60000}, 70000) end),
+    wait(fun() -> deferred() =:= 1 end),
+    exit(Caller, kill),
+    wait(fun() -> deferred() =:= 0 end),
+    ?assertMatch(#{cancels_sent := S, pending := 0, monitors := 0} when S =:= Sent0 + 1,
+                 counters()),
+    {ok, #{cancelled := C}} = call(info, #{}),
+    ?assert(C >= 1).
+
+timeout_cancels() ->
+    ?assertEqual({error, timeout}, call(ping, #{delay_ms => 60000}, 50)),
+    wait(fun() -> deferred() =:= 0 end),
+    wait(fun() -> settled() =:= {0, 0, 0, true} end).
+
+%% Randomized against the real program: callers whose timeouts (0..4 ms)
+%% race their replies (at once, or delayed 0..4 ms), and callers killed at
+%% a random moment, so that cancels cross replies on the pipe in every
+%% order. Each surviving caller gets its own answer or a timeout; after
+%% them the owner's table and monitors are empty and the program holds
+%% nothing.
+cancels_race_replies() ->
+    Seed = {erlang:phash2(make_ref()), erlang:unique_integer([positive]), 17},
+    ?debugFmt("cancel race seed ~p", [Seed]),
+    rand:seed(exsss, Seed),
+    Self = self(),
+    %% {I, Kind (1: dist_port, answered at once; else a delayed ping),
+    %%  Delay, Timeout, kill after ms or no}
+    Plan = [{I, rand:uniform(3), rand:uniform(8) - 1, rand:uniform(8) - 1,
+             case rand:uniform(3) of 1 -> rand:uniform(8) - 1; _ -> no end}
+            || I <- lists:seq(1, 2000)],
+    Go = [begin
+              Caller = spawn(fun() ->
+                                     receive go -> ok end,
+                                     R = case Kind of
+                                             1 -> call(dist_port,
+                                                       #{name => <<"n", (integer_to_binary(1000 + I))/binary>>},
+                                                       Timeout);
+                                             _ -> call(ping, #{delay_ms => Delay}, Timeout)
+                                         end,
+                                     Self ! {result, I, Kind, R}
+                             end),
+              Killer = case Kill of
+                           no -> [];
+                           Ms -> [spawn(fun() ->
+                                                receive go -> ok end,
+                                                timer:sleep(Ms),
+                                                exit(Caller, kill)
+                                        end)]
+                       end,
+              [Caller | Killer]
+          end || {I, Kind, Delay, Timeout, Kill} <- Plan],
+    [Pid ! go || Pid <- lists:append(Go)],
+    Results = collect(length(Plan), []),
+    Wrong = [R || {I, Kind, Res} = R <- Results,
+                  not (Res =:= {error, timeout} orelse
+                       (Kind =:= 1 andalso Res =:= {ok, 1000 + I}) orelse
+                       (Kind =/= 1 andalso Res =:= {ok, pong}))],
+    ?assertEqual([], Wrong),
+    wait(fun() -> settled() =:= {0, 0, 0, true} end),
+    ?debugFmt("~b answered of ~b; owner ~p", [length(Results), length(Plan), counters()]).
+
+%% Results until none has come for a while (killed callers send none).
+collect(0, Acc) -> Acc;
+collect(N, Acc) ->
+    receive {result, I, Kind, R} -> collect(N - 1, [{I, Kind, R} | Acc])
+    after 2000 -> Acc
+    end.

@@ -14,7 +14,7 @@
                        "wait_ms", "max_bytes", "ca_file", "cert_file", "key_file", "tag", "dc",
                        "passing", "tagged_address", "namespace", "true", "false",
                        "per_page", "proxy", "none",
-                       "consistency", "cached", "max_stale_ms"]).
+                       "consistency", "cached", "max_stale_ms", "cancel"]).
 
 c_atoms_are_known_test() ->
     Root = filename:dirname(filename:dirname(?FILE)),

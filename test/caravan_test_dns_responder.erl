@@ -30,6 +30,8 @@
 %%%   {tcp_only, Mode}     as Mode over TCP; UDP queries are never answered.
 %%%   {gated, Mode}        as Mode, but SRV answers wait for open_gate/1.
 %%%   {gated_a, Mode}      as Mode, but A answers wait for open_gate/1.
+%%%   {drop_first_udp, Mode}   as Mode, but the first UDP query is never
+%%%                  answered (a lost packet): only a resend gets an answer.
 %%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
@@ -91,6 +93,10 @@ init(Parent, Mode) ->
 
 loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
     receive
+        {udp, Udp, _Ip, _Port, Packet} when element(1, Mode) =:= drop_first_udp ->
+            loop(S#{mode := element(2, Mode),
+                    counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
+                    asked := question(Packet) ++ Asked});
         {udp, Udp, Ip, Port, Packet} ->
             later(Mode, Packet, fun() ->
                                         case answer(Mode, udp, Packet) of

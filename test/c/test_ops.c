@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ops.h"
 
@@ -397,7 +402,7 @@ static void info_reports_version_and_counters(void **state)
     int idx = reply_at(f, 1, 2, "ok"), arity = 0;
     const char *b = f->out.buf[1];
     assert_int_equal(ei_decode_map_header(b, &idx, &arity), 0);
-    assert_int_equal(arity, 12);
+    assert_int_equal(arity, 14);
     int found = 0;
     for (int i = 0; i < arity; i++) {
         char key[MAXATOMLEN];
@@ -479,6 +484,363 @@ static void deferred_queue_is_bounded(void **state)
     expect_error(f, 0, 5000, "overload", "too many");
 }
 
+static void cancel_request(struct fixture *f, long id, long tag)
+{
+    ei_x_buff x;
+    begin(&x, id, "cancel", 3);
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "id");
+    ei_x_encode_long(&x, tag);
+    send_x(f, &x);
+}
+
+static void expect_atom(struct fixture *f, int n, unsigned long long id, const char *want)
+{
+    int idx = reply_at(f, n, id, "ok");
+    char atom[MAXATOMLEN];
+    assert_int_equal(ei_decode_atom(f->out.buf[n], &idx, atom), 0);
+    assert_string_equal(atom, want);
+}
+
+static void delayed_ping(struct fixture *f, long id, long delay)
+{
+    ei_x_buff x;
+    begin(&x, id, "ping", 3);
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, "delay_ms");
+    ei_x_encode_long(&x, delay);
+    send_x(f, &x);
+}
+
+/* A cancel ends the request and frees its slot at once: with the delayed
+ * replies full, one cancelled makes room for another; the cancelled one is
+ * never answered; cancels of it again or of an id never seen are no-ops. */
+static void cancel_frees_the_slot_and_silences_the_request(void **state)
+{
+    struct fixture *f = *state;
+    for (long i = 1; i <= DEFERRED_MAX; i++)
+        delayed_ping(f, i, i == 1 ? 20 : 60000);
+    assert_int_equal(f->out.count, 0);
+    cancel_request(f, 5001, 1);
+    expect_atom(f, 0, 5001, "cancelled");
+    assert_int_equal(f->ops.deferred.count, DEFERRED_MAX - 1);
+    delayed_ping(f, 5002, 60000); /* the freed slot: no overload */
+    assert_int_equal(f->out.count, 1);
+    cancel_request(f, 5003, 1);
+    expect_atom(f, 1, 5003, "not_found");
+    cancel_request(f, 5004, 987654321);
+    expect_atom(f, 2, 5004, "not_found");
+    sleep_ms(30);
+    assert_int_equal(ops_tick(&f->ops), 0);
+    assert_int_equal(f->out.count, 3); /* ping 1 was due, but cancelled */
+    assert_int_equal(f->ops.counters.cancelled, 1);
+    assert_int_equal(f->ops.counters.cancel_noops, 2);
+}
+
+static void cancel_needs_a_positive_id(void **state)
+{
+    struct fixture *f = *state;
+    cancel_request(f, 1, 0);
+    expect_error(f, 0, 1, "bad_args", "id");
+    assert_int_equal(f->ops.counters.cancel_noops, 0);
+}
+
+/* One turn of the program's loop over DNS and HTTP (main.c's order). */
+static void loop_turn_tick(struct fixture *f, int extra_fd, short extra_events, short *revents,
+                           bool tick);
+
+static void loop_turn(struct fixture *f, int extra_fd, short extra_events, short *revents)
+{
+    loop_turn_tick(f, extra_fd, extra_events, revents, true);
+}
+
+/* tick false: answers done on the worker thread stay there. */
+static void loop_turn_tick(struct fixture *f, int extra_fd, short extra_events, short *revents,
+                           bool tick)
+{
+    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + HTTP_MAX_SOCKETS + 2];
+    size_t ndns = dns_poll_fds(f->ops.dns, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
+    size_t nhttp = f->ops.http ? http_poll_fds(f->ops.http, fds + ndns, HTTP_MAX_SOCKETS) : 0;
+    size_t n = ndns + nhttp;
+    if (extra_fd >= 0)
+        fds[n++] = (struct pollfd){.fd = extra_fd, .events = extra_events};
+    assert_true(poll(fds, n, ops_timeout(&f->ops, 20)) >= 0);
+    dns_process(f->ops.dns, fds, ndns);
+    if (f->ops.http)
+        http_process(f->ops.http, fds + ndns, nhttp);
+    if (tick)
+        assert_int_equal(ops_tick(&f->ops), 0);
+    if (revents)
+        *revents = extra_fd >= 0 ? fds[n - 1].revents : 0;
+}
+
+static int bound_socket(int type, int *port)
+{
+    int fd = socket(AF_INET, type | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    if (type == SOCK_STREAM)
+        assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A DNS lookup whose server never answers: the cancel ends it at once
+ * (dns_inflight back to 0) and, past its deadline, nothing is sent for it. */
+static void cancel_ends_a_dns_lookup(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, udp = bound_socket(SOCK_DGRAM, &port);
+    char server[64];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    ei_x_buff x;
+    begin(&x, 11, "srv", 3);
+    ei_x_encode_map_header(&x, 4);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, "_x._tcp.example", 15);
+    ei_x_encode_atom(&x, "servers");
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_binary(&x, server, (int)strlen(server));
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_atom(&x, "transport");
+    ei_x_encode_atom(&x, "udp");
+    ei_x_encode_atom(&x, "timeout_ms");
+    ei_x_encode_long(&x, 150);
+    send_x(f, &x);
+    short rev = 0;
+    for (int i = 0; i < 100 && !(rev & POLLIN); i++) /* the question reaches the server */
+        loop_turn(f, udp, POLLIN, &rev);
+    assert_true(rev & POLLIN);
+    assert_int_equal(dns_inflight(f->ops.dns), 1);
+    cancel_request(f, 12, 11);
+    expect_atom(f, 0, 12, "cancelled");
+    assert_int_equal(dns_inflight(f->ops.dns), 0);
+    for (int i = 0; i < 12; i++) /* past the lookup's deadline */
+        loop_turn(f, -1, 0, NULL);
+    sleep_ms(160);
+    loop_turn(f, -1, 0, NULL);
+    assert_int_equal(f->out.count, 1);
+    cancel_request(f, 13, 11);
+    expect_atom(f, 1, 13, "not_found");
+    close(udp);
+}
+
+/* An HTTP request the server holds open: the cancel takes the transfer out
+ * of libcurl at once, so the server sees its connection closed, and
+ * http_inflight is back to 0. */
+static void cancel_closes_an_http_transfer(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    ei_x_buff x;
+    begin(&x, 21, "consul_health", 3);
+    ei_x_encode_map_header(&x, 3);
+    ei_x_encode_atom(&x, "url");
+    ei_x_encode_binary(&x, url, (int)strlen(url));
+    ei_x_encode_atom(&x, "service");
+    ei_x_encode_binary(&x, "web", 3);
+    ei_x_encode_atom(&x, "proxy");
+    ei_x_encode_atom(&x, "none");
+    send_x(f, &x);
+    if (f->ops.http == NULL) {
+        close(lsock);
+        skip(); /* no libcurl on this machine */
+    }
+    int conn = -1;
+    for (int i = 0; i < 200 && conn < 0; i++) {
+        loop_turn(f, lsock, POLLIN, NULL);
+        conn = accept(lsock, NULL, NULL);
+    }
+    assert_true(conn >= 0);
+    char buf[4096];
+    for (int i = 0; i < 200; i++) { /* the request arrives; no answer is given */
+        loop_turn(f, conn, POLLIN, NULL);
+        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            break;
+    }
+    assert_int_equal(http_inflight(f->ops.http), 1);
+    cancel_request(f, 22, 21);
+    expect_atom(f, 0, 22, "cancelled");
+    assert_int_equal(http_inflight(f->ops.http), 0);
+    struct pollfd p = {.fd = conn, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    assert_int_equal(recv(conn, buf, sizeof buf, 0), 0); /* closed by the program */
+    loop_turn(f, -1, 0, NULL);
+    assert_int_equal(f->out.count, 1);
+    close(conn);
+    close(lsock);
+}
+
+static void consul_request(struct fixture *f, long id, const char *url)
+{
+    ei_x_buff x;
+    begin(&x, id, "consul_health", 3);
+    ei_x_encode_map_header(&x, 3);
+    ei_x_encode_atom(&x, "url");
+    ei_x_encode_binary(&x, url, (int)strlen(url));
+    ei_x_encode_atom(&x, "service");
+    ei_x_encode_binary(&x, "web", 3);
+    ei_x_encode_atom(&x, "proxy");
+    ei_x_encode_atom(&x, "none");
+    send_x(f, &x);
+}
+
+/* A host name (localhost, from /etc/hosts through c-ares) resolved but not
+ * yet handed to libcurl: the cancel frees it; nothing connects. */
+static void cancel_ends_a_transfer_being_resolved(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://localhost:%d", port);
+    consul_request(f, 31, url);
+    if (f->ops.http == NULL) {
+        close(lsock);
+        skip();
+    }
+    assert_int_equal(http_inflight(f->ops.http), 1);
+    cancel_request(f, 32, 31);
+    expect_atom(f, 0, 32, "cancelled");
+    assert_int_equal(http_inflight(f->ops.http), 0);
+    for (int i = 0; i < 5; i++)
+        loop_turn(f, -1, 0, NULL);
+    assert_true(accept(lsock, NULL, NULL) < 0); /* never connected */
+    assert_int_equal(f->out.count, 1);
+    close(lsock);
+}
+
+/* A 200 answer of 200 members goes to the worker thread to be encoded
+ * (answer_worker.h); a cancel arriving then drops the reply when the loop
+ * takes the job back. */
+static void cancel_drops_an_answer_on_the_worker(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    consul_request(f, 41, url);
+    if (f->ops.http == NULL) {
+        close(lsock);
+        skip();
+    }
+    int conn = -1;
+    for (int i = 0; i < 200 && conn < 0; i++) {
+        loop_turn_tick(f, lsock, POLLIN, NULL, false);
+        conn = accept(lsock, NULL, NULL);
+    }
+    assert_true(conn >= 0);
+    char buf[4096];
+    for (int i = 0; i < 200; i++) {
+        loop_turn_tick(f, conn, POLLIN, NULL, false);
+        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            break;
+    }
+    size_t cap = 64 * 1024, n = 0;
+    char *body = malloc(cap);
+    n += (size_t)snprintf(body + n, cap - n, "[");
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(body + n, cap - n,
+                              "%s{\"Node\":{\"Node\":\"n%d\",\"Address\":\"10.0.0.1\"},"
+                              "\"Service\":{\"ID\":\"s%d\",\"Service\":\"web\","
+                              "\"Address\":\"10.0.1.%d\",\"Port\":%d}}",
+                              i ? "," : "", i, i, i % 250, 4000 + i);
+    n += (size_t)snprintf(body + n, cap - n, "]");
+    char head[256];
+    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        "X-Consul-Index: 5\r\nContent-Length: %zu\r\n\r\n", n);
+    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
+    assert_int_equal(send(conn, body, n, 0), (ssize_t)n);
+    free(body);
+    for (int i = 0; i < 400 && http_inflight(f->ops.http) > 0; i++)
+        loop_turn_tick(f, -1, 0, NULL, false);
+    assert_int_equal(http_inflight(f->ops.http), 0);
+    assert_int_equal(f->out.count, 0);
+    assert_non_null(f->ops.answers); /* it went to the worker */
+    cancel_request(f, 42, 41);
+    expect_atom(f, 0, 42, "cancelled");
+    for (int i = 0; i < 50; i++) {
+        sleep_ms(5);
+        assert_int_equal(ops_tick(&f->ops), 0);
+    }
+    assert_int_equal(f->out.count, 1); /* no reply for 41 */
+    cancel_request(f, 43, 41);
+    expect_atom(f, 1, 43, "not_found");
+    close(conn);
+    close(lsock);
+}
+
+/* A body far over the loop's 64 KiB budget per turn (http.c pauses the
+ * transfer past it): the cancel, a turn into the body, frees the transfer,
+ * paused or not, and closes its connection; nothing is answered. */
+static void cancel_ends_a_transfer_mid_body(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    consul_request(f, 51, url);
+    if (f->ops.http == NULL) {
+        close(lsock);
+        skip();
+    }
+    int conn = -1;
+    for (int i = 0; i < 200 && conn < 0; i++) {
+        loop_turn(f, lsock, POLLIN, NULL);
+        conn = accept(lsock, NULL, NULL);
+    }
+    assert_true(conn >= 0);
+    char buf[4096];
+    for (int i = 0; i < 200; i++) {
+        loop_turn(f, conn, POLLIN, NULL);
+        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            break;
+    }
+    /* 1 MiB of one JSON string: read piece by piece, never whole. */
+    size_t n = 1024 * 1024;
+    char *body = malloc(n);
+    memset(body, 'a', n);
+    body[0] = '[';
+    body[1] = '"';
+    char head[256];
+    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                        n + 2);
+    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
+    size_t sent = 0;
+    for (int i = 0; i < 400 && sent < n; i++) { /* as much as the socket takes */
+        ssize_t k = send(conn, body + sent, n - sent, MSG_DONTWAIT);
+        if (k > 0)
+            sent += (size_t)k;
+        loop_turn(f, -1, 0, NULL);
+        if (sent > 256 * 1024)
+            break;
+    }
+    free(body);
+    assert_int_equal(http_inflight(f->ops.http), 1);
+    assert_int_equal(f->out.count, 0);
+    cancel_request(f, 52, 51);
+    expect_atom(f, 0, 52, "cancelled");
+    assert_int_equal(http_inflight(f->ops.http), 0);
+    struct pollfd p = {.fd = conn, .events = POLLIN};
+    ssize_t got = 1;
+    for (int i = 0; i < 2000 && got != 0; i++) { /* drain to the close */
+        assert_true(poll(&p, 1, 2000) == 1);
+        got = recv(conn, buf, sizeof buf, 0);
+        if (got < 0)
+            got = 0; /* a reset: closed all the same */
+    }
+    assert_int_equal(got, 0);
+    for (int i = 0; i < 3; i++)
+        loop_turn(f, -1, 0, NULL);
+    assert_int_equal(f->out.count, 1);
+    close(conn);
+    close(lsock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +856,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(info_reports_version_and_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(replies_leave_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_queue_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_frees_the_slot_and_silences_the_request, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(cancel_needs_a_positive_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_ends_a_dns_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_closes_an_http_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_being_resolved, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_drops_an_answer_on_the_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_mid_body, setup, teardown),
     };
     ei_init();
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);

@@ -1,0 +1,58 @@
+%%% A lost UDP packet is sent again within the lookup's own timeout, also
+%%% when that timeout is under a second (c-ares' shared channels tried for
+%%% 1 s each: such a lookup got no resend, and one lost packet failed it).
+%%% The responder drops the first UDP query it gets; only a resend can be
+%%% answered.
+-module(caravan_dns_resend_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0]).
+-export([init_per_suite/1, end_per_suite/1]).
+-export([lost_packet_resent_within_a_short_timeout/1,
+         lost_packet_resent_within_the_default_timeout/1]).
+
+-spec suite() -> list().
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+-spec all() -> list().
+all() ->
+    [lost_packet_resent_within_a_short_timeout, lost_packet_resent_within_the_default_timeout].
+
+-spec init_per_suite(list()) -> list().
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(caravan),
+    Config.
+
+-spec end_per_suite(list()) -> ok.
+end_per_suite(_Config) ->
+    ok = application:stop(caravan).
+
+lookup(Responder, Timeout) ->
+    caravan:lookup_srv("web.service.consul",
+                       #{servers => [caravan_test_dns_responder:server(Responder)],
+                         transport => udp, tries => 1, timeout => Timeout}).
+
+%% Timeouts of 800 and 300 ms: each lookup's first packet is lost, and the
+%% answer to its resend comes back within the lookup's timeout.
+-spec lost_packet_resent_within_a_short_timeout(list()) -> ok.
+lost_packet_resent_within_a_short_timeout(_Config) ->
+    lists:foreach(
+      fun(Timeout) ->
+              R = caravan_test_dns_responder:start({drop_first_udp, {consul, 3}}),
+              Result = lookup(R, Timeout),
+              ct:log("timeout ~b ms: ~p after ~p queries", [Timeout, Result,
+                                                           caravan_test_dns_responder:queries(R)]),
+              ?assertMatch({ok, [_, _, _]}, Result),
+              ?assertMatch(#{udp := N} when N >= 2, caravan_test_dns_responder:queries(R)),
+              caravan_test_dns_responder:stop(R)
+      end, [800, 300]).
+
+%% The default timeout (2 s) keeps its 1 s tries, and is resent as before.
+-spec lost_packet_resent_within_the_default_timeout(list()) -> ok.
+lost_packet_resent_within_the_default_timeout(_Config) ->
+    R = caravan_test_dns_responder:start({drop_first_udp, {consul, 3}}),
+    ?assertMatch({ok, [_, _, _]}, lookup(R, 2000)),
+    caravan_test_dns_responder:stop(R).
