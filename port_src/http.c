@@ -536,6 +536,8 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
                const char **reason, char *detail, size_t dlen)
 {
     const char *refusal = url_refusal(req->base);
+    if (refusal == NULL) /* a host libcurl would decode: http_proxy.h */
+        refusal = http_proxy_url_refusal(req->base);
     if (refusal != NULL) {
         *reason = "bad_args";
         snprintf(detail, dlen, "%s", refusal);

@@ -24,8 +24,60 @@ struct authority {
     long port;           /* explicit, or the scheme's default */
 };
 
-/* Returns 0, or -1 when url is not http(s)://host... with a usable port. */
-static int parse_authority(const char *url, struct authority *a)
+/* Why the host text h (n bytes, without brackets; v6 when it was in
+ * brackets) cannot be classified, or NULL.
+ *
+ * IMPORTANT: libcurl 7.88 percent-decodes a URL's host before it uses it
+ * ("%31%32%37.0.0.1" connects to 127.0.0.1, "%6c%6f%63%61%6c%68%6f%73%74" is
+ * localhost), and Go does too. Every decision made here (loopback, NO_PROXY)
+ * and in http.c (which name c-ares resolves and CURLOPT_RESOLVE pins) reads
+ * the host as written, so a '%' in it is refused rather than decoded:
+ * decoding here would have to track libcurl's decoder byte for byte (and
+ * any later libcurl that decodes differently would reopen the hole), while
+ * a host without '%' is one that every decoder leaves as it is. The same
+ * for empty labels ("localhost..", ".x"): libcurl strips one trailing dot
+ * only, and what the rest means is up to whichever resolver sees it (a
+ * proxy's, with the token). The one '%' allowed is an IPv6 zone id,
+ * "[fe80::1%25eth0]": the address before it must be a literal, and the zone
+ * never changes which host that is. */
+static const char *host_refusal(const char *h, size_t n, bool v6)
+{
+    const char *pct = memchr(h, '%', n);
+    if (v6) {
+        if (pct == NULL)
+            return NULL;
+        char addr[INET6_ADDRSTRLEN + 1];
+        struct in6_addr a6;
+        size_t an = (size_t)(pct - h);
+        if (an >= sizeof addr)
+            return "url: an IPv6 address that is not a literal";
+        memcpy(addr, h, an);
+        addr[an] = '\0';
+        if (inet_pton(AF_INET6, addr, &a6) != 1)
+            return "url: an IPv6 address that is not a literal";
+        const char *z = pct + 1, *end = h + n;
+        if (end - z > 2 && z[0] == '2' && z[1] == '5')
+            z += 2;
+        if (z == end)
+            return "url: an empty IPv6 zone id";
+        for (; z < end; z++)
+            if (!isalnum((unsigned char)*z) && strchr("-._~", *z) == NULL)
+                return "url: an IPv6 zone id with other than letters, digits, '-._~'";
+        return NULL;
+    }
+    if (pct != NULL)
+        return "url: a percent-encoded host; write the host itself";
+    if (n > 0 && h[0] == '.')
+        return "url: a host that starts with '.'";
+    for (size_t i = 0; i + 1 < n; i++)
+        if (h[i] == '.' && h[i + 1] == '.')
+            return "url: a host with an empty label ('..')";
+    return NULL;
+}
+
+/* Returns 0, or -1 when url is not http(s)://host... with a usable port
+ * (or with a host host_refusal refuses; *why then says why, if not NULL). */
+static int parse_authority_why(const char *url, struct authority *a, const char **why)
 {
     memset(a, 0, sizeof *a);
     if (strncasecmp(url, "https://", 8) == 0)
@@ -60,6 +112,12 @@ static int parse_authority(const char *url, struct authority *a)
     size_t hl = (size_t)(host_end - host);
     if (hl == 0 || hl >= sizeof a->host)
         return -1;
+    const char *refused = host_refusal(host, hl, a->v6);
+    if (refused != NULL) {
+        if (why != NULL)
+            *why = refused;
+        return -1;
+    }
     for (size_t i = 0; i < hl; i++)
         a->host[i] = (char)tolower((unsigned char)host[i]);
     a->host[hl] = '\0';
@@ -78,6 +136,21 @@ static int parse_authority(const char *url, struct authority *a)
         }
     }
     return 0;
+}
+
+static int parse_authority(const char *url, struct authority *a)
+{
+    return parse_authority_why(url, a, NULL);
+}
+
+const char *http_proxy_url_refusal(const char *url)
+{
+    struct authority a;
+    const char *why = NULL;
+    if (strncmp(url, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+        return NULL;
+    (void)parse_authority_why(url, &a, &why);
+    return why; /* other faults are url_refusal's (http.c) to name */
 }
 
 /* host as an IPv6 address (a zone "%eth0" ignored). */
@@ -111,12 +184,19 @@ bool http_proxy_loopback(const char *host)
     size_t sl = sizeof suffix - 1;
     if (strcasecmp(h, "localhost") == 0 || (n > sl && strcasecmp(h + n - sl, suffix) == 0))
         return true;
+    /* The unspecified addresses too: Linux connects 0.0.0.0 ("0") and ::
+     * to the local host. */
     uint32_t v4;
     if (address_ipv4_lenient(h, &v4))
-        return (v4 >> 24) == 127;
+        return (v4 >> 24) == 127 || v4 == 0;
     struct in6_addr v6;
-    if (ipv6_literal(h, &v6))
-        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    if (ipv6_literal(h, &v6)) {
+        if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6))
+            return true;
+        static const unsigned char zero4[4] = {0, 0, 0, 0};
+        return IN6_IS_ADDR_V4MAPPED(&v6) &&
+               (v6.s6_addr[12] == 127 || memcmp(v6.s6_addr + 12, zero4, 4) == 0);
+    }
     return false;
 }
 
@@ -310,8 +390,13 @@ int http_proxy_choose(const char *base, enum http_proxy_mode mode, const char *o
     if (strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0 || mode == HTTP_PROXY_NONE)
         return 0;
     struct authority target;
-    if (parse_authority(base, &target) != 0)
-        return 0; /* http.c refuses such a URL before asking */
+    const char *refused = NULL;
+    if (parse_authority_why(base, &target, &refused) != 0) {
+        if (refused == NULL)
+            return 0; /* http.c refuses such a URL before asking */
+        *why = refused; /* a host libcurl would read otherwise: never guess */
+        return -1;
+    }
     if (http_proxy_loopback(target.host))
         return 0;
     if (mode == HTTP_PROXY_URL)

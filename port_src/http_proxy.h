@@ -8,9 +8,13 @@
  * HashiCorp's own clients' (Go's http.ProxyFromEnvironment,
  * golang.org/x/net/http/httpproxy), with one addition:
  *
- *   - loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x), `localhost',
- *     names ending in `.localhost' and unix sockets always go direct, even
- *     with an explicit proxy option;
+ *   - loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x), the unspecified
+ *     addresses (0.0.0.0, ::), which Linux connects to the local host,
+ *     `localhost', names ending in `.localhost' and unix sockets always go
+ *     direct, even with an explicit proxy option;
+ *   - a host libcurl would decode (percent-encoded, other than an IPv6 zone
+ *     id) or one with an empty label is refused (http_proxy_url_refusal),
+ *     so the host classified is the host libcurl connects to;
  *   - proxy `none' goes direct; proxy `"http://..."' uses that proxy;
  *   - otherwise HTTPS_PROXY (https_proxy) for https:// URLs, HTTP_PROXY
  *     (http_proxy) for http:// URLs, unless NO_PROXY (no_proxy) matches:
@@ -50,8 +54,14 @@ enum http_proxy_mode {
 int http_proxy_choose(const char *base, enum http_proxy_mode mode, const char *option,
                       char *out, size_t cap, const char **why);
 
+/* Why url's host cannot be classified as libcurl will use it (a '%' other
+ * than an IPv6 zone id's, an empty label), or NULL; for http.c to refuse
+ * the request as bad_args before anything is resolved or sent. NULL for
+ * unix:// and for faults of other kinds. */
+const char *http_proxy_url_refusal(const char *url);
+
 /* Whether a URL's host (as written between "://" or "@" and ":port", IPv6
- * in brackets) names this machine's loopback. */
+ * in brackets) names this machine: loopback, localhost or unspecified. */
 bool http_proxy_loopback(const char *host);
 
 /* Whether Go's NO_PROXY rule (above) exempts host:port from the proxy.

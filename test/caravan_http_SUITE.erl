@@ -41,7 +41,7 @@
          nomad_ambiguous_addresses_are_left_out/1]).
 -export([reply_over_the_owners_limit_fails_alone/1, cli_reads_addresses_strictly/1]).
 -export([loopback_never_uses_a_proxy/1, other_hosts_follow_the_environment/1,
-         proxy_option_none_and_url/1]).
+         proxy_option_none_and_url/1, encoded_loopback_never_reaches_a_proxy/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -76,7 +76,7 @@ groups() ->
                   nomad_ambiguous_addresses_are_left_out]},
      {resolver, [], [blackholed_resolver, resolved_host_name]},
      {proxy, [], [loopback_never_uses_a_proxy, other_hosts_follow_the_environment,
-                  proxy_option_none_and_url]}].
+                  proxy_option_none_and_url, encoded_loopback_never_reaches_a_proxy]}].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(caravan),
@@ -140,6 +140,9 @@ init_per_testcase(resolved_host_name, Config) ->
     [{server, caravan_test_consul:start(#{ip => Ip})} | Config];
 init_per_testcase(blackholed_resolver, Config) ->
     Config;
+init_per_testcase(encoded_loopback_never_reaches_a_proxy, Config) ->
+    [{server, caravan_test_consul:start(#{})},
+     {proxies, [caravan_test_proxy:start(), caravan_test_proxy:start()]} | Config];
 init_per_testcase(loopback_never_uses_a_proxy, Config) ->
     Path = lists:flatten(io_lib:format("/tmp/caravan-test-~s-~b.sock",
                                        [os:getpid(), erlang:unique_integer([positive])])),
@@ -161,6 +164,7 @@ init_per_testcase(Case, Config) ->
     end.
 
 end_per_testcase(Case, Config) when Case =:= loopback_never_uses_a_proxy;
+                                    Case =:= encoded_loopback_never_reaches_a_proxy;
                                     Case =:= other_hosts_follow_the_environment;
                                     Case =:= proxy_option_none_and_url ->
     [caravan_test_proxy:stop(P) || P <- ?config(proxies, Config)],
@@ -1417,6 +1421,36 @@ loopback_never_uses_a_proxy(Config) ->
     ns_call(P, 5, nomad_services, #{url => Unix, service => <<"app">>, token => Token}),
     {5, ok, #{members := [#{address := <<"10.0.0.2">>}]}} =
         wait_id(P, 5, erlang:monotonic_time(millisecond), 15000),
+    port_close(P),
+    ?assertEqual([], caravan_test_proxy:requests(Px)),
+    ?assertEqual([], caravan_test_proxy:requests(Other)).
+
+%% libcurl percent-decodes a URL's host: "%31%32%37.0.0.1" is 127.0.0.1 to
+%% it, "%6c...%74" localhost. Such hosts (and empty labels) are refused as
+%% bad_args, with the environment's proxy and with the request's own: the
+%% proxies see no request, so never the token. 0.0.0.0, which Linux
+%% connects to the local host, goes direct.
+encoded_loopback_never_reaches_a_proxy(Config) ->
+    [Px, Other] = ?config(proxies, Config),
+    Token = <<"enc0ded-t0ken-5555">>,
+    ok = reg(Config, <<"a">>, <<"10.0.0.1">>, 4370),
+    ok = caravan_test_catalog:set_token(catalog(Config), Token),
+    <<"http://127.0.0.1:", Port/binary>> = list_to_binary(url(Config)),
+    P = proxy_program([{"HTTP_PROXY", caravan_test_proxy:url(Px)},
+                       {"http_proxy", caravan_test_proxy:url(Px)},
+                       {"HTTPS_PROXY", caravan_test_proxy:url(Px)}]),
+    Hosts = [<<"%31%32%37.0.0.1">>, <<"%6c%6f%63%61%6c%68%6f%73%74">>, <<"127.0.0.1%2e">>,
+             <<"localhost%2e">>, <<"localhost..">>, <<"127.0.0.1..">>],
+    Urls = [<<"http://", H/binary, ":", Port/binary>> || H <- Hosts],
+    OtherUrl = list_to_binary(caravan_test_proxy:url(Other)),
+    Replies = [{Url, proxy_call(P, I, Args#{url => Url, token => Token})}
+               || {I, {Url, Args}} <- lists:zip(lists:seq(1, 2 * length(Urls)),
+                                                [{U, #{}} || U <- Urls] ++
+                                                    [{U, #{proxy => OtherUrl}} || U <- Urls])],
+    [?assertMatch({_, {_, error, {bad_args, _}}}, R) || R <- Replies],
+    ?assertEqual([<<"10.0.0.1">>],
+                 addresses(proxy_call(P, 100, #{url => <<"http://0.0.0.0:", Port/binary>>,
+                                                token => Token}))),
     port_close(P),
     ?assertEqual([], caravan_test_proxy:requests(Px)),
     ?assertEqual([], caravan_test_proxy:requests(Other)).

@@ -64,6 +64,68 @@ static void loopback_and_unix_sockets_never_use_a_proxy(void **state)
     clear_env();
 }
 
+/* issue 18: libcurl 7.88 percent-decodes the host, so "%31%32%37.0.0.1"
+ * is 127.0.0.1 to it; such hosts (and empty labels) are refused, never
+ * proxied with the token, whether the proxy is the environment's or the
+ * request's; the unspecified addresses are the local host and go direct. */
+static void encoded_hosts_are_refused_not_proxied(void **state)
+{
+    (void)state;
+    setenv("HTTP_PROXY", "http://127.0.0.1:3128", 1);
+    setenv("HTTPS_PROXY", "http://127.0.0.1:3128", 1);
+    setenv("NO_PROXY", "consul.example", 1);
+    static const char *refused[] = {
+        "http://%31%32%37.0.0.1:8500",
+        "http://%6c%6f%63%61%6c%68%6f%73%74:8500",
+        "http://%6C%6F%63%61%6C%68%6F%73%74:4646",
+        "http://127.0.0.1%2e:8500",
+        "http://localhost%2e:8500",
+        "http://localhost%2E:8500",
+        "http://localhost..:8500",
+        "http://127.0.0.1..:8500",
+        "http://.localhost:8500",
+        "https://%31%32%37.0.0.1:8501",
+        "http://user@%31%32%37.0.0.1:8500",
+        "http://c%6fnsul.example:8500", /* NO_PROXY must not be sidestepped either */
+        "http://[%3a%3a1]:8500",
+        "http://[::1%25lo%2f]:8500",
+    };
+    /* Every form that is not refused is named, not just the first. */
+    char wrong[2048] = "";
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        if (strcmp(choose(refused[i], HTTP_PROXY_ENV, ""), "ERR") != 0 ||
+            strcmp(choose(refused[i], HTTP_PROXY_URL, "http://10.1.1.1:3128"), "ERR") != 0 ||
+            http_proxy_url_refusal(refused[i]) == NULL) {
+            strncat(wrong, refused[i], sizeof wrong - strlen(wrong) - 1);
+            strncat(wrong, " ", sizeof wrong - strlen(wrong) - 1);
+        }
+    }
+    assert_string_equal(wrong, "");
+    /* A proxy given with an encoded host is refused as well. */
+    assert_string_equal(choose("http://198.18.0.2:8500", HTTP_PROXY_URL, "http://%31%30.1.1.1:3128"),
+                        "ERR");
+    static const char *local[] = {
+        "http://0.0.0.0:8500", "http://0:8500",       "http://[::]:8500",
+        "http://[::ffff:0.0.0.0]:8500", "http://[::1%25lo]:8500", "http://127.0.0.1.:8500",
+        "http://localhost.:8500",
+    };
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+        assert_null(http_proxy_url_refusal(local[i]));
+        assert_string_equal(choose(local[i], HTTP_PROXY_ENV, ""), "");
+        assert_string_equal(choose(local[i], HTTP_PROXY_URL, "http://10.1.1.1:3128"), "");
+    }
+    /* Plain hosts are not refused: the rule is unchanged for them. */
+    assert_null(http_proxy_url_refusal("http://consul.example:8500/v1/x?a=%20"));
+    assert_null(http_proxy_url_refusal("http://[fe80::1%25eth0]:8500"));
+    assert_null(http_proxy_url_refusal("unix:///run/a%20b.sock"));
+    assert_string_equal(choose("http://consul.example:8500", HTTP_PROXY_ENV, ""), "");
+    assert_string_equal(choose("http://vault.example:8500", HTTP_PROXY_ENV, ""),
+                        "http://127.0.0.1:3128");
+    assert_string_equal(choose("http://0.0.0.1:8500", HTTP_PROXY_ENV, ""),
+                        "http://127.0.0.1:3128");
+    clear_env();
+}
+
 static void the_scheme_picks_the_variable_uppercase_first(void **state)
 {
     (void)state;
@@ -161,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(loopback_and_unix_sockets_never_use_a_proxy, setup),
+        cmocka_unit_test_setup(encoded_hosts_are_refused_not_proxied, setup),
         cmocka_unit_test_setup(the_scheme_picks_the_variable_uppercase_first, setup),
         cmocka_unit_test_setup(the_request_option_wins_over_the_environment, setup),
         cmocka_unit_test_setup(no_proxy_matches_as_go_does, setup),
