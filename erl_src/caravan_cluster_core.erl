@@ -276,7 +276,7 @@ leave(#core{prune = false, nodes = Nodes} = Core) ->
                fun(N, #node{up = true, dial = false} = R, Acc) ->
                        Acc#{N => R#node{state = foreign, timer = undefined, attempts = 0}};
                   (N, #node{dial = true} = R, Acc) ->
-                       Acc#{N => R#node{state = leaving, timer = undefined}};
+                       Acc#{N => R#node{state = leaving, timer = undefined, attempts = 0}};
                   (N, R, Acc) ->
                        case lists:member(N, Listed) of
                            true -> Acc#{N => R#node{state = listed, attempts = 0,
@@ -293,7 +293,7 @@ leave(#core{nodes = Nodes, sources = Sources} = Core) ->
     Nodes1 = maps:fold(
                fun(N, #node{state = foreign} = R, Acc) -> Acc#{N => R};
                   (N, #node{dial = true} = R, Acc) ->
-                       Acc#{N => R#node{state = leaving, timer = undefined}};
+                       Acc#{N => R#node{state = leaving, timer = undefined, attempts = 0}};
                   (N, R, Acc) ->
                        case lists:member(N, Listed) of
                            true -> Acc#{N => R#node{state = listed, attempts = 0,

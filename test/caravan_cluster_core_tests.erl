@@ -371,6 +371,26 @@ retry_delays_double_to_the_cap_test() ->
     Delays = retry_streak(C1, A1, 4),
     ?assertEqual([?RETRY_MIN, 2 * ?RETRY_MIN, ?RETRY_MAX, ?RETRY_MAX], Delays).
 
+%% Found by the property: a dial in flight when this node leaves (its own
+%% absence confirmed) ends the failure streak, as an unlisted node's does;
+%% back in, its failure waits retry_min, not twice the last delay.
+dial_in_flight_through_a_leave_starts_a_new_streak_test() ->
+    Events = [{listing, a, [n0, n1]}, {connect_result, n1, false}],
+    {C1, A1} = caravan_cluster_core:handle(
+                 lists:last(Events),
+                 element(1, lists:foldl(fun(E, {C, _}) -> caravan_cluster_core:handle(E, C) end,
+                                        {caravan_cluster_core:new(options(false, true)), []},
+                                        lists:droplast(Events)))),
+    [{arm, _, Retry}] = [A || {arm, _, {retry, n1, _}} = A <- A1],
+    {C2, _} = caravan_cluster_core:handle({timer, Retry}, C1), % dialling again
+    {C3, A3} = caravan_cluster_core:handle({listing, a, [n1]}, C2),
+    [{arm, _, Absence}] = [A || {arm, _, {confirm_absence, _}} = A <- A3],
+    {C4, _} = caravan_cluster_core:handle({timer, Absence}, C3), % out: leaving
+    {C5, _} = caravan_cluster_core:handle({listing, a, [n0, n1]}, C4), % in again
+    {_, A6} = caravan_cluster_core:handle({connect_result, n1, false}, C5),
+    ?assertMatch([{arm, ?RETRY_MIN, {retry, n1, _}}],
+                 [A || {arm, _, {retry, n1, _}} = A <- A6]).
+
 %% The delay of the retry in Actions, then (N - 1 times) fires it, fails
 %% the dial it makes, and so on: N delays.
 retry_streak(C, Actions, N) ->
