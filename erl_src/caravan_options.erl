@@ -130,7 +130,8 @@ text(_Kind, {bad_config, Key, Value}) when Key =:= url; Key =:= proxy ->
                       _ -> atom_to_list(Key) ++ ": must be a string"
                   end
           end,
-    format("options: ~s, not ~0P", [Why, Value, 10]);
+    %% The C program's words, without the value: a URL may hold a password.
+    format("~s", [Why]);
 text(Kind, {bad_config, Key, Value}) ->
     What = case [W || {K, _, _, W} <- rules(Kind), K =:= Key] of
                [W | _] -> W;
