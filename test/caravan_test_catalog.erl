@@ -24,7 +24,7 @@
 -export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
 -export([set_fault/2, fault/1, set_token/2, token/1, query/5, served/1, requests/1]).
 -export([faulted/1]).
--export([set_blocking/2]).
+-export([set_blocking/2, peek_fault/1]).
 -export([guarded/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -89,6 +89,11 @@ set_index(C, N) -> gen_server:call(C, {set_index, N}).
 %% is answered at once with the current index, changed or not.
 -spec set_blocking(pid(), boolean()) -> ok.
 set_blocking(C, Blocking) -> gen_server:call(C, {set_blocking, Blocking}).
+
+%% @doc The fault set, without counting a request (fault/1 counts one):
+%% for a server that picks a whole-request fault before guarded/5 runs.
+-spec peek_fault(pid()) -> term().
+peek_fault(C) -> gen_server:call(C, peek_fault).
 
 -spec set_fault(pid(), term()) -> ok.
 set_fault(C, Fault) -> gen_server:call(C, {set_fault, Fault}).
@@ -176,6 +181,8 @@ handle_call({set_blocking, B}, _From, S) ->
     {reply, ok, S#{blocking := B}};
 handle_call({set_fault, F}, _From, S) ->
     {reply, ok, S#{fault := F}};
+handle_call(peek_fault, _From, S = #{fault := F}) ->
+    {reply, F, S};
 handle_call(fault, _From, S = #{fault := none}) ->
     {reply, none, S};
 handle_call(fault, _From, S = #{fault := F, faulted := N}) ->

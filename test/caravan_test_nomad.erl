@@ -18,7 +18,9 @@ start(Options) -> caravan_test_catalog:serve(fun handle/2, Options).
 
 -spec handle(pid(), map()) -> term().
 handle(C, #{path := <<"/v1/service/", _/binary>>, query := Q} = Req) ->
-    case caravan_test_catalog:fault(C) of
+    %% Peeked, not counted: guarded/5 counts the request (it was counted
+    %% twice, and a watch's retries to a failing Nomad looked doubled).
+    case caravan_test_catalog:peek_fault(C) of
         {endless_pages, PerPage, Counters} -> endless_page(Q, PerPage, Counters);
         {slow_empty_pages, Ms, Counters} -> empty_page(Ms, new, Counters);
         {same_token_pages, Counters} -> empty_page(0, same, Counters);
