@@ -494,8 +494,24 @@ handle_info({'EXIT', Pid, Reason}, #state{diallers = D} = State) when Reason =/=
     %% else): a failed dial, or the node would never be dialled again.
     {Node, _T0, _} = maps:get(Pid, D),
     handle_info({connected, Node, Pid, {error, Reason}}, State);
-handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
-    %% A watch or poller died: restart that source after a pause.
+handle_info({'EXIT', Pid, Reason}, #state{sources = Sources} = State) when Reason =/= normal ->
+    case [I || {I, #source{poller = P}} <- maps:to_list(Sources), P =:= Pid] of
+        [I] ->
+            %% A poller killed from inside (a callback calling
+            %% exit(self(), kill)): an error like a timeout, logged as any
+            %% source error, and polled again at poll_interval.
+            erlang:send_after(State#state.poll_interval, self(), {poll, I}),
+            State1 = State#state{sources = Sources#{I := (maps:get(I, Sources))#source{
+                                                              poller = undefined}}},
+            {noreply, source_event(I, {error, {poller_exited, Reason}}, State1)};
+        [] ->
+            watch_exited(Pid, Reason, State)
+    end;
+handle_info(_Msg, State) ->
+    {noreply, State}.
+
+watch_exited(Pid, Reason, State) ->
+    %% A watch died: restart that source after a pause.
     case [I || {I, #source{watch = W, poller = P}} <- maps:to_list(State#state.sources),
                W =:= Pid orelse P =:= Pid] of
         [I] ->
@@ -507,9 +523,7 @@ handle_info({'EXIT', Pid, Reason}, State) when Reason =/= normal ->
             {noreply, State#state{sources = Sources}};
         [] ->
             {noreply, State}
-    end;
-handle_info(_Msg, State) ->
-    {noreply, State}.
+    end.
 
 -spec terminate(term(), #state{}) -> ok.
 terminate(_Reason, #state{sources = Sources, diallers = Diallers} = State) ->
@@ -626,9 +640,16 @@ discover(callback, #{basename := Base, discover := Fun}) ->
 %% that names none: an answer with junk in it is not a listing (dropping
 %% the junk could empty the listing, and prune every member).
 callback_nodes(Base, Found) ->
-    try {ok, lists:usort([callback_node(Base, Entry) || Entry <- Found])}
+    try {ok, lists:usort(callback_entries(Base, Found))}
     catch throw:{bad_entry, Entry} -> {error, {bad_callback_result, Entry}}
     end.
+
+%% An improper list ([Entry | x]) is an answer that lists nothing: its
+%% tail is the bad entry (a comprehension over it raised bad_generator in
+%% the poller, which was restarted every 500 ms).
+callback_entries(_Base, []) -> [];
+callback_entries(Base, [Entry | Rest]) -> [callback_node(Base, Entry) | callback_entries(Base, Rest)];
+callback_entries(_Base, Tail) -> throw({bad_entry, Tail}).
 
 callback_node(Base, {Host, Port} = Entry) when is_integer(Port), Port >= 1, Port =< 65535,
                                                (is_tuple(Host) orelse is_list(Host)

@@ -38,7 +38,10 @@ split(Node) when is_list(Node) ->
 %% under. IP addresses (tuples or text) in the text form OTP uses for long
 %% names (`fd00::1'); host names as given. Raises `{not_a_host, Host}' for
 %% text that address/1 calls `ambiguous' (`"010.0.0.1"' is no node's host:
-%% read as an address it is 8.0.0.1, and OTP's resolver reads it so).
+%% read as an address it is 8.0.0.1, and OTP's resolver reads it so), and
+%% for a host name that names no node (is_host_name/1: `""' would give
+%% `app-4370@', `"a@b"' a name that splits elsewhere, `"a b"' one no
+%% resolver takes).
 -spec node(Basename, Port, Host) -> node() when
       Basename :: string() | binary(),
       Port :: inet:port_number(),
@@ -71,8 +74,12 @@ fits(Base, Port, Host) ->
 %% with a warning that counts them: no node runs under such a name, and
 %% dialling it would reach another host.
 nodes(Base, Pairs) ->
+    {Named, Unnamed} = lists:partition(fun({_Port, Host}) -> names_a_host(Host) end, Pairs),
+    _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: a host that names no node "
+                      "(~0p: empty, or not printable ASCII, or with an '@')",
+                      [length(Unnamed), Base, element(2, hd(Unnamed))]) || Unnamed =/= []],
     {Hosts, Ambiguous} = lists:partition(fun({_Port, Host}) -> address(Host) =/= ambiguous end,
-                                         Pairs),
+                                         Named),
     _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: an address that is not in "
                       "strict form (~ts; zero-padded, octal, hexadecimal, a bare number, a "
                       "shortened IPv4 or a zone) would be read as another host",
@@ -111,13 +118,30 @@ text_address(Text) ->
             end
     end.
 
+names_a_host(Host) ->
+    is_tuple(Host) orelse address(Host) =/= host_name orelse is_host_name(Host).
+
 host(Ip) when is_tuple(Ip) ->
     inet:ntoa(Ip);
 host(Host) ->
     case address(Host) of
         {ok, Ip} -> inet:ntoa(Ip);
-        host_name -> unicode:characters_to_list(Host);
+        host_name ->
+            case is_host_name(Host) of
+                true -> unicode:characters_to_list(Host);
+                false -> error({not_a_host, Host})
+            end;
         ambiguous -> error({not_a_host, Host})
+    end.
+
+%% A host name a node name can end in: 1..255 bytes of printable ASCII
+%% without '@' (no space, no control character, no NUL).
+is_host_name(Host) ->
+    case unicode:characters_to_binary(Host) of
+        Bin when is_binary(Bin), Bin =/= <<>>, byte_size(Bin) =< ?MAX_NAME ->
+            [C || <<C>> <= Bin, C < 16#21 orelse C > 16#7e orelse C =:= $@] =:= [];
+        _ ->
+            false
     end.
 
 %% @doc The port a node name carries; errors as the C program names them.

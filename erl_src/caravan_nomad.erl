@@ -23,6 +23,8 @@
                key_file => "NOMAD_CLIENT_KEY"}).
 %% Pages followed at most: a lying next_token must not loop forever.
 -define(MAX_PAGES, 1000).
+%% caravan_http's default `timeout'.
+-define(DEFAULT_TIMEOUT_MS, 10000).
 
 -spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
 discover(Options) ->
@@ -52,14 +54,48 @@ query(#{service := Service} = Options, Index) ->
     Extra = maps:from_list([{service, Service} | Namespace ++ PerPage]),
     pages(Options, Extra, Index, <<>>, {[], 0}, 1, undefined).
 
+%% `timeout' bounds the whole listing, not each page (issue 18, attacker:
+%% pages of 0.4 s each, each with a new token, held a discover with
+%% timeout 1000 for minutes): the pages after the first share what remains
+%% of it, counted from the first request (from the first answer when that
+%% one blocks, as a watch's does, for up to its wait). A token the server
+%% already gave is a loop, refused at once.
 pages(_Options, _Extra, _Index, _Token, _Acc, Page, _First) when Page > ?MAX_PAGES ->
     {error, {bad_answer, <<"Nomad's pagination did not end after 1000 pages">>}};
-pages(Options, Extra, Index, Token, {Acc, Count}, Page, First) ->
+pages(Options, Extra, Index, Token, Acc, 1, undefined) ->
+    page(Options#{deadline => deadline(Options)}, Extra, Index, Token, Acc, 1, undefined);
+pages(#{deadline := Deadline} = Options, Extra, Index, Token, Acc, Page, First) ->
+    Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
+    Left = Deadline - erlang:monotonic_time(millisecond),
+    Seen = maps:get(tokens, Options, #{}),
+    if
+        is_map_key(Token, Seen) ->
+            {error, {bad_answer, unicode:characters_to_binary(
+                                   io_lib:format("Nomad's page ~b repeats an earlier "
+                                                 "X-Nomad-NextToken: a loop", [Page - 1]))}};
+        Left < 1 ->
+            {error, {timeout, unicode:characters_to_binary(
+                                io_lib:format("Nomad's listing did not end within ~b ms "
+                                              "(timeout) after ~b pages", [Timeout, Page - 1]))}};
+        true ->
+            page(Options#{tokens => Seen#{Token => true}}, Extra, Index, Token, Acc, Page, First)
+    end.
+
+deadline(Options) ->
+    erlang:monotonic_time(millisecond) + maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS).
+
+page(Options, Extra, Index, Token, {Acc, Count}, Page, First) ->
     Args = case Token of
                <<>> -> Extra;
                _ -> Extra#{next_token => Token}
            end,
-    case caravan_http:call(nomad_services, Options, ?ENV,
+    Call = case First of
+               undefined -> maps:without([deadline, tokens], Options);
+               _ -> (maps:without([deadline, tokens], Options))#{
+                      timeout => max(1, maps:get(deadline, Options)
+                                     - erlang:monotonic_time(millisecond))}
+           end,
+    case caravan_http:call(nomad_services, Call, ?ENV,
                            {Args, case First of undefined -> Index; _ -> 0 end}) of
         {ok, #{index := I, next_token := Next, members := Members}} ->
             FirstIndex = case First of undefined -> I; _ -> First end,
@@ -72,7 +108,12 @@ pages(Options, Extra, Index, Token, {Acc, Count}, Page, First) ->
                     {ok, #{index => FirstIndex, next_token => <<>>,
                            members => lists:append(lists:reverse([Members | Acc]))}};
                 true ->
-                    pages(Options, Extra, Index, Next, {[Members | Acc], Total}, Page + 1,
+                    %% A blocking first page: the rest get timeout from now.
+                    Options1 = case Page =:= 1 andalso Index > 0 of
+                                   true -> Options#{deadline => deadline(Options)};
+                                   false -> Options
+                               end,
+                    pages(Options1, Extra, Index, Next, {[Members | Acc], Total}, Page + 1,
                           FirstIndex)
             end;
         {error, _} = Error ->

@@ -41,6 +41,15 @@
 -define(MAX_MEMBERS_MAX, 4294967296).
 %% max_stale: a day at most (the C program's range).
 -define(MAX_STALE_MAX_MS, 86400000).
+%% A DNS name the C program takes: 1..255 bytes (ops_dns.c).
+-define(DNS_NAME_MAX, 255).
+%% A basename leaves room for "-PORT" in a node name of at most 255 bytes
+%% (caravan_name:port/2, DIST_PORT_MAX_NAME).
+-define(BASENAME_MAX, 249).
+%% A URL's host, as the C program's url_refusal (port_src/http.c) bounds it.
+-define(URL_HOST_MAX, 255).
+-define(PORT_REFUSAL, "url: the port must be a number in 1..65535").
+-define(BASENAME_WHAT, "printable ASCII without '@', 1..249 bytes").
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -111,6 +120,18 @@ text(Kind, {unknown_key, Key}) ->
            [kind_name(Kind), Key, 10, lists:join(", ", [atom_to_list(K) || K <- keys(Kind)])]);
 text(_Kind, {missing_key, Key}) ->
     format("options: ~s is required", [Key]);
+text(_Kind, {bad_config, Key, Value}) when Key =:= url; Key =:= proxy ->
+    Why = case Key =:= proxy andalso not is_proxy_scheme(Value) of
+              true -> "proxy: must be none or a binary http:// or https:// URL";
+              false ->
+                  case is_string(Value) andalso url_refusal(Value) of
+                      {error, Refusal} when Key =:= proxy -> "proxy " ++ Refusal;
+                      {error, Refusal} -> Refusal;
+                      _ -> atom_to_list(Key) ++ ": must be a string"
+                  end
+          end,
+    %% The C program's words, without the value: a URL may hold a password.
+    format("~s", [Why]);
 text(Kind, {bad_config, Key, Value}) ->
     What = case [W || {K, _, _, W} <- rules(Kind), K =:= Key] of
                [W | _] -> W;
@@ -154,13 +175,13 @@ rules(lookup) ->
      {transport, optional, one_of([tcp, udp]), "tcp or udp"},
      {family, optional, one_of([inet, inet6, any]), "inet, inet6 or any"}];
 rules(dns) ->
-    [{query, required, fun is_text/1, "a non-empty string"},
-     {basename, required, fun is_text/1, "a non-empty string"},
+    [{query, required, fun is_dns_name/1, "a printable string of 1..255 bytes"},
+     {basename, required, fun is_basename/1, ?BASENAME_WHAT},
      {name_by, optional, one_of([address, target]), "address or target"}
      | rules(lookup)];
 rules(consul) ->
     [{service, required, fun is_text/1, "a non-empty string"},
-     {basename, required, fun is_text/1, "a non-empty string"},
+     {basename, required, fun is_basename/1, ?BASENAME_WHAT},
      {passing, optional, fun is_boolean/1, "true or false"},
      {tag, optional, fun is_string/1, "a string"},
      {dc, optional, fun is_string/1, "a string"},
@@ -172,16 +193,17 @@ rules(consul) ->
      | http_rules()];
 rules(nomad) ->
     [{service, required, fun is_text/1, "a non-empty string"},
-     {basename, required, fun is_text/1, "a non-empty string"},
+     {basename, required, fun is_basename/1, ?BASENAME_WHAT},
      {namespace, optional, fun is_string/1, "a string"},
      {per_page, optional, range(1, ?PER_PAGE_MAX), "an integer in 1..1000000"}
      | http_rules()];
 rules(callback) ->
-    [{basename, required, fun is_text/1, "a non-empty string"},
+    [{basename, required, fun is_basename/1, ?BASENAME_WHAT},
      {discover, required, fun(F) -> is_function(F, 0) end, "a fun of arity 0"}].
 
 http_rules() ->
-    [{url, optional, fun is_string/1, "a string"},
+    [{url, optional, fun(U) -> is_string(U) andalso url_refusal(U) =:= ok end,
+      "an http://, https:// or unix:// URL the program takes"},
      {token, optional, fun is_string/1, "a string"},
      {ca_file, optional, fun is_string/1, "a file name"},
      {cert_file, optional, fun is_string/1, "a file name"},
@@ -190,8 +212,8 @@ http_rules() ->
      {wait, optional, range(0, ?HTTP_MS_MAX), "an integer in 0..600000 (ms)"},
      {max_bytes, optional, range(1, ?MAX_BYTES_MAX), "an integer in 1..268435456"},
      {max_members, optional, range(1, ?MAX_MEMBERS_MAX), "an integer in 1..4294967296"},
-     {proxy, optional, fun(P) -> P =:= none orelse is_text(P) end,
-      "none or a URL string (\"http://host:port\")"}].
+     {proxy, optional, fun(P) -> P =:= none orelse is_proxy(P) end,
+      "none or an http:// or https:// URL string (\"http://host:port\")"}].
 
 %% What Consul answers 400 to (agent/http.go's parseConsistency; the
 %% "Consistency Modes" and "Agent Caching" docs: "Combining ?cached with
@@ -224,10 +246,97 @@ is_string(V) when is_binary(V); is_list(V) ->
 is_string(_) ->
     false.
 
-%% A name: non-empty, printable.
-is_text(V) when is_binary(V) -> V =/= <<>> andalso is_list(unicode:characters_to_list(V));
+%% A name: non-empty, printable (a binary as a charlist).
+is_text(V) when is_binary(V) ->
+    V =/= <<>> andalso
+        case unicode:characters_to_list(V) of
+            L when is_list(L) -> io_lib:printable_unicode_list(L);
+            _ -> false
+        end;
 is_text(V) when is_list(V) -> V =/= [] andalso io_lib:printable_unicode_list(V);
 is_text(_) -> false.
+
+%% A DNS name as the C program takes it (ops_dns.c): 1..255 bytes, no NUL
+%% (is_text/1 refuses every control character).
+is_dns_name(V) ->
+    is_text(V) andalso byte_size(unicode:characters_to_binary(V)) =< ?DNS_NAME_MAX.
+
+%% A basename, binary or charlist alike: printable ASCII without '@' (the
+%% node name rule of caravan_name:port/2; '@' would split the node name),
+%% at most 249 bytes so that "-PORT" still fits in 255.
+is_basename(V) when is_binary(V); is_list(V) ->
+    try unicode:characters_to_binary(V) of
+        Bin when is_binary(Bin), Bin =/= <<>>, byte_size(Bin) =< ?BASENAME_MAX ->
+            [C || <<C>> <= Bin, C < 16#21 orelse C > 16#7e orelse C =:= $@] =:= [];
+        _ -> false
+    catch error:_ -> false
+    end;
+is_basename(_) ->
+    false.
+
+%% A proxy the C program takes (ops_http.c, then url_refusal): an http:// or
+%% https:// URL.
+is_proxy(P) ->
+    is_proxy_scheme(P) andalso url_refusal(P) =:= ok.
+
+is_proxy_scheme(P) ->
+    is_string(P) andalso
+        case unicode:characters_to_binary(P) of
+            <<"http://", _/binary>> -> true;
+            <<"https://", _/binary>> -> true;
+            _ -> false
+        end.
+
+%% ok, or why the C program's url_refusal (port_src/http.c) refuses a URL,
+%% in its words: the scheme is case-sensitive, the user info holds no raw
+%% '@', a host is there and at most 255 bytes, an IPv6 literal is closed,
+%% and what follows the host is :PORT (1..65535, or empty) or a path.
+-spec url_refusal(string() | binary()) -> ok | {error, string()}.
+url_refusal(Url) ->
+    case unicode:characters_to_binary(Url) of
+        <<"unix://", _/binary>> -> ok;
+        <<"http://", Rest/binary>> -> authority_refusal(Rest);
+        <<"https://", Rest/binary>> -> authority_refusal(Rest);
+        _ -> {error, "url: must start with http://, https:// or unix://"}
+    end.
+
+authority_refusal(Rest) ->
+    [Authority | _] = binary:split(Rest, [<<"/">>, <<"?">>, <<"#">>]),
+    case binary:split(Authority, <<"@">>, [global]) of
+        [_, _, _ | _] -> {error, "url: its user info holds an '@'; write it as %40"};
+        [_UserInfo, HostPort] -> host_refusal(HostPort);
+        [HostPort] -> host_refusal(HostPort)
+    end.
+
+host_refusal(<<"[", _/binary>> = HostPort) ->
+    case binary:split(HostPort, <<"]">>) of
+        [_, After] -> after_host_refusal(After);
+        [_] -> {error, "url: an IPv6 address without its closing ']'"}
+    end;
+host_refusal(HostPort) ->
+    [Host | _] = binary:split(HostPort, <<":">>),
+    if
+        Host =:= <<>> -> {error, "url: no host after the scheme"};
+        byte_size(Host) > ?URL_HOST_MAX -> {error, "url: host name longer than 255 bytes"};
+        true -> after_host_refusal(binary:part(HostPort, byte_size(Host),
+                                               byte_size(HostPort) - byte_size(Host)))
+    end.
+
+after_host_refusal(<<>>) ->
+    ok;
+after_host_refusal(<<":", Digits/binary>>) ->
+    IsDigits = [C || <<C>> <= Digits, C < $0 orelse C > $9] =:= [],
+    if
+        not IsDigits; byte_size(Digits) > 5 -> {error, ?PORT_REFUSAL};
+        Digits =:= <<>> -> ok;
+        true ->
+            case binary_to_integer(Digits) of
+                Port when Port >= 1, Port =< 65535 -> ok;
+                _ -> {error, ?PORT_REFUSAL}
+            end
+    end;
+after_host_refusal(_) ->
+    {error, "url: the host must be followed by :PORT or a path"}.
 
 kind_name(lookup) -> "DNS lookup";
 kind_name(Kind) -> atom_to_list(Kind).

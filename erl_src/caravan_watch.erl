@@ -111,9 +111,17 @@ handle_result({ok, #{index := NewIndex, members := Members}},
                 NewIndex > ?MAX_INDEX -> 0; % polled (see ?MAX_INDEX); it stalled for good
                 true -> NewIndex
             end,
-    Interval = case NewIndex > ?MAX_INDEX of
-                   true -> ?UNBLOCKED_POLL_MS;
-                   false -> ?MIN_INTERVAL_MS
+    Interval = if
+                   NewIndex > ?MAX_INDEX -> ?UNBLOCKED_POLL_MS;
+                   %% A blocking query answered without progress (the same
+                   %% index, or 0): a server that does not block. Consul's
+                   %% docs ask clients to rate-limit: the next query starts
+                   %% a wait after this one did (at least a second), as a
+                   %% blocking one would (55 s: caravan_http's default
+                   %% wait). An index that moved is no wait.
+                   Old > 0, NewIndex =:= Old; Old > 0, NewIndex =< 0 ->
+                       max(?UNBLOCKED_POLL_MS, maps:get(wait, Options, 55000));
+                   true -> ?MIN_INTERVAL_MS
                end,
     Nodes = caravan_http:nodes(maps:get(basename, Options), Members),
     State1 = case Nodes =:= State#state.members of

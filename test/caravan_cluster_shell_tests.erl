@@ -131,7 +131,17 @@ callback_junk_keeps_the_listing_test_() ->
                     {ok, [{lists:duplicate(300, $a), 4001}]}, % no atom that long
                     {ok, [{'127.0.0.1', 4001}]},
                     {ok, [{<<255, 254>>, 4001}]},             % not UTF-8
-                    {ok, not_a_list}])
+                    {ok, not_a_list},
+                    %% Issue 18 (attacker, items 8-9): an improper list
+                    %% crashed the poller (bad_generator), restarted every
+                    %% 500 ms; hosts that name no node were listed
+                    %% ('app-4001@').
+                    {ok, [{"127.0.0.1", 4001} | x]},
+                    {ok, [{"", 4001}]},
+                    {ok, [{"a b", 4001}]},
+                    {ok, [{"a@b", 4001}]},
+                    {ok, [{"a\0b", 4001}]},
+                    {ok, [{<<"a\nb">>, 4001}]}])
              after
                  stop(C)
              end
@@ -153,6 +163,29 @@ callback_that_hangs_is_abandoned_test_() ->
                  %% The deadline is 2 x poll_interval (50 ms here), at
                  %% least 5 s (README).
                  ?assertEqual({callback_timeout, 5000}, last_error(C)),
+                 ?assertEqual(2, listed(C)),
+                 set(Key, {ok, [{"127.0.0.1", 4001}]}),
+                 wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
+             after
+                 stop(C)
+             end
+     end}.
+
+%% A callback that kills its own process (exit(self(), kill)) is an error
+%% in status, the last listing standing, and the source is polled again.
+%% Before the fix the poller's exit was taken for a crash: no last_error,
+%% a warning and a restart every 500 ms, whatever poll_interval.
+callback_that_kills_itself_is_an_error_test_() ->
+    {timeout, 120,
+     fun() ->
+             Key = killed,
+             set(Key, ?GOOD),
+             C = start(Key, #{}),
+             try
+                 wait(fun() -> listed(C) =:= 2 end),
+                 set(Key, kill),
+                 wait(fun() -> last_error(C) =/= undefined end),
+                 ?assertEqual({poller_exited, killed}, last_error(C)),
                  ?assertEqual(2, listed(C)),
                  set(Key, {ok, [{"127.0.0.1", 4001}]}),
                  wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
@@ -548,6 +581,7 @@ set(Key, Answer) ->
 answer(Key) ->
     case persistent_term:get({?MODULE, Key}) of
         hang -> receive after infinity -> ok end;
+        kill -> exit(self(), kill);
         {slow, Ms, Answer} ->
             timer:sleep(Ms), % the slow user function itself, not a wait
             _ = ets:update_counter(caravan_shell_test_dials, {answers, Key}, 1,

@@ -36,7 +36,8 @@
          raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
          name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
          index_above_2_63_is_polled/1, stopped_watch_leaves_no_query_behind/1,
-         nomad_endless_pages_are_capped/1, nomad_watch_endless_pages_keep_listing/1,
+         nomad_endless_pages_are_capped/1, nomad_pages_share_one_timeout/1,
+         nomad_repeated_next_token_refused/1, nomad_watch_endless_pages_keep_listing/1,
          consul_members_are_capped/1, ambiguous_addresses_are_left_out/1,
          nomad_ambiguous_addresses_are_left_out/1]).
 -export([reply_over_the_owners_limit_fails_alone/1, cli_reads_addresses_strictly/1]).
@@ -72,6 +73,7 @@ groups() ->
      {tls, [], [https_with_test_ca, wrong_ca_fails, mutual_tls]},
      {nomad, [], [nomad_discover, nomad_pagination, nomad_token, nomad_unix_socket,
                   nomad_watch, nomad_long_next_token, nomad_endless_pages_are_capped,
+                  nomad_pages_share_one_timeout, nomad_repeated_next_token_refused,
                   nomad_watch_endless_pages_keep_listing,
                   nomad_ambiguous_addresses_are_left_out]},
      {resolver, [], [blackholed_resolver, resolved_host_name]},
@@ -1317,6 +1319,29 @@ nomad_endless_pages_are_capped(Config) ->
     %% The default cap: 10000 members, 101 pages of 100.
     {error, {too_large, _}} = nomad(Config),
     ?assertEqual({2, 11 + 101}, {counters:get(Counters, 1), counters:get(Counters, 2)}).
+
+%% Issue 18 (attacker): `timeout' bounded each page, not the listing: empty
+%% pages of 0.4 s, each with a new token, held discover({nomad, #{timeout
+%% => 1000}}) for up to 1000 pages. Now the pages share one timeout: the
+%% call ends with timeout after 2 or 3 pages (of 0.4 s each), not 1000.
+nomad_pages_share_one_timeout(Config) ->
+    Counters = counters:new(1, []),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {slow_empty_pages, 400, Counters}),
+    {error, {Why, Text}} = nomad(Config, #{timeout => 1000}),
+    Pages = counters:get(Counters, 1),
+    ct:log("~p ~ts after ~b pages", [Why, Text, Pages]),
+    ?assertEqual(timeout, Why),
+    ?assert(Pages >= 2 andalso Pages =< 4, {pages, Pages}).
+
+%% A server that gives the same X-Nomad-NextToken again is looping: the
+%% listing is refused as bad_answer at the first repeat (page 3), where it
+%% was followed for all 1000 pages.
+nomad_repeated_next_token_refused(Config) ->
+    Counters = counters:new(1, []),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {same_token_pages, Counters}),
+    {error, {bad_answer, Text}} = nomad(Config),
+    ?assertNotEqual(nomatch, string:find(Text, "repeats an earlier X-Nomad-NextToken")),
+    ?assertEqual(2, counters:get(Counters, 1)).
 
 %% The same cap for a watch: the endless listing is one too_large event,
 %% the members the watch had stand (no members event), and each query

@@ -105,3 +105,16 @@ nodes_leave_out_names_too_long_for_an_atom_test() ->
                  caravan_name:nodes("app", [{1, "10.0.0.1"}, {2, Long}, {1, {10, 0, 0, 1}}])),
     ?assert(caravan_name:fits("app", 1, lists:duplicate(249, $a))),
     ?assertNot(caravan_name:fits("app", 1, Long)).
+
+%% Issue 18 (attacker, items 8-9): a host that names no node was named:
+%% node("app", 4370, "") gave 'app-4370@', "a@b" a name that splits on
+%% the wrong '@', "a b" and "a\0b" names no resolver takes. node/3 raises
+%% {not_a_host, Host} for them, and nodes/2 leaves them out, keeping the
+%% others.
+hosts_that_name_no_node_test() ->
+    Bad = ["", <<>>, "a b", "a@b", <<"a@b">>, "a\0b", <<"a", 0, "b">>, "a\nb", "h\x{e9}"],
+    [?assertError({not_a_host, Host}, caravan_name:node("app", 4370, Host)) || Host <- Bad],
+    ?assertEqual(['app-1@10.0.0.1', 'app-1@n1.example'],
+                 caravan_name:nodes("app", [{1, "10.0.0.1"}, {1, "n1.example"}
+                                            | [{1, Host} || Host <- Bad]])),
+    ?assertEqual('app-4370@n1-a.example', caravan_name:node(<<"app">>, 4370, <<"n1-a.example">>)).

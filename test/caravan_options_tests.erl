@@ -24,7 +24,9 @@ app_test_() ->
       {"the proxy option of consul and nomad sources is taken", fun proxy_is_taken/0},
       {"watch refuses a source without basename or a subscriber that is no pid",
        fun watch_refuses/0},
-      {"members of an unknown cluster is not_found", fun members_not_found/0}]}.
+      {"members of an unknown cluster is not_found", fun members_not_found/0},
+      {"discover, watch and start_cluster refuse the same URLs, proxies, queries and "
+       "basenames", fun same_refusals/0}]}.
 
 discover_unknown_keys() ->
     {error, {bad_args, Type}} = caravan:discover({dns, ?DNS#{type => a}}),
@@ -105,3 +107,49 @@ watch_refuses() ->
 members_not_found() ->
     ?assertEqual({error, not_found}, caravan:members(no_such_cluster)),
     ?assertEqual({error, not_found}, caravan:stop_cluster(no_such_cluster)).
+
+%% Issue 18, attacker's items 8 and 9: values discover refused (the C
+%% program's url_refusal, its proxy and DNS name checks) or that no node
+%% name can carry were taken by watch/2 and start_cluster/2, and a binary
+%% basename was never checked. Each is now refused by all three, naming
+%% the key.
+same_refusals() ->
+    Long = binary:copy(<<"a">>, 300),
+    Http = [{url, U} || U <- ["ftp://x", "HTTP://127.0.0.1:1", "http://a@b@127.0.0.1:1",
+                              "http://", "http://127.0.0.1:0", "http://127.0.0.1:x",
+                              "http://[::1", <<"http://", Long/binary, ":1">>]] ++
+        [{proxy, P} || P <- ["ftp://x", "socks5://127.0.0.1:1080", <<"socks5h://p:1">>,
+                             "http://a@b@p:1", "http:///p:1"]] ++
+        [{basename, B} || B <- [<<"a", 0, "b">>, <<"a@b">>, "a@b", Long, binary_to_list(Long),
+                                <<"a b">>, "a\nb", <<"\x{e9}"/utf8>>]],
+    [begin
+         Source = {Kind, ?CONSUL#{Key => Value}},
+         Expected = {error, {bad_config, Key, Value}},
+         ?assertMatch({{error, {bad_args, _}}, _}, {caravan:discover(Source), Source}),
+         ?assertEqual({Expected, Source}, {caravan:watch(Source, self()), Source}),
+         ?assertEqual({Expected, Source}, {start(Source), Source})
+     end || Kind <- [consul, nomad], {Key, Value} <- Http],
+    Dns = [{query, Q} || Q <- [<<"a", 0, "b">>, Long, binary_to_list(Long), "a\0b"]] ++
+        [{basename, <<"a", 0, "b">>}, {basename, <<"a@b">>}, {basename, Long}],
+    [begin
+         Source = {dns, ?DNS#{Key => Value}},
+         ?assertMatch({{error, {bad_args, _}}, _}, {caravan:discover(Source), Source}),
+         ?assertEqual({{error, {bad_config, Key, Value}}, Source}, {start(Source), Source})
+     end || {Key, Value} <- Dns],
+    %% The C program's words for a URL it refuses.
+    {error, {bad_args, Text}} = caravan:discover({consul, ?CONSUL#{url => "http://a@b@h:1"}}),
+    ?assertNotEqual(nomatch, string:find(Text, "user info holds an '@'")),
+    %% What stays valid.
+    Ok = [{url, "http://127.0.0.1:1"}, {url, <<"https://[::1]:8501/x">>}, {url, "http://h:"},
+          {url, "unix:///run/consul.sock"}, {url, "http://user:pw@h:1"},
+          {proxy, "https://p"}, {basename, binary:copy(<<"a">>, 249)}, {basename, "app-1.x_y"}],
+    [?assertEqual({ok, Key, Value}, {caravan_options:check(consul, ?CONSUL#{Key => Value}),
+                                     Key, Value})
+     || {Key, Value} <- Ok],
+    ?assertEqual(ok, caravan_options:check(dns, ?DNS#{query => binary:copy(<<"a">>, 255)})),
+    ?assertEqual([], caravan_cluster_sup:clusters()).
+
+start(Source) ->
+    Result = caravan:start_cluster(same, #{sources => [Source]}),
+    _ = caravan:stop_cluster(same),
+    Result.

@@ -23,7 +23,8 @@
 -export([serve/2, stop_server/1, url/1, catalog/1]).
 -export([register/3, deregister/3, set_status/4, touch/1, set_index/2]).
 -export([set_fault/2, fault/1, set_token/2, token/1, query/5, served/1, requests/1]).
--export([faulted/1, peek_fault/1]).
+-export([faulted/1]).
+-export([set_blocking/2, peek_fault/1]).
 -export([guarded/5]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -84,16 +85,21 @@ touch(C) -> gen_server:call(C, touch).
 -spec set_index(pid(), non_neg_integer()) -> ok.
 set_index(C, N) -> gen_server:call(C, {set_index, N}).
 
+%% @doc false: a server that never blocks (issue 18, attacker): every query
+%% is answered at once with the current index, changed or not.
+-spec set_blocking(pid(), boolean()) -> ok.
+set_blocking(C, Blocking) -> gen_server:call(C, {set_blocking, Blocking}).
+
+%% @doc The fault set, without counting a request (fault/1 counts one):
+%% for a server that picks a whole-request fault before guarded/5 runs.
+-spec peek_fault(pid()) -> term().
+peek_fault(C) -> gen_server:call(C, peek_fault).
+
 -spec set_fault(pid(), term()) -> ok.
 set_fault(C, Fault) -> gen_server:call(C, {set_fault, Fault}).
 
 -spec fault(pid()) -> term().
 fault(C) -> gen_server:call(C, fault).
-
-%% @doc The fault set, without counting a faulted request: for a server
-%% that looks at it before its request reaches query/5 (which counts it).
--spec peek_fault(pid()) -> term().
-peek_fault(C) -> gen_server:call(C, peek_fault).
 
 -spec set_token(pid(), binary() | undefined) -> ok.
 set_token(C, Token) -> gen_server:call(C, {set_token, Token}).
@@ -151,7 +157,8 @@ requests(C) -> lists:reverse(gen_server:call(C, requests)).
 -spec init([]) -> {ok, map()}.
 init([]) ->
     {ok, #{services => #{}, index => 1, waiters => [], fault => none, token => undefined,
-           served => 0, faulted => 0, rendered => #{}, requests => [], logged => 0}}.
+           served => 0, faulted => 0, rendered => #{}, requests => [], logged => 0,
+           blocking => true}}.
 
 -spec handle_call(term(), gen_server:from(), map()) ->
           {reply, term(), map()} | {noreply, map()}.
@@ -170,14 +177,16 @@ handle_call(touch, _From, S) ->
     {reply, ok, changed(S)};
 handle_call({set_index, N}, _From, S) ->
     {reply, ok, wake(S#{index := N})};
+handle_call({set_blocking, B}, _From, S) ->
+    {reply, ok, S#{blocking := B}};
 handle_call({set_fault, F}, _From, S) ->
     {reply, ok, S#{fault := F}};
+handle_call(peek_fault, _From, S = #{fault := F}) ->
+    {reply, F, S};
 handle_call(fault, _From, S = #{fault := none}) ->
     {reply, none, S};
 handle_call(fault, _From, S = #{fault := F, faulted := N}) ->
     {reply, F, S#{faulted := N + 1}};
-handle_call(peek_fault, _From, S = #{fault := F}) ->
-    {reply, F, S};
 handle_call(faulted, _From, S = #{faulted := N}) ->
     {reply, N, S};
 handle_call({set_token, T}, _From, S) ->
@@ -218,6 +227,7 @@ handle_info(_, S) ->
 
 %% Index 0 never blocks; any other blocks while it is not below the
 %% current index (Consul: "wait for any changes subsequent to that index").
+blocks(_MinIndex, #{blocking := false}) -> false;
 blocks(MinIndex, #{index := Index}) -> MinIndex > 0 andalso MinIndex >= Index.
 
 changed(S = #{index := I}) -> wake(S#{index := I + 1}).

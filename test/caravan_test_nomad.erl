@@ -18,9 +18,12 @@ start(Options) -> caravan_test_catalog:serve(fun handle/2, Options).
 
 -spec handle(pid(), map()) -> term().
 handle(C, #{path := <<"/v1/service/", _/binary>>, query := Q} = Req) ->
-    %% peek: read_service/2 goes through query/5, which counts the fault.
+    %% Peeked, not counted: guarded/5 counts the request (it was counted
+    %% twice, and a watch's retries to a failing Nomad looked doubled).
     case caravan_test_catalog:peek_fault(C) of
         {endless_pages, PerPage, Counters} -> endless_page(Q, PerPage, Counters);
+        {slow_empty_pages, Ms, Counters} -> empty_page(Ms, new, Counters);
+        {same_token_pages, Counters} -> empty_page(0, same, Counters);
         _ -> read_service(C, Req)
     end;
 handle(_C, _Req) ->
@@ -48,6 +51,20 @@ endless_page(Q, PerPage, Counters) ->
     {200, [{<<"X-Nomad-Index">>, <<"7">>},
            {<<"X-Nomad-NextToken">>, <<"page-", (integer_to_binary(Page))/binary>>}],
      iolist_to_binary(caravan_test_json:encode(Regs))}.
+
+%% The faults `{slow_empty_pages, Ms, Counters}' (each page answered after
+%% Ms, empty, with a new X-Nomad-NextToken) and `{same_token_pages,
+%% Counters}' (each page empty with the same token): a listing that never
+%% ends, slowly or in a loop. Counters (counters:new(1, [])) counts pages.
+-spec empty_page(non_neg_integer(), new | same, counters:counters_ref()) -> term().
+empty_page(Ms, Tokens, Counters) ->
+    ok = counters:add(Counters, 1, 1),
+    timer:sleep(Ms), % the slow server itself
+    Token = case Tokens of
+                same -> <<"same">>;
+                new -> <<"page-", (integer_to_binary(counters:get(Counters, 1)))/binary>>
+            end,
+    {200, [{<<"X-Nomad-Index">>, <<"7">>}, {<<"X-Nomad-NextToken">>, Token}], <<"[]">>}.
 
 read_service(C, #{path := <<"/v1/service/", Escaped/binary>>, query := Q, headers := H}) ->
     Service = uri_string:percent_decode(Escaped),

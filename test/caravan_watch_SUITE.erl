@@ -44,7 +44,7 @@ all() ->
 groups() ->
     Cases = [quiet_watch_asks_once_per_wait, index_zero_never_sent_back,
              index_backwards_starts_over, change_after_backwards_seen_promptly,
-             failing_server_backed_off],
+             failing_server_backed_off, server_that_never_blocks_asked_once_per_wait],
     [{consul, [], Cases}, {nomad, [], Cases}].
 
 -spec init_per_suite(list()) -> list().
@@ -214,6 +214,32 @@ failing_server_backed_off(Config) ->
     ok = caravan_test_catalog:set_fault(C, none),
     ok = reg(Config, <<"1">>, 4001),
     {members, [_]} = next_event(W, 20000),
+    caravan:unwatch(W).
+
+%% Issue 18 (attacker): a server that answers at once with an unchanged
+%% index (always the same one, or always 0) made the watch ask every 20 ms
+%% or so (~21 a second seen), where the README says "about once per wait
+%% when nothing changes". An answer without progress now waits out the
+%% rest of the wait before the next query (Consul's "Blocking Queries":
+%% rate-limit); a change still shows at the next answer.
+-spec server_that_never_blocks_asked_once_per_wait(list()) -> ok.
+server_that_never_blocks_asked_once_per_wait(Config) ->
+    C = catalog(Config),
+    ok = reg(Config, <<"a">>, 4370),
+    ok = caravan_test_catalog:set_blocking(C, false),
+    W = watch(Config, ?WAIT_MS),
+    {members, ['app-4370@10.0.0.1']} = next_event(W, 5000),
+    Same = count_requests(C),
+    ok = caravan_test_catalog:set_index(C, 0),
+    Zero = count_requests(C),
+    ct:log("~b requests in ~b ms with wait ~b ms and the same index, ~b with index 0",
+           [Same, ?OBSERVE_MS, ?WAIT_MS, Zero]),
+    ?assert(Same =< max_quiet_requests(), {busy_loop, Same}),
+    ?assert(Zero =< max_quiet_requests(), {busy_loop, Zero}),
+    ?assertEqual(none, next_event(W, 0)),
+    %% A change (a new index) is still seen, at the next query.
+    ok = reg(Config, <<"b">>, 4371),
+    {members, [_, _]} = next_event(W, 3 * ?WAIT_MS),
     caravan:unwatch(W).
 
 pairs([A, B | T]) -> [[A, B] | pairs([B | T])];
