@@ -628,17 +628,10 @@ static void cancel_ends_a_dns_lookup(void **state)
     close(udp);
 }
 
-/* An HTTP request the server holds open: the cancel takes the transfer out
- * of libcurl at once, so the server sees its connection closed, and
- * http_inflight is back to 0. */
-static void cancel_closes_an_http_transfer(void **state)
+static void consul_request(struct fixture *f, long id, const char *url)
 {
-    struct fixture *f = *state;
-    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     ei_x_buff x;
-    begin(&x, 21, "consul_health", 3);
+    begin(&x, id, "consul_health", 3);
     ei_x_encode_map_header(&x, 3);
     ei_x_encode_atom(&x, "url");
     ei_x_encode_binary(&x, url, (int)strlen(url));
@@ -647,16 +640,45 @@ static void cancel_closes_an_http_transfer(void **state)
     ei_x_encode_atom(&x, "proxy");
     ei_x_encode_atom(&x, "none");
     send_x(f, &x);
+}
+
+/* A listening socket on a free loopback port and a consul_health request
+ * to HOST:that port (proxy none); skips the test where libcurl is missing.
+ * The caller closes *lsock. */
+static void held_request(struct fixture *f, long id, const char *host, int *lsock)
+{
+    int port = 0;
+    *lsock = bound_socket(SOCK_STREAM, &port);
+    char url[64];
+    snprintf(url, sizeof url, "http://%s:%d", host, port);
+    consul_request(f, id, url);
     if (f->ops.http == NULL) {
-        close(lsock);
+        close(*lsock);
         skip(); /* no libcurl on this machine */
     }
+}
+
+/* The connection the program makes to lsock, the loop turning meanwhile. */
+static int accept_turning(struct fixture *f, int lsock)
+{
     int conn = -1;
     for (int i = 0; i < 200 && conn < 0; i++) {
         loop_turn(f, lsock, POLLIN, NULL);
         conn = accept(lsock, NULL, NULL);
     }
     assert_true(conn >= 0);
+    return conn;
+}
+
+/* An HTTP request the server holds open: the cancel takes the transfer out
+ * of libcurl at once, so the server sees its connection closed, and
+ * http_inflight is back to 0. */
+static void cancel_closes_an_http_transfer(void **state)
+{
+    struct fixture *f = *state;
+    int lsock;
+    held_request(f, 21, "127.0.0.1", &lsock);
+    int conn = accept_turning(f, lsock);
     char buf[4096];
     for (int i = 0; i < 200; i++) { /* the request arrives; no answer is given */
         loop_turn(f, conn, POLLIN, NULL);
@@ -676,33 +698,13 @@ static void cancel_closes_an_http_transfer(void **state)
     close(lsock);
 }
 
-static void consul_request(struct fixture *f, long id, const char *url)
-{
-    ei_x_buff x;
-    begin(&x, id, "consul_health", 3);
-    ei_x_encode_map_header(&x, 3);
-    ei_x_encode_atom(&x, "url");
-    ei_x_encode_binary(&x, url, (int)strlen(url));
-    ei_x_encode_atom(&x, "service");
-    ei_x_encode_binary(&x, "web", 3);
-    ei_x_encode_atom(&x, "proxy");
-    ei_x_encode_atom(&x, "none");
-    send_x(f, &x);
-}
-
 /* A host name (localhost, from /etc/hosts through c-ares) resolved but not
  * yet handed to libcurl: the cancel frees it; nothing connects. */
 static void cancel_ends_a_transfer_being_resolved(void **state)
 {
     struct fixture *f = *state;
-    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
-    char url[64];
-    snprintf(url, sizeof url, "http://localhost:%d", port);
-    consul_request(f, 31, url);
-    if (f->ops.http == NULL) {
-        close(lsock);
-        skip();
-    }
+    int lsock;
+    held_request(f, 31, "localhost", &lsock);
     assert_int_equal(http_inflight(f->ops.http), 1);
     cancel_request(f, 32, 31);
     expect_atom(f, 0, 32, "cancelled");
@@ -720,14 +722,8 @@ static void cancel_ends_a_transfer_being_resolved(void **state)
 static void cancel_drops_an_answer_on_the_worker(void **state)
 {
     struct fixture *f = *state;
-    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    consul_request(f, 41, url);
-    if (f->ops.http == NULL) {
-        close(lsock);
-        skip();
-    }
+    int lsock;
+    held_request(f, 41, "127.0.0.1", &lsock);
     int conn = -1;
     for (int i = 0; i < 200 && conn < 0; i++) {
         loop_turn_tick(f, lsock, POLLIN, NULL, false);
@@ -780,20 +776,9 @@ static void cancel_drops_an_answer_on_the_worker(void **state)
 static void cancel_ends_a_transfer_mid_body(void **state)
 {
     struct fixture *f = *state;
-    int port = 0, lsock = bound_socket(SOCK_STREAM, &port);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    consul_request(f, 51, url);
-    if (f->ops.http == NULL) {
-        close(lsock);
-        skip();
-    }
-    int conn = -1;
-    for (int i = 0; i < 200 && conn < 0; i++) {
-        loop_turn(f, lsock, POLLIN, NULL);
-        conn = accept(lsock, NULL, NULL);
-    }
-    assert_true(conn >= 0);
+    int lsock;
+    held_request(f, 51, "127.0.0.1", &lsock);
+    int conn = accept_turning(f, lsock);
     char buf[4096];
     for (int i = 0; i < 200; i++) {
         loop_turn(f, conn, POLLIN, NULL);
