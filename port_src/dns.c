@@ -59,6 +59,7 @@ struct channel {
     size_t holds;   /* lookups that may still issue queries on it */
     bool listed;    /* in the poll table handed out last */
     bool dead;      /* evicted: takes no new lookups, freed by reap() */
+    bool tcp;       /* USEVC: questions queue on a connection (cancel_orphans) */
     int64_t last_used;
     struct channel *next;
 };
@@ -156,7 +157,10 @@ static void reap(struct dns *d)
         return;
     for (struct channel **p = &d->channels; *p;) {
         struct channel *ch = *p;
-        if (ch->dead && ch->queries == 0 && ch->waiting == 0 && ch->holds == 0 && !ch->listed) {
+        /* Orphaned queries do not keep a dead channel: nobody waits for
+         * them, and ares_destroy frees them (see cancel_orphans). */
+        if (ch->dead && ch->queries == ch->orphans && ch->waiting == 0 && ch->holds == 0 &&
+            !ch->listed) {
             *p = ch->next;
             channel_free(d, ch);
         } else {
@@ -175,6 +179,7 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
         return NULL;
     }
     ch->d = d;
+    ch->tcp = q->transport == DNS_TCP;
     struct ares_options o;
     memset(&o, 0, sizeof o);
     int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
@@ -667,7 +672,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     }
     struct query *twin = q->followup ? NULL : twin_of(q);
     if (twin != NULL) {
-        if (status != ARES_SUCCESS || abuf == NULL || alen <= 0 || l->d->closing) {
+        /* NODATA and NXDOMAIN are answers (an empty listing), not a lost
+         * copy: the copy that brings them decides as a success does. */
+        bool answered = status == ARES_SUCCESS || status == ARES_ENODATA ||
+                        status == ARES_ENOTFOUND;
+        if (!answered || abuf == NULL || alen <= 0 || l->d->closing) {
             /* This copy failed; the other may still be answered and decides. */
             ch->queries--;
             query_unlink(q);
@@ -890,13 +899,25 @@ int dns_timeout(struct dns *d, int cap)
 }
 
 /* A channel whose queries are all detached (a lookup that failed over may
- * still have live ones on a channel it no longer holds): cancel them rather
- * than let c-ares keep re-sending questions nobody waits for. Their
- * callbacks (ECANCELLED) only free the query. Not from inside c-ares. */
+ * still have live ones on a channel it no longer holds, a lookup answered at
+ * its deadline or cancelled leaves its own): end them rather than let
+ * c-ares keep re-sending questions nobody waits for. Their callbacks
+ * (ECANCELLED, EDESTRUCTION) only free the query. Not from inside c-ares.
+ * IMPORTANT: a TCP channel is retired, not ares_cancel'ed. c-ares 1.18.1's
+ * ares_cancel frees each query without taking it off its server's TCP send
+ * queue, so a question not yet written (a connection still being made) is
+ * later written from freed memory: a heap-use-after-free, and freed heap
+ * bytes sent to the server. A retired channel takes no new lookups (dead)
+ * and reap() destroys it once nothing holds it: ares_destroy frees the send
+ * queues with the queries. UDP questions are sent at once, never queued. */
 static void cancel_orphans(struct dns *d, struct channel *ch)
 {
     if (ch->queries == 0 || ch->orphans != ch->queries || d->depth > 0)
         return;
+    if (ch->tcp) {
+        ch->dead = true;
+        return;
+    }
     d->depth++;
     ares_cancel(ch->ares);
     d->depth--;

@@ -11,7 +11,8 @@
 -export([all/0, suite/0]).
 -export([init_per_suite/1, end_per_suite/1]).
 -export([lost_packet_resent_within_a_short_timeout/1,
-         lost_packet_resent_within_the_default_timeout/1]).
+         lost_packet_resent_within_the_default_timeout/1,
+         empty_answer_to_the_resend_is_the_answer/1]).
 
 -spec suite() -> list().
 suite() ->
@@ -19,7 +20,8 @@ suite() ->
 
 -spec all() -> list().
 all() ->
-    [lost_packet_resent_within_a_short_timeout, lost_packet_resent_within_the_default_timeout].
+    [lost_packet_resent_within_a_short_timeout, lost_packet_resent_within_the_default_timeout,
+     empty_answer_to_the_resend_is_the_answer].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -49,6 +51,18 @@ lost_packet_resent_within_a_short_timeout(_Config) ->
               ?assertMatch(#{udp := N} when N >= 2, caravan_test_dns_responder:queries(R)),
               caravan_test_dns_responder:stop(R)
       end, [800, 300]).
+
+%% An empty answer (NOERROR, no records) to the resent copy is the answer:
+%% `{ok, []}', not a timeout waiting for the copy that was lost (found by an
+%% attacker: NODATA and NXDOMAIN were taken for a failed copy).
+-spec empty_answer_to_the_resend_is_the_answer(list()) -> ok.
+empty_answer_to_the_resend_is_the_answer(_Config) ->
+    R = caravan_test_dns_responder:start({drop_first_udp, {consul, 0}}),
+    Result = lookup(R, 800),
+    ct:log("~p after ~p queries", [Result, caravan_test_dns_responder:queries(R)]),
+    ?assertEqual({ok, []}, Result),
+    ?assertMatch(#{udp := N} when N >= 2, caravan_test_dns_responder:queries(R)),
+    caravan_test_dns_responder:stop(R).
 
 %% The default timeout (2 s) keeps its 1 s tries, and is resent as before.
 -spec lost_packet_resent_within_the_default_timeout(list()) -> ok.
