@@ -69,7 +69,7 @@ check(Kind, Options) when is_map(Options) ->
     case {Unknown, Missing, Bad} of
         {[K | _], _, _} -> {error, {unknown_key, K}};
         {[], [K | _], _} -> {error, {missing_key, K}};
-        {[], [], [{K, V} | _]} -> {error, {bad_config, K, V}};
+        {[], [], [{K, V} | _]} -> {error, {bad_config, K, shown(K, V)}};
         {[], [], []} -> conflicts(Kind, Options)
     end;
 check(_Kind, Options) ->
@@ -204,7 +204,7 @@ rules(callback) ->
 http_rules() ->
     [{url, optional, fun(U) -> is_string(U) andalso url_refusal(U) =:= ok end,
       "an http://, https:// or unix:// URL the program takes"},
-     {token, optional, fun is_string/1, "a string"},
+     {token, optional, fun is_one_line/1, "a string on one line"},
      {ca_file, optional, fun is_string/1, "a file name"},
      {cert_file, optional, fun is_string/1, "a file name"},
      {key_file, optional, fun is_string/1, "a file name"},
@@ -237,14 +237,23 @@ range(Min, Max) ->
 one_of(Values) ->
     fun(V) -> lists:member(V, Values) end.
 
-%% Text the C program can take: a binary or a charlist that is valid UTF-8.
+%% Text the C program can take: a binary or a charlist that is valid UTF-8
+%% and holds no NUL byte (term.c refuses one in any string argument: it
+%% would cut the C string short).
 is_string(V) when is_binary(V); is_list(V) ->
     try unicode:characters_to_binary(V) of
-        Bin -> is_binary(Bin)
+        Bin when is_binary(Bin) -> binary:match(Bin, <<0>>) =:= nomatch;
+        _ -> false
     catch error:_ -> false
     end;
 is_string(_) ->
     false.
+
+%% A header value (the token): a string on one line (ops_http.c refuses CR
+%% and LF, which would end the header).
+is_one_line(V) ->
+    is_string(V) andalso
+        binary:match(unicode:characters_to_binary(V), [<<"\r">>, <<"\n">>]) =:= nomatch.
 
 %% A name: non-empty, printable (a binary as a charlist).
 is_text(V) when is_binary(V) ->
@@ -258,8 +267,16 @@ is_text(_) -> false.
 
 %% A DNS name as the C program takes it (ops_dns.c): 1..255 bytes, no NUL
 %% (is_text/1 refuses every control character).
+%% No empty label either ("a..b", ".a": c-ares' "misformatted domain
+%% name"); one trailing dot is the root's.
 is_dns_name(V) ->
-    is_text(V) andalso byte_size(unicode:characters_to_binary(V)) =< ?DNS_NAME_MAX.
+    is_text(V) andalso
+        begin
+            Bin = unicode:characters_to_binary(V),
+            byte_size(Bin) =< ?DNS_NAME_MAX andalso
+                binary:match(Bin, <<"..">>) =:= nomatch andalso
+                (binary:first(Bin) =/= $. orelse Bin =:= <<".">>)
+        end.
 
 %% A basename, binary or charlist alike: printable ASCII without '@' (the
 %% node name rule of caravan_name:port/2; '@' would split the node name),
@@ -308,19 +325,61 @@ authority_refusal(Rest) ->
         [HostPort] -> host_refusal(HostPort)
     end.
 
-host_refusal(<<"[", _/binary>> = HostPort) ->
-    case binary:split(HostPort, <<"]">>) of
-        [_, After] -> after_host_refusal(After);
+host_refusal(<<"[", Bracketed/binary>>) ->
+    case binary:split(Bracketed, <<"]">>) of
+        [V6, After] ->
+            case v6_refusal(V6) of
+                ok -> after_host_refusal(After);
+                Error -> Error
+            end;
         [_] -> {error, "url: an IPv6 address without its closing ']'"}
     end;
 host_refusal(HostPort) ->
     [Host | _] = binary:split(HostPort, <<":">>),
+    Dots = binary:match(Host, <<"..">>) =/= nomatch,
     if
         Host =:= <<>> -> {error, "url: no host after the scheme"};
         byte_size(Host) > ?URL_HOST_MAX -> {error, "url: host name longer than 255 bytes"};
-        true -> after_host_refusal(binary:part(HostPort, byte_size(Host),
-                                               byte_size(HostPort) - byte_size(Host)))
+        %% As port_src/http_proxy.c: libcurl decodes a host before it uses
+        %% it, so the host judged (loopback? NO_PROXY?) must be the one
+        %% written; and an empty label is judged by some other resolver.
+        Host =/= <<>> -> host_text_refusal(Host, Dots, HostPort)
     end.
+
+host_text_refusal(Host, Dots, HostPort) ->
+    case {binary:match(Host, <<"%">>), binary:first(Host), Dots} of
+        {{_, _}, _, _} -> {error, "url: a percent-encoded host; write the host itself"};
+        {nomatch, $., _} -> {error, "url: a host that starts with '.'"};
+        {nomatch, _, true} -> {error, "url: a host with an empty label ('..')"};
+        {nomatch, _, false} -> after_host_refusal(binary:part(HostPort, byte_size(Host),
+                                                             byte_size(HostPort) - byte_size(Host)))
+    end.
+
+%% An IPv6 literal's one '%' is its zone id (as http_proxy.c takes it):
+%% after a real address, "25" then letters, digits or '-._~'.
+v6_refusal(V6) ->
+    case binary:split(V6, <<"%">>) of
+        [_] ->
+            ok;
+        [Addr, Zone0] ->
+            Zone = case Zone0 of
+                       <<"25", Z/binary>> when byte_size(Z) > 0 -> Z;
+                       _ -> Zone0
+                   end,
+            case inet:parse_ipv6strict_address(binary_to_list(Addr)) of
+                {error, _} -> {error, "url: an IPv6 address that is not a literal"};
+                {ok, _} when Zone =:= <<>> -> {error, "url: an empty IPv6 zone id"};
+                {ok, _} ->
+                    Bad = [C || <<C>> <= Zone, not (is_alnum(C) orelse lists:member(C, "-._~"))],
+                    case Bad of
+                        [] -> ok;
+                        _ -> {error, "url: an IPv6 zone id with other than letters, digits, '-._~'"}
+                    end
+            end
+    end.
+
+is_alnum(C) -> (C >= $0 andalso C =< $9) orelse (C >= $a andalso C =< $z) orelse
+                   (C >= $A andalso C =< $Z).
 
 after_host_refusal(<<>>) ->
     ok;
@@ -337,6 +396,11 @@ after_host_refusal(<<":", Digits/binary>>) ->
     end;
 after_host_refusal(_) ->
     {error, "url: the host must be followed by :PORT or a path"}.
+
+%% A token is never repeated, not even a malformed one (README, Security):
+%% it may be a real one with a stray newline.
+shown(token, V) when is_binary(V); is_list(V) -> <<"(token masked)">>;
+shown(_Key, V) -> V.
 
 kind_name(lookup) -> "DNS lookup";
 kind_name(Kind) -> atom_to_list(Kind).

@@ -121,7 +121,11 @@ same_refusals() ->
         [{proxy, P} || P <- ["ftp://x", "socks5://127.0.0.1:1080", <<"socks5h://p:1">>,
                              "http://a@b@p:1", "http:///p:1"]] ++
         [{basename, B} || B <- [<<"a", 0, "b">>, <<"a@b">>, "a@b", Long, binary_to_list(Long),
-                                <<"a b">>, "a\nb", <<"\x{e9}"/utf8>>]],
+                                <<"a b">>, "a\nb", <<"\x{e9}"/utf8>>]] ++
+        %% Attacker 2: what the C program refuses, refused at start too.
+        [{url, U} || U <- ["http://%31%32%37.0.0.1:1", "http://localhost..:1", "http://.x:1",
+                           "http://[zz%25lo]:1"]] ++
+        [{K, <<"a", 0, "b">>} || K <- [ca_file, cert_file, url]],
     [begin
          Source = {Kind, ?CONSUL#{Key => Value}},
          Expected = {error, {bad_config, Key, Value}},
@@ -129,24 +133,42 @@ same_refusals() ->
          ?assertEqual({Expected, Source}, {caravan:watch(Source, self()), Source}),
          ?assertEqual({Expected, Source}, {start(Source), Source})
      end || Kind <- [consul, nomad], {Key, Value} <- Http],
-    Dns = [{query, Q} || Q <- [<<"a", 0, "b">>, Long, binary_to_list(Long), "a\0b"]] ++
+    [?assertEqual({error, {bad_config, K, <<"a", 0, "b">>}},
+                  start({consul, ?CONSUL#{K => <<"a", 0, "b">>}}))
+     || K <- [tag, dc, tagged_address]],
+    ?assertEqual({error, {bad_config, namespace, <<"a", 0, "b">>}},
+                 start({nomad, ?CONSUL#{namespace => <<"a", 0, "b">>}})),
+    Dns = [{query, Q} || Q <- [<<"a", 0, "b">>, Long, binary_to_list(Long), "a\0b", "a..b",
+                               ".a", "_x._tcp..a.test"]] ++
         [{basename, <<"a", 0, "b">>}, {basename, <<"a@b">>}, {basename, Long}],
     [begin
          Source = {dns, ?DNS#{Key => Value}},
          ?assertMatch({{error, {bad_args, _}}, _}, {caravan:discover(Source), Source}),
          ?assertEqual({{error, {bad_config, Key, Value}}, Source}, {start(Source), Source})
      end || {Key, Value} <- Dns],
+    %% A token the C program refuses (CR/LF, NUL) is refused at start, and
+    %% never repeated in the answer: it may be a real one with a stray newline.
+    [begin
+         Source = {consul, ?CONSUL#{token => Token}},
+         Masked = {error, {bad_config, token, <<"(token masked)">>}},
+         {error, {bad_args, Why}} = caravan:discover(Source),
+         ?assertEqual(nomatch, string:find(Why, "s3cr")),
+         ?assertEqual(Masked, caravan:watch(Source, self())),
+         ?assertEqual(Masked, start(Source))
+     end || Token <- ["s3cr\net", <<"s3cr\r\n">>, <<"s3cr", 0, "et">>]],
     %% The C program's words for a URL it refuses.
     {error, {bad_args, Text}} = caravan:discover({consul, ?CONSUL#{url => "http://a@b@h:1"}}),
     ?assertNotEqual(nomatch, string:find(Text, "user info holds an '@'")),
     %% What stays valid.
     Ok = [{url, "http://127.0.0.1:1"}, {url, <<"https://[::1]:8501/x">>}, {url, "http://h:"},
           {url, "unix:///run/consul.sock"}, {url, "http://user:pw@h:1"},
-          {proxy, "https://p"}, {basename, binary:copy(<<"a">>, 249)}, {basename, "app-1.x_y"}],
+          {proxy, "https://p"}, {basename, binary:copy(<<"a">>, 249)}, {basename, "app-1.x_y"},
+          {url, "http://[fe80::1%25eth0]:8500"}, {url, "http://consul.service.consul.:8500"}],
     [?assertEqual({ok, Key, Value}, {caravan_options:check(consul, ?CONSUL#{Key => Value}),
                                      Key, Value})
      || {Key, Value} <- Ok],
     ?assertEqual(ok, caravan_options:check(dns, ?DNS#{query => binary:copy(<<"a">>, 255)})),
+    [?assertEqual(ok, caravan_options:check(dns, ?DNS#{query => Q})) || Q <- ["a.b.", "."]],
     ?assertEqual([], caravan_cluster_sup:clusters()).
 
 start(Source) ->
