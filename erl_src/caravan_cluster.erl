@@ -494,16 +494,20 @@ handle_info({'EXIT', Pid, Reason}, #state{diallers = D} = State) when Reason =/=
     %% else): a failed dial, or the node would never be dialled again.
     {Node, _T0, _} = maps:get(Pid, D),
     handle_info({connected, Node, Pid, {error, Reason}}, State);
-handle_info({'EXIT', Pid, Reason}, #state{sources = Sources} = State) when Reason =/= normal ->
+handle_info({'EXIT', Pid, Reason}, #state{sources = Sources} = State) ->
     case [I || {I, #source{poller = P}} <- maps:to_list(Sources), P =:= Pid] of
         [I] ->
-            %% A poller killed from inside (a callback calling
-            %% exit(self(), kill)): an error like a timeout, logged as any
+            %% A poller ended from inside (a callback calling
+            %% exit(self(), kill), or exit(self(), normal): a poller that
+            %% answered is no source's poller any more, as its answer comes
+            %% before its exit): an error like a timeout, logged as any
             %% source error, and polled again at poll_interval.
             erlang:send_after(State#state.poll_interval, self(), {poll, I}),
             State1 = State#state{sources = Sources#{I := (maps:get(I, Sources))#source{
                                                               poller = undefined}}},
             {noreply, source_event(I, {error, {poller_exited, Reason}}, State1)};
+        [] when Reason =:= normal ->
+            {noreply, State}; % a poller, a dial or a watch that ended its work
         [] ->
             watch_exited(Pid, Reason, State)
     end;

@@ -187,6 +187,14 @@ callback_that_kills_itself_is_an_error_test_() ->
                  wait(fun() -> last_error(C) =/= undefined end),
                  ?assertEqual({poller_exited, killed}, last_error(C)),
                  ?assertEqual(2, listed(C)),
+                 %% Ended with reason normal: the same, not a callback
+                 %% timeout 5 s later (attacker 2).
+                 set(Key, ?GOOD),
+                 wait(fun() -> last_error(C) =:= undefined end),
+                 set(Key, exit_normal),
+                 wait(fun() -> last_error(C) =/= undefined end),
+                 ?assertEqual({poller_exited, normal}, last_error(C)),
+                 ?assertEqual(2, listed(C)),
                  set(Key, {ok, [{"127.0.0.1", 4001}]}),
                  wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
              after
@@ -582,6 +590,7 @@ answer(Key) ->
     case persistent_term:get({?MODULE, Key}) of
         hang -> receive after infinity -> ok end;
         kill -> exit(self(), kill);
+        exit_normal -> exit(self(), normal);
         {slow, Ms, Answer} ->
             timer:sleep(Ms), % the slow user function itself, not a wait
             _ = ets:update_counter(caravan_shell_test_dials, {answers, Key}, 1,
