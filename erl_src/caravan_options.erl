@@ -69,7 +69,7 @@ check(Kind, Options) when is_map(Options) ->
     case {Unknown, Missing, Bad} of
         {[K | _], _, _} -> {error, {unknown_key, K}};
         {[], [K | _], _} -> {error, {missing_key, K}};
-        {[], [], [{K, V} | _]} -> {error, {bad_config, K, shown(K, V)}};
+        {[], [], [{K, V} | _]} -> {error, {bad_config, K, V}};
         {[], [], []} -> conflicts(Kind, Options)
     end;
 check(_Kind, Options) ->
@@ -89,7 +89,7 @@ check_watch({Kind, _} = Source, Subscriber) when Kind =:= consul; Kind =:= nomad
     case check_source(Source) of
         ok when is_pid(Subscriber) -> ok;
         ok -> {error, {bad_config, subscriber, Subscriber}};
-        Error -> Error
+        {error, Reason} -> {error, shown(Reason)}
     end;
 check_watch(Source, _Subscriber) ->
     {error, {bad_source, Source}}.
@@ -106,7 +106,7 @@ cluster_sources(Specs) ->
         [] ->
             case [R || {_, {error, R}} <- Checked] of
                 [] -> ok;
-                [Reason | _] -> {error, Reason}
+                [Reason | _] -> {error, shown(Reason)}
             end;
         Bad ->
             {error, {bad_sources, Bad}}
@@ -137,7 +137,7 @@ text(Kind, {bad_config, Key, Value}) ->
                [W | _] -> W;
                [] -> "valid"
            end,
-    format("options: ~s must be ~s, not ~0P", [Key, What, Value, 10]);
+    format("options: ~s must be ~s, not ~0P", [Key, What, shown(Key, Value), 10]);
 text(_Kind, {conflict, Key, {Other, OtherValue}}) ->
     Why = case Key of
               cached -> "Consul refuses ?cached with ?consistent";
@@ -397,10 +397,42 @@ after_host_refusal(<<":", Digits/binary>>) ->
 after_host_refusal(_) ->
     {error, "url: the host must be followed by :PORT or a path"}.
 
+%% A reason as it leaves caravan (watch/2, start_cluster/2 answers, logs):
+%% check/2's own reasons keep the value, for text/2 to say what is wrong.
+shown({bad_config, Key, Value}) -> {bad_config, Key, shown(Key, Value)};
+shown(Reason) -> Reason.
+
 %% A token is never repeated, not even a malformed one (README, Security):
 %% it may be a real one with a stray newline.
 shown(token, V) when is_binary(V); is_list(V) -> <<"(token masked)">>;
+%% Nor the user info of a URL (a password): "http://***@host:8500".
+shown(Key, V) when Key =:= url orelse Key =:= proxy, is_binary(V) orelse is_list(V) ->
+    try unicode:characters_to_binary(V) of
+        Bin when is_binary(Bin) ->
+            case without_user_info(Bin) of
+                Bin -> V; % no user info: as given
+                Masked -> Masked
+            end;
+        _ -> <<"(url not shown)">>
+    catch error:_ -> <<"(url not shown)">>
+    end;
 shown(_Key, V) -> V.
+
+without_user_info(Url) ->
+    case binary:split(Url, <<"://">>) of
+        [Scheme, Rest] ->
+            [Authority | _] = binary:split(Rest, [<<"/">>, <<"?">>, <<"#">>]),
+            case string:split(Authority, <<"@">>, trailing) of
+                [_UserInfo, HostPort] ->
+                    Tail = binary:part(Rest, byte_size(Authority),
+                                       byte_size(Rest) - byte_size(Authority)),
+                    <<Scheme/binary, "://***@", HostPort/binary, Tail/binary>>;
+                [_] ->
+                    Url
+            end;
+        [_] ->
+            Url
+    end.
 
 kind_name(lookup) -> "DNS lookup";
 kind_name(Kind) -> atom_to_list(Kind).

@@ -128,7 +128,7 @@ same_refusals() ->
         [{K, <<"a", 0, "b">>} || K <- [ca_file, cert_file, url]],
     [begin
          Source = {Kind, ?CONSUL#{Key => Value}},
-         Expected = {error, {bad_config, Key, Value}},
+         Expected = {error, {bad_config, Key, shown(Key, Value)}},
          ?assertMatch({{error, {bad_args, _}}, _}, {caravan:discover(Source), Source}),
          ?assertEqual({Expected, Source}, {caravan:watch(Source, self()), Source}),
          ?assertEqual({Expected, Source}, {start(Source), Source})
@@ -156,6 +156,13 @@ same_refusals() ->
          ?assertEqual(Masked, caravan:watch(Source, self())),
          ?assertEqual(Masked, start(Source))
      end || Token <- ["s3cr\net", <<"s3cr\r\n">>, <<"s3cr", 0, "et">>]],
+    %% A refused URL's password is in no answer (README, Security).
+    [begin
+         Source = {Kind, ?CONSUL#{Key => "http://user:s3cret@h:0/v1"}},
+         Masked = {error, {bad_config, Key, <<"http://***@h:0/v1">>}},
+         ?assertEqual(Masked, caravan:watch(Source, self())),
+         ?assertEqual(Masked, start(Source))
+     end || Kind <- [consul, nomad], Key <- [url, proxy]],
     %% The C program's words for a URL it refuses.
     {error, {bad_args, Text}} = caravan:discover({consul, ?CONSUL#{url => "http://a@b@h:1"}}),
     ?assertNotEqual(nomatch, string:find(Text, "user info holds an '@'")),
@@ -170,6 +177,12 @@ same_refusals() ->
     ?assertEqual(ok, caravan_options:check(dns, ?DNS#{query => binary:copy(<<"a">>, 255)})),
     [?assertEqual(ok, caravan_options:check(dns, ?DNS#{query => Q})) || Q <- ["a.b.", "."]],
     ?assertEqual([], caravan_cluster_sup:clusters()).
+
+%% What a refusal repeats of a URL: the user info is masked (a password).
+shown(Key, "http://a@b@" ++ Rest) when Key =:= url; Key =:= proxy ->
+    list_to_binary("http://***@" ++ Rest);
+shown(_Key, Value) ->
+    Value.
 
 start(Source) ->
     Result = caravan:start_cluster(same, #{sources => [Source]}),
