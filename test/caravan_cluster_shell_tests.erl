@@ -151,56 +151,44 @@ callback_junk_keeps_the_listing_test_() ->
 %% as an error; the source is polled again. Before the fix the source
 %% went silent for good, with nothing in caravan:status() to say so.
 callback_that_hangs_is_abandoned_test_() ->
-    {timeout, 120,
-     fun() ->
-             Key = hang,
-             set(Key, ?GOOD),
-             C = start(Key, #{}),
-             try
-                 wait(fun() -> listed(C) =:= 2 end),
-                 set(Key, hang),
-                 wait(fun() -> last_error(C) =/= undefined end),
-                 %% The deadline is 2 x poll_interval (50 ms here), at
-                 %% least 5 s (README).
-                 ?assertEqual({callback_timeout, 5000}, last_error(C)),
-                 ?assertEqual(2, listed(C)),
-                 set(Key, {ok, [{"127.0.0.1", 4001}]}),
-                 wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
-             after
-                 stop(C)
-             end
-     end}.
+    %% The deadline is 2 x poll_interval (50 ms here), at least 5 s (README).
+    {timeout, 120, fun() -> errors_keep_the_listing(hang, [{hang, {callback_timeout, 5000}}]) end}.
 
 %% A callback that kills its own process (exit(self(), kill)) is an error
 %% in status, the last listing standing, and the source is polled again.
 %% Before the fix the poller's exit was taken for a crash: no last_error,
 %% a warning and a restart every 500 ms, whatever poll_interval.
 callback_that_kills_itself_is_an_error_test_() ->
+    %% Ended with reason normal: the same, not a callback timeout 5 s later
+    %% (attacker 2).
     {timeout, 120,
      fun() ->
-             Key = killed,
-             set(Key, ?GOOD),
-             C = start(Key, #{}),
-             try
-                 wait(fun() -> listed(C) =:= 2 end),
-                 set(Key, kill),
-                 wait(fun() -> last_error(C) =/= undefined end),
-                 ?assertEqual({poller_exited, killed}, last_error(C)),
-                 ?assertEqual(2, listed(C)),
-                 %% Ended with reason normal: the same, not a callback
-                 %% timeout 5 s later (attacker 2).
-                 set(Key, ?GOOD),
-                 wait(fun() -> last_error(C) =:= undefined end),
-                 set(Key, exit_normal),
-                 wait(fun() -> last_error(C) =/= undefined end),
-                 ?assertEqual({poller_exited, normal}, last_error(C)),
-                 ?assertEqual(2, listed(C)),
-                 set(Key, {ok, [{"127.0.0.1", 4001}]}),
-                 wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
-             after
-                 stop(C)
-             end
+             errors_keep_the_listing(killed, [{kill, {poller_exited, killed}},
+                                              {exit_normal, {poller_exited, normal}}])
      end}.
+
+%% Key's callback answers ?GOOD (two nodes), then each Behaviour in turn,
+%% the good answer between them: each is the Error beside it in status,
+%% the last listing standing. A listing of one then replaces it and clears
+%% the error (the source was polled again).
+errors_keep_the_listing(Key, Cases) ->
+    set(Key, ?GOOD),
+    C = start(Key, #{}),
+    try
+        wait(fun() -> listed(C) =:= 2 end),
+        [begin
+             set(Key, ?GOOD),
+             wait(fun() -> last_error(C) =:= undefined end),
+             set(Key, Behaviour),
+             wait(fun() -> last_error(C) =/= undefined end),
+             ?assertEqual(Error, last_error(C)),
+             ?assertEqual(2, listed(C))
+         end || {Behaviour, Error} <- Cases],
+        set(Key, {ok, [{"127.0.0.1", 4001}]}),
+        wait(fun() -> listed(C) =:= 1 andalso last_error(C) =:= undefined end)
+    after
+        stop(C)
+    end.
 
 %% README: a callback is abandoned after 2 x poll_interval, at least 5 s.
 %% With poll_interval 50 a callback that takes 300 ms is within the floor:
