@@ -47,7 +47,13 @@ PKG_LIBS := $(CARES_STATIC) $(filter-out -lcares,$(shell pkg-config --static --l
 
 BUILD := _build/c
 PORT := priv/caravan_port
-PORT_SRCS := $(wildcard port_src/*.c)
+# main.c at the top, every subsystem in a folder of its own (core dns http
+# catalog cli). Objects mirror the folders, so equal basenames never collide.
+PORT_SRCS := $(wildcard port_src/*.c port_src/*/*.c)
+PORT_DIRS := $(sort $(dir $(wildcard port_src/*/*.h)))
+# Headers are included by name ("dns.h"): every folder is on the quote path
+# (-iquote: <system> headers are never looked up there).
+PORT_INCLUDES := -iquote port_src $(PORT_DIRS:%=-iquote %)
 PORT_OBJS := $(PORT_SRCS:port_src/%.c=$(BUILD)/%.o)
 # Everything but main: what the cmocka tests link against.
 LIB_OBJS := $(filter-out $(BUILD)/main.o,$(PORT_OBJS))
@@ -55,7 +61,7 @@ LIB_OBJS := $(filter-out $(BUILD)/main.o,$(PORT_OBJS))
 C_TEST_SRCS := $(wildcard test/c/test_*.c)
 C_TESTS := $(C_TEST_SRCS:test/c/%.c=$(BUILD)/%)
 
-ALL_CFLAGS := $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := $(WARNINGS) $(DEFINES) $(PORT_INCLUDES) $(EI_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LIBS := $(EI_LIBS) $(PKG_LIBS)
 
 ifeq ($(V),1)
@@ -78,15 +84,15 @@ $(PORT): $(PORT_OBJS) | check-ei
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PORT_OBJS) $(LIBS)
 
 $(BUILD)/%.o: port_src/%.c | check-ei
-	@mkdir -p $(BUILD)
+	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/test_%: test/c/test_%.c $(LIB_OBJS)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -MMD -MP -o $@ $< $(LIB_OBJS) $(LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIB_OBJS) $(LIBS) -lcmocka
 
--include $(wildcard $(BUILD)/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d)
 
 # --- Sanitizers: the same sources with ASan + UBSan; any report is fatal. ---
 ASAN_BUILD := _build/asan
@@ -96,7 +102,7 @@ ASAN_LIB_OBJS := $(filter-out $(ASAN_BUILD)/main.o,$(ASAN_OBJS))
 ASAN_TESTS := $(C_TEST_SRCS:test/c/%.c=$(ASAN_BUILD)/%)
 
 $(ASAN_BUILD)/%.o: port_src/%.c | check-ei
-	@mkdir -p $(ASAN_BUILD)
+	@mkdir -p $(@D)
 	@echo "  CC/SAN  $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -MMD -MP -c -o $@ $<
 
@@ -106,11 +112,11 @@ $(ASAN_BUILD)/caravan_port: $(ASAN_OBJS)
 
 $(ASAN_BUILD)/test_%: test/c/test_%.c $(ASAN_LIB_OBJS)
 	@echo "  CC/SAN  $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -Iport_src -o $@ $< $(ASAN_LIB_OBJS) $(LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(ASAN_LIB_OBJS) $(LIBS) -lcmocka
 
 asan: $(ASAN_BUILD)/caravan_port $(ASAN_TESTS)
 
--include $(wildcard $(ASAN_BUILD)/*.d)
+-include $(wildcard $(ASAN_BUILD)/*.d $(ASAN_BUILD)/*/*.d)
 
 # --- Fuzzing: clang's libFuzzer with ASan + UBSan on each parser. ---
 FUZZ_CC ?= clang
@@ -123,22 +129,22 @@ FUZZ_LIB_OBJS := $(filter-out $(FUZZ_BUILD)/main.o,$(PORT_SRCS:port_src/%.c=$(FU
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/%.o: port_src/%.c | check-ei
-	@mkdir -p $(FUZZ_BUILD)
+	@mkdir -p $(@D)
 	@echo "  CC/FUZZ $<"
-	$(Q)$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) \
+	$(Q)$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(PORT_INCLUDES) $(EI_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) \
 	  -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
 	@echo "  LD/FUZZ $@"
 	$(Q)$(FUZZ_CC) $(WARNINGS) $(DEFINES) $(EI_CFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) \
-	  -fsanitize=fuzzer -Iport_src -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+	  -fsanitize=fuzzer $(PORT_INCLUDES) -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
--include $(wildcard $(FUZZ_BUILD)/*.d)
+-include $(wildcard $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/*/*.d)
 
 check-leaks: all
 	@scripts/check-leaks.sh
@@ -177,7 +183,7 @@ demo:
 
 $(BUILD)/parse_bench: bench/parse_bench.c $(LIB_OBJS)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Iport_src -o $@ $< $(LIB_OBJS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
 bench: all $(BUILD)/parse_bench
 	@bench/run.sh
