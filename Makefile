@@ -28,6 +28,13 @@ CFLAGS ?= -O2 -g
 CC ?= cc
 WARNINGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
 DEFINES := -D_POSIX_C_SOURCE=200809L
+# The version has one home, the application resource file; the C program
+# (--version, the info op) is compiled with it.
+CARAVAN_VSN := $(shell sed -n 's/^ *{vsn, *"\([^"]*\)"}.*/\1/p' erl_src/caravan.app.src)
+ifeq ($(CARAVAN_VSN),)
+$(error no {vsn, "..."} found in erl_src/caravan.app.src)
+endif
+DEFINES += -DCARAVAN_VERSION='"$(CARAVAN_VSN)"'
 
 # ei ships only as a static library inside OTP; ask erl where this OTP keeps it.
 ERL ?= erl

@@ -19,7 +19,7 @@
 #include "reply.h"
 #include "term.h"
 
-#define CARAVAN_VERSION "0.1.0"
+/* CARAVAN_VERSION comes from the Makefile (erl_src/caravan.app.src's vsn). */
 
 /* The largest reply (its term, without the 4-byte length) the owner reads:
  * caravan_port.erl's max_reply_bytes, passed in the environment variable
