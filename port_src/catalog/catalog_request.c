@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "url.h"
+
 void catalog_query_init(struct catalog_query *q, enum catalog_api api)
 {
     memset(q, 0, sizeof *q);
@@ -19,7 +21,7 @@ static int add_param(char *path, size_t cap, const char *key, const char *value)
     int n = snprintf(path + used, cap - used, "%c%s=", strchr(path, '?') ? '&' : '?', key);
     if (n < 0 || (size_t)n >= cap - used)
         return -1;
-    return http_escape_append(path, cap, value);
+    return url_escape_append(path, cap, value);
 }
 
 static int add_number(char *path, size_t cap, const char *key, long long value, const char *unit)
@@ -72,7 +74,7 @@ int catalog_request_build(const struct catalog_query *a, struct http_request *r)
 
     bool consul = a->api == API_CONSUL;
     snprintf(r->path, sizeof r->path, "%s", consul ? "/v1/health/service/" : "/v1/service/");
-    int bad = http_escape_append(r->path, sizeof r->path, a->service);
+    int bad = url_escape_append(r->path, sizeof r->path, a->service);
     if (consul) {
         if (strcmp(a->passing, "false") != 0)
             bad |= add_param(r->path, sizeof r->path, "passing", "true");

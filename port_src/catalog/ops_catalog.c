@@ -13,6 +13,7 @@
 #include "http_detail.h"
 #include "http_header.h"
 #include "ops.h"
+#include "url.h"
 
 #define MAX_MAX_BYTES (256LL * 1024 * 1024)
 /* Consul and Nomad cap wait at 10 minutes. */
@@ -114,9 +115,9 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
         snprintf(msg, msglen, "service must not be empty; token must be one line");
         return -1;
     }
-    if (strncmp(a->url, "http://", 7) != 0 && strncmp(a->url, "https://", 8) != 0 &&
-        strncmp(a->url, "unix://", 7) != 0) {
-        snprintf(msg, msglen, "url: must start with http://, https:// or unix://");
+    const char *why = url_refusal(a->url);
+    if (why != NULL) {
+        snprintf(msg, msglen, "%s", why);
         return -1;
     }
     return 0;

@@ -16,15 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "address.h"
 #include "clock.h"
 #include "fds.h"
 #include "grow.h"
 #include "http_header.h"
 #include "http_proxy.h"
 #include "http_resolve.h"
-
-#define UNIX_PREFIX "unix://"
+#include "url.h"
 
 /* A transfer whose URL names a host waits for c-ares first. */
 enum transfer_state {
@@ -34,9 +32,6 @@ enum transfer_state {
     T_ABANDONED, /* answered (deadline) while c-ares still works on it */
     T_DEAD,      /* abandoned and c-ares done: http_process frees it */
 };
-
-/* Room for a URL's host name (DNS names are at most 253 bytes). */
-#define HTTP_HOST_MAX 256
 
 struct transfer {
     struct http *h;
@@ -60,7 +55,7 @@ struct transfer {
     char error[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* in flight, so http_free can find them */
     /* Host-name resolution (state T_RESOLVING..T_DEAD). */
-    char host[HTTP_HOST_MAX]; /* the proxy's when via_proxy */
+    char host[URL_HOST_MAX]; /* the proxy's when via_proxy */
     bool via_proxy;
     long port;
     int64_t started_ms, resolve_due_ms;
@@ -445,81 +440,6 @@ void http_free(struct http *h)
     free(h);
 }
 
-/* The host part of an http(s) URL when it is a name to resolve (not an
- * IP literal), with the port. Returns false for literals and unix://. */
-static bool host_to_resolve(const char *base, char *host, size_t cap, long *port)
-{
-    const char *p = strstr(base, "://");
-    if (p == NULL || strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
-        return false;
-    *port = strncmp(base, "https:", 6) == 0 ? 443 : 80;
-    p += 3;
-    const char *end = p + strcspn(p, "/?#");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at != NULL)
-        p = at + 1;
-    if (*p == '[')
-        return false; /* an IPv6 literal */
-    size_t n = strcspn(p, ":/?#");
-    if (n == 0 || n >= cap)
-        return false; /* url_refusal refused both */
-    memcpy(host, p, n);
-    host[n] = '\0';
-    if (p[n] == ':') {
-        char *stop;
-        long v = strtol(p + n + 1, &stop, 10);
-        if (stop != p + n + 1 && v > 0 && v < 65536)
-            *port = v;
-    }
-    uint32_t v4;
-    return !address_ipv4_lenient(host, &v4); /* libcurl rewrites such a host to dotted decimal */
-}
-
-/* Why base cannot be a request's URL, or NULL. Every host name must reach
- * host_to_resolve, so that the program's c-ares resolves it: a URL libcurl
- * would read otherwise (no scheme, an empty host as in http:///host:port,
- * which libcurl 7.88 reads as http://host:port) would have libcurl resolve
- * it on a thread of its own, which no deadline stops and exit waits for.
- * RFC 3986 has no '@' in user info: one written raw in a password splits
- * it, and the part after it would be taken for the host, which error
- * terms and logs then show ("cannot resolve s3cr@consul"). The URL itself
- * is never repeated. */
-static const char *url_refusal(const char *base)
-{
-    if (strncmp(base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
-        return NULL;
-    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
-        return "url: must start with http://, https:// or unix://";
-    const char *p = strstr(base, "://") + 3;
-    size_t len = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', len);
-    if (at != NULL && memchr(at + 1, '@', len - (size_t)(at + 1 - p)) != NULL)
-        return "url: its user info holds an '@'; write it as %40";
-    const char *host = at != NULL ? at + 1 : p, *end = p + len, *after;
-    if (host < end && *host == '[') { /* an IPv6 literal: nothing to resolve */
-        after = memchr(host, ']', (size_t)(end - host));
-        if (after == NULL)
-            return "url: an IPv6 address without its closing ']'";
-        after++;
-    } else {
-        size_t n = strcspn(host, ":/?#");
-        if (n == 0)
-            return "url: no host after the scheme";
-        if (n >= HTTP_HOST_MAX)
-            return "url: host name longer than 255 bytes";
-        after = host + n;
-    }
-    if (after < end && *after != ':')
-        return "url: the host must be followed by :PORT or a path";
-    if (after < end) { /* ":PORT", empty for the scheme's default as in libcurl */
-        size_t digits = strspn(after + 1, "0123456789");
-        if (after + 1 + digits != end || digits > 5 ||
-            (digits > 0 && (atol(after + 1) < 1 || atol(after + 1) > 65535)))
-            return "url: the port must be a number in 1..65535";
-    }
-    return NULL;
-}
-
 /* Sets an option and keeps the first refusal: an option libcurl does not
  * take (an older libcurl without CURLOPT_PROTOCOLS_STR, say) must fail the
  * request, not leave it running without the restriction. */
@@ -582,9 +502,9 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     CURLcode bad_code = CURLE_OK;
     char url[sizeof req->base + sizeof req->path];
     CURL *e = t->easy;
-    if (strncmp(req->base, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
+    if (strncmp(req->base, URL_UNIX_PREFIX, strlen(URL_UNIX_PREFIX)) == 0) {
         /* Nomad's task API socket: HTTP over a unix socket, host irrelevant. */
-        SETOPT(CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(UNIX_PREFIX));
+        SETOPT(CURLOPT_UNIX_SOCKET_PATH, req->base + strlen(URL_UNIX_PREFIX));
         snprintf(url, sizeof url, "http://localhost%s", req->path);
     } else {
         snprintf(url, sizeof url, "%s%s", req->base, req->path);
@@ -640,7 +560,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     /* Through a proxy, the proxy's name is the one libcurl would resolve
      * (the proxy resolves the server's). */
     t->via_proxy = proxy[0] != '\0';
-    if (host_to_resolve(t->via_proxy ? proxy : req->base, t->host, sizeof t->host, &t->port)) {
+    if (url_host_to_resolve(t->via_proxy ? proxy : req->base, t->host, sizeof t->host, &t->port)) {
         const char *why = NULL;
         if (h->resolver == NULL && (h->resolver = http_resolve_new(&why)) == NULL) {
             transfer_free(t);
@@ -890,27 +810,4 @@ int http_cancel(struct http *h, uint64_t id, void **user)
 size_t http_inflight(const struct http *h)
 {
     return h->inflight;
-}
-
-int http_escape_append(char *buf, size_t cap, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t used = strlen(buf);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
-        size_t need = plain ? 1 : 3;
-        if (used + need >= cap)
-            return -1;
-        if (plain) {
-            buf[used++] = (char)c;
-        } else {
-            buf[used++] = '%';
-            buf[used++] = hex[c >> 4];
-            buf[used++] = hex[c & 15];
-        }
-    }
-    buf[used] = '\0';
-    return 0;
 }

@@ -107,8 +107,4 @@ int http_cancel(struct http *h, uint64_t id, void **user);
 #define HTTP_LIBCURL_SONAME "libcurl.so.4"
 void http_library(char *out, size_t cap);
 
-/* Appends s to buf (of cap bytes, NUL-terminated) percent-encoded for a URL
- * path segment or query value. Returns 0, or -1 if it does not fit. */
-int http_escape_append(char *buf, size_t cap, const char *s);
-
 #endif
