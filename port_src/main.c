@@ -125,7 +125,7 @@ static int run_port(void)
         dns_process(o.dns, fds + 1, ndns);
         if (o.http)
             http_process(o.http, fds + 1 + ndns, nhttp);
-        if (ops_tick(&o) != 0 || o.sink_failed)
+        if (ops_tick(&o) != 0 || o.r.failed)
             break; /* stdout closed: the VM is gone */
 
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {

@@ -129,16 +129,16 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     struct catalog_query a;
     struct http_request r;
     if (ops_http_args(req, api, &a, msg, sizeof msg) != 0)
-        return ops_send_error(o, req->id, "bad_args", msg);
+        return replier_error(&o->r, req->id, "bad_args", msg);
     a.api = api;
     if (catalog_request_build(&a, &r) != 0)
-        return ops_send_error(o, req->id, "bad_args", "url or parameters too long");
+        return replier_error(&o->r, req->id, "bad_args", "url or parameters too long");
     if (o->http == NULL && (o->http = http_new(ops_http_done, o)) == NULL)
-        return ops_send_error(o, req->id, "http_error",
+        return replier_error(&o->r, req->id, "http_error",
                               "libcurl could not be loaded (is libcurl4 installed?)");
     struct pending *p = calloc(1, sizeof *p);
     if (p == NULL)
-        return ops_send_error(o, req->id, "no_memory", "cannot allocate the request");
+        return replier_error(&o->r, req->id, "no_memory", "cannot allocate the request");
     snprintf(p->token, sizeof p->token, "%s", a.token);
     p->max_stale_ms = a.max_stale_ms;
     members_init(&p->members);
@@ -147,7 +147,7 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     const char *reason = NULL;
     if (http_start(o->http, req->id, &r, p, &reason, msg, sizeof msg) != 0) {
         pending_free(p);
-        return ops_send_error(o, req->id, reason, msg);
+        return replier_error(&o->r, req->id, reason, msg);
     }
     return 0;
 }
@@ -172,10 +172,10 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
     struct ops *o = ctx;
     struct pending *p = user;
     char detail[256];
-    if (o->sink_failed)
+    if (o->r.failed)
         goto done;
     if (r->reason) {
-        ops_send_error(o, id, r->reason, r->detail);
+        replier_error(&o->r, id, r->reason, r->detail);
         goto done;
     }
     const struct http_response *resp = r->response;
@@ -185,13 +185,13 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
                            : resp->status == 404                       ? "not_found"
                            : resp->status >= 500                       ? "server_error"
                                                                        : "http_status";
-        ops_send_error(o, id, reason, detail);
+        replier_error(&o->r, id, reason, detail);
         goto done;
     }
     /* A stale answer is an error: the caller keeps the listing it had. */
     if (p->stream.api == API_CONSUL &&
         http_header_fresh(resp, p->max_stale_ms, detail, sizeof detail) != 0) {
-        ops_send_error(o, id, "stale", detail);
+        replier_error(&o->r, id, "stale", detail);
         goto done;
     }
     /* The members were read as the body arrived; encoding many of them
@@ -199,7 +199,7 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
      * the loop. */
     struct answer_job *job = calloc(1, sizeof *job);
     if (job == NULL) {
-        ops_send_error(o, id, "no_memory", "cannot allocate the answer");
+        replier_error(&o->r, id, "no_memory", "cannot allocate the answer");
         goto done;
     }
     job->id = id;
@@ -227,36 +227,31 @@ done:
 void ops_answer_sent(struct ops *o, struct answer_job *job)
 {
     if (job->skipped > 0) {
-        o->counters.entries_skipped += job->skipped;
+        o->r.counters.entries_skipped += job->skipped;
         fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
                 job->api == API_CONSUL ? "Consul" : "Nomad", job->skipped, job->skip_reason);
     }
-    if (!o->sink_failed && job->outcome != ANSWER_NOT_ENCODED &&
-        (size_t)job->x.index > o->max_reply) {
+    if (!o->r.failed && job->outcome != ANSWER_NOT_ENCODED &&
+        (size_t)job->x.index > o->r.max_reply) {
         /* IMPORTANT: the owner would kill the program over this reply, and
          * every request in flight with it (ops.h). */
         char detail[256];
         snprintf(detail, sizeof detail,
                  "the answer (%zu members) encodes to %zu bytes, over the %zu a reply may "
                  "have; narrow the query (tag, namespace, per_page)",
-                 job->members_n, (size_t)job->x.index, o->max_reply);
+                 job->members_n, (size_t)job->x.index, o->r.max_reply);
         ei_x_free(&job->x); /* the big buffer goes now, not with the job */
         if (ei_x_new(&job->x) == 0 && reply_error(&job->x, job->id, "too_large", detail) == 0)
             job->outcome = ANSWER_ERROR;
         else
             job->outcome = ANSWER_NOT_ENCODED;
     }
-    if (o->sink_failed) {
+    if (o->r.failed) {
         /* nobody to answer */
     } else if (job->outcome == ANSWER_NOT_ENCODED) {
-        ops_send_error(o, job->id, "no_memory", "cannot encode the answer");
+        replier_error(&o->r, job->id, "no_memory", "cannot encode the answer");
     } else {
-        if (job->outcome == ANSWER_OK)
-            o->counters.ok++;
-        else
-            o->counters.errors++;
-        if (reply_send_owned(&o->sink, &job->x) != 0)
-            o->sink_failed = 1;
+        replier_send_built(&o->r, &job->x, job->outcome == ANSWER_OK);
     }
     answer_job_free(job);
 }
@@ -280,5 +275,5 @@ int ops_answers_collect(struct ops *o)
         else
             ops_answer_sent(o, job);
     }
-    return o->sink_failed ? -1 : 0;
+    return o->r.failed ? -1 : 0;
 }

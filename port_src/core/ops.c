@@ -20,49 +20,6 @@
 
 typedef int (*op_handler)(struct ops *o, const struct request *req);
 
-int ops_send_error(struct ops *o, uint64_t id, const char *reason, const char *detail)
-{
-    o->counters.errors++;
-    if (reply_error(&o->x, id, reason, detail) != 0 || reply_send(&o->sink, &o->x) != 0) {
-        o->sink_failed = 1;
-        return -1;
-    }
-    return 0;
-}
-
-ei_x_buff *ops_ok_begin(struct ops *o, uint64_t id)
-{
-    o->counters.ok++;
-    o->x_id = id;
-    return reply_ok_begin(&o->x, id) == 0 ? &o->x : NULL;
-}
-
-int ops_send(struct ops *o)
-{
-    if ((size_t)o->x.index > o->max_reply) {
-        /* An owner reading less than this reply would end the program and
-         * every request in flight with it (ops.h): this one fails alone. */
-        char detail[160];
-        snprintf(detail, sizeof detail, "the answer encodes to %d bytes, over the %zu a reply "
-                                        "may have", o->x.index, o->max_reply);
-        o->counters.ok--;
-        return ops_send_error(o, o->x_id, "too_large", detail);
-    }
-    if (reply_send(&o->sink, &o->x) != 0) {
-        o->sink_failed = 1;
-        return -1;
-    }
-    return 0;
-}
-
-static int send_ok_ulong(struct ops *o, uint64_t id, unsigned long long value)
-{
-    o->counters.ok++;
-    if (reply_ok_begin(&o->x, id) != 0 || ei_x_encode_ulonglong(&o->x, value) != 0)
-        return -1;
-    return reply_send(&o->sink, &o->x);
-}
-
 /* dist_port #{name := binary(), default => 0..65535} -> Port */
 static int op_dist_port(struct ops *o, const struct request *req)
 {
@@ -76,14 +33,14 @@ static int op_dist_port(struct ops *o, const struct request *req)
     };
 
     if (term_args_parse(req, spec, sizeof spec / sizeof spec[0], msg, sizeof msg) != 0)
-        return ops_send_error(o, req->id, "bad_args", msg);
+        return replier_error(&o->r, req->id, "bad_args", msg);
 
     long port = 0;
     enum dist_port_error e =
         dist_port_from_name(name, name_len, (long)default_port, &port, msg, sizeof msg);
     if (e != DIST_PORT_OK)
-        return ops_send_error(o, req->id, dist_port_error_atom(e), msg);
-    return send_ok_ulong(o, req->id, (unsigned long long)port);
+        return replier_error(&o->r, req->id, dist_port_error_atom(e), msg);
+    return replier_ok_ulong(&o->r, req->id, (unsigned long long)port);
 }
 
 /* ping #{delay_ms => 0..60000} -> pong, sent after the delay. */
@@ -96,15 +53,11 @@ static int op_ping(struct ops *o, const struct request *req)
     };
 
     if (term_args_parse(req, spec, 1, msg, sizeof msg) != 0)
-        return ops_send_error(o, req->id, "bad_args", msg);
-    if (delay == 0) {
-        o->counters.ok++;
-        if (reply_ok_begin(&o->x, req->id) != 0 || ei_x_encode_atom(&o->x, "pong") != 0)
-            return -1;
-        return reply_send(&o->sink, &o->x);
-    }
+        return replier_error(&o->r, req->id, "bad_args", msg);
+    if (delay == 0)
+        return replier_ok_atom(&o->r, req->id, "pong");
     if (deferred_add(&o->deferred, req->id, clock_now_ms() + delay) != 0)
-        return ops_send_error(o, req->id, "overload", "too many delayed replies outstanding");
+        return replier_error(&o->r, req->id, "overload", "too many delayed replies outstanding");
     return 0;
 }
 
@@ -120,22 +73,14 @@ static int op_cancel(struct ops *o, const struct request *req)
          .max = INT64_MAX},
     };
     if (term_args_parse(req, spec, 1, msg, sizeof msg) != 0)
-        return ops_send_error(o, req->id, "bad_args", msg);
+        return replier_error(&o->r, req->id, "bad_args", msg);
     int found = deferred_cancel(&o->deferred, (uint64_t)id) || dns_cancel(o->dns, (uint64_t)id) ||
                 ops_http_cancel(o, (uint64_t)id);
     if (found)
-        o->counters.cancelled++;
+        o->r.counters.cancelled++;
     else
-        o->counters.cancel_noops++;
-    o->counters.ok++;
-    if (reply_ok_begin(&o->x, req->id) != 0 ||
-        ei_x_encode_atom(&o->x, found ? "cancelled" : "not_found") != 0)
-        return -1;
-    if (reply_send(&o->sink, &o->x) != 0) {
-        o->sink_failed = 1;
-        return -1;
-    }
-    return 0;
+        o->r.counters.cancel_noops++;
+    return replier_ok_atom(&o->r, req->id, found ? "cancelled" : "not_found");
 }
 
 static int encode_counter(ei_x_buff *x, const char *key, unsigned long long value)
@@ -150,15 +95,14 @@ static int op_info(struct ops *o, const struct request *req)
 {
     char msg[MSG_MAX];
     if (term_args_parse(req, NULL, 0, msg, sizeof msg) != 0)
-        return ops_send_error(o, req->id, "bad_args", msg);
+        return replier_error(&o->r, req->id, "bad_args", msg);
 
     char curl[300];
     http_library(curl, sizeof curl);
-    /* This reply is counted before it is encoded so that it sees itself. */
-    o->counters.ok++;
-    const struct ops_counters *c = &o->counters;
-    ei_x_buff *x = &o->x;
-    if (reply_ok_begin(x, req->id) || ei_x_encode_map_header(x, 14) ||
+    /* replier_ok_begin counts this reply first, so that it sees itself. */
+    ei_x_buff *x = replier_ok_begin(&o->r, req->id);
+    const struct replier_counters *c = &o->r.counters;
+    bool bad = x == NULL || ei_x_encode_map_header(x, 14) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
@@ -171,9 +115,8 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "entries_skipped", c->entries_skipped) ||
         encode_counter(x, "cancelled", c->cancelled) ||
         encode_counter(x, "cancel_noops", c->cancel_noops) ||
-        ei_x_encode_atom(x, "libcurl") || ei_x_encode_binary(x, curl, (int)strlen(curl)))
-        return -1;
-    return reply_send(&o->sink, x);
+        ei_x_encode_atom(x, "libcurl") || ei_x_encode_binary(x, curl, (int)strlen(curl));
+    return replier_ok_end(&o->r, bad);
 }
 
 static const struct {
@@ -193,22 +136,8 @@ static const struct {
 int ops_init(struct ops *o, struct reply_sink sink)
 {
     memset(o, 0, sizeof *o);
-    o->sink = sink;
     o->started_ms = clock_now_ms();
-    o->max_reply = OPS_MAX_REPLY_DEFAULT;
-    const char *limit = getenv(OPS_MAX_REPLY_ENV);
-    if (limit != NULL && *limit != '\0') {
-        char *end;
-        unsigned long long v = strtoull(limit, &end, 10);
-        /* A nonsense value keeps the default: a reply cap of 0 would
-         * refuse every answer. */
-        if (*end == '\0' && v >= 1024 && v <= (unsigned long long)SIZE_MAX)
-            o->max_reply = (size_t)v;
-        else
-            fprintf(stderr, "caravan_port: %s=%s ignored (want bytes >= 1024)\n",
-                    OPS_MAX_REPLY_ENV, limit);
-    }
-    if (ei_x_new(&o->x) != 0)
+    if (replier_init(&o->r, sink) != 0)
         return -1;
     o->dns = dns_new(ops_dns_done, o);
     if (o->dns == NULL) {
@@ -224,16 +153,16 @@ void ops_free(struct ops *o)
 {
     /* http_free hands every unanswered request back through ops_http_done
      * so that its state is freed; nobody is listening for replies now. */
-    o->sink_failed = 1;
+    o->r.failed = true;
     http_free(o->http);
     answer_worker_free(o->answers);
     dns_free(o->dns);
-    ei_x_free(&o->x);
+    replier_free(&o->r);
 }
 
 void ops_dropped(struct ops *o, const char *what, size_t len)
 {
-    o->counters.dropped++;
+    o->r.counters.dropped++;
     fprintf(stderr, "caravan_port: dropped a packet of %zu bytes: %s\n", len, what);
 }
 
@@ -247,9 +176,9 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
         ops_dropped(o, detail ? detail : term_error_text(e), len);
         return 0;
     }
-    o->counters.requests++;
+    o->r.counters.requests++;
     if (e != TERM_OK)
-        return ops_send_error(o, req.id, e == TERM_BAD_SHAPE ? "bad_request" : "bad_term",
+        return replier_error(&o->r, req.id, e == TERM_BAD_SHAPE ? "bad_request" : "bad_term",
                           detail ? detail : term_error_text(e));
 
     for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
@@ -258,7 +187,7 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
 
     char msg[MSG_MAX];
     snprintf(msg, sizeof msg, "no operation '%s'", req.op);
-    return ops_send_error(o, req.id, "unknown_op", msg);
+    return replier_error(&o->r, req.id, "unknown_op", msg);
 }
 
 int ops_timeout(const struct ops *o, int cap)
@@ -279,11 +208,8 @@ int ops_tick(struct ops *o)
         return -1;
     uint64_t id;
     int64_t now = clock_now_ms();
-    while (deferred_pop_due(&o->deferred, now, &id)) {
-        o->counters.ok++;
-        if (reply_ok_begin(&o->x, id) != 0 || ei_x_encode_atom(&o->x, "pong") != 0 ||
-            reply_send(&o->sink, &o->x) != 0)
+    while (deferred_pop_due(&o->deferred, now, &id))
+        if (replier_ok_atom(&o->r, id, "pong") != 0)
             return -1;
-    }
     return 0;
 }

@@ -16,42 +16,18 @@
 #include "deferred.h"
 #include "dns.h"
 #include "http.h"
-#include "reply.h"
+#include "replier.h"
 #include "term.h"
 
 /* CARAVAN_VERSION comes from the Makefile (erl_src/caravan.app.src's vsn). */
 
-/* The largest reply (its term, without the 4-byte length) the owner reads:
- * caravan_port.erl's max_reply_bytes, passed in the environment variable
- * below when the owner starts the program; this default is the owner's. A
- * longer reply made the owner kill the program, failing every request in
- * flight with it: such an answer is replaced by that one request's
- * {error, {too_large, _}} instead. */
-#define OPS_MAX_REPLY_DEFAULT (64u * 1024u * 1024u)
-#define OPS_MAX_REPLY_ENV "CARAVAN_MAX_REPLY_BYTES"
-
-struct ops_counters {
-    uint64_t requests;  /* packets whose id could be read */
-    uint64_t ok;        /* replies {Id, ok, _} */
-    uint64_t errors;    /* replies {Id, error, _} */
-    uint64_t dropped;   /* packets dropped without a reply (no id, empty, oversize) */
-    uint64_t entries_skipped; /* unusable entries dropped from Consul/Nomad answers */
-    uint64_t cancelled;       /* requests a cancel ended (they get no reply) */
-    uint64_t cancel_noops;    /* cancels of a finished or unknown id */
-};
-
 struct ops {
-    struct reply_sink sink;
-    ei_x_buff x;
-    struct ops_counters counters;
+    struct replier r; /* every reply goes through it (replier.h) */
     struct deferred deferred;
     struct dns *dns;
     struct http *http;
     struct answer_worker *answers; /* made on the first 200 answer */
     int64_t started_ms;
-    size_t max_reply; /* OPS_MAX_REPLY_DEFAULT unless the owner said otherwise */
-    uint64_t x_id;    /* the id of the reply ops_ok_begin started in x */
-    int sink_failed; /* a reply could not be delivered: the VM is gone */
 };
 
 /* Returns 0, or -1 when memory for the reply buffer cannot be had. */
@@ -69,12 +45,6 @@ int ops_timeout(const struct ops *o, int cap);
 
 /* Sends deferred replies that are due. Returns 0, or -1 when the sink failed. */
 int ops_tick(struct ops *o);
-
-/* For operation handlers in other files (ops_dns.c). */
-int ops_send_error(struct ops *o, uint64_t id, const char *reason, const char *detail);
-/* Counts an ok reply and starts it; the caller encodes Result and sends. */
-ei_x_buff *ops_ok_begin(struct ops *o, uint64_t id);
-int ops_send(struct ops *o);
 
 /* Handlers defined in ops_dns.c. */
 int ops_dns_srv(struct ops *o, const struct request *req);

@@ -39,9 +39,9 @@ static int read_query(struct ops *o, const struct request *req, struct dns_query
     };
 
     if (term_args_parse(req, spec, sizeof spec / sizeof spec[0], msg, sizeof msg) != 0)
-        return ops_send_error(o, req->id, "bad_args", msg) == 0 ? 1 : -1;
+        return replier_error(&o->r, req->id, "bad_args", msg) == 0 ? 1 : -1;
     if (name_len == 0 || memchr(q->name, '\0', name_len) != NULL)
-        return ops_send_error(o, req->id, "bad_args", "name: empty or holds NUL") == 0 ? 1 : -1;
+        return replier_error(&o->r, req->id, "bad_args", "name: empty or holds NUL") == 0 ? 1 : -1;
     if (!have_servers)
         snprintf(q->servers, sizeof q->servers, "%s", DEFAULT_SERVERS);
     /* servers => [] means the host's own resolver configuration. */
@@ -55,7 +55,7 @@ static int read_query(struct ops *o, const struct request *req, struct dns_query
     else if (strcmp(transport, "udp") == 0)
         q->transport = DNS_UDP;
     else
-        return ops_send_error(o, req->id, "bad_args", "transport: must be tcp or udp") == 0 ? 1
+        return replier_error(&o->r, req->id, "bad_args", "transport: must be tcp or udp") == 0 ? 1
                                                                                           : -1;
     if (family[0] == '\0' || strcmp(family, "any") == 0)
         q->families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
@@ -64,7 +64,7 @@ static int read_query(struct ops *o, const struct request *req, struct dns_query
     else if (strcmp(family, "inet6") == 0)
         q->families = DNS_FAMILY_INET6;
     else
-        return ops_send_error(o, req->id, "bad_args", "family: must be inet, inet6 or any") == 0
+        return replier_error(&o->r, req->id, "bad_args", "family: must be inet, inet6 or any") == 0
                    ? 1
                    : -1;
     return 0;
@@ -83,8 +83,8 @@ static int start(struct ops *o, const struct request *req, enum dns_kind kind,
     const char *reason = NULL;
     char detail[256];
     if (dns_start(o->dns, req->id, &q, &reason, detail, sizeof detail) != 0)
-        return ops_send_error(o, req->id, reason, detail);
-    return o->sink_failed ? -1 : 0; /* the answer may already have been sent */
+        return replier_error(&o->r, req->id, reason, detail);
+    return o->r.failed ? -1 : 0; /* the answer may already have been sent */
 }
 
 /* srv #{name := binary(), servers, timeout_ms, tries, transport, family}
@@ -143,15 +143,15 @@ static int encode_srv(ei_x_buff *x, const struct dns_srv *s)
 void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r)
 {
     struct ops *o = ctx;
-    if (o->sink_failed)
+    if (o->r.failed)
         return;
     if (r->reason) {
-        ops_send_error(o, id, r->reason, r->detail);
+        replier_error(&o->r, id, r->reason, r->detail);
         return;
     }
     const struct dns_answer *a = r->answer;
-    ei_x_buff *x = ops_ok_begin(o, id);
-    int bad = x == NULL;
+    ei_x_buff *x = replier_ok_begin(&o->r, id);
+    bool bad = x == NULL;
     if (!bad && r->kind == DNS_LOOKUP_SRV) {
         bad = a->nsrv > 0 && ei_x_encode_list_header(x, (long)a->nsrv);
         for (size_t i = 0; i < a->nsrv && !bad; i++)
@@ -160,10 +160,5 @@ void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r)
     } else if (!bad) {
         bad = encode_addrs(x, a->addrs, a->naddrs);
     }
-    if (bad) {
-        o->counters.ok--;
-        ops_send_error(o, id, "no_memory", "cannot encode the DNS answer");
-        return;
-    }
-    ops_send(o);
+    replier_ok_end(&o->r, bad);
 }

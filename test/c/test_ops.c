@@ -182,8 +182,8 @@ static void packets_without_a_readable_id_are_dropped(void **state)
     assert_int_equal(ops_packet(&f->ops, "\x83\x69\x00", 3), 0);
 
     assert_int_equal(f->out.count, 0);
-    assert_int_equal(f->ops.counters.dropped, 9);
-    assert_int_equal(f->ops.counters.requests, 0);
+    assert_int_equal(f->ops.r.counters.dropped, 9);
+    assert_int_equal(f->ops.r.counters.requests, 0);
 }
 
 static void malformed_after_the_id_gets_an_error_reply(void **state)
@@ -236,7 +236,7 @@ static void malformed_after_the_id_gets_an_error_reply(void **state)
     expect_error(f, 7, 17, "bad_term", "truncated");
     expect_error(f, 8, 18, "bad_term", "truncated");
     expect_error(f, 9, 19, "bad_request", "32 bytes");
-    assert_int_equal(f->ops.counters.errors, 10);
+    assert_int_equal(f->ops.r.counters.errors, 10);
 }
 
 static void bad_arguments_are_named(void **state)
@@ -533,8 +533,8 @@ static void cancel_frees_the_slot_and_silences_the_request(void **state)
     sleep_ms(30);
     assert_int_equal(ops_tick(&f->ops), 0);
     assert_int_equal(f->out.count, 3); /* ping 1 was due, but cancelled */
-    assert_int_equal(f->ops.counters.cancelled, 1);
-    assert_int_equal(f->ops.counters.cancel_noops, 2);
+    assert_int_equal(f->ops.r.counters.cancelled, 1);
+    assert_int_equal(f->ops.r.counters.cancel_noops, 2);
 }
 
 static void cancel_needs_a_positive_id(void **state)
@@ -542,7 +542,7 @@ static void cancel_needs_a_positive_id(void **state)
     struct fixture *f = *state;
     cancel_request(f, 1, 0);
     expect_error(f, 0, 1, "bad_args", "id");
-    assert_int_equal(f->ops.counters.cancel_noops, 0);
+    assert_int_equal(f->ops.r.counters.cancel_noops, 0);
 }
 
 /* One turn of the program's loop over DNS and HTTP (main.c's order). */
