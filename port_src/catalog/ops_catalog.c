@@ -249,7 +249,7 @@ void ops_answer_sent(struct ops *o, struct answer_job *job)
     if (o->r.failed) {
         /* nobody to answer */
     } else if (job->outcome == ANSWER_NOT_ENCODED) {
-        replier_error(&o->r, job->id, "no_memory", "cannot encode the answer");
+        replier_error(&o->r, job->id, "no_memory", REPLIER_NO_MEMORY);
     } else {
         replier_send_built(&o->r, &job->x, job->outcome == ANSWER_OK);
     }

@@ -89,7 +89,7 @@ int replier_ok_end(struct replier *r, bool encode_failed)
         return -1;
     if (encode_failed) {
         r->counters.ok--;
-        return replier_error(r, r->id, "no_memory", "out of memory encoding the reply");
+        return replier_error(r, r->id, "no_memory", REPLIER_NO_MEMORY);
     }
     if ((size_t)r->x.index > r->max_reply) {
         /* An owner reading less than this reply would end the program and

@@ -51,6 +51,9 @@ struct replier {
     bool failed;      /* a reply could not be delivered: the VM is gone */
 };
 
+/* The Detail of the no_memory reply a failed encode gets. */
+#define REPLIER_NO_MEMORY "out of memory encoding the reply"
+
 /* Reads REPLIER_MAX_REPLY_ENV. Returns 0, or -1 when the buffer cannot be had. */
 int replier_init(struct replier *r, struct reply_sink sink);
 void replier_free(struct replier *r);

@@ -22,6 +22,23 @@
 
 #define MAX_REPLIES 16
 
+/* Planting an allocation failure: test_ops is linked with
+ * -Wl,--wrap=ei_x_encode_atom (Makefile), so every ei_x_encode_atom of the
+ * program comes here. Armed with an atom, the next encode of that atom
+ * fails once, as it does when the reply buffer cannot grow. */
+int __real_ei_x_encode_atom(ei_x_buff *x, const char *s);
+int __wrap_ei_x_encode_atom(ei_x_buff *x, const char *s);
+static const char *fail_atom;
+
+int __wrap_ei_x_encode_atom(ei_x_buff *x, const char *s)
+{
+    if (fail_atom != NULL && strcmp(s, fail_atom) == 0) {
+        fail_atom = NULL;
+        return -1;
+    }
+    return __real_ei_x_encode_atom(x, s);
+}
+
 struct captured {
     char *buf[MAX_REPLIES];
     size_t len[MAX_REPLIES];
@@ -868,6 +885,163 @@ static void cancel_ends_a_transfer_mid_body(void **state)
     close(lsock);
 }
 
+/* After an answer failed to encode: it was {Id, error, {no_memory, _}}
+ * (reply n), the failure was spent, and the program answers the next
+ * request as ever. */
+static void expect_no_memory_then_going_on(struct fixture *f, int n, unsigned long long id)
+{
+    assert_null(fail_atom); /* the planted failure was hit */
+    assert_int_equal(f->out.count, n + 1);
+    expect_error(f, n, id, "no_memory", "out of memory");
+    ei_x_buff x;
+    begin(&x, 900, "ping", 3);
+    ei_x_encode_map_header(&x, 0);
+    send_x(f, &x);
+    expect_atom(f, n + 1, 900, "pong");
+}
+
+static void plain_request(struct fixture *f, long id, const char *op)
+{
+    ei_x_buff x;
+    begin(&x, id, op, 3);
+    ei_x_encode_map_header(&x, 0);
+    fail_atom = "ok"; /* the reply's {Id, ok, ...} */
+    send_x(f, &x);
+}
+
+static void ping_out_of_memory_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    plain_request(f, 1, "ping");
+    expect_no_memory_then_going_on(f, 0, 1);
+}
+
+static void info_out_of_memory_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    ei_x_buff x;
+    begin(&x, 2, "info", 3);
+    ei_x_encode_map_header(&x, 0);
+    fail_atom = "libcurl"; /* the last key of the map */
+    send_x(f, &x);
+    expect_no_memory_then_going_on(f, 0, 2);
+    assert_int_equal(f->ops.r.counters.ok, 1); /* the pong; info counted as an error */
+    assert_int_equal(f->ops.r.counters.errors, 1);
+}
+
+static void dist_port_out_of_memory_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    fail_atom = "ok";
+    dist_port_request(f, 3, "a-4370", -1);
+    expect_no_memory_then_going_on(f, 0, 3);
+}
+
+static void deferred_pong_out_of_memory_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    delayed_ping(f, 4, 1);
+    sleep_ms(5);
+    fail_atom = "ok";
+    assert_int_equal(ops_tick(&f->ops), 0);
+    expect_no_memory_then_going_on(f, 0, 4);
+}
+
+/* {Id, addr, #{name, servers => ["127.0.0.1:Port"], transport => udp, family => inet}}. */
+static void addr_request(struct fixture *f, long id, int port)
+{
+    char server[64];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    ei_x_buff x;
+    begin(&x, id, "addr", 3);
+    ei_x_encode_map_header(&x, 4);
+    ei_x_encode_atom(&x, "name");
+    ei_x_encode_binary(&x, "node.example", 12);
+    ei_x_encode_atom(&x, "servers");
+    ei_x_encode_list_header(&x, 1);
+    ei_x_encode_binary(&x, server, (int)strlen(server));
+    ei_x_encode_empty_list(&x);
+    ei_x_encode_atom(&x, "transport");
+    ei_x_encode_atom(&x, "udp");
+    ei_x_encode_atom(&x, "family");
+    ei_x_encode_atom(&x, "inet");
+    send_x(f, &x);
+}
+
+/* Answers the one A question waiting on udp with 127.0.0.1. */
+static void answer_a_question(struct fixture *f, int udp)
+{
+    short rev = 0;
+    for (int i = 0; i < 100 && !(rev & POLLIN); i++)
+        loop_turn_tick(f, udp, POLLIN, &rev, false);
+    assert_true(rev & POLLIN);
+    unsigned char m[512];
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    ssize_t n = recvfrom(udp, m, sizeof m - 16, 0, (struct sockaddr *)&from, &flen);
+    assert_true(n > 12);
+    size_t q = 12;
+    while (q < (size_t)n && m[q] != 0)
+        q += m[q] + 1u;
+    q += 1 + 4; /* the root label, QTYPE and QCLASS */
+    assert_true(q <= (size_t)n);
+    m[2] = 0x81; /* QR, RD */
+    m[3] = 0x80; /* RA, NOERROR */
+    m[6] = 0, m[7] = 1;   /* one answer */
+    m[8] = m[9] = m[10] = m[11] = 0; /* no authority, no additional (EDNS) */
+    static const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1};
+    memcpy(m + q, rr, sizeof rr);
+    assert_int_equal(sendto(udp, m, q + sizeof rr, 0, (struct sockaddr *)&from, flen),
+                     (ssize_t)(q + sizeof rr));
+}
+
+static void dns_answer_out_of_memory_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, udp = bound_socket(SOCK_DGRAM, &port);
+    addr_request(f, 5, port);
+    answer_a_question(f, udp);
+    fail_atom = "ok";
+    for (int i = 0; i < 200 && f->out.count == 0; i++)
+        loop_turn(f, -1, 0, NULL);
+    expect_no_memory_then_going_on(f, 0, 5);
+    /* Unplanted, the same lookup is answered. */
+    addr_request(f, 6, port);
+    answer_a_question(f, udp);
+    for (int i = 0; i < 200 && f->out.count == 2; i++)
+        loop_turn(f, -1, 0, NULL);
+    reply_at(f, 2, 6, "ok");
+    close(udp);
+}
+
+static void catalog_answer_out_of_memory_is_answered(void **state)
+{
+    struct fixture *f = *state;
+    int lsock;
+    held_request(f, 7, "127.0.0.1", &lsock);
+    int conn = accept_turning(f, lsock);
+    char buf[4096];
+    for (int i = 0; i < 200; i++) {
+        loop_turn(f, conn, POLLIN, NULL);
+        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            break;
+    }
+    static const char body[] = "[{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},"
+                               "\"Service\":{\"ID\":\"s1\",\"Service\":\"web\","
+                               "\"Address\":\"10.0.1.1\",\"Port\":4001}}]";
+    char head[256];
+    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        "X-Consul-Index: 5\r\nContent-Length: %zu\r\n\r\n", sizeof body - 1);
+    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
+    assert_int_equal(send(conn, body, sizeof body - 1, 0), (ssize_t)(sizeof body - 1));
+    fail_atom = "ok";
+    for (int i = 0; i < 400 && f->out.count == 0; i++)
+        loop_turn(f, -1, 0, NULL);
+    expect_no_memory_then_going_on(f, 0, 7);
+    close(conn);
+    close(lsock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +1066,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_being_resolved, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_drops_an_answer_on_the_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_mid_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(ping_out_of_memory_is_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(info_out_of_memory_is_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(dist_port_out_of_memory_is_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_pong_out_of_memory_is_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(dns_answer_out_of_memory_is_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(catalog_answer_out_of_memory_is_answered, setup,
+                                        teardown),
     };
     ei_init();
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
