@@ -89,9 +89,9 @@ static int run_port(void)
     struct pollfd *fds = NULL;
     size_t fds_cap = 0;
     for (;;) {
-        /* stdin first, then the sockets of DNS lookups, then of HTTP
-         * requests: every one of them, however many libcurl opens. */
-        size_t cap = 3 + DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + (o.http ? http_nfds(o.http) : 0);
+        /* stdin first, then every backend's descriptors (ops.h), however
+         * many libcurl opens, then stdout while replies wait. */
+        size_t cap = 2 + ops_nfds(&o);
         if (cap > fds_cap) {
             struct pollfd *grown = realloc(fds, cap * sizeof *grown);
             if (grown == NULL) {
@@ -103,12 +103,8 @@ static int run_port(void)
             fds_cap = cap;
         }
         fds[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-        size_t ndns = dns_poll_fds(o.dns, fds + 1, cap - 1);
-        size_t nhttp = o.http ? http_poll_fds(o.http, fds + 1 + ndns, cap - 2 - ndns) : 0;
-        /* Last, answers read off the loop (answer_worker.h). */
-        size_t nfds = 1 + ndns + nhttp;
-        if (ops_answer_fd(&o) >= 0)
-            fds[nfds++] = (struct pollfd){.fd = ops_answer_fd(&o), .events = POLLIN};
+        size_t nbackends = ops_poll_fds(&o, fds + 1, cap - 2);
+        size_t nfds = 1 + nbackends;
         size_t out = nfds;
         if (frame_writer_pending(&writer))
             fds[nfds++] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
@@ -122,9 +118,7 @@ static int run_port(void)
             continue;
         if (out < nfds && fds[out].revents != 0 && frame_writer_flush(&writer) != 0)
             break; /* stdout closed: the VM is gone */
-        dns_process(o.dns, fds + 1, ndns);
-        if (o.http)
-            http_process(o.http, fds + 1 + ndns, nhttp);
+        ops_process(&o, fds + 1, nbackends);
         if (ops_tick(&o) != 0 || o.r.failed)
             break; /* stdout closed: the VM is gone */
 

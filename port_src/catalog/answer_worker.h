@@ -23,7 +23,7 @@
 #include "catalog_request.h"
 
 /* Answers with up to this many members are encoded on the loop instead
- * (ops_http.c): well under a millisecond each, and never queued behind a
+ * (ops_catalog.c): well under a millisecond each, and never queued behind a
  * big one. */
 #define ANSWER_INLINE_MEMBERS 64
 

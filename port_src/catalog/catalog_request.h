@@ -1,7 +1,7 @@
 /*
  * catalog_request.h - the GET that asks Consul or Nomad for a service's
  * instances: path, query parameters (escaped), token header, timeouts. Used
- * by the port operations (ops_http.c) and the command line (cli.c).
+ * by the port operations (ops_catalog.c) and the command line (cli.c).
  */
 #ifndef CARAVAN_CATALOG_REQUEST_H
 #define CARAVAN_CATALOG_REQUEST_H
@@ -37,12 +37,6 @@ struct catalog_query {
 };
 
 void catalog_query_init(struct catalog_query *q, enum catalog_api api);
-
-/* Reads the argument map of a consul_health or nomad_services request into
- * q (defined in ops_http.c). Returns 0, or -1 with msg set. */
-struct request;
-int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *q,
-                  char *msg, size_t msglen);
 
 /* Refuses what Consul refuses (its "Consistency Modes" and "Agent Caching"
  * docs; a 400 otherwise): a consistency other than default, stale or

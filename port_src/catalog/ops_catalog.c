@@ -1,5 +1,5 @@
-/* ops_http.c - the HTTP operations `consul_health' and `nomad_services';
- * see docs/protocol.md. Arguments become a GET (http.c); the body is read by
+/* ops_catalog.c - the catalog backend: the operations `consul_health' and
+ * `nomad_services'; see ops_catalog.h and docs/protocol.md. Arguments become a GET (http.c); the body is read by
  * catalog.c as it arrives, possibly minutes later for a blocking query, and
  * never held whole. */
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "answer_worker.h"
 #include "http_detail.h"
 #include "http_header.h"
-#include "ops.h"
+#include "ops_catalog.h"
 #include "url.h"
 
 #define MAX_MAX_BYTES (256LL * 1024 * 1024)
@@ -20,6 +20,16 @@
 #define MAX_WAIT_MS (10LL * 60 * 1000)
 /* max_stale_ms: a day; caravan_options takes the same range. */
 #define MAX_STALE_MS (24LL * 60 * 60 * 1000)
+
+struct catalog_backend {
+    struct replier *r;
+    struct http *http;             /* made on the first request: it loads libcurl */
+    struct answer_worker *answers; /* made on the first big 200 answer */
+    size_t nhttp;                  /* how many of the last polled fds were http's */
+};
+
+static void on_done(void *ctx, uint64_t id, void *user, const struct http_result *r);
+static void answer_sent(struct catalog_backend *o, struct answer_job *job);
 
 /* A request in flight: its answer is read as it arrives. */
 struct pending {
@@ -45,7 +55,7 @@ static int on_body_piece(void *user, const char *data, size_t len)
     return catalog_stream_feed(&p->stream, data, len, &err);
 }
 
-int ops_http_args(const struct request *req, enum catalog_api api, struct catalog_query *a,
+int ops_catalog_args(const struct request *req, enum catalog_api api, struct catalog_query *a,
                   char *msg, size_t msglen)
 {
     catalog_query_init(a, api);
@@ -123,22 +133,22 @@ int ops_http_args(const struct request *req, enum catalog_api api, struct catalo
     return 0;
 }
 
-static int start(struct ops *o, const struct request *req, enum catalog_api api)
+static int start(struct catalog_backend *o, const struct request *req, enum catalog_api api)
 {
     char msg[512];
     struct catalog_query a;
     struct http_request r;
-    if (ops_http_args(req, api, &a, msg, sizeof msg) != 0)
-        return replier_error(&o->r, req->id, "bad_args", msg);
+    if (ops_catalog_args(req, api, &a, msg, sizeof msg) != 0)
+        return replier_error(o->r, req->id, "bad_args", msg);
     a.api = api;
     if (catalog_request_build(&a, &r) != 0)
-        return replier_error(&o->r, req->id, "bad_args", "url or parameters too long");
-    if (o->http == NULL && (o->http = http_new(ops_http_done, o)) == NULL)
-        return replier_error(&o->r, req->id, "http_error",
+        return replier_error(o->r, req->id, "bad_args", "url or parameters too long");
+    if (o->http == NULL && (o->http = http_new(on_done, o)) == NULL)
+        return replier_error(o->r, req->id, "http_error",
                               "libcurl could not be loaded (is libcurl4 installed?)");
     struct pending *p = calloc(1, sizeof *p);
     if (p == NULL)
-        return replier_error(&o->r, req->id, "no_memory", "cannot allocate the request");
+        return replier_error(o->r, req->id, "no_memory", "cannot allocate the request");
     snprintf(p->token, sizeof p->token, "%s", a.token);
     p->max_stale_ms = a.max_stale_ms;
     members_init(&p->members);
@@ -147,7 +157,7 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
     const char *reason = NULL;
     if (http_start(o->http, req->id, &r, p, &reason, msg, sizeof msg) != 0) {
         pending_free(p);
-        return replier_error(&o->r, req->id, reason, msg);
+        return replier_error(o->r, req->id, reason, msg);
     }
     return 0;
 }
@@ -155,27 +165,27 @@ static int start(struct ops *o, const struct request *req, enum catalog_api api)
 /* consul_health #{url, service, token, index, wait_ms, passing, tag, dc, tagged_address,
  *                 timeout_ms, max_bytes, ca_file, cert_file, key_file}
  *   -> #{index, members => [#{address, port, node, id}]} */
-int ops_http_consul(struct ops *o, const struct request *req)
+static int op_consul(void *state, const struct request *req)
 {
-    return start(o, req, API_CONSUL);
+    return start(state, req, API_CONSUL);
 }
 
 /* nomad_services #{url, service, token, index, wait_ms, namespace, next_token, per_page, ...}
  *   -> #{index, next_token, members} */
-int ops_http_nomad(struct ops *o, const struct request *req)
+static int op_nomad(void *state, const struct request *req)
 {
-    return start(o, req, API_NOMAD);
+    return start(state, req, API_NOMAD);
 }
 
-void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r)
+static void on_done(void *ctx, uint64_t id, void *user, const struct http_result *r)
 {
-    struct ops *o = ctx;
+    struct catalog_backend *o = ctx;
     struct pending *p = user;
     char detail[256];
-    if (o->r.failed)
+    if (o->r->failed)
         goto done;
     if (r->reason) {
-        replier_error(&o->r, id, r->reason, r->detail);
+        replier_error(o->r, id, r->reason, r->detail);
         goto done;
     }
     const struct http_response *resp = r->response;
@@ -185,13 +195,13 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
                            : resp->status == 404                       ? "not_found"
                            : resp->status >= 500                       ? "server_error"
                                                                        : "http_status";
-        replier_error(&o->r, id, reason, detail);
+        replier_error(o->r, id, reason, detail);
         goto done;
     }
     /* A stale answer is an error: the caller keeps the listing it had. */
     if (p->stream.api == API_CONSUL &&
         http_header_fresh(resp, p->max_stale_ms, detail, sizeof detail) != 0) {
-        replier_error(&o->r, id, "stale", detail);
+        replier_error(o->r, id, "stale", detail);
         goto done;
     }
     /* The members were read as the body arrived; encoding many of them
@@ -199,7 +209,7 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
      * the loop. */
     struct answer_job *job = calloc(1, sizeof *job);
     if (job == NULL) {
-        replier_error(&o->r, id, "no_memory", "cannot allocate the answer");
+        replier_error(o->r, id, "no_memory", "cannot allocate the answer");
         goto done;
     }
     job->id = id;
@@ -218,46 +228,47 @@ void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result 
         o->answers = answer_worker_new();
     if (small || o->answers == NULL || answer_worker_submit(o->answers, job) != 0) {
         answer_job_run(job); /* no thread to be had: here, then */
-        ops_answer_sent(o, job);
+        answer_sent(o, job);
     }
 done:
     pending_free(p);
 }
 
-void ops_answer_sent(struct ops *o, struct answer_job *job)
+static void answer_sent(struct catalog_backend *o, struct answer_job *job)
 {
     if (job->skipped > 0) {
-        o->r.counters.entries_skipped += job->skipped;
+        o->r->counters.entries_skipped += job->skipped;
         fprintf(stderr, "caravan_port: %s answer: unusable entries dropped: %zu (%s)\n",
                 job->api == API_CONSUL ? "Consul" : "Nomad", job->skipped, job->skip_reason);
     }
-    if (!o->r.failed && job->outcome != ANSWER_NOT_ENCODED &&
-        (size_t)job->x.index > o->r.max_reply) {
+    if (!o->r->failed && job->outcome != ANSWER_NOT_ENCODED &&
+        (size_t)job->x.index > o->r->max_reply) {
         /* IMPORTANT: the owner would kill the program over this reply, and
          * every request in flight with it (ops.h). */
         char detail[256];
         snprintf(detail, sizeof detail,
                  "the answer (%zu members) encodes to %zu bytes, over the %zu a reply may "
                  "have; narrow the query (tag, namespace, per_page)",
-                 job->members_n, (size_t)job->x.index, o->r.max_reply);
+                 job->members_n, (size_t)job->x.index, o->r->max_reply);
         ei_x_free(&job->x); /* the big buffer goes now, not with the job */
         if (ei_x_new(&job->x) == 0 && reply_error(&job->x, job->id, "too_large", detail) == 0)
             job->outcome = ANSWER_ERROR;
         else
             job->outcome = ANSWER_NOT_ENCODED;
     }
-    if (o->r.failed) {
+    if (o->r->failed) {
         /* nobody to answer */
     } else if (job->outcome == ANSWER_NOT_ENCODED) {
-        replier_error(&o->r, job->id, "no_memory", REPLIER_NO_MEMORY);
+        replier_error(o->r, job->id, "no_memory", REPLIER_NO_MEMORY);
     } else {
-        replier_send_built(&o->r, &job->x, job->outcome == ANSWER_OK);
+        replier_send_built(o->r, &job->x, job->outcome == ANSWER_OK);
     }
     answer_job_free(job);
 }
 
-int ops_http_cancel(struct ops *o, uint64_t id)
+static int b_cancel(void *state, uint64_t id)
 {
+    struct catalog_backend *o = state;
     void *user = NULL;
     if (o->http != NULL && http_cancel(o->http, id, &user)) {
         pending_free(user);
@@ -266,14 +277,100 @@ int ops_http_cancel(struct ops *o, uint64_t id)
     return o->answers != NULL && answer_worker_cancel(o->answers, id);
 }
 
-int ops_answers_collect(struct ops *o)
+static int b_tick(void *state)
 {
+    struct catalog_backend *o = state;
     struct answer_job *job;
     while (o->answers != NULL && (job = answer_worker_take(o->answers)) != NULL) {
         if (job->cancelled) /* its owner said cancel: nobody waits for it */
             answer_job_free(job);
         else
-            ops_answer_sent(o, job);
+            answer_sent(o, job);
     }
-    return o->r.failed ? -1 : 0;
+    return o->r->failed ? -1 : 0;
+}
+
+static const struct backend_op catalog_ops[] = {
+    {"consul_health", op_consul},
+    {"nomad_services", op_nomad},
+};
+
+static size_t b_nfds(const void *state)
+{
+    const struct catalog_backend *o = state;
+    return (o->http ? http_nfds(o->http) : 0) + 1; /* and the answer worker's */
+}
+
+/* libcurl's sockets, then the answer worker's fd (answer_worker.h). */
+static size_t b_poll_fds(void *state, struct pollfd *fds, size_t cap)
+{
+    struct catalog_backend *o = state;
+    size_t n = o->http ? http_poll_fds(o->http, fds, cap) : 0;
+    o->nhttp = n;
+    if (o->answers != NULL && n < cap)
+        fds[n++] = (struct pollfd){.fd = answer_worker_fd(o->answers), .events = POLLIN};
+    return n;
+}
+
+static int b_timeout(void *state, int cap)
+{
+    struct catalog_backend *o = state;
+    return o->http ? http_timeout(o->http, cap) : cap;
+}
+
+/* The worker's fd needs nothing here: b_tick takes its answers. */
+static void b_process(void *state, const struct pollfd *fds, size_t n)
+{
+    struct catalog_backend *o = state;
+    if (o->http)
+        http_process(o->http, fds, n < o->nhttp ? n : o->nhttp);
+}
+
+static uint64_t b_inflight(const void *state)
+{
+    const struct catalog_backend *o = state;
+    return o->http ? http_inflight(o->http) : 0;
+}
+
+static void b_free(void *state)
+{
+    struct catalog_backend *o = state;
+    if (o == NULL)
+        return;
+    /* http_free hands every unanswered request back through on_done so
+     * that its state is freed; the replier sends nothing any more. */
+    http_free(o->http);
+    answer_worker_free(o->answers);
+    free(o);
+}
+
+int ops_catalog_backend(struct backend *b, struct replier *r)
+{
+    struct catalog_backend *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return -1;
+    o->r = r;
+    *b = (struct backend){.state = o,
+                          .ops = catalog_ops,
+                          .nops = sizeof catalog_ops / sizeof catalog_ops[0],
+                          .nfds = b_nfds,
+                          .poll_fds = b_poll_fds,
+                          .timeout = b_timeout,
+                          .process = b_process,
+                          .tick = b_tick,
+                          .cancel = b_cancel,
+                          .inflight_key = "http_inflight",
+                          .inflight = b_inflight,
+                          .free = b_free};
+    return 0;
+}
+
+bool ops_catalog_http_loaded(const struct backend *b)
+{
+    return ((const struct catalog_backend *)b->state)->http != NULL;
+}
+
+bool ops_catalog_has_worker(const struct backend *b)
+{
+    return ((const struct catalog_backend *)b->state)->answers != NULL;
 }

@@ -7,9 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "answer_worker.h"
 #include "clock.h"
 #include "dist_port.h"
+#include "http.h"
+#include "ops_catalog.h"
+#include "ops_dns.h"
 #include "term.h"
 
 /* Room for one sentence naming a node of up to 255 bytes. */
@@ -74,8 +76,9 @@ static int op_cancel(struct ops *o, const struct request *req)
     };
     if (term_args_parse(req, spec, 1, msg, sizeof msg) != 0)
         return replier_error(&o->r, req->id, "bad_args", msg);
-    int found = deferred_cancel(&o->deferred, (uint64_t)id) || dns_cancel(o->dns, (uint64_t)id) ||
-                ops_http_cancel(o, (uint64_t)id);
+    int found = deferred_cancel(&o->deferred, (uint64_t)id);
+    for (size_t i = 0; i < OPS_BACKENDS && !found; i++)
+        found = o->backends[i].cancel(o->backends[i].state, (uint64_t)id);
     if (found)
         o->r.counters.cancelled++;
     else
@@ -86,6 +89,16 @@ static int op_cancel(struct ops *o, const struct request *req)
 static int encode_counter(ei_x_buff *x, const char *key, unsigned long long value)
 {
     return ei_x_encode_atom(x, key) || ei_x_encode_ulonglong(x, value);
+}
+
+static int encode_inflight(ei_x_buff *x, const struct ops *o)
+{
+    for (size_t i = 0; i < OPS_BACKENDS; i++) {
+        const struct backend *b = &o->backends[i];
+        if (encode_counter(x, b->inflight_key, b->inflight(b->state)))
+            return -1;
+    }
+    return 0;
 }
 
 /* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred,
@@ -102,7 +115,7 @@ static int op_info(struct ops *o, const struct request *req)
     /* replier_ok_begin counts this reply first, so that it sees itself. */
     ei_x_buff *x = replier_ok_begin(&o->r, req->id);
     const struct replier_counters *c = &o->r.counters;
-    bool bad = x == NULL || ei_x_encode_map_header(x, 14) ||
+    bool bad = x == NULL || ei_x_encode_map_header(x, 12 + OPS_BACKENDS) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
@@ -110,8 +123,7 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "requests", c->requests) || encode_counter(x, "ok", c->ok) ||
         encode_counter(x, "errors", c->errors) || encode_counter(x, "dropped", c->dropped) ||
         encode_counter(x, "deferred", o->deferred.count) ||
-        encode_counter(x, "dns_inflight", dns_inflight(o->dns)) ||
-        encode_counter(x, "http_inflight", o->http ? http_inflight(o->http) : 0) ||
+        encode_inflight(x, o) ||
         encode_counter(x, "entries_skipped", c->entries_skipped) ||
         encode_counter(x, "cancelled", c->cancelled) ||
         encode_counter(x, "cancel_noops", c->cancel_noops) ||
@@ -123,14 +135,10 @@ static const struct {
     const char *name;
     op_handler handler;
 } op_table[] = {
-    {"addr", ops_dns_addr},
     {"cancel", op_cancel},
-    {"consul_health", ops_http_consul},
     {"dist_port", op_dist_port},
     {"info", op_info},
-    {"nomad_services", ops_http_nomad},
     {"ping", op_ping},
-    {"srv", ops_dns_srv},
 };
 
 int ops_init(struct ops *o, struct reply_sink sink)
@@ -139,24 +147,22 @@ int ops_init(struct ops *o, struct reply_sink sink)
     o->started_ms = clock_now_ms();
     if (replier_init(&o->r, sink) != 0)
         return -1;
-    o->dns = dns_new(ops_dns_done, o);
-    if (o->dns == NULL) {
+    if (ops_dns_backend(&o->backends[0], &o->r) != 0 ||
+        ops_catalog_backend(&o->backends[1], &o->r) != 0) {
         ops_free(o);
         return -1;
     }
-    /* o->http is made on the first HTTP request (ops_http.c): it loads
-     * libcurl, which most instances of the program never need. */
     return 0;
 }
 
 void ops_free(struct ops *o)
 {
-    /* http_free hands every unanswered request back through ops_http_done
-     * so that its state is freed; nobody is listening for replies now. */
+    /* Freeing a backend hands its unanswered requests back to it so that
+     * their state is freed; nobody is listening for replies now. */
     o->r.failed = true;
-    http_free(o->http);
-    answer_worker_free(o->answers);
-    dns_free(o->dns);
+    for (size_t i = OPS_BACKENDS; i-- > 0;)
+        if (o->backends[i].free != NULL)
+            o->backends[i].free(o->backends[i].state);
     replier_free(&o->r);
 }
 
@@ -184,6 +190,12 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
     for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
         if (strcmp(op_table[i].name, req.op) == 0)
             return op_table[i].handler(o, &req);
+    for (size_t i = 0; i < OPS_BACKENDS; i++) {
+        const struct backend *b = &o->backends[i];
+        for (size_t j = 0; j < b->nops; j++)
+            if (strcmp(b->ops[j].name, req.op) == 0)
+                return b->ops[j].fn(b->state, &req);
+    }
 
     char msg[MSG_MAX];
     snprintf(msg, sizeof msg, "no operation '%s'", req.op);
@@ -193,23 +205,48 @@ int ops_packet(struct ops *o, const char *buf, size_t len)
 int ops_timeout(const struct ops *o, int cap)
 {
     int t = deferred_timeout(&o->deferred, clock_now_ms(), cap);
-    t = dns_timeout(o->dns, t);
-    return o->http ? http_timeout(o->http, t) : t;
+    for (size_t i = 0; i < OPS_BACKENDS; i++)
+        t = o->backends[i].timeout(o->backends[i].state, t);
+    return t;
 }
 
-int ops_answer_fd(const struct ops *o)
+size_t ops_nfds(const struct ops *o)
 {
-    return o->answers ? answer_worker_fd(o->answers) : -1;
+    size_t n = 0;
+    for (size_t i = 0; i < OPS_BACKENDS; i++)
+        n += o->backends[i].nfds(o->backends[i].state);
+    return n;
+}
+
+size_t ops_poll_fds(struct ops *o, struct pollfd *fds, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < OPS_BACKENDS; i++) {
+        o->polled[i] = o->backends[i].poll_fds(o->backends[i].state, fds + n, cap - n);
+        n += o->polled[i];
+    }
+    return n;
+}
+
+void ops_process(struct ops *o, const struct pollfd *fds, size_t n)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < OPS_BACKENDS && at <= n; i++) {
+        size_t k = o->polled[i] < n - at ? o->polled[i] : n - at;
+        o->backends[i].process(o->backends[i].state, fds + at, k);
+        at += k;
+    }
 }
 
 int ops_tick(struct ops *o)
 {
-    if (ops_answers_collect(o) != 0)
-        return -1;
+    for (size_t i = 0; i < OPS_BACKENDS; i++)
+        if (o->backends[i].tick != NULL && o->backends[i].tick(o->backends[i].state) != 0)
+            return -1;
     uint64_t id;
     int64_t now = clock_now_ms();
     while (deferred_pop_due(&o->deferred, now, &id))
         if (replier_ok_atom(&o->r, id, "pong") != 0)
             return -1;
-    return 0;
+    return o->r.failed ? -1 : 0;
 }

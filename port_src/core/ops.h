@@ -13,20 +13,23 @@
 #include <ei.h>
 #include <stdint.h>
 
+#include <poll.h>
+
+#include "backend.h"
 #include "deferred.h"
-#include "dns.h"
-#include "http.h"
 #include "replier.h"
 #include "term.h"
 
 /* CARAVAN_VERSION comes from the Makefile (erl_src/caravan.app.src's vsn). */
 
+/* DNS, then the catalog (Consul and Nomad over HTTP). */
+#define OPS_BACKENDS 2
+
 struct ops {
     struct replier r; /* every reply goes through it (replier.h) */
     struct deferred deferred;
-    struct dns *dns;
-    struct http *http;
-    struct answer_worker *answers; /* made on the first 200 answer */
+    struct backend backends[OPS_BACKENDS];
+    size_t polled[OPS_BACKENDS]; /* how many fds each added in ops_poll_fds */
     int64_t started_ms;
 };
 
@@ -46,24 +49,11 @@ int ops_timeout(const struct ops *o, int cap);
 /* Sends deferred replies that are due. Returns 0, or -1 when the sink failed. */
 int ops_tick(struct ops *o);
 
-/* Handlers defined in ops_dns.c. */
-int ops_dns_srv(struct ops *o, const struct request *req);
-int ops_dns_addr(struct ops *o, const struct request *req);
-void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r);
-
-/* Handlers defined in ops_http.c. */
-int ops_http_consul(struct ops *o, const struct request *req);
-int ops_http_nomad(struct ops *o, const struct request *req);
-void ops_http_done(void *ctx, uint64_t id, void *user, const struct http_result *r);
-/* Ends HTTP request id (in flight or its answer on the worker thread);
- * returns 1, or 0 when there is none. */
-int ops_http_cancel(struct ops *o, uint64_t id);
-/* Sends the replies of answers read on the worker thread (answer_worker.h);
- * returns -1 when the sink failed. ops_answer_fd is the fd to poll for
- * them, or -1. */
-struct answer_job;
-int ops_answers_collect(struct ops *o);
-void ops_answer_sent(struct ops *o, struct answer_job *job);
-int ops_answer_fd(const struct ops *o);
+/* The loop's part: the most fds the backends may add now; adding them
+ * (returns how many); handing each its own with revents, in the same
+ * order. The loop names no backend. */
+size_t ops_nfds(const struct ops *o);
+size_t ops_poll_fds(struct ops *o, struct pollfd *fds, size_t cap);
+void ops_process(struct ops *o, const struct pollfd *fds, size_t n);
 
 #endif

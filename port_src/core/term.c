@@ -351,7 +351,7 @@ int term_args_parse(const struct request *req, const struct term_arg *spec, size
                     size_t msglen)
 {
     int idx = as_index(req->args), arity = 0;
-    bool seen[32] = {false}; /* ops_http.c's Consul table has 17 */
+    bool seen[32] = {false}; /* ops_catalog.c's Consul table has 17 */
 
     if (n > sizeof seen / sizeof seen[0]) {
         snprintf(msg, msglen, "internal: argument table too long");

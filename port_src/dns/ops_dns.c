@@ -1,14 +1,17 @@
-/* ops_dns.c - the DNS operations `srv' and `addr'; see docs/protocol.md.
+/* ops_dns.c - the DNS backend: the operations `srv' and `addr'; see ops_dns.h.
  *
  * Arguments are read here, the lookup runs in dns.c, and the answer is
- * encoded by ops_dns_done() when it arrives (possibly much later, and after
+ * encoded by on_done() when it arrives (possibly much later, and after
  * other requests have been answered). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "ops.h"
+#include <stdlib.h>
+
+#include "dns.h"
+#include "ops_dns.h"
 
 /* Consul's agent answers DNS here; the default when no servers are given. */
 #define DEFAULT_SERVERS "127.0.0.1:8600"
@@ -17,8 +20,13 @@
 #define MAX_TIMEOUT_MS 60000
 #define MAX_TRIES 10
 
+struct dns_backend {
+    struct dns *dns;
+    struct replier *r;
+};
+
 /* Reads the arguments common to both lookups; transport defaults differ. */
-static int read_query(struct ops *o, const struct request *req, struct dns_query *q,
+static int read_query(struct dns_backend *o, const struct request *req, struct dns_query *q,
                       enum dns_transport default_transport)
 {
     char msg[512], transport[8] = "", family[8] = "";
@@ -39,9 +47,9 @@ static int read_query(struct ops *o, const struct request *req, struct dns_query
     };
 
     if (term_args_parse(req, spec, sizeof spec / sizeof spec[0], msg, sizeof msg) != 0)
-        return replier_error(&o->r, req->id, "bad_args", msg) == 0 ? 1 : -1;
+        return replier_error(o->r, req->id, "bad_args", msg) == 0 ? 1 : -1;
     if (name_len == 0 || memchr(q->name, '\0', name_len) != NULL)
-        return replier_error(&o->r, req->id, "bad_args", "name: empty or holds NUL") == 0 ? 1 : -1;
+        return replier_error(o->r, req->id, "bad_args", "name: empty or holds NUL") == 0 ? 1 : -1;
     if (!have_servers)
         snprintf(q->servers, sizeof q->servers, "%s", DEFAULT_SERVERS);
     /* servers => [] means the host's own resolver configuration. */
@@ -55,7 +63,7 @@ static int read_query(struct ops *o, const struct request *req, struct dns_query
     else if (strcmp(transport, "udp") == 0)
         q->transport = DNS_UDP;
     else
-        return replier_error(&o->r, req->id, "bad_args", "transport: must be tcp or udp") == 0 ? 1
+        return replier_error(o->r, req->id, "bad_args", "transport: must be tcp or udp") == 0 ? 1
                                                                                           : -1;
     if (family[0] == '\0' || strcmp(family, "any") == 0)
         q->families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
@@ -64,13 +72,13 @@ static int read_query(struct ops *o, const struct request *req, struct dns_query
     else if (strcmp(family, "inet6") == 0)
         q->families = DNS_FAMILY_INET6;
     else
-        return replier_error(&o->r, req->id, "bad_args", "family: must be inet, inet6 or any") == 0
+        return replier_error(o->r, req->id, "bad_args", "family: must be inet, inet6 or any") == 0
                    ? 1
                    : -1;
     return 0;
 }
 
-static int start(struct ops *o, const struct request *req, enum dns_kind kind,
+static int start(struct dns_backend *o, const struct request *req, enum dns_kind kind,
                  enum dns_transport default_transport)
 {
     struct dns_query q;
@@ -83,22 +91,22 @@ static int start(struct ops *o, const struct request *req, enum dns_kind kind,
     const char *reason = NULL;
     char detail[256];
     if (dns_start(o->dns, req->id, &q, &reason, detail, sizeof detail) != 0)
-        return replier_error(&o->r, req->id, reason, detail);
-    return o->r.failed ? -1 : 0; /* the answer may already have been sent */
+        return replier_error(o->r, req->id, reason, detail);
+    return o->r->failed ? -1 : 0; /* the answer may already have been sent */
 }
 
 /* srv #{name := binary(), servers, timeout_ms, tries, transport, family}
  *   -> [#{priority, weight, port, target, addresses}] */
-int ops_dns_srv(struct ops *o, const struct request *req)
+static int op_srv(void *state, const struct request *req)
 {
-    return start(o, req, DNS_LOOKUP_SRV, DNS_TCP);
+    return start(state, req, DNS_LOOKUP_SRV, DNS_TCP);
 }
 
 /* addr #{name := binary(), servers, timeout_ms, tries, transport, family}
  *   -> [inet:ip_address()] */
-int ops_dns_addr(struct ops *o, const struct request *req)
+static int op_addr(void *state, const struct request *req)
 {
-    return start(o, req, DNS_LOOKUP_ADDR, DNS_UDP);
+    return start(state, req, DNS_LOOKUP_ADDR, DNS_UDP);
 }
 
 /* {A,B,C,D} or the eight 16-bit groups of an IPv6 address. */
@@ -140,17 +148,17 @@ static int encode_srv(ei_x_buff *x, const struct dns_srv *s)
            ei_x_encode_atom(x, "addresses") || encode_addrs(x, s->addrs, s->naddrs);
 }
 
-void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r)
+static void on_done(void *ctx, uint64_t id, const struct dns_result *r)
 {
-    struct ops *o = ctx;
-    if (o->r.failed)
+    struct dns_backend *o = ctx;
+    if (o->r->failed)
         return;
     if (r->reason) {
-        replier_error(&o->r, id, r->reason, r->detail);
+        replier_error(o->r, id, r->reason, r->detail);
         return;
     }
     const struct dns_answer *a = r->answer;
-    ei_x_buff *x = replier_ok_begin(&o->r, id);
+    ei_x_buff *x = replier_ok_begin(o->r, id);
     bool bad = x == NULL;
     if (!bad && r->kind == DNS_LOOKUP_SRV) {
         bad = a->nsrv > 0 && ei_x_encode_list_header(x, (long)a->nsrv);
@@ -160,5 +168,75 @@ void ops_dns_done(void *ctx, uint64_t id, const struct dns_result *r)
     } else if (!bad) {
         bad = encode_addrs(x, a->addrs, a->naddrs);
     }
-    replier_ok_end(&o->r, bad);
+    replier_ok_end(o->r, bad);
+}
+
+static const struct backend_op dns_ops[] = {
+    {"addr", op_addr},
+    {"srv", op_srv},
+};
+
+static size_t b_nfds(const void *state)
+{
+    (void)state;
+    return DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL;
+}
+
+static size_t b_poll_fds(void *state, struct pollfd *fds, size_t cap)
+{
+    return dns_poll_fds(((struct dns_backend *)state)->dns, fds, cap);
+}
+
+static int b_timeout(void *state, int cap)
+{
+    return dns_timeout(((struct dns_backend *)state)->dns, cap);
+}
+
+static void b_process(void *state, const struct pollfd *fds, size_t n)
+{
+    dns_process(((struct dns_backend *)state)->dns, fds, n);
+}
+
+static int b_cancel(void *state, uint64_t id)
+{
+    return dns_cancel(((struct dns_backend *)state)->dns, id);
+}
+
+static uint64_t b_inflight(const void *state)
+{
+    return dns_inflight(((const struct dns_backend *)state)->dns);
+}
+
+static void b_free(void *state)
+{
+    struct dns_backend *s = state;
+    if (s != NULL)
+        dns_free(s->dns);
+    free(s);
+}
+
+int ops_dns_backend(struct backend *b, struct replier *r)
+{
+    struct dns_backend *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -1;
+    s->r = r;
+    s->dns = dns_new(on_done, s);
+    if (s->dns == NULL) {
+        free(s);
+        return -1;
+    }
+    *b = (struct backend){.state = s,
+                          .ops = dns_ops,
+                          .nops = sizeof dns_ops / sizeof dns_ops[0],
+                          .nfds = b_nfds,
+                          .poll_fds = b_poll_fds,
+                          .timeout = b_timeout,
+                          .process = b_process,
+                          .tick = NULL,
+                          .cancel = b_cancel,
+                          .inflight_key = "dns_inflight",
+                          .inflight = b_inflight,
+                          .free = b_free};
+    return 0;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "ops_catalog.h"
 
 #define MAX_REPLIES 16
 
@@ -562,7 +563,17 @@ static void cancel_needs_a_positive_id(void **state)
     assert_int_equal(f->ops.r.counters.cancel_noops, 0);
 }
 
-/* One turn of the program's loop over DNS and HTTP (main.c's order). */
+/* Requests in flight of the backend info reports under key. */
+static uint64_t inflight(struct fixture *f, const char *key)
+{
+    for (size_t i = 0; i < OPS_BACKENDS; i++)
+        if (strcmp(f->ops.backends[i].inflight_key, key) == 0)
+            return f->ops.backends[i].inflight(f->ops.backends[i].state);
+    fail_msg("no backend reports %s", key);
+    return 0;
+}
+
+/* One turn of the program's loop over the backends (main.c's order). */
 static void loop_turn_tick(struct fixture *f, int extra_fd, short extra_events, short *revents,
                            bool tick);
 
@@ -575,20 +586,18 @@ static void loop_turn(struct fixture *f, int extra_fd, short extra_events, short
 static void loop_turn_tick(struct fixture *f, int extra_fd, short extra_events, short *revents,
                            bool tick)
 {
-    struct pollfd fds[DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL + HTTP_MAX_SOCKETS + 2];
-    size_t ndns = dns_poll_fds(f->ops.dns, fds, DNS_MAX_CHANNELS * DNS_MAX_SOCKS_PER_CHANNEL);
-    size_t nhttp = f->ops.http ? http_poll_fds(f->ops.http, fds + ndns, HTTP_MAX_SOCKETS) : 0;
-    size_t n = ndns + nhttp;
+    size_t cap = ops_nfds(&f->ops) + 1;
+    struct pollfd *fds = calloc(cap, sizeof *fds);
+    size_t nb = ops_poll_fds(&f->ops, fds, cap - 1), n = nb;
     if (extra_fd >= 0)
         fds[n++] = (struct pollfd){.fd = extra_fd, .events = extra_events};
     assert_true(poll(fds, n, ops_timeout(&f->ops, 20)) >= 0);
-    dns_process(f->ops.dns, fds, ndns);
-    if (f->ops.http)
-        http_process(f->ops.http, fds + ndns, nhttp);
+    ops_process(&f->ops, fds, nb);
     if (tick)
         assert_int_equal(ops_tick(&f->ops), 0);
     if (revents)
         *revents = extra_fd >= 0 ? fds[n - 1].revents : 0;
+    free(fds);
 }
 
 static int bound_socket(int type, int *port)
@@ -638,10 +647,10 @@ static void cancel_ends_a_dns_lookup(void **state)
     for (int i = 0; i < 100 && !(rev & POLLIN); i++) /* the question reaches the server */
         loop_turn(f, udp, POLLIN, &rev);
     assert_true(rev & POLLIN);
-    assert_int_equal(dns_inflight(f->ops.dns), 1);
+    assert_int_equal(inflight(f, "dns_inflight"), 1);
     cancel_request(f, 12, 11);
     expect_atom(f, 0, 12, "cancelled");
-    assert_int_equal(dns_inflight(f->ops.dns), 0);
+    assert_int_equal(inflight(f, "dns_inflight"), 0);
     for (int i = 0; i < 12; i++) /* past the lookup's deadline */
         loop_turn(f, -1, 0, NULL);
     sleep_ms(160);
@@ -682,7 +691,7 @@ static void cancel_before_a_tcp_question_is_written(void **state)
         close(conn);
     }
     assert_int_equal(got, 0);
-    assert_int_equal(dns_inflight(f->ops.dns), 0);
+    assert_int_equal(inflight(f, "dns_inflight"), 0);
     assert_int_equal(f->out.count, 1);
     close(lsock);
 }
@@ -711,7 +720,7 @@ static void held_request(struct fixture *f, long id, const char *host, int *lsoc
     char url[64];
     snprintf(url, sizeof url, "http://%s:%d", host, port);
     consul_request(f, id, url);
-    if (f->ops.http == NULL) {
+    if (!ops_catalog_http_loaded(&f->ops.backends[1])) {
         close(*lsock);
         skip(); /* no libcurl on this machine */
     }
@@ -744,10 +753,10 @@ static void cancel_closes_an_http_transfer(void **state)
         if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
             break;
     }
-    assert_int_equal(http_inflight(f->ops.http), 1);
+    assert_int_equal(inflight(f, "http_inflight"), 1);
     cancel_request(f, 22, 21);
     expect_atom(f, 0, 22, "cancelled");
-    assert_int_equal(http_inflight(f->ops.http), 0);
+    assert_int_equal(inflight(f, "http_inflight"), 0);
     struct pollfd p = {.fd = conn, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 2000), 1);
     assert_int_equal(recv(conn, buf, sizeof buf, 0), 0); /* closed by the program */
@@ -764,10 +773,10 @@ static void cancel_ends_a_transfer_being_resolved(void **state)
     struct fixture *f = *state;
     int lsock;
     held_request(f, 31, "localhost", &lsock);
-    assert_int_equal(http_inflight(f->ops.http), 1);
+    assert_int_equal(inflight(f, "http_inflight"), 1);
     cancel_request(f, 32, 31);
     expect_atom(f, 0, 32, "cancelled");
-    assert_int_equal(http_inflight(f->ops.http), 0);
+    assert_int_equal(inflight(f, "http_inflight"), 0);
     for (int i = 0; i < 5; i++)
         loop_turn(f, -1, 0, NULL);
     assert_true(accept(lsock, NULL, NULL) < 0); /* never connected */
@@ -811,11 +820,11 @@ static void cancel_drops_an_answer_on_the_worker(void **state)
     assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
     assert_int_equal(send(conn, body, n, 0), (ssize_t)n);
     free(body);
-    for (int i = 0; i < 400 && http_inflight(f->ops.http) > 0; i++)
+    for (int i = 0; i < 400 && inflight(f, "http_inflight") > 0; i++)
         loop_turn_tick(f, -1, 0, NULL, false);
-    assert_int_equal(http_inflight(f->ops.http), 0);
+    assert_int_equal(inflight(f, "http_inflight"), 0);
     assert_int_equal(f->out.count, 0);
-    assert_non_null(f->ops.answers); /* it went to the worker */
+    assert_true(ops_catalog_has_worker(&f->ops.backends[1])); /* it went to the worker */
     cancel_request(f, 42, 41);
     expect_atom(f, 0, 42, "cancelled");
     for (int i = 0; i < 50; i++) {
@@ -864,11 +873,11 @@ static void cancel_ends_a_transfer_mid_body(void **state)
             break;
     }
     free(body);
-    assert_int_equal(http_inflight(f->ops.http), 1);
+    assert_int_equal(inflight(f, "http_inflight"), 1);
     assert_int_equal(f->out.count, 0);
     cancel_request(f, 52, 51);
     expect_atom(f, 0, 52, "cancelled");
-    assert_int_equal(http_inflight(f->ops.http), 0);
+    assert_int_equal(inflight(f, "http_inflight"), 0);
     struct pollfd p = {.fd = conn, .events = POLLIN};
     ssize_t got = 1;
     for (int i = 0; i < 2000 && got != 0; i++) { /* drain to the close */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog_request.h"
+#include "ops_catalog.h"
 #include "term.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct http_request r;
     char msg[512];
     enum catalog_api api = data[0] & 1 ? API_NOMAD : API_CONSUL;
-    if (ops_http_args(&req, api, &q, msg, sizeof msg) == 0)
+    if (ops_catalog_args(&req, api, &q, msg, sizeof msg) == 0)
         (void)catalog_request_build(&q, &r);
     /* Every argument type, the list of binaries included. */
     char bin[64], atom[16], list[128];

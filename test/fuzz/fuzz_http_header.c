@@ -1,5 +1,5 @@
 /* libFuzzer target: one response header line as libcurl hands it over
- * (http_header_read), then the index as ops_http.c reads it. */
+ * (http_header_read), then the index as ops_catalog.c reads it. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
