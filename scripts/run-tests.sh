@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs test suites and sums them: `run-tests.sh all|runner|c|eunit|ct|elixir|dialyzer|asan|fuzz`.
+# Runs test suites and sums them: `run-tests.sh all|runner|includes|c|eunit|ct|elixir|dialyzer|asan|fuzz`.
 # Every suite runs even when an earlier one fails; the last line is always
 # "N passed, N failed, N skipped" over everything that ran. Skipped cases are
 # listed with their reasons before it (never silent). With CI=true a skip
@@ -49,6 +49,7 @@ settle() {
     local named
     named=$(failed_cases "$log")
     [ "$suite" = asan-reports ] && named=$(cat "$log")
+    [ "$suite" = includes ] && named=$(grep "^check-includes:" "$log")
     if [ -n "$named" ]; then
       printf '%s\n' "$named" | sed "s/^/$suite: /" >>"$fails"
     else
@@ -110,6 +111,16 @@ cmocka_suite() {
     listing && /^\[  SKIPPED \] / { printf "%s:%s\tcmocka gives no reason\n", suite, $NF }
   ' "$logs/$name.log" >>"$skips"
   settle "$name" "$p" "$f" "$rc" "$logs/$name.log" 30 "${s:-0}"
+}
+
+# The C program's include graph (scripts/check-includes.sh): the direction
+# (no ops.h under dns/ http/ catalog/) and no cycle, one case each.
+run_includes() {
+  scripts/check-includes.sh >"$logs/includes.log" 2>&1
+  rc=$?
+  p=$(sed -n 's/^includes: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$logs/includes.log")
+  f=$(sed -n 's/^includes: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$logs/includes.log")
+  settle includes "${p:-0}" "${f:-0}" "$rc" "$logs/includes.log" 20
 }
 
 run_c() {
@@ -282,6 +293,7 @@ case $what in
   all)
     check_no_epmd before
     run_runner
+    run_includes
     run_c
     run_eunit
     run_ct
@@ -292,6 +304,7 @@ case $what in
     check_no_epmd after
     ;;
   runner) run_runner ;;
+  includes) run_includes ;;
   c) run_c ;;
   eunit) run_eunit ;;
   ct) run_ct ;;
@@ -299,7 +312,7 @@ case $what in
   dialyzer) run_dialyzer ;;
   asan) run_asan ;;
   fuzz) run_fuzz ;;
-  *) echo "usage: $0 all|runner|c|eunit|ct|elixir|dialyzer|asan|fuzz" >&2; exit 2 ;;
+  *) echo "usage: $0 all|runner|includes|c|eunit|ct|elixir|dialyzer|asan|fuzz" >&2; exit 2 ;;
 esac
 
 # Skips are listed whatever the mode; in CI an unexplained one fails.

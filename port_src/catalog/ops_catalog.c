@@ -244,7 +244,7 @@ static void answer_sent(struct catalog_backend *o, struct answer_job *job)
     if (!o->r->failed && job->outcome != ANSWER_NOT_ENCODED &&
         (size_t)job->x.index > o->r->max_reply) {
         /* IMPORTANT: the owner would kill the program over this reply, and
-         * every request in flight with it (ops.h). */
+         * every request in flight with it (replier.h). */
         char detail[256];
         snprintf(detail, sizeof detail,
                  "the answer (%zu members) encodes to %zu bytes, over the %zu a reply may "

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_header.h"
 #include "http_proxy.h"
 
 /* Outstanding requests; each blocking watch holds one for minutes. */
@@ -26,9 +27,6 @@
  * command line); the port sizes its array with http_nfds. */
 #define HTTP_MAX_SOCKETS 64
 #define HTTP_URL_MAX 8192
-/* Longest header value read (X-Nomad-NextToken); a longer one makes the
- * request fail with bad_answer rather than be cut short. */
-#define HTTP_HEADER_VALUE_MAX 2048
 #define HTTP_PATH_MAX 256
 
 struct http_request {
@@ -52,17 +50,6 @@ struct http_request {
      * response all the same, and the stream's owner knows why it stopped.
      * Other statuses keep their body, for the error's detail. */
     int (*stream)(void *user, const char *data, size_t len);
-};
-
-struct http_response {
-    long status;
-    const char *body;
-    size_t body_len;
-    char index[32];      /* X-Consul-Index or X-Nomad-Index, empty if absent */
-    char next_token[HTTP_HEADER_VALUE_MAX]; /* X-Nomad-NextToken, empty if absent */
-    /* How fresh a Consul answer is (http_header_fresh): X-Consul-KnownLeader,
-     * X-Consul-LastContact (ms) and Age (s, agent cache hits); empty if absent. */
-    char known_leader[8], last_contact[24], age[24];
 };
 
 struct http_result {

@@ -14,7 +14,21 @@
 
 #include <stddef.h>
 
-#include "http.h"
+/* Longest header value read (X-Nomad-NextToken); a longer one makes the
+ * request fail with bad_answer rather than be cut short. */
+#define HTTP_HEADER_VALUE_MAX 2048
+
+/* A response as the request's caller sees it (http.h), its headers read here. */
+struct http_response {
+    long status;
+    const char *body;
+    size_t body_len;
+    char index[32];      /* X-Consul-Index or X-Nomad-Index, empty if absent */
+    char next_token[HTTP_HEADER_VALUE_MAX]; /* X-Nomad-NextToken, empty if absent */
+    /* How fresh a Consul answer is (http_header_fresh): X-Consul-KnownLeader,
+     * X-Consul-LastContact (ms) and Age (s, agent cache hits); empty if absent. */
+    char known_leader[8], last_contact[24], age[24];
+};
 
 /* Room for a refusal's text: the longest is under 60 bytes. */
 #define HTTP_HEADER_WHY_MAX 96
