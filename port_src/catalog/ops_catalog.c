@@ -305,7 +305,8 @@ static size_t b_nfds(const void *state)
 static size_t b_poll_fds(void *state, struct pollfd *fds, size_t cap)
 {
     struct catalog_backend *o = state;
-    size_t n = o->http ? http_poll_fds(o->http, fds, cap) : 0;
+    size_t room = o->answers != NULL && cap > 0 ? cap - 1 : cap; /* the worker's fd last */
+    size_t n = o->http ? http_poll_fds(o->http, fds, room) : 0;
     o->nhttp = n;
     if (o->answers != NULL && n < cap)
         fds[n++] = (struct pollfd){.fd = answer_worker_fd(o->answers), .events = POLLIN};

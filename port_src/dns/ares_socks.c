@@ -1,6 +1,17 @@
 /* ares_socks.c - c-ares' socket table; see ares_socks.h. */
 #include "ares_socks.h"
 
+int ares_socks_library_init(void)
+{
+    static bool ready = false;
+    if (!ready) {
+        if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
+            return -1;
+        ready = true;
+    }
+    return 0;
+}
+
 int ares_socks_update(struct ares_socks *t, ares_socket_t fd, int readable, int writable)
 {
     for (size_t i = 0; i < t->n; i++) {

@@ -1,7 +1,9 @@
 /*
- * ares_socks.h - the sockets one c-ares channel asks to have watched, as
- * its socket-state callback reports them, turned into poll() entries. Used
- * by dns.c (lookups) and http_resolve.c (the HTTP client's host names).
+ * ares_socks.h - what every c-ares user of the program shares: the one
+ * place c-ares' library state is initialised, and the sockets one channel
+ * asks to have watched, as its socket-state callback reports them, turned
+ * into poll() entries. Used by dns.c (lookups) and http_resolve.c (the HTTP
+ * client's host names).
  *
  * The table has a fixed room; a socket beyond it is refused when c-ares
  * opens it (c-ares then treats that server as unreachable and moves on),
@@ -29,6 +31,10 @@ struct ares_socks {
     struct ares_sock socks[ARES_SOCKS_MAX];
     size_t n;
 };
+
+/* ares_library_init, once for the whole program, before any channel is
+ * made. Returns 0, or -1 when c-ares cannot be initialised. */
+int ares_socks_library_init(void);
 
 /* Before ares_init_options: has o report sockets into t (adds
  * ARES_OPT_SOCK_STATE_CB to *mask). */

@@ -114,7 +114,8 @@ struct dns {
     size_t npolled;
 };
 
-const char *dns_status_atom(int status)
+/* Stable atom for a c-ares status code (ARES_E*). */
+static const char *dns_status_atom(int status)
 {
     switch (status) {
     case ARES_SUCCESS: return "ok";
@@ -745,12 +746,8 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 
 struct dns *dns_new(dns_done_fn done, void *ctx)
 {
-    static bool library_ready = false;
-    if (!library_ready) {
-        if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
-            return NULL;
-        library_ready = true;
-    }
+    if (ares_socks_library_init() != 0)
+        return NULL;
     struct dns *d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;

@@ -1,6 +1,8 @@
 /*
- * dns.h - asynchronous DNS lookups with c-ares, driven by the program's
- * poll() loop. This file pair is the only place that calls c-ares.
+ * dns.h - asynchronous DNS lookups with c-ares for the `srv' and `addr'
+ * operations, driven by the program's poll() loop. (The HTTP client
+ * resolves its URLs' hosts with a c-ares channel of its own,
+ * http_resolve.h; ares_socks.h is what both share.)
  *
  * A lookup is an SRV query (with the addresses of its targets taken from the
  * ADDITIONAL section, from Consul's `.addr.` names, or from follow-up A/AAAA
@@ -115,8 +117,5 @@ int dns_cancel(struct dns *d, uint64_t id);
 
 /* Lookups outstanding, for info. */
 size_t dns_inflight(const struct dns *d);
-
-/* Stable atom for a c-ares status code (ARES_E*). */
-const char *dns_status_atom(int status);
 
 #endif

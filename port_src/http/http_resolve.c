@@ -26,13 +26,9 @@ struct lookup {
 
 struct http_resolver *http_resolve_new(const char **why)
 {
-    static bool library = false;
-    if (!library) {
-        if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
-            *why = "c-ares could not be initialised";
-            return NULL;
-        }
-        library = true;
+    if (ares_socks_library_init() != 0) {
+        *why = "c-ares could not be initialised";
+        return NULL;
     }
     struct http_resolver *r = calloc(1, sizeof *r);
     if (r == NULL) {

@@ -9,10 +9,9 @@
  * here instead and hands libcurl the addresses (CURLOPT_RESOLVE).
  *
  * This is not in dns.c: dns.c serves the `srv' and `addr' operations with
- * channels keyed by the servers a request names, and is being redesigned
- * around their lifetimes; this resolver is one channel on the system's
- * resolv.conf and /etc/hosts (as getaddrinfo would read them), owned by the
- * HTTP client alone.
+ * channels keyed by the servers a request names (a pool with LRU eviction);
+ * this resolver is one channel on the system's resolv.conf and /etc/hosts
+ * (as getaddrinfo would read them), owned by the HTTP client alone.
  *
  * Ownership: the callback runs exactly once per started lookup, possibly
  * from inside http_resolve_start (an /etc/hosts hit), from
