@@ -2,14 +2,12 @@
  *
  * libcurl tells us which sockets to watch (socket callback) and when to
  * wake up (timer callback); we report readiness back with
- * lib.multi_socket_action() and collect finished transfers with
- * lib.multi_info_read(). */
+ * curl_lib.multi_socket_action() and collect finished transfers with
+ * curl_lib.multi_info_read(). Owns the transfers: their body budget (pause
+ * and resume), their host names resolved first (http_resolve.h), their
+ * answers; libcurl itself is bound in curl_lib.c, URLs checked in url.c. */
 #include "http.h"
 
-/* The type-checking macros would rename our function pointers' calls. */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +15,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "curl_lib.h"
 #include "fds.h"
 #include "grow.h"
 #include "http_header.h"
@@ -104,80 +103,6 @@ struct http {
  * line, which is all the error detail uses. */
 #define HTTP_ERROR_BODY_KEEP (16 * 1024)
 
-/*
- * libcurl is loaded with dlopen() on the first HTTP request, not linked:
- * with it come 30-odd libraries (OpenSSL, GnuTLS, Kerberos, LDAP...) whose
- * mapped pages put 8 MiB of RSS on every instance of the program, and the
- * instance behind caravan_epmd never makes an HTTP request.
- */
-static struct {
-    CURLcode (*global_init)(long);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_cleanup)(CURLM *);
-    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
-    CURLMsg *(*multi_info_read)(CURLM *, int *);
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    CURLcode (*easy_pause)(CURL *, int);
-    void (*easy_cleanup)(CURL *);
-    const char *(*easy_strerror)(CURLcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-    char *(*version)(void);
-} lib;
-
-static bool library_ready = false;
-/* Why the last load failed, for caravan:info(); empty if none did. */
-static char load_error[256];
-
-/* Binds lib's pointers. Returns 0, or -1 with a reason on stderr. */
-static int load_libcurl(void)
-{
-    void *h = dlopen(HTTP_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        snprintf(load_error, sizeof load_error, "cannot load " HTTP_LIBCURL_SONAME ": %s",
-                 dlerror());
-        fprintf(stderr, "caravan_port: %s\n", load_error);
-        return -1;
-    }
-    /* POSIX allows converting dlsym's void * to a function pointer; C11
-     * does not, so go through memcpy. */
-#define BIND(field, symbol)                                                                    \
-    do {                                                                                       \
-        void *sym = dlsym(h, symbol);                                                          \
-        if (sym == NULL) {                                                                     \
-            snprintf(load_error, sizeof load_error, HTTP_LIBCURL_SONAME " lacks %s", symbol);   \
-            fprintf(stderr, "caravan_port: %s\n", load_error);                                 \
-            dlclose(h);                                                                        \
-            return -1;                                                                         \
-        }                                                                                      \
-        memcpy(&lib.field, &sym, sizeof sym);                                                  \
-    } while (0)
-    BIND(global_init, "curl_global_init");
-    BIND(multi_init, "curl_multi_init");
-    BIND(multi_setopt, "curl_multi_setopt");
-    BIND(multi_add_handle, "curl_multi_add_handle");
-    BIND(multi_remove_handle, "curl_multi_remove_handle");
-    BIND(multi_cleanup, "curl_multi_cleanup");
-    BIND(multi_socket_action, "curl_multi_socket_action");
-    BIND(multi_info_read, "curl_multi_info_read");
-    BIND(easy_init, "curl_easy_init");
-    BIND(easy_setopt, "curl_easy_setopt");
-    BIND(easy_getinfo, "curl_easy_getinfo");
-    BIND(easy_pause, "curl_easy_pause");
-    BIND(easy_cleanup, "curl_easy_cleanup");
-    BIND(easy_strerror, "curl_easy_strerror");
-    BIND(slist_append, "curl_slist_append");
-    BIND(slist_free_all, "curl_slist_free_all");
-    BIND(version, "curl_version");
-#undef BIND
-    return 0;
-}
-
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
@@ -251,7 +176,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         /* The headers are in by the first body byte; redirects are not
          * followed, so this is the final status. */
         long status = 0;
-        lib.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_lib.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         t->body_mode = status != 200      ? BODY_ERROR
                      : t->stream != NULL ? BODY_STREAMED
                                          : BODY_KEPT;
@@ -291,39 +216,6 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static const char *curl_atom(CURLcode c, bool too_large, const char *error)
-{
-    if (too_large)
-        return "too_large";
-    /* TLS 1.3 lets the client finish its handshake before the server
-     * judges the client's certificate: the server's refusal then arrives
-     * as an alert on the first read, which libcurl reports as a receive
-     * error. It is a TLS failure all the same. */
-    if ((c == CURLE_RECV_ERROR || c == CURLE_SEND_ERROR) && strstr(error, " alert ") != NULL)
-        return "tls_error";
-    switch (c) {
-    case CURLE_COULDNT_CONNECT: return "connection_refused";
-    case CURLE_OPERATION_TIMEDOUT: return "timeout";
-    case CURLE_COULDNT_RESOLVE_HOST: return "nxdomain";
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_USE_SSL_FAILED: return "tls_error";
-    case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE: return "connection_closed";
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL: return "bad_args";
-    case CURLE_OUT_OF_MEMORY: return "no_memory";
-    default: return "http_error";
-    }
-}
-
 static void transfer_free(struct transfer *t)
 {
     if (t->prev)
@@ -334,8 +226,8 @@ static void transfer_free(struct transfer *t)
         t->next->prev = t->prev;
     if (t->easy) {
         if (t->added)
-            lib.multi_remove_handle(t->h->multi, t->easy);
-        lib.easy_cleanup(t->easy);
+            curl_lib.multi_remove_handle(t->h->multi, t->easy);
+        curl_lib.easy_cleanup(t->easy);
     }
     if (t->state != T_RUNNING)
         t->h->resolving--;
@@ -343,8 +235,8 @@ static void transfer_free(struct transfer *t)
         t->h->abandoned--;
     if (t->paused)
         t->h->npaused--;
-    lib.slist_free_all(t->headers);
-    lib.slist_free_all(t->resolve);
+    curl_lib.slist_free_all(t->headers);
+    curl_lib.slist_free_all(t->resolve);
     free(t->body);
     free(t);
 }
@@ -367,23 +259,23 @@ static void on_resolved(void *arg, const char *reason, const char *addrs)
 static void finish(struct http *h, CURL *easy, CURLcode code)
 {
     struct transfer *t = NULL;
-    lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    curl_lib.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
     struct http_result r = {.response = &t->resp};
     if (code == CURLE_OK && t->bad_header[0] != '\0') {
         r.reason = "bad_answer";
         snprintf(r.detail, sizeof r.detail, "%s", t->bad_header);
     } else if (code == CURLE_OK || t->stream_stopped) {
-        lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+        curl_lib.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
         t->resp.body = t->body ? t->body : "";
         t->resp.body_len = t->body_mode == BODY_STREAMED ? 0 : t->len;
     } else {
-        r.reason = curl_atom(code, t->too_large, t->error);
+        r.reason = curl_lib_atom(code, t->too_large, t->error);
         const char *fds = t->too_large ? NULL : fds_exhausted();
         if (t->too_large)
             snprintf(r.detail, sizeof r.detail, "response body larger than %zu bytes", t->max);
         else /* libcurl words a socket it could not open as a refusal (fds.h) */
             snprintf(r.detail, sizeof r.detail, "%.60s%s%.190s", fds ? fds : "",
-                     fds ? ": " : "", t->error[0] ? t->error : lib.easy_strerror(code));
+                     fds ? ": " : "", t->error[0] ? t->error : curl_lib.easy_strerror(code));
     }
     h->inflight--;
     h->done(h->ctx, t->id, t->user, &r);
@@ -392,20 +284,12 @@ static void finish(struct http *h, CURL *easy, CURLcode code)
 
 struct http *http_new(http_done_fn done, void *ctx)
 {
-    if (!library_ready) {
-        if (load_libcurl() != 0)
-            return NULL;
-        if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            snprintf(load_error, sizeof load_error, "curl_global_init failed");
-            return NULL;
-        }
-        load_error[0] = '\0';
-        library_ready = true;
-    }
+    if (curl_lib_load() != 0)
+        return NULL;
     struct http *h = calloc(1, sizeof *h);
     if (h == NULL)
         return NULL;
-    h->multi = lib.multi_init();
+    h->multi = curl_lib.multi_init();
     if (h->multi == NULL) {
         free(h);
         return NULL;
@@ -413,10 +297,10 @@ struct http *http_new(http_done_fn done, void *ctx)
     h->done = done;
     h->ctx = ctx;
     h->timer_due = -1;
-    lib.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    lib.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    lib.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    lib.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_lib.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_lib.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_lib.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_lib.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     return h;
 }
 
@@ -435,7 +319,7 @@ void http_free(struct http *h)
             answer_error(h, t, "cancelled", "the program is stopping");
         transfer_free(t);
     }
-    lib.multi_cleanup(h->multi);
+    curl_lib.multi_cleanup(h->multi);
     free(h->socks);
     free(h);
 }
@@ -445,7 +329,7 @@ void http_free(struct http *h)
  * request, not leave it running without the restriction. */
 #define SETOPT(opt, val)                                                                       \
     do {                                                                                       \
-        CURLcode c_ = lib.easy_setopt(e, opt, val);                                            \
+        CURLcode c_ = curl_lib.easy_setopt(e, opt, val);                                            \
         if (c_ != CURLE_OK && bad_opt == NULL) {                                               \
             bad_opt = #opt;                                                                    \
             bad_code = c_;                                                                     \
@@ -482,7 +366,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         return -1;
     }
     struct transfer *t = calloc(1, sizeof *t);
-    if (t == NULL || (t->easy = lib.easy_init()) == NULL) {
+    if (t == NULL || (t->easy = curl_lib.easy_init()) == NULL) {
         free(t);
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot allocate an HTTP transfer");
@@ -510,7 +394,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         snprintf(url, sizeof url, "%s%s", req->base, req->path);
     }
     if (req->token_header[0] != '\0') {
-        t->headers = lib.slist_append(NULL, req->token_header);
+        t->headers = curl_lib.slist_append(NULL, req->token_header);
         if (t->headers == NULL) {
             transfer_free(t);
             *reason = "no_memory";
@@ -553,7 +437,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     if (bad_opt != NULL) {
         transfer_free(t);
         *reason = "http_error";
-        snprintf(detail, dlen, "libcurl refused %s: %s", bad_opt, lib.easy_strerror(bad_code));
+        snprintf(detail, dlen, "libcurl refused %s: %s", bad_opt, curl_lib.easy_strerror(bad_code));
         return -1;
     }
 
@@ -572,7 +456,7 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
         t->resolve_due_ms = t->started_ms + req->connect_timeout_ms;
         t->state = T_RESOLVING;
         h->resolving++;
-    } else if (lib.multi_add_handle(h->multi, e) != CURLM_OK) {
+    } else if (curl_lib.multi_add_handle(h->multi, e) != CURLM_OK) {
         transfer_free(t);
         *reason = "no_memory";
         snprintf(detail, dlen, "cannot queue the HTTP transfer");
@@ -637,7 +521,7 @@ static void drain(struct http *h)
 {
     CURLMsg *m;
     int left;
-    while ((m = lib.multi_info_read(h->multi, &left)) != NULL)
+    while ((m = curl_lib.multi_info_read(h->multi, &left)) != NULL)
         if (m->msg == CURLMSG_DONE)
             finish(h, m->easy_handle, m->data.result);
 }
@@ -667,10 +551,10 @@ static void resume(struct http *h, struct transfer *t)
     }
     snprintf(detail, sizeof detail, "%s:%ld:%s", t->host, t->port, t->resolved);
     long left = t->timeout_ms - (long)(clock_now_ms() - t->started_ms);
-    t->resolve = lib.slist_append(NULL, detail);
-    if (t->resolve == NULL || lib.easy_setopt(t->easy, CURLOPT_RESOLVE, t->resolve) != CURLE_OK ||
-        lib.easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left > 1 ? left : 1L) != CURLE_OK ||
-        lib.multi_add_handle(h->multi, t->easy) != CURLM_OK) {
+    t->resolve = curl_lib.slist_append(NULL, detail);
+    if (t->resolve == NULL || curl_lib.easy_setopt(t->easy, CURLOPT_RESOLVE, t->resolve) != CURLE_OK ||
+        curl_lib.easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left > 1 ? left : 1L) != CURLE_OK ||
+        curl_lib.multi_add_handle(h->multi, t->easy) != CURLM_OK) {
         answer_error(h, t, "http_error", "libcurl refused the resolved addresses");
         transfer_free(t);
         return;
@@ -736,7 +620,7 @@ static void resume_paused(struct http *h)
             t->paused = false;
             h->npaused--;
             h->resume_below = t->seq;
-            CURLcode rc = lib.easy_pause(t->easy, CURLPAUSE_CONT);
+            CURLcode rc = curl_lib.easy_pause(t->easy, CURLPAUSE_CONT);
             if (rc != CURLE_OK)
                 finish(h, t->easy, rc);
         }
@@ -760,7 +644,7 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         int ev = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
                  (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
                  (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);
-        lib.multi_socket_action(h->multi, fds[i].fd, ev, &running);
+        curl_lib.multi_socket_action(h->multi, fds[i].fd, ev, &running);
     }
     if (h->resolver)
         http_resolve_process(h->resolver, fds + ncurl, n - ncurl);
@@ -768,19 +652,14 @@ void http_process(struct http *h, const struct pollfd *fds, size_t n)
         step_resolving(h);
     if (h->timer_due >= 0 && clock_now_ms() >= h->timer_due) {
         h->timer_due = -1;
-        lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        curl_lib.multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     drain(h);
 }
 
 void http_library(char *out, size_t cap)
 {
-    if (library_ready)
-        snprintf(out, cap, HTTP_LIBCURL_SONAME ": %s", lib.version());
-    else if (load_error[0])
-        snprintf(out, cap, "none: %s", load_error);
-    else
-        snprintf(out, cap, "none: not loaded yet (loaded on the first HTTP request)");
+    curl_lib_describe(out, cap);
 }
 
 int http_cancel(struct http *h, uint64_t id, void **user)

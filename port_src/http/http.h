@@ -89,9 +89,8 @@ size_t http_inflight(const struct http *h);
  * done or any libcurl callback. */
 int http_cancel(struct http *h, uint64_t id, void **user);
 
-/* The library behind HTTP: "libcurl.so.4: libcurl/7.88.1 OpenSSL/...", or
+/* The library behind HTTP (curl_lib.h): "libcurl.so.4: libcurl/7.88.1 OpenSSL/...", or
  * "none: " and why (not loaded yet, or the dlopen/dlsym error). */
-#define HTTP_LIBCURL_SONAME "libcurl.so.4"
 void http_library(char *out, size_t cap);
 
 #endif
