@@ -5,7 +5,8 @@
 #              knows the backends, a backend answers through replier.h and
 #              backend.h only (core/backend.h says why);
 #   cycles     no circle between C files, counted per module (x.c with its
-#              x.h): x including y.h while y (y.c or y.h) includes x.h is one.
+#              x.h and its private x_internal.h): x including y.h while y
+#              (y.c or y.h) includes x.h is one.
 #
 # Headers are included by name ("dns.h"; the Makefile puts every folder on
 # -iquote), so a name resolves to the one header of that name in port_src/.
@@ -40,6 +41,7 @@ pairs=$(printf '%s\n' "$edges" | while IFS=$'\t' read -r f h; do
   target=$(printf '%s\n' "$headers" | awk -v h="$h" '{ n = split($0, p, "/") } p[n] == h { print; exit }')
   [ -n "$target" ] || continue # a header outside port_src (none today)
   from=${f%.*} to=${target%.*}
+  from=${from%_internal} to=${to%_internal} # x_internal.h is x's own, private header
   [ "$from" = "$to" ] || printf '%s %s\n' "$from" "$to"
 done | sort -u)
 if ! loops=$(printf '%s\n' "$pairs" | tsort 2>&1 >/dev/null) || [ -n "$loops" ]; then
