@@ -99,8 +99,6 @@ $(BUILD)/test_%: test/c/test_%.c $(LIB_OBJS)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIB_OBJS) $(LIBS) -lcmocka $(TEST_LDFLAGS)
 
-# test_ops plants encode failures (out of memory) through this wrapper.
-$(BUILD)/test_ops $(ASAN_BUILD)/test_ops: TEST_LDFLAGS := -Wl,--wrap=ei_x_encode_atom
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d)
 
@@ -125,6 +123,9 @@ $(ASAN_BUILD)/test_%: test/c/test_%.c $(ASAN_LIB_OBJS)
 	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(ASAN_LIB_OBJS) $(LIBS) -lcmocka $(TEST_LDFLAGS)
 
 asan: $(ASAN_BUILD)/caravan_port $(ASAN_TESTS)
+
+# test_ops plants encode failures (out of memory) through this wrapper.
+$(BUILD)/test_ops $(ASAN_BUILD)/test_ops: TEST_LDFLAGS := -Wl,--wrap=ei_x_encode_atom
 
 -include $(wildcard $(ASAN_BUILD)/*.d $(ASAN_BUILD)/*/*.d)
 
