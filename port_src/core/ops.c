@@ -1,4 +1,6 @@
-/* ops.c - request dispatch and the operations; see ops.h. */
+/* ops.c - request dispatch: the core's own operations (ping, info,
+ * dist_port, cancel), then each backend's table; the backends' fds,
+ * timeouts and ticks for the loop; see ops.h. */
 #include "ops.h"
 
 #include <stdint.h>

@@ -1,5 +1,8 @@
 /*
- * ops.h - the operations caravan_port answers, dispatched by name.
+ * ops.h - the operations caravan_port answers, dispatched by name: the
+ * core's own (ping, info, dist_port, cancel) and those of each backend
+ * (backend.h: DNS, the catalog), which the loop drives through ops_nfds,
+ * ops_poll_fds and ops_process without naming any of them.
  *
  * ops_packet() takes one packet as framed by frame.c and answers it through
  * the sink: always exactly one reply per request whose id can be read (now or,
