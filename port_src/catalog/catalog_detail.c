@@ -1,17 +1,17 @@
-/* http_detail.c - a non-200 answer as an error detail; see http_detail.h. */
-#include "http_detail.h"
+/* catalog_detail.c - a non-200 answer as an error detail; see catalog_detail.h. */
+#include "catalog_detail.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void http_detail(char *out, size_t cap, long status, const char *body, size_t len,
+void catalog_detail(char *out, size_t cap, long status, const char *body, size_t len,
                  const char *token)
 {
     size_t tlen = strlen(token);
     /* The first line, long enough that a token starting inside the shown
      * part is seen whole. Bodies can be megabytes: look no further. */
-    char line[HTTP_DETAIL_BODY_MAX + 512];
-    size_t n = 0, want = HTTP_DETAIL_BODY_MAX + (tlen < 511 ? tlen : 511);
+    char line[CATALOG_DETAIL_BODY_MAX + 512];
+    size_t n = 0, want = CATALOG_DETAIL_BODY_MAX + (tlen < 511 ? tlen : 511);
     while (n < len && n < want && body[n] != '\n') {
         line[n] = body[n];
         n++;
@@ -26,8 +26,8 @@ void http_detail(char *out, size_t cap, long status, const char *body, size_t le
             }
         }
     }
-    if (n > HTTP_DETAIL_BODY_MAX)
-        n = HTTP_DETAIL_BODY_MAX;
+    if (n > CATALOG_DETAIL_BODY_MAX)
+        n = CATALOG_DETAIL_BODY_MAX;
     for (size_t i = 0; i < n; i++)
         if (line[i] < 0x20 || line[i] >= 0x7f)
             line[i] = '?';

@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "catalog_detail.h"
 #include "catalog_request.h"
 #include "http.h"
 #include "answer_worker.h"
-#include "http_detail.h"
 #include "http_header.h"
 #include "ops_catalog.h"
 #include "url.h"
@@ -190,7 +190,7 @@ static void on_done(void *ctx, uint64_t id, void *user, const struct http_result
     }
     const struct http_response *resp = r->response;
     if (resp->status != 200) {
-        http_detail(detail, sizeof detail, resp->status, resp->body, resp->body_len, p->token);
+        catalog_detail(detail, sizeof detail, resp->status, resp->body, resp->body_len, p->token);
         const char *reason = resp->status == 401 || resp->status == 403 ? "forbidden"
                            : resp->status == 404                       ? "not_found"
                            : resp->status >= 500                       ? "server_error"

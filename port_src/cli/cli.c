@@ -12,12 +12,12 @@
 
 #include "address.h"
 #include "catalog.h"
+#include "catalog_detail.h"
 #include "catalog_request.h"
 #include "clock.h"
 #include "dist_port.h"
 #include "dns.h"
 #include "http.h"
-#include "http_detail.h"
 
 const char cli_usage[] =
     "usage: caravan_port                      run as an Erlang port (stdin not a terminal)\n"
@@ -230,7 +230,7 @@ static int fetch(const struct catalog_query *q, struct http_outcome *out)
         /* The port's detail: first line, printable, the token masked (a
          * gateway may quote the request, token and all, in its page). */
         char why[256];
-        http_detail(why, sizeof why, out->status, out->body ? out->body : "", out->len,
+        catalog_detail(why, sizeof why, out->status, out->body ? out->body : "", out->len,
                     q->token);
         fprintf(stderr, "caravan_port: %s\n", why);
         return 1;

@@ -98,7 +98,7 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *userp)
                                          : BODY_KEPT;
     }
     if (t->body_mode == BODY_ERROR) {
-        /* Only the start of an error page makes its detail (http_detail.h):
+        /* Only the start of an error page makes its detail (catalog_detail.h):
          * the rest is read and dropped, so a big one costs no memory and
          * its status is not lost to too_large. */
         t->h->taken += n;
