@@ -614,23 +614,31 @@ static int bound_socket(int type, int *port)
     return fd;
 }
 
+/* Starts {Id, Op, #{name, servers => ["127.0.0.1:Port"], transport, K}}:
+ * the caller encodes the fourth key K and its value, and sends x. */
+static void dns_request_begin(ei_x_buff *x, long id, const char *op, const char *name, int port,
+                              const char *transport)
+{
+    char server[64];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    begin(x, id, op, 3);
+    ei_x_encode_map_header(x, 4);
+    ei_x_encode_atom(x, "name");
+    ei_x_encode_binary(x, name, (int)strlen(name));
+    ei_x_encode_atom(x, "servers");
+    ei_x_encode_list_header(x, 1);
+    ei_x_encode_binary(x, server, (int)strlen(server));
+    ei_x_encode_empty_list(x);
+    ei_x_encode_atom(x, "transport");
+    ei_x_encode_atom(x, transport);
+}
+
 /* {Id, srv, #{name, servers => ["127.0.0.1:Port"], transport, timeout_ms}}. */
 static void srv_request(struct fixture *f, long id, int port, const char *transport,
                         long timeout_ms)
 {
-    char server[64];
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
     ei_x_buff x;
-    begin(&x, id, "srv", 3);
-    ei_x_encode_map_header(&x, 4);
-    ei_x_encode_atom(&x, "name");
-    ei_x_encode_binary(&x, "_x._tcp.example", 15);
-    ei_x_encode_atom(&x, "servers");
-    ei_x_encode_list_header(&x, 1);
-    ei_x_encode_binary(&x, server, (int)strlen(server));
-    ei_x_encode_empty_list(&x);
-    ei_x_encode_atom(&x, "transport");
-    ei_x_encode_atom(&x, transport);
+    dns_request_begin(&x, id, "srv", "_x._tcp.example", port, transport);
     ei_x_encode_atom(&x, "timeout_ms");
     ei_x_encode_long(&x, timeout_ms);
     send_x(f, &x);
@@ -738,6 +746,30 @@ static int accept_turning(struct fixture *f, int lsock)
     return conn;
 }
 
+/* Accepts the program's connection to lsock and reads its request, the
+ * loop turning meanwhile. Returns the connection. */
+static int accept_request(struct fixture *f, int lsock)
+{
+    int conn = accept_turning(f, lsock);
+    char buf[4096];
+    for (int i = 0; i < 200; i++) {
+        loop_turn(f, conn, POLLIN, NULL);
+        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
+            break;
+    }
+    return conn;
+}
+
+/* Answers on conn: 200, X-Consul-Index 5, the n bytes of body. */
+static void send_answer(int conn, const char *body, size_t n)
+{
+    char head[256];
+    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        "X-Consul-Index: 5\r\nContent-Length: %zu\r\n\r\n", n);
+    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
+    assert_int_equal(send(conn, body, n, 0), (ssize_t)n);
+}
+
 /* An HTTP request the server holds open: the cancel takes the transfer out
  * of libcurl at once, so the server sees its connection closed, and
  * http_inflight is back to 0. */
@@ -814,11 +846,7 @@ static void cancel_drops_an_answer_on_the_worker(void **state)
                               "\"Address\":\"10.0.1.%d\",\"Port\":%d}}",
                               i ? "," : "", i, i, i % 250, 4000 + i);
     n += (size_t)snprintf(body + n, cap - n, "]");
-    char head[256];
-    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        "X-Consul-Index: 5\r\nContent-Length: %zu\r\n\r\n", n);
-    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
-    assert_int_equal(send(conn, body, n, 0), (ssize_t)n);
+    send_answer(conn, body, n);
     free(body);
     for (int i = 0; i < 400 && inflight(f, "http_inflight") > 0; i++)
         loop_turn_tick(f, -1, 0, NULL, false);
@@ -846,13 +874,8 @@ static void cancel_ends_a_transfer_mid_body(void **state)
     struct fixture *f = *state;
     int lsock;
     held_request(f, 51, "127.0.0.1", &lsock);
-    int conn = accept_turning(f, lsock);
+    int conn = accept_request(f, lsock);
     char buf[4096];
-    for (int i = 0; i < 200; i++) {
-        loop_turn(f, conn, POLLIN, NULL);
-        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
-            break;
-    }
     /* 1 MiB of one JSON string: read piece by piece, never whole. */
     size_t n = 1024 * 1024;
     char *body = malloc(n);
@@ -959,19 +982,8 @@ static void deferred_pong_out_of_memory_is_answered(void **state)
 /* {Id, addr, #{name, servers => ["127.0.0.1:Port"], transport => udp, family => inet}}. */
 static void addr_request(struct fixture *f, long id, int port)
 {
-    char server[64];
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
     ei_x_buff x;
-    begin(&x, id, "addr", 3);
-    ei_x_encode_map_header(&x, 4);
-    ei_x_encode_atom(&x, "name");
-    ei_x_encode_binary(&x, "node.example", 12);
-    ei_x_encode_atom(&x, "servers");
-    ei_x_encode_list_header(&x, 1);
-    ei_x_encode_binary(&x, server, (int)strlen(server));
-    ei_x_encode_empty_list(&x);
-    ei_x_encode_atom(&x, "transport");
-    ei_x_encode_atom(&x, "udp");
+    dns_request_begin(&x, id, "addr", "node.example", port, "udp");
     ei_x_encode_atom(&x, "family");
     ei_x_encode_atom(&x, "inet");
     send_x(f, &x);
@@ -1028,21 +1040,11 @@ static void catalog_answer_out_of_memory_is_answered(void **state)
     struct fixture *f = *state;
     int lsock;
     held_request(f, 7, "127.0.0.1", &lsock);
-    int conn = accept_turning(f, lsock);
-    char buf[4096];
-    for (int i = 0; i < 200; i++) {
-        loop_turn(f, conn, POLLIN, NULL);
-        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
-            break;
-    }
+    int conn = accept_request(f, lsock);
     static const char body[] = "[{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},"
                                "\"Service\":{\"ID\":\"s1\",\"Service\":\"web\","
                                "\"Address\":\"10.0.1.1\",\"Port\":4001}}]";
-    char head[256];
-    int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        "X-Consul-Index: 5\r\nContent-Length: %zu\r\n\r\n", sizeof body - 1);
-    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
-    assert_int_equal(send(conn, body, sizeof body - 1, 0), (ssize_t)(sizeof body - 1));
+    send_answer(conn, body, sizeof body - 1);
     fail_atom = "ok";
     for (int i = 0; i < 400 && f->out.count == 0; i++)
         loop_turn(f, -1, 0, NULL);
