@@ -99,7 +99,6 @@ $(BUILD)/test_%: test/c/test_%.c $(LIB_OBJS)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIB_OBJS) $(LIBS) -lcmocka $(TEST_LDFLAGS)
 
-
 -include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d)
 
 # --- Sanitizers: the same sources with ASan + UBSan; any report is fatal. ---
