@@ -278,14 +278,19 @@ static const char *check(const char *js, size_t len, const jsmntok_t *t, int n, 
     return skip_ws(js, p, len) == len ? NULL : "bytes after the JSON value";
 }
 
-/* Why jsmn stopped at byte `at` (rc one of its errors). */
-static const char *refused(const char *js, size_t len, size_t at, int rc)
+/* Why jsmn stopped (rc one of its errors) at the byte where it stands. */
+static const char *refused(const char *js, size_t len, const jsmn_parser *parser, int rc)
 {
+    size_t at = parser->pos;
     if (at < len && js[at] == '"') {
         const char *why = check_string((const unsigned char *)js + at + 1,
                                        (const unsigned char *)js + len);
         return why != NULL ? why : "JSON ends early";
     }
+    /* JSMN_STRICT refuses a value where an object wants a key, which is
+     * also where a ':' is missing. */
+    if (rc == JSMN_ERROR_INVAL && parser->toksuper >= 0 && pool[parser->toksuper].type == JSMN_OBJECT)
+        return "expected a string key or ':' in a JSON object";
     if (rc == JSMN_ERROR_PART)
         return memchr(js, '\0', len) != NULL ? "bytes after the JSON value" : "JSON ends early";
     if (at < len && (js[at] == 't' || js[at] == 'f' || js[at] == 'n'))
@@ -348,7 +353,7 @@ static int tokenize(const char *js, size_t len, int depth, const char **err)
         if (rc >= 0)
             return (int)parser.toknext;
         if (rc != JSMN_ERROR_NOMEM) {
-            *err = refused(js, len, parser.pos, rc);
+            *err = refused(js, len, &parser, rc);
             return -1;
         }
         if (depth + open_containers(&parser) > JSON_MAX_DEPTH) {
