@@ -191,9 +191,14 @@ dialyzer: $(PORT)
 demo:
 	@scripts/demo.sh
 
-$(BUILD)/parse_bench: bench/parse_bench.c $(LIB_OBJS)
+# parse_bench times today's JSON reading against c1dd4bb's, built from git.
+$(BUILD)/old_parser.o: bench/old_parser.sh
+	@echo "  OLD     $@"
+	$(Q)bench/old_parser.sh $@ $(CC) $(ALL_CFLAGS)
+
+$(BUILD)/parse_bench: bench/parse_bench.c $(LIB_OBJS) $(BUILD)/old_parser.o
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJS) $(BUILD)/old_parser.o $(LIBS)
 
 bench: all $(BUILD)/parse_bench
 	@bench/run.sh

@@ -182,7 +182,6 @@ static int on_element(void *ctx, const char *el, size_t len, const char **err)
     struct entry e;
     s->seen++;
     const char *why = read(&j, j.root, s->tagged, &e);
-    json_free(&j);
     if (why != NULL) {
         if (s->first_bad == NULL)
             s->first_bad = why;

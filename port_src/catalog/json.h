@@ -1,20 +1,21 @@
 /*
- * json.h - reading untrusted JSON strictly, in time and memory linear in the
- * body.
+ * json.h - reading untrusted JSON strictly, in time linear in the body and
+ * memory for one answer element.
  *
- * json_parse() validates the whole document against RFC 8259 in one pass
- * and allocates nothing: trailing or doubled commas, missing commas, bytes
- * after the value (a NUL included), raw control characters, bad escapes,
- * lone surrogates, `\u0000` and invalid UTF-8 are all refused, as is nesting
- * deeper than JSON_MAX_DEPTH. Values are then named by their byte offset in
- * the body (a `long`, -1 for none) and read on demand: nothing is copied or
- * tokenised, so reading costs no memory beyond the body itself.
+ * json_parse() tokenizes the document with jsmn and checks it against
+ * RFC 8259 in one pass over the tokens: trailing or doubled commas, missing
+ * commas, bytes after the value (a NUL included), raw control characters,
+ * bad escapes, lone surrogates, `\u0000`, invalid UTF-8, numbers and
+ * literals off the grammar are all refused, as is nesting deeper than
+ * JSON_MAX_DEPTH. Values are then named by their token index (a `long`, -1
+ * for none) and read on demand.
  *
- * Every read below is linear in the value it walks (json_get in the
- * object's top level, json_array_next in one element), so a reader that
- * visits each element a bounded number of times stays linear overall.
- * The body must outlive the struct json; json_free releases nothing today
- * and is kept so callers need not know that.
+ * Ownership: the tokens live in one array per thread that json.c owns and
+ * reuses, so there is nothing to free; a struct json stays valid until the
+ * next json_parse on the same thread, and its body must outlive it.
+ * Every read below walks at most the value it reads (json_get the object's
+ * keys, json_array_next one step), so a reader that visits each element a
+ * bounded number of times stays linear overall.
  */
 #ifndef CARAVAN_JSON_H
 #define CARAVAN_JSON_H
@@ -23,7 +24,7 @@
 #include <stddef.h>
 
 /* Consul and Nomad answers nest about 6 deep; the bound keeps the
- * validator's recursion small and refuses a nesting bomb at once. */
+ * walk's work per element small and refuses a nesting bomb. */
 #define JSON_MAX_DEPTH 64
 
 enum json_type { JSON_NONE, JSON_OBJECT, JSON_ARRAY, JSON_STRING, JSON_NUMBER, JSON_LITERAL };
@@ -31,7 +32,9 @@ enum json_type { JSON_NONE, JSON_OBJECT, JSON_ARRAY, JSON_STRING, JSON_NUMBER, J
 struct json {
     const char *js;
     size_t len;
-    long root; /* offset of the document's value */
+    const void *tok; /* json.c's tokens (jsmn's), valid until the next parse */
+    long ntok;
+    long root; /* token of the document's value: 0, or -1 */
 };
 
 /* Validates js[0..len). Returns 0, or -1 with *err set (a static string). */
@@ -40,9 +43,7 @@ int json_parse(struct json *j, const char *js, size_t len, const char **err);
  * (an element of a top-level array is at 1), so that JSON_MAX_DEPTH bounds
  * the whole document when it is read a piece at a time (json_split.h). */
 int json_parse_within(struct json *j, const char *js, size_t len, int depth, const char **err);
-void json_free(struct json *j);
 
-enum json_type json_type(const struct json *j, long v);
 bool json_is(const struct json *j, long v, enum json_type type);
 bool json_is_null(const struct json *j, long v);
 

@@ -17,10 +17,7 @@ static int parses(const char *text)
 {
     struct json j;
     const char *err = NULL;
-    int rc = json_parse(&j, text, strlen(text), &err);
-    if (rc == 0)
-        json_free(&j);
-    return rc;
+    return json_parse(&j, text, strlen(text), &err);
 }
 
 static void literals_and_numbers_are_checked(void **state)
@@ -55,7 +52,6 @@ static void strings_are_unescaped(void **state)
     assert_int_equal(json_array_next(&j, j.root, e), -1);
     /* Too long for the buffer: an error, not an overflow. */
     assert_int_equal(json_string(&j, json_array_next(&j, j.root, -1), out, 4), -1);
-    json_free(&j);
     /* Lone surrogates, raw control characters, bad escapes: the whole
      * document is refused, not just the string. */
     const char *bad[] = {"[\"\\ud800\"]", "[\"\\udc00x\"]", "[\"raw\ttab\"]",
@@ -106,6 +102,98 @@ static void strict_rfc8259_negatives(void **state)
     assert_int_equal(parses("[\"\xe2\x82\xac\xf0\x9f\x98\x80\"]"), 0);
 }
 
+/* Issue 19: jsmn (JSMN_STRICT) tokenizes, and lets through what these
+ * are; json.c's check over its tokens and the bytes between them refuses
+ * each, with this reason. */
+static void what_jsmn_lets_through_is_refused_with_a_reason(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *why;
+    } cases[] = {
+        {"[01]", "invalid JSON number"},
+        {"[-01]", "invalid JSON number"},
+        {"[1.]", "invalid JSON number"},
+        {"[1e+]", "invalid JSON number"},
+        {"[-]", "invalid JSON number"},
+        {"[tru]", "invalid JSON literal"},
+        {"[nulll]", "invalid JSON literal"},
+        {"[1 2]", "expected ',' or ']' in a JSON array"},
+        {"[1,,2]", "expected ',' or ']' in a JSON array"},
+        {"[,1]", "expected ',' or ']' in a JSON array"},
+        {"[1,]", "expected ',' or ']' in a JSON array"},
+        {"[1:2]", "invalid JSON number"},
+        {"{\"a\":1,}", "expected ',' or '}' in a JSON object"},
+        {"{\"a\":1 \"b\":2}", "expected ':' after a JSON object key"},
+        {"{\"a\" \"b\"}", "expected ':' after a JSON object key"},
+        {"{\"a\"}", "expected ':' after a JSON object key"},
+        {"{\"a\":}", "expected ':' after a JSON object key"},
+        {"{\"a\":{}\"c\":2}", "expected ':' after a JSON object key"},
+        {"{\"a\" 1}", "expected a string key or ':' in a JSON object"},
+        {"{1:2}", "expected a string key or ':' in a JSON object"},
+        {"[\"a\":1]", "expected ',' or a closing bracket in JSON"},
+        {"{\"a\":\"b\":\"c\"}", "expected ',' or a closing bracket in JSON"},
+        {"[1]]", "JSON brackets do not match"},
+        {"{\"a\":1]", "JSON brackets do not match"},
+        {"[[1]", "JSON ends early"},
+        {"[1] [2]", "bytes after the JSON value"},
+        {"1 2", "bytes after the JSON value"},
+        {"[\"\x01\"]", "control character in a JSON string"},
+        {"[\"\xff\"]", "invalid UTF-8"},
+        {"[\"\xc0\xaf\"]", "invalid UTF-8"},
+        {"[\"\\ud800\"]", "lone surrogate in a JSON string"},
+        {"[\"\\udc00x\"]", "lone surrogate in a JSON string"},
+        {"[\"\\u0000\"]", "\\u0000 in a JSON string"},
+        {"[\"\\q\"]", "invalid escape in a JSON string"},
+        {"", "empty JSON document"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct json j;
+        const char *err = NULL;
+        if (json_parse(&j, cases[i].text, strlen(cases[i].text), &err) != -1)
+            fail_msg("accepted %s", cases[i].text);
+        if (err == NULL || strcmp(err, cases[i].why) != 0)
+            fail_msg("%s refused with \"%s\", not \"%s\"", cases[i].text, err ? err : "(none)",
+                     cases[i].why);
+    }
+    /* Their valid neighbours: scalars alone (jsmn's strict mode wants a
+     * delimiter after one), whitespace anywhere between tokens. */
+    const char *good[] = {"12", " -0.5e+3 ", "true", "\"x\"", "[1e5,-0.0E+1]",
+                          " { \"a\" :  1 , \"b\" : [ ] } "};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (parses(good[i]) != 0)
+            fail_msg("refused %s", good[i]);
+}
+
+/* Values are tokens: reading skips whole subtrees, in any nesting. */
+static void values_are_read_across_nesting(void **state)
+{
+    (void)state;
+    const char *text = "{\"a\":{\"x\":[1,{\"y\":2}]},\"b\":[[],[3,[4]],{}],\"c\":\"z\"}";
+    struct json j;
+    const char *err = NULL;
+    char out[8];
+    long long v;
+    assert_int_equal(json_parse(&j, text, strlen(text), &err), 0);
+    assert_int_equal(json_string(&j, json_get(&j, j.root, "c", false), out, sizeof out), 1);
+    assert_string_equal(out, "z");
+    long b = json_get(&j, j.root, "b", false);
+    long e0 = json_array_next(&j, b, -1), e1 = json_array_next(&j, b, e0);
+    long e2 = json_array_next(&j, b, e1);
+    assert_true(json_is(&j, e0, JSON_ARRAY));
+    assert_int_equal(json_array_next(&j, e0, -1), -1);
+    assert_int_equal(json_int(&j, json_array_next(&j, e1, -1), 0, 9, &v), 0);
+    assert_int_equal(v, 3);
+    assert_true(json_is(&j, e2, JSON_OBJECT));
+    assert_int_equal(json_array_next(&j, b, e2), -1);
+    long x = json_get(&j, json_get(&j, j.root, "a", false), "x", false);
+    long y = json_get(&j, json_array_next(&j, x, json_array_next(&j, x, -1)), "y", false);
+    assert_int_equal(json_int(&j, y, 0, 9, &v), 0);
+    assert_int_equal(v, 2);
+    assert_int_equal(json_get(&j, j.root, "d", false), -1);
+    assert_false(json_is_null(&j, b));
+}
+
 static void integers_are_range_checked(void **state)
 {
     (void)state;
@@ -121,7 +209,6 @@ static void integers_are_range_checked(void **state)
         e = json_array_next(&j, j.root, e);
         assert_int_equal(json_int(&j, e, 0, 65535, &v), -1);
     }
-    json_free(&j);
 }
 
 static const char consul_body[] =
@@ -345,6 +432,8 @@ int main(void)
         cmocka_unit_test(literals_and_numbers_are_checked),
         cmocka_unit_test(strings_are_unescaped),
         cmocka_unit_test(strict_rfc8259_negatives),
+        cmocka_unit_test(what_jsmn_lets_through_is_refused_with_a_reason),
+        cmocka_unit_test(values_are_read_across_nesting),
         cmocka_unit_test(deep_and_huge_json_is_linear),
         cmocka_unit_test(big_answers_are_read_compactly),
         cmocka_unit_test(one_bad_entry_is_dropped_and_counted),
