@@ -85,11 +85,27 @@ end_per_group(_Group, Config) ->
     case ?config(instances, Config) of
         undefined -> ok;
         Instances ->
-            [ct:log("stop ~b: ~s", [maps:get(port, I), run(I, "stop")]) || I <- Instances],
-            timer:sleep(1000),
+            %% The three stops side by side (relx's waits for its node to
+            %% exit, about 3 s each), then until no node listens any more.
+            Self = self(),
+            Pids = [spawn_link(fun() -> Self ! {self(), run(I, "stop")} end) || I <- Instances],
+            [receive {P, Out} -> ct:log("stop ~b: ~s", [maps:get(port, I), Out])
+             after 60000 -> ct:log("stop ~b: no answer in 60 s", [maps:get(port, I)])
+             end || {P, I} <- lists:zip(Pids, Instances)],
+            [wait_unlistened(maps:get(port, I), 250) || I <- Instances],
             caravan_test_bind:stop(?config(bind, Config))
     end,
     ok.
+
+%% Polls every 20 ms, at most N times, until nothing accepts on Port.
+-spec wait_unlistened(inet:port_number(), non_neg_integer()) -> ok.
+wait_unlistened(Port, 0) ->
+    ct:log("port ~b still listening after its stop", [Port]);
+wait_unlistened(Port, N) ->
+    case gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000) of
+        {ok, S} -> gen_tcp:close(S), timer:sleep(20), wait_unlistened(Port, N - 1);
+        {error, _} -> ok
+    end.
 
 %% Every variable either release reads: relx's (NODE_NAME, RELEASE_COOKIE
 %% through vm.args.src and sys.config.src, ERL_DIST_PORT for erl_call) and

@@ -162,11 +162,43 @@ port_taken(#{port := Port} = Bind) ->
 drain(Port) ->
     receive {Port, {data, {_, Line}}} -> [Line | drain(Port)] after 0 -> [] end.
 
+%% The exit status reaches only the port's owner. A suite that starts named
+%% in init_per_group and stops it in end_per_group calls from another
+%% process (CT runs each in its own, and the port closed with the first):
+%% there the OS process itself is watched, or stop would always wait out the
+%% whole 10 s before its KILL.
+-spec wait_exit(port(), non_neg_integer()) -> ok.
 wait_exit(Port, OsPid) ->
+    Self = self(),
+    case erlang:port_info(Port, connected) of
+        {connected, Self} -> wait_exit_status(Port, OsPid);
+        _ -> wait_gone(OsPid, 500)
+    end.
+
+-spec wait_exit_status(port(), non_neg_integer()) -> ok.
+wait_exit_status(Port, OsPid) ->
     receive
         {Port, {exit_status, _}} -> ok;
-        {Port, {data, _}} -> wait_exit(Port, OsPid)
+        {Port, {data, _}} -> wait_exit_status(Port, OsPid)
     after 10000 ->
             _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
             ok
+    end.
+
+%% Polls /proc every 20 ms, at most N times (10 s in all), then KILLs.
+%% A zombie counts as gone: it has exited.
+-spec wait_gone(non_neg_integer(), non_neg_integer()) -> ok.
+wait_gone(OsPid, 0) ->
+    _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    ok;
+wait_gone(OsPid, N) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            %% "PID (comm) S ...": the state follows the last ')'.
+            [_, After] = string:split(Stat, ")", trailing),
+            case string:trim(After, leading) of
+                <<"Z", _/binary>> -> ok;
+                _ -> timer:sleep(20), wait_gone(OsPid, N - 1)
+            end;
+        {error, _} -> ok
     end.

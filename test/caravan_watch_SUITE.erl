@@ -40,12 +40,16 @@ suite() ->
 all() ->
     [{group, consul}, {group, nomad}].
 
+%% The cases spend their time waiting on the clock (a wait, a window of
+%% observation, a backoff), each against a server and a watch of its own,
+%% counting only its own server's requests: a group's cases run side by
+%% side, in the time of the longest (8 s) instead of the sum (30 s).
 -spec groups() -> list().
 groups() ->
     Cases = [quiet_watch_asks_once_per_wait, index_zero_never_sent_back,
              index_backwards_starts_over, change_after_backwards_seen_promptly,
              failing_server_backed_off, server_that_never_blocks_asked_once_per_wait],
-    [{consul, [], Cases}, {nomad, [], Cases}].
+    [{consul, [parallel], Cases}, {nomad, [parallel], Cases}].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
