@@ -183,7 +183,7 @@ loop_latency(Program, Server) ->
              %% ADDITIONAL records (41 KB over TCP).
              {"100 crafted SRV answers (360/2068)", none, CraftedLookups}],
     %% The black-holed resolver needs a network namespace (root): it is
-    %% measured by caravan_http_SUITE:blackholed_resolver, whose log lists
+    %% measured by caravan_catalog_SUITE:blackholed_resolver, whose log lists
     %% every ping's latency.
     io:format("~nping while one adversarial request is in flight (ms)  p50     p99   max  pings~n"),
     Results = [begin

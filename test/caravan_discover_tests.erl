@@ -24,7 +24,7 @@ node_names_test_() ->
      ?_assertEqual('app-1@fd00::1', caravan_name:node("app", 1, "FD00:0:0::1")),
      ?_assertEqual('app-1@node7.example', caravan_name:node("app", 1, <<"node7.example">>)),
      ?_assertEqual(['app-1@10.0.0.1', 'app-2@10.0.0.1'],
-                   caravan_http:nodes("app", [#{address => <<"10.0.0.1">>, port => 2},
+                   caravan_catalog:nodes("app", [#{address => <<"10.0.0.1">>, port => 2},
                                               #{address => <<"10.0.0.1">>, port => 1},
                                               #{address => <<"10.0.0.1">>, port => 1},
                                               #{address => <<"10.0.0.9">>, port => 0}]))].
