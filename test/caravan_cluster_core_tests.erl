@@ -204,7 +204,7 @@ check(S0, Event, #{core := Core, net := Net, dials := Dials, timers := Timers,
                    ever := Ever, prune := Prune}, Actions) ->
     Listed = caravan_cluster_core:listed(Core) -- [?SELF],
     Nodes = caravan_cluster_core:nodes(Core),
-    Takes = caravan_cluster_core:outside(Core) =/= out,
+    Takes = caravan_cluster_core:participation(Core) =/= out,
     Connects = [N || {connect, N} <- Actions],
     Up = fun(N) -> lists:member(N, Net) end,
     Broken =
@@ -298,11 +298,11 @@ absence_is_confirmed_test() ->
     {C1, _} = run([{listing, a, [n0, n1]}, {connect_result, n1, true}], Self),
     {C2, A2} = caravan_cluster_core:handle({listing, a, [n1]}, C1),
     ?assertEqual([], [A || {leave, _} = A <- A2]),
-    ?assertEqual(absent, caravan_cluster_core:outside(C2)),
+    ?assertEqual(absent, caravan_cluster_core:participation(C2)),
     %% Back in the next listing: nothing happened.
     {C3, A3} = caravan_cluster_core:handle({listing, a, [n0, n1]}, C2),
     ?assertEqual([], [A || {leave, _} = A <- A3]),
-    ?assertEqual(in, caravan_cluster_core:outside(C3)),
+    ?assertEqual(in, caravan_cluster_core:participation(C3)),
     %% Absent twice: it leaves.
     {C4, _} = caravan_cluster_core:handle({listing, a, [n1]}, C3),
     {_, A5} = caravan_cluster_core:handle({listing, a, [n1]}, C4),

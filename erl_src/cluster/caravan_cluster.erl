@@ -21,31 +21,12 @@
 %%% `self_listed => false' it connects to whatever is listed, as libcluster's
 %%% strategies do.
 %%%
-%%% == What a leave drops, and why ==
+%%% == What a leave drops ==
 %%%
-%%% IMPORTANT: OTP 25+'s global runs with prevent_overlapping_partitions
-%%% (kernel's default, with `connect_all' on). When node L loses its link to
-%%% X (L or X disconnected it), L's global sends `lost_connection' to every
-%%% node it knows, and each of them that is still connected to X drops X
-%%% (global.erl, "Prevent Overlapping Partitions Algorithm"). So a node
-%%% that leaves by disconnecting its members one by one makes them
-%%% disconnect from each other: the cascade. And because `connect_all'
-%%% meshes everything global knows, a node cannot stay connected to anyone
-%%% in the mesh without being re-meshed with all of it. The narrowest leave
-%%% that does not cascade is therefore global:disconnect/0, which drops in
-%%% one step, without `lost_connection' messages, exactly the visible nodes
-%%% global knows in this node's global group: the members, and also any
-%%% visible node connected by hand (it is meshed with the members; keeping
-%%% it while dropping them would be the overlapping partition global
-%%% forbids). It keeps: hidden nodes (remote shells, `-hidden'), which
-%%% global does not track, and nodes outside this node's global group.
-%%% Where prevent_overlapping_partitions or connect_all is off, nothing
-%%% cascades, and a leave drops only the members (nodes the sources listed).
-%%% global:disconnect/0 exists from OTP 25.1; on 25.0 the leave falls back
-%%% on disconnecting the members one by one (see drop_connections/2), which
-%%% 25.0's global may cascade. A libcluster topology's own `disconnect' MFA
-%%% (not erlang:disconnect_node) is called for each member instead: theirs
-%%% to decide.
+%%% OTP 25+'s global (prevent_overlapping_partitions) turns a disconnect into
+%%% a cascade, so a leave is global:disconnect/0 where global prevents
+%%% overlapping partitions, and member by member elsewhere; a prune asks the
+%%% node to leave first. The reasons: docs/global.md.
 %%%
 %%% A cluster whose process ends (the node stopping, its supervisor shutting
 %%% it down, caravan:stop_cluster/1) leaves in terminate/2 unless caravan's
@@ -57,22 +38,6 @@
 %%% node, since one may list it before it lists that one), and waits up to
 %%% 500 ms for them to hear it: they mark it departed and do not dial it
 %%% again until it connects itself or a listing drops it.
-%%%
-%%% The others give a node that left the listing `prune_grace' ms (default
-%%% 3 x poll_interval + 1 s: the node's own confirmation takes one poll
-%%% interval plus a lookup, at most 2 x poll_interval) to leave by itself; then, if
-%%% it is still connected (it runs no cluster, or its sources still list
-%%% it), they prune it: the last resort. A plain disconnect from one member
-%%% would cascade (global makes the other members drop that one), so where
-%%% global prevents overlapping partitions the node is asked to leave
-%%% instead: global:disconnect/0 runs on it, which drops it from
-%%% every node it is connected to in one step, members and others alike,
-%%% and nobody else loses anyone (asked through its rpc server, never
-%%% connecting to it again). It is disconnected from here, which may
-%%% cascade, if it is still connected 1 s later (OTP 25.0 has no
-%%% global:disconnect/0) or was asked less than 2 x prune_grace ago (see
-%%% prune/3). A libcluster topology's own disconnect MFA is called as it
-%%% is.
 %%%
 %%% == Sources ==
 %%%

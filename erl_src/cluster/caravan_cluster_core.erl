@@ -1,7 +1,7 @@
 %%% @doc The decisions of a cluster that forms itself, with no side effects:
 %%% `handle(Event, Core) -> {Core, [Action]}'. caravan_cluster (the shell)
-%%% feeds it events and performs the actions; test/caravan_cluster_core_prop
-%%% runs it against random event sequences.
+%%% feeds it events and performs the actions; the PropEr properties of
+%%% test/caravan_cluster_core_tests.erl run it against random event sequences.
 %%%
 %%% One record per known node, in one state:
 %%%
@@ -59,7 +59,7 @@
 -export([describe/1]).
 -export([nodes/1]).
 -export([node_state/2]).
--export([outside/1]).
+-export([participation/1]).
 -export([managed/1]).
 -export([connected/1]).
 
@@ -178,10 +178,10 @@ node_state(N, #core{nodes = Nodes}) ->
     end.
 
 %% @doc in (taking part), absent (unlisted, awaiting confirmation) or out.
--spec outside(core()) -> in | absent | out.
-outside(#core{self_state = {absent, _}}) -> absent;
-outside(#core{self_state = new}) -> out;
-outside(#core{self_state = S}) -> S.
+-spec participation(core()) -> in | absent | out.
+participation(#core{self_state = {absent, _}}) -> absent;
+participation(#core{self_state = new}) -> out;
+participation(#core{self_state = S}) -> S.
 
 %% @doc Connected nodes that are ours: listed, or leaving.
 -spec managed(core()) -> [node()].
@@ -204,7 +204,7 @@ describe(#core{nodes = Nodes, prune = Prune, prune_grace = Grace} = Core) ->
       prune_grace => Grace,
       members => length(members(Core)),
       listed => length(listed(Core)),
-      self => outside(Core),
+      self => participation(Core),
       pending_retries => length(Of(retrying)),
       departed => Of(departed),
       leaving => Of(leaving),

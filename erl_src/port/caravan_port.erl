@@ -154,16 +154,8 @@ start_link(Name, Options) ->
       Op :: atom(),
       Args :: map(),
       Timeout :: non_neg_integer().
-call(_Server, _Op, _Args, Timeout) when not ?VALID_TIMEOUT(Timeout) ->
-    bad_timeout(Timeout);
-call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
-    try
-        gen_server:call(Server, {call, Op, Args, Timeout}, Timeout + ?CALL_MARGIN_MS)
-    catch
-        exit:{noproc, _} -> {error, unavailable};
-        exit:{timeout, _} -> {error, timeout};
-        exit:{Reason, _} -> {error, {port_exited, Reason}}
-    end.
+call(Server, Op, Args, Timeout) ->
+    request(Server, Op, Args, Timeout, margin).
 
 %% @doc As call/4, but `Timeout' bounds the whole call, the wait for a busy
 %% owner included: for callers such as port_please/3 that were given a
@@ -173,11 +165,23 @@ call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeo
       Op :: atom(),
       Args :: map(),
       Timeout :: non_neg_integer().
-call_within(_Server, _Op, _Args, Timeout) when not ?VALID_TIMEOUT(Timeout) ->
+call_within(Server, Op, Args, Timeout) ->
+    request(Server, Op, Args, Timeout, within).
+
+%% call/4 and call_within/4 differ only in how long the gen_server:call
+%% waits for the owner: `margin' past the request's own timer (so that the
+%% owner, which knows the id, normally answers first), or `within' it.
+-spec request(atom() | pid(), atom(), map(), non_neg_integer(), margin | within) ->
+          {ok, term()} | {error, error_reason()}.
+request(_Server, _Op, _Args, Timeout, _Wait) when not ?VALID_TIMEOUT(Timeout) ->
     bad_timeout(Timeout);
-call_within(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
+request(Server, Op, Args, Timeout, Wait) when is_atom(Op), is_map(Args) ->
+    CallTimeout = case Wait of
+                      margin -> Timeout + ?CALL_MARGIN_MS;
+                      within -> max(Timeout, 1)
+                  end,
     try
-        gen_server:call(Server, {call, Op, Args, Timeout}, max(Timeout, 1))
+        gen_server:call(Server, {call, Op, Args, Timeout}, CallTimeout)
     catch
         exit:{noproc, _} -> {error, unavailable};
         exit:{timeout, _} -> {error, timeout};
