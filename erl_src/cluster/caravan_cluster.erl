@@ -7,6 +7,10 @@
 %%% events for caravan_cluster_core (which decides, without side effects;
 %%% the node states and the invariants are written there) and performs the
 %%% actions the core returns: dials, disconnects, leaves, timers, logs.
+%%% What it performs with: caravan_cluster_config (config and defaults),
+%%% caravan_cluster_source (a poll), caravan_cluster_leave (leaving and
+%%% pruning), caravan_cluster_report (logs, telemetry), caravan_cluster_group
+%%% (the clusters of this node).
 %%%
 %%% It only disconnects nodes its sources listed. A node connected by hand,
 %%% or by another cluster, is never pruned; a remote shell (a hidden node)
