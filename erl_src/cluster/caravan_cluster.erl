@@ -255,8 +255,8 @@ handle_info({poll_deadline, I, Pid}, State) ->
             exit(Pid, kill),
             erlang:send_after(State#state.poll_interval, self(), {poll, I}),
             State1 = State#state{sources = (State#state.sources)#{I := Src#source{poller = undefined}}},
-            {noreply, source_event(I, {error, {callback_timeout, caravan_cluster_source:callback_deadline(State#state.poll_interval)}},
-                                   State1)};
+            Ms = caravan_cluster_source:callback_deadline(State#state.poll_interval),
+            {noreply, source_event(I, {error, {callback_timeout, Ms}}, State1)};
         _ ->
             {noreply, State} % it answered in time
     end;
@@ -408,8 +408,13 @@ poll(I, #state{sources = Sources} = State) ->
                                     Self ! {polled, I, self(),
                                             caravan_cluster_source:discover(Kind, Options)}
                             end),
-            Kind =:= callback andalso
-                erlang:send_after(caravan_cluster_source:callback_deadline(State#state.poll_interval), self(), {poll_deadline, I, Pid}),
+            case Kind of
+                callback ->
+                    Ms = caravan_cluster_source:callback_deadline(State#state.poll_interval),
+                    erlang:send_after(Ms, self(), {poll_deadline, I, Pid});
+                dns ->
+                    ok
+            end,
             State#state{sources = Sources#{I := Src#source{poller = Pid}}};
         {ok, #source{spec = {Kind, _} = Watched, watch = undefined} = Src}
           when Kind =:= consul; Kind =:= nomad ->
