@@ -12,6 +12,7 @@
 -export([assert_no_epmd/0, describe_epmd/1]).
 -export([kill9/1]).
 -export([epmd_less_args/0]).
+-export([test_dirs/0]).
 -export([wait_until/2]).
 -export([restarts_scheduled/2]).
 
@@ -46,7 +47,7 @@ epmd_less_args() ->
         ++ lists:append([["-pz", Dir] || Dir <- test_dirs()])
         ++ ["-setcookie", ?COOKIE].
 
-%% This module's folder, and the suites' above it when it is test/support.
+%% @doc This module's folder, and the suites' above it when it is test/support.
 -spec test_dirs() -> [file:filename()].
 test_dirs() ->
     Dir = filename:dirname(code:which(?MODULE)),
