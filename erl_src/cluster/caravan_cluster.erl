@@ -408,13 +408,13 @@ poll(I, #state{sources = Sources} = State) ->
                                     Self ! {polled, I, self(),
                                             caravan_cluster_source:discover(Kind, Options)}
                             end),
-            case Kind of
-                callback ->
-                    Ms = caravan_cluster_source:callback_deadline(State#state.poll_interval),
-                    erlang:send_after(Ms, self(), {poll_deadline, I, Pid});
-                dns ->
-                    ok
-            end,
+            _ = case Kind of
+                    callback ->
+                        Ms = caravan_cluster_source:callback_deadline(State#state.poll_interval),
+                        erlang:send_after(Ms, self(), {poll_deadline, I, Pid});
+                    dns ->
+                        ok
+                end,
             State#state{sources = Sources#{I := Src#source{poller = Pid}}};
         {ok, #source{spec = {Kind, _} = Watched, watch = undefined} = Src}
           when Kind =:= consul; Kind =:= nomad ->
