@@ -140,7 +140,14 @@ apply_event(Event, #{core := Core} = S0) ->
     {Core1, Actions} = caravan_cluster_core:handle(Event, Core),
     S = world(Event, S0#{core := Core1}),
     S1 = lists:foldl(fun action/2, S, Actions),
-    {track_retries(Event, Actions, S1), Actions}.
+    %% A leave (this node going out) ends every failure streak, even of a
+    %% node still listed whose dial stays in flight through it.
+    S2 = case {caravan_cluster_core:participation(Core),
+               caravan_cluster_core:participation(Core1)} of
+             {Before, out} when Before =/= out -> S1#{origins := #{}};
+             _ -> S1
+         end,
+    {track_retries(Event, Actions, S2), Actions}.
 
 %% The model of the retry arithmetic. delays: each retry timer's delay and
 %% why it was armed (a failed dial, or a lost link). origins: what the dial
@@ -414,6 +421,24 @@ dial_in_flight_through_a_leave_starts_a_new_streak_test() ->
     {_, A6} = caravan_cluster_core:handle({connect_result, n1, false}, C5),
     ?assertMatch([{arm, ?RETRY_MIN, {retry, n1, _}}],
                  [A || {arm, _, {retry, n1, _}} = A <- A6]).
+
+%% Found by the property (prune => false): the same when the node stays
+%% listed through the leave, its dial still in flight: the dial's failure
+%% waits retry_min.
+dial_in_flight_through_a_listed_leave_starts_a_new_streak_test() ->
+    Opts = options(false, true),
+    C0 = caravan_cluster_core:new(Opts),
+    {C1, _} = caravan_cluster_core:handle({listing, a, [n0, n1]}, C0),
+    {C2, A2} = caravan_cluster_core:handle({connect_result, n1, false}, C1),
+    [{arm, _, Retry}] = [A || {arm, _, {retry, n1, _}} = A <- A2],
+    {C3, _} = caravan_cluster_core:handle({timer, Retry}, C2), % dialling again
+    {C4, _} = caravan_cluster_core:handle({listing, b, [n1]}, C3),
+    {C5, _} = caravan_cluster_core:handle({listing, a, [n1]}, C4),
+    {C6, _} = caravan_cluster_core:handle({listing, b, [n1]}, C5), % confirmed: out
+    ?assertEqual(out, caravan_cluster_core:participation(C6)),
+    {_, A7} = caravan_cluster_core:handle({connect_result, n1, false}, C6),
+    ?assertMatch([{arm, ?RETRY_MIN, {retry, n1, _}}],
+                 [A || {arm, _, {retry, n1, _}} = A <- A7]).
 
 %% The delay of the retry in Actions, then (N - 1 times) fires it, fails
 %% the dial it makes, and so on: N delays.
