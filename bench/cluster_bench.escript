@@ -233,7 +233,9 @@ free_port() ->
     P.
 
 load(Dir, Mod) ->
-    {ok, Mod, Bin} = compile:file(filename:join(Dir, atom_to_list(Mod) ++ ".erl"), [binary]),
+    %% The test servers live in test/support/.
+    {ok, Mod, Bin} = compile:file(filename:join([Dir, "support", atom_to_list(Mod) ++ ".erl"]),
+                                  [binary]),
     {module, Mod} = code:load_binary(Mod, atom_to_list(Mod) ++ ".erl", Bin).
 
 label(Ip) -> "h-" ++ lists:map(fun($.) -> $-; (C) -> C end, Ip).

@@ -34,7 +34,8 @@ main(_) ->
     halt(2).
 
 compile_helper(TestDir) ->
-    {ok, Mod, Bin} = compile:file(filename:join(TestDir, "caravan_test_bind.erl"), [binary]),
+    {ok, Mod, Bin} = compile:file(filename:join([TestDir, "support", "caravan_test_bind.erl"]),
+                                  [binary]),
     {module, Mod} = code:load_binary(Mod, "caravan_test_bind.erl", Bin),
     {ok, Mod, Bin}.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env escript
 %%! -noshell
 %%% HTTP discovery benchmark, side by side in one run against the Consul
-%%% test server (test/caravan_test_consul.erl, started here):
+%%% test server (test/support/caravan_test_consul.erl, started here):
 %%%   - registration -> member list delivered to a subscriber: caravan's
 %%%     blocking-query watch over 200 changes, and a 5 s poll loop (the
 %%%     default of the polling libraries) over 10 changes at random moments;
@@ -37,7 +37,9 @@ main(_) ->
     halt(2).
 
 load(Dir, Mod) ->
-    {ok, Mod, Bin} = compile:file(filename:join(Dir, atom_to_list(Mod) ++ ".erl"), [binary]),
+    %% The test servers live in test/support/.
+    {ok, Mod, Bin} = compile:file(filename:join([Dir, "support", atom_to_list(Mod) ++ ".erl"]),
+                                  [binary]),
     {module, Mod} = code:load_binary(Mod, atom_to_list(Mod) ++ ".erl", Bin).
 
 source(Server, Service) ->
@@ -183,7 +185,7 @@ loop_latency(Program, Server) ->
              %% ADDITIONAL records (41 KB over TCP).
              {"100 crafted SRV answers (360/2068)", none, CraftedLookups}],
     %% The black-holed resolver needs a network namespace (root): it is
-    %% measured by caravan_http_SUITE:blackholed_resolver, whose log lists
+    %% measured by caravan_catalog_SUITE:blackholed_resolver, whose log lists
     %% every ping's latency.
     io:format("~nping while one adversarial request is in flight (ms)  p50     p99   max  pings~n"),
     Results = [begin

@@ -1,8 +1,8 @@
 %%% @doc caravan's public API.
 %%%
 %%% Distribution without epmd is plugged in with vm.args flags (see README);
-%%% this module answers questions about it and, in later releases, about
-%%% discovery.
+%%% this module answers questions about it (dist_port/1), looks up and
+%%% discovers nodes, starts clusters and watches, and exports the shared types.
 -module(caravan).
 
 -export([dist_port/1]).

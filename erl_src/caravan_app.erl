@@ -15,9 +15,9 @@ start(_Type, _Args) ->
 %% one pg group, see caravan_cluster:all/0). Each tells its members first,
 %% so nothing redials a node on its way out, and then dials and
 %% disconnects nothing more (libcluster's supervisor outlives this). Then
-%% the connections are dropped as a leave drops them (see caravan_cluster's
-%% module doc: global:disconnect/0 where global would otherwise cascade,
-%% the members one by one on OTP 25.0). Stopping only the application
+%% the connections are dropped as a leave drops them (docs/global.md:
+%% global:disconnect/0 where global would otherwise cascade, the members
+%% one by one on OTP 25.0). All of it is caravan_cluster:leave_node/0. Stopping only the application
 %% leaves connections as they are. A cluster that is gone before this runs
 %% (libcluster's Cluster.Supervisor in an application that stops before
 %% caravan) left by itself, in caravan_cluster's terminate/2.
@@ -25,26 +25,10 @@ start(_Type, _Args) ->
 prep_stop(State) ->
     case init:get_status() of
         {stopping, _} ->
-            Clusters = caravan_cluster:all(),
-            Members = lists:usort(lists:append([leave_quietly(C) || C <- Clusters])),
-            _ = [caravan_cluster_sup:stop_cluster(C) || C <- caravan_cluster_sup:clusters()],
-            _ = caravan_cluster:drop_connections(
-                  Members, #{global_disconnect => caravan_cluster:has_global_disconnect(),
-                             pop => caravan_cluster:prevents_overlapping_partitions(),
-                             disconnect => {erlang, disconnect_node, []}}),
+            _ = caravan_cluster:leave_node(),
             State;
         _ ->
             State
-    end.
-
-%% The members Cluster told it is leaving; [] if it could not answer.
-leave_quietly(Cluster) ->
-    try
-        Members = caravan_cluster:managed(Cluster),
-        _ = caravan_cluster:announce_departure(Cluster),
-        ok = caravan_cluster:shutting_down(Cluster),
-        Members
-    catch exit:_ -> []
     end.
 
 -spec stop(term()) -> ok.

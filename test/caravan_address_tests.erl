@@ -41,7 +41,7 @@ nodes_leave_ambiguous_out_test_() ->
                #{address => <<"10.0.0.3">>, port => 3}],
     [?_assertEqual(['app-4@10.0.0.4', 'app-5@node5.example', 'app-6@10.0.0.6'],
                    caravan_name:nodes("app", Pairs)),
-     ?_assertEqual(['app-3@10.0.0.3'], caravan_http:nodes("app", Members)),
+     ?_assertEqual(['app-3@10.0.0.3'], caravan_catalog:nodes("app", Members)),
      ?_assertEqual([], caravan_name:nodes("app", [{1, "0177.0.0.1"}]))].
 
 %% The epmd module dials no such host: inet:getaddr/2 would read it as

@@ -803,7 +803,7 @@ leave_fallback_without_global_disconnect(Config) ->
     {PH, Hidden} = start_node(Config, "127.0.0.18", ["-hidden"]),
     true = caravan_test_peer:call(PH, net_kernel, connect_node, [element(2, hd(Nodes))]),
     Members = [N || {_, N} <- Others],
-    Dropped = caravan_test_peer:call(PA, caravan_cluster, drop_connections,
+    Dropped = caravan_test_peer:call(PA, caravan_cluster_leave, drop_connections,
                                      [Members, #{global_disconnect => false, pop => true,
                                                  disconnect => {erlang, disconnect_node, []}}]),
     %% With prevent_overlapping_partitions on, dropping the first member
@@ -988,7 +988,7 @@ unknown_keys_are_refused(_Config) ->
     Config1 = caravan_libcluster:cluster_config(State, Options),
     Config2 = caravan_libcluster:cluster_config(State, Options),
     Lines = [L || L <- caravan_test_log:stop(), binary:match(L, <<"pol_interval">>) =/= nomatch],
-    ?assertEqual(ok, caravan_cluster:check_config(Config1)),
+    ?assertEqual(ok, caravan_cluster_config:check(Config1)),
     ?assertEqual(Config1, Config2),
     ?assertMatch([_], Lines).
 

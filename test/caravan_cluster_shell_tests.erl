@@ -96,8 +96,8 @@ malformed_source_fields_are_refused_test_() ->
             {consul, #{basename => "app", service => "app-dist"}}],
     %% A bad value is named: {bad_config, Key, Value} (caravan_options).
     [?_assertMatch({error, {bad_config, _, _}},
-                   caravan_cluster:check_config(#{sources => [S]})) || S <- Bad]
-        ++ [?_assertEqual(ok, caravan_cluster:check_config(#{sources => [S]})) || S <- Good].
+                   caravan_cluster_config:check(#{sources => [S]})) || S <- Bad]
+        ++ [?_assertEqual(ok, caravan_cluster_config:check(#{sources => [S]})) || S <- Good].
 
 %% A callback that answers junk, in whole or in part, is an error: the
 %% last listing stands (README, "Clusters that form themselves": an error

@@ -248,10 +248,11 @@ peers() -> case get(peers) of undefined -> []; L -> L end.
 %% A node with Caravan 1.0.1's epmd flags (no -proto_dist: plain TCP
 %% distribution needs none since OTP 23).
 start_peer(Name, Host, Extra) ->
+    %% The suites' and test/support's folders, as caravan_test_peer's nodes.
     Args = ["-start_epmd", "false", "-epmd_module", "Elixir.Caravan.Epmd.Client",
-            "-pa", filename:join(code:lib_dir(caravan), "ebin"),
-            "-pz", filename:dirname(code:which(?MODULE)),
-            "-setcookie", ?COOKIE, "-kernel", "net_ticktime", "4"] ++ Extra,
+            "-pa", filename:join(code:lib_dir(caravan), "ebin")]
+        ++ lists:append([["-pz", Dir] || Dir <- caravan_test_peer:test_dirs()])
+        ++ ["-setcookie", ?COOKIE, "-kernel", "net_ticktime", "4"] ++ Extra,
     {ok, P, N} = peer:start(#{name => Name, host => Host, longnames => true,
                               connection => standard_io, wait_boot => 30000, args => Args}),
     put(peers, [P | peers()]),

@@ -207,7 +207,7 @@ cluster_options_never_prune_test() ->
                                        basename := "profile-service",
                                        servers := ["127.0.0.1:8600"], name_by := target}}]},
                  Opts),
-    ?assertEqual(ok, caravan_cluster:check_config(Opts)),
+    ?assertEqual(ok, caravan_cluster_config:check(Opts)),
     ByAddress = ?STRATEGY:cluster_options(
                    new(create_state(#{config => [{name_by, address}]}))),
     ?assertMatch(#{prune := false, sources := [{dns, #{name_by := address}}]}, ByAddress).
@@ -221,7 +221,7 @@ cluster_options_one_dns_server_as_a_string_test_() ->
                       Opts = ?STRATEGY:cluster_options(
                                 new(create_state(#{config => [{dns_servers, Value}]}))),
                       #{sources := [{dns, #{servers := S}}]} = Opts,
-                      {S, caravan_cluster:check_config(Opts)}
+                      {S, caravan_cluster_config:check(Opts)}
               end,
     [?_assertEqual({[<<"127.0.0.1:8600">>], ok}, Servers(<<"127.0.0.1:8600">>)),
      ?_assertEqual({["127.0.0.1:8600"], ok}, Servers("127.0.0.1:8600")),

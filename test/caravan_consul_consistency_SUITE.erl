@@ -205,7 +205,7 @@ refused_combinations_name_the_key(Config) ->
          {error, {bad_args, Text}} = caravan:discover(Source),
          ?assertMatch({_, _}, binary:match(Text, atom_to_binary(Key)), Text),
          ?assertEqual({error, Reason}, caravan:watch(Source, self())),
-         ?assertEqual({error, Reason}, caravan_cluster:check_config(#{sources => [Source]}))
+         ?assertEqual({error, Reason}, caravan_cluster_config:check(#{sources => [Source]}))
      end || {Opts, Reason} <- Conflicts],
     ?assertEqual(Before, length(caravan_test_consul:queries(server(Config)))),
     %% consistent alone is fine: cached defaults to false with it.

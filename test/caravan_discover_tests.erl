@@ -24,7 +24,7 @@ node_names_test_() ->
      ?_assertEqual('app-1@fd00::1', caravan_name:node("app", 1, "FD00:0:0::1")),
      ?_assertEqual('app-1@node7.example', caravan_name:node("app", 1, <<"node7.example">>)),
      ?_assertEqual(['app-1@10.0.0.1', 'app-2@10.0.0.1'],
-                   caravan_http:nodes("app", [#{address => <<"10.0.0.1">>, port => 2},
+                   caravan_catalog:nodes("app", [#{address => <<"10.0.0.1">>, port => 2},
                                               #{address => <<"10.0.0.1">>, port => 1},
                                               #{address => <<"10.0.0.1">>, port => 1},
                                               #{address => <<"10.0.0.9">>, port => 0}]))].
@@ -47,7 +47,7 @@ bad_cluster_configs_are_refused_test_() ->
       ?_assertEqual({error, {bad_config, prune, yes}}, Start(#{sources => [Dns], prune => yes})),
       ?_assertMatch({error, {bad_config, connect, _}},
                     Start(#{sources => [Dns], connect => fun net_kernel:connect_node/1})),
-      %% The documented reasons (caravan_cluster:check_config/1), not any error.
+      %% The documented reasons (caravan_cluster_config:check/1), not any error.
       ?_assertEqual({error, {bad_config, "a cluster needs `sources' (or `source')"}},
                     Start(#{poll_interval => 1000})),
       ?_assertMatch({error, {bad_sources, [{dns, #{}}]}}, Start(#{sources => [{dns, #{}}]})),

@@ -83,16 +83,16 @@ cluster_sources_checked() ->
     %% The same rules the config check of every cluster uses, those started
     %% from the application environment and by libcluster included.
     ?assertEqual({error, {bad_config, timeout, "5000"}},
-                 caravan_cluster:check_config(#{sources => [{dns, ?DNS#{timeout => "5000"}}]})).
+                 caravan_cluster_config:check(#{sources => [{dns, ?DNS#{timeout => "5000"}}]})).
 
 proxy_is_taken() ->
-    [?assertEqual(ok, caravan_cluster:check_config(#{sources => [{Kind, ?CONSUL#{proxy => P}}]}))
+    [?assertEqual(ok, caravan_cluster_config:check(#{sources => [{Kind, ?CONSUL#{proxy => P}}]}))
      || Kind <- [consul, nomad], P <- [none, "http://10.0.0.1:3128", <<"http://proxy:3128">>]],
     ?assertEqual(ok, caravan_options:check_watch({nomad, ?CONSUL#{proxy => none}}, self())),
     ?assertEqual({error, {bad_config, proxy, 3128}},
-                 caravan_cluster:check_config(#{sources => [{consul, ?CONSUL#{proxy => 3128}}]})),
+                 caravan_cluster_config:check(#{sources => [{consul, ?CONSUL#{proxy => 3128}}]})),
     ?assertEqual({error, {unknown_key, proxy}},
-                 caravan_cluster:check_config(#{sources => [{dns, ?DNS#{proxy => none}}]})).
+                 caravan_cluster_config:check(#{sources => [{dns, ?DNS#{proxy => none}}]})).
 
 watch_refuses() ->
     Before = supervisor:which_children(caravan_watch_sup),

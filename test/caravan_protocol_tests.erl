@@ -1,5 +1,5 @@
 %%% docs/protocol.md says every atom the C program may send is listed in
-%%% caravan_port:protocol_atoms/0 (replies are decoded with [safe], which
+%%% caravan_port_frame:protocol_atoms/0 (replies are decoded with [safe], which
 %%% refuses unknown atoms). This checks the C sources against that list: any
 %%% atom-like string literal in port_src/ must be listed, or be a request key.
 -module(caravan_protocol_tests).
@@ -26,7 +26,7 @@ c_atoms_are_known_test() ->
     %% libcurl's symbol names (looked up with dlsym) are not atoms either.
     Literals = [L || L <- lists:usort(lists:append([literals(F) || F <- Files])),
                      not lists:prefix("curl_", L)],
-    Known = [atom_to_list(A) || A <- caravan_port:protocol_atoms()] ++ ?REQUEST_KEYS,
+    Known = [atom_to_list(A) || A <- caravan_port_frame:protocol_atoms()] ++ ?REQUEST_KEYS,
     ?assertEqual([], Literals -- Known).
 
 literals(File) ->

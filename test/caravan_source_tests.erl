@@ -1,7 +1,7 @@
 %%% Source checks OTP 25 cannot make for us: OTP 29 deprecates old-style
 %%% `catch Expr' and warns on it by default, so a dependent's build of caravan
 %%% would carry the warning (and fail where warnings are errors). This test
-%%% parses every module in erl_src/ and fails on any `catch' expression node;
+%%% parses every module under erl_src/ and fails on any `catch' expression node;
 %%% it also checks that the options a dependent compiles caravan with never
 %%% turn warnings into errors.
 -module(caravan_source_tests).
@@ -14,7 +14,7 @@ project() ->
     Cwd.
 
 modules() ->
-    filelib:wildcard(filename:join([project(), "erl_src", "*.erl"])).
+    filelib:wildcard(filename:join([project(), "erl_src", "**", "*.erl"])).
 
 no_old_style_catch_test_() ->
     [{filename:basename(File), fun() -> ?assertEqual([], old_catches(File)) end}

@@ -17,7 +17,7 @@ start_link() ->
 -spec start_cluster(caravan_cluster:name(), caravan_cluster:config()) ->
           {ok, pid()} | {error, term()}.
 start_cluster(Name, Config) ->
-    case caravan_cluster:check_config(Config) of
+    case caravan_cluster_config:check(Config) of
         ok -> start_child(Name, Config);
         Error -> Error
     end.

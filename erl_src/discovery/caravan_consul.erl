@@ -62,10 +62,10 @@ consistency(Options) ->
 %% @doc The nodes Consul lists now.
 -spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
 discover(Options) ->
-    caravan_http:discover(?MODULE, Options).
+    caravan_catalog:discover(?MODULE, Options).
 
 %% @doc One request; a positive Index makes it a blocking query.
--spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
+-spec query(options(), non_neg_integer()) -> {ok, caravan_catalog:answer()} | {error, caravan:error()}.
 query(#{service := Service} = Options, Index) ->
     {Consistency, Cached} = consistency(Options),
     Extra = maps:from_list(
@@ -75,7 +75,7 @@ query(#{service := Service} = Options, Index) ->
                {cached, Cached}] ++
               [{max_stale_ms, Ms} || {ok, Ms} <- [maps:find(max_stale, Options)]] ++
               [{K, V} || K <- [tag, dc, tagged_address], {ok, V} <- [maps:find(K, Options)]]),
-    case caravan_http:call(consul_health, Options, ?ENV, {Extra, Index}) of
+    case caravan_catalog:call(consul_health, Options, ?ENV, {Extra, Index}) of
         {ok, #{members := Members}} = Answer ->
             %% The same cap as Nomad's pages (caravan_nomad): one answer
             %% is bounded by max_bytes already, its members by this too.

@@ -70,7 +70,7 @@ cluster_config(State, Options) ->
     %% them nil: nil is libcluster's default MFA, caravan_cluster's too.
     Mfas = maps:filter(fun(_, V) -> V =/= nil end,
                        maps:with([connect, disconnect, list_nodes], State)),
-    Known = caravan_cluster:known_keys() -- [connect, disconnect, list_nodes, libcluster],
+    Known = caravan_cluster_config:known_keys() -- [connect, disconnect, list_nodes, libcluster],
     warn_unknown(maps:get(topology, State, undefined), maps:keys(Options) -- Known),
     maps:merge(maps:with(Known, Options), Mfas#{libcluster => true}).
 
@@ -80,7 +80,7 @@ warn_unknown(Topology, Keys) ->
     _ = [begin
          persistent_term:put({?MODULE, warned, Topology, K}, true),
          ?LOG_WARNING("[libcluster:~s] caravan ignores config key ~0p (not one of ~0p)",
-                      [Topology, K, caravan_cluster:known_keys()],
+                      [Topology, K, caravan_cluster_config:known_keys()],
                       #{caravan => cluster, event => unknown_key, key => K})
      end || K <- Keys, persistent_term:get({?MODULE, warned, Topology, K}, false) =:= false],
     ok.

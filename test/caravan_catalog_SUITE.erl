@@ -2,7 +2,7 @@
 %%% and watched with blocking queries, against the test servers in test/
 %%% (caravan_test_consul, caravan_test_nomad), which follow the products'
 %%% documented behaviour (no Consul or Nomad can be installed here).
--module(caravan_http_SUITE).
+-module(caravan_catalog_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").

@@ -8,6 +8,10 @@
 %%% by itself (immediately after a healthy life, with backoff in a crash
 %%% loop), because one of its users, caravan_epmd, sits under kernel's
 %%% supervisors which allow no restarts at all.
+%%%
+%%% Its parts: caravan_port_frame (framing, decoding, the protocol's
+%%% atoms), caravan_port_killer (killing a hung program), caravan_port_cancel
+%%% (the cancels owed to the program).
 -module(caravan_port).
 -behaviour(gen_server).
 
@@ -20,7 +24,6 @@
 -export([os_pid/1]).
 -export([counters/1]).
 -export([default_program/0]).
--export([protocol_atoms/0]).
 
 %% gen_server callbacks
 -export([init/1]).
@@ -73,27 +76,9 @@
 %% is not killed and replaced every interval + timeout: the next start
 %% waits one interval, then twice that, up to this bound.
 -define(HANG_BACKOFF_MAX_MS, 60000).
-%% The largest reply read. The port is opened in stream mode and packets
-%% are cut here, not by the VM: with {packet, 4} the VM allocates a buffer
-%% of whatever length a packet header announces as soon as the header
-%% arrives (erts' sys_drivers.c ready_input: erts_alloc_fnf(h)), so one
-%% corrupted header meant up to 4 GB allocated (measured on OTP 25:
-%% erlang:memory(system) from 11 MB to 4.3 GB). A larger announced length
-%% is a broken program: it is killed and restarted.
+%% The largest reply read: a larger announced length is a broken program
+%% (or a corrupted header, see caravan_port_frame): it is killed and restarted.
 -define(DEFAULT_MAX_REPLY_BYTES, 64 * 1024 * 1024).
-%% Killing a hung program: `caravan_port kill PID' (see port_src/cli_kill.c),
-%% by absolute path, so that no `kill' on the PATH is needed. A killer that
-%% cannot be started (out of file descriptors, out of processes) is tried
-%% again after 50 ms, doubling up to 5 s, at most KILL_ATTEMPTS times (a
-%% good 4 minutes); one that has not exited after KILL_WAIT_MS is closed and
-%% counts as a failed attempt. The owner never waits for a killer.
--define(KILL_ATTEMPTS, 60).
--define(KILL_RETRY_MIN_MS, 50).
--define(KILL_RETRY_MAX_MS, 5000).
--define(KILL_WAIT_MS, 5000).
-%% A cancel the busy port refused is sent again after this long: the
-%% program drains its stdin in well under it.
--define(CANCEL_RETRY_MS, 10).
 
 -record(state, {name :: atom(),
                 program :: file:filename(),
@@ -107,10 +92,8 @@
                 %% maps each such monitor back to the id.
                 pending = #{} :: #{pos_integer() => {gen_server:from(), reference(), reference()}},
                 monitors = #{} :: #{reference() => pos_integer()},
-                %% Cancels not sent yet (the port was busy), oldest last,
-                %% and whether a retry is scheduled.
-                unsent = [] :: [pos_integer()],
-                retry_armed = false :: boolean(),
+                %% Cancels owed to the program (caravan_port_cancel).
+                cancels = caravan_port_cancel:new() :: caravan_port_cancel:cancels(),
                 counters = #{cancels_sent => 0, cancels_delayed => 0, late_replies => 0}
                     :: #{atom() => non_neg_integer()},
                 max_pending :: pos_integer(),
@@ -124,17 +107,10 @@
                 liveness_timeout :: pos_integer(),
                 probe :: {pos_integer(), reference()} | undefined,
                 max_reply :: pos_integer(),
-                %% A reply not yet whole, as its chunks came (newest
-                %% first), their size, and the size it will have once
-                %% whole (its 4-byte length included) when known.
-                %% The program that kills a hung one (`Killer kill PID').
-                killer :: file:filename() | undefined,
-                %% Killers running: their port, the pid they kill, and
-                %% which attempt this is.
-                kills = #{} :: #{port() => {non_neg_integer(), pos_integer()}},
-                inbuf = [] :: [binary()],
-                inlen = 0 :: non_neg_integer(),
-                need = undefined :: undefined | pos_integer()}).
+                %% Who kills a hung program, and the killers running.
+                kills :: caravan_port_killer:kills(),
+                %% A reply not yet whole (caravan_port_frame).
+                buf = caravan_port_frame:new() :: caravan_port_frame:buf()}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -154,16 +130,8 @@ start_link(Name, Options) ->
       Op :: atom(),
       Args :: map(),
       Timeout :: non_neg_integer().
-call(_Server, _Op, _Args, Timeout) when not ?VALID_TIMEOUT(Timeout) ->
-    bad_timeout(Timeout);
-call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
-    try
-        gen_server:call(Server, {call, Op, Args, Timeout}, Timeout + ?CALL_MARGIN_MS)
-    catch
-        exit:{noproc, _} -> {error, unavailable};
-        exit:{timeout, _} -> {error, timeout};
-        exit:{Reason, _} -> {error, {port_exited, Reason}}
-    end.
+call(Server, Op, Args, Timeout) ->
+    request(Server, Op, Args, Timeout, margin).
 
 %% @doc As call/4, but `Timeout' bounds the whole call, the wait for a busy
 %% owner included: for callers such as port_please/3 that were given a
@@ -173,11 +141,23 @@ call(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeo
       Op :: atom(),
       Args :: map(),
       Timeout :: non_neg_integer().
-call_within(_Server, _Op, _Args, Timeout) when not ?VALID_TIMEOUT(Timeout) ->
+call_within(Server, Op, Args, Timeout) ->
+    request(Server, Op, Args, Timeout, within).
+
+%% call/4 and call_within/4 differ only in how long the gen_server:call
+%% waits for the owner: `margin' past the request's own timer (so that the
+%% owner, which knows the id, normally answers first), or `within' it.
+-spec request(atom() | pid(), atom(), map(), non_neg_integer(), margin | within) ->
+          {ok, term()} | {error, error_reason()}.
+request(_Server, _Op, _Args, Timeout, _Wait) when not ?VALID_TIMEOUT(Timeout) ->
     bad_timeout(Timeout);
-call_within(Server, Op, Args, Timeout) when is_atom(Op), is_map(Args), is_integer(Timeout) ->
+request(Server, Op, Args, Timeout, Wait) when is_atom(Op), is_map(Args) ->
+    CallTimeout = case Wait of
+                      margin -> Timeout + ?CALL_MARGIN_MS;
+                      within -> max(Timeout, 1)
+                  end,
     try
-        gen_server:call(Server, {call, Op, Args, Timeout}, max(Timeout, 1))
+        gen_server:call(Server, {call, Op, Args, Timeout}, CallTimeout)
     catch
         exit:{noproc, _} -> {error, unavailable};
         exit:{timeout, _} -> {error, timeout};
@@ -213,24 +193,6 @@ default_program() ->
         Dir -> {ok, filename:join(Dir, "caravan_port")}
     end.
 
-%% @doc Every atom the program may send (docs/protocol.md). Replies are
-%% decoded with `binary_to_term(_, [safe])', which refuses atoms the node does
-%% not know yet; listing them here makes them known once this module loads.
--spec protocol_atoms() -> [atom()].
-protocol_atoms() ->
-    [ok, error, pong,
-     %% info keys
-     version, os_pid, uptime_ms, requests, errors, dropped, deferred, dns_inflight,
-     http_inflight, entries_skipped, cancelled, cancel_noops, libcurl, not_found,
-     %% srv records; consul_health and nomad_services answers
-     priority, weight, port, target, addresses, index, next_token, members, address, node, id,
-     %% error reasons
-     bad_term, bad_request, bad_args, unknown_op, overload,
-     empty_name, name_too_long, invalid_name, port_out_of_range, no_port,
-     nxdomain, servfail, refused, timeout, connection_refused, bad_answer, not_implemented,
-     no_memory, cancelled, dns_error, too_large, tls_error, connection_closed, http_error,
-     forbidden, not_found, server_error, http_status, stale].
-
 %%%---------------------------------------------------------------------------
 %%% gen_server callbacks
 %%%---------------------------------------------------------------------------
@@ -259,7 +221,7 @@ init({Name, Options}) ->
                    liveness_timeout = maps:get(liveness_timeout_ms, Options,
                                                ?LIVENESS_TIMEOUT_MS),
                    max_reply = maps:get(max_reply_bytes, Options, ?DEFAULT_MAX_REPLY_BYTES),
-                   killer = killer(Options)},
+                   kills = caravan_port_killer:new(Options, Program)},
     erlang:send_after(State#state.liveness_interval, self(), probe),
     {ok, open(State)}.
 
@@ -279,7 +241,7 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
     %% nosuspend: a program that stops reading (hung, stopped) fills the pipe
     %% and makes the port busy; a plain port_command would then suspend this
     %% process, and with it every caller. Refuse instead.
-    try erlang:port_command(Port, frame({Id, Op, Args}), [nosuspend]) of
+    try erlang:port_command(Port, caravan_port_frame:frame({Id, Op, Args}), [nosuspend]) of
         true ->
             Timer = erlang:start_timer(Timeout, self(), {call_timeout, Id}),
             {Caller, _} = From,
@@ -297,7 +259,7 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
 handle_call(counters, _From, #state{counters = Counters, pending = Pending,
                                     monitors = Monitors} = State) ->
     {reply, {ok, Counters#{pending => map_size(Pending), monitors => map_size(Monitors),
-                           unsent => length(State#state.unsent)}},
+                           unsent => caravan_port_cancel:unsent(State#state.cancels)}},
      State};
 handle_call(os_pid, _From, #state{os_pid = undefined} = State) ->
     {reply, {error, unavailable}, State};
@@ -340,7 +302,8 @@ handle_info({'DOWN', Mon, process, _, _}, #state{monitors = Monitors} = State)
     _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
     {noreply, cancel(Id, State#state{pending = Pending, monitors = Rest})};
 handle_info(retry_cancels, State) ->
-    {noreply, send_cancels(State#state{retry_armed = false})};
+    {noreply, send_cancels(State#state{cancels = caravan_port_cancel:retry_fired(
+                                                   State#state.cancels)})};
 handle_info(restart, #state{port = undefined} = State) ->
     {noreply, open(State)};
 handle_info(probe, State) ->
@@ -348,26 +311,16 @@ handle_info(probe, State) ->
     {noreply, probe(State)};
 handle_info({timeout, Timer, {probe_timeout, Id}}, #state{probe = {Id, Timer}} = State) ->
     {noreply, hung(State#state{probe = undefined})};
-handle_info({Killer, {exit_status, Status}}, #state{kills = Kills} = State)
-  when is_map_key(Killer, Kills) ->
-    {{OsPid, _}, Rest} = maps:take(Killer, Kills),
-    case Status of
-        0 -> ok;
-        _ -> ?LOG_WARNING("caravan_port: killing os pid ~p failed (exit status ~p); see the "
-                          "VM's stderr", [OsPid, Status])
-    end,
-    {noreply, State#state{kills = Rest}};
-handle_info({timeout, _, {killer_timeout, Killer}}, #state{kills = Kills} = State)
-  when is_map_key(Killer, Kills) ->
-    {{OsPid, Attempt}, Rest} = maps:take(Killer, Kills),
-    close(Killer),
-    {noreply, kill_again(OsPid, Attempt, killer_hung, State#state{kills = Rest})};
-handle_info({kill, OsPid, Attempt}, State) ->
-    {noreply, kill(OsPid, Attempt, State)};
+handle_info({Killer, {exit_status, _}} = Msg, #state{kills = Kills} = State)
+  when is_port(Killer) ->
+    %% A killer's exit, or a program's already killed and closed.
+    {noreply, State#state{kills = caravan_port_killer:handle(Msg, Kills)}};
+handle_info({timeout, _, {killer_timeout, _}} = Msg, #state{kills = Kills} = State) ->
+    {noreply, State#state{kills = caravan_port_killer:handle(Msg, Kills)}};
+handle_info({kill, _, _} = Msg, #state{kills = Kills} = State) ->
+    {noreply, State#state{kills = caravan_port_killer:handle(Msg, Kills)}};
 handle_info({OldPort, _}, State) when is_port(OldPort) ->
     {noreply, State}; % output or exit of a program already killed and closed
-handle_info({timeout, _, {killer_timeout, _}}, State) ->
-    {noreply, State}; % that killer exited in time
 handle_info(Msg, State) ->
     ?LOG_WARNING("caravan_port: unexpected message ~0P", [Msg, 20]),
     {noreply, State}.
@@ -399,8 +352,8 @@ open(#state{program = Program} = State) ->
                 _ -> ?LOG_NOTICE("caravan_port: ~ts started after earlier failures",
                                  [Program])
             end,
-            State#state{port = Port, os_pid = OsPid, answered = false, inbuf = [], inlen = 0,
-                        need = undefined,
+            State#state{port = Port, os_pid = OsPid, answered = false,
+                        buf = caravan_port_frame:new(),
                         started_at = erlang:monotonic_time(millisecond),
                         start_error = undefined}
     catch
@@ -416,56 +369,29 @@ open(#state{program = Program} = State) ->
                                          os_pid = undefined})
     end.
 
-%% The 4-byte length prefix of docs/protocol.md, written here because the
-%% port is in stream mode (see DEFAULT_MAX_REPLY_BYTES).
-frame(Term) ->
-    Bin = term_to_binary(Term),
-    [<<(byte_size(Bin)):32>>, Bin].
-
 bad_timeout(Timeout) ->
     {error, {bad_args, iolist_to_binary(io_lib:format("timeout: ~0P is not 0..~b ms",
                                                       [Timeout, 10, ?MAX_TIMEOUT_MS]))}}.
 
-%% Cuts the bytes read so far into packets; keeps an incomplete one, unless
-%% its header announces more than max_reply bytes.
-packets(<<Len:32, _/binary>>, #state{max_reply = Max} = State) when Len > Max ->
-    too_large(Len, State);
-packets(<<Len:32, Packet:Len/binary, Rest/binary>>, State) ->
-    case handle_reply(Packet, State) of
-        #state{port = undefined} = State1 -> State1;
-        State1 -> packets(Rest, State1)
-    end;
-packets(<<>>, State) ->
-    State#state{inbuf = [], inlen = 0, need = undefined};
-packets(Partial, State) ->
-    Need = case Partial of
-               <<Len:32, _/binary>> -> Len + 4;
-               _ -> undefined
-           end,
-    State#state{inbuf = [Partial], inlen = byte_size(Partial), need = Need}.
-
-%% A chunk from the program. The chunks of a reply are kept as they come
-%% and joined once it is whole: appending each to what came before copied
-%% it all again (a 20 MB reply took 1.8 s, a 60 MB one 16 s, and the owner
-%% answered nothing, not even its liveness ping, meanwhile).
-received(Bin, #state{inbuf = []} = State) ->
-    packets(Bin, State);
-received(Bin, #state{inbuf = Chunks, inlen = Len, need = Need} = State)
-  when is_integer(Need), Len + byte_size(Bin) < Need ->
-    State#state{inbuf = [Bin | Chunks], inlen = Len + byte_size(Bin)};
-received(Bin, #state{inbuf = Chunks} = State) ->
-    packets(iolist_to_binary(lists:reverse([Bin | Chunks])),
-            State#state{inbuf = [], inlen = 0, need = undefined}).
+%% A chunk from the program: each reply it completes answered in order,
+%% then the rest kept, or the program killed for a header over max_reply.
+received(Bin, #state{buf = Buf, max_reply = Max} = State) ->
+    {Packets, Rest} = caravan_port_frame:received(Bin, Buf, Max),
+    State1 = lists:foldl(fun handle_reply/2, State, Packets),
+    case Rest of
+        {too_large, Len} -> too_large(Len, State1);
+        Buf1 -> State1#state{buf = Buf1}
+    end.
 
 too_large(Len, #state{port = Port, os_pid = OsPid, program = Program} = State) ->
     ?LOG_ERROR("caravan_port: ~ts (os pid ~p) announced a reply of ~b bytes (at most ~b are "
                "read); killing it", [Program, OsPid, Len, State#state.max_reply]),
-    State1 = kill(OsPid, 1, State),
+    State1 = State#state{kills = caravan_port_killer:kill(OsPid, State#state.kills)},
     close(Port),
-    program_exited(too_large, State1#state{inbuf = [], inlen = 0, need = undefined}).
+    program_exited(too_large, State1#state{buf = caravan_port_frame:new()}).
 
 handle_reply(Bin, #state{pending = Pending} = State) ->
-    case decode_reply(Bin) of
+    case caravan_port_frame:decode(Bin) of
         {ok, Id, _} when element(1, State#state.probe) =:= Id ->
             {Id, Timer} = State#state.probe,
             _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
@@ -489,17 +415,6 @@ handle_reply(Bin, #state{pending = Pending} = State) ->
             State
     end.
 
-decode_reply(Bin) ->
-    try binary_to_term(Bin, [safe]) of
-        {Id, ok, Result} when is_integer(Id) -> {ok, Id, {ok, Result}};
-        {Id, error, {Reason, Detail}} when is_integer(Id), is_atom(Reason), is_binary(Detail) ->
-            {ok, Id, {error, {Reason, Detail}}};
-        {Id, _, _} = Other when is_integer(Id) -> {ok, Id, {error, {bad_reply, Other}}};
-        _ -> {error, "not {Id, Status, Result}"}
-    catch
-        error:badarg -> {error, "not external term format"}
-    end.
-
 program_exited(Reason, #state{program = Program, started_at = Started} = State) ->
     Lived = erlang:monotonic_time(millisecond) - Started,
     %% A program that sent a broken header is not healthy, whatever it did before.
@@ -511,9 +426,9 @@ program_exited(Reason, #state{program = Program, started_at = Started} = State) 
                end,
     fail_pending({port_exited, Reason}, State),
     State1 = State#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
-                         unsent = [],
-                         failures = Failures, probe = undefined, inbuf = [], inlen = 0,
-                         need = undefined},
+                         cancels = caravan_port_cancel:clear(State#state.cancels),
+                         failures = Failures, probe = undefined,
+                         buf = caravan_port_frame:new()},
     case Healthy of
         true ->
             ?LOG_WARNING("caravan_port: ~ts exited (~0p) after ~b ms; restarting it",
@@ -537,7 +452,7 @@ probe(#state{port = undefined} = State) ->
 probe(#state{probe = {_, _}} = State) ->
     State; % the last probe is still out; its timer decides
 probe(#state{port = Port, next_id = Id} = State) ->
-    try erlang:port_command(Port, frame({Id, ping, #{}}), [nosuspend]) of
+    try erlang:port_command(Port, caravan_port_frame:frame({Id, ping, #{}}), [nosuspend]) of
         true ->
             Timer = erlang:start_timer(State#state.liveness_timeout, self(), {probe_timeout, Id}),
             State#state{next_id = Id + 1, probe = {Id, Timer}};
@@ -563,12 +478,12 @@ hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = St
                            [Program, OsPid, State#state.liveness_timeout, Hangs, Delay]);
         false -> ok
     end,
-    State1 = kill(OsPid, 1, State),
+    State1 = State#state{kills = caravan_port_killer:kill(OsPid, State#state.kills)},
     close(Port),
     fail_pending({port_exited, hung}, State1),
     erlang:send_after(Delay, self(), restart),
     State1#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
-                unsent = [], probe = undefined,
+                cancels = caravan_port_cancel:clear(State1#state.cancels), probe = undefined,
                 hangs = Hangs, backoff = 0}.
 
 %% Closing a port that already went away raises badarg: nothing to do then.
@@ -580,67 +495,6 @@ close(Port) ->
     catch
         error:badarg -> ok
     end.
-
-%% The program that kills: caravan's own priv/caravan_port (the owner's
-%% program may be another, a wrapper that knows no `kill' mode), else the
-%% owner's program when that is the one a release configures.
-%% No filename:absname/1 here: it asks file_server_2, which does not exist
-%% yet when kernel starts caravan_epmd (the path is the code path's,
-%% absolute in a release).
-killer(Options) ->
-    case maps:find(killer, Options) of
-        {ok, K} -> K;
-        error ->
-            case default_program() of
-                {ok, P} -> P;
-                {error, no_priv_dir} -> maps:get(program, Options, "caravan_port")
-            end
-    end.
-
-%% SIGKILL to OsPid, without waiting: a killer is started and its exit
-%% comes later as a message. Starting one may fail (emfile when the VM is
-%% out of file descriptors, eagain): then it is tried again later, and the
-%% owner goes on. Only when caravan's own program cannot be found at all is
-%% a `kill' on the PATH used.
-kill(undefined, _Attempt, State) ->
-    State;
-kill(OsPid, Attempt, #state{killer = Killer, kills = Kills} = State) ->
-    Commands = [{Killer, ["kill", integer_to_list(OsPid)]}
-                | case os:find_executable("kill") of
-                      false -> [];
-                      Kill -> [{Kill, ["-KILL", integer_to_list(OsPid)]}]
-                  end],
-    case spawn_killer(Commands) of
-        {ok, Port} ->
-            _ = erlang:start_timer(?KILL_WAIT_MS, self(), {killer_timeout, Port}),
-            State#state{kills = Kills#{Port => {OsPid, Attempt}}};
-        {error, Reason} ->
-            kill_again(OsPid, Attempt, Reason, State)
-    end.
-
-spawn_killer([{Exe, Args} | More]) ->
-    try open_port({spawn_executable, Exe}, [{args, Args}, exit_status, in]) of
-        Port -> {ok, Port}
-    catch
-        error:Reason when More =:= []; (Reason =/= enoent andalso Reason =/= eacces) ->
-            {error, Reason};
-        error:_ ->
-            spawn_killer(More)
-    end.
-
-kill_again(OsPid, Attempt, Reason, #state{program = Program} = State) when Attempt >= ?KILL_ATTEMPTS ->
-    ?LOG_ERROR("caravan_port: gave up killing ~ts (os pid ~p) after ~b attempts: ~0p",
-               [Program, OsPid, Attempt, Reason]),
-    State;
-kill_again(OsPid, Attempt, Reason, #state{program = Program} = State) ->
-    case Attempt of
-        1 -> ?LOG_WARNING("caravan_port: cannot kill ~ts (os pid ~p) yet: ~0p; trying again",
-                          [Program, OsPid, Reason]);
-        _ -> ok
-    end,
-    Delay = min(?KILL_RETRY_MAX_MS, ?KILL_RETRY_MIN_MS bsl min(Attempt - 1, 16)),
-    erlang:send_after(Delay, self(), {kill, OsPid, Attempt + 1}),
-    State.
 
 schedule_restart(#state{backoff = Backoff, backoff_min = Min, backoff_max = Max} = State) ->
     Delay = min(Max, max(Min, Backoff * 2)),
@@ -661,47 +515,17 @@ forget_monitor(Mon, #state{monitors = Monitors}) ->
     erlang:demonitor(Mon, [flush]),
     maps:remove(Mon, Monitors).
 
-%% Tells the program that request Id has nobody waiting (docs/protocol.md,
-%% `cancel'). The program sends no reply for Id after this; one it sent
-%% before is dropped by handle_reply as no caller's. The cancel's own reply
-%% is dropped the same way: nothing waits for it either. A cancel the busy
-%% port refuses waits and is sent again shortly: dropped, it would leave a
-%% blocking query holding its slot in the program for up to wait + timeout.
+%% Request Id has nobody waiting: the program is told (caravan_port_cancel).
 -spec cancel(pos_integer(), #state{}) -> #state{}.
 cancel(_Id, #state{port = undefined} = State) ->
     State;
-cancel(Id, #state{unsent = Unsent} = State) ->
-    send_cancels(State#state{unsent = [Id | Unsent]}).
+cancel(Id, #state{cancels = Cancels} = State) ->
+    send_cancels(State#state{cancels = caravan_port_cancel:queue(Id, Cancels)}).
 
 -spec send_cancels(#state{}) -> #state{}.
-send_cancels(#state{unsent = []} = State) ->
-    State;
-send_cancels(#state{port = undefined} = State) ->
-    State#state{unsent = []}; % the program and its requests are gone
-send_cancels(#state{unsent = Unsent} = State) ->
-    send_cancels(lists:reverse(Unsent), State#state{unsent = []}).
-
--spec send_cancels([pos_integer()], #state{}) -> #state{}.
-send_cancels([], State) ->
-    State;
-send_cancels([Id | More] = Ids, #state{port = Port, next_id = CancelId,
-                                       counters = Counters} = State) ->
-    try erlang:port_command(Port, frame({CancelId, cancel, #{id => Id}}), [nosuspend]) of
-        true ->
-            send_cancels(More, State#state{next_id = CancelId + 1,
-                                           counters = bump(cancels_sent, Counters)});
-        false ->
-            State1 = State#state{unsent = lists:reverse(Ids),
-                                 counters = bump(cancels_delayed, Counters)},
-            case State#state.retry_armed of
-                true -> State1;
-                false ->
-                    erlang:send_after(?CANCEL_RETRY_MS, self(), retry_cancels),
-                    State1#state{retry_armed = true}
-            end
-    catch
-        error:badarg -> State#state{unsent = []} % closed; its exit follows
-    end.
+send_cancels(#state{port = Port, next_id = Id, counters = Counters, cancels = C} = State) ->
+    {Id1, Counters1, C1} = caravan_port_cancel:send(Port, Id, Counters, C),
+    State#state{next_id = Id1, counters = Counters1, cancels = C1}.
 
 -spec bump(atom(), #{atom() => non_neg_integer()}) -> #{atom() => non_neg_integer()}.
 bump(Key, Counters) ->

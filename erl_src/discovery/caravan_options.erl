@@ -94,7 +94,7 @@ check_watch({Kind, _} = Source, Subscriber) when Kind =:= consul; Kind =:= nomad
 check_watch(Source, _Subscriber) ->
     {error, {bad_source, Source}}.
 
-%% @doc A cluster's sources: ok, or the reason caravan_cluster:check_config/1
+%% @doc A cluster's sources: ok, or the reason caravan_cluster_config:check/1
 %% gives. What is not a source (no kind, or a required key missing) is
 %% `{bad_sources, [Spec]}' as it always was; an unknown key in a source is
 %% `{unknown_key, Key}' as one in the config is; a bad value is

@@ -2,7 +2,7 @@
 %%% C program (TLS files, token, timeouts, blocking index and wait) with the
 %%% defaults each product's own CLI takes from its environment variables,
 %%% and node names built from the instances an answer lists.
--module(caravan_http).
+-module(caravan_catalog).
 
 %% nodes/2 here builds node names; it is not erlang:nodes/2.
 -compile({no_auto_import, [nodes/2]}).

@@ -12,6 +12,7 @@
 -export([assert_no_epmd/0, describe_epmd/1]).
 -export([kill9/1]).
 -export([epmd_less_args/0]).
+-export([test_dirs/0]).
 -export([wait_until/2]).
 -export([restarts_scheduled/2]).
 
@@ -37,13 +38,23 @@ start(Name, Host, ExtraArgs, Options) ->
 %% @doc The flags every test node runs with: no epmd started, caravan's
 %% epmd module, caravan's code, a shared cookie. The test modules come last
 %% on the path (rebar3 ct compiles a second copy of the application there;
-%% ebin, which has priv beside it, must win).
+%% ebin, which has priv beside it, must win): these support modules, and
+%% the suites' in the folder above (a suite's fun runs on a test node).
 -spec epmd_less_args() -> [string()].
 epmd_less_args() ->
     ["-start_epmd", "false", "-epmd_module", "caravan_epmd",
-     "-pa", filename:join(code:lib_dir(caravan), "ebin"),
-     "-pz", filename:dirname(code:which(?MODULE)),
-     "-setcookie", ?COOKIE].
+     "-pa", filename:join(code:lib_dir(caravan), "ebin")]
+        ++ lists:append([["-pz", Dir] || Dir <- test_dirs()])
+        ++ ["-setcookie", ?COOKIE].
+
+%% @doc This module's folder, and the suites' above it when it is test/support.
+-spec test_dirs() -> [file:filename()].
+test_dirs() ->
+    Dir = filename:dirname(code:which(?MODULE)),
+    case filename:basename(Dir) of
+        "support" -> [Dir, filename:dirname(Dir)];
+        _ -> [Dir]
+    end.
 
 -spec stop(pid()) -> ok.
 stop(Peer) ->

@@ -17,8 +17,6 @@
 -export([node_address/2]).
 -export([valid_servers/1]).
 -export([servers_or_system/1]).
--export([inet_db_servers/0]).
--export([servers_text/1]).
 
 -export_type([options/0, srv_record/0]).
 
@@ -96,7 +94,7 @@ target_host(Target) ->
         _ -> Bin
     end.
 
-%% @doc The servers inet_res would ask: the nameservers inet_db is
+%% The servers inet_res would ask: the nameservers inet_db is
 %% configured with (erl_inetrc, `-kernel inetrc', inet_db:add_ns/2) as
 %% `"IP:PORT"' strings, or `system' (the host's resolv.conf) when there are
 %% none. Caravan 1.0.1 asked inet_res, and its users point inet_db at Consul.
@@ -104,7 +102,7 @@ target_host(Target) ->
 inet_db_servers() ->
     servers_text(inet_db:res_option(nameservers)).
 
-%% @doc `[{IP, Port}]' as the `servers' option takes them; `[]' is `system'.
+%% `[{IP, Port}]' as the `servers' option takes them; `[]' is `system'.
 -spec servers_text([{inet:ip_address(), inet:port_number()} | inet:ip_address()]) ->
           [string()] | system.
 servers_text([]) ->

@@ -23,12 +23,12 @@
                key_file => "NOMAD_CLIENT_KEY"}).
 %% Pages followed at most: a lying next_token must not loop forever.
 -define(MAX_PAGES, 1000).
-%% caravan_http's default `timeout'.
+%% caravan_catalog's default `timeout'.
 -define(DEFAULT_TIMEOUT_MS, 10000).
 
 -spec discover(options()) -> {ok, [node()]} | {error, caravan:error()}.
 discover(Options) ->
-    caravan_http:discover(?MODULE, Options).
+    caravan_catalog:discover(?MODULE, Options).
 
 %% @doc Every page; only the first blocks (a positive Index), the rest are
 %% read at once. The answer carries the first page's index.
@@ -39,7 +39,7 @@ discover(Options) ->
 %% and the answer is `too_large' as soon as they pass it: what the caller
 %% holds is at most that many members plus one page, however many pages
 %% the server offers (it held every page of up to 1000, 32 MiB each).
--spec query(options(), non_neg_integer()) -> {ok, caravan_http:answer()} | {error, caravan:error()}.
+-spec query(options(), non_neg_integer()) -> {ok, caravan_catalog:answer()} | {error, caravan:error()}.
 query(#{service := Service} = Options, Index) ->
     Namespace = case maps:find(namespace, Options) of
                     {ok, N} -> [{namespace, N}];
@@ -95,7 +95,7 @@ page(Options, Extra, Index, Token, {Acc, Count}, Page, First) ->
                       timeout => max(1, maps:get(deadline, Options)
                                      - erlang:monotonic_time(millisecond))}
            end,
-    case caravan_http:call(nomad_services, Call, ?ENV,
+    case caravan_catalog:call(nomad_services, Call, ?ENV,
                            {Args, case First of undefined -> Index; _ -> 0 end}) of
         {ok, #{index := I, next_token := Next, members := Members}} ->
             FirstIndex = case First of undefined -> I; _ -> First end,

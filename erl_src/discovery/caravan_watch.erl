@@ -117,13 +117,13 @@ handle_result({ok, #{index := NewIndex, members := Members}},
                    %% index, or 0): a server that does not block. Consul's
                    %% docs ask clients to rate-limit: the next query starts
                    %% a wait after this one did (at least a second), as a
-                   %% blocking one would (55 s: caravan_http's default
+                   %% blocking one would (55 s: caravan_catalog's default
                    %% wait). An index that moved is no wait.
                    Old > 0, NewIndex =:= Old; Old > 0, NewIndex =< 0 ->
                        max(?UNBLOCKED_POLL_MS, maps:get(wait, Options, 55000));
                    true -> ?MIN_INTERVAL_MS
                end,
-    Nodes = caravan_http:nodes(maps:get(basename, Options), Members),
+    Nodes = caravan_catalog:nodes(maps:get(basename, Options), Members),
     State1 = case Nodes =:= State#state.members of
                  true -> State;
                  false -> notify({members, Nodes}, State#state{members = Nodes})

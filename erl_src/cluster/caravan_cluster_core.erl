@@ -1,7 +1,7 @@
 %%% @doc The decisions of a cluster that forms itself, with no side effects:
 %%% `handle(Event, Core) -> {Core, [Action]}'. caravan_cluster (the shell)
-%%% feeds it events and performs the actions; test/caravan_cluster_core_prop
-%%% runs it against random event sequences.
+%%% feeds it events and performs the actions; the PropEr properties of
+%%% test/caravan_cluster_core_tests.erl run it against random event sequences.
 %%%
 %%% One record per known node, in one state:
 %%%
@@ -32,8 +32,10 @@
 %%%
 %%% Self-removal: while `self_listed' is on and this node is absent from
 %%% every listing, it waits for confirmation (a second listing without it,
-%%% or 2 x `poll_interval' ms) and then leaves: a `{leave, Members}' action
-%%% (departure notice, then the connections are dropped, see caravan_cluster).
+%%% or 2 x `poll_interval' ms) and then leaves: a `{leave, Members, Scope}'
+%%% action (departure notice, then the connections are dropped in Scope,
+%%% `global' or `members': leave_scope/2, docs/global.md). A dial's node
+%%% the `list_nodes' MFA already had is not dialled: result `already'.
 %%%
 %%% Invariants (checked after every step by the PropEr properties):
 %%% <ol>
@@ -43,8 +45,9 @@
 %%%     takes part, is `connecting' or `retrying' (with a timer armed): it is
 %%%     dialled within one retry step. Listed and connected is `connected'.</li>
 %%% <li>`{disconnect, N}' only names a node that some source listed, that no
-%%%     source lists now, and only with `prune' on. `{leave, Ns}' only names
-%%%     nodes some source listed.</li>
+%%%     source lists now, and only with `prune' on. `{leave, Ns, Scope}' only
+%%%     names nodes some source listed, and its Scope is leave_scope(Ns) of
+%%%     the facts the core was given.</li>
 %%% <li>Records are bounded: every record is a listed node, a connected
 %%%     foreign node, or a `leaving' node with its grace timer armed or a
 %%%     dial in flight.</li>
@@ -59,11 +62,14 @@
 -export([describe/1]).
 -export([nodes/1]).
 -export([node_state/2]).
--export([outside/1]).
+-export([participation/1]).
+-export([leave_scope/2]).
+-export([departure/2]).
 -export([managed/1]).
 -export([connected/1]).
 
--export_type([core/0, event/0, action/0, options/0, node_state/0]).
+-export_type([core/0, event/0, action/0, options/0, node_state/0, leave_facts/0,
+              leave_scope/0]).
 
 -type node_state() :: listed | connecting | connected | retrying | departed | leaving
                     | foreign.
@@ -74,12 +80,12 @@
                | {source_error, source_id(), term()}
                | {nodeup, node()}
                | {nodedown, node()}
-               | {connect_result, node(), boolean()}
+               | {connect_result, node(), boolean() | already}
                | {departing, node()}
                | {timer, timer()}.
 -type action() :: {connect, node()}
                 | {disconnect, node()}
-                | {leave, [node()]}
+                | {leave, [node()], leave_scope()}
                 | {arm, non_neg_integer(), timer()}
                 | {log, atom(), map()}.
 -type options() :: #{self := node(),
@@ -89,7 +95,14 @@
                      prune_grace := non_neg_integer(),
                      retry_min := pos_integer(),
                      retry_max := pos_integer(),
+                     leave_facts => leave_facts(),
                      up => [node()]}.
+%% What a leave's scope rests on: global:disconnect/0 exists (OTP 25.1+),
+%% global prevents overlapping partitions, the disconnect MFA is erlang's.
+-type leave_facts() :: #{global_disconnect := boolean(),
+                         pop := boolean(),
+                         default_disconnect := boolean()}.
+-type leave_scope() :: global | members.
 
 -record(node, {state :: node_state(),
                up = false :: boolean(),
@@ -104,6 +117,7 @@
                prune_grace :: non_neg_integer(),
                retry_min :: pos_integer(),
                retry_max :: pos_integer(),
+               leave_facts :: leave_facts(),
                sources = #{} :: #{source_id() => [node()]},
                nodes = #{} :: #{node() => #node{}},
                %% in: taking part; absent: not listed, awaiting confirmation
@@ -129,6 +143,9 @@ new(#{self := Self} = O) ->
                  prune_grace = maps:get(prune_grace, O),
                  retry_min = maps:get(retry_min, O),
                  retry_max = maps:get(retry_max, O),
+                 leave_facts = maps:get(leave_facts, O, #{global_disconnect => false,
+                                                         pop => false,
+                                                         default_disconnect => true}),
                  self_state = case maps:get(self_listed, O) of
                                   true -> new; % out until a listing names it
                                   false -> in
@@ -148,6 +165,9 @@ handle({nodeup, N}, Core) ->
     nodeup(N, Core);
 handle({nodedown, N}, Core) ->
     nodedown(N, Core);
+handle({connect_result, N, already}, Core) ->
+    %% list_nodes had it: connected without a dial.
+    connect_result(N, true, Core);
 handle({connect_result, N, Ok}, Core) ->
     connect_result(N, Ok, Core);
 handle({departing, N}, Core) ->
@@ -178,10 +198,35 @@ node_state(N, #core{nodes = Nodes}) ->
     end.
 
 %% @doc in (taking part), absent (unlisted, awaiting confirmation) or out.
--spec outside(core()) -> in | absent | out.
-outside(#core{self_state = {absent, _}}) -> absent;
-outside(#core{self_state = new}) -> out;
-outside(#core{self_state = S}) -> S.
+-spec participation(core()) -> in | absent | out.
+participation(#core{self_state = {absent, _}}) -> absent;
+participation(#core{self_state = new}) -> out;
+participation(#core{self_state = S}) -> S.
+
+%% @doc How a leave drops Members: `global' (global:disconnect/0) where
+%% member-by-member disconnects would cascade, else `members' (each through
+%% the disconnect MFA). See docs/global.md.
+-spec leave_scope([node()], leave_facts()) -> leave_scope().
+leave_scope(Members, #{global_disconnect := GlobalDisconnect, pop := Pop,
+                       default_disconnect := Default}) ->
+    case Members =/= [] andalso GlobalDisconnect andalso Pop andalso Default of
+        true -> global;
+        false -> members
+    end.
+
+%% @doc What the cluster's end drops: its managed connections with `prune'
+%% on or the node stopping, none otherwise.
+-spec departure(core(), Stopping :: boolean()) -> none | {leave, [node()], leave_scope()}.
+departure(#core{prune = Prune} = Core, Stopping) ->
+    Managed = managed(Core),
+    case Managed =/= [] andalso (Prune orelse Stopping) of
+        true -> {leave, Managed, scope(Managed, Core)};
+        false -> none
+    end.
+
+-spec scope([node()], core()) -> leave_scope().
+scope(Members, #core{leave_facts = Facts}) ->
+    leave_scope(Members, Facts).
 
 %% @doc Connected nodes that are ours: listed, or leaving.
 -spec managed(core()) -> [node()].
@@ -204,7 +249,7 @@ describe(#core{nodes = Nodes, prune = Prune, prune_grace = Grace} = Core) ->
       prune_grace => Grace,
       members => length(members(Core)),
       listed => length(listed(Core)),
-      self => outside(Core),
+      self => participation(Core),
       pending_retries => length(Of(retrying)),
       departed => Of(departed),
       leaving => Of(leaving),
@@ -303,7 +348,7 @@ leave(#core{nodes = Nodes, sources = Sources} = Core) ->
                end, #{}, Nodes),
     Actions = case Members of
                   [] -> [{log, outside, #{listed => length(Listed), sources => map_size(Sources)}}];
-                  _ -> [{leave, lists:sort(Members)},
+                  _ -> [{leave, lists:sort(Members), scope(lists:sort(Members), Core)},
                         {log, left_cluster, #{dropped => length(Members)}}]
               end,
     {Core#core{self_state = out,
@@ -453,7 +498,7 @@ timer({prune, N, Id}, #core{nodes = Nodes, prune = Prune} = Core) ->
         {ok, #node{state = leaving, timer = Id} = Rec} ->
             Actions = case Rec#node.up andalso Prune of
                           true when Core#core.self_state =:= out ->
-                              [{leave, [N]}, {log, pruned, #{node => N}}];
+                              [{leave, [N], scope([N], Core)}, {log, pruned, #{node => N}}];
                           true ->
                               [{disconnect, N}, {log, pruned, #{node => N}}];
                           false ->
