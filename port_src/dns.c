@@ -419,7 +419,7 @@ static void release(struct lookup *l)
                      "CNAME chain not followed: it ends at %.100s, which the server gave "
                      "no address for (ask a resolver that recurses, or query that name)",
                      l->answer.cname);
-            answer(l, "cname_not_followed", detail);
+            answer(l, "bad_answer", detail);
         } else if (l->any_success || l->status == ARES_ENOTFOUND || l->status == ARES_ENODATA) {
             answer(l, NULL, NULL); /* no such name is an empty answer */
         } else {
