@@ -420,6 +420,12 @@ static void release(struct lookup *l)
                      "no address for (ask a resolver that recurses, or query that name)",
                      l->answer.cname);
             answer(l, "bad_answer", detail);
+        } else if (l->kind == DNS_LOOKUP_ADDR && !l->any_success &&
+                   l->status == ARES_ENOTFOUND) {
+            /* A name that stopped existing is no listing of zero nodes
+             * (docs/protocol.md, addr): the caller keeps its last one. */
+            snprintf(detail, sizeof detail, "DNS lookup failed: %s", ares_strerror(l->status));
+            answer(l, "nxdomain", detail);
         } else if (l->any_success || l->status == ARES_ENOTFOUND || l->status == ARES_ENODATA) {
             answer(l, NULL, NULL); /* no such name is an empty answer */
         } else {
