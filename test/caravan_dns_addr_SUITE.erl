@@ -16,7 +16,7 @@
          own_address_is_self/1, own_ipv6_address_in_another_form_is_not_dialled/1,
          family_inet6_ignores_ipv4/1, cname_followed_or_refused/1,
          thousand_addresses/1, nxdomain_keeps_last_listing/1,
-         no_port_in_own_name_refused_at_start/1]).
+         no_port_in_own_name_refused_at_start/1, cli_type_a/1]).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -29,7 +29,7 @@ groups() ->
                      own_address_is_self, own_ipv6_address_in_another_form_is_not_dialled,
                      family_inet6_ignores_ipv4, cname_followed_or_refused,
                      thousand_addresses, nxdomain_keeps_last_listing,
-                     no_port_in_own_name_refused_at_start]}].
+                     no_port_in_own_name_refused_at_start, cli_type_a]}].
 
 -define(POLL_MS, 500).
 -define(GRACE_MS, 1500).
@@ -273,3 +273,30 @@ no_port_in_own_name_refused_at_start(Config) ->
     {ok, _} = caravan_test_peer:call(P, caravan, start_cluster,
                                      [app, cluster(source(Config, "web.consul",
                                                           #{port => 5555}))]).
+
+%% The CLI's --type a|aaaa: B-PORT@ADDRESS per address, --port required.
+cli_type_a(Config) ->
+    Dns = " --dns " ++ server(Config),
+    {Lines, "rc=0"} = run_cli("lookup web.consul --type a --port 4370" ++ Dns),
+    ?assertEqual(["web-4370@" ++ Ip || Ip <- ?IPS], Lines),
+    {Both, "rc=0"} = run_cli("lookup dual.consul --type a --type aaaa --port 4370 "
+                             "--basename app" ++ Dns),
+    ?assertEqual(["app-4370@127.0.0.41", "app-4370@::1"], Both),
+    {["::1"], "rc=0"} = run_cli("lookup dual.consul --type aaaa --port 1 --verbose" ++ Dns),
+    {Big, "rc=0"} = run_cli("lookup big.consul --type a --port 4370" ++ Dns),
+    ?assertEqual(?BIG, length(Big)),
+    {[Cname], "rc=1"} = run_cli("lookup ext.consul --type a --port 4370" ++ Dns),
+    ?assertNotEqual(nomatch, string:find(Cname, "CNAME chain not followed")),
+    {[Gone], "rc=1"} = run_cli("lookup nope.consul --type a --port 4370" ++ Dns),
+    ?assertNotEqual(nomatch, string:find(Gone, "(nxdomain)")),
+    {[NoPort | _], "rc=2"} = run_cli("lookup web.consul --type a" ++ Dns),
+    ?assertNotEqual(nomatch, string:find(NoPort, "needs --port")),
+    {[BadType | _], "rc=2"} = run_cli("lookup web.consul --type mx" ++ Dns),
+    ?assertNotEqual(nomatch, string:find(BadType, "--type takes srv, a or aaaa")).
+
+run_cli(Args) ->
+    {ok, Program} = caravan_config:port_program(),
+    Out = os:cmd("ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86\" " ++ Program ++
+                     " " ++ Args ++ " 2>&1; echo \"rc=$?\""),
+    Lines = string:split(string:trim(Out), "\n", all),
+    {lists:droplast(Lines), lists:last(Lines)}.
