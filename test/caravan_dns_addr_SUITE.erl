@@ -139,6 +139,7 @@ a_records_form_a_mesh(Config) ->
     ?assertNot(lists:member(Third, sees(hd(Nodes)))),
     ok = caravan_test_bind:nsupdate(Bind, ["update add join.consul. 0 A 127.0.0.43"]),
     wait_mesh(Nodes, ?POLL_MS + 3000),
+    caravan_test_peer:wait_until(fun() -> maps:get(members, status(hd(Nodes))) =:= 3 end, 5000),
     ?assertMatch(#{members := 3, listed := 3, pending_retries := 0,
                    sources := [#{source := dns, listed := 3, last_error := undefined}]},
                  status(hd(Nodes))),
