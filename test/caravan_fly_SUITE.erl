@@ -28,23 +28,32 @@ init_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd(),
     case caravan_test_netns:setup(?COUNT) of
         {ok, Net} ->
-            ok = caravan_test_netns:add_ipv6(Net),
-            {ok, _} = application:ensure_all_started(caravan),
-            Dir = filename:join(?config(priv_dir, Config), "bind"),
-            Records = ["myapp AAAA " ++ caravan_test_netns:address6(Net, I)
-                       || I <- lists:seq(1, ?COUNT)] ++
-                %% The same hosts' IPv4 addresses: `family => inet6' must
-                %% leave them out.
-                ["myapp A " ++ caravan_test_netns:address(Net, I)
-                 || I <- lists:seq(1, ?COUNT)],
-            %% DNS itself over the bridge's IPv4 address; what is looked up
-            %% is IPv6.
-            Bind = caravan_test_bind:start(Dir, #{origin => "internal", records => Records,
-                                                  extra_listen => [{caravan_test_netns:bind_address(Net), 0}]}),
-            [{net, Net}, {bind, Bind} | Config];
+            %% Whatever fails from here on, the namespaces go with it: left
+            %% behind, their bridge makes every later setup/1 skip.
+            try start_suite(Net, Config)
+            catch Class:Why:Stack ->
+                    caravan_test_netns:teardown(Net),
+                    erlang:raise(Class, Why, Stack)
+            end;
         {skip, Why} ->
             {skip, Why}
     end.
+
+start_suite(Net, Config) ->
+    ok = caravan_test_netns:add_ipv6(Net),
+    {ok, _} = application:ensure_all_started(caravan),
+    Dir = filename:join(?config(priv_dir, Config), "bind"),
+    Records = ["myapp AAAA " ++ caravan_test_netns:address6(Net, I)
+               || I <- lists:seq(1, ?COUNT)] ++
+        %% The same hosts' IPv4 addresses: `family => inet6' must
+        %% leave them out.
+        ["myapp A " ++ caravan_test_netns:address(Net, I)
+         || I <- lists:seq(1, ?COUNT)],
+    %% DNS itself over the bridge's IPv4 address; what is looked up
+    %% is IPv6.
+    Bind = caravan_test_bind:start(Dir, #{origin => "internal", records => Records,
+                                          extra_listen => [{caravan_test_netns:bind_address(Net), 0}]}),
+    [{net, Net}, {bind, Bind} | Config].
 
 end_per_suite(Config) ->
     caravan_test_bind:stop(?config(bind, Config)),

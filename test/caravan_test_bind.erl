@@ -141,12 +141,15 @@ free_udp_tcp_port(N) ->
 wait_ready(#{port := Port} = Bind, 0) ->
     Output = drain(Port),
     stop(Bind),
-    error({named_not_ready, Output});
+    %% With the resolver's last answer: what named was asked and said.
+    error({named_not_ready, Output, get({?MODULE, last_error})});
 wait_ready(#{dns_port := P, port := Port} = Bind, N) ->
-    case inet_res:resolve(maps:get(origin, Bind, "consul") ++ ".", in, soa, [{nameservers, [{{127, 0, 0, 1}, P}]},
-                                              {timeout, 200}, {retry, 1}]) of
+    Origin = maps:get(origin, Bind, "consul") ++ ".",
+    case inet_res:resolve(Origin, in, soa, [{nameservers, [{{127, 0, 0, 1}, P}]},
+                                            {timeout, 200}, {retry, 1}]) of
         {ok, _} -> ok;
-        {error, _} ->
+        {error, Why} ->
+            put({?MODULE, last_error}, {Origin, P, Why}),
             receive
                 {Port, {exit_status, S}} -> error({named_exited, S, drain(Port)})
             after 100 -> port_taken(Bind), wait_ready(Bind, N - 1)
