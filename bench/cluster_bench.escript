@@ -4,7 +4,9 @@
 %%% (one port, one loopback address each), no epmd.
 %%%   - cold start to full mesh (every node sees 31 others), measured from
 %%%     the moment the last node booted and started its cluster: from DNS
-%%%     (BIND, polled every 1 s) and from the Consul test server (watched);
+%%%     SRV records and from DNS A records (`type => a', basename and port
+%%%     from each node's own name; BIND, polled every 1 s), and from the
+%%%     Consul test server (watched);
 %%%   - join latency with blocking queries: a record added -> every node
 %%%     connected to the newcomer, p50/p99 over repeated joins, with the
 %%%     stages (all nodes have the new list, first and last nodeup) and the
@@ -45,7 +47,8 @@ main([Ebin, TestDir]) ->
     Dir = string:trim(os:cmd("mktemp -d")),
     Records = lists:append([["app.service SRV 1 1 " ++ integer_to_list(Port) ++ " " ++ label(Ip)
                              ++ ".node.dc1", label(Ip) ++ ".node.dc1 A " ++ Ip]
-                            || Ip <- lists:sublist(Ips, ?NODES)]),
+                            || Ip <- lists:sublist(Ips, ?NODES)])
+        ++ ["appa A " ++ Ip || Ip <- lists:sublist(Ips, ?NODES)],
     Bind = caravan_test_bind:start(Dir, #{records => Records}),
     Consul = caravan_test_consul:start(#{}),
     Catalog = caravan_test_catalog:catalog(Consul),
@@ -61,6 +64,8 @@ main([Ebin, TestDir]) ->
         Env = #{ebin => Ebin, port => Port, ips => Ips, catalog => Catalog,
                 dns => {dns, #{query => "app.service.consul", basename => "app",
                                servers => [caravan_test_bind:server(Bind)]}},
+                dns_a => {dns, #{query => "appa.consul", type => a,
+                                 servers => [caravan_test_bind:server(Bind)]}},
                 consul => {consul, #{service => "app", basename => "app",
                                      url => caravan_test_catalog:url(Consul), wait => 30000}}},
         Extra = string:lexemes(os:getenv("CARAVAN_BENCH_NODE_ARGS", ""), " "),
@@ -77,14 +82,16 @@ main(_) ->
     halt(2).
 
 %% One configuration: both cold starts, then the joins.
-run(#{ips := Ips, dns := Dns, consul := Consul} = Env) ->
+run(#{ips := Ips, dns := Dns, dns_a := DnsA, consul := Consul} = Env) ->
     Members = lists:sublist(Ips, ?NODES),
     {DnsMs, DnsNodes} = cold_start(Env, Members, Dns),
     stop_nodes(DnsNodes),
+    {DnsAMs, DnsANodes} = cold_start(Env, Members, DnsA),
+    stop_nodes(DnsANodes),
     {ConsulMs, Nodes} = cold_start(Env, Members, Consul),
     Joins = joins(Env, lists:last(Ips), Nodes),
     stop_nodes(Nodes),
-    Joins#{dns_mesh => DnsMs, consul_mesh => ConsulMs}.
+    Joins#{dns_mesh => DnsMs, dns_a_mesh => DnsAMs, consul_mesh => ConsulMs}.
 
 %% Boots every node first (booting 32 VMs on 2 cores takes a while and is
 %% not caravan's doing), then starts all clusters and times the mesh.
@@ -137,6 +144,8 @@ report(D, S) ->
     io:format("~-48s ~11s ~13s ~9s~n", ["", "default", "shared-host", "ratio"]),
     Row(io_lib:format("cold start to full mesh, DNS (~b ms poll)", [?POLL_MS]), "ms",
         maps:get(dns_mesh, D), maps:get(dns_mesh, S)),
+    Row(io_lib:format("cold start to full mesh, DNS A (~b ms poll)", [?POLL_MS]), "ms",
+        maps:get(dns_a_mesh, D), maps:get(dns_a_mesh, S)),
     Row("cold start to full mesh, Consul (blocking)", "ms",
         maps:get(consul_mesh, D), maps:get(consul_mesh, S)),
     Stat = fun(Label, K, P) -> Row(Label, "ms", pct(maps:get(K, D), P), pct(maps:get(K, S), P)) end,

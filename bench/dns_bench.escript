@@ -7,6 +7,10 @@
 %%% inet_res returns SRV records only; "inet_res + A" also looks up each
 %%% target's address, which is what caravan's answer already contains.
 %%% Each row shows its ratios to both (sequential / 50-way).
+%%% Then A and AAAA lookups (what `type => a | aaaa' sources ask) of 3 and 40
+%%% addresses, through caravan (UDP + EDNS, its default for them, and TCP)
+%%% and through inet_res:lookup/3 of the same records on the same BIND; only
+%%% complete answers count in the 50-way rate, as for SRV.
 -mode(compile).
 
 -define(SEQUENTIAL, 2000).
@@ -21,7 +25,8 @@ main([Ebin, TestDir]) ->
     {ok, _} = application:ensure_all_started(caravan),
     Dir = string:trim(os:cmd("mktemp -d")),
     Records = caravan_test_bind:srv_records("app3", 3, 3, "app3.service") ++
-        caravan_test_bind:srv_records("app40", 40, 40, "app40.service"),
+        caravan_test_bind:srv_records("app40", 40, 40, "app40.service") ++
+        addr_records(),
     Bind = caravan_test_bind:start(Dir, #{records => Records}),
     try
         run(caravan_test_bind:port(Bind))
@@ -50,7 +55,46 @@ run(Port) ->
     io:format("DNS SRV benchmark against BIND on ~s; ~b sequential, ~b over ~b workers~n",
               [Server, ?SEQUENTIAL, ?CONCURRENT, ?WORKERS]),
     lists:foreach(fun(Name) -> bench_name(Name, Methods) end,
-                  ["app3.service.consul", "app40.service.consul"]).
+                  ["app3.service.consul", "app40.service.consul"]),
+    io:format("~nDNS A/AAAA benchmark, same BIND; ~b sequential, ~b over ~b workers~n",
+              [?SEQUENTIAL, ?CONCURRENT, ?WORKERS]),
+    [bench_addr(Name, Type, Server, Ns)
+     || {Name, Type} <- [{"a3.consul", a}, {"a40.consul", a}, {"aaaa3.consul", aaaa},
+                         {"aaaa40.consul", aaaa}]],
+    ok.
+
+%% 3 and 40 addresses of each family. The AAAA ones are ULA text in the
+%% zone only: nothing is sent to them.
+addr_records() ->
+    [io_lib:format("a~b A 127.2.~b.~b", [N, N, I]) || N <- [3, 40], I <- lists:seq(1, N)] ++
+        [io_lib:format("aaaa~b AAAA fd00::~b:~b", [N, N, I]) || N <- [3, 40],
+                                                               I <- lists:seq(1, N)].
+
+bench_addr(Name, Type, Server, Ns) ->
+    Family = case Type of a -> inet; aaaa -> inet6 end,
+    Methods = [{"caravan (UDP + EDNS, default)", fun(N) -> caravan_addr(N, Server, udp, Family) end},
+               {"caravan (TCP)", fun(N) -> caravan_addr(N, Server, tcp, Family) end},
+               {"inet_res:lookup/3", fun(N) -> {length(inet_res:lookup(N, in, Type,
+                                                                      [{nameservers, Ns}])), 0}
+                                     end}],
+    io:format("~n~s (~s)~n", [Name, Type]),
+    io:format("  ~-30s ~6s ~9s ~9s ~9s ~9s ~6s~n",
+              ["method", "addrs", "seq/s", "p50 us", "p99 us", "50-way/s", "short"]),
+    Results = [{Label, measure(Fun, Name)} || {Label, Fun} <- Methods],
+    {_, #{seq_rate := BaseSeq, conc_rate := BaseConc}} = lists:keyfind("inet_res:lookup/3", 1,
+                                                                       Results),
+    [io:format("  ~-30s ~6b ~9b ~9b ~9b ~9b ~6b   (~.2fx / ~.2fx inet_res)~n",
+               [Label, R, round(S), P50, P99, round(C), Short, S / BaseSeq, C / BaseConc])
+     || {Label, #{records := R, seq_rate := S, p50 := P50, p99 := P99, conc_rate := C,
+                  short := Short}} <- Results],
+    ok.
+
+caravan_addr(Name, Server, Transport, Family) ->
+    case caravan_dns:lookup_addr(Name, #{servers => [Server], transport => Transport,
+                                     family => Family}) of
+        {ok, Addresses} -> {length(Addresses), 0};
+        {error, _} -> {0, 0}
+    end.
 
 bench_name(Name, Methods) ->
     io:format("~n~s~n", [Name]),

@@ -59,8 +59,9 @@ lookup_srv(Name, Options) ->
 %% key the source does not take, a required one missing or a bad value is
 %% `{error, {bad_args, Text}}', Text naming the key.
 -spec discover(Source) -> {ok, [node()]} | {error, error()} when
-      Source :: {dns, #{query := string() | binary(), basename := string() | binary(),
-                        _ => _}}
+      Source :: {dns, #{query := string() | binary(), basename => string() | binary(),
+                        type => caravan_dns:type() | [caravan_dns:type()],
+                        port => inet:port_number(), _ => _}}
               | caravan_watch:source().
 discover(Source) ->
     case caravan_options:check_source(Source) of

@@ -29,8 +29,8 @@ app_test_() ->
        "basenames", fun same_refusals/0}]}.
 
 discover_unknown_keys() ->
-    {error, {bad_args, Type}} = caravan:discover({dns, ?DNS#{type => a}}),
-    ?assertNotEqual(nomatch, string:find(Type, "no key type")),
+    {error, {bad_args, Type}} = caravan:discover({dns, ?DNS#{rtype => a}}),
+    ?assertNotEqual(nomatch, string:find(Type, "no key rtype")),
     {error, {bad_args, Stale}} = caravan:discover({consul, ?CONSUL#{consistancy => stale}}),
     ?assertNotEqual(nomatch, string:find(Stale, "no key consistancy")),
     ?assertMatch({error, {bad_args, <<"options: basename is required">>}},
@@ -65,7 +65,25 @@ cluster_sources_checked() ->
     ?assertEqual({error, {bad_config, timeout, "5000"}}, Start({dns, ?DNS#{timeout => "5000"}})),
     ?assertEqual({error, {bad_config, tries, 0}}, Start({dns, ?DNS#{tries => 0}})),
     ?assertEqual({error, {bad_config, transport, tls}}, Start({dns, ?DNS#{transport => tls}})),
-    ?assertEqual({error, {unknown_key, type}}, Start({dns, ?DNS#{type => a}})),
+    ?assertEqual({error, {unknown_key, rtype}}, Start({dns, ?DNS#{rtype => a}})),
+    %% This node (not distributed) has no name to take a port or basename from.
+    {error, {own_name, port, NoPort}} = Start({dns, ?DNS#{type => a}}),
+    ?assertNotEqual(nomatch, string:find(NoPort, "port is unset and this node's own name")),
+    {error, {own_name, basename, NoBase}} = Start({dns, maps:remove(basename, ?DNS)}),
+    ?assertNotEqual(nomatch, string:find(NoBase, "basename is unset and this node is not "
+                                                 "distributed")),
+    ?assertEqual(ok, caravan_options:check(dns, ?DNS#{type => [a, aaaa], port => 4370})),
+    ?assertEqual({error, {bad_config, type, [a, a]}}, Start({dns, ?DNS#{type => [a, a]}})),
+    ?assertEqual({error, {bad_config, type, mx}}, Start({dns, ?DNS#{type => mx}})),
+    ?assertEqual({error, {bad_config, port, 0}}, Start({dns, ?DNS#{type => a, port => 0}})),
+    ?assertEqual({error, {conflict, port, {type, srv}}}, Start({dns, ?DNS#{port => 4370}})),
+    ?assertEqual({error, {conflict, family, {type, a}}},
+                 Start({dns, ?DNS#{type => a, port => 4370, family => inet6}})),
+    ?assertEqual({error, {conflict, name_by, {type, [srv, a]}}},
+                 Start({dns, ?DNS#{type => [srv, a], port => 4370, name_by => target}})),
+    {error, {bad_args, FamilyText}} =
+        caravan:discover({dns, ?DNS#{type => a, port => 4370, family => inet6}}),
+    ?assertNotEqual(nomatch, string:find(FamilyText, "family cannot go with type => a")),
     ?assertEqual({error, {unknown_key, consistancy}},
                  Start({consul, ?CONSUL#{consistancy => stale}})),
     ?assertEqual({error, {bad_config, wait, 1.5}}, Start({consul, ?CONSUL#{wait => 1.5}})),

@@ -1,5 +1,9 @@
-%%% @doc DNS discovery: SRV lookups answered by the C program (c-ares), and
-%%% node names built from them.
+%%% @doc DNS discovery: SRV, A and AAAA lookups answered by the C program
+%%% (c-ares), and node names built from them.
+%%%
+%%% Names are asked as written, with ares_query: no resolv.conf search list,
+%%% no `ndots', no /etc/hosts (docs/protocol.md, `addr'). `myapp.internal'
+%%% is sent as `myapp.internal.', so write names fully qualified.
 %%%
 %%% Consul answers `app.service.consul' (and `_app._tcp.service.consul',
 %%% `tag.app.service.consul') with one SRV record per instance: its port and a
@@ -13,12 +17,16 @@
 -export([lookup_srv/2]).
 -export([lookup_addr/2]).
 -export([discover/1]).
+-export([types/1]).
+-export([own_defaults/1]).
 -export([target_host/1]).
 -export([node_address/2]).
 -export([valid_servers/1]).
 -export([servers_or_system/1]).
 
--export_type([options/0, srv_record/0]).
+-export_type([options/0, srv_record/0, type/0]).
+
+-type type() :: a | aaaa | srv.
 
 -type options() :: #{servers => [string() | binary()] | system,
                      resolv_conf => file:filename(),
@@ -56,20 +64,127 @@ lookup_srv(Name, Options) ->
 lookup_addr(Name, Options) ->
     lookup(addr, Name, Options).
 
-%% @doc The nodes a DNS source lists: `Basename-PORT@HOST' for each SRV
-%% record, sorted, without duplicates. HOST is the target's address
+%% @doc The nodes a DNS source lists, sorted, without duplicates, from the
+%% records of each `type' (`srv', the default, `a', `aaaa', or a list of
+%% them; one failed lookup fails the whole listing, so that a listing is
+%% never half of one).
+%%
+%% SRV: `Basename-PORT@HOST' for each record. HOST is the target's address
 %% (`name_by => address', the default; records whose target has no address
 %% of the wanted `family' are left out), or the SRV target host name itself
 %% with any trailing dot removed (`name_by => target', as Caravan 1.0.1
 %% named nodes; such nodes must run with `-name' on that host name, and
 %% every node must resolve it).
+%%
+%% A and AAAA: `Basename-PORT@ADDRESS' for each address, PORT being `port'
+%% or, unset, this node's own (every instance runs the same). This node's
+%% own address at that port is this node, however its name writes the
+%% address (`0:0:0:0:0:0:0:1' and `::1' alike): never another node to dial.
+%%
+%% `basename' unset is this node's own (own_defaults/1).
 -spec discover(Source) -> {ok, [node()]} | {error, caravan:error()} when
-      Source :: #{query := string() | binary(), basename := string() | binary(),
+      Source :: #{query := string() | binary(), basename => string() | binary(),
+                  type => type() | [type()], port => inet:port_number(),
                   family => inet | inet6 | any, name_by => address | target, _ => _}.
-discover(#{query := Query, basename := Base} = Source) ->
+discover(Source0) ->
+    case own_defaults(Source0) of
+        {ok, Source} -> discover_types(types(Source), Source, []);
+        {error, {own_name, _Key, Text}} -> {error, {bad_args, Text}}
+    end.
+
+%% @doc The source's `type' as a list: `[srv]' when unset.
+-spec types(map()) -> [type()].
+types(Source) ->
+    case maps:get(type, Source, srv) of
+        Types when is_list(Types) -> Types;
+        Type -> [Type]
+    end.
+
+%% @doc Source with `basename' (unset: this node's own, its name without
+%% the `-PORT' that ends it) and, for A/AAAA types, `port' (unset: this
+%% node's own, from its name) filled in; or why this node's own name gives
+%% none: a node not distributed has no name, a name that ends in digits
+%% without a `-' before them (`node3434') has no basename caravan's naming
+%% rule would give back, and a name without digits has no port.
+-spec own_defaults(map()) -> {ok, map()} | {error, {own_name, basename | port, binary()}}.
+own_defaults(Source) ->
+    Node = node(),
+    WantsPort = lists:any(fun(T) -> T =/= srv end, types(Source)),
+    case {maps:is_key(basename, Source), own_basename(Node)} of
+        {false, {error, Why}} ->
+            {error, {own_name, basename, own_text("basename is unset and ~s: set basename, or "
+                                                  "name the node Basename-Port@Address "
+                                                  "(myapp-4370@10.0.0.5)", [Why])}};
+        {HasBase, Own} ->
+            WithBase = case HasBase of
+                           true -> Source;
+                           false -> Source#{basename => element(2, Own)}
+                       end,
+            case {WantsPort, maps:is_key(port, Source), own_port(Node)} of
+                {true, false, {ok, Port}} -> {ok, WithBase#{port => Port}};
+                {true, false, error} ->
+                    {error, {own_name, port,
+                             own_text("port is unset and this node's own name (~ts) has no port "
+                                      "for the A/AAAA-found nodes: name the node "
+                                      "Basename-Port@Address (myapp-4370@10.0.0.5), every "
+                                      "instance with the same port, or set port", [Node])}};
+                _ -> {ok, WithBase}
+            end
+    end.
+
+own_text(Format, Args) ->
+    unicode:characters_to_binary(["options: ", io_lib:format(Format, Args)]).
+
+own_basename(nonode@nohost) ->
+    {error, "this node is not distributed (nonode@nohost), so it has no basename of its own"};
+own_basename(Node) ->
+    {Name, _Host} = caravan_name:split(Node),
+    Digits = lists:takewhile(fun(C) -> C >= $0 andalso C =< $9 end, lists:reverse(Name)),
+    case lists:nthtail(length(Digits), lists:reverse(Name)) of
+        _ when Digits =:= [] -> {ok, Name};
+        [$- | Base] when Base =/= [] -> {ok, lists:reverse(Base)};
+        _ -> {error, io_lib:format("this node's name (~ts) does not read Basename-Port", [Node])}
+    end.
+
+own_port(nonode@nohost) ->
+    error;
+own_port(Node) ->
+    {Name, _Host} = caravan_name:split(Node),
+    case lists:takewhile(fun(C) -> C >= $0 andalso C =< $9 end, lists:reverse(Name)) of
+        [] -> error;
+        _ ->
+            case caravan_name:port(Node, 0) of
+                {ok, Port} -> {ok, Port};
+                {error, _} -> error
+            end
+    end.
+
+%% This node's address and port, when its name carries both.
+own_endpoint() ->
+    {_Name, Host} = caravan_name:split(node()),
+    case {Host =/= undefined andalso caravan_name:address(Host), own_port(node())} of
+        {{ok, Ip}, {ok, Port}} -> {Ip, Port};
+        _ -> none
+    end.
+
+discover_types([], _Source, Acc) ->
+    {ok, lists:usort(lists:append(Acc))};
+discover_types([srv | Rest], Source, Acc) ->
+    case discover_srv(Source) of
+        {ok, Nodes} -> discover_types(Rest, Source, [Nodes | Acc]);
+        {error, _} = Error -> Error
+    end;
+discover_types(Types, Source, Acc) ->
+    %% A and AAAA in one lookup: the C program asks both questions at once.
+    Addr = [T || T <- Types, T =/= srv],
+    case discover_addr(Addr, Source) of
+        {ok, Nodes} -> discover_types(Types -- Addr, Source, [Nodes | Acc]);
+        {error, _} = Error -> Error
+    end.
+
+discover_srv(#{query := Query, basename := Base} = Source) ->
     Family = maps:get(family, Source, any),
-    Options = maps:with([servers, resolv_conf, timeout, tries, transport, family], Source),
-    case lookup_srv(Query, Options) of
+    case lookup_srv(Query, lookup_options(Source)) of
         {ok, Records} ->
             Hosts = case maps:get(name_by, Source, address) of
                         target -> [{Port, target_host(T)} || #{port := Port, target := T} <- Records];
@@ -82,6 +197,29 @@ discover(#{query := Query, basename := Base} = Source) ->
         {error, _} = Error ->
             Error
     end.
+
+discover_addr(Types, #{query := Query, basename := Base, port := Port} = Source) ->
+    Family = addr_family(Types, maps:get(family, Source, any)),
+    case lookup_addr(Query, (lookup_options(Source))#{family => Family}) of
+        {ok, Addresses} ->
+            Own = own_endpoint(),
+            {Self, Others} = lists:partition(fun(A) -> {A, Port} =:= Own end, Addresses),
+            {ok, [node() || Self =/= []] ++ caravan_name:nodes(Base, [{Port, A} || A <- Others])};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% The family the A/AAAA questions ask for: the types', within `family'
+%% (caravan_options refuses a type that family leaves nothing of).
+addr_family(Types, Family) ->
+    case {lists:member(a, Types), lists:member(aaaa, Types), Family} of
+        {true, true, F} -> F;
+        {true, false, _} -> inet;
+        {false, true, _} -> inet6
+    end.
+
+lookup_options(Source) ->
+    maps:with([servers, resolv_conf, timeout, tries, transport, family], Source).
 
 %% @doc An SRV target as a host name: without the trailing dot that marks
 %% it absolute (`n1.node.dc1.consul.' -> `n1.node.dc1.consul').

@@ -9,7 +9,9 @@
 %%% Value}', `{conflict, Key, {OtherKey, OtherValue}}' (two keys Consul
 %%% refuses together: `cached' or `max_stale' with `consistency =>
 %%% consistent', `max_stale' with `consistency => default'), `{bad_source,
-%%% Term}' (not `{dns | consul | nomad | callback, Map}'). discover/1 and lookup_srv/2 answer `{error, {bad_args, Text}}'
+%%% Term}' (not `{dns | consul | nomad | callback, Map}'), `{own_name, basename | port,
+%%% Text}' (a DNS source's default that this node's own name cannot give:
+%%% caravan_dns:own_defaults/1). discover/1 and lookup_srv/2 answer `{error, {bad_args, Text}}'
 %%% (their error type), Text naming the key: see text/2.
 -module(caravan_options).
 
@@ -25,7 +27,8 @@
 
 -type kind() :: dns | consul | nomad | callback | lookup.
 -type reason() :: {unknown_key, term()} | {missing_key, atom()} | {bad_config, atom(), term()}
-                | {conflict, atom(), {atom(), term()}} | {bad_source, term()}.
+                | {conflict, atom(), {atom(), term()}} | {bad_source, term()}
+                | {own_name, basename | port, binary()}.
 
 %% The C program's ranges (docs/protocol.md): timeout_ms of a DNS lookup,
 %% timeout_ms and wait_ms of an HTTP request, max_bytes, per_page.
@@ -141,9 +144,16 @@ text(Kind, {bad_config, Key, Value}) ->
 text(_Kind, {conflict, Key, {Other, OtherValue}}) ->
     Why = case Key of
               cached -> "Consul refuses ?cached with ?consistent";
-              max_stale -> "max_stale bounds stale reads: it needs consistency => stale"
+              max_stale -> "max_stale bounds stale reads: it needs consistency => stale";
+              port -> "port is the port of nodes found by A/AAAA records: SRV records carry "
+                          "their own";
+              name_by -> "name_by => target names nodes by SRV targets: A/AAAA records have "
+                             "none";
+              family -> "that family leaves none of the A/AAAA questions to ask"
           end,
     format("options: ~s cannot go with ~s => ~0P (~s)", [Key, Other, OtherValue, 10, Why]);
+text(_Kind, {own_name, _Key, Text}) ->
+    Text;
 text(lookup, {bad_source, Term}) ->
     format("options must be a map, not ~0P", [Term, 10]);
 text(_Kind, {bad_source, Term}) ->
@@ -176,7 +186,11 @@ rules(lookup) ->
      {family, optional, one_of([inet, inet6, any]), "inet, inet6 or any"}];
 rules(dns) ->
     [{query, required, fun is_dns_name/1, "a printable string of 1..255 bytes"},
-     {basename, required, fun is_basename/1, ?BASENAME_WHAT},
+     %% Unset: this node's own (caravan_dns:own_defaults/1, checked in conflicts/2).
+     {basename, optional, fun is_basename/1, ?BASENAME_WHAT},
+     {type, optional, fun is_dns_types/1,
+      "a, aaaa or srv, or a non-empty list of them without repeats"},
+     {port, optional, range(1, 65535), "an integer in 1..65535"},
      {name_by, optional, one_of([address, target]), "address or target"}
      | rules(lookup)];
 rules(consul) ->
@@ -227,6 +241,27 @@ conflicts(consul, Options) ->
         {stale, _, _} -> ok;
         {Other, _, true} -> {error, {conflict, max_stale, {consistency, Other}}};
         _ -> ok
+    end;
+%% DNS: `port' and `name_by => target' where no record type uses them, a
+%% `family' that leaves none of the A/AAAA types, and a default that this
+%% node's own name cannot give (caravan_dns:own_defaults/1): refused at
+%% start, not at every poll.
+conflicts(dns, Options) ->
+    Types = caravan_dns:types(Options),
+    Addr = [T || T <- Types, T =/= srv],
+    Family = maps:get(family, Options, any),
+    Left = [T || T <- Addr, Family =:= any orelse (T =:= a andalso Family =:= inet)
+                                orelse (T =:= aaaa andalso Family =:= inet6)],
+    Type = maps:get(type, Options, srv),
+    case {Addr, maps:is_key(port, Options), maps:get(name_by, Options, address), Left} of
+        {[], true, _, _} -> {error, {conflict, port, {type, Type}}};
+        {[_ | _], _, target, _} -> {error, {conflict, name_by, {type, Type}}};
+        {[_ | _], _, _, []} -> {error, {conflict, family, {type, Type}}};
+        _ ->
+            case caravan_dns:own_defaults(Options) of
+                {ok, _} -> ok;
+                {error, _} = Error -> Error
+            end
     end;
 conflicts(_Kind, _Options) ->
     ok.
@@ -290,6 +325,12 @@ is_basename(V) when is_binary(V); is_list(V) ->
     end;
 is_basename(_) ->
     false.
+
+is_dns_types(T) when T =:= a; T =:= aaaa; T =:= srv -> true;
+is_dns_types([_ | _] = Ts) ->
+    lists:all(fun(T) -> lists:member(T, [a, aaaa, srv]) end, Ts) andalso
+        length(lists:usort(Ts)) =:= length(Ts);
+is_dns_types(_) -> false.
 
 %% A proxy the C program takes (ops_http.c, then url_refusal): an http:// or
 %% https:// URL.

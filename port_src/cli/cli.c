@@ -24,12 +24,13 @@ const char cli_usage[] =
     "       caravan_port dist-port NAME [--default PORT]\n"
     "           print the distribution port a node name carries\n"
     "       caravan_port lookup NAME [--dns IP:PORT]... [--basename B] [--timeout MS]\n"
-    "                               [--udp] [--verbose]\n"
+    "                               [--type srv|a|aaaa]... [--port P] [--udp] [--verbose]\n"
     "       caravan_port lookup SERVICE --consul URL | --nomad URL [--basename B]\n"
     "                               [--timeout MS] [--verbose]\n"
     "           look up a service and print the node names its instances make,\n"
     "           B-PORT@ADDRESS, one per line (--verbose: the records themselves).\n"
-    "           DNS: the SRV records of NAME. --consul: Consul's passing instances\n"
+    "           DNS: the SRV records of NAME, or its A/AAAA records (--type a, aaaa,\n"
+    "           or both: B-P@ADDRESS for each address). --consul: Consul's passing instances\n"
     "           (GET /v1/health/service); --nomad: Nomad's registrations\n"
     "           (GET /v1/service). URL: http(s)://host:port or unix:///socket.\n"
     "           Tokens and TLS files come from the environment, as for the consul and\n"
@@ -39,9 +40,16 @@ const char cli_usage[] =
     "           --dns      server to ask, repeatable (default 127.0.0.1:8600, the local\n"
     "                      Consul agent); --dns system uses /etc/resolv.conf\n"
     "           --basename default: the service label of NAME (app in app.service.consul),\n"
+    "                      the first label of NAME for A/AAAA (myapp in myapp.internal),\n"
     "                      or SERVICE\n"
+    "           --type     srv (default), a, aaaa; a and aaaa may both be given\n"
+    "           --port     P of A/AAAA-found nodes, 1..65535 (required with a/aaaa:\n"
+    "                      a node takes its own port from its name)\n"
     "           --timeout  for the whole lookup, in ms (default 2000)\n"
-    "           --udp      UDP with EDNS and TCP fallback instead of TCP\n"
+    "           --udp      UDP with EDNS and TCP fallback instead of TCP (the default\n"
+    "                      for a/aaaa)\n"
+    "           NAME is asked as written: no resolv.conf search list, no ndots, no\n"
+    "           /etc/hosts.\n"
     "       caravan_port kill PID\n"
     "           SIGKILL to PID if the same parent started it (how caravan ends a hung\n"
     "           program without an external kill)\n"
@@ -93,6 +101,7 @@ struct outcome {
     bool done;
     int status;
     const char *basename;
+    long port; /* of A/AAAA-found nodes */
     bool verbose;
 };
 
@@ -109,6 +118,17 @@ static void lookup_done(void *ctx, uint64_t id, const struct dns_result *r)
     if (r->reason) {
         fprintf(stderr, "caravan_port: %s (%s)\n", r->detail, r->reason);
         out->status = 1;
+        return;
+    }
+    if (r->kind == DNS_LOOKUP_ADDR) {
+        for (size_t i = 0; i < r->answer->naddrs; i++) {
+            char text[INET6_ADDRSTRLEN];
+            print_addr(&r->answer->addrs[i], text, sizeof text);
+            if (out->verbose)
+                printf("%s\n", text);
+            else
+                printf("%s-%ld@%s\n", out->basename, out->port, text);
+        }
         return;
     }
     for (size_t i = 0; i < r->answer->nsrv; i++) {
@@ -325,7 +345,8 @@ int cli_lookup(int argc, char **argv)
     q.transport = DNS_TCP;
     q.tries = 2;
     q.families = DNS_FAMILY_INET | DNS_FAMILY_INET6;
-    bool servers_given = false, system = false;
+    bool servers_given = false, system = false, udp = false;
+    int families = 0, srv = 0;
     const char *consul = NULL, *nomad = NULL;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
@@ -352,8 +373,23 @@ int cli_lookup(int argc, char **argv)
             timeout = strtol(argv[++i], &end, 10);
             if (*end != '\0' || timeout < 1 || timeout > 60000)
                 return usage_error("--timeout takes 1..60000 ms");
+        } else if (strcmp(arg, "--type") == 0 && has_value) {
+            const char *t = argv[++i];
+            if (strcmp(t, "a") == 0)
+                families |= DNS_FAMILY_INET;
+            else if (strcmp(t, "aaaa") == 0)
+                families |= DNS_FAMILY_INET6;
+            else if (strcmp(t, "srv") == 0)
+                srv = 1;
+            else
+                return usage_error("--type takes srv, a or aaaa");
+        } else if (strcmp(arg, "--port") == 0 && has_value) {
+            char *end = NULL;
+            out.port = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || out.port < 1 || out.port > 65535)
+                return usage_error("--port takes 1..65535");
         } else if (strcmp(arg, "--udp") == 0) {
-            q.transport = DNS_UDP;
+            udp = true;
         } else if (strcmp(arg, "--verbose") == 0) {
             out.verbose = true;
         } else if (arg[0] != '-' && q.name[0] == '\0' && strlen(arg) < 256) {
@@ -364,6 +400,19 @@ int cli_lookup(int argc, char **argv)
     }
     if (q.name[0] == '\0')
         return usage_error("lookup needs a name");
+    if (srv && families)
+        return usage_error("--type srv and a/aaaa are separate lookups: give one or the other");
+    if (families && out.port == 0)
+        return usage_error("--type a/aaaa needs --port: A/AAAA records carry none");
+    if (!families && out.port != 0)
+        return usage_error("--port is for --type a/aaaa: SRV records carry their own");
+    if (families) {
+        q.kind = DNS_LOOKUP_ADDR;
+        q.families = families;
+        q.transport = DNS_UDP;
+    }
+    if (udp)
+        q.transport = DNS_UDP;
     if (consul && nomad)
         return usage_error("--consul and --nomad exclude each other");
     if (consul || nomad)
@@ -373,7 +422,9 @@ int cli_lookup(int argc, char **argv)
         q.servers[0] = '\0';
     else if (!servers_given)
         snprintf(q.servers, sizeof q.servers, "127.0.0.1:8600");
-    if (basename[0] == '\0')
+    if (basename[0] == '\0' && families)
+        snprintf(basename, sizeof basename, "%.*s", (int)strcspn(q.name, "."), q.name);
+    else if (basename[0] == '\0')
         default_basename(q.name, basename, sizeof basename);
     q.timeout_ms = (int)timeout;
     out.basename = basename;

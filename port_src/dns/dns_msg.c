@@ -22,7 +22,46 @@ void dns_answer_init(struct dns_answer *a)
 void dns_answer_free(struct dns_answer *a)
 {
     free(a->srv);
+    free(a->addrs);
     memset(a, 0, sizeof *a);
+}
+
+int dns_answer_add_addr(struct dns_answer *a, const struct dns_addr *addr)
+{
+    if (a->naddrs >= DNS_MAX_ANSWER_ADDRS)
+        return 0; /* keep the first DNS_MAX_ANSWER_ADDRS */
+    if (a->naddrs == a->addrs_cap) {
+        size_t cap = a->addrs_cap ? 2 * a->addrs_cap : 16;
+        struct dns_addr *grown = realloc(a->addrs, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        a->addrs = grown;
+        a->addrs_cap = cap;
+    }
+    a->addrs[a->naddrs++] = *addr;
+    return 0;
+}
+
+static int addr_order(const void *x, const void *y)
+{
+    const struct dns_addr *a = x, *b = y;
+    if (a->family != b->family)
+        return a->family == AF_INET ? -1 : 1;
+    return memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16);
+}
+
+/* Sorting, not comparing each address with the others: a 64 KiB answer of
+ * ~4,000 A records would be 8 million comparisons. */
+void dns_answer_sort_addrs(struct dns_answer *a)
+{
+    if (a->naddrs < 2)
+        return;
+    qsort(a->addrs, a->naddrs, sizeof a->addrs[0], addr_order);
+    size_t kept = 1;
+    for (size_t i = 1; i < a->naddrs; i++)
+        if (addr_order(&a->addrs[kept - 1], &a->addrs[i]) != 0)
+            a->addrs[kept++] = a->addrs[i];
+    a->naddrs = kept;
 }
 
 static int read_u16(const uint8_t *msg, size_t len, size_t off, uint16_t *v)
@@ -443,14 +482,32 @@ static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const s
         return 0;
     if (rr->type == DNS_TYPE_SRV && section == 0)
         return add_srv(a, msg, len, rr->rdata, rr->rdlen, seen, err);
+    if (rr->type == DNS_TYPE_CNAME && section == 0) {
+        /* Only counted and named, for an A/AAAA lookup's error text: a bad
+         * one costs nothing (SRV answers read before it was read at all). */
+        size_t at = rr->rdata;
+        a->ncname++;
+        if (dns_name_read(msg, len, &at, a->cname, sizeof a->cname) != 0 ||
+            at > rr->rdata + rr->rdlen)
+            snprintf(a->cname, sizeof a->cname, "(unreadable name)");
+        return 0;
+    }
     if (rr->type == DNS_TYPE_A || rr->type == DNS_TYPE_AAAA) {
         int family = rr->type == DNS_TYPE_A ? AF_INET : AF_INET6;
         if (rr->rdlen != (family == AF_INET ? 4 : 16)) {
             *err = "address record of the wrong length";
             return -1;
         }
-        if (section == 0)
-            add_addr(a->addrs, &a->naddrs, family, msg + rr->rdata);
+        if (section == 0) {
+            struct dns_addr addr;
+            memset(&addr, 0, sizeof addr);
+            addr.family = family;
+            memcpy(addr.bytes, msg + rr->rdata, rr->rdlen);
+            if (dns_answer_add_addr(a, &addr) != 0) {
+                *err = "out of memory";
+                return -1;
+            }
+        }
         if (rrs->n == rrs->cap) {
             size_t cap = rrs->cap ? 2 * rrs->cap : 64;
             struct addr_rr *grown = realloc(rrs->v, cap * sizeof *grown);
@@ -513,6 +570,7 @@ int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const ch
     }
     if (rc == 0)
         rc = attach_addrs(a, msg, len, &rrs, err);
+    dns_answer_sort_addrs(a);
     free(rrs.v);
     free(seen);
     return rc;

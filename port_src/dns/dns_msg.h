@@ -32,6 +32,10 @@
 /* Records kept per answer. A 64 KiB TCP answer holds at most ~1,600 SRV
  * records; the cap bounds memory whatever the message claims. */
 #define DNS_MAX_RECORDS 4096
+/* Addresses kept from an answer section (A/AAAA lookups): a 64 KiB TCP
+ * answer holds at most ~4,000 A records; the cap bounds memory whatever
+ * the message claims. */
+#define DNS_MAX_ANSWER_ADDRS DNS_MAX_RECORDS
 
 struct dns_addr {
     int family; /* AF_INET or AF_INET6 */
@@ -59,8 +63,14 @@ struct dns_answer {
     bool truncated;
     struct dns_srv *srv; /* SRV records of the answer section */
     size_t nsrv, srv_cap;
-    struct dns_addr addrs[DNS_MAX_ADDRS]; /* A/AAAA of the answer section */
-    size_t naddrs;
+    /* A/AAAA of the answer section, sorted (IPv4 first, then by bytes),
+     * without duplicates; owned, freed by dns_answer_free. */
+    struct dns_addr *addrs;
+    size_t naddrs, addrs_cap;
+    /* CNAME records of the answer section, and the target of the last one
+     * (the end of the chain as the server wrote it). */
+    size_t ncname;
+    char cname[DNS_NAME_TEXT_MAX];
 };
 
 void dns_answer_init(struct dns_answer *a);
@@ -69,8 +79,16 @@ void dns_answer_free(struct dns_answer *a);
 /* Parses msg. SRV records go to a->srv, each given the A/AAAA records of the
  * answer and additional sections whose owner is its target (wherever they
  * stand in the message), and grouped (dns_answer_group); A/AAAA records of
- * the answer section go to a->addrs. Returns 0, or -1 with *err set. */
+ * the answer section go to a->addrs (at most DNS_MAX_ANSWER_ADDRS, sorted,
+ * duplicates dropped) whatever their owner: a CNAME chain the server
+ * followed ends in them. Returns 0, or -1 with *err set. */
 int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const char **err);
+
+/* Appends *addr to a->addrs unless DNS_MAX_ANSWER_ADDRS are there already;
+ * dns_answer_sort_addrs then orders them and drops duplicates. Returns 0,
+ * or -1 out of memory. */
+int dns_answer_add_addr(struct dns_answer *a, const struct dns_addr *addr);
+void dns_answer_sort_addrs(struct dns_answer *a);
 
 /* Reads the (possibly compressed) name at *off into text form, escaping
  * bytes that are not letters, digits, '-' or '_' as \DDD, without the final

@@ -482,6 +482,52 @@ static void records_are_grouped_by_target(void **state)
     free(p.b);
 }
 
+
+/* An A/AAAA answer: a CNAME, then 500 A records (owner: the CNAME's target)
+ * in descending order with every address twice, and one AAAA: more than the
+ * 8 addresses a target keeps, all kept, sorted IPv4 first, duplicates gone. */
+static void answer_addresses_are_many_sorted_and_unique(void **state)
+{
+    (void)state;
+    static struct pkt p;
+    enum { N = 500 };
+    header(&p, 0x8400, 1, N + 2, 0, 0);
+    size_t qname = p.n;
+    name(&p, "alias.consul");
+    u16(&p, 1);
+    u16(&p, 1);
+    pointer(&p, (uint16_t)qname);
+    rr_fixed(&p, 5, 6); /* CNAME "\3web" + pointer to "consul" */
+    size_t target = p.n;
+    u8(&p, 3); memcpy(p.b + p.n, "web", 3); p.n += 3;
+    pointer(&p, (uint16_t)(qname + 6));
+    for (int i = 0; i < N; i++) {
+        int k = (N - 1 - i) / 2; /* 249, 249, 248, 248, ... 0, 0 */
+        pointer(&p, (uint16_t)target);
+        rr_fixed(&p, 1, 4);
+        u8(&p, 10); u8(&p, 1); u8(&p, (uint8_t)(k / 256)); u8(&p, (uint8_t)(k % 256));
+    }
+    pointer(&p, (uint16_t)target);
+    rr_fixed(&p, 28, 16);
+    uint8_t v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    memcpy(p.b + p.n, v6, 16); p.n += 16;
+    assert_true(p.n <= sizeof p.b);
+
+    struct dns_answer a;
+    const char *err = NULL;
+    dns_answer_init(&a);
+    assert_int_equal(dns_msg_parse(p.b, p.n, &a, &err), 0);
+    assert_int_equal(a.naddrs, N / 2 + 1);
+    for (size_t i = 0; i < N / 2; i++) {
+        assert_int_equal(a.addrs[i].family, AF_INET);
+        assert_int_equal(a.addrs[i].bytes[2] * 256 + a.addrs[i].bytes[3], (int)i);
+    }
+    assert_int_equal(a.addrs[N / 2].family, AF_INET6);
+    assert_int_equal(a.ncname, 1);
+    assert_string_equal(a.cname, "web.consul");
+    dns_answer_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +542,7 @@ int main(void)
         cmocka_unit_test(record_count_is_bounded),
         cmocka_unit_test(crafted_answer_is_matched_in_linear_time),
         cmocka_unit_test(records_are_grouped_by_target),
+        cmocka_unit_test(answer_addresses_are_many_sorted_and_unique),
     };
     return cmocka_run_group_tests_name("dns_msg", tests, NULL, NULL);
 }

@@ -17,12 +17,13 @@
 -define(NSUPDATE, "/usr/bin/nsupdate").
 
 -type bind() :: #{port := port(), os_pid := non_neg_integer(), dns_port := inet:port_number(),
-                  dir := file:filename()}.
+                  dir := file:filename(), origin => string()}.
 
 %% @doc Starts named in Dir serving `consul.' with the given zone lines
 %% (relative to `consul.', e.g. "app.service SRV 1 1 4371 n1.node.dc1").
 %% Options: `extra_listen => [{"127.0.0.54", 53}]' adds listening addresses.
--spec start(file:filename(), #{records := [iodata()], extra_listen => [{string(), 1..65535}]}) ->
+-spec start(file:filename(), #{records := [iodata()], extra_listen => [{string(), 1..65535}],
+                               origin => string()}) ->
           bind().
 start(Dir, Options) ->
     start(Dir, Options, 5).
@@ -39,8 +40,10 @@ start(Dir, Options, Attempts) ->
 
 start_on(Dir, #{records := Records} = Options, DnsPort) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    %% `origin => "cluster.local"' serves that zone instead of consul.
+    Origin = maps:get(origin, Options, "consul"),
     Zone = filename:join(Dir, "consul.zone"),
-    ok = file:write_file(Zone, zone(Records)),
+    ok = file:write_file(Zone, zone(Origin, Records)),
     Conf = filename:join(Dir, "named.conf"),
     %% Port 0 in extra_listen means BIND's own port.
     Extra = [io_lib:format("  listen-on port ~b { ~s; };~n", [case P of 0 -> DnsPort; _ -> P end, Ip])
@@ -61,14 +64,14 @@ start_on(Dir, #{records := Records} = Options, DnsPort) ->
         "  allow-query { 127.0.0.0/8; ::1; 198.18.0.0/15; };~n"
         "};~n"
         "controls { };~n"
-        "zone \"consul.\" { type primary; file \"~ts\"; allow-update { 127.0.0.0/8; }; };~n",
-        [Dir, Dir, Dir, DnsPort, Extra, DnsPort, Zone])),
-    run(#{dns_port => DnsPort, dir => Dir}).
+        "zone \"~s.\" { type primary; file \"~ts\"; allow-update { 127.0.0.0/8; }; };~n",
+        [Dir, Dir, Dir, DnsPort, Extra, DnsPort, Origin, Zone])),
+    run(#{dns_port => DnsPort, dir => Dir, origin => Origin}).
 
 %% @doc Starts named again after stop/1, on the same port with the same zone.
 -spec restart(bind()) -> bind().
-restart(#{dns_port := DnsPort, dir := Dir}) ->
-    run(#{dns_port => DnsPort, dir => Dir}).
+restart(#{dns_port := DnsPort, dir := Dir} = Bind) ->
+    run(#{dns_port => DnsPort, dir => Dir, origin => maps:get(origin, Bind, "consul")}).
 
 run(#{dir := Dir} = Bind0) ->
     %% -g: foreground, log to stderr (which we read); -n 1: one worker is plenty.
@@ -118,10 +121,10 @@ srv_records(Service, Count, Net, Owner) ->
 
 %%% internal
 
-zone(Records) ->
-    ["$ORIGIN consul.\n$TTL 0\n",
-     "@ SOA ns.consul. hostmaster.consul. 1 3600 600 86400 0\n",
-     "@ NS ns.consul.\n",
+zone(Origin, Records) ->
+    ["$ORIGIN ", Origin, ".\n$TTL 0\n",
+     "@ SOA ns hostmaster 1 3600 600 86400 0\n",
+     "@ NS ns\n",
      "ns A 127.0.0.1\n",
      [[R, $\n] || R <- lists:usort([iolist_to_binary(R) || R <- Records])]].
 
@@ -138,12 +141,15 @@ free_udp_tcp_port(N) ->
 wait_ready(#{port := Port} = Bind, 0) ->
     Output = drain(Port),
     stop(Bind),
-    error({named_not_ready, Output});
+    %% With the resolver's last answer: what named was asked and said.
+    error({named_not_ready, Output, get({?MODULE, last_error})});
 wait_ready(#{dns_port := P, port := Port} = Bind, N) ->
-    case inet_res:resolve("consul.", in, soa, [{nameservers, [{{127, 0, 0, 1}, P}]},
-                                              {timeout, 200}, {retry, 1}]) of
+    Origin = maps:get(origin, Bind, "consul") ++ ".",
+    case inet_res:resolve(Origin, in, soa, [{nameservers, [{{127, 0, 0, 1}, P}]},
+                                            {timeout, 200}, {retry, 1}]) of
         {ok, _} -> ok;
-        {error, _} ->
+        {error, Why} ->
+            put({?MODULE, last_error}, {Origin, P, Why}),
             receive
                 {Port, {exit_status, S}} -> error({named_exited, S, drain(Port)})
             after 100 -> port_taken(Bind), wait_ready(Bind, N - 1)

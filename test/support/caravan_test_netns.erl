@@ -5,6 +5,7 @@
 -module(caravan_test_netns).
 
 -export([setup/1, teardown/1, address/2, bind_address/1, exec/2, link/3]).
+-export([add_ipv6/1, address6/2]).
 
 -define(IP, "/usr/sbin/ip").
 
@@ -48,6 +49,26 @@ build(#{bridge := Br, count := N} = Net) ->
          ok(["-n", Ns, "link", "set", "lo", "up"])
      end || I <- lists:seq(1, N)],
     ok.
+
+%% @doc Adds IPv6 after setup/1: ULA (RFC 4193, fd00::/8) fd00:ca7a:TAG::1/64
+%% on the bridge and fd00:ca7a:TAG::(10+I) in namespace I (address6/2),
+%% without duplicate address detection (an address under DAD is not usable
+%% for a second or more). TAG keeps two runs' prefixes apart.
+-spec add_ipv6(map()) -> ok.
+add_ipv6(#{bridge := Br, count := N} = Net) ->
+    ok(["addr", "add", prefix6(Net) ++ "1/64", "dev", Br, "nodad"]),
+    [ok(["-n", ns(Net, I), "addr", "add", address6(Net, I) ++ "/64", "dev", veth(Net, I, ns),
+         "nodad"]) || I <- lists:seq(1, N)],
+    ok.
+
+-spec address6(map(), pos_integer()) -> string().
+address6(Net, I) ->
+    %% In the text form OTP writes (inet:ntoa/1), as node names must be.
+    {ok, Ip} = inet:parse_ipv6strict_address(prefix6(Net) ++ integer_to_list(10 + I)),
+    inet:ntoa(Ip).
+
+prefix6(#{tag := Tag}) ->
+    "fd00:ca7a:" ++ string:lowercase(integer_to_list(list_to_integer(Tag) rem 65536, 16)) ++ "::".
 
 -spec teardown(map()) -> ok.
 teardown(#{bridge := Br, count := N} = Net) ->
