@@ -88,6 +88,21 @@ void dns_release(struct lookup *l)
         if (l->parse_error) {
             snprintf(detail, sizeof detail, "malformed DNS answer: %s", l->parse_error);
             dns_lookup_answer(l, "bad_answer", detail);
+        } else if (l->kind == DNS_LOOKUP_ADDR && l->answer.naddrs == 0 &&
+                   l->answer.ncname > 0) {
+            /* Not an empty listing: a server without recursion stops at a
+             * CNAME that leaves its zones (Kubernetes' ExternalName). */
+            snprintf(detail, sizeof detail,
+                     "CNAME chain not followed: it ends at %.100s, which the server gave "
+                     "no address for (ask a resolver that recurses, or query that name)",
+                     l->answer.cname);
+            dns_lookup_answer(l, "bad_answer", detail);
+        } else if (l->kind == DNS_LOOKUP_ADDR && !l->any_success &&
+                   l->status == ARES_ENOTFOUND) {
+            /* A name that stopped existing is no listing of zero nodes
+             * (docs/protocol.md, addr): the caller keeps its last one. */
+            snprintf(detail, sizeof detail, "DNS lookup failed: %s", ares_strerror(l->status));
+            dns_lookup_answer(l, "nxdomain", detail);
         } else if (l->any_success || l->status == ARES_ENOTFOUND || l->status == ARES_ENODATA) {
             dns_lookup_answer(l, NULL, NULL); /* no such name is an empty answer */
         } else {
@@ -363,8 +378,15 @@ void dns_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int
             l->any_success = true;
             resolve_targets(l); /* q still counts in pending: l stays alive */
         } else {
-            for (size_t k = 0; k < parsed.naddrs && l->answer.naddrs < DNS_MAX_ADDRS; k++)
-                l->answer.addrs[l->answer.naddrs++] = parsed.addrs[k];
+            for (size_t k = 0; k < parsed.naddrs; k++)
+                if (dns_answer_add_addr(&l->answer, &parsed.addrs[k]) != 0 &&
+                    l->status == ARES_SUCCESS)
+                    l->status = ARES_ENOMEM;
+            dns_answer_sort_addrs(&l->answer); /* the A and AAAA answers merged */
+            if (parsed.ncname > 0) {
+                l->answer.ncname += parsed.ncname;
+                memcpy(l->answer.cname, parsed.cname, sizeof l->answer.cname);
+            }
             l->any_success = true;
             dns_answer_free(&parsed);
         }

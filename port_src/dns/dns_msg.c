@@ -1,15 +1,12 @@
 /* dns_msg.c - bounded reader of DNS messages; see dns_msg.h. */
 #include "dns_msg.h"
 
-#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #define HEADER_LEN 12
 #define RR_FIXED_LEN 10 /* type, class, ttl, rdlength */
@@ -72,134 +69,6 @@ static int read_u16(const uint8_t *msg, size_t len, size_t off, uint16_t *v)
     return 0;
 }
 
-static bool plain_char(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
-}
-
-/* dns_name_read's walk. With out NULL nothing is written (the checks are
- * the same: a text of DNS_NAME_TEXT_MAX always fits a 255-byte name);
- * *label_at, if given, gets where the name's labels start once the
- * pointers before them are followed: two names starting there are the same
- * name, which a compressed answer repeats by pointing there again. */
-static int name_walk(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap,
-                     size_t *label_at)
-{
-    size_t pos = *off, used = 0, wire = 0;
-    int jumps = 0;
-    bool jumped = false, labelled = false;
-
-    if (out != NULL && outcap == 0)
-        return -1;
-    if (out == NULL)
-        outcap = DNS_NAME_TEXT_MAX;
-    for (;;) {
-        if (pos >= len)
-            return -1;
-        uint8_t b = msg[pos];
-        if (!labelled && (b & 0xC0) != 0xC0) {
-            labelled = true;
-            if (label_at != NULL)
-                *label_at = pos;
-        }
-        if ((b & 0xC0) == 0xC0) {
-            if (pos + 1 >= len || ++jumps > DNS_MSG_MAX_JUMPS)
-                return -1;
-            size_t target = ((size_t)(b & 0x3F) << 8) | msg[pos + 1];
-            if (!jumped)
-                *off = pos + 2;
-            jumped = true;
-            pos = target;
-            continue;
-        }
-        if ((b & 0xC0) != 0)
-            return -1; /* 0x40 and 0x80 label types are obsolete or reserved */
-        pos++;
-        if (b == 0)
-            break;
-        wire += (size_t)b + 1;
-        if (wire > 255 || b > len - pos)
-            return -1;
-        if (out == NULL) {
-            /* Walking only: a 255-byte name is at most 1,016 bytes of text,
-             * so the text checks below cannot fail; skip the bytes. */
-            pos += b;
-            continue;
-        }
-        if (used > 0) {
-            if (used + 1 >= outcap)
-                return -1;
-            if (out != NULL)
-                out[used] = '.';
-            used++;
-        }
-        for (size_t i = 0; i < b; i++) {
-            uint8_t c = msg[pos + i];
-            if (plain_char(c)) {
-                if (used + 1 >= outcap)
-                    return -1;
-                if (out != NULL)
-                    out[used] = (char)c;
-                used++;
-            } else {
-                if (used + 4 >= outcap)
-                    return -1;
-                if (out != NULL) { /* \DDD; by hand: snprintf per byte made a
-                                    * 1,000-byte name cost microseconds */
-                    out[used] = '\\';
-                    out[used + 1] = (char)('0' + c / 100);
-                    out[used + 2] = (char)('0' + c / 10 % 10);
-                    out[used + 3] = (char)('0' + c % 10);
-                }
-                used += 4;
-            }
-        }
-        pos += b;
-    }
-    if (out != NULL)
-        out[used] = '\0';
-    if (!jumped)
-        *off = pos;
-    return 0;
-}
-
-int dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap)
-{
-    return name_walk(msg, len, off, out, outcap, NULL);
-}
-
-unsigned long long dns_name_comparisons;
-
-bool dns_name_equal(const char *a, const char *b)
-{
-    dns_name_comparisons++;
-    return strcasecmp(a, b) == 0;
-}
-
-/* Targets are found by a hash of their text, case folded (RFC 4343), with
- * a seed drawn per process so that an answer cannot be made to collide on
- * purpose: one comparison per lookup, where matching every record against
- * every other was quadratic. */
-static uint64_t hash_seed;
-
-static uint64_t name_hash(const char *s)
-{
-    if (hash_seed == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        hash_seed = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)getpid() ^
-                    (uint64_t)(uintptr_t)&hash_seed;
-        hash_seed |= 1;
-    }
-    uint64_t h = 0xcbf29ce484222325ULL ^ hash_seed; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (uint8_t)tolower((unsigned char)*s);
-        h *= 0x100000001b3ULL;
-    }
-    return h ^ (h >> 29);
-}
-
 /* Open addressing over the records that start a group: slots hold
  * index + 1, 0 is empty. */
 struct target_index {
@@ -253,7 +122,7 @@ static int group_index(struct dns_answer *a, struct target_index *t)
         if (placed && by_at[at] != 0) {
             first = a->srv[by_at[at] - 1].first_same;
         } else {
-            uint64_t h = name_hash(a->srv[i].target);
+            uint64_t h = dns_name_hash(a->srv[i].target);
             first = index_find(t, a, a->srv[i].target, h);
             if (first == DNS_SRV_NONE) {
                 size_t k = (size_t)h & t->mask;
@@ -357,7 +226,7 @@ static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t 
     read_u16(msg, len, rdata + 2, &s->weight);
     read_u16(msg, len, rdata + 4, &s->port);
     size_t name_at = rdata + 6, label_at = 0;
-    if (name_walk(msg, len, &name_at, NULL, 0, &label_at) != 0 || name_at > rdata + rdlen) {
+    if (dns_name_walk(msg, len, &name_at, NULL, 0, &label_at) != 0 || name_at > rdata + rdlen) {
         *err = "SRV target is not a valid name";
         return -1;
     }
@@ -423,7 +292,7 @@ static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
             off = rrs->v[k].owner;
             size_t first = DNS_SRV_NONE;
             if (dns_name_read(msg, len, &off, owner, sizeof owner) == 0)
-                first = index_find(&t, a, owner, name_hash(owner));
+                first = index_find(&t, a, owner, dns_name_hash(owner));
             by_label[label] = first == DNS_SRV_NONE ? 1 : (uint32_t)first + 2;
         }
         if (by_label[label] == 1)
@@ -453,7 +322,7 @@ struct rr {
  * is ever needed, and attach_addrs reads it when it must. */
 static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *rr, const char **err)
 {
-    if (name_walk(msg, len, off, NULL, 0, &rr->owner_label) != 0) {
+    if (dns_name_walk(msg, len, off, NULL, 0, &rr->owner_label) != 0) {
         *err = "record owner is not a valid name";
         return -1;
     }

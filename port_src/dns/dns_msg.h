@@ -15,17 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns_name.h"
+
 #define DNS_TYPE_A 1
 #define DNS_TYPE_CNAME 5
 #define DNS_TYPE_AAAA 28
 #define DNS_TYPE_SRV 33
 #define DNS_CLASS_IN 1
 
-/* A name is at most 255 bytes on the wire; escaped for text (\DDD) it can
- * grow four-fold. */
-#define DNS_NAME_TEXT_MAX 1024
-/* More pointer jumps than a 255-byte name has labels means a loop. */
-#define DNS_MSG_MAX_JUMPS 128
 /* Addresses kept per SRV target: more than any host has, fewer than a
  * hostile answer could list. */
 #define DNS_MAX_ADDRS 8
@@ -90,18 +87,10 @@ int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const ch
 int dns_answer_add_addr(struct dns_answer *a, const struct dns_addr *addr);
 void dns_answer_sort_addrs(struct dns_answer *a);
 
-/* Reads the (possibly compressed) name at *off into text form, escaping
- * bytes that are not letters, digits, '-' or '_' as \DDD, without the final
- * dot. Advances *off past the name where it stands. Returns 0 or -1. */
-int dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, size_t outcap);
-
 /* Consul's `<hex>.addr.<dc>.consul` targets encode the address in the name
  * (8 hex digits for IPv4, 32 for IPv6). Returns 1 and fills *addr when target
  * is one, else 0. */
 int dns_addr_from_target(const char *target, struct dns_addr *addr);
-
-/* Case-insensitive comparison of two text names (RFC 4343). */
-bool dns_name_equal(const char *a, const char *b);
 
 /* Groups a's SRV records by target (first_same, next_same) through a hash
  * of their names: one comparison per record expected, where matching each
@@ -111,9 +100,5 @@ bool dns_name_equal(const char *a, const char *b);
  * removing records. Returns 0, or -1 out of memory (each record then alone
  * in its group). */
 int dns_answer_group(struct dns_answer *a);
-
-/* Name comparisons (dns_name_equal) since the program started: how tests
- * see that the work is not quadratic. */
-extern unsigned long long dns_name_comparisons;
 
 #endif
