@@ -13,6 +13,7 @@
 -export([one_instance/1, three_instances/1, forty_instances/1, three_hundred_instances/1,
          addr_targets/1, aaaa_only_targets/1, rfc2782_name/1, tag_form/1, nxdomain_is_empty/1,
          live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
+         host_resolv_conf_search_list/1,
          cli_lookup/1, slow_server_delays_nothing_else/1, ipv6_and_several_servers/1, many_lookups_in_flight/1,
          consul_udp_answer_limit/1, target_without_additional/1, timeout_within_bound/1,
          garbage_answers/1, truncated_answers/1, refused_and_servfail/1,
@@ -34,6 +35,7 @@ groups() ->
     [{bind, [], [one_instance, three_instances, forty_instances, three_hundred_instances,
                  addr_targets, aaaa_only_targets, rfc2782_name, tag_form, nxdomain_is_empty,
                  live_change_with_nsupdate, records_have_every_field, host_resolv_conf,
+                 host_resolv_conf_search_list,
                  cli_lookup, slow_server_delays_nothing_else, ipv6_and_several_servers,
                  many_lookups_in_flight, refused_or_servfail_fails_over,
                  port_zero_records_are_left_out,
@@ -192,6 +194,41 @@ host_resolv_conf(Config) ->
                          caravan:discover({dns, #{query => "app3.service.consul",
                                                   basename => "app", servers => system,
                                                   resolv_conf => File}}));
+        {error, _} ->
+            {skip, "BIND could not listen on " ++ inet:ntoa(Resolv) ++
+                 ":53 here (adding it to lo and binding port 53 need root)"}
+    end.
+
+%% The host's resolver configuration brings its search list and ndots, as
+%% getaddrinfo() and inet_res apply them (a Kubernetes pod's short names);
+%% servers named in the source are asked the name as written.
+host_resolv_conf_search_list(Config) ->
+    Resolv = ?config(resolv_addr, Config),
+    case inet_res:resolve("consul.", in, soa, [{nameservers, [{Resolv, 53}]},
+                                              {timeout, 500}]) of
+        {ok, _} ->
+            File = filename:join(?config(priv_dir, Config), "resolv-search.conf"),
+            ok = file:write_file(File, ["search service.consul dc1.consul\n",
+                                        "options ndots:2\n",
+                                        "nameserver ", inet:ntoa(Resolv), "\n"]),
+            System = #{servers => system, resolv_conf => File},
+            %% Fewer dots than ndots: the search list, in order (app3-1.node
+            %% is not in service.consul, it is in dc1.consul).
+            ?assertEqual({ok, nodes_of("app", 3, 3)},
+                         caravan:discover({dns, System#{query => "app3", basename => "app"}})),
+            ?assertEqual({ok, ['web-4370@127.3.0.1']},
+                         caravan:discover({dns, System#{query => "app3-1.node", type => a,
+                                                        port => 4370, basename => "web"}})),
+            %% The fully qualified form skips the list.
+            ?assertEqual({ok, nodes_of("app", 3, 3)},
+                         caravan:discover({dns, System#{query => "app3.service.consul.",
+                                                        basename => "app"}})),
+            %% Servers named in the source: the name as written (BIND serves
+            %% no zone `app3.', and refuses it).
+            ?assertMatch({error, {refused, _}},
+                         caravan:discover({dns, #{query => "app3", basename => "app",
+                                                  servers => [caravan_test_bind:server(
+                                                                ?config(bind, Config))]}}));
         {error, _} ->
             {skip, "BIND could not listen on " ++ inet:ntoa(Resolv) ++
                  ":53 here (adding it to lo and binding port 53 need root)"}

@@ -99,7 +99,7 @@ config(Query, Opts) ->
     Servers = case option(dns_servers, Opts, nil, fun is_servers/1,
                           "expected :dns_servers to be nil or a list of \"IP:PORT\" strings, "
                           "got: ~0p") of
-                  nil -> caravan_dns:servers_or_system(nil);
+                  nil -> system;
                   List -> List
               end,
     %% SRV records carry their own port and target: one source asks them,

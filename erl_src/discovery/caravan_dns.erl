@@ -1,9 +1,9 @@
 %%% @doc DNS discovery: SRV, A and AAAA lookups answered by the C program
 %%% (c-ares), and node names built from them.
 %%%
-%%% Names are asked as written, with ares_query: no resolv.conf search list,
-%%% no `ndots', no /etc/hosts (docs/protocol.md, `addr'). `myapp.internal'
-%%% is sent as `myapp.internal.', so write names fully qualified.
+%%% With `servers => system' a name follows resolv.conf's search list and
+%%% `ndots' (ares_search); servers named in the source are asked the name as
+%%% written (docs/protocol.md, `addr'). /etc/hosts is never read.
 %%%
 %%% Consul answers `app.service.consul' (and `_app._tcp.service.consul',
 %%% `tag.app.service.consul') with one SRV record per instance: its port and a

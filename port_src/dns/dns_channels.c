@@ -74,7 +74,13 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
      * contact DNS servers", and an operator could not tell an ACL from an outage.
      * It also stops c-ares from trying the next server after such an answer;
      * dns_fail_over() does that instead. */
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP |
+    /* The host's own resolver configuration (servers => []) brings its
+     * search list and ndots, as getaddrinfo() and inet_res apply them:
+     * myapp in a Kubernetes pod is asked as myapp.NS.svc.cluster.local
+     * first. Servers named in the request are asked the name as written. */
+    ch->search = q->servers[0] == '\0';
+    o.flags = (ch->search ? 0 : ARES_FLAG_NOSEARCH) | ARES_FLAG_NOALIASES |
+              ARES_FLAG_NOCHECKRESP |
               (q->transport == DNS_TCP ? ARES_FLAG_USEVC | ARES_FLAG_STAYOPEN : ARES_FLAG_EDNS);
     /* Fixed, as the channel is shared (see dns.h): c-ares re-sends a lost
      * UDP query (a burst of follow-ups can lose some); a lookup with more

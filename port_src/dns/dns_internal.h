@@ -52,6 +52,7 @@ struct channel {
     bool listed;    /* in the poll table handed out last */
     bool dead;      /* evicted: takes no new lookups, freed by reap() */
     bool tcp;       /* USEVC: questions queue on a connection (cancel_orphans) */
+    bool search;    /* the host's resolv.conf: its search list and ndots apply */
     int64_t last_used;
     struct channel *next;
 };

@@ -56,7 +56,12 @@ void dns_send_query(struct query *q)
     q->ch->queries++;
     q->ch->last_used = clock_now_ms();
     d->depth++;
-    ares_query(q->ch->ares, q->target, ns_c_in, q->type, dns_on_answer, q);
+    /* A lookup's own question follows the channel's search rules; a
+     * follow-up asks for a target an answer named, which is complete. */
+    if (q->ch->search && !q->followup)
+        ares_search(q->ch->ares, q->target, ns_c_in, q->type, dns_on_answer, q);
+    else
+        ares_query(q->ch->ares, q->target, ns_c_in, q->type, dns_on_answer, q);
     d->depth--;
 }
 
