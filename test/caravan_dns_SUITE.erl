@@ -17,6 +17,7 @@
          cli_lookup/1, slow_server_delays_nothing_else/1, ipv6_and_several_servers/1, many_lookups_in_flight/1,
          consul_udp_answer_limit/1, target_without_additional/1, timeout_within_bound/1,
          garbage_answers/1, truncated_answers/1, refused_and_servfail/1,
+         tc_over_tcp_is_no_listing/1, one_family_failing_fails_the_lookup/1,
          refused_or_servfail_fails_over/1, busy_channels_spare_a_lookups_followups/1,
          ipv6_only_targets_get_aaaa_followup/1, family_applies_to_every_address/1,
          root_target_is_skipped/1, lookups_share_channels_whatever_options/1,
@@ -42,6 +43,7 @@ groups() ->
                  srv_reply_over_the_owners_limit_fails_alone]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
                       garbage_answers, truncated_answers, refused_and_servfail,
+                      tc_over_tcp_is_no_listing, one_family_failing_fails_the_lookup,
                       busy_channels_spare_a_lookups_followups,
                       ipv6_only_targets_get_aaaa_followup, family_applies_to_every_address,
                       one_name_whichever_path,
@@ -448,6 +450,33 @@ refused_and_servfail(_Config) ->
                                            timeout => 1000, tries => 1})),
          caravan_test_dns_responder:stop(R)
      end || Mode <- [refused, servfail]].
+
+%% BIND answers an RRset too large for one message with TC set and no
+%% records, over TCP too: read as a listing it would prune every node.
+tc_over_tcp_is_no_listing(_Config) ->
+    R = caravan_test_dns_responder:start(tc_empty),
+    Server = caravan_test_dns_responder:server(R),
+    [?assertMatch({error, {too_large, _}},
+                  caravan:discover({dns, #{query => "big.example", type => Type, port => 4370,
+                                           basename => "app", servers => [Server],
+                                           transport => T}}))
+     || Type <- [a, [a, aaaa]], T <- [tcp, udp]],
+    ?assertMatch({error, {too_large, _}},
+                 caravan:discover({dns, #{query => "big.service.consul", basename => "app",
+                                          servers => [Server]}})),
+    caravan_test_dns_responder:stop(R).
+
+%% An A+AAAA lookup whose AAAA question fails is not a listing of the IPv4
+%% nodes alone (the IPv6 ones would be pruned); each family alone behaves
+%% as its question does.
+one_family_failing_fails_the_lookup(_Config) ->
+    R = caravan_test_dns_responder:start(aaaa_servfail),
+    Source = #{query => "dual.example", port => 4370, basename => "app", tries => 1,
+               servers => [caravan_test_dns_responder:server(R)]},
+    ?assertMatch({error, {servfail, _}}, caravan:discover({dns, Source#{type => [a, aaaa]}})),
+    ?assertMatch({error, {servfail, _}}, caravan:discover({dns, Source#{type => aaaa}})),
+    ?assertEqual({ok, ['app-4370@127.0.2.1']}, caravan:discover({dns, Source#{type => a}})),
+    caravan_test_dns_responder:stop(R).
 
 responder_srv(R, Opts) ->
     sort_records(caravan:lookup_srv("app.service.consul",

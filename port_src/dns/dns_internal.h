@@ -73,6 +73,7 @@ struct lookup {
     size_t pending;     /* c-ares queries outstanding, plus holds */
     int status;         /* first failure of the primary query(ies), ARES_SUCCESS if none */
     bool any_success;   /* at least one primary query answered */
+    bool truncated;     /* a primary answer had TC set after TCP: records missing */
     const char *parse_error;
     struct dns_answer answer;
     struct query *queries; /* outstanding, doubly linked */

@@ -103,6 +103,21 @@ void dns_release(struct lookup *l)
              * (docs/protocol.md, addr): the caller keeps its last one. */
             snprintf(detail, sizeof detail, "DNS lookup failed: %s", ares_strerror(l->status));
             dns_lookup_answer(l, "nxdomain", detail);
+        } else if (l->truncated) {
+            /* TC over TCP: the server could not fit the records in one
+             * message and sent none or some. Read as a listing, the
+             * missing nodes would be pruned. */
+            snprintf(detail, sizeof detail,
+                     "DNS answer truncated (TC set over TCP): more records than one DNS "
+                     "message holds; the listing would be incomplete");
+            dns_lookup_answer(l, "too_large", detail);
+        } else if (l->any_success && l->status != ARES_SUCCESS && l->status != ARES_ENODATA &&
+                   l->status != ARES_ENOTFOUND) {
+            /* One question of an A+AAAA lookup failed (SERVFAIL, timeout):
+             * the other family's addresses alone would prune its nodes. */
+            snprintf(detail, sizeof detail, "DNS lookup failed for one of its questions: %s",
+                     ares_strerror(l->status));
+            dns_lookup_answer(l, dns_status_atom(l->status), detail);
         } else if (l->any_success || l->status == ARES_ENOTFOUND || l->status == ARES_ENODATA) {
             dns_lookup_answer(l, NULL, NULL); /* no such name is an empty answer */
         } else {
@@ -352,6 +367,11 @@ void dns_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int
         drop_twin(twin); /* this answer counts; the other's is not waited for */
     }
 
+    /* TC (header byte 2, bit 1) on a primary answer: c-ares asks a truncated
+     * UDP answer again over TCP by itself, so this one has records missing,
+     * whether it came with some (SUCCESS) or none (ENODATA). */
+    if (!q->followup && abuf != NULL && alen > 2 && (abuf[2] & 0x02) != 0)
+        l->truncated = true;
     if (status == ARES_SUCCESS && abuf != NULL && alen > 0 && !l->d->closing) {
         struct dns_answer parsed;
         const char *err = NULL;

@@ -32,6 +32,10 @@
 %%%   {gated_a, Mode}      as Mode, but A answers wait for open_gate/1.
 %%%   {drop_first_udp, Mode}   as Mode, but the first UDP query is never
 %%%                  answered (a lost packet): only a resend gets an answer.
+%%%   tc_empty       every answer has TC set and no records, over TCP too
+%%%                  (BIND's answer to an RRset too large for one message).
+%%%   aaaa_servfail  A questions get one A record (127.0.2.1), AAAA questions
+%%%                  SERVFAIL: one family of a dual lookup fails.
 %%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
@@ -223,6 +227,14 @@ answer(Mode, Transport, Packet) ->
 
 respond(refused, _, H, Q) -> {reply, encode(H, Q, [], [], 5)};
 respond(servfail, _, H, Q) -> {reply, encode(H, Q, [], [], 2)};
+respond(tc_empty, _, #dns_header{id = Id, rd = Rd, opcode = Op}, Q) ->
+    Header = #dns_header{id = Id, qr = true, opcode = Op, aa = true, tc = true, rd = Rd,
+                         rcode = 0},
+    {reply, iolist_to_binary(inet_dns:encode(#dns_rec{header = Header, qdlist = [Q]}))};
+respond(aaaa_servfail, _, H, #dns_query{type = aaaa} = Q) ->
+    {reply, encode(H, Q, [], [], 2)};
+respond(aaaa_servfail, _, H, #dns_query{type = a, domain = D} = Q) ->
+    {reply, encode(H, Q, [a_rr(D, 1)], [], 0)};
 respond(truncated, _, H, Q) ->
     Full = encode(H, Q, [srv_rr(Q, 1, "n1.node.dc1.consul")], [], 0),
     %% Cut inside the answer record: header and question stay intact.
