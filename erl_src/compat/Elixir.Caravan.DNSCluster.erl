@@ -24,9 +24,9 @@
 %%% - `log': `false' or a Logger level. Taken and checked; caravan logs
 %%%   joins and leaves itself.
 %%% - `name': the cluster's name, default `DNSCluster'.
-%%% caravan adds `dns_servers' (`["IP:PORT"]'; default the nameservers
-%%% inet_db is configured with, else resolv.conf, which is what inet_res,
-%%% and so dns_cluster, asks).
+%%% caravan adds `dns_servers' (`["IP:PORT"]', asked the name as written;
+%%% default the host's resolv.conf with its search list, as inet_res, and
+%%% so dns_cluster, asks).
 %%%
 %%% A missing `query', or an option of the wrong type, raises ArgumentError
 %%% naming the option, as dns_cluster does for `query' and `resource_types';
@@ -89,10 +89,11 @@ config(Query, Opts) ->
                    "expected :resource_types to be a subset of [:a, :aaaa, :srv], got: ~0p"),
     Interval = option(interval, Opts, 5000, fun is_pos_integer/1,
                       "expected :interval to be a positive integer (ms), got: ~0p"),
-    _ = option(connect_timeout, Opts, 10000, fun is_pos_integer/1,
-               "expected :connect_timeout to be a positive integer (ms), got: ~0p"),
-    _ = option(log, Opts, false, fun(L) -> L =:= false orelse lists:member(L, ?LEVELS) end,
-               "expected :log to be false or a Logger level, got: ~0p"),
+    _ = option(connect_timeout, Opts, 10000, fun(T) -> T =:= infinity orelse is_pos_integer(T) end,
+               "expected :connect_timeout to be a positive integer (ms) or :infinity, got: ~0p"),
+    _ = option(log, Opts, false,
+               fun(L) -> L =:= false orelse L =:= nil orelse lists:member(L, ?LEVELS) end,
+               "expected :log to be false, nil or a Logger level, got: ~0p"),
     Name = option(name, Opts, 'Elixir.DNSCluster',
                   fun(N) -> is_atom(N) andalso N =/= nil andalso N =/= undefined end,
                   "expected :name to be an atom, got: ~0p"),
@@ -112,7 +113,19 @@ config(Query, Opts) ->
                                        maps:without([port], Naming))}
                       || lists:member(srv, Types)]
                  || {Q, Naming} <- Queries]),
-    {Name, #{sources => Sources, poll_interval => Interval}}.
+    %% dns_cluster connects whether or not this node is listed; caravan
+    %% waits to be listed (self_listed) only where it can be: a query of
+    %% another app's basename ({"remote", Query}) never lists this node.
+    {Name, #{sources => Sources, poll_interval => Interval,
+             self_listed => lists:any(fun lists_this_node/1, Queries)}}.
+
+lists_this_node({_, #{basename := Base}}) ->
+    case caravan_dns:own_defaults(#{type => srv}) of
+        {ok, #{basename := Own}} -> string:equal(Base, Own);
+        {error, _} -> false
+    end;
+lists_this_node({_, #{}}) ->
+    true.
 
 %% [{Query, #{basename, port}}]: dns_cluster's query forms.
 queries(Query) ->

@@ -42,7 +42,7 @@ defmodule CaravanElixirTest.DNSClusterTest do
             {[query: "a.internal", resource_types: :a], ":resource_types"},
             {[query: "a.internal", interval: "5000"], ":interval"},
             {[query: "a.internal", interval: 0], ":interval"},
-            {[query: "a.internal", connect_timeout: :infinity], ":connect_timeout"},
+            {[query: "a.internal", connect_timeout: -1], ":connect_timeout"},
             {[query: "a.internal", log: :loud], ":log"},
             {[query: "a.internal", name: "cluster"], ":name"},
             {[query: "a.internal", dns_servers: ["not an address"]], ":dns_servers"},
@@ -76,8 +76,22 @@ defmodule CaravanElixirTest.DNSClusterTest do
       refute Map.has_key?(other_srv, :port)
       refute Map.has_key?(x, :port)
 
-      assert {DNSCluster, %{poll_interval: 5000, sources: [{:dns, %{type: [:a, :aaaa]}}]}} =
+      assert {DNSCluster,
+              %{poll_interval: 5000, self_listed: true, sources: [{:dns, %{type: [:a, :aaaa]}}]}} =
                Caravan.DNSCluster.cluster_config(query: "app.internal")
+
+      # dns_cluster's form for another app's nodes: this node is never among
+      # them, so it must not wait to be listed (it would never connect).
+      assert {DNSCluster, %{self_listed: false}} =
+               Caravan.DNSCluster.cluster_config(query: {"remote-4370", "remote.internal"})
+
+      # Values dns_cluster takes: a log of nil, an infinite connect timeout.
+      assert {DNSCluster, _} =
+               Caravan.DNSCluster.cluster_config(
+                 query: "app.internal",
+                 log: nil,
+                 connect_timeout: :infinity
+               )
     end
   end
 
