@@ -32,6 +32,9 @@
 %%%   {gated_a, Mode}      as Mode, but A answers wait for open_gate/1.
 %%%   {drop_first_udp, Mode}   as Mode, but the first UDP query is never
 %%%                  answered (a lost packet): only a resend gets an answer.
+%%%   {drop_first_a, Mode}     as Mode, but the first UDP query for an A
+%%%                  record (a follow-up for an SRV target) is never
+%%%                  answered; every other query is answered as Mode does.
 %%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
@@ -98,14 +101,14 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
                     counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
                     asked := question(Packet) ++ Asked});
         {udp, Udp, Ip, Port, Packet} ->
-            later(Mode, Packet, fun() ->
-                                        case answer(Mode, udp, Packet) of
-                                            {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
-                                            drop -> ok
-                                        end
-                                end),
-            loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
-                    asked := question(Packet) ++ Asked});
+            case {Mode, question(Packet)} of
+                {{drop_first_a, Then}, [{a, _}]} ->
+                    loop(S#{mode := Then,
+                            counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
+                            asked := question(Packet) ++ Asked});
+                _ ->
+                    answer_udp(S, Ip, Port, Packet)
+            end;
         {tcp_query, From, Packet} ->
             later(Mode, Packet, fun() -> From ! {answer, answer(Mode, tcp, Packet)} end),
             loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts),
@@ -123,6 +126,16 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
             From ! {self(), gate_open},
             loop(S#{mode := opened(Mode), held := []})
     end.
+
+answer_udp(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S, Ip, Port, Packet) ->
+    later(Mode, Packet, fun() ->
+                                case answer(Mode, udp, Packet) of
+                                    {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
+                                    drop -> ok
+                                end
+                        end),
+    loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
+            asked := question(Packet) ++ Asked}).
 
 opened({gated, Mode}) -> Mode;
 opened({gated_a, Mode}) -> Mode;
@@ -193,6 +206,8 @@ later({gated_a, _}, Packet, Send) ->
         {ok, #dns_rec{qdlist = [#dns_query{type = a} | _]}} -> self() ! {hold, Send};
         _ -> Send()
     end;
+later({drop_first_a, Mode}, Packet, Send) ->
+    later(Mode, Packet, Send);
 later({tcp_only, Mode}, Packet, Send) ->
     later(Mode, Packet, Send);
 later(_, _, Send) ->
@@ -203,6 +218,8 @@ answer({slow, _, Mode}, Transport, Packet) ->
 answer({gated, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({gated_a, Mode}, Transport, Packet) ->
+    answer(Mode, Transport, Packet);
+answer({drop_first_a, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({tcp_only, _}, udp, _) ->
     drop;
