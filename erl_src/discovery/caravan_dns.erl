@@ -13,6 +13,7 @@
 -export([lookup_srv/2]).
 -export([lookup_addr/2]).
 -export([discover/1]).
+-export([discover/2]).
 -export([target_host/1]).
 -export([node_address/2]).
 -export([valid_servers/1]).
@@ -25,7 +26,8 @@
                      timeout => pos_integer(),
                      tries => 1..10,
                      transport => tcp | udp,
-                     family => inet | inet6 | any}.
+                     family => inet | inet6 | any,
+                     max_members => pos_integer()}.
 -type srv_record() :: #{priority := 0..65535,
                         weight := 0..65535,
                         port := 0..65535,
@@ -66,9 +68,17 @@ lookup_addr(Name, Options) ->
 -spec discover(Source) -> {ok, [node()]} | {error, caravan:error()} when
       Source :: #{query := string() | binary(), basename := string() | binary(),
                   family => inet | inet6 | any, name_by => address | target, _ => _}.
-discover(#{query := Query, basename := Base} = Source) ->
+discover(Source) ->
+    discover(Source, none).
+
+%% @doc discover/1 within a cluster's budget of names: a refused answer
+%% makes no atom (caravan_name:nodes/3).
+-spec discover(Source, caravan_cluster_names:guard()) -> {ok, [node()]} | {error, term()} when
+      Source :: #{query := string() | binary(), basename := string() | binary(), _ => _}.
+discover(#{query := Query, basename := Base} = Source, Guard) ->
     Family = maps:get(family, Source, any),
-    Options = maps:with([servers, resolv_conf, timeout, tries, transport, family], Source),
+    Options = maps:with([servers, resolv_conf, timeout, tries, transport, family, max_members],
+                        Source),
     case lookup_srv(Query, Options) of
         {ok, Records} ->
             Hosts = case maps:get(name_by, Source, address) of
@@ -78,7 +88,7 @@ discover(#{query := Query, basename := Base} = Source) ->
                                        Address <- [node_address(Addresses, Family)],
                                        Address =/= none]
                     end,
-            {ok, caravan_name:nodes(Base, Hosts)};
+            caravan_name:nodes(Base, Hosts, Guard);
         {error, _} = Error ->
             Error
     end.
@@ -193,12 +203,23 @@ lookup(Op, Name, Options) ->
         ok ->
             Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
             case args(Name, Options, Timeout) of
-                {ok, Args} -> caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS);
+                {ok, Args} ->
+                    capped(caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS),
+                           caravan_options:max_members(Options));
                 {error, _} = Error -> Error
             end;
         {error, Reason} ->
             {error, {bad_args, caravan_options:text(lookup, Reason)}}
     end.
+
+%% The same cap as Consul's and Nomad's answers (max_members): records of
+%% an SRV answer, addresses of an address answer.
+capped({ok, Records}, Max) when length(Records) > Max ->
+    {error, {too_large, unicode:characters_to_binary(
+                          io_lib:format("the DNS answer lists more than ~b records "
+                                        "(max_members)", [Max]))}};
+capped(Result, _Max) ->
+    Result.
 
 args(Name, Options, Timeout) ->
     try
