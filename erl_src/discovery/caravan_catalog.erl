@@ -12,6 +12,7 @@
 -export([call/4]).
 -export([discover/2]).
 -export([nodes/2]).
+-export([nodes/3]).
 
 -export_type([options/0, member/0, answer/0]).
 
