@@ -13,6 +13,7 @@
 -export([init_per_suite/1, end_per_suite/1]).
 -export([no_connect/1]).
 -export([lying_consul_mints_no_atoms_past_max_names/1,
+         lying_dns_mints_no_atoms_past_max_names/1,
          lying_callback_mints_no_atoms_past_max_names/1,
          dns_answers_obey_max_members/1,
          names_caps_are_checked_at_start/1]).
@@ -28,7 +29,8 @@ suite() ->
 
 -spec all() -> list().
 all() ->
-    [lying_consul_mints_no_atoms_past_max_names, lying_callback_mints_no_atoms_past_max_names,
+    [lying_consul_mints_no_atoms_past_max_names, lying_dns_mints_no_atoms_past_max_names,
+     lying_callback_mints_no_atoms_past_max_names,
      dns_answers_obey_max_members, names_caps_are_checked_at_start].
 
 -spec init_per_suite(list()) -> list().
@@ -106,6 +108,22 @@ lying_consul_mints_no_atoms_past_max_names(_Config) ->
         exit(Churn, kill),
         ok = caravan:stop_cluster(names_consul),
         caravan_test_catalog:stop_server(Server)
+    end.
+
+%% A DNS server whose every SRV answer gives its targets addresses no
+%% answer gave before, polled every 50 ms: the same cap, and no atom for a
+%% refused answer.
+-spec lying_dns_mints_no_atoms_past_max_names(list()) -> ok.
+lying_dns_mints_no_atoms_past_max_names(_Config) ->
+    R = caravan_test_dns_responder:start({fresh, ?FRESH}),
+    try
+        cluster(names_dns, {dns, #{query => "web.service.consul", basename => "web",
+                                   servers => [caravan_test_dns_responder:server(R)]}}),
+        _ = assert_atoms_stop(names_dns),
+        ok
+    after
+        ok = caravan:stop_cluster(names_dns),
+        caravan_test_dns_responder:stop(R)
     end.
 
 %% Replaces the service's instances with ?FRESH new ones, Steps times.

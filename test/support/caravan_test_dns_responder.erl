@@ -32,6 +32,9 @@
 %%%   {gated_a, Mode}      as Mode, but A answers wait for open_gate/1.
 %%%   {drop_first_udp, Mode}   as Mode, but the first UDP query is never
 %%%                  answered (a lost packet): only a resend gets an answer.
+%%%   {fresh, N}     a lying server: SRV answers of N targets whose A records
+%%%                  (in ADDITIONAL) are addresses no earlier answer gave
+%%%                  (127.3.0.1 upward), so every answer names N new nodes.
 %%%   {drop_first_a, Mode}     as Mode, but the first UDP query for an A
 %%%                  record (a follow-up for an SRV target) is never
 %%%                  answered; every other query is answered as Mode does.
@@ -253,6 +256,16 @@ respond({consul, N}, Transport, H, #dns_query{type = srv} = Q) ->
     Targets = [target(I) || I <- lists:seq(1, Shown)],
     Answers = [srv_rr(Q, I, T) || {I, T} <- lists:zip(lists:seq(1, Shown), Targets)],
     Additional = [a_rr(T, I) || {I, T} <- lists:zip(lists:seq(1, Shown), Targets)],
+    {reply, encode(H, Q, Answers, Additional, 0)};
+respond({fresh, N}, _, H, #dns_query{type = srv} = Q) ->
+    Targets = [target(I) || I <- lists:seq(1, N)],
+    Answers = [srv_rr(Q, I, T) || {I, T} <- lists:zip(lists:seq(1, N), Targets)],
+    Additional = [begin
+                      U = erlang:unique_integer([positive, monotonic]),
+                      #dns_rr{domain = T, type = a, class = in, ttl = 0,
+                              data = {127, 3 + (U div 65536) rem 200, (U div 256) rem 256,
+                                      U rem 256}}
+                  end || T <- Targets],
     {reply, encode(H, Q, Answers, Additional, 0)};
 respond(no_additional, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- [1, 2]], [], 0)};
