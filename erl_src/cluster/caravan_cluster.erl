@@ -536,7 +536,8 @@ describe(#state{name = Name, sources = Sources, core = Core, names = Names,
       sources => [#{source => element(1, S#source.spec),
                     listed => length(S#source.listed),
                     last_success => S#source.last_success,
-                    last_error => S#source.last_error}
+                    last_error => S#source.last_error,
+                    max_members => caravan_options:max_members(element(2, S#source.spec))}
                   || {_, S} <- lists:sort(maps:to_list(Sources))]}.
 
 server(Name) when is_atom(Name) -> process_name(Name);
