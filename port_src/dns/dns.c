@@ -244,6 +244,8 @@ void dns_resend_followups(struct lookup *l, int64_t now)
     for (struct query *q = l->queries; q != NULL; q = q->next) {
         if (!q->followup || q->resend_ms == 0)
             continue;
+        if (q->waiting && q->resend_ms <= now) /* not sent, so not lost: later */
+            q->resend_ms = now + (l->deadline_ms - now) / 2 + 1;
         if (q->resend_ms > now || n == sizeof again / sizeof again[0]) {
             if (next == 0 || q->resend_ms < next)
                 next = q->resend_ms;
@@ -259,6 +261,7 @@ void dns_resend_followups(struct lookup *l, int64_t now)
     l->followup_resend_ms = next > 0 && next <= now ? now + 1 : next;
     l->pending++; /* hold while issuing, as dns_resend() */
     l->copying = true;
+    l->followups_copied = l->followups_copied || n > 0;
     for (size_t i = 0; i < n; i++)
         dns_issue(l, again[i].target, again[i].type, true, again[i].group);
     l->copying = false;

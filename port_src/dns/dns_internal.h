@@ -71,6 +71,7 @@ struct lookup {
     int64_t followup_resend_ms;
     bool followup_resends; /* timeout_ms under DNS_CHANNEL_TRIES tries */
     bool copying;
+    bool followups_copied; /* follow-ups may have twins (dns_on_answer) */
     enum dns_kind kind;
     int families;
     int tries_left;     /* re-asks of a timed-out question (see DNS_TRY_TIMEOUT_MS) */

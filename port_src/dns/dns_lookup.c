@@ -326,7 +326,9 @@ void dns_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int
         dns_pump(ch);
         return;
     }
-    struct query *twin = twin_of(q);
+    /* A follow-up has a twin only once copies were sent: the walk is not
+     * paid for every follow-up of a large answer otherwise. */
+    struct query *twin = q->followup && !l->followups_copied ? NULL : twin_of(q);
     if (twin != NULL) {
         /* NODATA and NXDOMAIN are answers (an empty listing), not a lost
          * copy: the copy that brings them decides as a success does. */
