@@ -12,7 +12,8 @@
 -export([init_per_suite/1, end_per_suite/1]).
 -export([lost_packet_resent_within_a_short_timeout/1,
          lost_packet_resent_within_the_default_timeout/1,
-         empty_answer_to_the_resend_is_the_answer/1]).
+         empty_answer_to_the_resend_is_the_answer/1,
+         lost_followup_resent_within_a_short_timeout/1]).
 
 -spec suite() -> list().
 suite() ->
@@ -21,7 +22,7 @@ suite() ->
 -spec all() -> list().
 all() ->
     [lost_packet_resent_within_a_short_timeout, lost_packet_resent_within_the_default_timeout,
-     empty_answer_to_the_resend_is_the_answer].
+     empty_answer_to_the_resend_is_the_answer, lost_followup_resent_within_a_short_timeout].
 
 -spec init_per_suite(list()) -> list().
 init_per_suite(Config) ->
@@ -63,6 +64,29 @@ empty_answer_to_the_resend_is_the_answer(_Config) ->
     ?assertEqual({ok, []}, Result),
     ?assertMatch(#{udp := N} when N >= 2, caravan_test_dns_responder:queries(R)),
     caravan_test_dns_responder:stop(R).
+
+%% A follow-up (the A question for an SRV target the answer carries no
+%% address for) is resent as the first question is: its first packet is
+%% lost, and the lookup still comes back with the target's address within
+%% 800 ms. The SRV question goes over UDP and over TCP; follow-ups always
+%% go over UDP. Before: the lookup ran into its timeout waiting for c-ares'
+%% 1 s retry.
+-spec lost_followup_resent_within_a_short_timeout(list()) -> ok.
+lost_followup_resent_within_a_short_timeout(_Config) ->
+    lists:foreach(
+      fun(Transport) ->
+              R = caravan_test_dns_responder:start({drop_first_a, {no_additional, 1}}),
+              Result = caravan:lookup_srv("web.service.consul",
+                                          #{servers => [caravan_test_dns_responder:server(R)],
+                                            transport => Transport, tries => 1,
+                                            timeout => 800, family => inet}),
+              Asked = caravan_test_dns_responder:asked(R),
+              ct:log("~p: ~p after ~p", [Transport, Result, Asked]),
+              ?assertMatch({ok, [#{addresses := [{_, _, _, _}]}]}, Result),
+              %% The lost A question and its resent copy.
+              ?assertMatch([_, _], [Q || {a, _} = Q <- Asked]),
+              caravan_test_dns_responder:stop(R)
+      end, [udp, tcp]).
 
 %% The default timeout (2 s) keeps its 1 s tries, and is resent as before.
 -spec lost_packet_resent_within_the_default_timeout(list()) -> ok.

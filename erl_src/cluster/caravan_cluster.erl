@@ -101,7 +101,8 @@
                 %% The node is stopping: no dial, no disconnect any more.
                 halted = false :: boolean(),
                 %% Each dial in flight: its node, start time and deadline timer.
-                diallers = #{} :: #{pid() => {node(), integer(), reference()}}}).
+                diallers = #{} :: #{pid() => {node(), integer(), reference()}},
+                names = none :: caravan_cluster_names:guard()}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -191,7 +192,8 @@ init({Name, Config}) ->
                            list_nodes = ListNodes,
                            who = #{name => Name, libcluster => maps:get(libcluster, Settings)},
                            prune = maps:get(prune, Settings),
-                           prune_grace = maps:get(prune_grace, Settings)},
+                           prune_grace = maps:get(prune_grace, Settings),
+                           names = caravan_cluster_names:new(Settings)},
             _ = caravan_cluster_group:join(),
             {ok, maps:fold(fun(I, _, S) -> start_source(I, S) end, State, State#state.sources)};
         {error, Reason} ->
@@ -395,7 +397,7 @@ start_source(I, #state{sources = Sources} = State) ->
             self() ! {poll, I},
             State;
         Watched ->
-            {ok, W} = caravan_watch:start_link(Watched, self()),
+            {ok, W} = caravan_watch:start_link(Watched, self(), State#state.names),
             State#state{sources = Sources#{I := Src#source{watch = W}}}
     end.
 
@@ -403,10 +405,10 @@ poll(I, #state{sources = Sources} = State) ->
     case maps:find(I, Sources) of
         {ok, #source{spec = {Kind, Options}, poller = undefined} = Src}
           when Kind =:= dns; Kind =:= callback ->
-            Self = self(),
+            {Self, Names} = {self(), State#state.names},
             Pid = spawn_link(fun() ->
                                     Self ! {polled, I, self(),
-                                            caravan_cluster_source:discover(Kind, Options)}
+                                            caravan_cluster_source:discover(Kind, Options, Names)}
                             end),
             _ = case Kind of
                     callback ->
@@ -418,7 +420,7 @@ poll(I, #state{sources = Sources} = State) ->
             State#state{sources = Sources#{I := Src#source{poller = Pid}}};
         {ok, #source{spec = {Kind, _} = Watched, watch = undefined} = Src}
           when Kind =:= consul; Kind =:= nomad ->
-            {ok, W} = caravan_watch:start_link(Watched, self()),
+            {ok, W} = caravan_watch:start_link(Watched, self(), State#state.names),
             State#state{sources = Sources#{I := Src#source{watch = W}}};
         _ ->
             State
@@ -525,15 +527,17 @@ result(true) -> true.
 %%% Internal
 %%%---------------------------------------------------------------------------
 
-describe(#state{name = Name, sources = Sources, core = Core,
+describe(#state{name = Name, sources = Sources, core = Core, names = Names,
                who = #{libcluster := Lib}}) ->
     (caravan_cluster_core:describe(Core))#{
       cluster => Name,
+      names => caravan_cluster_names:describe(Names),
       started_by => case Lib of true -> libcluster; false -> caravan end,
       sources => [#{source => element(1, S#source.spec),
                     listed => length(S#source.listed),
                     last_success => S#source.last_success,
-                    last_error => S#source.last_error}
+                    last_error => S#source.last_error,
+                    max_members => caravan_options:max_members(element(2, S#source.spec))}
                   || {_, S} <- lists:sort(maps:to_list(Sources))]}.
 
 server(Name) when is_atom(Name) -> process_name(Name);

@@ -42,6 +42,8 @@
                     list_nodes => mfa_args(),
                     retry_min => pos_integer(),
                     retry_max => pos_integer(),
+                    max_names => pos_integer(),
+                    names_window => pos_integer(),
                     libcluster => boolean()}.
 %% A checked config with every default filled in.
 -type settings() :: #{sources := [source()],
@@ -54,6 +56,8 @@
                       connect := mfa_args(),
                       disconnect := mfa_args(),
                       list_nodes := mfa_args(),
+                      max_names => pos_integer(),
+                      names_window => pos_integer(),
                       libcluster := boolean()}.
 
 -define(DEFAULT_POLL_MS, 5000).
@@ -64,7 +68,7 @@
 -spec known_keys() -> [atom()].
 known_keys() ->
     [sources, source, poll_interval, prune, self_listed, prune_grace, connect, disconnect,
-     list_nodes, retry_min, retry_max, libcluster].
+     list_nodes, retry_min, retry_max, max_names, names_window, libcluster].
 
 %% @doc ok, or why Config cannot make a cluster: {unknown_key, K} for a key
 %% it does not know (a typo would otherwise start a cluster with the
@@ -89,7 +93,7 @@ check(Config) ->
 settings(Config) ->
     {ok, Specs} = sources(Config),
     Poll = maps:get(poll_interval, Config, ?DEFAULT_POLL_MS),
-    #{sources => Specs,
+    Settings = #{sources => Specs,
       poll_interval => Poll,
       prune => maps:get(prune, Config, true),
       self_listed => maps:get(self_listed, Config, true),
@@ -99,7 +103,9 @@ settings(Config) ->
       connect => maps:get(connect, Config, {net_kernel, connect_node, []}),
       disconnect => maps:get(disconnect, Config, {erlang, disconnect_node, []}),
       list_nodes => maps:get(list_nodes, Config, {erlang, nodes, [connected]}),
-      libcluster => maps:get(libcluster, Config, false)}.
+      libcluster => maps:get(libcluster, Config, false)},
+    %% The budget of names (caravan_cluster_names has the defaults).
+    maps:merge(Settings, maps:with([max_names, names_window], Config)).
 
 %% @doc The default prune grace: a departing node confirms its absence
 %% within one poll interval plus a lookup (a second listing), at most 2 x
@@ -114,7 +120,8 @@ default_grace(Poll) -> 3 * Poll + 1000.
 -spec bad_policy(map()) -> [{atom(), term()}].
 bad_policy(Config) ->
     Checks = [{poll_interval, fun is_pos_integer/1}, {retry_min, fun is_pos_integer/1},
-              {retry_max, fun is_pos_integer/1},
+              {retry_max, fun is_pos_integer/1}, {max_names, fun is_pos_integer/1},
+              {names_window, fun is_pos_integer/1},
               {prune_grace, fun(V) -> is_integer(V) andalso V >= 0 end},
               {prune, fun is_boolean/1}, {self_listed, fun is_boolean/1},
               {libcluster, fun is_boolean/1},

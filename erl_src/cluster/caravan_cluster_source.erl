@@ -6,6 +6,7 @@
 -module(caravan_cluster_source).
 
 -export([discover/2]).
+-export([discover/3]).
 -export([callback_deadline/1]).
 -export([dial_deadline/0]).
 
@@ -15,12 +16,38 @@
 
 %% @doc The nodes a polled source lists now, or why it lists none.
 -spec discover(dns | callback, map()) -> {ok, [node()]} | {error, term()}.
-discover(dns, Options) ->
-    caravan_dns:discover(Options);
-discover(callback, #{basename := Base, discover := Fun}) ->
+discover(Kind, Options) ->
+    discover(Kind, Options, none).
+
+%% @doc discover/2 within the cluster's budget of names
+%% (caravan_cluster_names): no atom is made for a refused answer, and
+%% refusals are counted there.
+-spec discover(dns | callback, map(), caravan_cluster_names:guard()) ->
+          {ok, [node()]} | {error, term()}.
+discover(Kind, Options, Guard) ->
+    Result = listing(Kind, Options, Guard),
+    _ = [caravan_cluster_names:refused(Guard, Reason) || {error, Reason} <- [Result]],
+    Result.
+
+listing(dns, Options, Guard) ->
+    caravan_dns:discover(Options, Guard);
+listing(callback, #{basename := Base, discover := Fun} = Options, Guard) ->
     try Fun() of
         {ok, Found} when is_list(Found) ->
-            callback_nodes(Base, Found);
+            Max = caravan_options:max_members(Options),
+            case callback_names(Base, Found) of
+                {ok, Names} when length(Names) > Max ->
+                    {error, {too_large, unicode:characters_to_binary(
+                                          io_lib:format("the callback lists more than ~b "
+                                                        "members (max_members)", [Max]))}};
+                {ok, Names} ->
+                    case caravan_cluster_names:admit(Guard, Names) of
+                        ok -> {ok, [binary_to_atom(N, utf8) || N <- Names]};
+                        {error, _} = Refused -> Refused
+                    end;
+                {error, _} = Error ->
+                    Error
+            end;
         {error, Reason} ->
             {error, Reason};
         Other ->
@@ -49,11 +76,12 @@ dial_deadline() ->
             end,
     2 * Setup.
 
-%% The nodes a callback's answer names, or an error for the first entry
-%% that names none: an answer with junk in it is not a listing (dropping
-%% the junk could empty the listing, and prune every member).
--spec callback_nodes(term(), list()) -> {ok, [node()]} | {error, term()}.
-callback_nodes(Base, Found) ->
+%% The node names (as text) a callback's answer names, or an error for the
+%% first entry that names none: an answer with junk in it is not a listing
+%% (dropping the junk could empty the listing, and prune every member). No
+%% atom yet: the cluster's budget judges the text first.
+-spec callback_names(term(), list()) -> {ok, [binary()]} | {error, term()}.
+callback_names(Base, Found) ->
     try {ok, lists:usort(callback_entries(Base, Found))}
     catch throw:{bad_entry, Entry} -> {error, {bad_callback_result, Entry}}
     end.
@@ -61,19 +89,25 @@ callback_nodes(Base, Found) ->
 %% An improper list ([Entry | x]) is an answer that lists nothing: its
 %% tail is the bad entry (a comprehension over it raised bad_generator in
 %% the poller, which was restarted every 500 ms).
--spec callback_entries(term(), term()) -> [node()].
+-spec callback_entries(term(), term()) -> [binary()].
 callback_entries(_Base, []) -> [];
-callback_entries(Base, [Entry | Rest]) -> [callback_node(Base, Entry) | callback_entries(Base, Rest)];
+callback_entries(Base, [Entry | Rest]) -> [callback_name(Base, Entry) | callback_entries(Base, Rest)];
 callback_entries(_Base, Tail) -> throw({bad_entry, Tail}).
 
--spec callback_node(term(), term()) -> node().
-callback_node(Base, {Host, Port} = Entry) when is_integer(Port), Port >= 1, Port =< 65535,
+-spec callback_name(term(), term()) -> binary().
+callback_name(Base, {Host, Port} = Entry) when is_integer(Port), Port >= 1, Port =< 65535,
                                                (is_tuple(Host) orelse is_list(Host)
                                                 orelse is_binary(Host)) ->
     %% The naming rule raises on what it cannot name (not UTF-8, an
-    %% address tuple that is none, a name longer than an atom can be).
-    try caravan_name:node(Base, Port, Host)
+    %% address tuple that is none); a name longer than an atom can be is
+    %% refused here, before any atom is made.
+    try caravan_name:text(Base, Port, Host) of
+        Name ->
+            case length(unicode:characters_to_list(Name)) =< 255 of
+                true -> Name;
+                false -> throw({bad_entry, Entry})
+            end
     catch error:_ -> throw({bad_entry, Entry})
     end;
-callback_node(_Base, Entry) ->
+callback_name(_Base, Entry) ->
     throw({bad_entry, Entry}).

@@ -12,6 +12,7 @@
 -export([call/4]).
 -export([discover/2]).
 -export([nodes/2]).
+-export([nodes/3]).
 
 -export_type([options/0, member/0, answer/0]).
 
@@ -124,8 +125,16 @@ discover(Module, #{basename := Base} = Options) ->
 %% (caravan_name:nodes/2).
 -spec nodes(Basename :: string() | binary(), [member()]) -> [node()].
 nodes(Basename, Members) ->
+    {ok, Nodes} = nodes(Basename, Members, none),
+    Nodes.
+
+%% @doc nodes/2 within a cluster's budget of names: a refused answer makes
+%% no atom (caravan_name:nodes/3).
+-spec nodes(Basename :: string() | binary(), [member()], caravan_cluster_names:guard()) ->
+          {ok, [node()]} | {error, {too_many_names, binary()}}.
+nodes(Basename, Members, Guard) ->
     caravan_name:nodes(Basename, [{Port, Address} || #{address := Address, port := Port} <- Members,
-                                                     Port > 0]).
+                                                     Port > 0], Guard).
 
 %%% internal
 

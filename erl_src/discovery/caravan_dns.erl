@@ -17,6 +17,7 @@
 -export([lookup_srv/2]).
 -export([lookup_addr/2]).
 -export([discover/1]).
+-export([discover/2]).
 -export([types/1]).
 -export([own_defaults/1]).
 -export([target_host/1]).
@@ -33,7 +34,8 @@
                      timeout => pos_integer(),
                      tries => 1..10,
                      transport => tcp | udp,
-                     family => inet | inet6 | any}.
+                     family => inet | inet6 | any,
+                     max_members => pos_integer()}.
 -type srv_record() :: #{priority := 0..65535,
                         weight := 0..65535,
                         port := 0..65535,
@@ -86,9 +88,16 @@ lookup_addr(Name, Options) ->
       Source :: #{query := string() | binary(), basename => string() | binary(),
                   type => type() | [type()], port => inet:port_number(),
                   family => inet | inet6 | any, name_by => address | target, _ => _}.
-discover(Source0) ->
+discover(Source) ->
+    discover(Source, none).
+
+%% @doc discover/1 within a cluster's budget of names: a refused answer
+%% makes no atom (caravan_name:nodes/3).
+-spec discover(Source, caravan_cluster_names:guard()) -> {ok, [node()]} | {error, term()} when
+      Source :: #{query := string() | binary(), _ => _}.
+discover(Source0, Guard) ->
     case own_defaults(Source0) of
-        {ok, Source} -> discover_types(types(Source), Source, []);
+        {ok, Source} -> discover_types(types(Source), Source, Guard, []);
         {error, {own_name, _Key, Text}} -> {error, {bad_args, Text}}
     end.
 
@@ -167,22 +176,22 @@ own_endpoint() ->
         _ -> none
     end.
 
-discover_types([], _Source, Acc) ->
+discover_types([], _Source, _Guard, Acc) ->
     {ok, lists:usort(lists:append(Acc))};
-discover_types([srv | Rest], Source, Acc) ->
-    case discover_srv(Source) of
-        {ok, Nodes} -> discover_types(Rest, Source, [Nodes | Acc]);
+discover_types([srv | Rest], Source, Guard, Acc) ->
+    case discover_srv(Source, Guard) of
+        {ok, Nodes} -> discover_types(Rest, Source, Guard, [Nodes | Acc]);
         {error, _} = Error -> Error
     end;
-discover_types(Types, Source, Acc) ->
+discover_types(Types, Source, Guard, Acc) ->
     %% A and AAAA in one lookup: the C program asks both questions at once.
     Addr = [T || T <- Types, T =/= srv],
-    case discover_addr(Addr, Source) of
-        {ok, Nodes} -> discover_types(Types -- Addr, Source, [Nodes | Acc]);
+    case discover_addr(Addr, Source, Guard) of
+        {ok, Nodes} -> discover_types(Types -- Addr, Source, Guard, [Nodes | Acc]);
         {error, _} = Error -> Error
     end.
 
-discover_srv(#{query := Query, basename := Base} = Source) ->
+discover_srv(#{query := Query, basename := Base} = Source, Guard) ->
     Family = maps:get(family, Source, any),
     case lookup_srv(Query, lookup_options(Source)) of
         {ok, Records} ->
@@ -193,18 +202,21 @@ discover_srv(#{query := Query, basename := Base} = Source) ->
                                        Address <- [node_address(Addresses, Family)],
                                        Address =/= none]
                     end,
-            {ok, caravan_name:nodes(Base, Hosts)};
+            caravan_name:nodes(Base, Hosts, Guard);
         {error, _} = Error ->
             Error
     end.
 
-discover_addr(Types, #{query := Query, basename := Base, port := Port} = Source) ->
+discover_addr(Types, #{query := Query, basename := Base, port := Port} = Source, Guard) ->
     Family = addr_family(Types, maps:get(family, Source, any)),
     case lookup_addr(Query, (lookup_options(Source))#{family => Family}) of
         {ok, Addresses} ->
             Own = own_endpoint(),
             {Self, Others} = lists:partition(fun(A) -> {A, Port} =:= Own end, Addresses),
-            {ok, [node() || Self =/= []] ++ caravan_name:nodes(Base, [{Port, A} || A <- Others])};
+            case caravan_name:nodes(Base, [{Port, A} || A <- Others], Guard) of
+                {ok, Nodes} -> {ok, [node() || Self =/= []] ++ Nodes};
+                {error, _} = Error -> Error
+            end;
         {error, _} = Error ->
             Error
     end.
@@ -219,7 +231,7 @@ addr_family(Types, Family) ->
     end.
 
 lookup_options(Source) ->
-    maps:with([servers, resolv_conf, timeout, tries, transport, family], Source).
+    maps:with([servers, resolv_conf, timeout, tries, transport, family, max_members], Source).
 
 %% @doc An SRV target as a host name: without the trailing dot that marks
 %% it absolute (`n1.node.dc1.consul.' -> `n1.node.dc1.consul').
@@ -331,12 +343,23 @@ lookup(Op, Name, Options) ->
         ok ->
             Timeout = maps:get(timeout, Options, ?DEFAULT_TIMEOUT_MS),
             case args(Name, Options, Timeout) of
-                {ok, Args} -> caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS);
+                {ok, Args} ->
+                    capped(caravan_port:call(?OWNER, Op, Args, Timeout + ?REPLY_MARGIN_MS),
+                           caravan_options:max_members(Options));
                 {error, _} = Error -> Error
             end;
         {error, Reason} ->
             {error, {bad_args, caravan_options:text(lookup, Reason)}}
     end.
+
+%% The same cap as Consul's and Nomad's answers (max_members): records of
+%% an SRV answer, addresses of an address answer.
+capped({ok, Records}, Max) when length(Records) > Max ->
+    {error, {too_large, unicode:characters_to_binary(
+                          io_lib:format("the DNS answer lists more than ~b records "
+                                        "(max_members)", [Max]))}};
+capped(Result, _Max) ->
+    Result.
 
 args(Name, Options, Timeout) ->
     try

@@ -164,7 +164,7 @@ text(_Kind, {bad_source, Term}) ->
 keys(Kind) ->
     [K || {K, _, _, _} <- rules(Kind)].
 
-%% @doc The `max_members' of Consul or Nomad options (10000 unless set).
+%% @doc The `max_members' of DNS, Consul or Nomad options (10000 unless set).
 -spec max_members(map()) -> pos_integer().
 max_members(Options) ->
     case maps:get(max_members, Options, ?DEFAULT_MAX_MEMBERS) of
@@ -183,7 +183,8 @@ rules(lookup) ->
      {timeout, optional, range(1, ?DNS_TIMEOUT_MAX_MS), "an integer in 1..60000 (ms)"},
      {tries, optional, range(1, 10), "an integer in 1..10"},
      {transport, optional, one_of([tcp, udp]), "tcp or udp"},
-     {family, optional, one_of([inet, inet6, any]), "inet, inet6 or any"}];
+     {family, optional, one_of([inet, inet6, any]), "inet, inet6 or any"},
+     {max_members, optional, range(1, ?MAX_MEMBERS_MAX), "an integer in 1..4294967296"}];
 rules(dns) ->
     [{query, required, fun is_dns_name/1, "a printable string of 1..255 bytes"},
      %% Unset: this node's own (caravan_dns:own_defaults/1, checked in conflicts/2).
@@ -213,7 +214,8 @@ rules(nomad) ->
      | http_rules()];
 rules(callback) ->
     [{basename, required, fun is_basename/1, ?BASENAME_WHAT},
-     {discover, required, fun(F) -> is_function(F, 0) end, "a fun of arity 0"}].
+     {discover, required, fun(F) -> is_function(F, 0) end, "a fun of arity 0"},
+     {max_members, optional, range(1, ?MAX_MEMBERS_MAX), "an integer in 1..4294967296"}].
 
 http_rules() ->
     [{url, optional, fun(U) -> is_string(U) andalso url_refusal(U) =:= ok end,

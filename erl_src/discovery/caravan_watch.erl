@@ -17,6 +17,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 -export([start_link/2]).
+-export([start_link/3]).
 -export([stop/1]).
 -export([init/1]).
 -export([handle_call/3]).
@@ -45,22 +46,30 @@
                 last_error :: term(),
                 backoff = 0 :: non_neg_integer(),
                 worker :: {pid(), reference()} | undefined,
-                started = 0 :: integer()}).
+                started = 0 :: integer(),
+                %% The cluster's budget of names (caravan_cluster_names).
+                guard = none :: caravan_cluster_names:guard()}).
 
 -spec start_link(source(), pid()) -> {ok, pid()} | {error, term()}.
 start_link(Source, Subscriber) ->
-    gen_server:start_link(?MODULE, {Source, Subscriber}, []).
+    start_link(Source, Subscriber, none).
+
+%% @doc start_link/2 within a cluster's budget of names: an answer it
+%% refuses is an error event, and makes no atom.
+-spec start_link(source(), pid(), caravan_cluster_names:guard()) -> {ok, pid()} | {error, term()}.
+start_link(Source, Subscriber, Guard) ->
+    gen_server:start_link(?MODULE, {Source, Subscriber, Guard}, []).
 
 -spec stop(pid()) -> ok.
 stop(Watch) ->
     try gen_server:stop(Watch) catch exit:_ -> ok end.
 
--spec init({source(), pid()}) -> {ok, #state{}}.
-init({Source, Subscriber}) ->
+-spec init({source(), pid(), caravan_cluster_names:guard()}) -> {ok, #state{}}.
+init({Source, Subscriber, Guard}) ->
     process_flag(trap_exit, true),
     logger:update_process_metadata(#{caravan => watch, source => element(1, Source)}),
     monitor(process, Subscriber),
-    {ok, query(#state{source = Source, subscriber = Subscriber})}.
+    {ok, query(#state{source = Source, subscriber = Subscriber, guard = Guard})}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call(_Request, _From, State) ->
@@ -123,13 +132,19 @@ handle_result({ok, #{index := NewIndex, members := Members}},
                        max(?UNBLOCKED_POLL_MS, maps:get(wait, Options, 55000));
                    true -> ?MIN_INTERVAL_MS
                end,
-    Nodes = caravan_catalog:nodes(maps:get(basename, Options), Members),
-    State1 = case Nodes =:= State#state.members of
-                 true -> State;
-                 false -> notify({members, Nodes}, State#state{members = Nodes})
-             end,
-    schedule(Interval, State1#state{index = Index, backoff = 0, last_error = undefined});
+    case caravan_catalog:nodes(maps:get(basename, Options), Members, State#state.guard) of
+        {ok, Nodes} ->
+            State1 = case Nodes =:= State#state.members of
+                         true -> State;
+                         false -> notify({members, Nodes}, State#state{members = Nodes})
+                     end,
+            schedule(Interval, State1#state{index = Index, backoff = 0, last_error = undefined});
+        {error, _} = Refused ->
+            %% The index stays: the answer was not taken.
+            handle_result(Refused, State)
+    end;
 handle_result({error, Reason}, #state{last_error = Last, backoff = Backoff} = State) ->
+    ok = caravan_cluster_names:refused(State#state.guard, Reason),
     State1 = case Reason =:= Last of
                  true -> State;
                  false ->

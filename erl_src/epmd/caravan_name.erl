@@ -14,7 +14,9 @@
 -export([port/2]).
 -export([node/3]).
 -export([fits/3]).
+-export([text/3]).
 -export([nodes/2]).
+-export([nodes/3]).
 -export([address/1]).
 
 %% Same limit as DIST_PORT_MAX_NAME in port_src/dist_port.h.
@@ -74,6 +76,35 @@ fits(Base, Port, Host) ->
 %% with a warning that counts them: no node runs under such a name, and
 %% dialling it would reach another host.
 nodes(Base, Pairs) ->
+    {ok, Nodes} = nodes(Base, Pairs, none),
+    Nodes.
+
+%% @doc nodes/2 within a cluster's budget of names
+%% (caravan_cluster_names): the names are judged as text, and only an
+%% admitted answer becomes atoms. A refused one makes none.
+-spec nodes(Basename, [{Port, Host}], caravan_cluster_names:guard()) ->
+          {ok, [node()]} | {error, {too_many_names, binary()}} when
+      Basename :: string() | binary(),
+      Port :: inet:port_number(),
+      Host :: inet:ip_address() | string() | binary().
+nodes(Base, Pairs, Guard) ->
+    Names = lists:usort([text(Base, Port, Host) || {Port, Host} <- usable(Base, Pairs)]),
+    case caravan_cluster_names:admit(Guard, Names) of
+        ok -> {ok, [binary_to_atom(N, utf8) || N <- Names]};
+        {error, _} = Error -> Error
+    end.
+
+%% @doc `Basename-Port@Host' as text, made as node/3 makes its atom (and
+%% raising as it does): what a name budget judges before the atom exists.
+-spec text(Basename, Port, Host) -> binary() when
+      Basename :: string() | binary(),
+      Port :: inet:port_number(),
+      Host :: inet:ip_address() | string() | binary().
+text(Base, Port, Host) ->
+    unicode:characters_to_binary([unicode:characters_to_list(Base), $-, integer_to_list(Port),
+                                  $@, host(Host)]).
+
+usable(Base, Pairs) ->
     {Named, Unnamed} = lists:partition(fun({_Port, Host}) -> names_a_host(Host) end, Pairs),
     _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: a host that names no node "
                       "(~0p: empty, or not printable ASCII, or with an '@')",
@@ -87,7 +118,7 @@ nodes(Base, Pairs) ->
     {Fit, Long} = lists:partition(fun({Port, Host}) -> fits(Base, Port, Host) end, Hosts),
     _ = [?LOG_WARNING("caravan: ~b instance(s) of ~ts left out: their node name would be over "
                       "~b characters", [length(Long), Base, ?MAX_ATOM_CHARS]) || Long =/= []],
-    lists:usort([node(Base, Port, Host) || {Port, Host} <- Fit]).
+    Fit.
 
 %% @doc How a host is read: `{ok, Ip}' for an IP tuple, or text in the
 %% strict form inet:parse_strict_address/1 reads (dotted decimal, four

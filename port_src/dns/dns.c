@@ -131,6 +131,7 @@ int dns_start(struct dns *d, uint64_t id, const struct dns_query *q, const char 
     l->deadline_ms = clock_now_ms() + q->timeout_ms;
     if (q->transport == DNS_UDP && q->timeout_ms < DNS_CHANNEL_TRIES * DNS_TRY_TIMEOUT_MS)
         l->resend_ms = clock_now_ms() + q->timeout_ms / 2;
+    l->followup_resends = q->timeout_ms < DNS_CHANNEL_TRIES * DNS_TRY_TIMEOUT_MS;
     l->status = ARES_SUCCESS;
     dns_answer_init(&l->answer);
     l->next = d->lookups;
@@ -202,6 +203,8 @@ int dns_timeout(struct dns *d, int cap)
             best = l->deadline_ms - now;
         if (l->resend_ms > 0 && l->resend_ms - now < best)
             best = l->resend_ms - now;
+        if (l->followup_resend_ms > 0 && l->followup_resend_ms - now < best)
+            best = l->followup_resend_ms - now;
     }
     return best < 0 ? 0 : (int)best;
 }
@@ -229,6 +232,40 @@ static void cancel_orphans(struct dns *d, struct channel *ch)
     d->depth++;
     ares_cancel(ch->ares);
     d->depth--;
+}
+
+/* Copies l's follow-ups due by now, once each (dns.h), and sets
+ * followup_resend_ms to the next one due, 0 if none. */
+void dns_resend_followups(struct lookup *l, int64_t now)
+{
+    struct { int type; size_t group; char target[DNS_NAME_TEXT_MAX]; } again[16];
+    size_t n = 0;
+    int64_t next = 0;
+    for (struct query *q = l->queries; q != NULL; q = q->next) {
+        if (!q->followup || q->resend_ms == 0)
+            continue;
+        if (q->waiting && q->resend_ms <= now) /* not sent, so not lost: later */
+            q->resend_ms = now + (l->deadline_ms - now) / 2 + 1;
+        if (q->resend_ms > now || n == sizeof again / sizeof again[0]) {
+            if (next == 0 || q->resend_ms < next)
+                next = q->resend_ms;
+            continue;
+        }
+        q->resend_ms = 0;
+        again[n].type = q->type;
+        again[n].group = q->group;
+        memcpy(again[n].target, q->target, sizeof again[n].target);
+        n++;
+    }
+    /* Set before issuing: a copy may answer, and free, l at once. */
+    l->followup_resend_ms = next > 0 && next <= now ? now + 1 : next;
+    l->pending++; /* hold while issuing, as dns_resend() */
+    l->copying = true;
+    l->followups_copied = l->followups_copied || n > 0;
+    for (size_t i = 0; i < n; i++)
+        dns_issue(l, again[i].target, again[i].type, true, again[i].group);
+    l->copying = false;
+    dns_release(l);
 }
 
 void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
@@ -262,11 +299,15 @@ void dns_process(struct dns *d, const struct pollfd *fds, size_t n)
     }
     /* Resends, one at a time from the head: issuing may answer (and free)
      * any lookup, as dns_pump() sends other lookups' waiting queries. Each
-     * lookup resends once (resend_ms cleared first), so this ends. */
+     * lookup resends once (resend_ms cleared first), so this ends; so does
+     * each follow-up (its copies get no resend_ms). */
     for (struct lookup *l = d->lookups; l;) {
         if (l->resend_ms > 0 && now >= l->resend_ms) {
             l->resend_ms = 0;
             dns_resend(l);
+            l = d->lookups;
+        } else if (l->followup_resend_ms > 0 && now >= l->followup_resend_ms) {
+            dns_resend_followups(l, now);
             l = d->lookups;
         } else {
             l = l->next;

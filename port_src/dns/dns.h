@@ -57,7 +57,10 @@
  * no resend of a lost packet from c-ares within it. Such a lookup sends its
  * question(s) again itself, once, at half its timeout if still unanswered;
  * the first answer of the two copies counts, the other is dropped. The
- * channel stays shared (its window and sockets), whatever the timeout. */
+ * channel stays shared (its window and sockets), whatever the timeout.
+ * Follow-up A/AAAA questions (always UDP, whatever the transport) of such
+ * a lookup resend the same way, once each, halfway between their sending
+ * and the lookup's deadline. */
 
 enum dns_kind { DNS_LOOKUP_SRV, DNS_LOOKUP_ADDR };
 enum dns_transport { DNS_TCP, DNS_UDP };

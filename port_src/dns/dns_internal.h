@@ -67,6 +67,12 @@ struct lookup {
     uint64_t id;
     int64_t deadline_ms;
     int64_t resend_ms;  /* when to ask the question(s) again (dns.h); 0: never */
+    /* Follow-ups resend too (dns.h): the earliest resend_ms of its
+     * outstanding follow-ups, 0 if none; copying marks the copies' own 0. */
+    int64_t followup_resend_ms;
+    bool followup_resends; /* timeout_ms under DNS_CHANNEL_TRIES tries */
+    bool copying;
+    bool followups_copied; /* follow-ups may have twins (dns_on_answer) */
     enum dns_kind kind;
     int families;
     int tries_left;     /* re-asks of a timed-out question (see DNS_TRY_TIMEOUT_MS) */
@@ -92,6 +98,7 @@ struct query {
     struct query *prev, *next;
     char target[DNS_NAME_TEXT_MAX];
     size_t group; /* follow-up: the first SRV record naming target */
+    int64_t resend_ms; /* follow-up: when to send a copy if unanswered; 0: never */
 };
 
 struct dns {
@@ -124,6 +131,7 @@ void dns_pump(struct channel *ch);
 void dns_reap(struct dns *d);
 void dns_release(struct lookup *l);
 void dns_resend(struct lookup *l);
+void dns_resend_followups(struct lookup *l, int64_t now);
 void dns_send_query(struct query *q);
 void dns_unhold_channels(struct lookup *l);
 void dns_wait_append(struct query *q);

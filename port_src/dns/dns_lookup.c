@@ -142,6 +142,12 @@ void dns_issue(struct lookup *l, const char *name, int type, bool followup, size
     q->type = type;
     snprintf(q->target, sizeof q->target, "%s", name);
     q->group = group;
+    if (followup && l->followup_resends && !l->copying) {
+        int64_t now = clock_now_ms();
+        q->resend_ms = now + (l->deadline_ms - now) / 2;
+        if (l->followup_resend_ms == 0 || q->resend_ms < l->followup_resend_ms)
+            l->followup_resend_ms = q->resend_ms;
+    }
     q->next = l->queries;
     if (l->queries)
         l->queries->prev = q;
@@ -291,11 +297,12 @@ bool dns_fail_over(struct lookup *l, const struct query *q)
     return true;
 }
 
-/* The other copy of primary question q (resent, dns.h), or NULL. */
+/* The other copy of question q (resent, dns.h), or NULL. */
 static struct query *twin_of(const struct query *q)
 {
     for (struct query *t = q->lookup->queries; t != NULL; t = t->next)
-        if (t != q && !t->followup && t->type == q->type && strcmp(t->target, q->target) == 0)
+        if (t != q && t->followup == q->followup && t->type == q->type &&
+            (!q->followup || t->group == q->group) && strcmp(t->target, q->target) == 0)
             return t;
     return NULL;
 }
@@ -349,7 +356,9 @@ void dns_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int
         dns_pump(ch);
         return;
     }
-    struct query *twin = q->followup ? NULL : twin_of(q);
+    /* A follow-up has a twin only once copies were sent: the walk is not
+     * paid for every follow-up of a large answer otherwise. */
+    struct query *twin = q->followup && !l->followups_copied ? NULL : twin_of(q);
     if (twin != NULL) {
         /* NODATA and NXDOMAIN are answers (an empty listing), not a lost
          * copy: the copy that brings them decides as a success does. */

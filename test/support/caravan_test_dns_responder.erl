@@ -36,6 +36,12 @@
 %%%                  (BIND's answer to an RRset too large for one message).
 %%%   aaaa_servfail  A questions get one A record (127.0.2.1), AAAA questions
 %%%                  SERVFAIL: one family of a dual lookup fails.
+%%%   {fresh, N}     a lying server: SRV answers of N targets whose A records
+%%%                  (in ADDITIONAL) are addresses no earlier answer gave
+%%%                  (127.3.0.1 upward), so every answer names N new nodes.
+%%%   {drop_first_a, Mode}     as Mode, but the first UDP query for an A
+%%%                  record (a follow-up for an SRV target) is never
+%%%                  answered; every other query is answered as Mode does.
 %%% Every question is recorded: asked/1 lists them.
 -module(caravan_test_dns_responder).
 
@@ -102,14 +108,14 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
                     counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
                     asked := question(Packet) ++ Asked});
         {udp, Udp, Ip, Port, Packet} ->
-            later(Mode, Packet, fun() ->
-                                        case answer(Mode, udp, Packet) of
-                                            {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
-                                            drop -> ok
-                                        end
-                                end),
-            loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
-                    asked := question(Packet) ++ Asked});
+            case {Mode, question(Packet)} of
+                {{drop_first_a, Then}, [{a, _}]} ->
+                    loop(S#{mode := Then,
+                            counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
+                            asked := question(Packet) ++ Asked});
+                _ ->
+                    answer_udp(S, Ip, Port, Packet)
+            end;
         {tcp_query, From, Packet} ->
             later(Mode, Packet, fun() -> From ! {answer, answer(Mode, tcp, Packet)} end),
             loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts),
@@ -127,6 +133,16 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
             From ! {self(), gate_open},
             loop(S#{mode := opened(Mode), held := []})
     end.
+
+answer_udp(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S, Ip, Port, Packet) ->
+    later(Mode, Packet, fun() ->
+                                case answer(Mode, udp, Packet) of
+                                    {reply, Bin} -> gen_udp:send(Udp, Ip, Port, Bin);
+                                    drop -> ok
+                                end
+                        end),
+    loop(S#{counts := maps:update_with(udp, fun(N) -> N + 1 end, Counts),
+            asked := question(Packet) ++ Asked}).
 
 opened({gated, Mode}) -> Mode;
 opened({gated_a, Mode}) -> Mode;
@@ -197,6 +213,8 @@ later({gated_a, _}, Packet, Send) ->
         {ok, #dns_rec{qdlist = [#dns_query{type = a} | _]}} -> self() ! {hold, Send};
         _ -> Send()
     end;
+later({drop_first_a, Mode}, Packet, Send) ->
+    later(Mode, Packet, Send);
 later({tcp_only, Mode}, Packet, Send) ->
     later(Mode, Packet, Send);
 later(_, _, Send) ->
@@ -207,6 +225,8 @@ answer({slow, _, Mode}, Transport, Packet) ->
 answer({gated, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({gated_a, Mode}, Transport, Packet) ->
+    answer(Mode, Transport, Packet);
+answer({drop_first_a, Mode}, Transport, Packet) ->
     answer(Mode, Transport, Packet);
 answer({tcp_only, _}, udp, _) ->
     drop;
@@ -248,6 +268,16 @@ respond({consul, N}, Transport, H, #dns_query{type = srv} = Q) ->
     Targets = [target(I) || I <- lists:seq(1, Shown)],
     Answers = [srv_rr(Q, I, T) || {I, T} <- lists:zip(lists:seq(1, Shown), Targets)],
     Additional = [a_rr(T, I) || {I, T} <- lists:zip(lists:seq(1, Shown), Targets)],
+    {reply, encode(H, Q, Answers, Additional, 0)};
+respond({fresh, N}, _, H, #dns_query{type = srv} = Q) ->
+    Targets = [target(I) || I <- lists:seq(1, N)],
+    Answers = [srv_rr(Q, I, T) || {I, T} <- lists:zip(lists:seq(1, N), Targets)],
+    Additional = [begin
+                      U = erlang:unique_integer([positive, monotonic]),
+                      #dns_rr{domain = T, type = a, class = in, ttl = 0,
+                              data = {127, 3 + (U div 65536) rem 200, (U div 256) rem 256,
+                                      U rem 256}}
+                  end || T <- Targets],
     {reply, encode(H, Q, Answers, Additional, 0)};
 respond(no_additional, _, H, #dns_query{type = srv} = Q) ->
     {reply, encode(H, Q, [srv_rr(Q, I, target(I)) || I <- [1, 2]], [], 0)};
