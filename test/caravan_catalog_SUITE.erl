@@ -392,8 +392,9 @@ small_answer_behind_big_ones(Config) ->
         %% The first big reply: the others have arrived too (local server)
         %% and wait for the worker. Small requests one after another now,
         %% each with a 200 ms deadline.
-        receive {Port, {data, First}} when byte_size(First) >= 4096 -> ok
-        after 30000 -> ct:fail(no_big_answer)
+        case caravan_test_port_reader:next(Port, 30000) of
+            {ok, First} when byte_size(First) >= 4096 -> ok;
+            _ -> ct:fail(no_big_answer)
         end,
         Asks = [begin
                     T0 = erlang:monotonic_time(millisecond),
@@ -721,18 +722,20 @@ await(P, Id, Others) ->
     after 10000 -> error({no_answer, Id})
     end.
 
-%% The reply to Id, skipping the big ones unread.
+%% The reply to Id, skipping the big ones unread (each joined from its
+%% chunks first: one big answer counts once).
 small_reply(Port, Id, Big) ->
-    receive
-        {Port, {data, D}} when byte_size(D) < 4096 ->
+    case caravan_test_port_reader:next(Port, 10000) of
+        {ok, D} when byte_size(D) < 4096 ->
             case binary_to_term(D) of
                 {Id, ok, R} -> {{ok, R}, Big};
                 {Id, error, E} -> {{error, E}, Big};
                 _ -> small_reply(Port, Id, Big)
             end;
-        {Port, {data, _}} ->
-            small_reply(Port, Id, Big + 1)
-    after 10000 -> timeout
+        {ok, _} ->
+            small_reply(Port, Id, Big + 1);
+        timeout ->
+            timeout
     end.
 
 big_body_is_bounded(Config) ->
@@ -805,10 +808,9 @@ big_answer_memory_is_bounded(Config) ->
         true = port_command(P, term_to_binary({1, consul_health,
                                                #{url => list_to_binary(url(Config)),
                                                  service => <<"app">>}})),
-        {ok, #{members := Members}} = receive {P, {data, D}} ->
-                                              {1, ok, R} = binary_to_term(D),
-                                              {ok, R}
-                                      after 30000 -> error(no_answer)
+        {ok, #{members := Members}} = case caravan_test_port_reader:next(P, 30000) of
+                                          {ok, D} -> {1, ok, R} = binary_to_term(D), {ok, R};
+                                          timeout -> error(no_answer)
                                       end,
         10000 = length(Members),
         {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),
