@@ -355,6 +355,30 @@ static void queued_replies_are_dropped_with_the_writer(void **state)
     close(p[1]);
 }
 
+/* read_packet for a forked child: no cmocka there (a failed assert would
+ * go on running the tests in the child); EOF or an error ends the child
+ * with status 9, and alarm() bounds its wait. */
+static size_t child_read_packet(int fd, uint8_t **out)
+{
+    uint8_t h[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t n = read(fd, h + got, 4 - got);
+        if (n <= 0)
+            _exit(9);
+        got += (size_t)n;
+    }
+    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+    *out = malloc(len ? len : 1);
+    for (got = 0; got < len;) {
+        ssize_t n = read(fd, *out + got, len - got);
+        if (n <= 0)
+            _exit(9);
+        got += (size_t)n;
+    }
+    return len;
+}
+
 /* {Id, ok, <<Len bytes>>} in external format, malloc'd; *n its size. */
 static char *reply_term(uint64_t id, size_t len, size_t *n)
 {
@@ -434,6 +458,7 @@ static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        alarm(20);
         close(p[1]);
         uint8_t *whole = malloc(big_len);
         size_t whole_len = 0;
@@ -441,7 +466,7 @@ static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
         size_t chunks = 0;
         for (size_t k = 0; k < expect_chunks + 1; k++) {
             uint8_t *d;
-            size_t n = read_packet(p[0], &d);
+            size_t n = child_read_packet(p[0], &d);
             struct seen s = classify(d, n, whole, &whole_len);
             free(d);
             if (s.kind == 'r' && s.id == 8)
@@ -462,13 +487,13 @@ static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
         assert_int_equal(frame_writer_flush(&w), 0);
     }
     assert_false(frame_writer_pending(&w));
+    close(p[1]); /* a child still waiting for chunks reads EOF */
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(w.counters.chunked, 1);
     assert_int_equal(w.counters.chunks, expect_chunks);
-    close(p[1]);
     free(copy);
     frame_writer_free(&w);
 }
@@ -499,13 +524,14 @@ static void big_replies_go_one_after_the_other(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        alarm(20);
         close(p[1]);
         uint8_t *whole = malloc(a_len + b_len);
         size_t whole_len = 0, seq[3] = {0, 0, 0};
         int bad = 0, last = 1;
         for (size_t k = 0; k < na + nb + 1; k++) {
             uint8_t *d;
-            size_t n = read_packet(p[0], &d);
+            size_t n = child_read_packet(p[0], &d);
             struct seen s = classify(d, n, whole, &whole_len);
             free(d);
             if (s.kind == 'r' && s.id == 3 && n == FRAME_SMALL_PACKET)
@@ -522,12 +548,12 @@ static void big_replies_go_one_after_the_other(void **state)
         assert_true(poll(&pfd, 1, 5000) > 0);
         assert_int_equal(frame_writer_flush(&w), 0);
     }
+    close(p[1]); /* a child still waiting for chunks reads EOF */
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(w.counters.chunked, 2);
-    close(p[1]);
     frame_writer_free(&w);
 }
 
