@@ -32,9 +32,36 @@ main([Ebin, TestDir, ParseBench]) ->
     after
         caravan_test_catalog:stop_server(Server)
     end;
+main([Ebin, TestDir, "discover-p50"]) ->
+    %% One build's discover/1 p50 alone (bench/run.sh runs it for this tree
+    %% and a baseline checkout, alternately, to print them side by side).
+    process_flag(trap_exit, true),
+    true = code:add_patha(Ebin),
+    [load(TestDir, M) || M <- [caravan_test_json, caravan_test_http, caravan_test_faults,
+                               caravan_test_catalog, caravan_test_consul]],
+    {ok, _} = application:ensure_all_started(caravan),
+    Server = caravan_test_consul:start(#{}),
+    try
+        io:format("~.1f~n", [discover_p50(Server) / 1000])
+    after
+        caravan_test_catalog:stop_server(Server)
+    end;
 main(_) ->
-    io:format(standard_error, "usage: http_bench.escript EBIN TEST_DIR PARSE_BENCH~n", []),
+    io:format(standard_error, "usage: http_bench.escript EBIN TEST_DIR PARSE_BENCH~n"
+                              "       http_bench.escript EBIN TEST_DIR discover-p50~n", []),
     halt(2).
+
+%% The 10,000-instance discover/1 end to end, 10 times: the p50 in us.
+discover_p50(Server) ->
+    [register(Server, <<"big">>, I) || I <- lists:seq(1, ?BIG)],
+    Src = source(Server, <<"big">>),
+    {ok, Nodes} = caravan:discover({consul, Src}),
+    ?BIG = length(Nodes),
+    pct([begin
+             T0 = erlang:monotonic_time(microsecond),
+             {ok, _} = caravan:discover({consul, Src}),
+             erlang:monotonic_time(microsecond) - T0
+         end || _ <- lists:seq(1, 10)], 50).
 
 load(Dir, Mod) ->
     %% The test servers live in test/support/.
