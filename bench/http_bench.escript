@@ -240,6 +240,8 @@ pings_during(Program, Requests) ->
     [true = port_command(P, term_to_binary({Id, Op, Args}))
      || {Id, {Op, Args}} <- lists:zip(lists:seq(1, K), Requests)],
     put(unanswered, K),
+    %% Chunk counts are per request id, and every case numbers from 1.
+    [erase(Key) || {{got, _} = Key, _} <- get()],
     Lat = ping_loop(P, K + 1, T0, []),
     Took = receive {answered, T} -> T - T0 after 0 -> -1 end,
     port_close(P),
