@@ -14,6 +14,20 @@
 -define(POLL_MS, 5000).
 -define(BIG, 10000).
 
+main([Ebin, TestDir, "discover-p50"]) ->
+    %% One build's discover/1 p50 alone (bench/run.sh runs it for this tree
+    %% and a baseline checkout, alternately, to print them side by side).
+    process_flag(trap_exit, true),
+    true = code:add_patha(Ebin),
+    [load(TestDir, M) || M <- [caravan_test_json, caravan_test_http, caravan_test_faults,
+                               caravan_test_catalog, caravan_test_consul]],
+    {ok, _} = application:ensure_all_started(caravan),
+    Server = caravan_test_consul:start(#{}),
+    try
+        io:format("~.1f~n", [discover_p50(Server) / 1000])
+    after
+        caravan_test_catalog:stop_server(Server)
+    end;
 main([Ebin, TestDir, ParseBench]) ->
     process_flag(trap_exit, true),
     true = code:add_patha(Ebin),
@@ -29,20 +43,6 @@ main([Ebin, TestDir, ParseBench]) ->
         big_answer(Server, ParseBench),
         loop_latency(filename:join([filename:dirname(TestDir), "priv", "caravan_port"]),
                      Server)
-    after
-        caravan_test_catalog:stop_server(Server)
-    end;
-main([Ebin, TestDir, "discover-p50"]) ->
-    %% One build's discover/1 p50 alone (bench/run.sh runs it for this tree
-    %% and a baseline checkout, alternately, to print them side by side).
-    process_flag(trap_exit, true),
-    true = code:add_patha(Ebin),
-    [load(TestDir, M) || M <- [caravan_test_json, caravan_test_http, caravan_test_faults,
-                               caravan_test_catalog, caravan_test_consul]],
-    {ok, _} = application:ensure_all_started(caravan),
-    Server = caravan_test_consul:start(#{}),
-    try
-        io:format("~.1f~n", [discover_p50(Server) / 1000])
     after
         caravan_test_catalog:stop_server(Server)
     end;

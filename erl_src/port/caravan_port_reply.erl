@@ -107,10 +107,18 @@ chunk(Id, Seq, Size, Bytes, #state{pending = Pending, counters = Counters} = Sta
         {dropped, Chunks} ->
             State1#state{chunks = Chunks};
         {{whole, Parts}, Chunks} ->
-            {{From, Timer, Mon}, Rest} = maps:take(Id, Pending),
-            _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
-            gen_server:reply(From, {chunked, Id, Parts}),
-            State1#state{chunks = Chunks, pending = Rest, monitors = forget_monitor(Mon, State1),
-                         counters = bump(chunked_replies, State1#state.counters)}
+            case maps:take(Id, Pending) of
+                {{From, Timer, Mon}, Rest} ->
+                    _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
+                    gen_server:reply(From, {chunked, Id, Parts}),
+                    State1#state{chunks = Chunks, pending = Rest,
+                                 monitors = forget_monitor(Mon, State1),
+                                 counters = bump(chunked_replies, State1#state.counters)};
+                error ->
+                    %% Its caller went without the reply being forgotten
+                    %% (cancel/2 forgets it): dropped as a late reply.
+                    State1#state{chunks = Chunks,
+                                 counters = bump(late_replies, State1#state.counters)}
+            end
     end.
 
