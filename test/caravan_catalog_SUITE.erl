@@ -31,7 +31,7 @@
          nomad_discover/1, nomad_pagination/1, nomad_token/1, nomad_unix_socket/1,
          nomad_watch/1, blackholed_resolver/1, resolved_host_name/1,
          ipv4_shorthand_hosts/1, small_answer_behind_big_ones/1,
-         pings_while_big_bodies_download/1, exit_while_big_bodies_download/1,
+         pongs_between_the_chunks_of_a_big_answer/1, pings_while_big_bodies_download/1, exit_while_big_bodies_download/1,
          small_requests_while_big_bodies_download/1, older_paused_transfer_gets_its_turn/1,
          raw_at_in_password_is_refused/1, urls_libcurl_would_resolve_are_refused/1,
          name_too_long_for_an_atom_is_left_out/1, bad_timeouts_are_bad_args/1,
@@ -57,7 +57,7 @@ groups() ->
                    environment_defaults, cli_lookup, token_echoed_in_error_bodies,
                    strict_json, index_header_is_checked, one_bad_entry_is_dropped,
                    ipv4_shorthand_hosts, small_answer_behind_big_ones,
-                   pings_while_big_bodies_download, exit_while_big_bodies_download,
+                   pongs_between_the_chunks_of_a_big_answer, pings_while_big_bodies_download, exit_while_big_bodies_download,
                    small_requests_while_big_bodies_download,
                    older_paused_transfer_gets_its_turn, raw_at_in_password_is_refused,
                    urls_libcurl_would_resolve_are_refused,
@@ -392,8 +392,9 @@ small_answer_behind_big_ones(Config) ->
         %% The first big reply: the others have arrived too (local server)
         %% and wait for the worker. Small requests one after another now,
         %% each with a 200 ms deadline.
-        receive {Port, {data, First}} when byte_size(First) >= 4096 -> ok
-        after 30000 -> ct:fail(no_big_answer)
+        case caravan_test_port_reader:next(Port, 30000) of
+            {ok, First} when byte_size(First) >= 4096 -> ok;
+            _ -> ct:fail(no_big_answer)
         end,
         Asks = [begin
                     T0 = erlang:monotonic_time(millisecond),
@@ -416,6 +417,73 @@ small_answer_behind_big_ones(Config) ->
     after
         port_close(Port),
         caravan_test_catalog:stop_server(Small)
+    end.
+
+%% Issue 23: a reply of megabytes goes out in chunks (docs/protocol.md), and
+%% pongs go out between them. Pings are sent one after another while the
+%% answer is on the pipe: some pongs must arrive with chunks of the answer
+%% both before and after them. A reply sent as one packet, or pongs queued
+%% behind all of its chunks, has none (the order is the behaviour, not a
+%% time). The chunks come in order and joined are the whole answer.
+pongs_between_the_chunks_of_a_big_answer(Config) ->
+    Long = binary:copy(<<"n">>, 300),
+    Entry = fun(I) ->
+                    N = integer_to_binary(I),
+                    [<<"{\"Node\":{\"Node\":\"">>, Long, N, <<"\",\"Address\":\"10.0.">>,
+                     integer_to_binary(I div 256), $., integer_to_binary(I rem 256),
+                     <<"\"},\"Service\":{\"ID\":\"">>, Long, N, <<"\",\"Port\":4370}}">>]
+            end,
+    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    try
+        true = port_command(P, term_to_binary({1, consul_health,
+                                               #{url => list_to_binary(url(Config)),
+                                                 service => <<"app">>, timeout_ms => 30000}})),
+        Log = chunks_and_pongs(P, 2, undefined, 0, [], 20000),
+        Seqs = [Seq || {chunk, Seq, _} <- Log],
+        ?assertEqual(lists:seq(0, length(Seqs) - 1), Seqs),
+        {1, ok, #{members := Members}} =
+            binary_to_term(iolist_to_binary([B || {chunk, _, B} <- Log])),
+        ?assertEqual(10000, length(Members)),
+        %% The pongs with a chunk on either side.
+        Idx = lists:zip(lists:seq(1, length(Log)), Log),
+        ChunkAt = [K || {K, {chunk, _, _}} <- Idx],
+        {First, Last} = {lists:min(ChunkAt), lists:max(ChunkAt)},
+        Between = length([K || {K, pong} <- Idx, K > First, K < Last]),
+        ct:log("~b chunks; ~b pongs, ~b of them between two chunks",
+               [length(Seqs), length([x || pong <- Log]), Between]),
+        ?assert(length(Seqs) > 10),
+        ?assert(Between > 0, {no_pong_between_chunks, Log =:= []})
+    after
+        port_close(P)
+    end.
+
+%% Pings one after another (ids from Id) until the answer to request 1 is
+%% whole (or Left pings were sent): what came, in order, chunk | pong.
+chunks_and_pongs(_P, _Id, Size, Got, Log, _Left) when Got =:= Size ->
+    lists:reverse(Log);
+chunks_and_pongs(_P, _Id, _Size, _Got, _Log, 0) ->
+    error(answer_not_whole);
+chunks_and_pongs(P, Id, Size, Got, Log, Left) ->
+    true = port_command(P, term_to_binary({Id, ping, #{}})),
+    {Size1, Got1, Log1} = take(P, Size, Got, Log, 1),
+    chunks_and_pongs(P, Id + 1, Size1, Got1, Log1, Left - 1).
+
+%% Whatever has come: waits Ms for the first message, not at all after it.
+take(P, Size, Got, Log, Ms) ->
+    receive
+        {P, {data, D}} ->
+            case binary_to_term(D) of
+                {1, chunk, {Seq, S, B}} ->
+                    take(P, S, Got + byte_size(B), [{chunk, Seq, B} | Log], 0);
+                {1, Status, Result} ->
+                    ct:fail({not_chunked, Status, byte_size(D), Result =:= x});
+                {_, ok, pong} ->
+                    take(P, Size, Got, [pong | Log], 0)
+            end
+    after Ms -> {Size, Got, Log}
     end.
 
 %% Issue 10: 8 bodies of 22 MB arriving at once from a local server. libcurl
@@ -721,18 +789,20 @@ await(P, Id, Others) ->
     after 10000 -> error({no_answer, Id})
     end.
 
-%% The reply to Id, skipping the big ones unread.
+%% The reply to Id, skipping the big ones unread (each joined from its
+%% chunks first: one big answer counts once).
 small_reply(Port, Id, Big) ->
-    receive
-        {Port, {data, D}} when byte_size(D) < 4096 ->
+    case caravan_test_port_reader:next(Port, 10000) of
+        {ok, D} when byte_size(D) < 4096 ->
             case binary_to_term(D) of
                 {Id, ok, R} -> {{ok, R}, Big};
                 {Id, error, E} -> {{error, E}, Big};
                 _ -> small_reply(Port, Id, Big)
             end;
-        {Port, {data, _}} ->
-            small_reply(Port, Id, Big + 1)
-    after 10000 -> timeout
+        {ok, _} ->
+            small_reply(Port, Id, Big + 1);
+        timeout ->
+            timeout
     end.
 
 big_body_is_bounded(Config) ->
@@ -805,10 +875,9 @@ big_answer_memory_is_bounded(Config) ->
         true = port_command(P, term_to_binary({1, consul_health,
                                                #{url => list_to_binary(url(Config)),
                                                  service => <<"app">>}})),
-        {ok, #{members := Members}} = receive {P, {data, D}} ->
-                                              {1, ok, R} = binary_to_term(D),
-                                              {ok, R}
-                                      after 30000 -> error(no_answer)
+        {ok, #{members := Members}} = case caravan_test_port_reader:next(P, 30000) of
+                                          {ok, D} -> {1, ok, R} = binary_to_term(D), {ok, R};
+                                          timeout -> error(no_answer)
                                       end,
         10000 = length(Members),
         {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),

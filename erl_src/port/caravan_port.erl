@@ -11,7 +11,10 @@
 %%%
 %%% Its parts: caravan_port_frame (framing, decoding, the protocol's
 %%% atoms), caravan_port_killer (killing a hung program), caravan_port_cancel
-%%% (the cancels owed to the program).
+%%% (the cancels owed to the program), caravan_port_reply (the program's
+%%% output matched to callers), caravan_port_chunks (replies arriving in
+%%% chunks, whose caller joins and decodes them: the owner never spends a
+%%% big reply's decoding); the state is in caravan_port_state.hrl.
 -module(caravan_port).
 -behaviour(gen_server).
 
@@ -80,37 +83,7 @@
 %% (or a corrupted header, see caravan_port_frame): it is killed and restarted.
 -define(DEFAULT_MAX_REPLY_BYTES, 64 * 1024 * 1024).
 
--record(state, {name :: atom(),
-                program :: file:filename(),
-                port :: port() | undefined,
-                os_pid :: non_neg_integer() | undefined,
-                started_at :: integer() | undefined,
-                answered = false :: boolean(),
-                next_id = 1 :: pos_integer(),
-                %% A call in flight: its caller, its timer, and the monitor
-                %% of the caller, whose exit cancels the request; monitors
-                %% maps each such monitor back to the id.
-                pending = #{} :: #{pos_integer() => {gen_server:from(), reference(), reference()}},
-                monitors = #{} :: #{reference() => pos_integer()},
-                %% Cancels owed to the program (caravan_port_cancel).
-                cancels = caravan_port_cancel:new() :: caravan_port_cancel:cancels(),
-                counters = #{cancels_sent => 0, cancels_delayed => 0, late_replies => 0}
-                    :: #{atom() => non_neg_integer()},
-                max_pending :: pos_integer(),
-                backoff_min :: non_neg_integer(),
-                backoff_max :: pos_integer(),
-                backoff = 0 :: non_neg_integer(),
-                failures = 0 :: non_neg_integer(),
-                hangs = 0 :: non_neg_integer(),
-                start_error :: term(),
-                liveness_interval :: pos_integer(),
-                liveness_timeout :: pos_integer(),
-                probe :: {pos_integer(), reference()} | undefined,
-                max_reply :: pos_integer(),
-                %% Who kills a hung program, and the killers running.
-                kills :: caravan_port_killer:kills(),
-                %% A reply not yet whole (caravan_port_frame).
-                buf = caravan_port_frame:new() :: caravan_port_frame:buf()}).
+-include("caravan_port_state.hrl").
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -156,8 +129,9 @@ request(Server, Op, Args, Timeout, Wait) when is_atom(Op), is_map(Args) ->
                       margin -> Timeout + ?CALL_MARGIN_MS;
                       within -> max(Timeout, 1)
                   end,
-    try
-        gen_server:call(Server, {call, Op, Args, Timeout}, CallTimeout)
+    try gen_server:call(Server, {call, Op, Args, Timeout}, CallTimeout) of
+        {chunked, Id, Parts} -> caravan_port_chunks:join(Id, Parts);
+        Reply -> Reply
     catch
         exit:{noproc, _} -> {error, unavailable};
         exit:{timeout, _} -> {error, timeout};
@@ -177,7 +151,8 @@ os_pid(Server) ->
 %% the port was busy and cancels waited for a retry), `unsent' (cancels
 %% waiting now) and `late_replies' (replies no caller waits for, dropped:
 %% those of cancelled requests that crossed their cancel, and the cancels'
-%% own).
+%% own), `chunked_replies' and `chunks' (replies that came in chunks, and
+%% their chunks) and `partial_replies' (begun, not whole yet).
 -spec counters(Server :: atom() | pid()) -> {ok, #{atom() => non_neg_integer()}}
                                             | {error, unavailable}.
 counters(Server) ->
@@ -259,7 +234,8 @@ handle_call({call, Op, Args, Timeout}, From, #state{port = Port, next_id = Id} =
 handle_call(counters, _From, #state{counters = Counters, pending = Pending,
                                     monitors = Monitors} = State) ->
     {reply, {ok, Counters#{pending => map_size(Pending), monitors => map_size(Monitors),
-                           unsent => caravan_port_cancel:unsent(State#state.cancels)}},
+                           unsent => caravan_port_cancel:unsent(State#state.cancels),
+                           partial_replies => caravan_port_chunks:partial(State#state.chunks)}},
      State};
 handle_call(os_pid, _From, #state{os_pid = undefined} = State) ->
     {reply, {error, unavailable}, State};
@@ -288,8 +264,8 @@ handle_info({timeout, Timer, {call_timeout, Id}}, #state{pending = Pending} = St
     case maps:take(Id, Pending) of
         {{From, Timer, Mon}, Rest} ->
             gen_server:reply(From, {error, timeout}),
-            {noreply, cancel(Id, State#state{pending = Rest,
-                                             monitors = forget_monitor(Mon, State)})};
+            Monitors = caravan_port_reply:forget_monitor(Mon, State),
+            {noreply, cancel(Id, State#state{pending = Rest, monitors = Monitors})};
         _ ->
             {noreply, State}
     end;
@@ -373,52 +349,29 @@ bad_timeout(Timeout) ->
     {error, {bad_args, iolist_to_binary(io_lib:format("timeout: ~0P is not 0..~b ms",
                                                       [Timeout, 10, ?MAX_TIMEOUT_MS]))}}.
 
-%% A chunk from the program: each reply it completes answered in order,
-%% then the rest kept, or the program killed for a header over max_reply.
-received(Bin, #state{buf = Buf, max_reply = Max} = State) ->
-    {Packets, Rest} = caravan_port_frame:received(Bin, Buf, Max),
-    State1 = lists:foldl(fun handle_reply/2, State, Packets),
-    case Rest of
-        {too_large, Len} -> too_large(Len, State1);
-        Buf1 -> State1#state{buf = Buf1}
+%% Output of the program: each reply it completes answered in order
+%% (caravan_port_reply), or the program killed for a broken header or chunk.
+received(Bin, State) ->
+    case caravan_port_reply:received(Bin, State) of
+        {ok, State1} -> State1;
+        {broken, Reason, Format, Args, State1} -> broken(Reason, Format, Args, State1)
     end.
 
-too_large(Len, #state{port = Port, os_pid = OsPid, program = Program} = State) ->
-    ?LOG_ERROR("caravan_port: ~ts (os pid ~p) announced a reply of ~b bytes (at most ~b are "
-               "read); killing it", [Program, OsPid, Len, State#state.max_reply]),
+%% The program sent what no healthy one does: it is killed and started
+%% again (one line saying why), every call in flight failing with
+%% {port_exited, Reason}.
+broken(Reason, Format, Args, #state{port = Port, os_pid = OsPid, program = Program} = State) ->
+    ?LOG_ERROR("caravan_port: ~ts (os pid ~p) " ++ Format ++ "; killing it",
+               [Program, OsPid | Args]),
     State1 = State#state{kills = caravan_port_killer:kill(OsPid, State#state.kills)},
     close(Port),
-    program_exited(too_large, State1#state{buf = caravan_port_frame:new()}).
-
-handle_reply(Bin, #state{pending = Pending} = State) ->
-    case caravan_port_frame:decode(Bin) of
-        {ok, Id, _} when element(1, State#state.probe) =:= Id ->
-            {Id, Timer} = State#state.probe,
-            _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
-            State#state{probe = undefined, answered = true, hangs = 0};
-        {ok, Id, Reply} ->
-            case maps:take(Id, Pending) of
-                {{From, Timer, Mon}, Rest} ->
-                    _ = erlang:cancel_timer(Timer, [{async, true}, {info, false}]),
-                    gen_server:reply(From, Reply),
-                    State#state{pending = Rest, monitors = forget_monitor(Mon, State),
-                                answered = true, hangs = 0};
-                error ->
-                    %% A cancel's own reply, or the reply to a request
-                    %% cancelled after the program had sent it: no caller.
-                    State#state{answered = true, hangs = 0,
-                                counters = bump(late_replies, State#state.counters)}
-            end;
-        {error, Why} ->
-            ?LOG_WARNING("caravan_port: ~ts sent an unreadable reply (~ts), dropped",
-                         [State#state.program, Why]),
-            State
-    end.
+    program_exited(Reason, State1#state{buf = caravan_port_frame:new()}).
 
 program_exited(Reason, #state{program = Program, started_at = Started} = State) ->
     Lived = erlang:monotonic_time(millisecond) - Started,
-    %% A program that sent a broken header is not healthy, whatever it did before.
-    Healthy = Reason =/= too_large andalso
+    %% A program that sent a broken header or chunk is not healthy, whatever
+    %% it did before.
+    Healthy = Reason =/= too_large andalso Reason =/= protocol_error andalso
         (State#state.answered orelse Lived >= ?HEALTHY_LIFE_MS),
     Failures = case Healthy of
                    true -> 0;
@@ -428,7 +381,7 @@ program_exited(Reason, #state{program = Program, started_at = Started} = State) 
     State1 = State#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
                          cancels = caravan_port_cancel:clear(State#state.cancels),
                          failures = Failures, probe = undefined,
-                         buf = caravan_port_frame:new()},
+                         buf = caravan_port_frame:new(), chunks = caravan_port_chunks:new()},
     case Healthy of
         true ->
             ?LOG_WARNING("caravan_port: ~ts exited (~0p) after ~b ms; restarting it",
@@ -484,7 +437,7 @@ hung(#state{port = Port, os_pid = OsPid, program = Program, hangs = Hangs0} = St
     erlang:send_after(Delay, self(), restart),
     State1#state{port = undefined, os_pid = undefined, pending = #{}, monitors = #{},
                 cancels = caravan_port_cancel:clear(State1#state.cancels), probe = undefined,
-                hangs = Hangs, backoff = 0}.
+                chunks = caravan_port_chunks:new(), hangs = Hangs, backoff = 0}.
 
 %% Closing a port that already went away raises badarg: nothing to do then.
 close(undefined) ->
@@ -510,23 +463,17 @@ fail_pending(Reason, #state{pending = Pending}) ->
 
 is_power_of_two(N) -> N band (N - 1) =:= 0.
 
--spec forget_monitor(reference(), #state{}) -> #{reference() => pos_integer()}.
-forget_monitor(Mon, #state{monitors = Monitors}) ->
-    erlang:demonitor(Mon, [flush]),
-    maps:remove(Mon, Monitors).
-
 %% Request Id has nobody waiting: the program is told (caravan_port_cancel).
+%% A reply it was sending in chunks is forgotten (its chunks still on the
+%% pipe are dropped as they come).
 -spec cancel(pos_integer(), #state{}) -> #state{}.
 cancel(_Id, #state{port = undefined} = State) ->
     State;
-cancel(Id, #state{cancels = Cancels} = State) ->
-    send_cancels(State#state{cancels = caravan_port_cancel:queue(Id, Cancels)}).
+cancel(Id, #state{cancels = Cancels, chunks = Chunks} = State) ->
+    send_cancels(State#state{cancels = caravan_port_cancel:queue(Id, Cancels),
+                             chunks = caravan_port_chunks:forget(Id, Chunks)}).
 
 -spec send_cancels(#state{}) -> #state{}.
 send_cancels(#state{port = Port, next_id = Id, counters = Counters, cancels = C} = State) ->
     {Id1, Counters1, C1} = caravan_port_cancel:send(Port, Id, Counters, C),
     State#state{next_id = Id1, counters = Counters1, cancels = C1}.
-
--spec bump(atom(), #{atom() => non_neg_integer()}) -> #{atom() => non_neg_integer()}.
-bump(Key, Counters) ->
-    maps:update_with(Key, fun(N) -> N + 1 end, Counters).

@@ -62,10 +62,11 @@ received(Bin, #buf{chunks = Chunks}, Max) ->
 %% not know yet; listing them here makes them known once this module loads.
 -spec protocol_atoms() -> [atom()].
 protocol_atoms() ->
-    [ok, error, pong,
+    [ok, error, pong, chunk,
      %% info keys
      version, os_pid, uptime_ms, requests, errors, dropped, deferred, dns_inflight,
      http_inflight, entries_skipped, cancelled, cancel_noops, libcurl, not_found,
+     chunked_replies, chunks,
      %% srv records; consul_health and nomad_services answers
      priority, weight, port, target, addresses, index, next_token, members, address, node, id,
      %% error reasons
@@ -77,9 +78,15 @@ protocol_atoms() ->
 
 %% @doc A reply's term: `{ok, Id, Reply}' with Reply as caravan_port:call/4
 %% returns it, or `{error, Why}' for bytes that are no reply.
--spec decode(binary()) -> {ok, integer(), {ok, term()} | {error, term()}} | {error, string()}.
+%% A chunk of a big reply comes back as `{chunk, Id, Seq, Size, Bytes}'.
+-spec decode(binary()) -> {ok, integer(), {ok, term()} | {error, term()}}
+                          | {chunk, pos_integer(), non_neg_integer(), pos_integer(), binary()}
+                          | {error, string()}.
 decode(Bin) ->
     try binary_to_term(Bin, [safe]) of
+        {Id, chunk, {Seq, Size, Bytes}} when is_integer(Id), Id > 0, is_integer(Seq), Seq >= 0,
+                                             is_integer(Size), Size > 0, is_binary(Bytes) ->
+            {chunk, Id, Seq, Size, Bytes};
         {Id, ok, Result} when is_integer(Id) -> {ok, Id, {ok, Result}};
         {Id, error, {Reason, Detail}} when is_integer(Id), is_atom(Reason), is_binary(Detail) ->
             {ok, Id, {error, {Reason, Detail}}};

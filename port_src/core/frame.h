@@ -57,21 +57,35 @@ enum frame_status frame_reader_next(struct frame_reader *r, const uint8_t **data
  * The writer: packets to a non-blocking fd (the port's stdout, read by the
  * VM). What the pipe does not take at once is queued, and the loop calls
  * frame_writer_flush when poll() says the fd is writable, so a reply of
- * megabytes never holds the loop while the VM reads it. Packets of at most
- * FRAME_SMALL_PACKET bytes go ahead of queued bigger ones, though never
- * into the middle of one already begun: every reply carries its request's
- * id, so replies may arrive in any order, and a pong or a small answer
- * need not wait for megabytes queued before it.
+ * megabytes never holds the loop while the VM reads it.
+ *
+ * A reply above FRAME_SMALL_PACKET bytes goes out in chunks (docs/protocol.md,
+ * "Chunked replies"): packets {Id, chunk, {Seq, Size, Bytes}} of at most
+ * FRAME_CHUNK_BYTES bytes of the reply each, Seq 0, 1, 2... in order, Size
+ * the whole reply's. Packets of at most FRAME_SMALL_PACKET bytes (pongs,
+ * small answers) go ahead of the chunks not yet begun, never into the
+ * middle of a packet begun: so a pong waits for at most one chunk on the
+ * pipe, not for megabytes of member lists. Big replies go out one after the
+ * other, oldest first. Bytes that are no reply (no id to read) go whole.
  */
 #define FRAME_SMALL_PACKET (64u * 1024u)
+#define FRAME_CHUNK_BYTES (64u * 1024u)
 
 struct frame_out;
+struct frame_big;
+
+struct frame_writer_counters {
+    uint64_t chunked; /* replies sent in chunks */
+    uint64_t chunks;  /* chunk packets sent */
+};
 
 struct frame_writer {
     int fd;
     struct frame_out *current;            /* begun, not finished; or NULL */
     struct frame_out *small, *small_tail; /* waiting, oldest first */
-    struct frame_out *big, *big_tail;
+    struct frame_out *whole, *whole_tail; /* big, not chunkable: sent whole */
+    struct frame_big *big, *big_tail;     /* big replies, chunks still to send */
+    struct frame_writer_counters counters;
 };
 
 void frame_writer_init(struct frame_writer *w, int fd);
@@ -85,5 +99,9 @@ int frame_writer_send(struct frame_writer *w, void *data, size_t len, bool owned
 /* Writes what the fd takes now. Returns 0, or -1 with errno set. */
 int frame_writer_flush(struct frame_writer *w);
 bool frame_writer_pending(const struct frame_writer *w);
+
+/* The id of a reply {Id, _, _} in external format, for chunking it.
+ * Returns 0, or -1 for bytes that are no such term. */
+int frame_reply_id(const void *data, size_t len, uint64_t *id);
 
 #endif

@@ -81,6 +81,7 @@ int loop_run(void)
         fprintf(stderr, "caravan_port: out of memory at start-up\n");
         return EXIT_FAILURE;
     }
+    o.out = &writer.counters;
 
     struct pollfd *fds = NULL;
     size_t fds_cap = 0;

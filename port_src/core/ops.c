@@ -105,7 +105,7 @@ static int encode_inflight(ei_x_buff *x, const struct ops *o)
 
 /* info #{} -> #{version, os_pid, uptime_ms, requests, ok, errors, dropped, deferred,
  *               dns_inflight, http_inflight, entries_skipped, cancelled, cancel_noops,
- *               libcurl} */
+ *               chunked_replies, chunks, libcurl} */
 static int op_info(struct ops *o, const struct request *req)
 {
     char msg[MSG_MAX];
@@ -117,7 +117,10 @@ static int op_info(struct ops *o, const struct request *req)
     /* replier_ok_begin counts this reply first, so that it sees itself. */
     ei_x_buff *x = replier_ok_begin(&o->r, req->id);
     const struct replier_counters *c = &o->r.counters;
-    bool bad = x == NULL || ei_x_encode_map_header(x, 12 + OPS_BACKENDS) ||
+    struct frame_writer_counters out = {0};
+    if (o->out != NULL)
+        out = *o->out;
+    bool bad = x == NULL || ei_x_encode_map_header(x, 14 + OPS_BACKENDS) ||
         ei_x_encode_atom(x, "version") ||
         ei_x_encode_binary(x, CARAVAN_VERSION, (int)strlen(CARAVAN_VERSION)) ||
         encode_counter(x, "os_pid", (unsigned long long)getpid()) ||
@@ -129,6 +132,8 @@ static int op_info(struct ops *o, const struct request *req)
         encode_counter(x, "entries_skipped", c->entries_skipped) ||
         encode_counter(x, "cancelled", c->cancelled) ||
         encode_counter(x, "cancel_noops", c->cancel_noops) ||
+        encode_counter(x, "chunked_replies", out.chunked) ||
+        encode_counter(x, "chunks", out.chunks) ||
         ei_x_encode_atom(x, "libcurl") || ei_x_encode_binary(x, curl, (int)strlen(curl));
     return replier_ok_end(&o->r, bad);
 }

@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "deferred.h"
+#include "frame.h"
 #include "replier.h"
 #include "term.h"
 
@@ -34,6 +35,8 @@ struct ops {
     struct backend backends[OPS_BACKENDS];
     size_t polled[OPS_BACKENDS]; /* how many fds each added in ops_poll_fds */
     int64_t started_ms;
+    /* The writer's chunk counts, for info; set by the loop (NULL: none). */
+    const struct frame_writer_counters *out;
 };
 
 /* Returns 0, or -1 when memory for the reply buffer cannot be had. */

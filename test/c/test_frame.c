@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ei.h>
+
 #include "frame.h"
 
 static void put_header(uint8_t *h, size_t len)
@@ -353,6 +355,208 @@ static void queued_replies_are_dropped_with_the_writer(void **state)
     close(p[1]);
 }
 
+/* read_packet for a forked child: no cmocka there (a failed assert would
+ * go on running the tests in the child); EOF or an error ends the child
+ * with status 9, and alarm() bounds its wait. */
+static size_t child_read_packet(int fd, uint8_t **out)
+{
+    uint8_t h[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t n = read(fd, h + got, 4 - got);
+        if (n <= 0)
+            _exit(9);
+        got += (size_t)n;
+    }
+    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+    *out = malloc(len ? len : 1);
+    for (got = 0; got < len;) {
+        ssize_t n = read(fd, *out + got, len - got);
+        if (n <= 0)
+            _exit(9);
+        got += (size_t)n;
+    }
+    return len;
+}
+
+/* {Id, ok, <<Len bytes>>} in external format, malloc'd; *n its size. */
+static char *reply_term(uint64_t id, size_t len, size_t *n)
+{
+    ei_x_buff x;
+    assert_int_equal(ei_x_new_with_version(&x), 0);
+    char *bytes = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        bytes[i] = (char)(i * 13 + i / 65536);
+    assert_int_equal(ei_x_encode_tuple_header(&x, 3), 0);
+    assert_int_equal(ei_x_encode_ulonglong(&x, id), 0);
+    assert_int_equal(ei_x_encode_atom(&x, "ok"), 0);
+    assert_int_equal(ei_x_encode_binary(&x, bytes, (long)len), 0);
+    free(bytes);
+    *n = (size_t)x.index;
+    return x.buff; /* ei_x_new allocates with malloc */
+}
+
+/* One packet read by the child: a chunk {Id, chunk, {Seq, Size, Bytes}}
+ * (kind 'c'), or another reply (kind 'r', its id). */
+struct seen {
+    char kind;
+    uint64_t id, seq, size;
+    size_t len;
+};
+
+static struct seen classify(const uint8_t *d, size_t n, uint8_t *whole, size_t *whole_len)
+{
+    struct seen s = {.kind = '?'};
+    const char *b = (const char *)d;
+    int i = 0, arity = 0, inner = 0;
+    unsigned long long id = 0, seq = 0, size = 0;
+    char atom[MAXATOMLEN];
+    if (ei_decode_version(b, &i, NULL) || ei_decode_tuple_header(b, &i, &arity) || arity != 3 ||
+        ei_decode_ulonglong(b, &i, &id) || ei_decode_atom(b, &i, atom))
+        return s;
+    s.id = id;
+    if (strcmp(atom, "chunk") != 0) {
+        s.kind = 'r';
+        return s;
+    }
+    int type = 0, blen = 0;
+    if (ei_decode_tuple_header(b, &i, &inner) || inner != 3 || ei_decode_ulonglong(b, &i, &seq) ||
+        ei_decode_ulonglong(b, &i, &size) || ei_get_type(b, &i, &type, &blen) ||
+        type != ERL_BINARY_EXT || (size_t)i + 5 + (size_t)blen != n)
+        return s;
+    /* Reassembled in the order the chunks came. */
+    memcpy(whole + *whole_len, d + i + 5, (size_t)blen);
+    *whole_len += (size_t)blen;
+    s = (struct seen){.kind = 'c', .id = id, .seq = seq, .size = size, .len = (size_t)blen};
+    return s;
+}
+
+/* A 1 MiB reply goes out in chunks of FRAME_CHUNK_BYTES, Seq 0, 1, 2...
+ * in order, each carrying the reply's id and size; joined in the order they
+ * came they are the reply. A pong sent while the first chunk is on the
+ * pipe arrives right after that chunk, not after the whole reply: a ping
+ * never waits for more than one chunk. (The bug this catches: a big reply
+ * sent as one packet, or a pong queued behind all its chunks; and chunks
+ * cut out of order.) */
+static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
+{
+    (void)state;
+    int p[2];
+    struct frame_writer w;
+    writer_on_a_pipe(p, &w);
+    size_t big_len = 0, pong_len = 0;
+    char *big = reply_term(7, 1024 * 1024, &big_len);
+    char *copy = malloc(big_len);
+    memcpy(copy, big, big_len);
+    size_t expect_chunks = (big_len + FRAME_CHUNK_BYTES - 1) / FRAME_CHUNK_BYTES;
+    assert_int_equal(frame_writer_send(&w, big, big_len, true), 0); /* taken over */
+    assert_true(frame_writer_pending(&w)); /* the pipe holds less than one chunk */
+    char *pong = reply_term(8, 4, &pong_len);
+    assert_int_equal(frame_writer_send(&w, pong, pong_len, false), 0);
+    free(pong);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20);
+        close(p[1]);
+        uint8_t *whole = malloc(big_len);
+        size_t whole_len = 0;
+        int pong_at = -1, bad = 0;
+        size_t chunks = 0;
+        for (size_t k = 0; k < expect_chunks + 1; k++) {
+            uint8_t *d;
+            size_t n = child_read_packet(p[0], &d);
+            struct seen s = classify(d, n, whole, &whole_len);
+            free(d);
+            if (s.kind == 'r' && s.id == 8)
+                pong_at = (int)k;
+            else if (s.kind == 'c' && s.id == 7 && s.seq == chunks && s.size == big_len &&
+                     s.len <= FRAME_CHUNK_BYTES)
+                chunks++;
+            else
+                bad = 1;
+        }
+        _exit(bad ? 2 : chunks != expect_chunks ? 3 : pong_at != 1 ? 4
+              : whole_len != big_len || memcmp(whole, copy, big_len) != 0 ? 5 : 0);
+    }
+    close(p[0]);
+    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
+        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
+        assert_true(poll(&pfd, 1, 5000) > 0);
+        assert_int_equal(frame_writer_flush(&w), 0);
+    }
+    assert_false(frame_writer_pending(&w));
+    close(p[1]); /* a child still waiting for chunks reads EOF */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(w.counters.chunked, 1);
+    assert_int_equal(w.counters.chunks, expect_chunks);
+    free(copy);
+    frame_writer_free(&w);
+}
+
+/* Two big replies: the second's chunks follow the first's, never mixed
+ * (each reply's chunks arrive in order); a reply exactly FRAME_SMALL_PACKET
+ * long goes whole. */
+static void big_replies_go_one_after_the_other(void **state)
+{
+    (void)state;
+    int p[2];
+    struct frame_writer w;
+    writer_on_a_pipe(p, &w);
+    size_t a_len = 0, b_len = 0, s_len = 0;
+    char *a = reply_term(1, 200 * 1024, &a_len);
+    char *b = reply_term(2, 300 * 1024, &b_len);
+    char *small = reply_term(3, 100, &s_len);
+    size_t pad = FRAME_SMALL_PACKET - s_len; /* make it exactly the bound */
+    free(small);
+    small = reply_term(3, 100 + pad, &s_len);
+    assert_int_equal(s_len, FRAME_SMALL_PACKET);
+    assert_int_equal(frame_writer_send(&w, a, a_len, true), 0);
+    assert_int_equal(frame_writer_send(&w, b, b_len, true), 0);
+    assert_int_equal(frame_writer_send(&w, small, s_len, true), 0);
+    size_t na = (a_len + FRAME_CHUNK_BYTES - 1) / FRAME_CHUNK_BYTES;
+    size_t nb = (b_len + FRAME_CHUNK_BYTES - 1) / FRAME_CHUNK_BYTES;
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20);
+        close(p[1]);
+        uint8_t *whole = malloc(a_len + b_len);
+        size_t whole_len = 0, seq[3] = {0, 0, 0};
+        int bad = 0, last = 1;
+        for (size_t k = 0; k < na + nb + 1; k++) {
+            uint8_t *d;
+            size_t n = child_read_packet(p[0], &d);
+            struct seen s = classify(d, n, whole, &whole_len);
+            free(d);
+            if (s.kind == 'r' && s.id == 3 && n == FRAME_SMALL_PACKET)
+                continue;
+            if (s.kind != 'c' || s.id < (uint64_t)last || s.id > 2 || s.seq != seq[s.id]++)
+                bad = 1;
+            last = (int)s.id;
+        }
+        _exit(bad || seq[1] != na || seq[2] != nb ? 1 : 0);
+    }
+    close(p[0]);
+    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
+        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
+        assert_true(poll(&pfd, 1, 5000) > 0);
+        assert_int_equal(frame_writer_flush(&w), 0);
+    }
+    close(p[1]); /* a child still waiting for chunks reads EOF */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(w.counters.chunked, 2);
+    frame_writer_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +571,8 @@ int main(void)
         cmocka_unit_test(write_to_a_closed_pipe_is_epipe),
         cmocka_unit_test(small_packets_go_before_big_ones_not_yet_begun),
         cmocka_unit_test(queued_replies_are_dropped_with_the_writer),
+        cmocka_unit_test(a_pong_goes_between_the_chunks_of_a_big_reply),
+        cmocka_unit_test(big_replies_go_one_after_the_other),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }

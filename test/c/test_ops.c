@@ -420,7 +420,7 @@ static void info_reports_version_and_counters(void **state)
     int idx = reply_at(f, 1, 2, "ok"), arity = 0;
     const char *b = f->out.buf[1];
     assert_int_equal(ei_decode_map_header(b, &idx, &arity), 0);
-    assert_int_equal(arity, 14);
+    assert_int_equal(arity, 16);
     int found = 0;
     for (int i = 0; i < arity; i++) {
         char key[MAXATOMLEN];
