@@ -15,7 +15,7 @@
                        "passing", "tagged_address", "namespace", "true", "false",
                        "per_page", "proxy", "none",
                        "consistency", "cached", "max_stale_ms", "cancel",
-                       "consul_register", "consul_deregister"]).
+                       "consul_register", "consul_deregister", "consul_check_pass"]).
 
 c_atoms_are_known_test() ->
     Root = filename:dirname(filename:dirname(?FILE)),

@@ -1,6 +1,6 @@
 /* ops_catalog.c - the catalog backend: the operations `consul_health' and
  * `nomad_services', and the agent registration PUTs `consul_register' and
- * `consul_deregister' (register.h); see ops_catalog.h and docs/protocol.md.
+ * `consul_deregister', `consul_check_pass' (register.h); see ops_catalog.h and docs/protocol.md.
  * Arguments become a GET (http.c); the body is read by
  * catalog.c as it arrives, possibly minutes later for a blocking query, and
  * never held whole. */
@@ -167,13 +167,14 @@ static int start(struct catalog_backend *o, const struct request *req, enum cata
 }
 
 /* consul_register #{url, id, name, address, port, tags, meta, check, ...} -> 200;
- * consul_deregister #{url, id, ...} -> 200 (docs/protocol.md). */
-static int start_register(struct catalog_backend *o, const struct request *req, bool deregister)
+ * consul_deregister, consul_check_pass #{url, id, ...} -> 200 (docs/protocol.md). */
+static int start_register(struct catalog_backend *o, const struct request *req,
+                          enum register_op op)
 {
     char msg[512];
     struct register_query q;
     struct http_request r;
-    if (register_args(req, deregister, &q, msg, sizeof msg) != 0)
+    if (register_args(req, op, &q, msg, sizeof msg) != 0)
         return replier_error(o->r, req->id, "bad_args", msg);
     char *body = malloc(HTTP_BODY_MAX);
     struct pending *p = body == NULL ? NULL : calloc(1, sizeof *p);
@@ -209,12 +210,17 @@ done:
 
 static int op_register(void *state, const struct request *req)
 {
-    return start_register(state, req, false);
+    return start_register(state, req, REGISTER_OP_REGISTER);
 }
 
 static int op_deregister(void *state, const struct request *req)
 {
-    return start_register(state, req, true);
+    return start_register(state, req, REGISTER_OP_DEREGISTER);
+}
+
+static int op_check_pass(void *state, const struct request *req)
+{
+    return start_register(state, req, REGISTER_OP_CHECK_PASS);
 }
 
 /* consul_health #{url, service, token, index, wait_ms, passing, tag, dc, tagged_address,
@@ -354,6 +360,7 @@ static const struct backend_op catalog_ops[] = {
     {"nomad_services", op_nomad},
     {"consul_register", op_register},
     {"consul_deregister", op_deregister},
+    {"consul_check_pass", op_check_pass},
 };
 
 static size_t b_nfds(const void *state)

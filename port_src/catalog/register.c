@@ -171,11 +171,12 @@ static int check_meta(const char *buf, size_t at, char *msg, size_t msglen)
     return 0;
 }
 
-int register_args(const struct request *req, bool deregister, struct register_query *q,
+int register_args(const struct request *req, enum register_op op, struct register_query *q,
                   char *msg, size_t msglen)
 {
+    bool deregister = op != REGISTER_OP_REGISTER;
     memset(q, 0, sizeof *q);
-    q->deregister = deregister;
+    q->op = op;
     q->timeout_ms = REGISTER_DEFAULT_TIMEOUT_MS;
     q->port = -1;
     q->buf = req->buf;
@@ -360,9 +361,14 @@ int register_build(const struct register_query *q, struct http_request *r, char 
     int bad = 0;
     size_t used = 0;
     body[0] = '\0';
-    if (q->deregister) {
+    if (q->op == REGISTER_OP_DEREGISTER) {
         snprintf(r->path, sizeof r->path, "/v1/agent/service/deregister/");
         bad |= url_escape_append(r->path, sizeof r->path, q->id);
+    } else if (q->op == REGISTER_OP_CHECK_PASS) {
+        char check_id[sizeof q->id + 8];
+        snprintf(check_id, sizeof check_id, "service:%s", q->id);
+        snprintf(r->path, sizeof r->path, "/v1/agent/check/pass/");
+        bad |= url_escape_append(r->path, sizeof r->path, check_id);
     } else {
         /* replace-existing-checks: a registration made again (after an agent
          * reset, or with another check) leaves no stale check behind. */

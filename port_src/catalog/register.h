@@ -1,12 +1,15 @@
 /*
  * register.h - a node's own service at the local Consul agent: the
- * operations consul_register and consul_deregister read into a
- * register_query, checked, and the PUT built from it (docs/protocol.md).
+ * operations consul_register, consul_deregister and consul_check_pass read
+ * into a register_query, checked, and the PUT built from it
+ * (docs/protocol.md).
  *
  * Consul API docs, "Agent Service HTTP API": Register Service is
  * PUT /v1/agent/service/register with the service definition as JSON (ID,
  * Name, Address, Port, Tags, Meta, Check); Deregister Service is
- * PUT /v1/agent/service/deregister/:service_id with no body.
+ * PUT /v1/agent/service/deregister/:service_id with no body. "Check HTTP
+ * API", TTL Check Pass: PUT /v1/agent/check/pass/:check_id; the check a
+ * service registers with has the ID service:<service ID>.
  *
  * IMPORTANT: the body is written by this file from typed arguments, every
  * string escaped as JSON (register_json_string); nothing the caller sends is
@@ -33,9 +36,10 @@
 #define REGISTER_DEFAULT_TIMEOUT_MS 5000
 
 enum register_check { REGISTER_CHECK_TCP, REGISTER_CHECK_TTL, REGISTER_CHECK_NONE };
+enum register_op { REGISTER_OP_REGISTER, REGISTER_OP_DEREGISTER, REGISTER_OP_CHECK_PASS };
 
 struct register_query {
-    bool deregister;
+    enum register_op op;
     char url[1024], token[256], ca_file[HTTP_PATH_MAX], cert_file[HTTP_PATH_MAX];
     char key_file[HTTP_PATH_MAX];
     enum http_proxy_mode proxy_mode;
@@ -54,10 +58,10 @@ struct register_query {
     bool has_tags, has_meta;
 };
 
-/* Reads and checks the arguments of consul_register (deregister false) or
- * consul_deregister. Returns 0, or -1 with msg naming the key and the rule.
+/* Reads and checks the arguments of op (consul_register, consul_deregister
+ * or consul_check_pass: the last two take the connection and id only). Returns 0, or -1 with msg naming the key and the rule.
  * q keeps pointing into req's buffer: build before the request goes. */
-int register_args(const struct request *req, bool deregister, struct register_query *q,
+int register_args(const struct request *req, enum register_op op, struct register_query *q,
                   char *msg, size_t msglen);
 
 /* Fills r with the PUT for q (path, JSON body in body, headers, timeouts);

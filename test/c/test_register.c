@@ -92,12 +92,17 @@ static struct register_query q;
 static struct http_request r;
 static char body[HTTP_BODY_MAX], msg[512];
 
-static int run(const struct args *a, bool deregister)
+static int run_op(const struct args *a, enum register_op op)
 {
-    if (register_args(encode(a, deregister), deregister, &q, msg, sizeof msg) != 0)
+    if (register_args(encode(a, op != REGISTER_OP_REGISTER), op, &q, msg, sizeof msg) != 0)
         return -1;
     assert_int_equal(register_build(&q, &r, body, sizeof body), 0);
     return 0;
+}
+
+static int run(const struct args *a, bool deregister)
+{
+    return run_op(a, deregister ? REGISTER_OP_DEREGISTER : REGISTER_OP_REGISTER);
 }
 
 static void registers_with_a_tcp_check(void **state)
@@ -141,6 +146,9 @@ static void deregisters_by_escaped_id(void **state)
     assert_true(r.put);
     assert_int_equal(r.body_len, 0);
     assert_string_equal(r.path, "/v1/agent/service/deregister/app%20dist%2Fx");
+    assert_int_equal(run_op(&a, REGISTER_OP_CHECK_PASS), 0);
+    assert_int_equal(r.body_len, 0);
+    assert_string_equal(r.path, "/v1/agent/check/pass/service%3Aapp%20dist%2Fx");
 }
 
 static void control_characters_are_escaped(void **state)

@@ -1,7 +1,7 @@
 /* libFuzzer target: the argument map of consul_register / consul_deregister
  * (register_args) and the PUT built from it (register_build). No request
  * is sent. The input is one packet body ({Id, Op, Args} in external format);
- * the first byte picks register or deregister. Whatever is taken must build
+ * the first byte picks the operation (mod 3: register, deregister, check pass). Whatever is taken must build
  * into a body that is valid JSON-escaped text: no raw control byte. */
 #include <stddef.h>
 #include <stdint.h>
@@ -23,8 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct http_request r;
     static char body[HTTP_BODY_MAX];
     char msg[512];
-    bool deregister = data[0] & 1;
-    if (register_args(&req, deregister, &q, msg, sizeof msg) != 0)
+    enum register_op op = data[0] % 3 == 0 ? REGISTER_OP_REGISTER
+                        : data[0] % 3 == 1 ? REGISTER_OP_DEREGISTER
+                                           : REGISTER_OP_CHECK_PASS;
+    if (register_args(&req, op, &q, msg, sizeof msg) != 0)
         return 0;
     if (register_build(&q, &r, body, sizeof body) != 0)
         return 0;
