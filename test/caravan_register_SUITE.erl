@@ -18,6 +18,7 @@
          agent_reset_registers_again/1,
          bad_token_one_error_backoff_node_up/1,
          agent_down_at_boot_registers_later/1,
+         ttl_check_reported_passing/1,
          bad_config_refused_before_sending/1]).
 %% Run on the test nodes.
 -export([down_clock/1, down_times/1]).
@@ -35,6 +36,7 @@ groups() ->
                          agent_reset_registers_again,
                          bad_token_one_error_backoff_node_up,
                          agent_down_at_boot_registers_later,
+                         ttl_check_reported_passing,
                          bad_config_refused_before_sending]}].
 
 init_per_suite(Config) ->
@@ -300,3 +302,23 @@ bad_config_refused_before_sending(Config) ->
          ?assertEqual(nomatch, binary:match(Text, <<"secret-atom">>))
      end || {Opts, Key} <- Bad],
     ?assertEqual([], caravan_test_consul_agent:bodies(agent(Config))).
+
+%% @doc A TTL check: the node reports it passing every third of its TTL, so
+%% it stays passing past several TTLs; once the node is killed it expires.
+ttl_check_reported_passing(Config) ->
+    [Ip | _] = ips(1),
+    {P, N} = Node = start_node(Config, Ip, env(Config, #{check => #{ttl => "1s"}}, false)),
+    Agent = agent(Config),
+    Id = id(N),
+    caravan_test_peer:wait_until(fun() -> maps:get(state, registration(Node)) =:= registered end,
+                                 3000),
+    timer:sleep(3000),
+    #{Id := #{status := Status}} = caravan_test_consul_agent:services(Agent),
+    ?assertEqual(passing, Status),
+    Passes = [E || {_, pass, I} = E <- caravan_test_consul_agent:events(Agent), I =:= Id],
+    ?assert(length(Passes) >= 7), % one at once, then every 333 ms
+    ?assertEqual([], [E || {_, ttl_expired, _} = E <- caravan_test_consul_agent:events(Agent)]),
+    caravan_test_peer:kill9(list_to_integer(caravan_test_peer:call(P, os, getpid, []))),
+    put(nodes, nodes_started() -- [Node]),
+    caravan_test_peer:wait_until(
+      fun() -> lists:keymember(ttl_expired, 2, caravan_test_consul_agent:events(Agent)) end, 3000).

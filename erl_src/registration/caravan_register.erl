@@ -10,7 +10,9 @@
 %%% state and the last error. Every `recheck' ms (default 10000) a
 %%% registered node asks the health API (passing or not, consistent, not
 %%% cached) whether its ID is still listed; an agent restarted without it
-%%% gets it again. Requests run in a short-lived process: status/1 and
+%%% gets it again. A TTL check (`check => #{ttl => "15s"}') is reported
+%%% passing every third of its TTL (consul_check_pass) while registered.
+%%% Requests run in a short-lived process: status/1 and
 %%% deregister/1 are answered while the agent is slow.
 %%%
 %%% Stop: caravan_app:prep_stop/1 calls deregister_all/0 before the
@@ -57,7 +59,9 @@
                 attempts = 0 :: non_neg_integer(),
                 registrations = 0 :: non_neg_integer(),
                 worker :: undefined | {pid(), reference(), register | recheck},
-                timer :: undefined | reference()}).
+                timer :: undefined | reference(),
+                ttl :: undefined | pos_integer(),          % the TTL check's, ms
+                ttl_timer :: undefined | reference()}).
 
 %%%---------------------------------------------------------------------------
 %%% API
@@ -114,7 +118,8 @@ init(Registration) ->
                 {ok, Conn} ->
                     S = #state{registration = Registration, service = Service,
                                id = caravan_register_config:service_id(Service, node()),
-                               conn = Conn, options = Options},
+                               conn = Conn, options = Options,
+                               ttl = caravan_register_config:ttl_ms(Options)},
                     {ok, attempt(S)};
                 {error, {bad_args, Text}} ->
                     {stop, {bad_args, Text}}
@@ -137,6 +142,13 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info({timeout, T, ttl_pass}, #state{ttl_timer = T} = S) ->
+    {noreply, ttl_pass(S#state{ttl_timer = undefined})};
+handle_info({Pid, _Passed}, #state{} = S) when is_pid(Pid), Pid =/= self(),
+                                               element(1, S#state.worker) =/= Pid ->
+    %% A TTL report's answer (or a worker let go by deregister/1): a failed
+    %% report shows at the next recheck, which finds the check critical.
+    {noreply, S};
 handle_info({timeout, T, Why}, #state{timer = T} = S) ->
     S1 = S#state{timer = undefined},
     case Why of
@@ -201,9 +213,9 @@ done(register, {ok, _}, #state{state = Was} = S) ->
         _ -> ?LOG_INFO(#{msg => "registered with the Consul agent", service => S#state.service,
                          id => S#state.id}, #{caravan => register})
     end,
-    schedule(recheck_ms(S), recheck,
-             S#state{state = registered, attempts = 0, last_success = now_ms(),
-                     registrations = S#state.registrations + 1});
+    ttl_pass(schedule(recheck_ms(S), recheck,
+                      S#state{state = registered, attempts = 0, last_success = now_ms(),
+                              registrations = S#state.registrations + 1}));
 done(register, {error, Reason}, S) ->
     retry(error_text(Reason, S), S);
 done(recheck, {ok, #{members := Members}}, #state{id = Id} = S) ->
@@ -220,6 +232,26 @@ done(recheck, {error, Reason}, S) ->
     %% The agent is down or refuses: registering again finds out which, and
     %% backs off.
     attempt(S#state{state = registering, last_error = error_text(Reason, S)}).
+
+%% Reports the TTL check passing now and every third of its TTL after, in a
+%% process of its own (its answer is ignored: handle_info/2); stops with
+%% the registration.
+ttl_pass(#state{ttl = undefined} = S) ->
+    S;
+ttl_pass(#state{state = registered, ttl = Ttl, conn = Conn, id = Id, options = Options,
+                ttl_timer = Old} = S) ->
+    _ = case Old of undefined -> ok; _ -> erlang:cancel_timer(Old) end,
+    Timeout = min(maps:get(timeout, Options, ?TIMEOUT_MS), max(1, Ttl div 3)),
+    Self = self(),
+    _ = spawn(fun() ->
+                      Self ! {self(), caravan_port:call(?OWNER, consul_check_pass,
+                                                        maps:merge(Conn, #{id => Id,
+                                                                           timeout_ms => Timeout}),
+                                                        Timeout + ?MARGIN_MS)}
+              end),
+    S#state{ttl_timer = erlang:start_timer(max(1, Ttl div 3), self(), ttl_pass)};
+ttl_pass(S) ->
+    S.
 
 retry(Text, #state{attempts = N, options = Options} = S) ->
     Min = maps:get(retry_min, Options, ?RETRY_MIN_MS),
@@ -247,8 +279,9 @@ recheck_ms(#state{options = Options}) ->
 %% deregistered all the same: the agent may hold it from before a restart.
 do_deregister(#state{state = deregistered} = S) ->
     {ok, S};
-do_deregister(#state{conn = Conn, id = Id, options = Options, timer = T, worker = W} = S) ->
-    _ = case T of undefined -> ok; _ -> erlang:cancel_timer(T) end,
+do_deregister(#state{conn = Conn, id = Id, options = Options, timer = T, worker = W,
+                     ttl_timer = TT} = S) ->
+    _ = [erlang:cancel_timer(R) || R <- [T, TT], R =/= undefined],
     Timeout = maps:get(timeout, Options, ?TIMEOUT_MS),
     %% IMPORTANT: a registration in flight is waited for: sent after the
     %% deregistration, it would list the node again on its way out.
@@ -264,7 +297,8 @@ do_deregister(#state{conn = Conn, id = Id, options = Options, timer = T, worker 
     Result = caravan_port:call(?OWNER, consul_deregister,
                                maps:merge(Conn, #{id => Id, timeout_ms => Timeout}),
                                Timeout + ?MARGIN_MS),
-    S1 = S#state{timer = undefined, worker = undefined, state = deregistered},
+    S1 = S#state{timer = undefined, ttl_timer = undefined, worker = undefined,
+                 state = deregistered},
     case Result of
         {ok, _} ->
             ?LOG_INFO(#{msg => "deregistered from the Consul agent", service => S#state.service,

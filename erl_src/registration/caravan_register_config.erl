@@ -21,6 +21,7 @@
 -export([args/2]).
 -export([service_id/2]).
 -export([text/1]).
+-export([ttl_ms/1]).
 
 -export_type([registration/0, reason/0]).
 
@@ -63,7 +64,7 @@ check(Other) ->
 args(#{service := Service} = Options, Node) ->
     {_Name, Host} = caravan_name:split(Node),
     case {Host, caravan_name:port(Node, caravan_config:default_port())} of
-        {undefined, _} ->
+        _ when Node =:= nonode@nohost; Host =:= undefined ->
             {error, {no_distribution, <<"this node has no name: start it with -name or -sname "
                                         "to register it">>}};
         {_, {error, _} = Error} ->
@@ -85,6 +86,38 @@ args(#{service := Service} = Options, Node) ->
 -spec service_id(string() | binary(), node()) -> binary().
 service_id(Service, Node) ->
     <<(bin(Service))/binary, "-", (atom_to_binary(Node, utf8))/binary>>.
+
+%% @doc The TTL check's TTL in ms, or undefined when the check is not TTL.
+-spec ttl_ms(map()) -> pos_integer() | undefined.
+ttl_ms(Options) ->
+    case maps:get(check, Options, #{}) of
+        #{ttl := Ttl} ->
+            {ok, B} = text_of(Ttl),
+            {match, Parts} = re:run(B, "([0-9]*\\.?[0-9]*)(ns|us|ms|s|m|h)",
+                                    [global, {capture, all_but_first, binary}]),
+            Ms = lists:sum([number(N) * unit_ms(U) || [N, U] <- Parts]),
+            max(1, round(Ms));
+        _ ->
+            undefined
+    end.
+
+number(N) ->
+    try binary_to_integer(N)
+    catch error:badarg ->
+            binary_to_float(case N of <<".", _/binary>> -> <<"0", N/binary>>;
+                                      _ -> case binary:last(N) of
+                                               $. -> <<N/binary, "0">>;
+                                               _ -> N
+                                           end
+                            end)
+    end.
+
+unit_ms(<<"ns">>) -> 1.0e-6;
+unit_ms(<<"us">>) -> 1.0e-3;
+unit_ms(<<"ms">>) -> 1;
+unit_ms(<<"s">>) -> 1000;
+unit_ms(<<"m">>) -> 60000;
+unit_ms(<<"h">>) -> 3600000.
 
 %% @doc An error as one line naming the key.
 -spec text(reason()) -> binary().
@@ -165,7 +198,12 @@ tags(Tags) ->
 
 meta(Meta) when is_map(Meta), map_size(Meta) =< 63 ->
     Good = fun(K, V) ->
-                   case {text_of(K), text_of(V)} of
+                   %% Keys may be atoms (#{zone => "a"}), values not.
+                   KeyText = case is_atom(K) of
+                                 true -> {ok, atom_to_binary(K, utf8)};
+                                 false -> text_of(K)
+                             end,
+                   case {KeyText, text_of(V)} of
                        {{ok, KB}, {ok, VB}} ->
                            meta_key(KB) andalso byte_size(VB) =< 512 andalso printable(VB);
                        _ -> false

@@ -53,7 +53,7 @@ start(Options) ->
     {ok, Agent} = gen_server:start(?MODULE, Catalog, []),
     Services = caravan_test_consul_agent:start(Catalog),
     Http = caravan_test_http:start(
-             fun(#{path := <<"/v1/agent/service/", _/binary>>} = Req) ->
+             fun(#{path := <<"/v1/agent/", _/binary>>} = Req) ->
                      caravan_test_consul_agent:handle(Services, Catalog, Req);
                 (Req) ->
                      handle(Catalog, Agent, Req)

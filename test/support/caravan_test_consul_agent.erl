@@ -17,8 +17,10 @@
 %%% health API lists it, with the status of its check ("Checks"): a TCP
 %%% check connects to Address:Port every Interval (first at once: Consul
 %%% staggers the first run within the interval), passing on connect,
-%%% critical otherwise; a TTL check is critical until updated (not served
-%%% here). DeregisterCriticalServiceAfter removes a service whose check has
+%%% critical otherwise; a TTL check is critical until reported passing
+%%% ("Check HTTP API", "TTL Check Pass": PUT /v1/agent/check/pass/:check_id,
+%%% the service's check being service:<ID>), and critical again when no
+%%% report came for its TTL. DeregisterCriticalServiceAfter removes a service whose check has
 %%% been critical that long; Consul's reaper runs every 30 s with a 1 minute
 %%% minimum, this one at every check run and with no minimum, so that tests
 %%% take seconds. reset/1 is an agent restarted without its registrations
@@ -41,7 +43,8 @@ start(Catalog) ->
 -spec services(pid()) -> map().
 services(A) -> gen_server:call(A, services).
 
-%% @doc [{Time_us, register | deregister | reaped | reset | refused, Id}], oldest first.
+%% @doc [{Time_us, register | deregister | reaped | reset | refused | pass
+%% | ttl_expired, Id}], oldest first.
 -spec events(pid()) -> [{integer(), atom(), binary()}].
 events(A) -> lists:reverse(gen_server:call(A, events)).
 
@@ -67,6 +70,8 @@ handle(A, C, #{method := 'PUT', path := Path, headers := H} = Req) ->
             end;
         <<"/v1/agent/service/deregister/", Escaped/binary>> ->
             gen_server:call(A, {deregister, C, Token, uri_string:percent_decode(Escaped)});
+        <<"/v1/agent/check/pass/", Escaped/binary>> ->
+            gen_server:call(A, {pass, C, Token, uri_string:percent_decode(Escaped)});
         _ ->
             {404, [], <<"not found">>}
     end;
@@ -107,6 +112,28 @@ handle_call({deregister, C, Token, Id}, _From, S = #{services := Svcs}) ->
         false ->
             {reply, {404, [], <<"Unknown service ID \"", Id/binary, "\"">>}, S}
     end;
+handle_call({pass, C, Token, <<"service:", Id/binary>>}, _From, S = #{services := Svcs}) ->
+    case Svcs of
+        #{Id := #{check := #{type := ttl, ttl := Ttl}, name := Name, timer := T} = Svc} ->
+            case denied(C, Token, Name, S) of
+                {true, Reply} ->
+                    {reply, Reply, S};
+                false ->
+                    _ = case T of undefined -> ok; _ -> erlang:cancel_timer(T) end,
+                    _ = case maps:get(status, Svc) of
+                            passing -> ok;
+                            _ -> ok = caravan_test_catalog:set_status(C, Name, Id, passing)
+                        end,
+                    T1 = erlang:send_after(Ttl, self(), {ttl_expired, Id}),
+                    {reply, {200, [], <<>>},
+                     event(pass, Id, S#{services := Svcs#{Id := Svc#{status := passing,
+                                                                      timer := T1}}})}
+            end;
+        _ ->
+            {reply, {404, [], <<"Unknown check ID">>}, S}
+    end;
+handle_call({pass, _C, _Token, _}, _From, S) ->
+    {reply, {404, [], <<"Unknown check ID">>}, S};
 handle_call(services, _From, S = #{services := Svcs}) ->
     {reply, maps:map(fun(_, V) -> maps:without([timer], V) end, Svcs), S};
 handle_call(events, _From, S = #{events := E}) ->
@@ -127,6 +154,16 @@ handle_info({check, Id}, S = #{services := Svcs}) ->
     case Svcs of
         #{Id := Svc} -> {noreply, run_check(Id, Svc, S)};
         _ -> {noreply, S}
+    end;
+handle_info({ttl_expired, Id}, S = #{catalog := C, services := Svcs}) ->
+    case Svcs of
+        #{Id := #{name := Name, status := passing} = Svc} ->
+            ok = caravan_test_catalog:set_status(C, Name, Id, critical),
+            {noreply, event(ttl_expired, Id,
+                            S#{services := Svcs#{Id := Svc#{status := critical,
+                                                             timer := undefined}}})};
+        _ ->
+            {noreply, S}
     end;
 handle_info({'DOWN', _, process, _, _}, S) -> {stop, normal, S};
 handle_info(_, S) -> {noreply, S}.
@@ -156,8 +193,8 @@ add(Id, Def, S = #{catalog := C, services := Svcs}) ->
                       timeout => ms(maps:get(<<"Timeout">>, Ck, <<"10s">>)),
                       deregister_after => ms(maps:get(<<"DeregisterCriticalServiceAfter">>, Ck,
                                                       undefined))};
-                #{<<"TTL">> := _} = Ck ->
-                    #{type => ttl, deregister_after =>
+                #{<<"TTL">> := Ttl} = Ck ->
+                    #{type => ttl, ttl => ms(Ttl), deregister_after =>
                           ms(maps:get(<<"DeregisterCriticalServiceAfter">>, Ck, undefined))};
                 _ ->
                     #{type => none}
