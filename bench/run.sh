@@ -11,3 +11,5 @@ echo
 escript bench/http_bench.escript "$ebin" "$PWD/test" "$PWD/_build/c/parse_bench"
 echo
 escript bench/cluster_bench.escript "$ebin" "$PWD/test"
+echo
+escript bench/register_bench.escript "$ebin" "$PWD/test"
