@@ -258,7 +258,11 @@ bad_token_one_error_backoff_node_up(Config) ->
     %% 300, 600, 1200 ms...: at most 4 attempts in 3 s (0, .3, .9, 2.1).
     Refused = [E || {_, refused, _} = E <- caravan_test_consul_agent:events(Agent)],
     ?assert(length(Refused) >= 2 andalso length(Refused) =< 4),
-    ?assertEqual(pong, caravan_test_peer:call(element(1, Node), net_adm, ping, [element(2, Node)])).
+    ?assertEqual(pong, caravan_test_peer:call(element(1, Node), net_adm, ping, [element(2, Node)])),
+    %% Nor does the process's state show it (sys:get_status, crash reports).
+    [Pid] = caravan_test_peer:call(element(1, Node), caravan_register_sup, registrations, []),
+    Shown = caravan_test_peer:call(element(1, Node), sys, get_status, [Pid]),
+    ?assertEqual(nomatch, binary:match(term_to_binary(Shown), Token)).
 
 %% @doc No agent at boot: the node boots anyway, shows the error, and
 %% registers once the agent is there.

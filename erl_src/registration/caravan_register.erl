@@ -35,6 +35,7 @@
 -export([handle_cast/2]).
 -export([handle_info/2]).
 -export([terminate/2]).
+-export([format_status/1]).
 
 %% Defaults: a retry after 500 ms, doubling to 30 s; a recheck every 10 s.
 -define(RETRY_MIN_MS, 500).
@@ -144,10 +145,9 @@ handle_cast(_Msg, S) ->
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
 handle_info({timeout, T, ttl_pass}, #state{ttl_timer = T} = S) ->
     {noreply, ttl_pass(S#state{ttl_timer = undefined})};
-handle_info({Pid, _Passed}, #state{} = S) when is_pid(Pid), Pid =/= self(),
-                                               element(1, S#state.worker) =/= Pid ->
-    %% A TTL report's answer (or a worker let go by deregister/1): a failed
-    %% report shows at the next recheck, which finds the check critical.
+handle_info({ttl_passed, _Result}, S) ->
+    %% A failed report is not retried early: the next one comes a third
+    %% of the TTL later, and the check's state is the agent's to show.
     {noreply, S};
 handle_info({timeout, T, Why}, #state{timer = T} = S) ->
     S1 = S#state{timer = undefined},
@@ -171,6 +171,20 @@ terminate(_Why, #state{state = deregistered}) ->
 terminate(_Why, S) ->
     _ = do_deregister(S),
     ok.
+
+%% IMPORTANT: the state holds the ACL token (in the registration, options,
+%% conn and args); a crash report or sys:get_status/1 shows it masked.
+-spec format_status(Status) -> Status when
+      Status :: #{state => term(), message => term(), reason => term(), log => [term()]}.
+format_status(#{state := #state{registration = {consul, R}, options = O, conn = C,
+                                args = A} = S} = Status) ->
+    Status#{state := S#state{registration = {consul, mask(R)}, options = mask(O),
+                             conn = mask(C), args = mask(A)}};
+format_status(Status) ->
+    Status.
+
+mask(M) when is_map(M) -> maps:map(fun(token, _) -> <<"***">>; (_, V) -> V end, M);
+mask(Other) -> Other.
 
 %%%---------------------------------------------------------------------------
 %%% internal
@@ -234,7 +248,7 @@ done(recheck, {error, Reason}, S) ->
     attempt(S#state{state = registering, last_error = error_text(Reason, S)}).
 
 %% Reports the TTL check passing now and every third of its TTL after, in a
-%% process of its own (its answer is ignored: handle_info/2); stops with
+%% process of its own (its answer is dropped: handle_info/2); stops with
 %% the registration.
 ttl_pass(#state{ttl = undefined} = S) ->
     S;
@@ -244,7 +258,7 @@ ttl_pass(#state{state = registered, ttl = Ttl, conn = Conn, id = Id, options = O
     Timeout = min(maps:get(timeout, Options, ?TIMEOUT_MS), max(1, Ttl div 3)),
     Self = self(),
     _ = spawn(fun() ->
-                      Self ! {self(), caravan_port:call(?OWNER, consul_check_pass,
+                      Self ! {ttl_passed, caravan_port:call(?OWNER, consul_check_pass,
                                                         maps:merge(Conn, #{id => Id,
                                                                            timeout_ms => Timeout}),
                                                         Timeout + ?MARGIN_MS)}
