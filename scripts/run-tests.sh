@@ -288,7 +288,7 @@ run_fuzz() {
   local secs=${FUZZ_SECONDS:-30}
   scripts/fuzz.sh "$secs" request dns_msg consul >"$logs/fuzz-a.log" 2>&1 &
   local a=$!
-  scripts/fuzz.sh "$secs" nomad args http_header >"$logs/fuzz-b.log" 2>&1 &
+  scripts/fuzz.sh "$secs" nomad args http_header register >"$logs/fuzz-b.log" 2>&1 &
   local b=$!
   local rc=0
   wait "$a" || rc=1
