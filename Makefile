@@ -132,7 +132,7 @@ $(BUILD)/test_ops $(ASAN_BUILD)/test_ops: TEST_LDFLAGS := -Wl,--wrap=ei_x_encode
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD := _build/fuzz
-FUZZ_TARGETS := request dns_msg consul nomad args http_header
+FUZZ_TARGETS := request dns_msg consul nomad args http_header register
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=all
 FUZZ_LIB_OBJS := $(filter-out $(FUZZ_BUILD)/main.o,$(PORT_SRCS:port_src/%.c=$(FUZZ_BUILD)/%.o))

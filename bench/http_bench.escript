@@ -32,7 +32,8 @@ main([Ebin, TestDir, ParseBench]) ->
     process_flag(trap_exit, true),
     true = code:add_patha(Ebin),
     [load(TestDir, M) || M <- [caravan_test_json, caravan_test_http, caravan_test_faults,
-                               caravan_test_catalog, caravan_test_consul]],
+                               caravan_test_catalog, caravan_test_consul_agent,
+                               caravan_test_consul]],
     {ok, _} = application:ensure_all_started(caravan),
     Server = caravan_test_consul:start(#{}),
     try

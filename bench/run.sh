@@ -30,3 +30,5 @@ if [ -n "${BASELINE:-}" ]; then
 fi
 echo
 escript bench/cluster_bench.escript "$ebin" "$PWD/test"
+echo
+escript bench/register_bench.escript "$ebin" "$PWD/test"

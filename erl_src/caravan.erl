@@ -14,6 +14,8 @@
 -export([stop_cluster/1]).
 -export([members/1]).
 -export([status/0]).
+-export([register_node/1]).
+-export([deregister_node/1]).
 -export([info/0]).
 
 -export_type([port_number/0, error/0]).
@@ -135,11 +137,29 @@ members(Name) ->
 %% last error, member count, retries pending, departed, leaving and foreign
 %% nodes, prune policy and grace, and whether this node is `in', `absent'
 %% (unlisted, awaiting confirmation) or `out'. Sorted by cluster name.
+%% Then, per registration of this node (`registration => consul'): service,
+%% id, state (registering, registered, retrying, deregistered), last_error,
+%% last_success, attempts; see caravan_register.
 -spec status() -> [map()].
 status() ->
     lists:sort(fun(#{cluster := A}, #{cluster := B}) -> A =< B end,
                lists:append([try [caravan_cluster:status(Pid)] catch exit:_ -> [] end
-                             || Pid <- caravan_cluster:all()])).
+                             || Pid <- caravan_cluster:all()]))
+        ++ caravan_register:status_all().
+
+%% @doc Registers this node with the local Consul agent and keeps it
+%% registered (caravan_register): `{consul, #{service => "app-dist", tags,
+%% meta, check, ...}}', as in the `register' environment key. Refused with
+%% `{error, {bad_args, Text}}', Text naming the key, before anything is sent.
+-spec register_node(Registration) -> {ok, pid()} | {error, term()} when
+      Registration :: caravan_register_config:registration().
+register_node(Registration) ->
+    caravan_register_sup:start_registration(Registration).
+
+%% @doc Deregisters Service and stops keeping it registered.
+-spec deregister_node(Service :: string() | binary()) -> ok | {error, not_found}.
+deregister_node(Service) ->
+    caravan_register_sup:stop_registration(Service).
 
 %% @doc Version and counters of the C programs this node runs.
 -spec info() -> #{atom() => {ok, map()} | {error, error()}}.

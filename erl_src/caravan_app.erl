@@ -17,7 +17,11 @@ start(_Type, _Args) ->
 %% disconnects nothing more (libcluster's supervisor outlives this). Then
 %% the connections are dropped as a leave drops them (docs/global.md:
 %% global:disconnect/0 where global would otherwise cascade, the members
-%% one by one on OTP 25.0). All of it is caravan_cluster:leave_node/0. Stopping only the application
+%% one by one on OTP 25.0). All of it is caravan_cluster:leave_node/0.
+%% IMPORTANT: before any of that, the node deregisters from the Consul agent
+%% (caravan_register:deregister_all/0): peers watching the service see it
+%% go first, and no check turns critical over connections already closed.
+%% Stopping only the application
 %% leaves connections as they are. A cluster that is gone before this runs
 %% (libcluster's Cluster.Supervisor in an application that stops before
 %% caravan) left by itself, in caravan_cluster's terminate/2.
@@ -25,6 +29,7 @@ start(_Type, _Args) ->
 prep_stop(State) ->
     case init:get_status() of
         {stopping, _} ->
+            _ = caravan_register:deregister_all(),
             _ = caravan_cluster:leave_node(),
             State;
         _ ->

@@ -1,6 +1,6 @@
 %%% @doc Top supervisor: the C program instance used for lookups (the
-%%% epmd-side instance lives under kernel, see caravan_epmd), watches, and
-%%% clusters (started last: they use both).
+%%% epmd-side instance lives under kernel, see caravan_epmd), watches, this
+%%% node's registrations, and clusters (started last: they use them all).
 -module(caravan_sup).
 -behaviour(supervisor).
 
@@ -27,8 +27,13 @@ init([]) ->
     %% libcluster): caravan:status() and prep_stop find them there.
     Registry = #{id => caravan_clusters,
                  start => {pg, start_link, [caravan_clusters]}},
+    %% This node's own registrations (Consul agent): before the clusters,
+    %% so that a cluster reading the same service finds this node soonest.
+    Registrations = #{id => caravan_register_sup,
+                      start => {caravan_register_sup, start_link, []},
+                      type => supervisor},
     Clusters = #{id => caravan_cluster_sup,
                  start => {caravan_cluster_sup, start_link, []},
                  type => supervisor},
     {ok, {#{strategy => one_for_one, intensity => 5, period => 10},
-          [Lookup, Watches, Registry, Clusters]}}.
+          [Lookup, Watches, Registry, Registrations, Clusters]}}.

@@ -12,7 +12,8 @@
 main([Program, TestDir]) ->
     process_flag(trap_exit, true),
     [load(TestDir, M) || M <- [caravan_test_dns_responder, caravan_test_json, caravan_test_http,
-                               caravan_test_faults, caravan_test_catalog, caravan_test_consul]],
+                               caravan_test_faults, caravan_test_catalog, caravan_test_consul_agent,
+                               caravan_test_consul]],
     Dns = caravan_test_dns_responder:start({consul, 5}),
     Silent = caravan_test_dns_responder:start(silent),
     Consul = caravan_test_consul:start(#{}),

@@ -262,7 +262,7 @@ run_asan() {
   f=$(sed -n 's/^ *Failed: \([0-9]*\)\..*/\1/p' "$logs/asan-eunit.log" | tail -1)
   settle asan-eunit "$p" "$f" "$rc" "$logs/asan-eunit.log" 30
   CARAVAN_PORT_PROGRAM=$PWD/_build/asan/caravan_port \
-    ct_suites asan-ct "$logs/asan-ct.log" --suite caravan_dns_SUITE,caravan_dns_resend_SUITE,caravan_catalog_SUITE,caravan_watch_SUITE,caravan_cancel_SUITE
+    ct_suites asan-ct "$logs/asan-ct.log" --suite caravan_dns_SUITE,caravan_dns_resend_SUITE,caravan_catalog_SUITE,caravan_watch_SUITE,caravan_cancel_SUITE,caravan_register_SUITE
   unset ASAN_OPTIONS UBSAN_OPTIONS
   local found
   found=$(ls "$reports" 2>/dev/null | wc -l)
@@ -288,7 +288,7 @@ run_fuzz() {
   local secs=${FUZZ_SECONDS:-30}
   scripts/fuzz.sh "$secs" request dns_msg consul >"$logs/fuzz-a.log" 2>&1 &
   local a=$!
-  scripts/fuzz.sh "$secs" nomad args http_header >"$logs/fuzz-b.log" 2>&1 &
+  scripts/fuzz.sh "$secs" nomad args http_header register >"$logs/fuzz-b.log" 2>&1 &
   local b=$!
   local rc=0
   wait "$a" || rc=1

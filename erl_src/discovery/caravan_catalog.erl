@@ -10,6 +10,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 -export([call/4]).
+-export([connection/2]).
 -export([discover/2]).
 -export([nodes/2]).
 -export([nodes/3]).
@@ -81,22 +82,10 @@ call(Op, Options, Env, Extra, Index, Timeout, Wait) ->
 %% types and ranges too, and answers bad_args itself).
 args(Options, Env, Extra, Index, Timeout, Wait) ->
     try
-        Common = #{url => bin(url(Options, Env)),
-                   timeout_ms => Timeout,
+        Common = #{timeout_ms => Timeout,
                    index => Index,
                    wait_ms => Wait},
-        Files = maps:from_list([{K, bin(V)} || K <- [token, ca_file, cert_file, key_file],
-                                               {ok, V} <- [setting(K, Options, Env)],
-                                               V =/= "", V =/= <<>>]),
         Limits = maps:with([max_bytes], Options),
-        %% Loopback, localhost and unix sockets never use a proxy; other
-        %% hosts follow HTTP(S)_PROXY / NO_PROXY unless this says otherwise
-        %% (docs/protocol.md).
-        Proxy = case maps:find(proxy, Options) of
-                    {ok, none} -> #{proxy => none};
-                    {ok, P} -> #{proxy => bin(P)};
-                    error -> #{}
-                end,
         Strings = maps:map(fun(K, V) ->
                                    case lists:member(K, [service, tag, dc, tagged_address,
                                                          namespace, next_token]) of
@@ -104,12 +93,42 @@ args(Options, Env, Extra, Index, Timeout, Wait) ->
                                        false -> V
                                    end
                            end, Extra),
-        {ok, maps:merge(maps:merge(Common, Files),
-                        maps:merge(maps:merge(Limits, Proxy), Strings))}
+        {ok, maps:merge(maps:merge(connection_args(Options, Env), Common),
+                        maps:merge(Limits, Strings))}
     catch
         error:_ -> {error, {bad_args, <<"options: url, service, token, tag, dc, namespace, "
                                         "proxy (or none) and file paths must be strings">>}}
     end.
+
+%% @doc Where and how to reach the product (url, token, TLS files, proxy),
+%% as request arguments: Options first, then Env's variables. Used by the
+%% agent registration (caravan_register) too.
+-spec connection(Options, Env) -> {ok, map()} | {error, {bad_args, binary()}} when
+      Options :: options(),
+      Env :: #{url := {string(), string()}, atom() => string()}.
+connection(Options, Env) ->
+    try {ok, connection_args(Options, Env)}
+    catch
+        error:_ -> {error, {bad_args, <<"options: url, token, proxy (or none) and file paths "
+                                        "must be strings">>}}
+    end.
+
+%% Strings become binaries here, once: a value of the wrong type raises,
+%% and the callers answer {error, {bad_args, _}}, never crash (the C
+%% program checks types and ranges too, and answers bad_args itself).
+connection_args(Options, Env) ->
+    Files = maps:from_list([{K, bin(V)} || K <- [token, ca_file, cert_file, key_file],
+                                           {ok, V} <- [setting(K, Options, Env)],
+                                           V =/= "", V =/= <<>>]),
+    %% Loopback, localhost and unix sockets never use a proxy; other
+    %% hosts follow HTTP(S)_PROXY / NO_PROXY unless this says otherwise
+    %% (docs/protocol.md).
+    Proxy = case maps:find(proxy, Options) of
+                {ok, none} -> #{proxy => none};
+                {ok, P} -> #{proxy => bin(P)};
+                error -> #{}
+            end,
+    maps:merge(#{url => bin(url(Options, Env))}, maps:merge(Files, Proxy)).
 
 %% @doc One answer of Module (caravan_consul or caravan_nomad) as node names.
 -spec discover(module(), #{basename := string() | binary(), _ => _}) ->

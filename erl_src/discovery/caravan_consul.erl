@@ -19,6 +19,7 @@
 -export([discover/1]).
 -export([query/2]).
 -export([consistency/1]).
+-export([env/0]).
 
 -export_type([options/0, consistency/0]).
 
@@ -46,6 +47,12 @@
 -define(ENV, #{url => {"CONSUL_HTTP_ADDR", "127.0.0.1:8500"}, ssl_var => "CONSUL_HTTP_SSL",
                token => "CONSUL_HTTP_TOKEN", ca_file => "CONSUL_CACERT",
                cert_file => "CONSUL_CLIENT_CERT", key_file => "CONSUL_CLIENT_KEY"}).
+
+%% @doc The environment variables Consul's CLI reads, and its default
+%% address: the registration (caravan_register) reaches the agent so too.
+-spec env() -> #{url := {string(), string()}, atom() => string()}.
+env() ->
+    ?ENV.
 
 %% @doc The consistency mode and caching Options ask for, defaults applied:
 %% `consistent' is never cached unless asked (and then refused, see

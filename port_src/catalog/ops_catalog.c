@@ -1,5 +1,7 @@
 /* ops_catalog.c - the catalog backend: the operations `consul_health' and
- * `nomad_services'; see ops_catalog.h and docs/protocol.md. Arguments become a GET (http.c); the body is read by
+ * `nomad_services', and the agent registration PUTs `consul_register' and
+ * `consul_deregister', `consul_check_pass' (register.h); see ops_catalog.h and docs/protocol.md.
+ * Arguments become a GET (http.c); the body is read by
  * catalog.c as it arrives, possibly minutes later for a blocking query, and
  * never held whole. */
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "answer_worker.h"
 #include "http_header.h"
 #include "ops_catalog.h"
+#include "register.h"
 #include "url.h"
 
 #define MAX_MAX_BYTES (256LL * 1024 * 1024)
@@ -37,6 +40,7 @@ struct pending {
     struct members members;
     struct catalog_stream stream; /* fills members */
     long long max_stale_ms; /* Consul: http_header_fresh's bound */
+    bool registration; /* a PUT to the agent: answered by its status */
 };
 
 static void pending_free(struct pending *p)
@@ -162,6 +166,63 @@ static int start(struct catalog_backend *o, const struct request *req, enum cata
     return 0;
 }
 
+/* consul_register #{url, id, name, address, port, tags, meta, check, ...} -> 200;
+ * consul_deregister, consul_check_pass #{url, id, ...} -> 200 (docs/protocol.md). */
+static int start_register(struct catalog_backend *o, const struct request *req,
+                          enum register_op op)
+{
+    char msg[512];
+    struct register_query q;
+    struct http_request r;
+    if (register_args(req, op, &q, msg, sizeof msg) != 0)
+        return replier_error(o->r, req->id, "bad_args", msg);
+    char *body = malloc(HTTP_BODY_MAX);
+    struct pending *p = body == NULL ? NULL : calloc(1, sizeof *p);
+    int rc;
+    if (p == NULL) {
+        rc = replier_error(o->r, req->id, "no_memory", "cannot allocate the request");
+        goto done;
+    }
+    if (register_build(&q, &r, body, HTTP_BODY_MAX) != 0) {
+        rc = replier_error(o->r, req->id, "bad_args", "url, id or registration too long");
+        goto done;
+    }
+    if (o->http == NULL && (o->http = http_new(on_done, o)) == NULL) {
+        rc = replier_error(o->r, req->id, "http_error",
+                           "libcurl could not be loaded (is libcurl4 installed?)");
+        goto done;
+    }
+    snprintf(p->token, sizeof p->token, "%s", q.token);
+    p->registration = true;
+    members_init(&p->members);
+    const char *reason = NULL;
+    rc = 0;
+    if (http_start(o->http, req->id, &r, p, &reason, msg, sizeof msg) != 0)
+        rc = replier_error(o->r, req->id, reason, msg);
+    else
+        p = NULL; /* on_done frees it; libcurl copied the body */
+done:
+    if (p != NULL)
+        pending_free(p);
+    free(body);
+    return rc;
+}
+
+static int op_register(void *state, const struct request *req)
+{
+    return start_register(state, req, REGISTER_OP_REGISTER);
+}
+
+static int op_deregister(void *state, const struct request *req)
+{
+    return start_register(state, req, REGISTER_OP_DEREGISTER);
+}
+
+static int op_check_pass(void *state, const struct request *req)
+{
+    return start_register(state, req, REGISTER_OP_CHECK_PASS);
+}
+
 /* consul_health #{url, service, token, index, wait_ms, passing, tag, dc, tagged_address,
  *                 timeout_ms, max_bytes, ca_file, cert_file, key_file}
  *   -> #{index, members => [#{address, port, node, id}]} */
@@ -189,6 +250,10 @@ static void on_done(void *ctx, uint64_t id, void *user, const struct http_result
         goto done;
     }
     const struct http_response *resp = r->response;
+    if (p->registration && resp->status == 200) {
+        replier_ok_ulong(o->r, id, 200);
+        goto done;
+    }
     if (resp->status != 200) {
         catalog_detail(detail, sizeof detail, resp->status, resp->body, resp->body_len, p->token);
         const char *reason = resp->status == 401 || resp->status == 403 ? "forbidden"
@@ -293,6 +358,9 @@ static int b_tick(void *state)
 static const struct backend_op catalog_ops[] = {
     {"consul_health", op_consul},
     {"nomad_services", op_nomad},
+    {"consul_register", op_register},
+    {"consul_deregister", op_deregister},
+    {"consul_check_pass", op_check_pass},
 };
 
 static size_t b_nfds(const void *state)

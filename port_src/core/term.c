@@ -332,6 +332,13 @@ static int parse_one(const struct request *req, int *idx, const struct term_arg 
     case ARG_INT: return parse_int(req, idx, a, msg, msglen);
     case ARG_ATOM: return parse_atom(req, idx, a, msg, msglen);
     case ARG_BINARY_LIST: return parse_binary_list(req, idx, a, msg, msglen);
+    case ARG_TERM:
+        *(size_t *)a->dest = (size_t)*idx;
+        if (ei_skip_term(req->buf, idx) != 0) {
+            snprintf(msg, msglen, "%s: unreadable term", a->key);
+            return -1;
+        }
+        return 0;
     case ARG_ATOM_OR_BINARY: {
         int type = 0, size = 0;
         ei_get_type(req->buf, idx, &type, &size);

@@ -59,7 +59,7 @@ enum term_error term_request_decode(const char *buf, size_t len, struct request 
  * keys, wrong types, out-of-range integers and over-long binaries, and
  * reports the first problem in msg.
  */
-enum term_arg_type { ARG_BINARY, ARG_INT, ARG_ATOM, ARG_BINARY_LIST, ARG_ATOM_OR_BINARY };
+enum term_arg_type { ARG_BINARY, ARG_INT, ARG_ATOM, ARG_BINARY_LIST, ARG_ATOM_OR_BINARY, ARG_TERM };
 
 struct term_arg {
     const char *key;
@@ -72,7 +72,9 @@ struct term_arg {
      * ARG_ATOM_OR_BINARY: either; *is_atom tells which it was.
      * ARG_BINARY_LIST: a list of binaries, none containing a comma, joined
      *   with ',' into char[max + 1] (the form c-ares takes server lists in);
-     *   *len_out gets the element count. */
+     *   *len_out gets the element count.
+     * ARG_TERM: any term (already walked by term_skip); dest is a size_t that
+     *   gets its index in req->buf, for the operation to decode itself. */
     void *dest;
     size_t *len_out;
     long long min, max;

@@ -1,6 +1,6 @@
 /*
- * http.h - HTTP GETs with libcurl's multi interface, driven by the program's
- * poll() loop. This file pair is the only place that calls libcurl.
+ * http.h - HTTP GETs (and the PUTs of agent registration) with libcurl's
+ * multi interface, driven by the program's poll() loop. This file pair is the only place that calls libcurl.
  *
  * A request is answered exactly once through the done callback: with the
  * status code, the headers caravan reads (X-Consul-Index, X-Nomad-Index,
@@ -15,6 +15,7 @@
 #define CARAVAN_HTTP_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,9 @@
 #define HTTP_MAX_SOCKETS 64
 #define HTTP_URL_MAX 8192
 #define HTTP_PATH_MAX 256
+/* A PUT's JSON body: a service registration with 64 tags and 64 meta pairs
+ * at Consul's own limits fits (register_body.h). */
+#define HTTP_BODY_MAX 65536
 
 struct http_request {
     char base[1024];              /* http(s)://host:port, or unix:///path/to/socket */
@@ -50,6 +54,11 @@ struct http_request {
      * response all the same, and the stream's owner knows why it stopped.
      * Other statuses keep their body, for the error's detail. */
     int (*stream)(void *user, const char *data, size_t len);
+    /* put: a PUT with a JSON body of body_len bytes, copied when the
+     * request starts (body may go away once http_start returns); else a GET. */
+    bool put;
+    const char *body;
+    size_t body_len;
 };
 
 struct http_result {

@@ -87,17 +87,33 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     } else {
         snprintf(url, sizeof url, "%s%s", req->base, req->path);
     }
-    if (req->token_header[0] != '\0') {
-        t->headers = curl_lib.slist_append(NULL, req->token_header);
-        if (t->headers == NULL) {
+    /* A PUT says its body is JSON, and sends it at once: without an empty
+     * Expect libcurl would wait for a 100 Continue before a body over 1 KiB. */
+    const char *headers[3] = {req->token_header[0] ? req->token_header : NULL,
+                              req->put ? "Content-Type: application/json" : NULL,
+                              req->put ? "Expect:" : NULL};
+    for (size_t i = 0; i < 3; i++) {
+        if (headers[i] == NULL)
+            continue;
+        struct curl_slist *l = curl_lib.slist_append(t->headers, headers[i]);
+        if (l == NULL) {
             http_transfer_free(t);
             *reason = "no_memory";
             snprintf(detail, dlen, "cannot allocate request headers");
             return -1;
         }
-        SETOPT(CURLOPT_HTTPHEADER, t->headers);
+        t->headers = l;
     }
+    if (t->headers != NULL)
+        SETOPT(CURLOPT_HTTPHEADER, t->headers);
     SETOPT(CURLOPT_URL, url);
+    if (req->put) {
+        /* A PUT whose body libcurl copies and sends as is: POSTFIELDS
+         * makes it a request with a body, CUSTOMREQUEST names the verb. */
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        SETOPT(CURLOPT_COPYPOSTFIELDS, req->body_len > 0 ? req->body : "");
+        SETOPT(CURLOPT_CUSTOMREQUEST, "PUT");
+    }
     /* IMPORTANT: always explicit, so that libcurl never reads http_proxy,
      * ALL_PROXY or NO_PROXY itself (http_proxy.h); "" is direct. The token
      * header goes to the server only, never in a CONNECT to the proxy. */

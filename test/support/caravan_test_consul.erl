@@ -30,12 +30,15 @@
 %%% body bytes) and what the servers would have served (`upstream_*': every
 %%% request but cache hits): stats/1. It logs each request's query
 %%% parameters: queries/1.
+%%% The agent's service endpoints (register, deregister, checks) are
+%%% caravan_test_consul_agent's: agent/1 returns it.
 -module(caravan_test_consul).
 -behaviour(gen_server).
 
 -export([start/1]).
 -export([handle/2]).
 -export([set_leader/3, set_age/2, queries/1, stats/1, reset_stats/1]).
+-export([agent/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% queries/1 keeps the last this many.
@@ -48,8 +51,18 @@
 start(Options) ->
     Catalog = caravan_test_catalog:start(),
     {ok, Agent} = gen_server:start(?MODULE, Catalog, []),
-    Http = caravan_test_http:start(fun(Req) -> handle(Catalog, Agent, Req) end, Options),
-    #{catalog => Catalog, http => Http, agent => Agent}.
+    Services = caravan_test_consul_agent:start(Catalog),
+    Http = caravan_test_http:start(
+             fun(#{path := <<"/v1/agent/", _/binary>>} = Req) ->
+                     caravan_test_consul_agent:handle(Services, Catalog, Req);
+                (Req) ->
+                     handle(Catalog, Agent, Req)
+             end, Options),
+    #{catalog => Catalog, http => Http, agent => Agent, services => Services}.
+
+%% @doc The agent's service endpoints (caravan_test_consul_agent).
+-spec agent(map()) -> pid().
+agent(#{services := Services}) -> Services.
 
 %% @doc Whether the servers know a leader, and how long ago the server that
 %% serves stale reads heard from it (X-Consul-LastContact, ms).

@@ -8,7 +8,8 @@
 %%%   partial: headers announcing a body of Claimed bytes, Sent of it, then
 %%%   nothing for Ms, then close (a server that stalls mid-body).
 %%%   Request = #{method, path, query => #{binary() => binary()},
-%%%               headers => #{lowercase binary() => binary()}}
+%%%               headers => #{lowercase binary() => binary()},
+%%%               body => binary()}   (Content-Length bytes; <<>> without one)
 -module(caravan_test_http).
 
 -export([start/2]).
@@ -140,9 +141,26 @@ read_headers(Mod, S, Req = #{headers := H}) ->
             Key = string:lowercase(if is_atom(Name) -> atom_to_binary(Name); true -> Name end),
             read_headers(Mod, S, Req#{headers := H#{Key => Value}});
         {ok, http_eoh} ->
-            ok = setopts(Mod, S, [{packet, http_bin}]),
-            {ok, Req};
+            read_body(Mod, S, Req);
         {error, _} = E -> E
+    end.
+
+%% A PUT's body (the agent registration's JSON), at most 1 MiB.
+read_body(Mod, S, Req = #{headers := H}) ->
+    Len = binary_to_integer(maps:get(<<"content-length">>, H, <<"0">>)),
+    Body = case Len of
+               0 -> {ok, <<>>};
+               _ when Len =< 1048576 ->
+                   ok = setopts(Mod, S, [{packet, raw}]),
+                   Mod:recv(S, Len, 10000);
+               _ -> {error, too_large}
+           end,
+    case Body of
+        {ok, B} ->
+            ok = setopts(Mod, S, [{packet, http_bin}]),
+            {ok, Req#{body => B}};
+        {error, _} = E ->
+            E
     end.
 
 split_query(Full) ->
@@ -158,6 +176,8 @@ split_query(Full) ->
 reason(200) -> <<"OK">>;
 reason(403) -> <<"Forbidden">>;
 reason(404) -> <<"Not Found">>;
+reason(400) -> <<"Bad Request">>;
+reason(401) -> <<"Unauthorized">>;
 reason(500) -> <<"Internal Server Error">>;
 reason(_) -> <<"Status">>.
 
