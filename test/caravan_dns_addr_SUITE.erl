@@ -193,7 +193,8 @@ own_ipv6_address_in_another_form_is_not_dialled(Config) ->
     ?assertEqual([], sees(Node)),
     ?assertEqual({ok, [Name]}, discover(Node, source(Config, "six.consul", #{type => aaaa}))).
 
-%% family => inet6 asks AAAA only: the name's A record is no node.
+%% family => inet6 asks AAAA only: the name's A record is no node; unset,
+%% the family of the node's own address does the same.
 family_inet6_ignores_ipv4(Config) ->
     Node = start_v6_node(Config, "::1"),
     {_, Name} = Node,
@@ -202,7 +203,16 @@ family_inet6_ignores_ipv4(Config) ->
                  discover(Node, source(Config, "dual.consul",
                                        #{type => [a, aaaa], family => inet6}))),
     ?assertEqual({ok, atoms(["app-" ++ Port ++ "@127.0.0.41", "app-" ++ Port ++ "@::1"])},
+                 discover(Node, source(Config, "dual.consul", #{type => [a, aaaa],
+                                                               family => any}))),
+    %% family unset: the family of this node's own address. A dual-stack
+    %% name's other-family address names no node (each is named by one
+    %% address), and dialling it would fail for ever.
+    ?assertEqual({ok, [Name]},
                  discover(Node, source(Config, "dual.consul", #{type => [a, aaaa]}))),
+    V4 = start_node(Config, "127.0.0.42"),
+    ?assertEqual({ok, atoms(["app-" ++ Port ++ "@127.0.0.41"])},
+                 discover(V4, source(Config, "dual.consul", #{type => [a, aaaa]}))),
     %% A type the family leaves nothing of is refused at start.
     ?assertMatch({error, {conflict, family, {type, a}}},
                  caravan_test_peer:call(element(1, Node), caravan, start_cluster,

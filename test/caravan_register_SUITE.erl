@@ -196,13 +196,15 @@ kill9_goes_critical_dropped_and_reaped(Config) ->
 %% not a member. Its service usually leaves their listing before its
 %% departure notice arrives, so the cluster core has it `leaving' (unlisted)
 %% rather than `departed' (listed, told us it leaves); either way it is not
-%% redialled and no nodedown is reported.
+%% redialled, no nodedown is reported, and the notice is logged and emitted
+%% as a departure.
 init_stop_deregisters_before_connections_drop(Config) ->
     [A, B, {PC, NC}] = three(Config, #{}),
     caravan_test_peer:wait_until(fun() -> maps:get(members, cluster_status(A)) =:= 3 andalso
                                               maps:get(members, cluster_status(B)) =:= 3 end,
                                  5000),
     Clocks = [{P, caravan_test_peer:call(P, ?MODULE, down_clock, [[NC]])} || {P, _} <- [A, B]],
+    [ok = caravan_test_peer:call(P, caravan_test_log, start, []) || {P, _} <- [A, B]],
     ok = caravan_test_peer:call(PC, init, stop, []),
     caravan_test_peer:wait_until(fun() -> not lists:member(NC, sees(A)) andalso
                                               not lists:member(NC, sees(B)) end, 10000),
@@ -221,6 +223,16 @@ init_stop_deregisters_before_connections_drop(Config) ->
     %% And nobody redials it meanwhile.
     timer:sleep(1000),
     [?assertMatch(#{members := 2, pending_retries := 0}, cluster_status(N)) || N <- [A, B]],
+    %% Each records the departure ("is leaving", the departed event), never a loss.
+    Gone = atom_to_binary(NC),
+    [begin
+         Lines = [L || L <- caravan_test_peer:call(P, caravan_test_log, stop, []),
+                       binary:match(L, Gone) =/= nomatch],
+         ct:log("~p: ~p", [P, Lines]),
+         ?assert(lists:any(fun(L) -> binary:match(L, <<"is leaving">>) =/= nomatch end, Lines)),
+         ?assertNot(lists:any(fun(L) -> binary:match(L, <<"lost connection">>) =/= nomatch end,
+                              Lines))
+     end || {P, _} <- [A, B]],
     put(nodes, nodes_started() -- [{PC, NC}]).
 
 %% @doc The agent restarts without its registrations: each node notices at

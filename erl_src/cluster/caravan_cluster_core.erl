@@ -482,6 +482,10 @@ departing(N, #core{nodes = Nodes} = Core) ->
         {ok, #node{state = S} = Rec} when S =/= foreign, S =/= leaving ->
             {put_node(N, Rec#node{state = departed, timer = undefined, attempts = 0}, Core),
              [{log, departing, #{node => N}}]};
+        {ok, #node{state = leaving, up = true}} ->
+            %% Unlisted before its notice came (a node that deregisters from
+            %% Consul first): still a departure, not a loss. Its grace runs on.
+            {Core, [{log, departing, #{node => N}}]};
         _ ->
             {Core, []}
     end.

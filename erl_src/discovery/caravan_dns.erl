@@ -168,6 +168,22 @@ own_port(Node) ->
             end
     end.
 
+%% The family of this node's own address: with `family' unset, an A+AAAA
+%% source lists the nodes of that family only. Every node is named by one
+%% address (its POD_IP, its Fly private address); on a dual-stack host the
+%% other family's records name no node, and dialling them would fail and be
+%% retried for ever. A node named by a host name takes both.
+own_family() ->
+    case caravan_name:split(node()) of
+        {_Name, Host} when Host =/= undefined ->
+            case caravan_name:address(Host) of
+                {ok, Ip} when tuple_size(Ip) =:= 4 -> inet;
+                {ok, Ip} when tuple_size(Ip) =:= 8 -> inet6;
+                _ -> any
+            end;
+        _ -> any
+    end.
+
 %% This node's address and port, when its name carries both.
 own_endpoint() ->
     {_Name, Host} = caravan_name:split(node()),
@@ -208,7 +224,7 @@ discover_srv(#{query := Query, basename := Base} = Source, Guard) ->
     end.
 
 discover_addr(Types, #{query := Query, basename := Base, port := Port} = Source, Guard) ->
-    Family = addr_family(Types, maps:get(family, Source, any)),
+    Family = addr_family(Types, maps:get(family, Source, own_family())),
     case lookup_addr(Query, (lookup_options(Source))#{family => Family}) of
         {ok, Addresses} ->
             Own = own_endpoint(),

@@ -44,6 +44,10 @@ start_on(Dir, #{records := Records} = Options, DnsPort) ->
     Origin = maps:get(origin, Options, "consul"),
     Zone = filename:join(Dir, "consul.zone"),
     ok = file:write_file(Zone, zone(Origin, Records)),
+    %% Suites of one run share their priv_dir: an earlier suite's dynamic
+    %% updates left a journal that does not fit this zone, and named would
+    %% refuse to load it (SERVFAIL for the whole zone).
+    _ = file:delete(Zone ++ ".jnl"),
     Conf = filename:join(Dir, "named.conf"),
     %% Port 0 in extra_listen means BIND's own port.
     Extra = [io_lib:format("  listen-on port ~b { ~s; };~n", [case P of 0 -> DnsPort; _ -> P end, Ip])
