@@ -167,14 +167,9 @@ dns_cluster(Config, Extra) ->
                  poll_interval => ?POLL_MS, retry_min => 200, prune_grace => ?GRACE_MS},
                Extra).
 
-sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
+sees(Node) -> caravan_test_peer:sees(Node).
 
-%% Waits until every node in Nodes sees exactly the others.
-wait_mesh(Nodes, TimeoutMs) ->
-    Names = [N || {_, N} <- Nodes],
-    caravan_test_peer:wait_until(
-      fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end, Nodes) end,
-      TimeoutMs).
+wait_mesh(Nodes, TimeoutMs) -> caravan_test_peer:wait_mesh(Nodes, TimeoutMs).
 
 %% Every node's cluster counts every node as a member: the mesh that
 %% nodes() shows can come up (others dialling in) before a node's own

@@ -320,15 +320,12 @@ free_ports(Count, Acc, Tries) ->
         false -> free_ports(Count - 1, [Port | Acc], Tries - 1)
     end.
 
-sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
+sees(Node) -> caravan_test_peer:sees(Node).
 
 wait_mesh(Nodes, TimeoutMs) ->
     Names = [N || {_, N} <- Nodes],
     try
-        caravan_test_peer:wait_until(
-          fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end,
-                             Nodes) end,
-          TimeoutMs)
+        caravan_test_peer:wait_mesh(Nodes, TimeoutMs)
     catch
         error:wait_until_timeout ->
             [ct:log("~p sees ~p; status ~p", [N, sees(Node), caravan_test_peer:call(P, caravan_cluster, status, [caravan])])

@@ -109,14 +109,9 @@ status({P, _}) ->
 discover({P, _}, Source) ->
     caravan_test_peer:call(P, caravan, discover, [Source]).
 
-sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
+sees(Node) -> caravan_test_peer:sees(Node).
 
-wait_mesh(Nodes, TimeoutMs) ->
-    Names = [N || {_, N} <- Nodes],
-    caravan_test_peer:wait_until(
-      fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end,
-                         Nodes) end,
-      TimeoutMs).
+wait_mesh(Nodes, TimeoutMs) -> caravan_test_peer:wait_mesh(Nodes, TimeoutMs).
 
 names(Config, Ips) ->
     ["app-" ++ integer_to_list(?config(port, Config)) ++ "@" ++ Ip || Ip <- Ips].

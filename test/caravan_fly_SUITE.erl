@@ -81,7 +81,7 @@ start_node(Config, I) ->
     {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
     {P, N}.
 
-sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
+sees(Node) -> caravan_test_peer:sees(Node).
 
 status({P, _}) ->
     [Status] = caravan_test_peer:call(P, caravan, status, []),

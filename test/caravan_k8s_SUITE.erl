@@ -134,14 +134,9 @@ status({P, _}) ->
     [Status] = caravan_test_peer:call(P, caravan, status, []),
     Status.
 
-sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
+sees(Node) -> caravan_test_peer:sees(Node).
 
-wait_mesh(Nodes, TimeoutMs) ->
-    Names = [N || {_, N} <- Nodes],
-    caravan_test_peer:wait_until(
-      fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end,
-                         Nodes) end,
-      TimeoutMs).
+wait_mesh(Nodes, TimeoutMs) -> caravan_test_peer:wait_mesh(Nodes, TimeoutMs).
 
 mesh_from(Config, Source) ->
     Nodes = [start_node(Config, Ip) || Ip <- ?IPS],

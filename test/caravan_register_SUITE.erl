@@ -99,13 +99,9 @@ start_node(Config, Ip, Env) ->
     {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
     {P, N}.
 
-sees({P, _}) -> lists:sort(caravan_test_peer:call(P, erlang, nodes, [])).
+sees(Node) -> caravan_test_peer:sees(Node).
 
-wait_mesh(Nodes, TimeoutMs) ->
-    Names = [N || {_, N} <- Nodes],
-    caravan_test_peer:wait_until(
-      fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end,
-                         Nodes) end, TimeoutMs).
+wait_mesh(Nodes, TimeoutMs) -> caravan_test_peer:wait_mesh(Nodes, TimeoutMs).
 
 registration({P, _}) ->
     [R] = [S || #{registration := consul} = S <- caravan_test_peer:call(P, caravan, status, [])],

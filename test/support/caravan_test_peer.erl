@@ -14,6 +14,7 @@
 -export([epmd_less_args/0]).
 -export([test_dirs/0]).
 -export([wait_until/2]).
+-export([sees/1, wait_mesh/2]).
 -export([restarts_scheduled/2]).
 
 -define(COOKIE, "caravan-test-cookie").
@@ -179,3 +180,15 @@ restarts_scheduled(Owner, N) when is_pid(Owner) ->
 
 flush_traces(Owner) ->
     receive {trace, Owner, _, _} -> flush_traces(Owner) after 0 -> ok end.
+
+%% @doc The nodes a test node is connected to, sorted.
+-spec sees({pid(), node()}) -> [node()].
+sees({P, _}) -> lists:sort(call(P, erlang, nodes, [])).
+
+%% @doc Until every node of Nodes sees exactly the others (a full mesh).
+-spec wait_mesh([{pid(), node()}], pos_integer()) -> ok.
+wait_mesh(Nodes, TimeoutMs) ->
+    Names = [N || {_, N} <- Nodes],
+    wait_until(fun() -> lists:all(fun({_, N} = Node) -> sees(Node) =:= lists:sort(Names -- [N]) end,
+                                  Nodes) end,
+               TimeoutMs).
