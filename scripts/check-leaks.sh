@@ -4,4 +4,4 @@
 # or definite/indirect leak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec escript scripts/check_leaks.escript "$PWD/priv/caravan_port" "$PWD/test"
+exec escript scripts/check_leaks.escript "$PWD/priv/caravan_port" "$PWD/test/support"

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 make -s all
 rebar3 compile >/dev/null
-exec escript scripts/demo.escript "$PWD/_build/default/lib/caravan/ebin" "$PWD/test"
+exec escript scripts/demo.escript "$PWD/_build/default/lib/caravan/ebin" "$PWD/test/support"

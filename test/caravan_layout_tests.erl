@@ -89,3 +89,29 @@ every_file_begins_with_what_it_owns_test() ->
            [F || F <- erl_modules(),
                  binary:first(Opening(F)) =/= $%],
     ?assertEqual([], Bare).
+
+%% The scripts behind `make demo' (the README's first command) and `make
+%% check-leaks' compile test servers from the folder they are given: that
+%% folder must hold every module their escripts load. (After the test
+%% servers moved to test/support/, `make demo' failed at its first step.)
+scripts_find_the_test_servers_they_load_test() ->
+    Missing = [{Script, File}
+               || {Script, Escript} <- [{"scripts/demo.sh", "scripts/demo.escript"},
+                                        {"scripts/check-leaks.sh", "scripts/check_leaks.escript"}],
+                  Dir <- [script_test_dir(Script)],
+                  Module <- loaded_modules(Escript),
+                  File <- [filename:join(Dir, Module ++ ".erl")],
+                  not filelib:is_regular(File)],
+    ?assertEqual([], Missing).
+
+%% The last "$PWD/..." argument of the script, read from the project root.
+script_test_dir(Script) ->
+    {ok, Bin} = file:read_file(Script),
+    {match, Args} = re:run(Bin, <<"\"\\$PWD/([^\"]*)\"">>, [global, {capture, all_but_first, list}]),
+    lists:last(lists:append(Args)).
+
+loaded_modules(Escript) ->
+    {ok, Bin} = file:read_file(Escript),
+    {match, [List]} = re:run(Bin, <<"load\\(TestDir, M\\) \\|\\| M <- \\[([^]]*)\\]">>,
+                             [{capture, all_but_first, list}, dotall]),
+    [string:trim(M) || M <- string:lexemes(List, ",\n")].
