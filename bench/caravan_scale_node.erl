@@ -4,19 +4,28 @@
 
 -export([start_recorder/0]).
 -export([down_time/2]).
+-export([last_up/1]).
 -export([forget/1]).
 -export([cost/0]).
 -export([cpu_ticks/0]).
 
 %% @doc A registered process noting (wall clock, microseconds: one clock for
-%% every VM on the machine) the last nodedown of each node: a leave is
-%% measured where it ends, not by polling. (caravan_bench_node's recorder
-%% notes nodeups.)
+%% every VM on the machine) the last nodedown of each node, and the time of
+%% the last nodeup of any: a leave, and a cold start's mesh, are measured
+%% where they end, not by polling (asking 100 nodes every few ms what they
+%% see takes the CPU the nodes being measured need). caravan_bench_node's
+%% recorder notes the nodeups of each node, for joins.
 -spec start_recorder() -> pid().
 start_recorder() ->
     Pid = spawn(fun() -> ok = net_kernel:monitor_nodes(true), record(#{}) end),
     register(caravan_scale_recorder, Pid),
     Pid.
+
+%% @doc When this node last saw a node come up, or none.
+-spec last_up(reference()) -> integer() | none.
+last_up(Ref) ->
+    caravan_scale_recorder ! {get, '$last_up', self(), Ref},
+    receive {Ref, T} -> T after 5000 -> none end.
 
 %% @doc When Node last went down here, or none.
 -spec down_time(node(), reference()) -> integer() | none.
@@ -32,7 +41,7 @@ forget(Node) ->
 record(Seen) ->
     receive
         {nodedown, N} -> record(Seen#{N => erlang:system_time(microsecond)});
-        {nodeup, _} -> record(Seen);
+        {nodeup, _} -> record(Seen#{'$last_up' => erlang:system_time(microsecond)});
         {forget, N} -> record(maps:remove(N, Seen));
         {get, N, From, Ref} -> From ! {Ref, maps:get(N, Seen, none)}, record(Seen)
     end.
@@ -52,6 +61,9 @@ cost() ->
     Programs = [Os || Owner <- [caravan_epmd_port, caravan_lookup],
                       {ok, Os} <- [try caravan_port:os_pid(Owner) catch _:_ -> none end]],
     #{c_rss_kib => [rss_kib(Os) || Os <- Programs],
+      c_pss_kib => [rollup_kib(Os, [<<"Pss">>]) || Os <- Programs],
+      c_private_kib => [rollup_kib(Os, [<<"Private_Clean">>, <<"Private_Dirty">>])
+                        || Os <- Programs],
       c_pids => Programs,
       erl_bytes => Mem + Ets,
       erl_processes => length(Pids),
@@ -79,6 +91,21 @@ rss_kib(OsPid) ->
             {match, [Kib]} = re:run(Status, <<"VmRSS:\\s+([0-9]+) kB">>,
                                     [{capture, all_but_first, binary}]),
             binary_to_integer(Kib);
+        {error, _} -> 0
+    end.
+
+%% The sum of these smaps_rollup fields (KiB). Pss is the RSS with each
+%% shared page divided among the processes that map it: libcurl's and
+%% OpenSSL's pages, mapped by every lookup program on the host, count
+%% 1/Nth in each; Private_* are the pages only this program maps.
+rollup_kib(OsPid, Fields) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/smaps_rollup") of
+        {ok, Rollup} ->
+            lists:sum([begin
+                           {match, [Kib]} = re:run(Rollup, <<"\n", F/binary, ":\\s+([0-9]+) kB">>,
+                                                   [{capture, all_but_first, binary}]),
+                           binary_to_integer(Kib)
+                       end || F <- Fields]);
         {error, _} -> 0
     end.
 

@@ -17,6 +17,7 @@
 %%%     requests, response bytes, and what the servers behind a caching
 %%%     agent would serve (the test server models one agent for the host).
 %%% Then the exponent of a power fit y = a*N^k over the N measured.
+%%% CARAVAN_SCALE_ARGS adds flags to every node (see extra_args/0).
 %%%
 %%% The node helpers (start_node, start_cluster, wait_mesh, pmap, cpu
 %%% sampling...) are cluster_bench.escript's own, loaded from that file as
@@ -55,9 +56,14 @@ main([Ebin, TestDir]) ->
               "shared-host flags: ~s~n"
               "load average at start: ~s~n",
               [Ns, erlang:system_info(logical_processors_available), mem_mib(), ?JOINS,
-               lists:join(" ", ?SHARED_HOST_FLAGS), loadavg()]),
+               lists:join(" ", ?SHARED_HOST_FLAGS ++ extra_args()), loadavg()]),
     Results = [{N, run(Ebin, N)} || N <- Ns],
     report(Results).
+
+%% CARAVAN_SCALE_ARGS: more flags for every node, to see what a choice
+%% costs, e.g. "-connect_all false" (global no longer meshes the nodes
+%% itself: the cost of its sync shows as the difference).
+extra_args() -> string:lexemes(os:getenv("CARAVAN_SCALE_ARGS", ""), " ").
 
 %% cluster_bench.escript as a module `cluster_bench' with every function
 %% exported: its header lines (#!, %%!) dropped, its forms kept.
@@ -92,7 +98,7 @@ run(Ebin, N) ->
     Consul = caravan_test_consul:start(#{}),
     Catalog = caravan_test_catalog:catalog(Consul),
     [ok = register(Catalog, Ip, Port) || Ip <- Members],
-    Env = #{ebin => Ebin, port => Port, args => ?SHARED_HOST_FLAGS},
+    Env = #{ebin => Ebin, port => Port, args => ?SHARED_HOST_FLAGS ++ extra_args()},
     Dns = {dns, #{query => "app.service.consul", basename => "app",
                   servers => [caravan_test_bind:server(Bind)]}},
     ConsulSource = fun(Mode) ->
@@ -112,12 +118,12 @@ run(Ebin, N) ->
     {Olds, [{PN, Newcomer}]} = lists:split(N, Nodes),
     io:format("  booted in ~b ms; ~b MiB free~n", [now_ms() - T0, mem_free_mib()]),
     try
-        DnsMs = cold_start(Olds, Dns),
-        io:format("  cold start, DNS: ~b ms~n", [DnsMs]),
+        Dns1 = cold_start(Olds, Dns),
+        io:format("  cold start, DNS: ~p~n", [Dns1]),
         stop_clusters(Olds),
         disconnect_all(Olds),
-        ConsulMs = cold_start(Olds, ConsulSource(#{})),
-        io:format("  cold start, Consul (default options): ~b ms~n", [ConsulMs]),
+        Consul1 = cold_start(Olds, ConsulSource(#{})),
+        io:format("  cold start, Consul (default options): ~p~n", [Consul1]),
         Cost = costs(Olds),
         io:format("  cost per node: ~p~n", [Cost]),
         Idle = idle_cpu(Olds),
@@ -129,7 +135,7 @@ run(Ebin, N) ->
         Modes = [{Name, mode_cost(Olds, {PN, Newcomer}, Catalog, Consul, NewIp, Port,
                                   ConsulSource(Mode))} || {Name, Mode} <- ?MODES],
         io:format("  Consul per change: ~p~n", [Modes]),
-        maps:merge(#{dns_mesh => DnsMs, consul_mesh => ConsulMs, modes => Modes, idle => Idle},
+        maps:merge(#{dns_mesh => Dns1, consul_mesh => Consul1, modes => Modes, idle => Idle},
                    maps:merge(Cost, Joins))
     after
         cluster_bench:stop_nodes(Nodes),
@@ -149,11 +155,52 @@ register(Catalog, Ip, Port) ->
     Id = list_to_binary(Ip),
     caravan_test_catalog:register(Catalog, <<"app">>, #{id => Id, address => Id, port => Port}).
 
+%% From the first cluster started to the last nodeup that completed the
+%% mesh, as the nodes noted it: the mesh is checked every 250 ms only
+%% (cluster_bench's 5 ms poll of every node would take, at N = 100, the CPU
+%% the nodes need to form it), and the figure is the nodes' own clock.
+%% With it, the CPU the cold start took: the whole machine's (everything
+%% on it, this script too), the nodes' VMs' and their C programs', in
+%% core-milliseconds; on a machine of C cores a cold start cannot take
+%% less than its CPU / C.
 cold_start(Nodes, Source) ->
-    T0 = now_ms(),
+    settle(),
+    Ticks0 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
+    {Busy0, _} = cluster_bench:cpu_jiffies(),
+    T0 = erlang:system_time(microsecond),
     cluster_bench:pmap(fun({P, _}) -> cluster_bench:start_cluster(P, Source) end, Nodes),
-    cluster_bench:wait_mesh(Nodes, 300000),
-    now_ms() - T0.
+    N = length(Nodes) - 1,
+    cluster_bench:wait(fun() -> lists:all(fun({P, _}) -> length(peer:call(P, erlang, nodes, []))
+                                                              =:= N end, Nodes) end,
+                       now_ms() + 300000, 250),
+    {Busy1, _} = cluster_bench:cpu_jiffies(),
+    Ticks1 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
+    Ups = [peer:call(P, caravan_scale_node, last_up, [make_ref()]) || {P, _} <- Nodes],
+    Sum = fun(F) -> 10 * lists:sum([F(A, B) || {A, B} <- lists:zip(Ticks0, Ticks1)]) end,
+    #{ms => (lists:max(Ups) - T0) div 1000,
+      cpu_ms => 10 * (Busy1 - Busy0),   % USER_HZ = 100
+      vm_cpu_ms => Sum(fun({V0, _}, {V1, _}) -> V1 - V0 end),
+      c_cpu_ms => Sum(fun({_, C0}, {_, C1}) -> C1 - C0 end)}.
+
+%% Until the machine is quiet (under a quarter of its cores busy over one
+%% second; 60 s at most), so that a cold start is not charged with the
+%% boot of 101 VMs or the teardown of the last step: their CPU would count
+%% in the figure of the step after.
+settle() ->
+    Cores = erlang:system_info(logical_processors_available),
+    T0 = now_ms(),
+    settle(Cores, T0 + 60000),
+    io:format("  (quiet after ~b ms)~n", [now_ms() - T0]).
+
+settle(Cores, Deadline) ->
+    {Busy0, _} = cluster_bench:cpu_jiffies(),
+    timer:sleep(1000),
+    {Busy1, _} = cluster_bench:cpu_jiffies(),
+    %% jiffies are 10 ms: a second of one core is 100.
+    case (Busy1 - Busy0) < 25 * Cores orelse now_ms() > Deadline of
+        true -> ok;
+        false -> settle(Cores, Deadline)
+    end.
 
 stop_clusters(Nodes) ->
     [ok = peer:call(P, caravan, stop_cluster, [app]) || {P, _} <- Nodes],
@@ -176,6 +223,8 @@ costs(Nodes) ->
     Med = fun(F) -> pct([F(C) || C <- Costs], 50) end,
     #{c_rss_kib => Med(fun(#{c_rss_kib := L}) -> lists:sum(L) end),
       c_rss_each_kib => Med(fun(#{c_rss_kib := L}) -> lists:max(L) end),
+      c_pss_kib => Med(fun(#{c_pss_kib := L}) -> lists:sum(L) end),
+      c_private_kib => Med(fun(#{c_private_kib := L}) -> lists:sum(L) end),
       erl_kib => Med(fun(#{erl_bytes := B}) -> B div 1024 end),
       erl_processes => Med(fun(#{erl_processes := X}) -> X end),
       connections => Med(fun(#{connections := X}) -> X end),
@@ -255,13 +304,20 @@ report(Results) ->
                   [io:format("~10s", [fmt(Y)]) || Y <- Ys],
                   io:format("~10s~n", [fmt(fit(Ns, Ys))])
           end,
-    Row("cold start to full mesh, DNS (1 s poll), ms", fun(R) -> maps:get(dns_mesh, R) end),
-    Row("cold start to full mesh, Consul, ms", fun(R) -> maps:get(consul_mesh, R) end),
+    [begin
+         Get = fun(R, K) -> maps:get(K, maps:get(Key, R)) end,
+         Row(io_lib:format("cold start to full mesh, ~s, ms", [What]), fun(R) -> Get(R, ms) end),
+         Row("  CPU it took, whole machine, core-ms", fun(R) -> Get(R, cpu_ms) end),
+         Row("  of which the nodes' VMs, core-ms", fun(R) -> Get(R, vm_cpu_ms) end),
+         Row("  of which their C programs, core-ms", fun(R) -> Get(R, c_cpu_ms) end)
+     end || {Key, What} <- [{dns_mesh, "DNS (1 s poll)"}, {consul_mesh, "Consul"}]],
     Row("join of node N+1, p50, ms", fun(R) -> maps:get(join_p50, R) end),
     Row("join of node N+1, p99 (max of 10), ms", fun(R) -> maps:get(join_p99, R) end),
     Row("leave, p50, ms", fun(R) -> maps:get(leave_p50, R) end),
     Row("C programs' RSS per node (both), KiB", fun(R) -> maps:get(c_rss_kib, R) end),
     Row("  the larger of the two, KiB", fun(R) -> maps:get(c_rss_each_kib, R) end),
+    Row("  PSS (shared pages split among sharers), KiB", fun(R) -> maps:get(c_pss_kib, R) end),
+    Row("  private (only theirs), KiB", fun(R) -> maps:get(c_private_kib, R) end),
     Row("caravan's Erlang processes + ETS, KiB", fun(R) -> maps:get(erl_kib, R) end),
     Row("  processes", fun(R) -> maps:get(erl_processes, R) end),
     Row("whole VM memory per node, KiB", fun(R) -> maps:get(vm_kib, R) end),
