@@ -249,6 +249,8 @@ joins(Nodes, Newcomer, Catalog, Ip, Port) ->
                    cluster_bench:wait_all_see(Nodes, Newcomer, true, 60000),
                    Up = [peer:call(P, caravan_bench_node, nodeup_time, [Newcomer, make_ref()])
                          || {P, _} <- Nodes],
+                   Listed = [peer:call(P, caravan_bench_node, listed_time, [Newcomer, make_ref()])
+                             || {P, _} <- Nodes],
                    timer:sleep(200),
                    T1 = erlang:system_time(microsecond),
                    ok = caravan_test_catalog:deregister(Catalog, <<"app">>, list_to_binary(Ip)),
@@ -260,11 +262,16 @@ joins(Nodes, Newcomer, Catalog, Ip, Port) ->
                         peer:call(P, caravan_scale_node, forget, [Newcomer])
                     end || {P, _} <- Nodes],
                    timer:sleep(200),
-                   {(lists:max(Up) - T0) div 1000, (lists:max(Down) - T1) div 1000}
+                   Ms = fun(T, Since) -> (T - Since) div 1000 end,
+                   #{join => Ms(lists:max(Up), T0), leave => Ms(lists:max(Down), T1),
+                     listed => Ms(lists:max([T0 | [T || T <- Listed, is_integer(T)]]), T0),
+                     first_up => Ms(lists:min(Up), T0)}
                end || _ <- lists:seq(1, ?JOINS)],
-    {Js, Ls} = lists:unzip(Samples),
-    #{join_p50 => pct(Js, 50), join_p99 => pct(Js, 99), leave_p50 => pct(Ls, 50),
-      join_samples => Js, leave_samples => Ls}.
+    Of = fun(K) -> [maps:get(K, S) || S <- Samples] end,
+    #{join_p50 => pct(Of(join), 50), join_p99 => pct(Of(join), 99),
+      leave_p50 => pct(Of(leave), 50), listed_p50 => pct(Of(listed), 50),
+      first_up_p50 => pct(Of(first_up), 50),
+      join_samples => Of(join), leave_samples => Of(leave)}.
 
 %% Every node's cluster restarted on Source (the mesh stays), then, after
 %% one change not counted, ?CHANGES membership changes (node N+1 out, in,
@@ -313,6 +320,8 @@ report(Results) ->
      end || {Key, What} <- [{dns_mesh, "DNS (1 s poll)"}, {consul_mesh, "Consul"}]],
     Row("join of node N+1, p50, ms", fun(R) -> maps:get(join_p50, R) end),
     Row("join of node N+1, p99 (max of 10), ms", fun(R) -> maps:get(join_p99, R) end),
+    Row("  stage p50: every node has the new list, ms", fun(R) -> maps:get(listed_p50, R) end),
+    Row("  stage p50: first connection up, ms", fun(R) -> maps:get(first_up_p50, R) end),
     Row("leave, p50, ms", fun(R) -> maps:get(leave_p50, R) end),
     Row("C programs' RSS per node (both), KiB", fun(R) -> maps:get(c_rss_kib, R) end),
     Row("  the larger of the two, KiB", fun(R) -> maps:get(c_rss_each_kib, R) end),
