@@ -8,6 +8,8 @@
 -export([forget/1]).
 -export([cost/0]).
 -export([cpu_ticks/0]).
+-export([dial_all/1]).
+-export([count_dials/0, counts/0]).
 
 %% @doc A registered process noting (wall clock, microseconds: one clock for
 %% every VM on the machine) the last nodedown of each node, and the time of
@@ -40,9 +42,11 @@ forget(Node) ->
 
 record(Seen) ->
     receive
-        {nodedown, N} -> record(Seen#{N => erlang:system_time(microsecond)});
+        {nodedown, N} -> record(Seen#{N => erlang:system_time(microsecond),
+                                      '$downs' => maps:get('$downs', Seen, 0) + 1});
         {nodeup, _} -> record(Seen#{'$last_up' => erlang:system_time(microsecond)});
         {forget, N} -> record(maps:remove(N, Seen));
+        {reset_downs} -> record(maps:remove('$downs', Seen));
         {get, N, From, Ref} -> From ! {Ref, maps:get(N, Seen, none)}, record(Seen)
     end.
 
@@ -70,6 +74,35 @@ cost() ->
       connections => length(nodes()),
       vm_bytes => erlang:memory(total),
       os_pid => list_to_integer(os:getpid())}.
+
+%% @doc Dials every node of Nodes but this one, each from a process of its
+%% own as caravan_cluster dials, and returns at once: the mesh without
+%% discovery, for comparison.
+-spec dial_all([node()]) -> ok.
+dial_all(Nodes) ->
+    [spawn(fun() -> net_kernel:connect_node(N) end) || N <- Nodes, N =/= node()],
+    ok.
+
+%% @doc From now on, counts the calls of net_kernel:connect_node/1 (every
+%% dial, caravan's and global's) and the nodedowns seen here.
+-spec count_dials() -> ok.
+count_dials() ->
+    _ = erlang:trace_pattern({net_kernel, connect_node, 1}, false, [call_count]),
+    _ = erlang:trace_pattern({net_kernel, connect_node, 1}, true, [call_count]),
+    caravan_scale_recorder ! {reset_downs},
+    ok.
+
+%% @doc Dials and nodedowns since count_dials/0.
+-spec counts() -> #{dials := non_neg_integer(), downs := non_neg_integer()}.
+counts() ->
+    Dials = case erlang:trace_info({net_kernel, connect_node, 1}, call_count) of
+                {call_count, C} when is_integer(C) -> C;
+                _ -> 0
+            end,
+    Ref = make_ref(),
+    caravan_scale_recorder ! {get, '$downs', self(), Ref},
+    Downs = receive {Ref, none} -> 0; {Ref, D} -> D after 5000 -> 0 end,
+    #{dials => Dials, downs => Downs}.
 
 %% @doc utime + stime clock ticks of this VM and of its C programs.
 -spec cpu_ticks() -> {non_neg_integer(), non_neg_integer()}.

@@ -118,11 +118,20 @@ run(Ebin, N) ->
     {Olds, [{PN, Newcomer}]} = lists:split(N, Nodes),
     io:format("  booted in ~b ms; ~b MiB free~n", [now_ms() - T0, mem_free_mib()]),
     try
-        Dns1 = cold_start(Olds, Dns),
+        %% The mesh alone, no discovery: every node dials every other
+        %% (caravan_epmd still derives the ports), to see what of a cold
+        %% start is Erlang distribution's and global's, and what is caravan's.
+        Names = [Name || {_, Name} <- Olds],
+        Direct = cold_start(Olds, fun(P) -> peer:call(P, caravan_scale_node, dial_all, [Names])
+                                  end),
+        io:format("  cold start, direct dials: ~p~n", [Direct]),
+        disconnect_all(Olds),
+        Dns1 = cold_start(Olds, fun(P) -> cluster_bench:start_cluster(P, Dns) end),
         io:format("  cold start, DNS: ~p~n", [Dns1]),
         stop_clusters(Olds),
         disconnect_all(Olds),
-        Consul1 = cold_start(Olds, ConsulSource(#{})),
+        Consul1 = cold_start(Olds, fun(P) -> cluster_bench:start_cluster(P, ConsulSource(#{}))
+                                   end),
         io:format("  cold start, Consul (default options): ~p~n", [Consul1]),
         Cost = costs(Olds),
         io:format("  cost per node: ~p~n", [Cost]),
@@ -135,7 +144,7 @@ run(Ebin, N) ->
         Modes = [{Name, mode_cost(Olds, {PN, Newcomer}, Catalog, Consul, NewIp, Port,
                                   ConsulSource(Mode))} || {Name, Mode} <- ?MODES],
         io:format("  Consul per change: ~p~n", [Modes]),
-        maps:merge(#{dns_mesh => Dns1, consul_mesh => Consul1, modes => Modes, idle => Idle},
+        maps:merge(#{direct_mesh => Direct, dns_mesh => Dns1, consul_mesh => Consul1, modes => Modes, idle => Idle},
                    maps:merge(Cost, Joins))
     after
         cluster_bench:stop_nodes(Nodes),
@@ -155,32 +164,53 @@ register(Catalog, Ip, Port) ->
     Id = list_to_binary(Ip),
     caravan_test_catalog:register(Catalog, <<"app">>, #{id => Id, address => Id, port => Port}).
 
-%% From the first cluster started to the last nodeup that completed the
-%% mesh, as the nodes noted it: the mesh is checked every 250 ms only
-%% (cluster_bench's 5 ms poll of every node would take, at N = 100, the CPU
-%% the nodes need to form it), and the figure is the nodes' own clock.
-%% With it, the CPU the cold start took: the whole machine's (everything
-%% on it, this script too), the nodes' VMs' and their C programs', in
-%% core-milliseconds; on a machine of C cores a cold start cannot take
-%% less than its CPU / C.
-cold_start(Nodes, Source) ->
+%% From the first cluster started (Start on every node at once) to the
+%% last nodeup that completed the mesh, as the nodes noted it: the mesh is
+%% checked every 250 ms only (cluster_bench's 5 ms poll of every node would
+%% take, at N = 100, the CPU the nodes need to form it), and the figure is
+%% the nodes' own clock. With it, the CPU the machine spent up to that last
+%% nodeup (everything on it, this script too; sampled every 100 ms), in
+%% core-ms: on C cores a cold start cannot take less than its CPU / C; and
+%% the nodes' VMs' and C programs' CPU up to when the mesh was seen; and
+%% the dials (connect_node calls) and nodedowns on the way.
+cold_start(Nodes, Start) ->
     settle(),
+    Sampler = spawn_link(fun() -> sample_cpu([]) end),
     Ticks0 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
-    {Busy0, _} = cluster_bench:cpu_jiffies(),
+    [ok = peer:call(P, caravan_scale_node, count_dials, []) || {P, _} <- Nodes],
     T0 = erlang:system_time(microsecond),
-    cluster_bench:pmap(fun({P, _}) -> cluster_bench:start_cluster(P, Source) end, Nodes),
+    {Busy0, _} = cluster_bench:cpu_jiffies(),
+    cluster_bench:pmap(fun({P, _}) -> Start(P) end, Nodes),
     N = length(Nodes) - 1,
     cluster_bench:wait(fun() -> lists:all(fun({P, _}) -> length(peer:call(P, erlang, nodes, []))
                                                               =:= N end, Nodes) end,
                        now_ms() + 300000, 250),
-    {Busy1, _} = cluster_bench:cpu_jiffies(),
     Ticks1 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
     Ups = [peer:call(P, caravan_scale_node, last_up, [make_ref()]) || {P, _} <- Nodes],
+    Counts = [peer:call(P, caravan_scale_node, counts, []) || {P, _} <- Nodes],
+    Last = lists:max(Ups),
+    Sampler ! {samples, self()},
+    Samples = receive {Sampler, S} -> S end,
+    %% The first sample at or after the last nodeup (they are newest first).
+    BusyAt = case [B || {T, B} <- Samples, T >= Last] of
+                 [] -> element(2, hd(Samples));
+                 After -> lists:last(After)
+             end,
     Sum = fun(F) -> 10 * lists:sum([F(A, B) || {A, B} <- lists:zip(Ticks0, Ticks1)]) end,
-    #{ms => (lists:max(Ups) - T0) div 1000,
-      cpu_ms => 10 * (Busy1 - Busy0),   % USER_HZ = 100
+    #{ms => (Last - T0) div 1000,
+      cpu_ms => 10 * (BusyAt - Busy0),   % USER_HZ = 100
       vm_cpu_ms => Sum(fun({V0, _}, {V1, _}) -> V1 - V0 end),
-      c_cpu_ms => Sum(fun({_, C0}, {_, C1}) -> C1 - C0 end)}.
+      c_cpu_ms => Sum(fun({_, C0}, {_, C1}) -> C1 - C0 end),
+      dials => lists:sum([D || #{dials := D} <- Counts]),
+      downs => lists:sum([D || #{downs := D} <- Counts])}.
+
+sample_cpu(Acc) ->
+    receive
+        {samples, From} -> From ! {self(), Acc}
+    after 100 ->
+        {Busy, _} = cluster_bench:cpu_jiffies(),
+        sample_cpu([{erlang:system_time(microsecond), Busy} | Acc])
+    end.
 
 %% Until the machine is quiet (under a quarter of its cores busy over one
 %% second; 60 s at most), so that a cold start is not charged with the
@@ -302,22 +332,26 @@ mode_cost(Nodes, {_, Newcomer} = New, Catalog, Consul, Ip, Port, Source) ->
 
 report(Results) ->
     Ns = [N || {N, _} <- Results],
-    io:format("~n~-46s", ["N"]),
+    io:format("~n~-54s", ["N"]),
     [io:format("~10b", [N]) || N <- Ns],
     io:format("~10s~n", ["exponent"]),
     Row = fun(Label, Get) ->
                   Ys = [Get(R) || {_, R} <- Results],
-                  io:format("~-46s", [Label]),
+                  io:format("~-54s", [Label]),
                   [io:format("~10s", [fmt(Y)]) || Y <- Ys],
                   io:format("~10s~n", [fmt(fit(Ns, Ys))])
           end,
     [begin
          Get = fun(R, K) -> maps:get(K, maps:get(Key, R)) end,
          Row(io_lib:format("cold start to full mesh, ~s, ms", [What]), fun(R) -> Get(R, ms) end),
-         Row("  CPU it took, whole machine, core-ms", fun(R) -> Get(R, cpu_ms) end),
-         Row("  of which the nodes' VMs, core-ms", fun(R) -> Get(R, vm_cpu_ms) end),
-         Row("  of which their C programs, core-ms", fun(R) -> Get(R, c_cpu_ms) end)
-     end || {Key, What} <- [{dns_mesh, "DNS (1 s poll)"}, {consul_mesh, "Consul"}]],
+         Row("  CPU to the last nodeup, machine, core-ms", fun(R) -> Get(R, cpu_ms) end),
+         Row("  CPU to the mesh seen, nodes' VMs, core-ms", fun(R) -> Get(R, vm_cpu_ms) end),
+         Row("  CPU to the mesh seen, C programs, core-ms",
+             fun(R) -> Get(R, c_cpu_ms) end),
+         Row("  connect_node calls, all nodes", fun(R) -> Get(R, dials) end),
+         Row("  nodedowns on the way, all nodes", fun(R) -> Get(R, downs) end)
+     end || {Key, What} <- [{direct_mesh, "direct dials"},
+                            {dns_mesh, "DNS (1 s poll)"}, {consul_mesh, "Consul"}]],
     Row("join of node N+1, p50, ms", fun(R) -> maps:get(join_p50, R) end),
     Row("join of node N+1, p99 (max of 10), ms", fun(R) -> maps:get(join_p99, R) end),
     Row("  stage p50: every node has the new list, ms", fun(R) -> maps:get(listed_p50, R) end),
