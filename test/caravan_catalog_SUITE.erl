@@ -55,7 +55,7 @@
          consul_members_are_capped/1, ambiguous_addresses_are_left_out/1,
          nomad_ambiguous_addresses_are_left_out/1]).
 -export([reply_over_the_owners_limit_fails_alone/1, cli_reads_addresses_strictly/1]).
--export([pong_while_libcurl_loads/1, requests_parked_during_the_load_all_fail/1,
+-export([pong_while_libcurl_loads/1, requests_made_during_a_real_load_all_succeed/1, requests_parked_during_the_load_all_fail/1,
          cancel_and_deadline_while_parked/1, exit_while_libcurl_loads/1]).
 -export([loopback_never_uses_a_proxy/1, other_hosts_follow_the_environment/1,
          proxy_option_none_and_url/1, encoded_loopback_never_reaches_a_proxy/1]).
@@ -93,7 +93,7 @@ groups() ->
                   nomad_watch_endless_pages_keep_listing,
                   nomad_ambiguous_addresses_are_left_out]},
      {resolver, [], [blackholed_resolver, resolved_host_name]},
-     {loader, [], [pong_while_libcurl_loads, requests_parked_during_the_load_all_fail,
+     {loader, [], [pong_while_libcurl_loads, requests_made_during_a_real_load_all_succeed, requests_parked_during_the_load_all_fail,
                    cancel_and_deadline_while_parked, exit_while_libcurl_loads]},
      {proxy, [], [loopback_never_uses_a_proxy, other_hosts_follow_the_environment,
                   proxy_option_none_and_url, encoded_loopback_never_reaches_a_proxy]}].
@@ -1844,3 +1844,20 @@ exit_while_libcurl_loads(Config) ->
                    error(E)
            end,
     ct:log("exit ~b us after stdin closed, the loader still in dlopen", [Gone]).
+
+%% With the real libcurl: requests sent at once, while it loads, are all
+%% started when it is loaded and answered, each with its own answer.
+requests_made_during_a_real_load_all_succeed(Config) ->
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary, exit_status]),
+    Url = list_to_binary(caravan_test_catalog:url(?config(server, Config))),
+    Ids = lists:seq(1, 5),
+    [ns_call(P, Id, consul_health, (consul_args())#{url => Url}) || Id <- Ids],
+    Replies = lists:sort([next_reply(P) || _ <- Ids]),
+    ct:log("replies: ~p", [Replies]),
+    ?assertMatch([{1, ok, #{members := []}}, {2, ok, _}, {3, ok, _}, {4, ok, _}, {5, ok, _}],
+                 Replies),
+    ns_call(P, 6, info, #{}),
+    {6, ok, #{http_inflight := 0, libcurl := <<"libcurl.so.4: libcurl/", _/binary>>}} =
+        next_reply(P),
+    port_close(P).
