@@ -12,6 +12,20 @@
 %% Queries leave and vanish: no reply, no ICMP, no error, ever.
 -define(BLACKHOLE, "198.18.78.99").
 
+%% The loader group's stand-in for libcurl.so.4: slow to load, no symbols.
+-define(SLOW_LIBCURL_C,
+        "#include <stdlib.h>\n"
+        "#include <time.h>\n"
+        "__attribute__((constructor)) static void slow(void)\n"
+        "{\n"
+        "    const char *ms = getenv(\"SLOW_LIBCURL_MS\");\n"
+        "    long n = ms ? atol(ms) : 500;\n"
+        "    struct timespec t = {n / 1000, (n % 1000) * 1000000L};\n"
+        "    while (nanosleep(&t, &t) != 0)\n"
+        "        ;\n"
+        "}\n"
+        "int slow_libcurl_is_not_libcurl = 1;\n").
+
 -export([all/0, groups/0, suite/0]).
 -export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
@@ -41,6 +55,8 @@
          consul_members_are_capped/1, ambiguous_addresses_are_left_out/1,
          nomad_ambiguous_addresses_are_left_out/1]).
 -export([reply_over_the_owners_limit_fails_alone/1, cli_reads_addresses_strictly/1]).
+-export([pong_while_libcurl_loads/1, requests_made_during_a_real_load_all_succeed/1, requests_parked_during_the_load_all_fail/1,
+         cancel_and_deadline_while_parked/1, exit_while_libcurl_loads/1]).
 -export([loopback_never_uses_a_proxy/1, other_hosts_follow_the_environment/1,
          proxy_option_none_and_url/1, encoded_loopback_never_reaches_a_proxy/1]).
 
@@ -49,7 +65,7 @@ suite() ->
 
 all() ->
     [{group, consul}, {group, watch}, {group, tls}, {group, nomad}, {group, resolver},
-     {group, proxy}].
+     {group, proxy}, {group, loader}].
 
 groups() ->
     [{consul, [], [empty_service_address, tagged_addresses, passing_and_tag, acl_token,
@@ -77,6 +93,8 @@ groups() ->
                   nomad_watch_endless_pages_keep_listing,
                   nomad_ambiguous_addresses_are_left_out]},
      {resolver, [], [blackholed_resolver, resolved_host_name]},
+     {loader, [], [pong_while_libcurl_loads, requests_made_during_a_real_load_all_succeed, requests_parked_during_the_load_all_fail,
+                   cancel_and_deadline_while_parked, exit_while_libcurl_loads]},
      {proxy, [], [loopback_never_uses_a_proxy, other_hosts_follow_the_environment,
                   proxy_option_none_and_url, encoded_loopback_never_reaches_a_proxy]}].
 
@@ -115,6 +133,19 @@ init_per_group(proxy, Config) ->
     case caravan_test_netns:setup(1) of
         {ok, Net} -> [{net, Net} | Config];
         {skip, Why} -> {skip, Why}
+    end;
+init_per_group(loader, Config) ->
+    %% A libcurl.so.4 that loads slowly (its constructor sleeps) and lacks
+    %% every curl symbol; the program finds it first through LD_LIBRARY_PATH.
+    Dir = filename:join(?config(priv_dir, Config), "slow_libcurl"),
+    ok = filelib:ensure_path(Dir),
+    Src = filename:join(Dir, "slow_libcurl.c"),
+    ok = file:write_file(Src, ?SLOW_LIBCURL_C),
+    Lib = filename:join(Dir, "libcurl.so.4"),
+    Out = os:cmd("cc -shared -fPIC -o " ++ Lib ++ " " ++ Src ++ " 2>&1 && echo built"),
+    case lists:suffix("built\n", Out) of
+        true -> [{slow_libcurl_dir, Dir} | Config];
+        false -> {skip, "cannot build the slow libcurl.so.4: " ++ Out}
     end;
 init_per_group(_, Config) ->
     Config.
@@ -1693,3 +1724,140 @@ cli_reads_addresses_strictly(Config) ->
                  lists:sort(string:split(string:trim(Out), "\n", all))),
     Err = os:cmd(Program ++ " lookup app --consul " ++ url(Config) ++ " 2>&1 >/dev/null"),
     ?assertNotEqual(nomatch, string:find(Err, "4 instance(s) left out")).
+
+%%%---------------------------------------------------------------------------
+%%% libcurl loads on a thread (issue 23): the program against a libcurl.so.4
+%%% whose load takes 500 ms (or longer) and then fails for want of symbols.
+%%%---------------------------------------------------------------------------
+
+slow_program(Config, Ms) ->
+    {ok, Program} = caravan_config:port_program(),
+    open_port({spawn_executable, Program},
+              [{env, [{"LD_LIBRARY_PATH", ?config(slow_libcurl_dir, Config)},
+                      {"SLOW_LIBCURL_MS", integer_to_list(Ms)}]},
+               {packet, 4}, binary, exit_status]).
+
+%% The next reply of program P, whatever its id.
+next_reply(P) ->
+    receive
+        {P, {data, B}} -> binary_to_term(B);
+        {P, {exit_status, S}} -> error({program_exited, S})
+    after 20000 -> error(no_reply)
+    end.
+
+consul_args() ->
+    #{url => <<"http://127.0.0.1:1">>, service => <<"app">>, timeout_ms => 10000,
+      proxy => none}.
+
+%% The error a request gets when the load fails: today's text, then why.
+load_failure({Id, error, {http_error, Detail}}) ->
+    ?assertMatch(<<"libcurl could not be loaded (is libcurl4 installed?): "
+                   "libcurl.so.4 lacks curl_global_init">>, Detail),
+    Id;
+load_failure(Other) ->
+    error({not_a_load_failure, Other}).
+
+%% A ping sent after the first HTTP request, while libcurl loads, is
+%% answered before that request: the load no longer holds up the loop. Its
+%% error names what the library lacks; info says the same.
+pong_while_libcurl_loads(Config) ->
+    P = slow_program(Config, 500),
+    ns_call(P, 1, consul_health, consul_args()),
+    ns_call(P, 2, ping, #{}),
+    First = next_reply(P),
+    Second = next_reply(P),
+    ct:log("replies in order: ~p, ~p", [First, Second]),
+    ?assertEqual({2, ok, pong}, First),
+    1 = load_failure(Second),
+    ns_call(P, 3, info, #{}),
+    {3, ok, #{libcurl := Curl, http_inflight := 0}} = next_reply(P),
+    ?assertEqual(<<"none: libcurl.so.4 lacks curl_global_init">>, Curl),
+    port_close(P).
+
+%% Requests of every HTTP op made while libcurl loads wait for it in
+%% order; when the load fails each gets its error, in the order sent, and
+%% the program's slots are all free again.
+requests_parked_during_the_load_all_fail(Config) ->
+    P = slow_program(Config, 500),
+    Base = consul_args(),
+    Reg = #{url => <<"http://127.0.0.1:1">>, id => <<"app-1">>, name => <<"app">>,
+            address => <<"127.0.0.1">>, port => 4370},
+    Sent = [{1, consul_health, Base}, {2, nomad_services, Base},
+            {3, consul_register, Reg}, {4, consul_deregister, #{url => <<"http://127.0.0.1:1">>,
+                                                               id => <<"app-1">>}},
+            {5, consul_health, Base#{index => 7, wait_ms => 60000}}],
+    [ns_call(P, Id, Op, Args) || {Id, Op, Args} <- Sent],
+    ns_call(P, 6, info, #{}),
+    {6, ok, #{http_inflight := Parked, libcurl := Loading}} = next_reply(P),
+    ct:log("while loading: ~b in flight, libcurl ~s", [Parked, Loading]),
+    ?assertEqual(5, Parked),
+    ?assertMatch(<<"none: not loaded yet (loading", _/binary>>, Loading),
+    Ids = [load_failure(next_reply(P)) || _ <- Sent],
+    ?assertEqual([1, 2, 3, 4, 5], Ids),
+    ns_call(P, 7, info, #{}),
+    {7, ok, #{http_inflight := 0, errors := Errors}} = next_reply(P),
+    ?assertEqual(5, Errors),
+    %% A request after a failed load tries again, parked as before.
+    ns_call(P, 8, consul_health, Base),
+    ns_call(P, 9, ping, #{}),
+    ?assertEqual({9, ok, pong}, next_reply(P)),
+    8 = load_failure(next_reply(P)),
+    port_close(P).
+
+%% A parked request can be cancelled (freed, counted, never answered), and
+%% one whose timeout passes while it waits is answered timeout at its
+%% deadline, before the load ends and the others get their error.
+cancel_and_deadline_while_parked(Config) ->
+    P = slow_program(Config, 500),
+    ns_call(P, 1, consul_health, consul_args()),
+    ns_call(P, 2, consul_health, consul_args()),
+    ns_call(P, 3, consul_health, (consul_args())#{timeout_ms => 50}),
+    ns_call(P, 4, cancel, #{id => 1}),
+    ?assertEqual({4, ok, cancelled}, next_reply(P)),
+    ns_call(P, 5, info, #{}),
+    {5, ok, #{http_inflight := 2, cancelled := 1}} = next_reply(P),
+    Timeout = next_reply(P),
+    ct:log("the parked request past its deadline: ~p", [Timeout]),
+    ?assertMatch({3, error, {timeout, <<"no answer within 50 ms", _/binary>>}}, Timeout),
+    2 = load_failure(next_reply(P)),
+    %% Nothing for the cancelled request: the next reply is this pong.
+    ns_call(P, 6, cancel, #{id => 1}),
+    ?assertEqual({6, ok, not_found}, next_reply(P)),
+    ns_call(P, 7, info, #{}),
+    {7, ok, #{http_inflight := 0, cancel_noops := 1}} = next_reply(P),
+    port_close(P).
+
+%% stdin closes while the loader thread is inside dlopen (a constructor
+%% that takes 30 s): the program exits at once, not when dlopen returns
+%% (exit() would wait for the dynamic linker's lock the loader holds).
+exit_while_libcurl_loads(Config) ->
+    P = slow_program(Config, 30000),
+    {os_pid, Pid} = erlang:port_info(P, os_pid),
+    ns_call(P, 1, consul_health, consul_args()),
+    ns_call(P, 2, ping, #{}),
+    ?assertEqual({2, ok, pong}, next_reply(P)),
+    T1 = erlang:monotonic_time(microsecond),
+    port_close(P),
+    Gone = try gone(Pid, T1, 5000)
+           catch error:{still_running, _} = E ->
+                   _ = os:cmd("kill -9 " ++ integer_to_list(Pid)),
+                   error(E)
+           end,
+    ct:log("exit ~b us after stdin closed, the loader still in dlopen", [Gone]).
+
+%% With the real libcurl: requests sent at once, while it loads, are all
+%% started when it is loaded and answered, each with its own answer.
+requests_made_during_a_real_load_all_succeed(Config) ->
+    {ok, Program} = caravan_config:port_program(),
+    P = open_port({spawn_executable, Program}, [{packet, 4}, binary, exit_status]),
+    Url = list_to_binary(caravan_test_catalog:url(?config(server, Config))),
+    Ids = lists:seq(1, 5),
+    [ns_call(P, Id, consul_health, (consul_args())#{url => Url}) || Id <- Ids],
+    Replies = lists:sort([next_reply(P) || _ <- Ids]),
+    ct:log("replies: ~p", [Replies]),
+    ?assertMatch([{1, ok, #{members := []}}, {2, ok, _}, {3, ok, _}, {4, ok, _}, {5, ok, _}],
+                 Replies),
+    ns_call(P, 6, info, #{}),
+    {6, ok, #{http_inflight := 0, libcurl := <<"libcurl.so.4: libcurl/", _/binary>>}} =
+        next_reply(P),
+    port_close(P).

@@ -26,7 +26,7 @@
 
 struct catalog_backend {
     struct replier *r;
-    struct http *http;             /* made on the first request: it loads libcurl */
+    struct http *http;             /* made on the first request, which loads libcurl */
     struct answer_worker *answers; /* made on the first big 200 answer */
     size_t nhttp;                  /* how many of the last polled fds were http's */
 };
@@ -148,8 +148,7 @@ static int start(struct catalog_backend *o, const struct request *req, enum cata
     if (catalog_request_build(&a, &r) != 0)
         return replier_error(o->r, req->id, "bad_args", "url or parameters too long");
     if (o->http == NULL && (o->http = http_new(on_done, o)) == NULL)
-        return replier_error(o->r, req->id, "http_error",
-                              "libcurl could not be loaded (is libcurl4 installed?)");
+        return replier_error(o->r, req->id, "no_memory", "cannot allocate the HTTP client");
     struct pending *p = calloc(1, sizeof *p);
     if (p == NULL)
         return replier_error(o->r, req->id, "no_memory", "cannot allocate the request");
@@ -188,8 +187,7 @@ static int start_register(struct catalog_backend *o, const struct request *req,
         goto done;
     }
     if (o->http == NULL && (o->http = http_new(on_done, o)) == NULL) {
-        rc = replier_error(o->r, req->id, "http_error",
-                           "libcurl could not be loaded (is libcurl4 installed?)");
+        rc = replier_error(o->r, req->id, "no_memory", "cannot allocate the HTTP client");
         goto done;
     }
     snprintf(p->token, sizeof p->token, "%s", q.token);
@@ -436,7 +434,7 @@ int ops_catalog_backend(struct backend *b, struct replier *r)
 
 bool ops_catalog_http_loaded(const struct backend *b)
 {
-    return ((const struct catalog_backend *)b->state)->http != NULL;
+    return ((const struct catalog_backend *)b->state)->http != NULL && http_library_loaded();
 }
 
 bool ops_catalog_has_worker(const struct backend *b)

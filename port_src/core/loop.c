@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "http.h"
 #include "ops.h"
 
 /* With nothing deferred the loop still wakes once a second; it costs nothing
@@ -138,5 +139,13 @@ int loop_run(void)
     ops_free(&o);
     frame_reader_free(&reader);
     frame_writer_free(&writer);
+    if (http_library_loading()) {
+        /* IMPORTANT: exit() would wait for the dynamic linker's lock, which
+         * the loader thread holds inside dlopen (a library's constructor may
+         * take any time), or tear down libraries OpenSSL is initialising:
+         * leave now. Everything of ours is freed; stdout was written with
+         * write(2) and stderr is unbuffered. */
+        _exit(rc);
+    }
     return rc;
 }

@@ -1,25 +1,38 @@
-/* curl_lib.c - libcurl bound with dlopen() and its errors as atoms; see
- * curl_lib.h. */
+/* curl_lib.c - libcurl bound with dlopen() on a loader thread, and its
+ * errors as atoms; see curl_lib.h. */
 #include "curl_lib.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct curl_fns curl_lib;
 
-static bool library_ready = false;
+/* Owned by the loop's thread: the loader's results reach it through
+ * pthread_join only. */
+static enum curl_lib_state state = CURL_LIB_UNLOADED;
 /* Why the last load failed, for caravan:info(); empty if none did. */
 static char load_error[256];
 
-/* Binds curl_lib's pointers. Returns 0, or -1 with a reason on stderr. */
-static int load_libcurl(void)
+/* The loader thread (state CURL_LIB_LOADING): it binds curl_lib, writes
+ * its error (if any) to error and one byte to pipe[1] when it is done. */
+static struct {
+    pthread_t thread;
+    int pipe[2];
+    int rc;
+    char error[sizeof load_error];
+} loader = {.pipe = {-1, -1}};
+
+/* Binds curl_lib's pointers. Returns 0, or -1 with a reason in err. */
+static int load_libcurl(char *load_err, size_t cap)
 {
     void *h = dlopen(HTTP_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
-        snprintf(load_error, sizeof load_error, "cannot load " HTTP_LIBCURL_SONAME ": %s",
-                 dlerror());
-        fprintf(stderr, "caravan_port: %s\n", load_error);
+        snprintf(load_err, cap, "cannot load " HTTP_LIBCURL_SONAME ": %s", dlerror());
         return -1;
     }
     /* POSIX allows converting dlsym's void * to a function pointer; C11
@@ -28,8 +41,7 @@ static int load_libcurl(void)
     do {                                                                                       \
         void *sym = dlsym(h, symbol);                                                          \
         if (sym == NULL) {                                                                     \
-            snprintf(load_error, sizeof load_error, HTTP_LIBCURL_SONAME " lacks %s", symbol);   \
-            fprintf(stderr, "caravan_port: %s\n", load_error);                                 \
+            snprintf(load_err, cap, HTTP_LIBCURL_SONAME " lacks %s", symbol);                  \
             dlclose(h);                                                                        \
             return -1;                                                                         \
         }                                                                                      \
@@ -56,25 +68,109 @@ static int load_libcurl(void)
     return 0;
 }
 
-int curl_lib_load(void)
+/* The whole load, on any thread: dlopen, the bindings, curl_global_init
+ * (OpenSSL's initialisation: most of the time). Returns 0 or -1 with err. */
+static int load_and_init(char *err, size_t cap)
 {
-    if (library_ready)
-        return 0;
-    if (load_libcurl() != 0)
+    if (load_libcurl(err, cap) != 0)
         return -1;
     if (curl_lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(load_error, sizeof load_error, "curl_global_init failed");
+        snprintf(err, cap, "curl_global_init failed");
         return -1;
     }
-    load_error[0] = '\0';
-    library_ready = true;
     return 0;
+}
+
+/* The loop's side of a finished load. */
+static void publish(int rc, const char *err)
+{
+    if (rc == 0) {
+        load_error[0] = '\0';
+        state = CURL_LIB_READY;
+        return;
+    }
+    snprintf(load_error, sizeof load_error, "%s", err);
+    fprintf(stderr, "caravan_port: %s\n", load_error);
+    state = CURL_LIB_FAILED;
+}
+
+static void *loader_main(void *arg)
+{
+    (void)arg;
+    loader.rc = load_and_init(loader.error, sizeof loader.error);
+    /* IMPORTANT: the last thing the thread does; the loop joins it once
+     * this byte has arrived, and only then reads what it wrote. */
+    while (write(loader.pipe[1], "", 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static void close_pipe(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (loader.pipe[i] >= 0)
+            close(loader.pipe[i]);
+        loader.pipe[i] = -1;
+    }
+}
+
+enum curl_lib_state curl_lib_load_start(void)
+{
+    if (state == CURL_LIB_READY || state == CURL_LIB_LOADING)
+        return state;
+    loader.error[0] = '\0';
+    if (pipe(loader.pipe) == 0) {
+        for (int i = 0; i < 2; i++) {
+            fcntl(loader.pipe[i], F_SETFL, fcntl(loader.pipe[i], F_GETFL) | O_NONBLOCK);
+            fcntl(loader.pipe[i], F_SETFD, FD_CLOEXEC);
+        }
+        if (pthread_create(&loader.thread, NULL, loader_main, NULL) == 0) {
+            state = CURL_LIB_LOADING;
+            return state;
+        }
+        close_pipe();
+    }
+    /* No thread to be had: load here, holding up the loop as before. */
+    char err[sizeof load_error] = "";
+    publish(load_and_init(err, sizeof err), err);
+    return state;
+}
+
+int curl_lib_loader_fd(void)
+{
+    return state == CURL_LIB_LOADING ? loader.pipe[0] : -1;
+}
+
+enum curl_lib_state curl_lib_load_poll(void)
+{
+    if (state != CURL_LIB_LOADING)
+        return state;
+    char byte;
+    ssize_t n = read(loader.pipe[0], &byte, 1);
+    if (n != 1)
+        return state; /* still loading (EAGAIN) */
+    pthread_join(loader.thread, NULL);
+    close_pipe();
+    publish(loader.rc, loader.error);
+    return state;
+}
+
+enum curl_lib_state curl_lib_state(void)
+{
+    return state;
+}
+
+const char *curl_lib_error(void)
+{
+    return load_error;
 }
 
 void curl_lib_describe(char *out, size_t cap)
 {
-    if (library_ready)
+    if (state == CURL_LIB_READY)
         snprintf(out, cap, HTTP_LIBCURL_SONAME ": %s", curl_lib.version());
+    else if (state == CURL_LIB_LOADING)
+        snprintf(out, cap, "none: not loaded yet (loading, for the first HTTP request)");
     else if (load_error[0])
         snprintf(out, cap, "none: %s", load_error);
     else

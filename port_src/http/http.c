@@ -91,30 +91,33 @@ void http_finish(struct http *h, CURL *easy, CURLcode code)
 
 struct http *http_new(http_done_fn done, void *ctx)
 {
-    if (curl_lib_load() != 0)
-        return NULL;
     struct http *h = calloc(1, sizeof *h);
     if (h == NULL)
         return NULL;
-    h->multi = curl_lib.multi_init();
-    if (h->multi == NULL) {
-        free(h);
-        return NULL;
-    }
     h->done = done;
     h->ctx = ctx;
     h->timer_due = -1;
+    return h;
+}
+
+/* The multi handle, once libcurl is loaded. Returns 0 or -1. */
+int http_multi_init(struct http *h)
+{
+    h->multi = curl_lib.multi_init();
+    if (h->multi == NULL)
+        return -1;
     curl_lib.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_on_socket);
     curl_lib.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_lib.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_on_timer);
     curl_lib.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    return h;
+    return 0;
 }
 
 void http_free(struct http *h)
 {
     if (h == NULL)
         return;
+    http_park_free(h);
     /* c-ares first: destroying it calls back every pending lookup, which
      * only marks its transfer; then nothing refers to the transfers. */
     http_resolve_free(h->resolver);
@@ -126,7 +129,8 @@ void http_free(struct http *h)
             http_answer_error(h, t, "cancelled", "the program is stopping");
         http_transfer_free(t);
     }
-    curl_lib.multi_cleanup(h->multi);
+    if (h->multi != NULL)
+        curl_lib.multi_cleanup(h->multi);
     free(h->socks);
     free(h);
 }
@@ -136,6 +140,13 @@ void http_free(struct http *h)
 size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap)
 {
     size_t n = 0;
+    h->ncurl_polled = 0;
+    if (h->multi == NULL) { /* nothing but the loader, if it runs */
+        int fd = curl_lib_loader_fd();
+        if (fd >= 0 && cap > 0)
+            fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+        return n;
+    }
     for (size_t i = 0; i < h->nsocks && n < cap; i++, n++)
         fds[n] = (struct pollfd){.fd = h->socks[i].fd, .events = h->socks[i].events};
     h->ncurl_polled = n;
@@ -146,11 +157,14 @@ size_t http_poll_fds(struct http *h, struct pollfd *fds, size_t cap)
 
 size_t http_nfds(const struct http *h)
 {
-    return h->nsocks + (h->resolver ? HTTP_RESOLVE_MAX_SOCKS : 0);
+    return h->multi == NULL ? curl_lib_loader_fd() >= 0
+                            : h->nsocks + (h->resolver ? HTTP_RESOLVE_MAX_SOCKS : 0);
 }
 
 int http_timeout(struct http *h, int cap)
 {
+    if (h->multi == NULL)
+        return http_park_timeout(h, cap);
     int64_t now = clock_now_ms();
     if (h->npaused > 0)
         return 0; /* http_resume them in the next http_process */
@@ -225,6 +239,10 @@ static void step_resolving(struct http *h)
 
 void http_process(struct http *h, const struct pollfd *fds, size_t n)
 {
+    if (h->multi == NULL) { /* fds hold the loader's at most */
+        http_park_process(h);
+        return;
+    }
     int running = 0;
     size_t ncurl = h->ncurl_polled < n ? h->ncurl_polled : n;
     h->taken = 0;
@@ -258,8 +276,20 @@ void http_library(char *out, size_t cap)
     curl_lib_describe(out, cap);
 }
 
+bool http_library_loaded(void)
+{
+    return curl_lib_load_poll() == CURL_LIB_READY;
+}
+
+bool http_library_loading(void)
+{
+    return curl_lib_load_poll() == CURL_LIB_LOADING;
+}
+
 int http_cancel(struct http *h, uint64_t id, void **user)
 {
+    if (http_park_cancel(h, id, user))
+        return 1;
     struct transfer *t = h->transfers;
     while (t != NULL && !(t->id == id && (t->state == T_RUNNING || t->state == T_RESOLVING ||
                                           t->state == T_RESOLVED)))

@@ -10,6 +10,10 @@
  * value too long for its field is an error (bad_answer), never cut. Bodies are
  * bounded (max_bytes): a larger one is cut off and answered `too_large`.
  * Tokens travel only in request headers; nothing here logs them.
+ *
+ * libcurl is loaded by the first request, on a thread (curl_lib.h):
+ * requests made meanwhile wait for it in order, each bound by its timeout
+ * and cancellable, and are answered http_error if the load fails.
  */
 #ifndef CARAVAN_HTTP_H
 #define CARAVAN_HTTP_H
@@ -71,13 +75,15 @@ typedef void (*http_done_fn)(void *ctx, uint64_t id, void *user, const struct ht
 
 struct http;
 
+/* NULL only when out of memory; loads nothing yet. */
 struct http *http_new(http_done_fn done, void *ctx);
 /* Frees h; every request not answered yet is answered `cancelled' first,
  * so that done can release its user pointer. */
 void http_free(struct http *h);
 
-/* Starts a GET. Returns 0 (done will be called later, never from inside this
- * call), or -1 with *reason and detail set. user travels to done. */
+/* Starts a GET (or PUT), or parks it while libcurl loads. Returns 0 (done
+ * will be called later, never from inside this call), or -1 with *reason
+ * and detail set. user travels to done. */
 int http_start(struct http *h, uint64_t id, const struct http_request *req, void *user,
                const char **reason, char *detail, size_t dlen);
 
@@ -101,5 +107,9 @@ int http_cancel(struct http *h, uint64_t id, void **user);
 /* The library behind HTTP (curl_lib.h): "libcurl.so.4: libcurl/7.88.1 OpenSSL/...", or
  * "none: " and why (not loaded yet, or the dlopen/dlsym error). */
 void http_library(char *out, size_t cap);
+/* Whether libcurl is loaded; whether its loader thread still runs (a
+ * process that ends then must leave with _exit: curl_lib.h). */
+bool http_library_loaded(void);
+bool http_library_loading(void);
 
 #endif

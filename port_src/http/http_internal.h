@@ -9,6 +9,8 @@
  *                    proxy, TLS), started or held for its host name
  *   http_transfer.c  libcurl's callbacks: sockets and timer, headers, the
  *                    body with its per-turn budget, pause and resume
+ *   http_park.c      requests that arrive while libcurl loads: parked in
+ *                    order, started or failed when the load ends
  */
 #ifndef CARAVAN_HTTP_INTERNAL_H
 #define CARAVAN_HTTP_INTERNAL_H
@@ -69,8 +71,13 @@ struct watched {
     short events;
 };
 
+struct parked;
+
 struct http {
-    CURLM *multi;
+    CURLM *multi; /* NULL until libcurl is loaded (curl_lib.h) */
+    /* Requests waiting for the load, oldest first (http_park.c); counted
+     * in inflight. Only while multi is NULL. */
+    struct parked *parked, *parked_tail;
     http_done_fn done;
     void *ctx;
     struct watched *socks; /* grows: every socket libcurl opens is polled */
@@ -115,5 +122,13 @@ int http_on_timer(CURLM *multi, long timeout_ms, void *userp);
 void http_resume(struct http *h, struct transfer *t);
 void http_resume_paused(struct http *h);
 void http_transfer_free(struct transfer *t);
+int http_multi_init(struct http *h);
+int http_start_transfer(struct http *h, uint64_t id, const struct http_request *req, void *user,
+                        const char **reason, char *detail, size_t dlen);
+int http_park(struct http *h, uint64_t id, const struct http_request *req, void *user);
+void http_park_process(struct http *h);
+int http_park_timeout(const struct http *h, int cap);
+int http_park_cancel(struct http *h, uint64_t id, void **user);
+void http_park_free(struct http *h);
 
 #endif

@@ -1,6 +1,7 @@
 /* http_start.c - a request becomes a libcurl easy handle: the URL and
- * proxy checks, the options (TLS, timeouts, headers), and then started at
- * once or held until its host name is resolved; see http_internal.h. */
+ * proxy checks, parked while libcurl loads (http_park.c), the options (TLS,
+ * timeouts, headers), and then started at once or held until its host name
+ * is resolved; see http_internal.h. */
 #include "http_internal.h"
 
 #include <errno.h>
@@ -57,6 +58,41 @@ int http_start(struct http *h, uint64_t id, const struct http_request *req, void
     if (h->inflight >= HTTP_MAX_INFLIGHT || h->abandoned >= HTTP_MAX_INFLIGHT) {
         *reason = "overload";
         snprintf(detail, dlen, "%d HTTP requests already in flight", HTTP_MAX_INFLIGHT);
+        return -1;
+    }
+    /* The first request starts the load; until it ends, requests wait in
+     * order (curl_lib.h says why on a thread). */
+    enum curl_lib_state s = curl_lib_load_start();
+    if (s == CURL_LIB_LOADING || h->parked != NULL) {
+        if (http_park(h, id, req, user) == 0)
+            return 0;
+        *reason = "no_memory";
+        snprintf(detail, dlen, "cannot allocate an HTTP transfer");
+        return -1;
+    }
+    if (s != CURL_LIB_READY) { /* loaded here, no thread to be had, and failed */
+        *reason = "http_error";
+        snprintf(detail, dlen, HTTP_LIBCURL_MISSING ": %s", curl_lib_error());
+        return -1;
+    }
+    if (h->multi == NULL && http_multi_init(h) != 0) {
+        *reason = "no_memory";
+        snprintf(detail, dlen, "cannot make libcurl's multi handle");
+        return -1;
+    }
+    return http_start_transfer(h, id, req, user, reason, detail, dlen);
+}
+
+/* The request as a transfer, libcurl loaded: now, or once it was parked. */
+int http_start_transfer(struct http *h, uint64_t id, const struct http_request *req, void *user,
+                        const char **reason, char *detail, size_t dlen)
+{
+    char proxy[HTTP_PROXY_URL_MAX];
+    const char *proxy_why = NULL;
+    if (http_proxy_choose(req->base, req->proxy_mode, req->proxy, proxy, sizeof proxy,
+                          &proxy_why) != 0) { /* checked by http_start: never */
+        *reason = "http_error";
+        snprintf(detail, dlen, "%s", proxy_why);
         return -1;
     }
     struct transfer *t = calloc(1, sizeof *t);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "ops.h"
 #include "ops_catalog.h"
 
@@ -728,6 +729,9 @@ static void held_request(struct fixture *f, long id, const char *host, int *lsoc
     char url[64];
     snprintf(url, sizeof url, "http://%s:%d", host, port);
     consul_request(f, id, url);
+    /* libcurl loads on a thread of its own: the loop turns meanwhile. */
+    for (int i = 0; i < 500 && http_library_loading(); i++)
+        loop_turn(f, -1, 0, NULL);
     if (!ops_catalog_http_loaded(&f->ops.backends[1])) {
         close(*lsock);
         skip(); /* no libcurl on this machine */
