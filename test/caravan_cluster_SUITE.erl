@@ -513,22 +513,13 @@ libcluster_topology(Config, Extra) ->
 %% its members hear the departure notice (caravan's prep_stop finds the
 %% cluster), mark it departed and neither redial it nor log retries.
 libcluster_node_stops_tidily(Config) ->
-    Nodes = listed_nodes(Config, 3),
-    [{ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start,
-                                      [[{app, libcluster_topology(Config, [])}]])
-     || {P, _} <- Nodes],
-    wait_mesh(Nodes, 10000),
-    wait_members(Nodes, 5000),
-    [Stay1, Stay2, {PL, LeavingName}] = Nodes,
-    ok = caravan_test_peer:call(PL, init, stop, []),
-    caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
-    timer:sleep(1000),
+    Statuses = libcluster_member_stopped(
+                 Config, fun(P, Topologies) ->
+                                 {ok, _} = caravan_test_peer:call(P, caravan_test_libcluster,
+                                                                  start, [Topologies])
+                         end),
     %% prune_grace passed through libcluster's config.
-    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster,
-                    prune_grace := ?GRACE_MS},
-                  status(N)) || N <- [Stay1, Stay2]],
-    ok = caravan_test_peer:untrack({PL, LeavingName}),
-    wait_mesh([Stay1, Stay2], 100).
+    [?assertMatch(#{prune_grace := ?GRACE_MS}, S) || S <- Statuses].
 
 %% Issue 20 item 1: as in a Mix app, Cluster.Supervisor lives in the
 %% user's application, started after caravan and so stopped BEFORE it: the
@@ -537,10 +528,18 @@ libcluster_node_stops_tidily(Config) ->
 %% departed and neither redial it nor count a retry. (Before, they logged
 %% "unable to connect" with pending_retries 1.)
 libcluster_app_stops_before_caravan(Config) ->
+    libcluster_member_stopped(
+      Config, fun(P, Topologies) ->
+                      ok = caravan_test_peer:call(P, caravan_test_libcluster, start_app,
+                                                  [Topologies])
+              end).
+
+%% Three listed nodes, each with the libcluster topology Start(Peer,
+%% Topologies) starts on it; the last stops with init:stop(). The two that
+%% stay mark it departed, count no retry and stay a mesh. Their statuses.
+libcluster_member_stopped(Config, Start) ->
     Nodes = listed_nodes(Config, 3),
-    [ok = caravan_test_peer:call(P, caravan_test_libcluster, start_app,
-                                 [[{app, libcluster_topology(Config, [])}]])
-     || {P, _} <- Nodes],
+    [Start(P, [{app, libcluster_topology(Config, [])}]) || {P, _} <- Nodes],
     wait_mesh(Nodes, 10000),
     wait_members(Nodes, 5000),
     [Stay1, Stay2, {PL, LeavingName}] = Nodes,
@@ -548,10 +547,12 @@ libcluster_app_stops_before_caravan(Config) ->
     caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
     %% Past several retry_min (200 ms) steps: a retry would show by now.
     timer:sleep(1000),
-    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster},
-                  status(N)) || N <- [Stay1, Stay2]],
+    Statuses = [status(N) || N <- [Stay1, Stay2]],
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster}, S)
+     || S <- Statuses],
     ok = caravan_test_peer:untrack({PL, LeavingName}),
-    wait_mesh([Stay1, Stay2], 100).
+    wait_mesh([Stay1, Stay2], 100),
+    Statuses.
 
 %% Issue 20 item 1: a cluster stopped while its node keeps running
 %% (caravan:stop_cluster/1, as a user stops a topology) leaves as a
