@@ -259,22 +259,26 @@ static void writer_on_a_pipe(int p[2], struct frame_writer *w)
     frame_writer_init(w, p[1]);
 }
 
-/* Reads one packet from a blocking fd; returns its length, its payload in
- * out (malloc'd). */
-static size_t read_packet(int fd, uint8_t **out)
+/* Reads one packet from a blocking fd in a forked child; returns its
+ * length, its payload in out (malloc'd). No cmocka there (a failed assert
+ * would go on running the tests in the child): EOF or an error ends the
+ * child with status 9, and the child's alarm() bounds its wait. */
+static size_t child_read_packet(int fd, uint8_t **out)
 {
     uint8_t h[4];
     size_t got = 0;
     while (got < 4) {
         ssize_t n = read(fd, h + got, 4 - got);
-        assert_true(n > 0);
+        if (n <= 0)
+            _exit(9);
         got += (size_t)n;
     }
     size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
     *out = malloc(len ? len : 1);
     for (got = 0; got < len;) {
         ssize_t n = read(fd, *out + got, len - got);
-        assert_true(n > 0);
+        if (n <= 0)
+            _exit(9);
         got += (size_t)n;
     }
     return len;
@@ -303,12 +307,13 @@ static void small_packets_go_before_big_ones_not_yet_begun(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        alarm(20);
         close(p[1]);
         uint8_t *d;
         size_t lens[3];
         char kinds[3];
         for (int i = 0; i < 3; i++) {
-            lens[i] = read_packet(p[0], &d);
+            lens[i] = child_read_packet(p[0], &d);
             kinds[i] = (char)d[0];
             free(d);
         }
@@ -353,30 +358,6 @@ static void queued_replies_are_dropped_with_the_writer(void **state)
     frame_writer_free(&w);
     assert_false(frame_writer_pending(&w));
     close(p[1]);
-}
-
-/* read_packet for a forked child: no cmocka there (a failed assert would
- * go on running the tests in the child); EOF or an error ends the child
- * with status 9, and alarm() bounds its wait. */
-static size_t child_read_packet(int fd, uint8_t **out)
-{
-    uint8_t h[4];
-    size_t got = 0;
-    while (got < 4) {
-        ssize_t n = read(fd, h + got, 4 - got);
-        if (n <= 0)
-            _exit(9);
-        got += (size_t)n;
-    }
-    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-    *out = malloc(len ? len : 1);
-    for (got = 0; got < len;) {
-        ssize_t n = read(fd, *out + got, len - got);
-        if (n <= 0)
-            _exit(9);
-        got += (size_t)n;
-    }
-    return len;
 }
 
 /* {Id, ok, <<Len bytes>>} in external format, malloc'd; *n its size. */
