@@ -284,6 +284,24 @@ static size_t child_read_packet(int fd, uint8_t **out)
     return len;
 }
 
+/* The parent's side of a forked reader: flushes w into fd, the pipe's
+ * write end, until nothing is pending; closes it (a child still waiting
+ * for packets reads EOF); and checks the child, pid, exited 0. */
+static void flush_to_child(struct frame_writer *w, int fd, pid_t pid)
+{
+    for (int i = 0; i < 100000 && frame_writer_pending(w); i++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        assert_true(poll(&pfd, 1, 5000) > 0);
+        assert_int_equal(frame_writer_flush(w), 0);
+    }
+    assert_false(frame_writer_pending(w));
+    close(fd);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* The VM is slow to read: a 1 MiB reply is begun, another waits, and a
  * pong is sent. The pong goes out right after the begun reply, before the
  * waiting one: a begun packet is never cut into, and a small one never
@@ -323,16 +341,7 @@ static void small_packets_go_before_big_ones_not_yet_begun(void **state)
                   : 1);
     }
     close(p[0]);
-    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
-        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
-        assert_true(poll(&pfd, 1, 5000) > 0);
-        assert_int_equal(frame_writer_flush(&w), 0);
-    }
-    assert_false(frame_writer_pending(&w));
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    close(p[1]);
+    flush_to_child(&w, p[1], pid);
     frame_writer_free(&w);
 }
 
@@ -462,17 +471,7 @@ static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
               : whole_len != big_len || memcmp(whole, copy, big_len) != 0 ? 5 : 0);
     }
     close(p[0]);
-    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
-        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
-        assert_true(poll(&pfd, 1, 5000) > 0);
-        assert_int_equal(frame_writer_flush(&w), 0);
-    }
-    assert_false(frame_writer_pending(&w));
-    close(p[1]); /* a child still waiting for chunks reads EOF */
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    flush_to_child(&w, p[1], pid);
     assert_int_equal(w.counters.chunked, 1);
     assert_int_equal(w.counters.chunks, expect_chunks);
     free(copy);
@@ -524,16 +523,7 @@ static void big_replies_go_one_after_the_other(void **state)
         _exit(bad || seq[1] != na || seq[2] != nb ? 1 : 0);
     }
     close(p[0]);
-    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
-        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
-        assert_true(poll(&pfd, 1, 5000) > 0);
-        assert_int_equal(frame_writer_flush(&w), 0);
-    }
-    close(p[1]); /* a child still waiting for chunks reads EOF */
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    flush_to_child(&w, p[1], pid);
     assert_int_equal(w.counters.chunked, 2);
     frame_writer_free(&w);
 }
