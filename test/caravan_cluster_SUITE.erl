@@ -101,8 +101,7 @@ end_per_group(_, Config) ->
     stop_bind(Config).
 
 end_per_testcase(_Case, Config) ->
-    [caravan_test_peer:stop(P) || {P, _} <- get_nodes()],
-    erase(nodes),
+    ok = caravan_test_peer:stop_tracked(),
     case ?config(bind, Config) of
         undefined -> ok;
         Bind -> reset_zone(Bind)
@@ -145,17 +144,11 @@ host_label(Ip) -> "h-" ++ lists:map(fun($.) -> $-; (C) -> C end, Ip).
 
 %%% nodes
 
-get_nodes() -> case get(nodes) of undefined -> []; L -> L end.
-
 %% Starts app-Port@Ip with the caravan application and a cluster from Source.
 start_node(Config, Ip, Extra) ->
     Port = ?config(port, Config),
-    Args = ["-kernel", "inet_dist_use_interface", "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}",
-            "-kernel", "net_ticktime", ?TICKTIME],
-    {P, N} = caravan_test_peer:start("app-" ++ integer_to_list(Port), Ip, Args ++ Extra),
-    put(nodes, [{P, N} | get_nodes()]),
-    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-    {P, N}.
+    Args = caravan_test_peer:interface_args(Ip) ++ ["-kernel", "net_ticktime", ?TICKTIME],
+    caravan_test_peer:start_caravan("app-" ++ integer_to_list(Port), Ip, Args ++ Extra, #{}).
 
 start_cluster({P, _}, Cluster) ->
     {ok, _} = caravan_test_peer:call(P, caravan, start_cluster, [app, Cluster]).
@@ -368,7 +361,7 @@ restarted_node_rejoins(Config) ->
     timer:sleep(1000),
     [?assertMatch([#{departed := [LeavingName], pending_retries := 0}],
                   caravan_test_peer:call(P, caravan, status, [])) || {P, _} <- [Stay1, Stay2]],
-    put(nodes, get_nodes() -- [{PL, LeavingName}]),
+    ok = caravan_test_peer:untrack({PL, LeavingName}),
     Restarted = start_node(Config, lists:nth(3, ips(3)), []),
     start_cluster(Restarted, dns_cluster(Config, #{})),
     wait_mesh([Stay1, Stay2, Restarted], ?POLL_MS + 2000).
@@ -397,7 +390,7 @@ departure_reaches_nodes_not_yet_listed(Config) ->
                        lists:member(NameB, maps:get(foreign, status(A), [])) end, 5000),
         ok = caravan_test_peer:call(PA, init, stop, []),
         caravan_test_peer:wait_until(fun() -> not lists:member(NameA, sees(B)) end, 5000),
-        put(nodes, get_nodes() -- [A]),
+        ok = caravan_test_peer:untrack(A),
         timer:sleep(1000), % a retry would be due after 200-250 ms
         ?assertMatch(#{departed := [NameA], pending_retries := 0}, status(B))
     after
@@ -520,22 +513,13 @@ libcluster_topology(Config, Extra) ->
 %% its members hear the departure notice (caravan's prep_stop finds the
 %% cluster), mark it departed and neither redial it nor log retries.
 libcluster_node_stops_tidily(Config) ->
-    Nodes = listed_nodes(Config, 3),
-    [{ok, _} = caravan_test_peer:call(P, caravan_test_libcluster, start,
-                                      [[{app, libcluster_topology(Config, [])}]])
-     || {P, _} <- Nodes],
-    wait_mesh(Nodes, 10000),
-    wait_members(Nodes, 5000),
-    [Stay1, Stay2, {PL, LeavingName}] = Nodes,
-    ok = caravan_test_peer:call(PL, init, stop, []),
-    caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
-    timer:sleep(1000),
+    Statuses = libcluster_member_stopped(
+                 Config, fun(P, Topologies) ->
+                                 {ok, _} = caravan_test_peer:call(P, caravan_test_libcluster,
+                                                                  start, [Topologies])
+                         end),
     %% prune_grace passed through libcluster's config.
-    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster,
-                    prune_grace := ?GRACE_MS},
-                  status(N)) || N <- [Stay1, Stay2]],
-    put(nodes, get_nodes() -- [{PL, LeavingName}]),
-    wait_mesh([Stay1, Stay2], 100).
+    [?assertMatch(#{prune_grace := ?GRACE_MS}, S) || S <- Statuses].
 
 %% Issue 20 item 1: as in a Mix app, Cluster.Supervisor lives in the
 %% user's application, started after caravan and so stopped BEFORE it: the
@@ -544,10 +528,18 @@ libcluster_node_stops_tidily(Config) ->
 %% departed and neither redial it nor count a retry. (Before, they logged
 %% "unable to connect" with pending_retries 1.)
 libcluster_app_stops_before_caravan(Config) ->
+    libcluster_member_stopped(
+      Config, fun(P, Topologies) ->
+                      ok = caravan_test_peer:call(P, caravan_test_libcluster, start_app,
+                                                  [Topologies])
+              end).
+
+%% Three listed nodes, each with the libcluster topology Start(Peer,
+%% Topologies) starts on it; the last stops with init:stop(). The two that
+%% stay mark it departed, count no retry and stay a mesh. Their statuses.
+libcluster_member_stopped(Config, Start) ->
     Nodes = listed_nodes(Config, 3),
-    [ok = caravan_test_peer:call(P, caravan_test_libcluster, start_app,
-                                 [[{app, libcluster_topology(Config, [])}]])
-     || {P, _} <- Nodes],
+    [Start(P, [{app, libcluster_topology(Config, [])}]) || {P, _} <- Nodes],
     wait_mesh(Nodes, 10000),
     wait_members(Nodes, 5000),
     [Stay1, Stay2, {PL, LeavingName}] = Nodes,
@@ -555,10 +547,12 @@ libcluster_app_stops_before_caravan(Config) ->
     caravan_test_peer:wait_until(fun() -> not lists:member(LeavingName, sees(Stay1)) end, 5000),
     %% Past several retry_min (200 ms) steps: a retry would show by now.
     timer:sleep(1000),
-    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster},
-                  status(N)) || N <- [Stay1, Stay2]],
-    put(nodes, get_nodes() -- [{PL, LeavingName}]),
-    wait_mesh([Stay1, Stay2], 100).
+    Statuses = [status(N) || N <- [Stay1, Stay2]],
+    [?assertMatch(#{departed := [LeavingName], pending_retries := 0, started_by := libcluster}, S)
+     || S <- Statuses],
+    ok = caravan_test_peer:untrack({PL, LeavingName}),
+    wait_mesh([Stay1, Stay2], 100),
+    Statuses.
 
 %% Issue 20 item 1: a cluster stopped while its node keeps running
 %% (caravan:stop_cluster/1, as a user stops a topology) leaves as a
@@ -610,7 +604,7 @@ departure_logged_once(Config) ->
                       [Md || {[caravan, cluster, departed], _, Md}
                                  <- caravan_test_peer:call(P, telemetry, events, [])])
      end || {P, N} <- Staying],
-    put(nodes, get_nodes() -- [{PL, LeavingName}]).
+    ok = caravan_test_peer:untrack({PL, LeavingName}).
 
 caravan_1_0_1_dns_strategy(Config) ->
     Bind = ?config(bind, Config),
@@ -635,11 +629,8 @@ netns_start(Config, I) ->
     Ip = caravan_test_netns:address(Net, I),
     Port = ?config(port, Config),
     Args = ["-kernel", "net_ticktime", ?TICKTIME],
-    {P, N} = caravan_test_peer:start("app-" ++ integer_to_list(Port), Ip, Args,
-                                     #{exec => caravan_test_netns:exec(Net, I)}),
-    put(nodes, [{P, N} | get_nodes()]),
-    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-    {P, N}.
+    caravan_test_peer:start_caravan("app-" ++ integer_to_list(Port), Ip, Args,
+                                    #{exec => caravan_test_netns:exec(Net, I)}).
 
 netns_cluster(Config, Policy) ->
     Net = ?config(net, Config),
@@ -992,15 +983,11 @@ unknown_keys_are_refused(_Config) ->
 callback_source_names_nodes_by_host_name(Config) ->
     Ports = [caravan_test_peer:free_port(), caravan_test_peer:free_port()],
     Pairs = [{"localhost", P} || P <- Ports],
-    Nodes = [begin
-                 %% Short names: a long name needs a host name with a dot.
-                 {P, N} = caravan_test_peer:start("app-" ++ integer_to_list(Port), "localhost",
-                                                  ["-kernel", "net_ticktime", ?TICKTIME],
-                                                  #{longnames => false}),
-                 put(nodes, [{P, N} | get_nodes()]),
-                 {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-                 {P, N}
-             end || Port <- Ports],
+    %% Short names: a long name needs a host name with a dot.
+    Nodes = [caravan_test_peer:start_caravan("app-" ++ integer_to_list(Port), "localhost",
+                                             ["-kernel", "net_ticktime", ?TICKTIME],
+                                             #{longnames => false})
+             || Port <- Ports],
     [set_listing(N, listing, Pairs) || N <- Nodes],
     Cluster = #{sources => [{callback, #{basename => <<"app">>,
                                          discover => callback_listing(listing)}}],

@@ -28,8 +28,7 @@ end_per_suite(_Config) ->
     ok = caravan_test_peer:assert_no_epmd().
 
 end_per_testcase(_Case, _Config) ->
-    [caravan_test_peer:stop(P) || {P, _} <- nodes_started()],
-    erase(nodes),
+    ok = caravan_test_peer:stop_tracked(),
     ok = caravan_test_peer:assert_no_epmd().
 
 leaving_one_cluster_keeps_the_other(Config) ->
@@ -65,15 +64,8 @@ leaving_one_cluster_keeps_the_other(Config) ->
     ?assertEqual([element(2, A)], caravan_test_peer:call(element(1, A), caravan, members, [c1])).
 
 start_node(Port, Ip) ->
-    Args = ["-kernel", "inet_dist_use_interface",
-            "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}",
-            "-kernel", "net_ticktime", "4"],
-    {P, N} = caravan_test_peer:start("app-" ++ integer_to_list(Port), Ip, Args),
-    put(nodes, [{P, N} | nodes_started()]),
-    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-    {P, N}.
-
-nodes_started() -> case get(nodes) of undefined -> []; L -> L end.
+    Args = caravan_test_peer:interface_args(Ip) ++ ["-kernel", "net_ticktime", "4"],
+    caravan_test_peer:start_caravan("app-" ++ integer_to_list(Port), Ip, Args, #{}).
 
 set_listing({P, _}, Key, Value) ->
     ok = caravan_test_peer:call(P, persistent_term, put, [Key, Value]).

@@ -186,16 +186,25 @@ records_have_every_field(Config) ->
                  Record).
 
 host_resolv_conf(Config) ->
+    with_bind_on_53(
+      Config,
+      fun(Resolv) ->
+              File = filename:join(?config(priv_dir, Config), "resolv.conf"),
+              ok = file:write_file(File, "nameserver " ++ inet:ntoa(Resolv) ++ "\n"),
+              ?assertEqual({ok, nodes_of("app", 3, 3)},
+                           caravan:discover({dns, #{query => "app3.service.consul",
+                                                    basename => "app", servers => system,
+                                                    resolv_conf => File}}))
+      end).
+
+%% Test(Resolv) when BIND answers on Resolv:53 (what a resolv.conf can
+%% name: it has no port); a skip where it could not listen there.
+with_bind_on_53(Config, Test) ->
     Resolv = ?config(resolv_addr, Config),
     case inet_res:resolve("consul.", in, soa, [{nameservers, [{Resolv, 53}]},
                                               {timeout, 500}]) of
         {ok, _} ->
-            File = filename:join(?config(priv_dir, Config), "resolv.conf"),
-            ok = file:write_file(File, "nameserver " ++ inet:ntoa(Resolv) ++ "\n"),
-            ?assertEqual({ok, nodes_of("app", 3, 3)},
-                         caravan:discover({dns, #{query => "app3.service.consul",
-                                                  basename => "app", servers => system,
-                                                  resolv_conf => File}}));
+            Test(Resolv);
         {error, _} ->
             {skip, "BIND could not listen on " ++ inet:ntoa(Resolv) ++
                  ":53 here (adding it to lo and binding port 53 need root)"}
@@ -205,36 +214,32 @@ host_resolv_conf(Config) ->
 %% getaddrinfo() and inet_res apply them (a Kubernetes pod's short names);
 %% servers named in the source are asked the name as written.
 host_resolv_conf_search_list(Config) ->
-    Resolv = ?config(resolv_addr, Config),
-    case inet_res:resolve("consul.", in, soa, [{nameservers, [{Resolv, 53}]},
-                                              {timeout, 500}]) of
-        {ok, _} ->
-            File = filename:join(?config(priv_dir, Config), "resolv-search.conf"),
-            ok = file:write_file(File, ["search service.consul dc1.consul\n",
-                                        "options ndots:2\n",
-                                        "nameserver ", inet:ntoa(Resolv), "\n"]),
-            System = #{servers => system, resolv_conf => File},
-            %% Fewer dots than ndots: the search list, in order (app3-1.node
-            %% is not in service.consul, it is in dc1.consul).
-            ?assertEqual({ok, nodes_of("app", 3, 3)},
-                         caravan:discover({dns, System#{query => "app3", basename => "app"}})),
-            ?assertEqual({ok, ['web-4370@127.3.0.1']},
-                         caravan:discover({dns, System#{query => "app3-1.node", type => a,
-                                                        port => 4370, basename => "web"}})),
-            %% The fully qualified form skips the list.
-            ?assertEqual({ok, nodes_of("app", 3, 3)},
-                         caravan:discover({dns, System#{query => "app3.service.consul.",
-                                                        basename => "app"}})),
-            %% Servers named in the source: the name as written (BIND serves
-            %% no zone `app3.', and refuses it).
-            ?assertMatch({error, {refused, _}},
-                         caravan:discover({dns, #{query => "app3", basename => "app",
-                                                  servers => [caravan_test_bind:server(
-                                                                ?config(bind, Config))]}}));
-        {error, _} ->
-            {skip, "BIND could not listen on " ++ inet:ntoa(Resolv) ++
-                 ":53 here (adding it to lo and binding port 53 need root)"}
-    end.
+    with_bind_on_53(
+      Config,
+      fun(Resolv) ->
+              File = filename:join(?config(priv_dir, Config), "resolv-search.conf"),
+              ok = file:write_file(File, ["search service.consul dc1.consul\n",
+                                          "options ndots:2\n",
+                                          "nameserver ", inet:ntoa(Resolv), "\n"]),
+              System = #{servers => system, resolv_conf => File},
+              %% Fewer dots than ndots: the search list, in order (app3-1.node
+              %% is not in service.consul, it is in dc1.consul).
+              ?assertEqual({ok, nodes_of("app", 3, 3)},
+                           caravan:discover({dns, System#{query => "app3", basename => "app"}})),
+              ?assertEqual({ok, ['web-4370@127.3.0.1']},
+                           caravan:discover({dns, System#{query => "app3-1.node", type => a,
+                                                          port => 4370, basename => "web"}})),
+              %% The fully qualified form skips the list.
+              ?assertEqual({ok, nodes_of("app", 3, 3)},
+                           caravan:discover({dns, System#{query => "app3.service.consul.",
+                                                          basename => "app"}})),
+              %% Servers named in the source: the name as written (BIND serves
+              %% no zone `app3.', and refuses it).
+              ?assertMatch({error, {refused, _}},
+                           caravan:discover({dns, #{query => "app3", basename => "app",
+                                                    servers => [caravan_test_bind:server(
+                                                                  ?config(bind, Config))]}}))
+      end).
 
 cli_lookup(Config) ->
     Server = caravan_test_bind:server(?config(bind, Config)),

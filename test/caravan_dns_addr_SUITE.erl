@@ -63,27 +63,21 @@ end_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd().
 
 end_per_testcase(_Case, _Config) ->
-    [caravan_test_peer:stop(P) || {P, _} <- get_nodes()],
-    erase(nodes),
+    ok = caravan_test_peer:stop_tracked(),
     ok = caravan_test_peer:assert_no_epmd().
 
 %%% helpers
-
-get_nodes() -> case get(nodes) of undefined -> []; L -> L end.
 
 server(Config) -> caravan_test_bind:server(?config(bind, Config)).
 
 %% app-PORT@Ip (IPv4), listening on Ip only.
 start_node(Config, Ip) ->
     start_node(Config, "app-" ++ integer_to_list(?config(port, Config)), Ip,
-               ["-kernel", "inet_dist_use_interface",
-                "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}"]).
+               caravan_test_peer:interface_args(Ip)).
 
 start_node(_Config, Name, Host, Args) ->
-    {P, N} = caravan_test_peer:start(Name, Host, Args ++ ["-kernel", "net_ticktime", ?TICKTIME]),
-    put(nodes, [{P, N} | get_nodes()]),
-    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-    {P, N}.
+    caravan_test_peer:start_caravan(Name, Host, Args ++ ["-kernel", "net_ticktime", ?TICKTIME],
+                                    #{}).
 
 %% A node on ::1 written as Host, distributing over IPv6.
 start_v6_node(Config, Host) ->

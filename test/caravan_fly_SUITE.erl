@@ -62,11 +62,8 @@ end_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd().
 
 end_per_testcase(_Case, _Config) ->
-    [caravan_test_peer:stop(P) || {P, _} <- get_nodes()],
-    erase(nodes),
+    ok = caravan_test_peer:stop_tracked(),
     ok = caravan_test_peer:assert_no_epmd().
-
-get_nodes() -> case get(nodes) of undefined -> []; L -> L end.
 
 start_node(Config, I) ->
     Net = ?config(net, Config),
@@ -75,11 +72,8 @@ start_node(Config, I) ->
     Args = ["-proto_dist", "inet6_tcp",
             "-kernel", "inet_dist_use_interface", lists:flatten(io_lib:format("~w", [Tuple])),
             "-kernel", "net_ticktime", "4"],
-    {P, N} = caravan_test_peer:start("myapp-" ++ integer_to_list(?PORT), Ip, Args,
-                                     #{exec => caravan_test_netns:exec(Net, I)}),
-    put(nodes, [{P, N} | get_nodes()]),
-    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-    {P, N}.
+    caravan_test_peer:start_caravan("myapp-" ++ integer_to_list(?PORT), Ip, Args,
+                                    #{exec => caravan_test_netns:exec(Net, I)}).
 
 sees(Node) -> caravan_test_peer:sees(Node).
 

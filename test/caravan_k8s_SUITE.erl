@@ -56,8 +56,7 @@ end_per_suite(Config) ->
     ok = caravan_test_peer:assert_no_epmd().
 
 end_per_testcase(_Case, Config) ->
-    [caravan_test_peer:stop(P) || {P, _} <- get_nodes()],
-    erase(nodes),
+    ok = caravan_test_peer:stop_tracked(),
     %% Back to every pod ready.
     [not_ready(Config, Ip) || Ip <- ?IPS],
     [ready(Config, Ip) || Ip <- ?IPS],
@@ -108,16 +107,10 @@ records(Port, Ips) ->
 
 %%% helpers
 
-get_nodes() -> case get(nodes) of undefined -> []; L -> L end.
-
 start_node(Config, Ip) ->
-    Args = ["-kernel", "inet_dist_use_interface",
-            "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}",
-            "-kernel", "net_ticktime", "4"],
-    {P, N} = caravan_test_peer:start("myapp-" ++ integer_to_list(?config(port, Config)), Ip, Args),
-    put(nodes, [{P, N} | get_nodes()]),
-    {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
-    {P, N}.
+    Args = caravan_test_peer:interface_args(Ip) ++ ["-kernel", "net_ticktime", "4"],
+    caravan_test_peer:start_caravan("myapp-" ++ integer_to_list(?config(port, Config)), Ip, Args,
+                                    #{}).
 
 %% The source as examples/kubernetes/ configures it (servers: the BIND
 %% here, where a pod would use system).

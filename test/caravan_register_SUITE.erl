@@ -53,8 +53,7 @@ init_per_testcase(_Case, Config) ->
     [{port, Port}, {consul, caravan_test_consul:start(#{})} | Config].
 
 end_per_testcase(_Case, Config) ->
-    [caravan_test_peer:stop(P) || {P, _} <- nodes_started()],
-    erase(nodes),
+    ok = caravan_test_peer:stop_tracked(),
     %% agent_down_at_boot_registers_later stopped it already.
     try caravan_test_catalog:stop_server(?config(consul, Config))
     catch exit:noproc -> ok
@@ -62,8 +61,6 @@ end_per_testcase(_Case, Config) ->
     ok = caravan_test_peer:assert_no_epmd().
 
 %%% helpers
-
-nodes_started() -> case get(nodes) of undefined -> []; L -> L end.
 
 ips(Count) -> ["127.0.0." ++ integer_to_list(20 + I) || I <- lists:seq(1, Count)].
 
@@ -89,11 +86,8 @@ env(Config, Register, Cluster) ->
 
 start_node(Config, Ip, Env) ->
     Port = ?config(port, Config),
-    Args = ["-kernel", "inet_dist_use_interface",
-            "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}",
-            "-kernel", "net_ticktime", ?TICKTIME],
-    {P, N} = caravan_test_peer:start("app-" ++ integer_to_list(Port), Ip, Args),
-    put(nodes, [{P, N} | nodes_started()]),
+    Args = caravan_test_peer:interface_args(Ip) ++ ["-kernel", "net_ticktime", ?TICKTIME],
+    {P, N} = caravan_test_peer:start_tracked("app-" ++ integer_to_list(Port), Ip, Args, #{}),
     ok = caravan_test_peer:call(P, application, load, [caravan]),
     [ok = caravan_test_peer:call(P, application, set_env, [caravan, K, V]) || {K, V} <- Env],
     {ok, _} = caravan_test_peer:call(P, application, ensure_all_started, [caravan]),
@@ -183,7 +177,7 @@ kill9_goes_critical_dropped_and_reaped(Config) ->
       fun() -> not maps:is_key(Id, caravan_test_consul_agent:services(Agent)) end, 6000),
     ?assertMatch([_], [E || {_, reaped, I} = E <- caravan_test_consul_agent:events(Agent),
                             I =:= Id]),
-    put(nodes, nodes_started() -- [{PC, NC}]).
+    ok = caravan_test_peer:untrack({PC, NC}).
 
 
 %% @doc init:stop on one node: it is deregistered BEFORE its connections
@@ -229,7 +223,7 @@ init_stop_deregisters_before_connections_drop(Config) ->
          ?assertNot(lists:any(fun(L) -> binary:match(L, <<"lost connection">>) =/= nomatch end,
                               Lines))
      end || {P, _} <- [A, B]],
-    put(nodes, nodes_started() -- [{PC, NC}]).
+    ok = caravan_test_peer:untrack({PC, NC}).
 
 %% @doc The agent restarts without its registrations: each node notices at
 %% its next recheck and registers again.
@@ -331,6 +325,6 @@ ttl_check_reported_passing(Config) ->
     ?assert(length(Passes) >= 7), % one at once, then every 333 ms
     ?assertEqual([], [E || {_, ttl_expired, _} = E <- caravan_test_consul_agent:events(Agent)]),
     caravan_test_peer:kill9(list_to_integer(caravan_test_peer:call(P, os, getpid, []))),
-    put(nodes, nodes_started() -- [Node]),
+    ok = caravan_test_peer:untrack(Node),
     caravan_test_peer:wait_until(
       fun() -> lists:keymember(ttl_expired, 2, caravan_test_consul_agent:events(Agent)) end, 3000).

@@ -21,6 +21,7 @@
 -export([args/2]).
 -export([service_id/2]).
 -export([text/1]).
+-export([text_of/1]).
 -export([ttl_ms/1]).
 
 -export_type([registration/0, reason/0]).
@@ -279,6 +280,9 @@ strings(Keys, Map) ->
         [K | _] -> {error, {bad_config, K, maps:get(K, Map)}}
     end.
 
+%% @doc V as a UTF-8 binary when it is a string (a binary or a charlist of
+%% characters; an atom is not), else `error'.
+-spec text_of(term()) -> {ok, binary()} | error.
 text_of(V) when is_atom(V) -> error;
 text_of(V) when is_binary(V); is_list(V) ->
     try unicode:characters_to_binary(V) of

@@ -64,10 +64,8 @@ child(Registration) ->
 
 %% A bad service name still gets an id: the child's init refuses it, naming the key.
 id({consul, #{service := S}} = Registration) ->
-    try unicode:characters_to_binary(S) of
-        B when is_binary(B) -> {consul, B};
-        _ -> Registration
-    catch
-        error:_ -> Registration
+    case caravan_register_config:text_of(S) of
+        {ok, B} -> {consul, B};
+        error -> Registration
     end;
 id(Other) -> Other.

@@ -259,25 +259,47 @@ static void writer_on_a_pipe(int p[2], struct frame_writer *w)
     frame_writer_init(w, p[1]);
 }
 
-/* Reads one packet from a blocking fd; returns its length, its payload in
- * out (malloc'd). */
-static size_t read_packet(int fd, uint8_t **out)
+/* Reads one packet from a blocking fd in a forked child; returns its
+ * length, its payload in out (malloc'd). No cmocka there (a failed assert
+ * would go on running the tests in the child): EOF or an error ends the
+ * child with status 9, and the child's alarm() bounds its wait. */
+static size_t child_read_packet(int fd, uint8_t **out)
 {
     uint8_t h[4];
     size_t got = 0;
     while (got < 4) {
         ssize_t n = read(fd, h + got, 4 - got);
-        assert_true(n > 0);
+        if (n <= 0)
+            _exit(9);
         got += (size_t)n;
     }
     size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
     *out = malloc(len ? len : 1);
     for (got = 0; got < len;) {
         ssize_t n = read(fd, *out + got, len - got);
-        assert_true(n > 0);
+        if (n <= 0)
+            _exit(9);
         got += (size_t)n;
     }
     return len;
+}
+
+/* The parent's side of a forked reader: flushes w into fd, the pipe's
+ * write end, until nothing is pending; closes it (a child still waiting
+ * for packets reads EOF); and checks the child, pid, exited 0. */
+static void flush_to_child(struct frame_writer *w, int fd, pid_t pid)
+{
+    for (int i = 0; i < 100000 && frame_writer_pending(w); i++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        assert_true(poll(&pfd, 1, 5000) > 0);
+        assert_int_equal(frame_writer_flush(w), 0);
+    }
+    assert_false(frame_writer_pending(w));
+    close(fd);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* The VM is slow to read: a 1 MiB reply is begun, another waits, and a
@@ -303,12 +325,13 @@ static void small_packets_go_before_big_ones_not_yet_begun(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        alarm(20);
         close(p[1]);
         uint8_t *d;
         size_t lens[3];
         char kinds[3];
         for (int i = 0; i < 3; i++) {
-            lens[i] = read_packet(p[0], &d);
+            lens[i] = child_read_packet(p[0], &d);
             kinds[i] = (char)d[0];
             free(d);
         }
@@ -318,16 +341,7 @@ static void small_packets_go_before_big_ones_not_yet_begun(void **state)
                   : 1);
     }
     close(p[0]);
-    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
-        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
-        assert_true(poll(&pfd, 1, 5000) > 0);
-        assert_int_equal(frame_writer_flush(&w), 0);
-    }
-    assert_false(frame_writer_pending(&w));
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    close(p[1]);
+    flush_to_child(&w, p[1], pid);
     frame_writer_free(&w);
 }
 
@@ -353,30 +367,6 @@ static void queued_replies_are_dropped_with_the_writer(void **state)
     frame_writer_free(&w);
     assert_false(frame_writer_pending(&w));
     close(p[1]);
-}
-
-/* read_packet for a forked child: no cmocka there (a failed assert would
- * go on running the tests in the child); EOF or an error ends the child
- * with status 9, and alarm() bounds its wait. */
-static size_t child_read_packet(int fd, uint8_t **out)
-{
-    uint8_t h[4];
-    size_t got = 0;
-    while (got < 4) {
-        ssize_t n = read(fd, h + got, 4 - got);
-        if (n <= 0)
-            _exit(9);
-        got += (size_t)n;
-    }
-    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-    *out = malloc(len ? len : 1);
-    for (got = 0; got < len;) {
-        ssize_t n = read(fd, *out + got, len - got);
-        if (n <= 0)
-            _exit(9);
-        got += (size_t)n;
-    }
-    return len;
 }
 
 /* {Id, ok, <<Len bytes>>} in external format, malloc'd; *n its size. */
@@ -481,17 +471,7 @@ static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
               : whole_len != big_len || memcmp(whole, copy, big_len) != 0 ? 5 : 0);
     }
     close(p[0]);
-    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
-        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
-        assert_true(poll(&pfd, 1, 5000) > 0);
-        assert_int_equal(frame_writer_flush(&w), 0);
-    }
-    assert_false(frame_writer_pending(&w));
-    close(p[1]); /* a child still waiting for chunks reads EOF */
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    flush_to_child(&w, p[1], pid);
     assert_int_equal(w.counters.chunked, 1);
     assert_int_equal(w.counters.chunks, expect_chunks);
     free(copy);
@@ -543,16 +523,7 @@ static void big_replies_go_one_after_the_other(void **state)
         _exit(bad || seq[1] != na || seq[2] != nb ? 1 : 0);
     }
     close(p[0]);
-    for (int i = 0; i < 100000 && frame_writer_pending(&w); i++) {
-        struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
-        assert_true(poll(&pfd, 1, 5000) > 0);
-        assert_int_equal(frame_writer_flush(&w), 0);
-    }
-    close(p[1]); /* a child still waiting for chunks reads EOF */
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    flush_to_child(&w, p[1], pid);
     assert_int_equal(w.counters.chunked, 2);
     frame_writer_free(&w);
 }

@@ -9,9 +9,14 @@ defmodule CaravanElixirTest.MixProject do
       app: :caravan_elixir_test,
       version: "0.1.0",
       elixir: "~> 1.14",
+      elixirc_paths: elixirc_paths(Mix.env()),
       deps: [{:caravan, path: "../..", manager: :rebar3}]
     ]
   end
+
+  # test/support: the peer helpers the tests share.
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
 
   def application do
     [extra_applications: [:logger], mod: {CaravanElixirTest.Application, []}]

@@ -16,8 +16,12 @@
 -export([wait_until/2]).
 -export([sees/1, wait_mesh/2]).
 -export([restarts_scheduled/2]).
+-export([start_tracked/4, start_caravan/4, untrack/1, stop_tracked/0]).
+-export([interface_args/1]).
 
 -define(COOKIE, "caravan-test-cookie").
+%% The process dictionary key of the nodes start_tracked/4 started.
+-define(TRACKED, {?MODULE, tracked}).
 
 %% @doc Starts `Name@Host' with caravan as its epmd module.
 -spec start(string(), string(), [string()]) -> {pid(), node()}.
@@ -60,6 +64,47 @@ test_dirs() ->
 -spec stop(pid()) -> ok.
 stop(Peer) ->
     try peer:stop(Peer) catch exit:_ -> ok end.
+
+%% @doc As start/4, and the node is remembered in the calling process (the
+%% test case's, which end_per_testcase shares) until stop_tracked/0 stops it.
+-spec start_tracked(string(), string(), [string()], map()) -> {pid(), node()}.
+start_tracked(Name, Host, ExtraArgs, Options) ->
+    Node = start(Name, Host, ExtraArgs, Options),
+    put(?TRACKED, [Node | tracked()]),
+    Node.
+
+%% @doc As start_tracked/4, with the caravan application started on the node.
+-spec start_caravan(string(), string(), [string()], map()) -> {pid(), node()}.
+start_caravan(Name, Host, ExtraArgs, Options) ->
+    {P, _} = Node = start_tracked(Name, Host, ExtraArgs, Options),
+    {ok, _} = call(P, application, ensure_all_started, [caravan]),
+    Node.
+
+%% @doc Forgets a tracked node that a test stopped (or killed) itself.
+-spec untrack({pid(), node()}) -> ok.
+untrack(Node) ->
+    put(?TRACKED, tracked() -- [Node]),
+    ok.
+
+%% @doc Stops every node start_tracked/4 started in this process and not
+%% untracked since, and forgets them.
+-spec stop_tracked() -> ok.
+stop_tracked() ->
+    [stop(P) || {P, _} <- tracked()],
+    erase(?TRACKED),
+    ok.
+
+-spec tracked() -> [{pid(), node()}].
+tracked() ->
+    case get(?TRACKED) of
+        undefined -> [];
+        Nodes -> Nodes
+    end.
+
+%% @doc The flags that make a test node listen on the IPv4 address Ip only.
+-spec interface_args(string()) -> [string()].
+interface_args(Ip) ->
+    ["-kernel", "inet_dist_use_interface", "{" ++ lists:map(fun($.) -> $,; (C) -> C end, Ip) ++ "}"].
 
 -spec call(pid(), module(), atom(), [term()]) -> term().
 call(Peer, M, F, A) ->

@@ -5,9 +5,9 @@
 defmodule CaravanElixirTest.DNSClusterTest do
   use ExUnit.Case
 
-  alias CaravanElixirTest.PhoenixLike
+  import CaravanElixirTest.Peers, only: [call: 4]
+  alias CaravanElixirTest.{Peers, PhoenixLike}
 
-  @cookie ~c"caravan-elixir-test"
   @ips ["127.0.0.61", "127.0.0.62", "127.0.0.63"]
 
   describe "options" do
@@ -102,7 +102,7 @@ defmodule CaravanElixirTest.DNSClusterTest do
       dir = Path.join(System.tmp_dir!(), "caravan-dnscluster-#{System.unique_integer([:positive])}")
       records = for ip <- @ips, do: ~c"myapp A #{ip}"
       bind = :caravan_test_bind.start(String.to_charlist(dir), %{records: records})
-      port = free_port()
+      [port] = Peers.free_ports(1, @ips)
 
       on_exit(fn ->
         :caravan_test_bind.stop(bind)
@@ -116,7 +116,7 @@ defmodule CaravanElixirTest.DNSClusterTest do
     test "a Phoenix child list forms, prunes, departs and reports", %{bind: bind, port: port} do
       server = to_string(:caravan_test_bind.server(bind))
       peers = Enum.map(@ips, &start_member(&1, port, server))
-      on_exit(fn -> Enum.each(peers, fn {peer, _} -> stop_peer(peer) end) end)
+      on_exit(fn -> Enum.each(peers, fn {peer, _} -> Peers.stop(peer) end) end)
       names = for {_, n} <- peers, do: n
       assert Enum.map(names, &to_string/1) == for(ip <- @ips, do: "myapp-#{port}@#{ip}")
 
@@ -145,23 +145,12 @@ defmodule CaravanElixirTest.DNSClusterTest do
   end
 
   defp start_member(ip, port, server) do
-    paths = Enum.flat_map(:code.get_path(), &[~c"-pa", &1])
     tuple = "{" <> String.replace(ip, ".", ",") <> "}"
 
-    {:ok, peer, node} =
-      :peer.start(%{
-        name: ~c"myapp-#{port}",
-        host: String.to_charlist(ip),
-        longnames: true,
-        connection: :standard_io,
-        wait_boot: 30_000,
-        args:
-          [~c"-start_epmd", ~c"false", ~c"-epmd_module", ~c"caravan_epmd"] ++
-            [~c"-kernel", ~c"inet_dist_use_interface", String.to_charlist(tuple)] ++
-            [~c"-setcookie", @cookie] ++ paths
-      })
+    member =
+      Peers.start("myapp-#{port}", ip,
+                  [~c"-kernel", ~c"inet_dist_use_interface", String.to_charlist(tuple)])
 
-    member = {peer, node}
     {:ok, _} = call(member, Application, :ensure_all_started, [:caravan])
 
     # Short polls for the test; everything else as the generated app has it.
@@ -183,15 +172,6 @@ defmodule CaravanElixirTest.DNSClusterTest do
     {:module, ^mod} = :code.load_binary(mod, String.to_charlist(file), bin)
   end
 
-  defp stop_peer(peer) do
-    try do
-      :peer.stop(peer)
-    catch
-      :exit, _ -> :ok
-    end
-  end
-
-  defp call({peer, _}, m, f, a), do: :peer.call(peer, m, f, a, 15_000)
   defp nodes(member), do: call(member, :erlang, :nodes, [])
 
   defp status(member) do
@@ -199,25 +179,5 @@ defmodule CaravanElixirTest.DNSClusterTest do
     status
   end
 
-  defp wait_until(fun, tries \\ 300) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not met in time")
-      true -> Process.sleep(100) && wait_until(fun, tries - 1)
-    end
-  end
-
-  defp free_port do
-    Stream.repeatedly(fn -> 20_000 + :rand.uniform(10_000) end)
-    |> Enum.find(fn port ->
-      Enum.all?(@ips, fn ip ->
-        {:ok, addr} = :inet.parse_address(String.to_charlist(ip))
-
-        case :gen_tcp.listen(port, ip: addr, reuseaddr: false) do
-          {:ok, s} -> :gen_tcp.close(s) == :ok
-          _ -> false
-        end
-      end)
-    end)
-  end
+  defp wait_until(fun), do: Peers.wait_until(fun, 300)
 end

@@ -8,13 +8,14 @@
 defmodule CaravanElixirTest.StopTest do
   use ExUnit.Case
 
-  @cookie ~c"caravan-elixir-test"
+  import CaravanElixirTest.Peers, only: [call: 4]
+  alias CaravanElixirTest.Peers
 
   setup do
-    ports = free_ports(3)
+    ports = Peers.free_ports(3, ["127.0.0.1"])
     listing = for p <- ports, do: {"127.0.0.1", p}
     peers = Enum.map(ports, &start_member(&1, listing))
-    on_exit(fn -> Enum.each(peers, fn {peer, _} -> stop_peer(peer) end) end)
+    on_exit(fn -> Enum.each(peers, fn {peer, _} -> Peers.stop(peer) end) end)
     %{peers: peers}
   end
 
@@ -40,21 +41,7 @@ defmodule CaravanElixirTest.StopTest do
   end
 
   defp start_member(port, listing) do
-    paths = Enum.flat_map(:code.get_path(), &[~c"-pa", &1])
-
-    {:ok, peer, node} =
-      :peer.start(%{
-        name: ~c"app-#{port}",
-        host: ~c"127.0.0.1",
-        longnames: true,
-        connection: :standard_io,
-        wait_boot: 30_000,
-        args:
-          [~c"-start_epmd", ~c"false", ~c"-epmd_module", ~c"caravan_epmd"] ++
-            [~c"-setcookie", @cookie] ++ paths
-      })
-
-    member = {peer, node}
+    member = Peers.start("app-#{port}", "127.0.0.1")
     :ok = call(member, Application, :put_env, [:caravan_elixir_test, :listing, listing])
 
     topologies = [
@@ -75,16 +62,6 @@ defmodule CaravanElixirTest.StopTest do
     member
   end
 
-  defp stop_peer(peer) do
-    try do
-      :peer.stop(peer)
-    catch
-      :exit, _ -> :ok
-    end
-  end
-
-  defp call({peer, _}, m, f, a), do: :peer.call(peer, m, f, a, 15_000)
-
   defp status(member) do
     [status] = for %{cluster: :app} = s <- call(member, :caravan, :status, []), do: s
     status
@@ -92,24 +69,5 @@ defmodule CaravanElixirTest.StopTest do
 
   defp members(member), do: status(member).members
 
-  defp wait_until(fun, tries \\ 100) do
-    cond do
-      fun.() -> :ok
-      tries == 0 -> flunk("condition not met in time")
-      true -> Process.sleep(100) && wait_until(fun, tries - 1)
-    end
-  end
-
-  # Random ports below the ephemeral range, free on 127.0.0.1 right now.
-  defp free_ports(count) do
-    Stream.repeatedly(fn -> 20_000 + :rand.uniform(10_000) end)
-    |> Stream.filter(fn port ->
-      case :gen_tcp.listen(port, [ip: {127, 0, 0, 1}, reuseaddr: false]) do
-        {:ok, s} -> :gen_tcp.close(s) == :ok
-        _ -> false
-      end
-    end)
-    |> Stream.uniq()
-    |> Enum.take(count)
-  end
+  defp wait_until(fun), do: Peers.wait_until(fun, 100)
 end
