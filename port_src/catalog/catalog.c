@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "json.h"
 
 /* Strings are packed into chunks of this size; a member's three strings
@@ -55,14 +56,10 @@ static const char *store(struct members *ms, const char *s)
 int members_add(struct members *ms, const char *address, long port, const char *node,
                 const char *id)
 {
-    if (ms->n == ms->cap) {
-        size_t cap = ms->cap ? 2 * ms->cap : 16;
-        struct member *grown = realloc(ms->m, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        ms->m = grown;
-        ms->cap = cap;
-    }
+    struct member *grown = grow_array(ms->m, &ms->cap, ms->n + 1, sizeof *grown, 16);
+    if (grown == NULL)
+        return -1;
+    ms->m = grown;
     struct member *m = &ms->m[ms->n];
     m->port = port;
     if ((m->address = store(ms, address)) == NULL || (m->node = store(ms, node)) == NULL ||

@@ -19,3 +19,16 @@ void *grow(void *buf, size_t *cap, size_t need, size_t first)
         *cap = size;
     return grown;
 }
+
+void *grow_array(void *arr, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap)
+        return arr;
+    if (elem == 0 || need > SIZE_MAX / elem)
+        return NULL;
+    size_t bytes = *cap * elem;
+    void *grown = grow(arr, &bytes, need * elem, first * elem);
+    if (grown != NULL)
+        *cap = bytes / elem;
+    return grown;
+}

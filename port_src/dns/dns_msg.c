@@ -1,6 +1,8 @@
 /* dns_msg.c - bounded reader of DNS messages; see dns_msg.h. */
 #include "dns_msg.h"
 
+#include "grow.h"
+
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +29,10 @@ int dns_answer_add_addr(struct dns_answer *a, const struct dns_addr *addr)
 {
     if (a->naddrs >= DNS_MAX_ANSWER_ADDRS)
         return 0; /* keep the first DNS_MAX_ANSWER_ADDRS */
-    if (a->naddrs == a->addrs_cap) {
-        size_t cap = a->addrs_cap ? 2 * a->addrs_cap : 16;
-        struct dns_addr *grown = realloc(a->addrs, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        a->addrs = grown;
-        a->addrs_cap = cap;
-    }
+    struct dns_addr *grown = grow_array(a->addrs, &a->addrs_cap, a->naddrs + 1, sizeof *grown, 16);
+    if (grown == NULL)
+        return -1;
+    a->addrs = grown;
     a->addrs[a->naddrs++] = *addr;
     return 0;
 }
@@ -210,16 +208,12 @@ static int add_srv(struct dns_answer *a, const uint8_t *msg, size_t len, size_t 
     }
     if (a->nsrv >= DNS_MAX_RECORDS)
         return 0; /* keep the first DNS_MAX_RECORDS */
-    if (a->nsrv == a->srv_cap) {
-        size_t cap = a->srv_cap ? 2 * a->srv_cap : 16;
-        struct dns_srv *grown = realloc(a->srv, cap * sizeof *a->srv);
-        if (grown == NULL) {
-            *err = "out of memory";
-            return -1;
-        }
-        a->srv = grown;
-        a->srv_cap = cap;
+    struct dns_srv *grown = grow_array(a->srv, &a->srv_cap, a->nsrv + 1, sizeof *grown, 16);
+    if (grown == NULL) {
+        *err = "out of memory";
+        return -1;
     }
+    a->srv = grown;
     struct dns_srv *s = &a->srv[a->nsrv];
     memset(s, 0, sizeof *s);
     read_u16(msg, len, rdata, &s->priority);
@@ -377,16 +371,12 @@ static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const s
                 return -1;
             }
         }
-        if (rrs->n == rrs->cap) {
-            size_t cap = rrs->cap ? 2 * rrs->cap : 64;
-            struct addr_rr *grown = realloc(rrs->v, cap * sizeof *grown);
-            if (grown == NULL) {
-                *err = "out of memory";
-                return -1;
-            }
-            rrs->v = grown;
-            rrs->cap = cap;
+        struct addr_rr *grown = grow_array(rrs->v, &rrs->cap, rrs->n + 1, sizeof *grown, 64);
+        if (grown == NULL) {
+            *err = "out of memory";
+            return -1;
         }
+        rrs->v = grown;
         rrs->v[rrs->n++] = (struct addr_rr){.owner = owner_at, .label = rr->owner_label,
                                              .rdata = rr->rdata, .family = family};
     }

@@ -36,18 +36,14 @@ int http_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
     }
     if (what == CURL_POLL_REMOVE)
         return 0;
-    if (h->nsocks == h->socks_cap) {
-        /* No cap of our own: a socket libcurl opened and we did not poll
-         * would hang its transfer until the deadline. */
-        size_t cap = h->socks_cap ? 2 * h->socks_cap : 64;
-        struct watched *grown = realloc(h->socks, cap * sizeof *grown);
-        if (grown == NULL) {
-            fprintf(stderr, "caravan_port: http: no memory to watch a socket\n");
-            return -1; /* libcurl fails the transfers concerned */
-        }
-        h->socks = grown;
-        h->socks_cap = cap;
+    /* No cap of our own: a socket libcurl opened and we did not poll would
+     * hang its transfer until the deadline. */
+    struct watched *grown = grow_array(h->socks, &h->socks_cap, h->nsocks + 1, sizeof *grown, 64);
+    if (grown == NULL) {
+        fprintf(stderr, "caravan_port: http: no memory to watch a socket\n");
+        return -1; /* libcurl fails the transfers concerned */
     }
+    h->socks = grown;
     h->socks[h->nsocks].fd = fd;
     h->socks[h->nsocks].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
                                          (what & CURL_POLL_OUT ? POLLOUT : 0));
