@@ -264,6 +264,52 @@ telemetry_is_loaded_when_needed_test_() ->
              end
      end}.
 
+%% Where telemetry is not installed, the cluster looks for it once, not at
+%% every dial: each look searches every folder of the code path, and a
+%% cold start of 100 nodes spent more of a node's work in erl_prim_loader
+%% and code_server than in distribution (make bench-scale). Before, every
+%% event called code:ensure_loaded(telemetry).
+telemetry_absent_is_looked_for_once_test_() ->
+    {timeout, 60,
+     fun() ->
+             Key = telemetry_absent,
+             set(Key, ?GOOD),
+             {module, telemetry} = code:ensure_loaded(telemetry),
+             Dir = filename:dirname(code:which(telemetry)),
+             _ = caravan_test_peer:module_info(),   % wait/1's, loaded before the path shrinks
+             _ = code:purge(telemetry),
+             _ = code:delete(telemetry),
+             _ = code:purge(telemetry),
+             true = code:del_path(Dir),
+             Tracer = spawn(fun() -> count_traced(0) end),
+             try
+                 false = erlang:module_loaded(telemetry),
+                 non_existing = code:which(telemetry),
+                 1 = erlang:trace_pattern({code, ensure_loaded, 1}, true, []),
+                 C = start(Key, #{}),
+                 _ = erlang:trace(C, true, [call, {tracer, Tracer}]),
+                 try
+                     wait(fun() -> dials() >= 20 end)
+                 after
+                     stop(C)
+                 end,
+                 Tracer ! {count, self()},
+                 Looks = receive {looks, N} -> N after 5000 -> timeout end,
+                 ?assert(Looks =< 1, {looks_for_telemetry, Looks, dials, dials()})
+             after
+                 erlang:trace_pattern({code, ensure_loaded, 1}, false, []),
+                 exit(Tracer, kill),
+                 true = code:add_patha(Dir)
+             end
+     end}.
+
+count_traced(N) ->
+    receive
+        {trace, _, call, {code, ensure_loaded, [telemetry]}} -> count_traced(N + 1);
+        {trace, _, call, _} -> count_traced(N);
+        {count, From} -> From ! {looks, N}
+    end.
+
 %% Issue 20 item 4: one line per failed dial, at the 1st, 2nd, 4th, 8th...
 %% failure: caravan's line for a cluster caravan started, libcluster's for
 %% one libcluster started, never both; every line passes the filters of

@@ -122,10 +122,15 @@ emit(What, Outcome, Measurements, Meta, #{name := Name}) ->
 %% libcluster's telemetry, when its telemetry library is there (caravan
 %% does not depend on it). Loaded first: in interactive mode (iex, mix run)
 %% nothing else may have loaded it yet, and function_exported/3 is false for
-%% a module not loaded, so the events never fired.
+%% a module not loaded, so the events never fired. Tried once per process
+%% (the cluster's): where telemetry is not installed, each try searches
+%% every folder of the code path, and a cold start of 100 nodes made 99 of
+%% them per node (erl_prim_loader and code_server were a node's busiest
+%% processes). Once it is loaded, by this try or by whoever attaches a
+%% handler (telemetry:attach/4 is in the same module), events go out.
 -spec telemetry([atom()], map(), map()) -> ok.
 telemetry(Event, Measurements, Metadata) ->
-    _ = erlang:module_loaded(telemetry) orelse code:ensure_loaded(telemetry),
+    _ = erlang:module_loaded(telemetry) orelse load_telemetry_once(),
     case erlang:function_exported(telemetry, execute, 3) of
         true ->
             try telemetry:execute(Event, Measurements, Metadata) of
@@ -134,6 +139,16 @@ telemetry(Event, Measurements, Metadata) ->
             end;
         false ->
             ok
+    end.
+
+-spec load_telemetry_once() -> boolean().
+load_telemetry_once() ->
+    case get(caravan_telemetry_load_tried) of
+        true ->
+            false;
+        undefined ->
+            put(caravan_telemetry_load_tried, true),
+            code:ensure_loaded(telemetry) =:= {module, telemetry}
     end.
 
 %% libcluster's own line, `[libcluster:TOPOLOGY] ...', for clusters started
