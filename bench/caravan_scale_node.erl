@@ -10,6 +10,7 @@
 -export([cpu_ticks/0]).
 -export([dial_all/1]).
 -export([count_dials/0, counts/0]).
+-export([reductions/0, top_reductions/2]).
 
 %% @doc A registered process noting (wall clock, microseconds: one clock for
 %% every VM on the machine) the last nodedown of each node, and the time of
@@ -103,6 +104,36 @@ counts() ->
     caravan_scale_recorder ! {get, '$downs', self(), Ref},
     Downs = receive {Ref, none} -> 0; {Ref, D} -> D after 5000 -> 0 end,
     #{dials => Dials, downs => Downs}.
+
+%% @doc Every process's reductions now, to see with top_reductions/2 which
+%% processes a cold start kept busy (reductions are the VM's unit of work).
+-spec reductions() -> #{pid() => non_neg_integer()}.
+reductions() ->
+    maps:from_list([{P, R} || P <- processes(), {reductions, R} <- [process_info(P, reductions)]]).
+
+%% @doc The Count processes that did the most work since Before, as
+%% {Reductions, Name}; Name is the registered name or the initial call
+%% (proc_lib's for OTP processes), and processes of the same name summed.
+-spec top_reductions(#{pid() => non_neg_integer()}, pos_integer()) -> [{non_neg_integer(), term()}].
+top_reductions(Before, Count) ->
+    Now = reductions(),
+    Named = lists:foldl(fun({P, R}, Acc) ->
+                                Name = name(P),
+                                maps:update_with(Name, fun(X) -> X + R - maps:get(P, Before, 0) end,
+                                                 R - maps:get(P, Before, 0), Acc)
+                        end, #{}, maps:to_list(Now)),
+    lists:sublist(lists:reverse(lists:sort([{R, N} || {N, R} <- maps:to_list(Named)])), Count).
+
+name(P) ->
+    case process_info(P, [registered_name, dictionary, initial_call]) of
+        [{registered_name, Reg}, _, _] when is_atom(Reg), Reg =/= [] -> Reg;
+        [_, {dictionary, D}, {initial_call, I}] ->
+            case lists:keyfind('$initial_call', 1, D) of
+                {_, Mfa} -> Mfa;
+                false -> I
+            end;
+        _ -> gone
+    end.
 
 %% @doc utime + stime clock ticks of this VM and of its C programs.
 -spec cpu_ticks() -> {non_neg_integer(), non_neg_integer()}.

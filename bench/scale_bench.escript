@@ -158,6 +158,15 @@ start_node(Env, Ip) ->
     {module, _} = peer:call(P, code, load_binary, [caravan_scale_node, "caravan_scale_node.erl",
                                                    persistent_term:get({?MODULE, scale_module})]),
     _ = peer:call(P, caravan_scale_node, start_recorder, []),
+    %% Every module of kernel, stdlib and caravan loaded now, as a release
+    %% booted in embedded mode loads them (its boot script's primLoad): in
+    %% interactive mode the first cluster loads them on demand, and a cold
+    %% start at N = 32 measured erl_prim_loader and code_server as the
+    %% busiest processes of a node.
+    [begin
+         {ok, Mods} = peer:call(P, application, get_key, [App, modules]),
+         ok = peer:call(P, code, ensure_modules_loaded, [Mods])
+     end || App <- [kernel, stdlib, caravan]],
     {P, Node}.
 
 register(Catalog, Ip, Port) ->
@@ -178,6 +187,8 @@ cold_start(Nodes, Start) ->
     Sampler = spawn_link(fun() -> sample_cpu([]) end),
     Ticks0 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
     [ok = peer:call(P, caravan_scale_node, count_dials, []) || {P, _} <- Nodes],
+    {P1, _} = hd(Nodes),
+    Reds0 = peer:call(P1, caravan_scale_node, reductions, []),
     T0 = erlang:system_time(microsecond),
     {Busy0, _} = cluster_bench:cpu_jiffies(),
     cluster_bench:pmap(fun({P, _}) -> Start(P) end, Nodes),
@@ -188,6 +199,8 @@ cold_start(Nodes, Start) ->
     Ticks1 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
     Ups = [peer:call(P, caravan_scale_node, last_up, [make_ref()]) || {P, _} <- Nodes],
     Counts = [peer:call(P, caravan_scale_node, counts, []) || {P, _} <- Nodes],
+    io:format("  the busiest processes of one node (reductions): ~p~n",
+              [peer:call(P1, caravan_scale_node, top_reductions, [Reds0, 8])]),
     Last = lists:max(Ups),
     Sampler ! {samples, self()},
     Samples = receive {Sampler, S} -> S end,
