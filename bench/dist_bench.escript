@@ -58,7 +58,7 @@ port_floor(Ebin) ->
               [met(P50 / C50 =< 1.2), P50 / C50]),
     row("port round trip, caravan_port dist_port, p50", P50, "ns", lower),
     row("port round trip, caravan_port dist_port, p99", P99, "ns", lower),
-    row("port round trip, cat echo (the floor), p50", C50, "ns", lower),
+    ref("port round trip, cat echo (the floor), p50", C50, "ns", lower),
     row("port round trip, caravan_port dist_port / cat echo, p50", P50 / C50, "x", lower).
 
 vm_flags() ->
@@ -189,8 +189,8 @@ report(Caravan, Stock, Fixed, {_, _, EpmdOsPid}) ->
     io:format("  -erl_epmd_port (OTP)          ~10b ~8b   ~.2fx~n", [FM, F90, FM / SM]),
     row("connect_node/1, caravan_epmd, median", CM, "us", lower),
     row("connect_node/1, caravan_epmd, p90", C90, "us", lower),
-    row("connect_node/1, stock epmd, median", SM, "us", lower),
-    row("connect_node/1, -erl_epmd_port, median", FM, "us", lower),
+    ref("connect_node/1, stock epmd, median", SM, "us", lower),
+    ref("connect_node/1, -erl_epmd_port, median", FM, "us", lower),
     row("connect_node/1, caravan_epmd / stock epmd, median", CM / SM, "x", lower),
     {Ca50, _, Ca99} = Us(maps:get(cached, Caravan)),
     {Un50, _, Un99} = Us(maps:get(uncached, Caravan)),
@@ -207,8 +207,8 @@ report(Caravan, Stock, Fixed, {_, _, EpmdOsPid}) ->
                       {"caravan port_please, uncached, p50", Un50},
                       {"caravan port_please, uncached, p99", Un99},
                       {"caravan dist_port round trip, p50", Rt50},
-                      {"caravan dist_port round trip, p99", Rt99},
-                      {"stock erl_epmd port_please, p50", Pp50}]],
+                      {"caravan dist_port round trip, p99", Rt99}]],
+    ref("stock erl_epmd port_please, p50", Pp50, "ns", lower),
     Rss = maps:get(rss_kib, Caravan),
     EpmdRss = rss_kib(EpmdOsPid),
     io:format("~nresident memory (KiB)~n"),
@@ -224,10 +224,15 @@ report(Caravan, Stock, Fixed, {_, _, EpmdOsPid}) ->
 
 %% With CARAVAN_BENCH_ROWS set, a machine-readable line beside the human
 %% one, for bench/compare.escript: ROW, bench, row, value, unit, which way
-%% is better (lower or higher).
-row(Name, Value, Unit, Better) ->
+%% is better (lower or higher), and `reference' for a figure of code that
+%% is not caravan's (stock epmd, cat), the same in every build.
+row(Name, Value, Unit, Better) -> row(Name, Value, Unit, Better, "").
+
+ref(Name, Value, Unit, Better) -> row(Name, Value, Unit, Better, "\treference").
+
+row(Name, Value, Unit, Better, Ref) ->
     os:getenv("CARAVAN_BENCH_ROWS") =:= false orelse
-        io:format("ROW\tdist\t~ts\t~w\t~s\t~s~n", [Name, Value, Unit, Better]).
+        io:format("ROW\tdist\t~ts\t~w\t~s\t~s~s~n", [Name, Value, Unit, Better, Ref]).
 
 met(true) -> "met";
 met(false) -> "MISSED".

@@ -119,10 +119,16 @@ bench_name(Name, Methods) ->
     rows(Name ++ " srv", Results).
 
 %% With CARAVAN_BENCH_ROWS set, machine-readable lines beside the table, for
-%% bench/compare.escript: ROW, bench, row, value, unit, which way is better.
+%% bench/compare.escript: ROW, bench, row, value, unit, which way is better,
+%% and `reference' for inet_res's rows (OTP's code, the same in every build).
 rows(What, Results) ->
     os:getenv("CARAVAN_BENCH_ROWS") =:= false orelse
-        [io:format("ROW\tdns\t~ts, ~ts: ~ts\t~w\t~s\t~s~n", [What, Label, Stat, V, Unit, Better])
+        [io:format("ROW\tdns\t~ts, ~ts: ~ts\t~w\t~s\t~s~s~n",
+                   [What, Label, Stat, V, Unit, Better,
+                    case lists:prefix("inet_res", Label) of
+                        true -> "\treference";
+                        false -> ""
+                    end])
          || {Label, M} <- Results,
             {Stat, Key, Unit, Better} <- [{"seq", seq_rate, "/s", higher},
                                           {"p50", p50, "us", lower},
