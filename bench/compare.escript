@@ -15,7 +15,8 @@
 %%% once in 120 rows (simulated; the larger of the two spreads alone: once
 %%% in 30, too often for ~100 rows). A row measured once per side (the
 %%% cluster rows by default) has no spread of its own and takes the median
-%%% band of the rows that have one. Bands below 2% are raised to 2%: the
+%%% band of the rows that have one, and is named apart when outside it: one
+%%% run a side cannot tell a change from noise. Bands below 2% are raised to 2%: the
 %%% resolution of the coarsest rows (whole milliseconds, KiB of RSS). A row
 %%% is worse beyond noise when it is worse than the baseline by more than
 %%% its band: for `lower' rows here / base - 1 > band, for `higher' ones
@@ -87,6 +88,7 @@ verdict(#{here := Here, base := Base, better := Better, noise := Noise} = J, Def
             end,
     Verdict = if
                   Worse =:= infinity -> "WORSE";
+                  Worse > Band, Noise =:= none -> "WORSE? (one run a side: not judged)";
                   Worse > Band -> "WORSE beyond noise";
                   Worse < -Band -> "better";
                   true -> "no worse (within noise)"
@@ -110,11 +112,18 @@ print(Rows, BaseName, Default) ->
                         verdict_text(R)])
      || #{bench := Bench, row := Row, unit := Unit, here := Here, base := Base} = R <- Rows],
     Outside = [R || #{verdict := "WORSE" ++ _} = R <- Rows],
-    Compared = length([R || #{h := _, ref := false} = R <- Rows]),
-    case [R || #{ref := false} = R <- Outside] of
-        [] -> io:format("worse beyond noise: none (~b rows compared)~n", [Compared]);
-        Worse -> io:format("worse beyond noise: ~b of ~b rows compared: ~ts~n",
+    Compared = length([R || #{h := _, ref := false, own_band := true} = R <- Rows]),
+    case [R || #{ref := false, own_band := true} = R <- Outside] of
+        [] -> io:format("worse beyond noise: none (~b rows with a band of their own)~n",
+                        [Compared]);
+        Worse -> io:format("worse beyond noise: ~b of ~b rows with a band of their own: ~ts~n",
                            [length(Worse), Compared, names(Worse)])
+    end,
+    case [R || #{ref := false, own_band := false} = R <- Outside] of
+        [] -> ok;
+        Once -> io:format("worse beyond the borrowed band (*), run once a side, so not judged; "
+                          "rerun them with more rounds (BENCH_CLUSTER_ROUNDS=3 BENCH_ONLY=cluster):"
+                          " ~ts~n", [names(Once)])
     end,
     case [R || #{ref := true} = R <- Outside] of
         [] -> ok;
