@@ -95,6 +95,9 @@ verdict(#{here := Here, base := Base, better := Better, noise := Noise} = J, Def
               end,
     J#{h => H, b => B, used_band => Band, own_band => Noise =/= none, verdict => Verdict}.
 
+print([], _, _) ->
+    io:format("~nno ROW lines: no benchmark finished (see the logs)~n"),
+    halt(1);
 print(Rows, BaseName, Default) ->
     Runs = fun(Side) -> lists:max([length(maps:get(Side, R)) || R <- Rows]) end,
     io:format("~nthis tree vs the baseline ~s: medians of up to ~b runs of this tree and ~b of "

@@ -14,6 +14,7 @@
 # folder named at the start. BENCH_ONLY="dns register" runs only those of
 # dist, dns, http, cluster, register (to try the plumbing quickly).
 set -euo pipefail
+[ -z "${BASELINE:-}" ] || BASELINE=$(cd "$BASELINE" && pwd) # as given, from the caller's folder
 cd "$(dirname "$0")/.."
 rebar3 compile >/dev/null
 ebin="$PWD/_build/default/lib/caravan/ebin"
