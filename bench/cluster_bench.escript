@@ -22,6 +22,9 @@
 %%% "-connect_all false" to see what global's syncing costs);
 %%% CARAVAN_BENCH_NODES changes the count (to see how join latency scales).
 %%% The script's own VM (the Consul test server) does not busy-wait either.
+%%% A build without `type => a' DNS sources (an older checkout, BASELINE in
+%%% bench/run.sh) skips that row. CARAVAN_BENCH_ROWS set: one ROW line per
+%%% figure too (bench/run.sh).
 -mode(compile).
 
 -define(NODES, list_to_integer(os:getenv("CARAVAN_BENCH_NODES", "32"))).
@@ -70,6 +73,8 @@ main([Ebin, TestDir]) ->
                 consul => {consul, #{service => "app", basename => "app",
                                      url => caravan_test_catalog:url(Consul), wait => 30000}}},
         Extra = string:lexemes(os:getenv("CARAVAN_BENCH_NODE_ARGS", ""), " "),
+        {module, _} = code:ensure_loaded(caravan_dns),
+        put(dns_a, erlang:function_exported(caravan_dns, types, 1)),
         Default = run(Env#{args => Extra}),
         Shared = run(Env#{args => ?SHARED_HOST_FLAGS ++ Extra}),
         report(Default, Shared)
@@ -87,8 +92,14 @@ run(#{ips := Ips, dns := Dns, dns_a := DnsA, consul := Consul} = Env) ->
     Members = lists:sublist(Ips, ?NODES),
     {DnsMs, DnsNodes} = cold_start(Env, Members, Dns),
     stop_nodes(DnsNodes),
-    {DnsAMs, DnsANodes} = cold_start(Env, Members, DnsA),
-    stop_nodes(DnsANodes),
+    DnsAMs = case get(dns_a) of
+                 true ->
+                     {Ms, DnsANodes} = cold_start(Env, Members, DnsA),
+                     stop_nodes(DnsANodes),
+                     Ms;
+                 false ->
+                     none
+             end,
     {ConsulMs, Nodes} = cold_start(Env, Members, Consul),
     Joins = joins(Env, lists:last(Ips), Nodes),
     stop_nodes(Nodes),
@@ -138,15 +149,20 @@ join_sample(Nodes, Newcomer, T0, Cpu) ->
       listed => Ms(lists:max(Listed)), cpu_ms => receive {Cpu, CpuMs} -> CpuMs end}.
 
 report(D, S) ->
-    Row = fun(Label, Unit, A, B) ->
+    Row = fun(_Label, _Unit, none, none) ->
+                  ok; % not in this build (its line says so below)
+             (Label, Unit, A, B) ->
                   io:format("~-48s ~8b ~s ~10b ~s ~8.2fx~n",
-                            [Label, A, Unit, B, Unit, B / max(1, A)])
+                            [Label, A, Unit, B, Unit, B / max(1, A)]),
+                  row(Label ++ ", default flags", A, Unit, lower),
+                  row(Label ++ ", shared-host flags", B, Unit, lower)
           end,
     io:format("~-48s ~11s ~13s ~9s~n", ["", "default", "shared-host", "ratio"]),
     Row(io_lib:format("cold start to full mesh, DNS (~b ms poll)", [?POLL_MS]), "ms",
         maps:get(dns_mesh, D), maps:get(dns_mesh, S)),
     Row(io_lib:format("cold start to full mesh, DNS A (~b ms poll)", [?POLL_MS]), "ms",
         maps:get(dns_a_mesh, D), maps:get(dns_a_mesh, S)),
+    get(dns_a) orelse io:format("(this build has no `type => a' DNS sources: no DNS A row)~n"),
     Row("cold start to full mesh, Consul (blocking)", "ms",
         maps:get(consul_mesh, D), maps:get(consul_mesh, S)),
     Stat = fun(Label, K, P) -> Row(Label, "ms", pct(maps:get(K, D), P), pct(maps:get(K, S), P)) end,
@@ -156,6 +172,13 @@ report(D, S) ->
     Stat("  stage p50: first connection up", first_up, 50),
     Stat(io_lib:format("CPU per join, whole machine (~b ms), p50", [?CPU_WINDOW_MS]), cpu_ms, 50),
     io:format("goals: full mesh <= 5000 ms after the last boot; join p50 <= 100 ms~n").
+
+%% With CARAVAN_BENCH_ROWS set, a machine-readable line beside the human
+%% one, for bench/compare.escript: ROW, bench, row, value, unit, which way
+%% is better (lower or higher).
+row(Name, Value, Unit, Better) ->
+    os:getenv("CARAVAN_BENCH_ROWS") =:= false orelse
+        io:format("ROW\tcluster\t~ts\t~w\t~s\t~s~n", [string:trim(Name), Value, Unit, Better]).
 
 start_node(#{ebin := Ebin, port := Port, args := Args}, Ip) ->
     {ok, P, N} = peer:start(#{name => "app-" ++ integer_to_list(Port), host => Ip,

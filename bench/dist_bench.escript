@@ -7,6 +7,8 @@
 %%%   erl_epmd_port  stock erl_epmd with -erl_epmd_port (OTP's own epmd-less
 %%%                  mode: every node on one fixed port, one address each)
 %%% Figures are printed with ratios to stock epmd; nothing is asserted.
+%%% The C program timed against `cat' is EBIN's build's (EBIN/../priv).
+%%% CARAVAN_BENCH_ROWS set: one ROW line per figure too (bench/run.sh).
 -mode(compile).
 
 -define(CONNECTS, 300).
@@ -26,7 +28,7 @@ main([Ebin, BenchDir]) ->
         Stock = bench_epmd(Ctx, Epmd),
         Fixed = bench_erl_epmd_port(Ctx),
         report(Caravan, Stock, Fixed, Epmd),
-        port_floor(BenchDir)
+        port_floor(Ebin)
     after
         stop_epmd(Epmd)
     end;
@@ -40,8 +42,8 @@ main(_) ->
 %% flags (escript's defaults: no +sbwt, so scheduler wake-ups count, as they
 %% do in a node that uses caravan with default flags), and the same packet
 %% sizes: the dist_port request, echoed back by cat, answered by the program.
-port_floor(BenchDir) ->
-    Program = filename:join([filename:dirname(BenchDir), "priv", "caravan_port"]),
+port_floor(Ebin) ->
+    Program = filename:join([filename:dirname(Ebin), "priv", "caravan_port"]),
     Req = term_to_binary({1, dist_port, #{name => <<"app-4370">>}}),
     Prog = port_round_trips(Program, [], Req),
     Cat = port_round_trips(os:find_executable("cat"), [], Req),
@@ -53,7 +55,11 @@ port_floor(BenchDir) ->
     io:format("  caravan_port dist_port    ~10b ~8b   ~.2fx cat~n", [P50, P99, P50 / C50]),
     io:format("  cat echo (the floor)      ~10b ~8b~n", [C50, C99]),
     io:format("target: dist_port round trip <= 1.2x the cat echo: ~ts (~.2fx)~n",
-              [met(P50 / C50 =< 1.2), P50 / C50]).
+              [met(P50 / C50 =< 1.2), P50 / C50]),
+    row("port round trip, caravan_port dist_port, p50", P50, "ns", lower),
+    row("port round trip, caravan_port dist_port, p99", P99, "ns", lower),
+    ref("port round trip, cat echo (the floor), p50", C50, "ns", lower),
+    row("port round trip, caravan_port dist_port / cat echo, p50", P50 / C50, "x", lower).
 
 vm_flags() ->
     io_lib:format("escript's defaults, ~b schedulers, ERL_FLAGS=~s (no +sbwt none)",
@@ -181,6 +187,11 @@ report(Caravan, Stock, Fixed, {_, _, EpmdOsPid}) ->
     io:format("  caravan_epmd                  ~10b ~8b   ~.2fx~n", [CM, C90, CM / SM]),
     io:format("  stock epmd                    ~10b ~8b   1.00x~n", [SM, S90]),
     io:format("  -erl_epmd_port (OTP)          ~10b ~8b   ~.2fx~n", [FM, F90, FM / SM]),
+    row("connect_node/1, caravan_epmd, median", CM, "us", lower),
+    row("connect_node/1, caravan_epmd, p90", C90, "us", lower),
+    ref("connect_node/1, stock epmd, median", SM, "us", lower),
+    ref("connect_node/1, -erl_epmd_port, median", FM, "us", lower),
+    row("connect_node/1, caravan_epmd / stock epmd, median", CM / SM, "x", lower),
     {Ca50, _, Ca99} = Us(maps:get(cached, Caravan)),
     {Un50, _, Un99} = Us(maps:get(uncached, Caravan)),
     {Rt50, _, Rt99} = Us(maps:get(round_trip, Caravan)),
@@ -190,17 +201,38 @@ report(Caravan, Stock, Fixed, {_, _, EpmdOsPid}) ->
     io:format("  caravan port_please, uncached ~10b ~8b   ~.4fx~n", [Un50, Un99, Un50 / Pp50]),
     io:format("  caravan dist_port round trip  ~10b ~8b   ~.4fx~n", [Rt50, Rt99, Rt50 / Pp50]),
     io:format("  stock erl_epmd port_please    ~10b ~8b   1.0000x~n", [Pp50, Pp99]),
+    [row(Name, V, "ns", lower)
+     || {Name, V} <- [{"caravan port_please, cached, p50", Ca50},
+                      {"caravan port_please, cached, p99", Ca99},
+                      {"caravan port_please, uncached, p50", Un50},
+                      {"caravan port_please, uncached, p99", Un99},
+                      {"caravan dist_port round trip, p50", Rt50},
+                      {"caravan dist_port round trip, p99", Rt99}]],
+    ref("stock erl_epmd port_please, p50", Pp50, "ns", lower),
     Rss = maps:get(rss_kib, Caravan),
     EpmdRss = rss_kib(EpmdOsPid),
     io:format("~nresident memory (KiB)~n"),
     io:format("  caravan_port                  ~10b   (~.2fx epmd)~n", [Rss, Rss / EpmdRss]),
     io:format("  epmd                          ~10b~n", [EpmdRss]),
+    row("resident memory, caravan_port", Rss, "KiB", lower),
     io:format("~ntargets: connect median <= 0.85x stock epmd: ~ts (~.2fx); "
               "cached port_please p50 <= 2 us: ~ts (~b ns);~n"
               "         C round trip p50 <= 50 us: ~ts (~b ns); caravan_port RSS <= 4 MiB: ~ts "
               "(~b KiB)~n",
               [met(CM / SM =< 0.85), CM / SM, met(Ca50 =< 2000), Ca50,
                met(Rt50 =< 50000), Rt50, met(Rss =< 4096), Rss]).
+
+%% With CARAVAN_BENCH_ROWS set, a machine-readable line beside the human
+%% one, for bench/compare.escript: ROW, bench, row, value, unit, which way
+%% is better (lower or higher), and `reference' for a figure of code that
+%% is not caravan's (stock epmd, cat), the same in every build.
+row(Name, Value, Unit, Better) -> row(Name, Value, Unit, Better, "").
+
+ref(Name, Value, Unit, Better) -> row(Name, Value, Unit, Better, "\treference").
+
+row(Name, Value, Unit, Better, Ref) ->
+    os:getenv("CARAVAN_BENCH_ROWS") =:= false orelse
+        io:format("ROW\tdist\t~ts\t~w\t~s\t~s~s~n", [Name, Value, Unit, Better, Ref]).
 
 met(true) -> "met";
 met(false) -> "MISSED".

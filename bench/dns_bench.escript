@@ -11,6 +11,7 @@
 %%% addresses, through caravan (UDP + EDNS, its default for them, and TCP)
 %%% and through inet_res:lookup/3 of the same records on the same BIND; only
 %%% complete answers count in the 50-way rate, as for SRV.
+%%% CARAVAN_BENCH_ROWS set: one ROW line per figure too (bench/run.sh).
 -mode(compile).
 
 -define(SEQUENTIAL, 2000).
@@ -87,7 +88,7 @@ bench_addr(Name, Type, Server, Ns) ->
                [Label, R, round(S), P50, P99, round(C), Short, S / BaseSeq, C / BaseConc])
      || {Label, #{records := R, seq_rate := S, p50 := P50, p99 := P99, conc_rate := C,
                   short := Short}} <- Results],
-    ok.
+    rows(Name ++ " " ++ atom_to_list(Type), Results).
 
 caravan_addr(Name, Server, Transport, Family) ->
     case caravan_dns:lookup_addr(Name, #{servers => [Server], transport => Transport,
@@ -114,7 +115,27 @@ bench_name(Name, Methods) ->
      || {Label, #{records := R, addrs := A, seq_rate := S, p50 := P50, p99 := P99,
                   conc_rate := C, short := Short}} <- Results],
     io:format("  (short: 50-way answers with fewer records or addresses than the first, "
-              "errors included; the 50-way rate counts only the others)~n").
+              "errors included; the 50-way rate counts only the others)~n"),
+    rows(Name ++ " srv", Results).
+
+%% With CARAVAN_BENCH_ROWS set, machine-readable lines beside the table, for
+%% bench/compare.escript: ROW, bench, row, value, unit, which way is better,
+%% and `reference' for inet_res's rows (OTP's code, the same in every build).
+rows(What, Results) ->
+    os:getenv("CARAVAN_BENCH_ROWS") =:= false orelse
+        [io:format("ROW\tdns\t~ts, ~ts: ~ts\t~w\t~s\t~s~s~n",
+                   [What, Label, Stat, V, Unit, Better,
+                    case lists:prefix("inet_res", Label) of
+                        true -> "\treference";
+                        false -> ""
+                    end])
+         || {Label, M} <- Results,
+            {Stat, Key, Unit, Better} <- [{"seq", seq_rate, "/s", higher},
+                                          {"p50", p50, "us", lower},
+                                          {"p99", p99, "us", lower},
+                                          {"50-way", conc_rate, "/s", higher}],
+            V <- [maps:get(Key, M)]],
+    ok.
 
 measure(Fun, Name) ->
     {Records, Addrs} = Fun(Name),
