@@ -257,7 +257,12 @@ pmap(F, L) ->
     NodeBin = get(node_module),
     Pids = [spawn_link(fun() -> put(node_module, NodeBin), Self ! {self(), F(X)} end)
             || X <- L],
-    [receive {P, R} -> R end || P <- Pids].
+    %% A worker that crashed is an error here, not a wait without end
+    %% (scale_bench traps exits, so its crash arrives as a message).
+    [receive
+         {P, R} -> R;
+         {'EXIT', P, Why} when Why =/= normal -> error({pmap_worker, Why})
+     end || P <- Pids].
 
 free_port() ->
     {ok, S} = gen_tcp:listen(0, [{ip, {127, 0, 1, 1}}]),

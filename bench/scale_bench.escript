@@ -165,7 +165,8 @@ start_node(Env, Ip) ->
     %% busiest processes of a node.
     [begin
          {ok, Mods} = peer:call(P, application, get_key, [App, modules]),
-         ok = peer:call(P, code, ensure_modules_loaded, [Mods])
+         %% 65 VMs booting at once on 2 cores: peer:call's 5 s default is short.
+         ok = peer:call(P, code, ensure_modules_loaded, [Mods], 120000)
      end || App <- [kernel, stdlib, caravan]],
     {P, Node}.
 
