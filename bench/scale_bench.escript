@@ -247,7 +247,9 @@ settle(Cores, Deadline) ->
     end.
 
 stop_clusters(Nodes) ->
-    [ok = peer:call(P, caravan, stop_cluster, [app]) || {P, _} <- Nodes],
+    %% A stop leaves (tells the others, waits up to 500 ms for them): on
+    %% 100 VMs sharing 2 cores that outruns peer:call's 5 s default.
+    [ok = peer:call(P, caravan, stop_cluster, [app], 60000) || {P, _} <- Nodes],
     ok.
 
 %% Between the two cold starts: every connection closed, and no node
