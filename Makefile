@@ -123,8 +123,12 @@ $(ASAN_BUILD)/test_%: test/c/test_%.c $(ASAN_LIB_OBJS)
 
 asan: $(ASAN_BUILD)/caravan_port $(ASAN_TESTS)
 
-# test_ops plants encode failures (out of memory) through this wrapper.
-$(BUILD)/test_ops $(ASAN_BUILD)/test_ops: TEST_LDFLAGS := -Wl,--wrap=ei_x_encode_atom
+# test_ops plants encode failures (out of memory) and counts ei's reallocs
+# through these wrappers.
+$(BUILD)/test_ops $(ASAN_BUILD)/test_ops: TEST_LDFLAGS := -Wl,--wrap=ei_x_encode_atom \
+  -Wl,--wrap=ei_realloc
+# test_dns_msg counts how often the parser grows its arrays.
+$(BUILD)/test_dns_msg $(ASAN_BUILD)/test_dns_msg: TEST_LDFLAGS := -Wl,--wrap=grow_array
 
 -include $(wildcard $(ASAN_BUILD)/*.d $(ASAN_BUILD)/*/*.d)
 

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,28 +27,16 @@ static int encode_text(ei_x_buff *x, const char *key, const char *value)
     return ei_x_encode_atom(x, key) || ei_x_encode_binary(x, value, (int)strlen(value));
 }
 
-/* Makes room for the whole member list at once. ei's encoders grow the
- * buffer by about 200 bytes whenever it is full: one realloc per member or
- * two, each a copy of everything so far wherever realloc cannot grow the
- * block in place (ASan's allocator never does; glibc's not always). A 6 MB
- * answer then took minutes under ASan. The bound per member: map header 5,
- * four small atoms 2 + 7, 2 + 4, 2 + 4, 2 + 2, three binary headers 5 each,
- * a long at most 11: 56 bytes, plus the strings. */
+/* Makes room for the whole member list at once (reply_reserve). The bound
+ * per member: map header 5, four small atoms 2 + 7, 2 + 4, 2 + 4, 2 + 2,
+ * three binary headers 5 each, a long at most 11: 56 bytes, plus the
+ * strings. */
 static int reserve_members(ei_x_buff *x, const struct members *ms)
 {
-    size_t need = (size_t)x->index + 16;
+    size_t need = 16;
     for (size_t i = 0; i < ms->n; i++)
         need += 64 + strlen(ms->m[i].address) + strlen(ms->m[i].node) + strlen(ms->m[i].id);
-    if (need <= (size_t)x->buffsz)
-        return 0;
-    if (need > INT_MAX)
-        return 0; /* ei's sizes are ints: let it fail as it would have */
-    char *grown = realloc(x->buff, need);
-    if (grown == NULL)
-        return -1;
-    x->buff = grown;
-    x->buffsz = (int)need;
-    return 0;
+    return reply_reserve(x, need);
 }
 
 static int encode_members(ei_x_buff *x, const struct members *ms)

@@ -1,6 +1,8 @@
 /* reply.c - reply encoding; see reply.h. */
 #include "reply.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int begin(ei_x_buff *x, uint64_t id, const char *status)
@@ -22,6 +24,21 @@ int reply_error(ei_x_buff *x, uint64_t id, const char *reason, const char *detai
     if (begin(x, id, "error") || ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, reason) ||
         ei_x_encode_binary(x, detail, (int)strlen(detail)))
         return -1;
+    return 0;
+}
+
+int reply_reserve(ei_x_buff *x, size_t more)
+{
+    if (x->index < 0 || more > (size_t)INT_MAX - (size_t)x->index)
+        return 0; /* ei's sizes are ints: let it fail as it would have */
+    size_t need = (size_t)x->index + more;
+    if (need <= (size_t)x->buffsz)
+        return 0;
+    char *grown = realloc(x->buff, need);
+    if (grown == NULL)
+        return -1;
+    x->buff = grown;
+    x->buffsz = (int)need;
     return 0;
 }
 

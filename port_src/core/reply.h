@@ -27,6 +27,16 @@ int reply_ok_begin(ei_x_buff *x, uint64_t id);
 /* Encodes a complete {Id, error, {Reason, Detail}}. */
 int reply_error(ei_x_buff *x, uint64_t id, const char *reason, const char *detail);
 
+/* Makes room for `more' bytes past x->index at once. ei's encoders grow
+ * the buffer by about 200 bytes whenever it is full: one realloc per
+ * record or two, each a copy of everything so far wherever realloc cannot
+ * grow the block in place (ASan's allocator never does), an mremap(2) each
+ * once glibc has mmap'd the block. A 6 MB member list took minutes under
+ * ASan; a 400 KB SRV answer held the loop 8 ms. Callers bound their
+ * result's size and reserve it before encoding. Returns 0, or -1 out of
+ * memory; a size ei cannot hold (over INT_MAX) is left for ei to refuse. */
+int reply_reserve(ei_x_buff *x, size_t more);
+
 /* Sends what x holds and resets it for the next reply. */
 int reply_send(const struct reply_sink *sink, ei_x_buff *x);
 

@@ -41,6 +41,18 @@ int __wrap_ei_x_encode_atom(ei_x_buff *x, const char *s)
     return __real_ei_x_encode_atom(x, s);
 }
 
+/* ei's reallocs, counted (test_ops is linked with -Wl,--wrap=ei_realloc
+ * too): how often a reply's buffer grew. */
+void *__real_ei_realloc(void *p, size_t size);
+void *__wrap_ei_realloc(void *p, size_t size);
+static int ei_reallocs;
+
+void *__wrap_ei_realloc(void *p, size_t size)
+{
+    ei_reallocs++;
+    return __real_ei_realloc(p, size);
+}
+
 struct captured {
     char *buf[MAX_REPLIES];
     size_t len[MAX_REPLIES];
@@ -1039,6 +1051,71 @@ static void dns_answer_out_of_memory_is_answered(void **state)
     close(udp);
 }
 
+/* Answers the SRV question the program sent to udp with n records, each
+ * naming its own target t<i>.<40 x>, whose A record (127.0.1.<i>) is in
+ * ADDITIONAL. */
+static void answer_srv_question(struct fixture *f, int udp, int n)
+{
+    short rev = 0;
+    for (int i = 0; i < 100 && !(rev & POLLIN); i++)
+        loop_turn_tick(f, udp, POLLIN, &rev, false);
+    assert_true(rev & POLLIN);
+    static unsigned char m[4096];
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    ssize_t got = recvfrom(udp, m, 512, 0, (struct sockaddr *)&from, &flen);
+    assert_true(got > 12);
+    size_t q = 12;
+    while (q < (size_t)got && m[q] != 0)
+        q += m[q] + 1u;
+    q += 1 + 4; /* the root label, QTYPE and QCLASS */
+    m[2] = 0x81, m[3] = 0x80; /* QR RD, RA NOERROR */
+    m[6] = 0, m[7] = (unsigned char)n;  /* answers */
+    m[8] = m[9] = 0;
+    m[10] = 0, m[11] = (unsigned char)n; /* additional */
+    size_t at = q, target[256];
+    for (int i = 0; i < n; i++) {
+        unsigned char rr[] = {0xc0, 0x0c, 0, 33, 0, 1, 0, 0, 0, 60, 0, 6 + 47, 0, 1, 0, 1, 0x11, 0x12};
+        memcpy(m + at, rr, sizeof rr);
+        at += sizeof rr;
+        target[i] = at;
+        m[at++] = 4;
+        at += (size_t)snprintf((char *)m + at, 5, "t%03d", i);
+        m[at++] = 40;
+        memset(m + at, 'x', 40);
+        at += 40;
+        m[at++] = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        unsigned char rr[] = {(unsigned char)(0xc0 | target[i] >> 8), (unsigned char)target[i],
+                              0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 1, (unsigned char)i};
+        memcpy(m + at, rr, sizeof rr);
+        at += sizeof rr;
+    }
+    assert_true(at <= sizeof m);
+    assert_int_equal(sendto(udp, m, at, 0, (struct sockaddr *)&from, flen), (ssize_t)at);
+}
+
+/* The reply to an SRV answer of 40 records (5 KB encoded) is encoded into
+ * room reserved at once: ei's encoders grew the buffer 200 bytes at a
+ * time, some 30 reallocs here, 2,000 for the crafted 360-record answer of
+ * issue 18, each a copy or an mremap, 8 ms of one loop turn. */
+static void a_dns_reply_grows_its_buffer_once(void **state)
+{
+    struct fixture *f = *state;
+    int port = 0, udp = bound_socket(SOCK_DGRAM, &port);
+    srv_request(f, 9, port, "udp", 5000);
+    answer_srv_question(f, udp, 40);
+    ei_reallocs = 0;
+    for (int i = 0; i < 200 && f->out.count == 0; i++)
+        loop_turn(f, -1, 0, NULL);
+    assert_int_equal(f->out.count, 1);
+    assert_true(f->out.len[0] > 4500);
+    reply_at(f, 0, 9, "ok");
+    assert_true(ei_reallocs <= 1);
+    close(udp);
+}
+
 static void catalog_answer_out_of_memory_is_answered(void **state)
 {
     struct fixture *f = *state;
@@ -1088,6 +1165,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dns_answer_out_of_memory_is_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(catalog_answer_out_of_memory_is_answered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_dns_reply_grows_its_buffer_once, setup, teardown),
     };
     ei_init();
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
