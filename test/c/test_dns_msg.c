@@ -14,6 +14,20 @@
 
 #include "dns_msg.h"
 
+/* The arrays the parser grows, counted by their element size
+ * (test_dns_msg is linked with -Wl,--wrap=grow_array). */
+void *__real_grow_array(void *arr, size_t *cap, size_t need, size_t elem, size_t first);
+void *__wrap_grow_array(void *arr, size_t *cap, size_t need, size_t elem, size_t first);
+static int srv_array_grown;
+
+void *__wrap_grow_array(void *arr, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    void *grown = __real_grow_array(arr, cap, need, elem, first);
+    if (elem == sizeof(struct dns_srv) && grown != arr)
+        srv_array_grown++;
+    return grown;
+}
+
 struct pkt {
     uint8_t b[8192];
     size_t n;
@@ -465,6 +479,33 @@ static void crafted_answer_is_matched_in_linear_time(void **state)
     free(p.b);
 }
 
+/* The SRV records of an answer to an SRV question go into an array sized
+ * once from the answer count: grown by doubling from 16, the crafted
+ * answer's 360 records (1.2 KB each) were copied five times, most of a
+ * fresh program's first answer. A count that lies (65,535 in a message of
+ * two records) sizes it by what the message can hold, not by the lie. */
+static void the_srv_array_is_sized_once(void **state)
+{
+    (void)state;
+    struct big p = {.b = malloc(65536)};
+    struct dns_answer a;
+    size_t len = crafted_answer(&p, 360, 8, 2068, false);
+    srv_array_grown = 0;
+    (void)comparisons_parsing(&p, len, &a);
+    assert_int_equal(a.nsrv, 360);
+    assert_int_equal(srv_array_grown, 1);
+    dns_answer_free(&a);
+
+    len = crafted_answer(&p, 2, 2, 2, false);
+    p.b[6] = 0xff, p.b[7] = 0xff; /* ANCOUNT 65,535 */
+    const char *err = NULL;
+    dns_answer_init(&a);
+    (void)dns_msg_parse(p.b, len, &a, &err); /* runs out of records: an error */
+    assert_true(a.srv_cap <= len / 19 + 16);
+    dns_answer_free(&a);
+    free(p.b);
+}
+
 /* Grouping: the first record of each target, and the others chained after
  * it in answer order, for dns.c's follow-ups. */
 static void records_are_grouped_by_target(void **state)
@@ -539,6 +580,7 @@ int main(void)
         cmocka_unit_test(bad_labels_are_refused),
         cmocka_unit_test(odd_bytes_in_names_are_escaped),
         cmocka_unit_test(addr_targets_decode),
+        cmocka_unit_test(the_srv_array_is_sized_once),
         cmocka_unit_test(record_count_is_bounded),
         cmocka_unit_test(crafted_answer_is_matched_in_linear_time),
         cmocka_unit_test(records_are_grouped_by_target),
