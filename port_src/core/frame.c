@@ -314,7 +314,7 @@ static void chunk_written(struct frame_writer *w)
 
 int frame_writer_flush(struct frame_writer *w)
 {
-    for (;;) {
+    for (size_t out = 0; out < FRAME_FLUSH_BYTES;) {
         /* A packet begun first (nothing may come between its bytes), then
          * the small ones, then a big one sent whole, then the next chunk. */
         struct frame_out *o = w->current;
@@ -347,10 +347,12 @@ int frame_writer_flush(struct frame_writer *w)
             return 0;
         }
         bool chunk = o->borrowed;
+        out += o->head_len + o->len;
         out_free(o);
         if (chunk)
             chunk_written(w);
     }
+    return 0;
 }
 
 /* Queues a reply of more than FRAME_SMALL_PACKET bytes to go in chunks. */

@@ -70,6 +70,11 @@ enum frame_status frame_reader_next(struct frame_reader *r, const uint8_t **data
  */
 #define FRAME_SMALL_PACKET (64u * 1024u)
 #define FRAME_CHUNK_BYTES (64u * 1024u)
+/* One flush writes packets until this many bytes are out, then returns
+ * to the loop however much the fd would take: with the VM reading as fast
+ * as the program writes, a 400 KB answer written in one call held the loop
+ * 1-6 ms, while a ping waited on stdin. */
+#define FRAME_FLUSH_BYTES (2u * FRAME_CHUNK_BYTES)
 
 struct frame_out;
 struct frame_big;
@@ -96,7 +101,8 @@ void frame_writer_free(struct frame_writer *w);
  * frees (no copy of a big reply); otherwise what has to wait is copied.
  * Returns 0, or -1 with errno set (EPIPE when the VM is gone, ENOMEM). */
 int frame_writer_send(struct frame_writer *w, void *data, size_t len, bool owned);
-/* Writes what the fd takes now. Returns 0, or -1 with errno set. */
+/* Writes what the fd takes now, up to about FRAME_FLUSH_BYTES (the loop
+ * calls again while poll() says writable). Returns 0, or -1 with errno set. */
 int frame_writer_flush(struct frame_writer *w);
 bool frame_writer_pending(const struct frame_writer *w);
 

@@ -1,5 +1,6 @@
 /* {packet,4} framing (port_src/frame.c): split reads, empty and oversize
  * packets, partial writes, replies that wait for the reader. */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <stdlib.h>
@@ -478,6 +480,52 @@ static void a_pong_goes_between_the_chunks_of_a_big_reply(void **state)
     frame_writer_free(&w);
 }
 
+/* Bytes waiting in a pipe. */
+static size_t in_pipe(int fd)
+{
+    int n = 0;
+    assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
+    return (size_t)n;
+}
+
+/* A VM that reads as fast as the program writes: a pipe of 1 MiB takes a
+ * 600 KB reply whole. One flush still writes about FRAME_FLUSH_BYTES and
+ * returns to the loop, which reads its stdin before the next (a ping
+ * waited while a 400 KB DNS answer went out in one call, 1-6 ms); the
+ * calls that follow send the rest, in order. */
+static void a_flush_returns_to_the_loop_after_its_budget(void **state)
+{
+    (void)state;
+    int p[2];
+    struct frame_writer w;
+    writer_on_a_pipe(p, &w);
+    if (fcntl(p[1], F_SETPIPE_SZ, 1024 * 1024) < 1024 * 1024) {
+        close(p[0]);
+        close(p[1]);
+        frame_writer_free(&w);
+        skip(); /* the pipe cannot be made that large here */
+    }
+    size_t big_len = 0;
+    char *big = reply_term(9, 600 * 1024, &big_len);
+    /* A chunk packet adds its term's header (id, atom, Seq, Size) and 4
+     * bytes of length to its bytes: well under 64 bytes. */
+    size_t bound = FRAME_FLUSH_BYTES + FRAME_CHUNK_BYTES + 64;
+    assert_int_equal(frame_writer_send(&w, big, big_len, true), 0); /* flushes once */
+    size_t first = in_pipe(p[0]);
+    assert_true(first >= FRAME_FLUSH_BYTES);
+    assert_true(first <= bound);
+    assert_true(frame_writer_pending(&w));
+    assert_int_equal(frame_writer_flush(&w), 0);
+    assert_true(in_pipe(p[0]) - first <= bound);
+    for (int i = 0; i < 20 && frame_writer_pending(&w); i++)
+        assert_int_equal(frame_writer_flush(&w), 0);
+    assert_false(frame_writer_pending(&w));
+    assert_true(in_pipe(p[0]) > big_len);
+    close(p[0]);
+    close(p[1]);
+    frame_writer_free(&w);
+}
+
 /* Two big replies: the second's chunks follow the first's, never mixed
  * (each reply's chunks arrive in order); a reply exactly FRAME_SMALL_PACKET
  * long goes whole. */
@@ -544,6 +592,7 @@ int main(void)
         cmocka_unit_test(queued_replies_are_dropped_with_the_writer),
         cmocka_unit_test(a_pong_goes_between_the_chunks_of_a_big_reply),
         cmocka_unit_test(big_replies_go_one_after_the_other),
+        cmocka_unit_test(a_flush_returns_to_the_loop_after_its_budget),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
