@@ -24,7 +24,7 @@
          too_many_servers_refused/1, fail_over_with_every_channel_taken/1,
          deadline_lets_go_of_followups/1, cli_lookup_tcp_only_server/1,
          cli_lookup_behind_consul_udp_limit/1, shutdown_with_lookups_in_flight/1,
-         one_name_whichever_path/1]).
+         one_name_whichever_path/1, a_ping_goes_before_an_answer_ready_with_it/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -51,7 +51,8 @@ groups() ->
                       too_many_servers_refused, fail_over_with_every_channel_taken,
                       deadline_lets_go_of_followups, followups_wait_their_turn,
                       cli_lookup_tcp_only_server,
-                      cli_lookup_behind_consul_udp_limit, shutdown_with_lookups_in_flight]}].
+                      cli_lookup_behind_consul_udp_limit, shutdown_with_lookups_in_flight,
+                      a_ping_goes_before_an_answer_ready_with_it]}].
 
 %% resolv.conf cannot name a port (c-ares 1.18 ignores one), so for the
 %% resolv.conf test BIND also listens on port 53, of a loopback address of
@@ -747,6 +748,41 @@ shutdown_with_lookups_in_flight(Config) ->
     %% against is the lookups' 30 s timeout.
     ?assert(Elapsed < 5000),
     [caravan_test_dns_responder:stop(R) || R <- [TcpOnly, Silent]].
+
+%% Issue 23: a ping that arrives while the loop handles a big DNS answer
+%% waits for that answer, not for the next one too. Both made ready while
+%% the program is stopped (SIGSTOP): the SRV answer in its socket (the
+%% responder sends it before open_gate/1 returns, over loopback UDP), the
+%% ping in its stdin. Resumed, one poll() sees both: the pong leaves first.
+%% Before the fix the backends ran first and the answer left first (and
+%% with answers arriving back to back, a ping waited for two of them).
+a_ping_goes_before_an_answer_ready_with_it(_Config) ->
+    {ok, Program} = caravan_config:port_program(),
+    R = caravan_test_dns_responder:start({gated, {consul, 3}}),
+    Port = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    Srv = #{name => <<"app.service.consul">>, transport => udp, timeout_ms => 10000,
+            servers => [list_to_binary(caravan_test_dns_responder:server(R))]},
+    try
+        true = port_command(Port, term_to_binary({1, srv, Srv})),
+        ok = wait_until(fun() -> caravan_test_dns_responder:asked(R) =/= [] end, 200),
+        "" = os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
+        try
+            ok = caravan_test_dns_responder:open_gate(R),
+            true = port_command(Port, term_to_binary({2, ping, #{}})),
+            %% The VM's write to the pipe has left it by now.
+            timer:sleep(100)
+        after
+            "" = os:cmd("kill -CONT " ++ integer_to_list(OsPid))
+        end,
+        Replies = [receive {Port, {data, B}} -> binary_to_term(B)
+                   after 5000 -> no_reply
+                   end || _ <- [1, 2]],
+        ?assertMatch([{2, ok, pong}, {1, ok, [_, _, _]}], Replies)
+    after
+        port_close(Port),
+        caravan_test_dns_responder:stop(R)
+    end.
 
 %% Polls Fun every 25 ms, at most Tries times.
 wait_until(Fun, Tries) when Tries > 0 ->

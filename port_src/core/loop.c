@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,32 @@ static int handle_packets(struct ops *o, struct frame_reader *r)
     }
 }
 
+/* Reads stdin and handles every complete request. Returns -1 when the
+ * loop must end: stdout gone, stdin closed (a normal exit) or failing (*rc
+ * set). Reads even on POLLHUP: the last requests may still be buffered. */
+static int read_input(struct ops *o, struct frame_reader *reader, int *rc)
+{
+    enum frame_status s = frame_reader_fill(reader, STDIN_FILENO);
+    if (handle_packets(o, reader) != 0)
+        return -1;
+    if (s == FRAME_EOF)
+        return -1; /* the VM closed the port: a normal exit */
+    if (s == FRAME_ERROR) {
+        fprintf(stderr, "caravan_port: read: %s\n", strerror(errno));
+        *rc = EXIT_FAILURE;
+        return -1;
+    }
+    return 0;
+}
+
+static bool any_revents(const struct pollfd *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i].revents != 0)
+            return true;
+    return false;
+}
+
 int loop_run(void)
 {
     /* The program never needs to gain privileges (no setuid helpers, no
@@ -86,6 +113,7 @@ int loop_run(void)
 
     struct pollfd *fds = NULL;
     size_t fds_cap = 0;
+    bool backends_owed = false; /* requests went first: the backends run next */
     for (;;) {
         /* stdin first, then every backend's descriptors (ops.h), however
          * many libcurl opens, then stdout while replies wait. */
@@ -106,7 +134,7 @@ int loop_run(void)
         size_t out = nfds;
         if (frame_writer_pending(&writer))
             fds[nfds++] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
-        int n = poll(fds, nfds, ops_timeout(&o, IDLE_POLL_MS));
+        int n = poll(fds, nfds, backends_owed ? 0 : ops_timeout(&o, IDLE_POLL_MS));
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "caravan_port: poll: %s\n", strerror(errno));
             rc = EXIT_FAILURE;
@@ -116,23 +144,28 @@ int loop_run(void)
             continue;
         if (out < nfds && fds[out].revents != 0 && frame_writer_flush(&writer) != 0)
             break; /* stdout closed: the VM is gone */
+        bool input = (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        if (input && !backends_owed && any_revents(fds + 1, nbackends)) {
+            /* Requests first: a ping that came in while the last turn
+             * parsed a big DNS answer waits for that turn only, not for the
+             * next answer too (one 41 KB SRV answer is a millisecond or
+             * more). The backends' readiness is read again before they
+             * run, by a poll that does not wait: what the requests just
+             * did (a cancel closing a socket whose number a new request
+             * reuses) makes these revents stale. Then they run first,
+             * whatever came in meanwhile, so that a VM that never stops
+             * sending cannot starve them. */
+            if (read_input(&o, &reader, &rc) != 0)
+                break;
+            backends_owed = true;
+            continue;
+        }
+        backends_owed = false;
         ops_process(&o, fds + 1, nbackends);
         if (ops_tick(&o) != 0 || o.r.failed)
             break; /* stdout closed: the VM is gone */
-
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            /* Read even on POLLHUP: the last requests may still be buffered. */
-            enum frame_status s = frame_reader_fill(&reader, STDIN_FILENO);
-            if (handle_packets(&o, &reader) != 0)
-                break;
-            if (s == FRAME_EOF)
-                break; /* the VM closed the port: a normal exit */
-            if (s == FRAME_ERROR) {
-                fprintf(stderr, "caravan_port: read: %s\n", strerror(errno));
-                rc = EXIT_FAILURE;
-                break;
-            }
-        }
+        if (input && read_input(&o, &reader, &rc) != 0)
+            break;
     }
 
     free(fds);
