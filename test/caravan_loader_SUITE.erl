@@ -18,7 +18,8 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([random_orders_while_the_load_fails/1, random_orders_while_libcurl_loads/1,
-         parked_requests_are_bounded_by_the_http_slots/1]).
+         parked_requests_are_bounded_by_the_http_slots/1,
+         owner_and_callers_go_while_requests_are_parked/1]).
 
 %% A libcurl.so.4 whose constructor sleeps SLOW_LIBCURL_MS and which has
 %% none of the curl symbols: every load fails, slowly.
@@ -43,10 +44,12 @@
 -define(RUN_MS, 15000).
 %% Ids above this were never sent.
 -define(NEVER_SENT, 1000000000).
+-define(OWNER, caravan_loader_owner).
 
 -spec all() -> [atom()].
 all() -> [random_orders_while_the_load_fails, random_orders_while_libcurl_loads,
-          parked_requests_are_bounded_by_the_http_slots].
+          parked_requests_are_bounded_by_the_http_slots,
+          owner_and_callers_go_while_requests_are_parked].
 
 -spec suite() -> list().
 suite() -> [{timetrap, {minutes, 5}}].
@@ -134,6 +137,62 @@ parked_requests_are_bounded_by_the_http_slots(Config) ->
     {1106, ok, #{http_inflight := 0, cancelled := 1}} = next(P),
     port_close(P),
     ?assertEqual({ok, <<"0\n">>}, exit_status(RcFile)).
+
+%% Through the owner (caravan_port), a 30 s load: a caller killed and a
+%% caller whose timeout fires have their parked requests cancelled (freed,
+%% counted); the owner killed with one still parked closes the program's
+%% stdin, and it exits 0 at once, its loader still inside dlopen.
+-spec owner_and_callers_go_while_requests_are_parked(list()) -> ok.
+owner_and_callers_go_while_requests_are_parked(Config) ->
+    Dir = ?config(priv_dir, Config),
+    RcFile = filename:join(Dir, "owner.rc"),
+    _ = file:delete(RcFile),
+    Script = filename:join(Dir, "slow_program.sh"),
+    {ok, Program} = caravan_config:port_program(),
+    ok = file:write_file(Script, ["#!/bin/sh\n"
+                                  "LD_LIBRARY_PATH='", ?config(slow_libcurl_dir, Config), "' "
+                                  "SLOW_LIBCURL_MS=30000 "
+                                  "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86\" '",
+                                  Program, "'\necho $? > '", RcFile, "'\n"]),
+    ok = file:change_mode(Script, 8#755),
+    {ok, Owner} = caravan_port:start_link(?OWNER, #{program => Script}),
+    unlink(Owner),
+    Args = #{url => <<"http://127.0.0.1:1">>, service => <<"app">>, timeout_ms => 60000,
+             proxy => none},
+    Self = self(),
+    Call = fun(Timeout) ->
+                   spawn(fun() ->
+                                 R = try caravan_port:call(?OWNER, consul_health, Args, Timeout)
+                                     catch exit:Why -> {exit, Why}
+                                     end,
+                                 Self ! {self(), R}
+                         end)
+           end,
+    A = Call(60000),
+    B = Call(60000),
+    ?assertEqual({ok, pong}, caravan_port:call(?OWNER, ping, #{}, 5000)),
+    {ok, #{http_inflight := 2, cancelled := 0}} = caravan_port:call(?OWNER, info, #{}, 5000),
+    exit(A, kill),
+    ok = until_info(fun(#{http_inflight := N, cancelled := C}) -> {N, C} =:= {1, 1} end, 200),
+    C = Call(200),
+    receive {C, RC} -> ?assertEqual({error, timeout}, RC)
+    after 10000 -> ct:fail(no_timeout)
+    end,
+    ok = until_info(fun(#{http_inflight := N, cancelled := Cs}) -> {N, Cs} =:= {1, 2} end, 200),
+    exit(Owner, kill),
+    receive {B, RB} -> ct:log("the parked caller when its owner was killed: ~p", [RB])
+    after 10000 -> ct:fail(caller_left_waiting)
+    end,
+    ?assertEqual({ok, <<"0\n">>}, exit_status(RcFile, 200)).
+
+until_info(_Pred, 0) ->
+    {gave_up, caravan_port:call(?OWNER, info, #{}, 5000)};
+until_info(Pred, Tries) ->
+    {ok, Info} = caravan_port:call(?OWNER, info, #{}, 5000),
+    case Pred(Info) of
+        true -> ok;
+        false -> timer:sleep(25), until_info(Pred, Tries - 1)
+    end.
 
 next(P) ->
     receive
