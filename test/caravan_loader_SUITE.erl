@@ -19,7 +19,8 @@
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([random_orders_while_the_load_fails/1, random_orders_while_libcurl_loads/1,
          parked_requests_are_bounded_by_the_http_slots/1,
-         owner_and_callers_go_while_requests_are_parked/1]).
+         owner_and_callers_go_while_requests_are_parked/1,
+         puts_parked_during_a_real_load_arrive_whole/1]).
 
 %% A libcurl.so.4 whose constructor sleeps SLOW_LIBCURL_MS and which has
 %% none of the curl symbols: every load fails, slowly.
@@ -49,7 +50,8 @@
 -spec all() -> [atom()].
 all() -> [random_orders_while_the_load_fails, random_orders_while_libcurl_loads,
           parked_requests_are_bounded_by_the_http_slots,
-          owner_and_callers_go_while_requests_are_parked].
+          owner_and_callers_go_while_requests_are_parked,
+          puts_parked_during_a_real_load_arrive_whole].
 
 -spec suite() -> list().
 suite() -> [{timetrap, {minutes, 5}}].
@@ -71,7 +73,8 @@ init_per_suite(Config) ->
 end_per_suite(_Config) -> ok.
 
 -spec init_per_testcase(atom(), list()) -> list().
-init_per_testcase(random_orders_while_libcurl_loads, Config) ->
+init_per_testcase(Case, Config) when Case =:= random_orders_while_libcurl_loads;
+                                     Case =:= puts_parked_during_a_real_load_arrive_whole ->
     Consul = caravan_test_consul:start(#{}),
     Nomad = caravan_test_nomad:start(#{}),
     [ok = caravan_test_catalog:register(caravan_test_catalog:catalog(S), <<"app">>,
@@ -135,6 +138,39 @@ parked_requests_are_bounded_by_the_http_slots(Config) ->
                  [Id || {Id, error, {http_error, ?LOAD_FAILED}} <- Failed]),
     port_command(P, term_to_binary({1106, info, #{}})),
     {1106, ok, #{http_inflight := 0, cancelled := 1}} = next(P),
+    port_close(P),
+    ?assertEqual({ok, <<"0\n">>}, exit_status(RcFile)).
+
+%% The first HTTP request starts the load, so it is always parked: a
+%% registration at Consul's limits (64 tags of 255 bytes, 64 meta values
+%% of 512: a ~50 KB body), a deregistration (a PUT without a body) and a
+%% second registration, all sent at once, each reach the agent whole. (They
+%% start in order but run side by side, as they would once loaded: a
+%% deregistration of the first would race it, so it names another id.)
+-spec puts_parked_during_a_real_load_arrive_whole(list()) -> ok.
+puts_parked_during_a_real_load_arrive_whole(Config) ->
+    RcFile = filename:join(?config(priv_dir, Config), "puts.rc"),
+    _ = file:delete(RcFile),
+    P = start_program([], RcFile),
+    Url = list_to_binary(caravan_test_catalog:url(?config(consul, Config))),
+    Tags = [binary:copy(<<($a + T rem 26)>>, 255) || T <- lists:seq(1, 64)],
+    Meta = maps:from_list([{<<"key", (integer_to_binary(T))/binary>>,
+                            binary:copy(<<($A + T rem 26)>>, 512)} || T <- lists:seq(1, 64)]),
+    Reg = #{url => Url, id => <<"big">>, name => <<"app">>, address => <<"127.0.0.1">>,
+            port => 4370, tags => Tags, meta => Meta, proxy => none},
+    Sent = [{1, consul_register, Reg},
+            {2, consul_deregister, #{url => Url, id => <<"nobody">>, proxy => none}},
+            {3, consul_register, Reg#{id => <<"small">>, tags => [<<"x">>], meta => #{}}}],
+    [port_command(P, term_to_binary(T)) || T <- Sent],
+    ?assertMatch([{1, ok, 200}, {2, error, {not_found, <<"HTTP 404: ", _/binary>>}}, {3, ok, 200}],
+                 lists:sort([next(P) || _ <- Sent])),
+    Agent = caravan_test_consul:agent(?config(consul, Config)),
+    Bodies = maps:from_list([{maps:get(<<"ID">>, B), B}
+                             || B <- caravan_test_consul_agent:bodies(Agent)]),
+    ?assertEqual([<<"big">>, <<"small">>], lists:sort(maps:keys(Bodies))),
+    #{<<"big">> := Big, <<"small">> := Small} = Bodies,
+    ?assertEqual({Tags, Meta}, {maps:get(<<"Tags">>, Big), maps:get(<<"Meta">>, Big)}),
+    ?assertEqual([<<"x">>], maps:get(<<"Tags">>, Small)),
     port_close(P),
     ?assertEqual({ok, <<"0\n">>}, exit_status(RcFile)).
 
