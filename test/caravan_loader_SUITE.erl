@@ -206,8 +206,9 @@ owner_and_callers_go_while_requests_are_parked(Config) ->
            end,
     A = Call(60000),
     B = Call(60000),
+    %% Both parked (the callers may reach the owner after this process).
+    ok = until_info(fun(#{http_inflight := N, cancelled := C}) -> {N, C} =:= {2, 0} end, 200),
     ?assertEqual({ok, pong}, caravan_port:call(?OWNER, ping, #{}, 5000)),
-    {ok, #{http_inflight := 2, cancelled := 0}} = caravan_port:call(?OWNER, info, #{}, 5000),
     exit(A, kill),
     ok = until_info(fun(#{http_inflight := N, cancelled := C}) -> {N, C} =:= {1, 1} end, 200),
     C = Call(200),
