@@ -47,6 +47,10 @@
 -define(NEVER_SENT, 1000000000).
 -define(OWNER, caravan_loader_owner).
 
+-type mode() :: slow | real.
+%% A run: the program, what was sent (id => {Op, Args}), what came back.
+-type run() :: #{p := port(), _ => _}.
+
 -spec all() -> [atom()].
 all() -> [random_orders_while_the_load_fails, random_orders_while_libcurl_loads,
           parked_requests_are_bounded_by_the_http_slots,
@@ -222,6 +226,7 @@ owner_and_callers_go_while_requests_are_parked(Config) ->
     end,
     ?assertEqual({ok, <<"0\n">>}, exit_status(RcFile, 200)).
 
+-spec until_info(fun((map()) -> boolean()), non_neg_integer()) -> ok | {gave_up, term()}.
 until_info(_Pred, 0) ->
     {gave_up, caravan_port:call(?OWNER, info, #{}, 5000)};
 until_info(Pred, Tries) ->
@@ -231,6 +236,7 @@ until_info(Pred, Tries) ->
         false -> timer:sleep(25), until_info(Pred, Tries - 1)
     end.
 
+-spec next(port()) -> term().
 next(P) ->
     receive
         {P, {data, B}} -> binary_to_term(B)
@@ -239,6 +245,7 @@ next(P) ->
 
 %%% Runs
 
+-spec runs(list(), mode()) -> ok.
 runs(Config, Mode) ->
     Seed = case os:getenv("CARAVAN_LOADER_SEED") of
                false -> erlang:unique_integer([positive]) bxor os:system_time(microsecond);
@@ -255,6 +262,8 @@ runs(Config, Mode) ->
     ?assert(Done >= min(Runs, 5)),
     ok.
 
+-spec runs(list(), mode(), integer(), pos_integer(), non_neg_integer(), integer()) ->
+          non_neg_integer().
 runs(_Config, _Mode, _Seed, K, Runs, _T0) when K > Runs ->
     Runs;
 runs(Config, Mode, Seed, K, Runs, T0) ->
@@ -275,6 +284,7 @@ runs(Config, Mode, Seed, K, Runs, T0) ->
     end.
 
 %% One program, one random sequence, every promise checked.
+-spec one_run(list(), mode(), pos_integer()) -> ok.
 one_run(Config, Mode, K) ->
     Dir = ?config(priv_dir, Config),
     RcFile = filename:join(Dir, "run-" ++ atom_to_list(Mode) ++ "-" ++ integer_to_list(K) ++ ".rc"),
@@ -317,6 +327,7 @@ one_run(Config, Mode, K) ->
     ?assertEqual({ok, <<"0\n">>}, Rc, "exit status 86 is a sanitizer report"),
     ok.
 
+-spec start_program([{string(), string()}], file:filename()) -> port().
 start_program(Env, RcFile) ->
     {ok, Program} = caravan_config:port_program(),
     open_port({spawn_executable, "/bin/sh"},
@@ -325,9 +336,12 @@ start_program(Env, RcFile) ->
                {env, Env}, {packet, 4}, binary, use_stdio]).
 
 %% The program's exit status, once the shell around it has written it.
+-spec exit_status(file:filename()) -> {ok, binary()} | {still_running, term()}.
 exit_status(RcFile) ->
     exit_status(RcFile, 400).
 
+-spec exit_status(file:filename(), non_neg_integer()) ->
+          {ok, binary()} | {still_running, term()}.
 exit_status(RcFile, 0) ->
     {still_running, file:read_file(RcFile)};
 exit_status(RcFile, Tries) ->
@@ -337,6 +351,7 @@ exit_status(RcFile, Tries) ->
     end.
 
 %% Stdin closes before step CloseAt (at most Steps + 1: after the last).
+-spec steps(run(), pos_integer(), pos_integer(), pos_integer() | never) -> run().
 steps(#{p := P} = S0, CloseAt, _Steps, CloseAt) ->
     S = collect(S0, 0),
     port_close(P),
@@ -347,6 +362,7 @@ steps(S, I, Steps, CloseAt) ->
     steps(step(collect(S, 0)), I + 1, Steps, CloseAt).
 
 %% One random step: a request, a cancel, a ping, an info or a pause.
+-spec step(run()) -> run().
 step(S) ->
     case rand:uniform(20) of
         N when N =< 8 -> send(S, http_op(S));
@@ -356,6 +372,7 @@ step(S) ->
         _ -> collect(S, rand:uniform(60))
     end.
 
+-spec http_op(run()) -> {atom(), map()}.
 http_op(#{mode := Mode, config := Config}) ->
     Timeout = case rand:uniform(3) of
                   1 -> rand:uniform(150);
@@ -373,6 +390,7 @@ http_op(#{mode := Mode, config := Config}) ->
     end.
 
 %% A PUT with a body of up to ~30 KB: 0..63 tags, 0..19 meta pairs.
+-spec register_args(binary(), pos_integer()) -> map().
 register_args(Url, Timeout) ->
     Meta = [{<<"k", (integer_to_binary(T))/binary>>, tag(T)}
             || T <- lists:seq(1, rand:uniform(20) - 1)],
@@ -382,11 +400,13 @@ register_args(Url, Timeout) ->
       tags => [tag(T) || T <- lists:seq(1, rand:uniform(64) - 1)],
       meta => maps:from_list(Meta)}.
 
+-spec tag(pos_integer()) -> binary().
 tag(T) ->
     binary:copy(<<"t", (integer_to_binary(T))/binary>>, rand:uniform(40)).
 
 %% By address, or by name: then the request, started once libcurl is
 %% loaded, first waits for c-ares (a cancel then meets it resolving).
+-spec url(list(), consul | nomad) -> binary().
 url(Config, Which) ->
     Url = list_to_binary(caravan_test_catalog:url(?config(Which, Config))),
     case rand:uniform(2) of
@@ -396,6 +416,7 @@ url(Config, Which) ->
 
 %% Any id: an HTTP request's (parked, answered or cancelled), another op's,
 %% one cancelled already, one never sent.
+-spec cancel_target(run()) -> pos_integer().
 cancel_target(#{next := Next, sent := Sent}) ->
     Http = [Id || {Id, {Op, _}} <- maps:to_list(Sent), is_http(Op)],
     Cancelled = [T || {_, {cancel, #{id := T}}} <- maps:to_list(Sent)],
@@ -409,9 +430,11 @@ cancel_target(#{next := Next, sent := Sent}) ->
         _ -> ?NEVER_SENT + rand:uniform(1000)
     end.
 
+-spec is_http(atom()) -> boolean().
 is_http(Op) ->
     lists:member(Op, [consul_health, nomad_services, consul_register]).
 
+-spec send(run(), {atom(), map()}) -> run().
 send(#{p := P, next := Id, sent := Sent} = S, {Op, Args}) ->
     try port_command(P, term_to_binary({Id, Op, Args}))
     catch error:badarg -> ct:fail({program_exited, exit_status(maps:get(rc_file, S))})
@@ -419,6 +442,7 @@ send(#{p := P, next := Id, sent := Sent} = S, {Op, Args}) ->
     S#{next := Id + 1, sent := Sent#{Id => {Op, Args}}}.
 
 %% Takes in the replies that came, waiting Ms for the first.
+-spec collect(run(), non_neg_integer()) -> run().
 collect(#{p := P, replies := Rs, n := N} = S, Ms) ->
     receive
         {P, {data, B}} -> collect(S#{replies := [{N, binary_to_term(B)} | Rs], n := N + 1}, 0)
@@ -427,6 +451,7 @@ collect(#{p := P, replies := Rs, n := N} = S, Ms) ->
 
 %% Waits until every request has its answer: each cancel and non-HTTP
 %% request its reply, each HTTP request its reply or a `cancelled'.
+-spec settle(run(), integer()) -> run().
 settle(S, Deadline) ->
     case missing(S) of
         [] -> S;
@@ -438,6 +463,7 @@ settle(S, Deadline) ->
             end
     end.
 
+-spec missing(run()) -> [pos_integer()].
 missing(#{sent := Sent} = S) ->
     Got = maps:from_list([{Id, R} || {_, R} <- replies(S), Id <- [element(1, R)]]),
     Cancelled = [T || {Id, {cancel, #{id := T}}} <- maps:to_list(Sent),
@@ -446,9 +472,11 @@ missing(#{sent := Sent} = S) ->
            not lists:member(Id, Cancelled)].
 
 %% Replies in arrival order: {Seq, Reply}.
+-spec replies(run()) -> [{non_neg_integer(), tuple()}].
 replies(#{replies := Rs}) -> lists:reverse(Rs).
 
 %% The promises, on whatever came (all of it, unless stdin was closed).
+-spec check(run(), boolean()) -> ok.
 check(#{sent := Sent, mode := Mode} = S, Closed) ->
     Rs = replies(S),
     %% One reply per id, each one a reply of a request sent.
@@ -492,6 +520,7 @@ check(#{sent := Sent, mode := Mode} = S, Closed) ->
     [?assertEqual([], missing(S)) || not Closed],
     ok.
 
+-spec check_reply(mode(), {atom(), map()}, tuple()) -> ok.
 check_reply(_, {ping, _}, R) -> ?assertMatch({_, ok, pong}, R);
 check_reply(_, {info, _}, R) -> ?assertMatch({_, ok, #{http_inflight := _}}, R);
 check_reply(_, {cancel, _}, R) ->
@@ -510,6 +539,7 @@ check_reply(real, _, R) ->
     ?assertMatch({_, ok, #{members := [_]}}, R).
 
 %% A PUT parked and replayed: the agent got its body whole.
+-spec check_body(run(), pos_integer()) -> ok.
 check_body(#{sent := Sent, config := Config}, Id) ->
     case maps:get(Id, Sent) of
         {consul_register, #{port := Port, tags := Tags, meta := Meta}} ->
@@ -525,6 +555,7 @@ check_body(#{sent := Sent, config := Config}, Id) ->
 %% The counters, once everything is answered: this info is the next reply
 %% (nothing stray comes before it), every slot is free, and the cancels
 %% are counted as they were answered.
+-spec final_info(run()) -> run().
 final_info(#{sent := Sent} = S0) ->
     S = send(S0, {info, #{}}),
     Id = maps:get(next, S) - 1,
