@@ -1,12 +1,14 @@
 %%% The libcurl loader and its parked requests (issue 23), attacked with
-%%% randomized orders against the real program: HTTP requests of every op,
-%%% cancels of any id (parked, answered, never sent, twice), short deadlines
+%%% randomized orders against the real program: HTTP requests (consul_health,
+%%% nomad_services, consul_register: a PUT), cancels of any id (parked, answered, never sent, twice), short deadlines
 %%% that pass while parked, pings, info, and stdin closed at any point, both
 %%% with a stand-in libcurl.so.4 that loads slowly and then fails and with
 %%% the real one against the Consul and Nomad test servers. Each run checks
 %%% the protocol's promises (docs/protocol.md): one reply per request not
 %%% cancelled, none after its cancel, pongs in order, the cancel counters,
-%%% exit status 0 (86: a sanitizer report, under the ASan program).
+%%% exit status 0 (86: a sanitizer report, under the ASan program). And by
+%%% hand: past the 1,024 slots, PUT bodies parked and replayed, the owner and
+%%% its callers going while requests are parked.
 %%%
 %%% CARAVAN_LOADER_SEED=N replays the runs of a seed (ct:log prints it; the
 %%% program's own timing still varies), CARAVAN_LOADER_RUNS=N sets the runs.
