@@ -262,7 +262,7 @@ run_asan() {
   f=$(sed -n 's/^ *Failed: \([0-9]*\)\..*/\1/p' "$logs/asan-eunit.log" | tail -1)
   settle asan-eunit "$p" "$f" "$rc" "$logs/asan-eunit.log" 30
   CARAVAN_PORT_PROGRAM=$PWD/_build/asan/caravan_port \
-    ct_suites asan-ct "$logs/asan-ct.log" --suite caravan_dns_SUITE,caravan_dns_resend_SUITE,caravan_catalog_SUITE,caravan_watch_SUITE,caravan_cancel_SUITE,caravan_register_SUITE
+    ct_suites asan-ct "$logs/asan-ct.log" --suite caravan_dns_SUITE,caravan_dns_resend_SUITE,caravan_catalog_SUITE,caravan_watch_SUITE,caravan_cancel_SUITE,caravan_register_SUITE,caravan_loader_SUITE
   unset ASAN_OPTIONS UBSAN_OPTIONS
   local found
   found=$(ls "$reports" 2>/dev/null | wc -l)
