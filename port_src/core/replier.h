@@ -51,6 +51,11 @@ struct replier {
     bool failed;      /* a reply could not be delivered: the VM is gone */
 };
 
+/* An ok reply longer than this is handed to the sink's send_owned, buffer
+ * and all: the writer's FRAME_SMALL_PACKET, past which a reply always
+ * waits for the VM (in chunks) and would otherwise be copied. */
+#define REPLIER_HANDOVER_BYTES (64u * 1024u)
+
 /* The Detail of the no_memory reply a failed encode gets. */
 #define REPLIER_NO_MEMORY "out of memory encoding the reply"
 

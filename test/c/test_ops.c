@@ -1116,6 +1116,45 @@ static void a_dns_reply_grows_its_buffer_once(void **state)
     close(udp);
 }
 
+static int owned_sent;
+
+static int capture_owned(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    (void)len;
+    owned_sent++;
+    free(buf);
+    return 0;
+}
+
+/* An ok reply over 64 KiB goes to the writer buffer and all: it waits
+ * for the VM in chunks, and was copied there first (a fresh 400 KB per
+ * crafted SRV answer); the replier keeps no buffer of that size after
+ * it. Smaller replies are copied as before. */
+static void a_big_reply_is_handed_over_uncopied(void **state)
+{
+    (void)state;
+    struct captured out = {0};
+    struct replier r;
+    struct reply_sink sink = {.send = capture, .send_owned = capture_owned, .ctx = &out};
+    assert_int_equal(replier_init(&r, sink), 0);
+    static char blob[100 * 1024];
+    owned_sent = 0;
+    ei_x_buff *x = replier_ok_begin(&r, 5);
+    assert_non_null(x);
+    assert_int_equal(ei_x_encode_binary(x, blob, sizeof blob), 0);
+    assert_int_equal(replier_ok_end(&r, false), 0);
+    assert_int_equal(owned_sent, 1);
+    assert_int_equal(out.count, 0);
+    assert_true(r.x.buffsz < 64 * 1024);
+    assert_int_equal(replier_ok_atom(&r, 6, "pong"), 0);
+    assert_int_equal(owned_sent, 1);
+    assert_int_equal(out.count, 1);
+    assert_int_equal(r.counters.ok, 2);
+    replier_free(&r);
+    free(out.buf[0]);
+}
+
 static void catalog_answer_out_of_memory_is_answered(void **state)
 {
     struct fixture *f = *state;
@@ -1166,6 +1205,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(catalog_answer_out_of_memory_is_answered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_dns_reply_grows_its_buffer_once, setup, teardown),
+        cmocka_unit_test(a_big_reply_is_handed_over_uncopied),
     };
     ei_init();
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
