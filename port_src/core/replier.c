@@ -109,6 +109,10 @@ int replier_ok_end(struct replier *r, bool encode_failed)
             r->failed = true;
             return -1;
         }
+        /* A buffer for the next reply (an error's detail would be cut to
+         * the stack fallback's size without one); none to be had, the
+         * next reply makes it or falls back as on any failed encode. */
+        (void)ei_x_new(&r->x);
         return 0;
     }
     int rc = deliver(r, r->x.buff, (size_t)r->x.index);

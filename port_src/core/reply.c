@@ -27,11 +27,15 @@ int reply_error(ei_x_buff *x, uint64_t id, const char *reason, const char *detai
     return 0;
 }
 
+#define REPLY_RESERVE_SLACK 128u
+
 int reply_reserve(ei_x_buff *x, size_t more)
 {
-    if (x->index < 0 || more > (size_t)INT_MAX - (size_t)x->index)
+    if (x->index < 0 || more > (size_t)INT_MAX - REPLY_RESERVE_SLACK - (size_t)x->index)
         return 0; /* ei's sizes are ints: let it fail as it would have */
-    size_t need = (size_t)x->index + more;
+    /* ei grows the buffer when fewer than 100 bytes would be left after
+     * an encode: room for that too, or the last one reallocates it all. */
+    size_t need = (size_t)x->index + more + REPLY_RESERVE_SLACK;
     if (need <= (size_t)x->buffsz)
         return 0;
     char *grown = realloc(x->buff, need);

@@ -267,8 +267,9 @@ static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
         return 0;
     struct target_index t;
     /* by_label[L]: 0 unknown, 1 no record names the name starting at L,
-     * else the group's first record + 2. */
-    uint32_t *by_label = calloc(len, sizeof *by_label);
+     * else the group's first record + 2 (two bytes, as seen[]). */
+    _Static_assert(DNS_MAX_RECORDS + 2 <= UINT16_MAX, "record indices fit by_label[]");
+    uint16_t *by_label = calloc(len, sizeof *by_label);
     if (by_label == NULL || group_index(a, &t) != 0) {
         free(by_label);
         *err = "out of memory";
@@ -276,7 +277,7 @@ static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
     }
     for (size_t i = 0; i < a->nsrv; i++)
         if (a->srv[i].target_at < len && by_label[a->srv[i].target_at] == 0)
-            by_label[a->srv[i].target_at] = (uint32_t)a->srv[i].first_same + 2;
+            by_label[a->srv[i].target_at] = (uint16_t)(a->srv[i].first_same + 2);
     char owner[DNS_NAME_TEXT_MAX];
     for (size_t k = 0; k < rrs->n; k++) {
         size_t off, label = rrs->v[k].label;
@@ -287,7 +288,7 @@ static int attach_addrs(struct dns_answer *a, const uint8_t *msg, size_t len,
             size_t first = DNS_SRV_NONE;
             if (dns_name_read(msg, len, &off, owner, sizeof owner) == 0)
                 first = index_find(&t, a, owner, dns_name_hash(owner));
-            by_label[label] = first == DNS_SRV_NONE ? 1 : (uint32_t)first + 2;
+            by_label[label] = first == DNS_SRV_NONE ? 1 : (uint16_t)(first + 2);
         }
         if (by_label[label] == 1)
             continue;
@@ -384,15 +385,15 @@ static int take_rr(struct dns_answer *a, const uint8_t *msg, size_t len, const s
 }
 
 /* Sizes a->srv at once for the SRV records the answer says it holds, at
- * most what its bytes can (19 each): doubled from 16, a 360-record array
+ * most what its bytes can (18 each): doubled from 16, a 360-record array
  * (430 KB) was copied five times. Out of memory, records grow it as ever. */
 static void presize_srv(struct dns_answer *a, uint16_t qtype, uint16_t ancount, size_t left)
 {
     size_t n = ancount;
     if (qtype != DNS_TYPE_SRV || a->srv_cap > 0)
         return;
-    if (n > left / 19)
-        n = left / 19;
+    if (n > left / 18)
+        n = left / 18;
     if (n > DNS_MAX_RECORDS)
         n = DNS_MAX_RECORDS;
     struct dns_srv *sized = n > 0 ? grow_array(NULL, &a->srv_cap, n, sizeof *sized, n) : NULL;
@@ -436,8 +437,8 @@ int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_answer *a, const ch
     struct addr_rrs rrs = {0};
     /* Without it (out of memory) every target is read as text: slower,
      * the same answer. */
-    /* Two bytes a position: for a 64 KiB message under glibc's 128 KiB mmap
-     * threshold, so each answer reuses heap pages, not a fresh mapping. */
+    /* Two bytes a position, not four: half the pages to fault in, and for
+     * most messages under glibc's mmap threshold (reused heap pages). */
     _Static_assert(DNS_MAX_RECORDS < UINT16_MAX, "record indices fit seen[]");
     uint16_t *seen = calloc(len, sizeof *seen);
     int rc = 0;

@@ -152,9 +152,9 @@ static int encode_srv(ei_x_buff *x, const struct dns_srv *s)
  * (reply_reserve: growing by ei's 200 bytes, a 360-record answer of
  * 1,000-byte targets cost 2,000 reallocs and held the loop 8 ms). An
  * address: a tuple header 2 and four small integers 2 each, or eight
- * integers 5 each. A record: map header 5, five atoms 3 + 8, 3 + 6, 3 + 4,
- * 3 + 6, 3 + 9, three integers 5 each, a binary header 5 and list header
- * 5 plus its nil 1: 84, plus the target and addresses. */
+ * integers 5 each, in a list (header 5, nil 1). A record: map header 5,
+ * five atoms 3 + 8, 3 + 6, 3 + 4, 3 + 6, 3 + 9, three integers 5 each and a
+ * binary header 5: 73, plus the target and its addresses. */
 static size_t addrs_bound(const struct dns_addr *addrs, size_t n)
 {
     size_t bytes = 6;
@@ -170,7 +170,7 @@ static size_t result_bound(const struct dns_result *r)
         return addrs_bound(a->addrs, a->naddrs);
     size_t bytes = 6;
     for (size_t i = 0; i < a->nsrv; i++)
-        bytes += 84 + strlen(a->srv[i].target) + addrs_bound(a->srv[i].addrs, a->srv[i].naddrs);
+        bytes += 73 + strlen(a->srv[i].target) + addrs_bound(a->srv[i].addrs, a->srv[i].naddrs);
     return bytes;
 }
 

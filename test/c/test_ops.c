@@ -1112,8 +1112,25 @@ static void a_dns_reply_grows_its_buffer_once(void **state)
     assert_int_equal(f->out.count, 1);
     assert_true(f->out.len[0] > 4500);
     reply_at(f, 0, 9, "ok");
-    assert_true(ei_reallocs <= 1);
+    assert_true(ei_reallocs <= 1); /* the {Id, ok, ...} start's, in a new buffer */
     close(udp);
+}
+
+/* Room reserved for exactly what is encoded next is room enough: ei grows
+ * its buffer whenever fewer than 100 bytes would be left, which for an
+ * exact bound meant one last realloc of the whole reply. */
+static void a_reserve_covers_ei_s_own_margin(void **state)
+{
+    (void)state;
+    static char blob[50000];
+    ei_x_buff x;
+    assert_int_equal(ei_x_new(&x), 0);
+    assert_int_equal(reply_reserve(&x, 5 + sizeof blob), 0); /* a binary's header and bytes */
+    ei_reallocs = 0;
+    assert_int_equal(ei_x_encode_binary(&x, blob, sizeof blob), 0);
+    assert_int_equal(x.index, 5 + (int)sizeof blob);
+    assert_int_equal(ei_reallocs, 0);
+    ei_x_free(&x);
 }
 
 static int owned_sent;
@@ -1151,8 +1168,22 @@ static void a_big_reply_is_handed_over_uncopied(void **state)
     assert_int_equal(owned_sent, 1);
     assert_int_equal(out.count, 1);
     assert_int_equal(r.counters.ok, 2);
+    /* An error after a hand-over keeps its whole detail (the stack
+     * fallback, for out of memory only, cuts it near 440 bytes). */
+    owned_sent = 0;
+    x = replier_ok_begin(&r, 7);
+    assert_int_equal(ei_x_encode_binary(x, blob, sizeof blob), 0);
+    assert_int_equal(replier_ok_end(&r, false), 0);
+    assert_int_equal(owned_sent, 1);
+    char detail[600];
+    memset(detail, 'd', sizeof detail - 1);
+    detail[sizeof detail - 1] = '\0';
+    assert_int_equal(replier_error(&r, 8, "bad_args", detail), 0);
+    assert_int_equal(out.count, 2);
+    assert_true(out.len[1] > sizeof detail);
     replier_free(&r);
     free(out.buf[0]);
+    free(out.buf[1]);
 }
 
 static void catalog_answer_out_of_memory_is_answered(void **state)
@@ -1206,6 +1237,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_dns_reply_grows_its_buffer_once, setup, teardown),
         cmocka_unit_test(a_big_reply_is_handed_over_uncopied),
+        cmocka_unit_test(a_reserve_covers_ei_s_own_margin),
     };
     ei_init();
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
