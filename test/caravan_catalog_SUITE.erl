@@ -12,20 +12,6 @@
 %% Queries leave and vanish: no reply, no ICMP, no error, ever.
 -define(BLACKHOLE, "198.18.78.99").
 
-%% The loader group's stand-in for libcurl.so.4: slow to load, no symbols.
--define(SLOW_LIBCURL_C,
-        "#include <stdlib.h>\n"
-        "#include <time.h>\n"
-        "__attribute__((constructor)) static void slow(void)\n"
-        "{\n"
-        "    const char *ms = getenv(\"SLOW_LIBCURL_MS\");\n"
-        "    long n = ms ? atol(ms) : 500;\n"
-        "    struct timespec t = {n / 1000, (n % 1000) * 1000000L};\n"
-        "    while (nanosleep(&t, &t) != 0)\n"
-        "        ;\n"
-        "}\n"
-        "int slow_libcurl_is_not_libcurl = 1;\n").
-
 -export([all/0, groups/0, suite/0]).
 -export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
@@ -135,17 +121,9 @@ init_per_group(proxy, Config) ->
         {skip, Why} -> {skip, Why}
     end;
 init_per_group(loader, Config) ->
-    %% A libcurl.so.4 that loads slowly (its constructor sleeps) and lacks
-    %% every curl symbol; the program finds it first through LD_LIBRARY_PATH.
-    Dir = filename:join(?config(priv_dir, Config), "slow_libcurl"),
-    ok = filelib:ensure_path(Dir),
-    Src = filename:join(Dir, "slow_libcurl.c"),
-    ok = file:write_file(Src, ?SLOW_LIBCURL_C),
-    Lib = filename:join(Dir, "libcurl.so.4"),
-    Out = os:cmd("cc -shared -fPIC -o " ++ Lib ++ " " ++ Src ++ " 2>&1 && echo built"),
-    case lists:suffix("built\n", Out) of
-        true -> [{slow_libcurl_dir, Dir} | Config];
-        false -> {skip, "cannot build the slow libcurl.so.4: " ++ Out}
+    case caravan_test_slow_libcurl:build(?config(priv_dir, Config)) of
+        {ok, Dir} -> [{slow_libcurl_dir, Dir} | Config];
+        Skip -> Skip
     end;
 init_per_group(_, Config) ->
     Config.
@@ -1733,8 +1711,7 @@ cli_reads_addresses_strictly(Config) ->
 slow_program(Config, Ms) ->
     {ok, Program} = caravan_config:port_program(),
     open_port({spawn_executable, Program},
-              [{env, [{"LD_LIBRARY_PATH", ?config(slow_libcurl_dir, Config)},
-                      {"SLOW_LIBCURL_MS", integer_to_list(Ms)}]},
+              [{env, caravan_test_slow_libcurl:env(?config(slow_libcurl_dir, Config), Ms)},
                {packet, 4}, binary, exit_status]).
 
 %% The next reply of program P, whatever its id.

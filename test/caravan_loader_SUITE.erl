@@ -24,21 +24,6 @@
          owner_and_callers_go_while_requests_are_parked/1,
          puts_parked_during_a_real_load_arrive_whole/1]).
 
-%% A libcurl.so.4 whose constructor sleeps SLOW_LIBCURL_MS and which has
-%% none of the curl symbols: every load fails, slowly.
--define(SLOW_LIBCURL_C,
-        "#include <stdlib.h>\n"
-        "#include <time.h>\n"
-        "__attribute__((constructor)) static void slow(void)\n"
-        "{\n"
-        "    const char *ms = getenv(\"SLOW_LIBCURL_MS\");\n"
-        "    long n = ms ? atol(ms) : 500;\n"
-        "    struct timespec t = {n / 1000, (n % 1000) * 1000000L};\n"
-        "    while (nanosleep(&t, &t) != 0)\n"
-        "        ;\n"
-        "}\n"
-        "int slow_libcurl_is_not_libcurl = 1;\n").
-
 -define(LOAD_FAILED, <<"libcurl could not be loaded (is libcurl4 installed?): "
                        "libcurl.so.4 lacks curl_global_init">>).
 -define(RUNS, 30).
@@ -64,15 +49,9 @@ suite() -> [{timetrap, {minutes, 5}}].
 
 -spec init_per_suite(list()) -> list() | {skip, string()}.
 init_per_suite(Config) ->
-    Dir = filename:join(?config(priv_dir, Config), "slow_libcurl"),
-    ok = filelib:ensure_path(Dir),
-    Src = filename:join(Dir, "slow_libcurl.c"),
-    ok = file:write_file(Src, ?SLOW_LIBCURL_C),
-    Out = os:cmd("cc -shared -fPIC -o " ++ filename:join(Dir, "libcurl.so.4") ++ " " ++ Src ++
-                     " 2>&1 && echo built"),
-    case lists:suffix("built\n", Out) of
-        true -> [{slow_libcurl_dir, Dir} | Config];
-        false -> {skip, "cannot build the slow libcurl.so.4: " ++ Out}
+    case caravan_test_slow_libcurl:build(?config(priv_dir, Config)) of
+        {ok, Dir} -> [{slow_libcurl_dir, Dir} | Config];
+        Skip -> Skip
     end.
 
 -spec end_per_suite(list()) -> ok.
@@ -120,8 +99,8 @@ random_orders_while_libcurl_loads(Config) ->
 parked_requests_are_bounded_by_the_http_slots(Config) ->
     RcFile = filename:join(?config(priv_dir, Config), "bounded.rc"),
     _ = file:delete(RcFile),
-    P = start_program([{"LD_LIBRARY_PATH", ?config(slow_libcurl_dir, Config)},
-                       {"SLOW_LIBCURL_MS", "3000"}], RcFile),
+    P = start_program(caravan_test_slow_libcurl:env(?config(slow_libcurl_dir, Config), 3000),
+                      RcFile),
     Args = #{url => <<"http://127.0.0.1:1">>, service => <<"app">>, timeout_ms => 60000,
              proxy => none},
     [port_command(P, term_to_binary({Id, consul_health, Args})) || Id <- lists:seq(1, 1100)],
@@ -293,8 +272,7 @@ one_run(Config, Mode, K) ->
     _ = file:delete(RcFile),
     SlowMs = 20 + rand:uniform(300),
     Env = case Mode of
-              slow -> [{"LD_LIBRARY_PATH", ?config(slow_libcurl_dir, Config)},
-                       {"SLOW_LIBCURL_MS", integer_to_list(SlowMs)}];
+              slow -> caravan_test_slow_libcurl:env(?config(slow_libcurl_dir, Config), SlowMs);
               real -> []
           end,
     P = start_program(Env, RcFile),
