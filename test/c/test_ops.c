@@ -1006,16 +1006,19 @@ static void addr_request(struct fixture *f, long id, int port)
 }
 
 /* Answers the one A question waiting on udp with 127.0.0.1. */
-static void answer_a_question(struct fixture *f, int udp)
+/* A question the program sent to udp, read into m (the loop turned until
+ * it is there): the header becomes an answer's (QR RD, RA NOERROR, no
+ * authority or additional records) for the caller to count and fill.
+ * Returns where the records go, after the question; its sender in *from. */
+static size_t take_question(struct fixture *f, int udp, unsigned char *m, size_t cap,
+                            struct sockaddr_in *from, socklen_t *flen)
 {
     short rev = 0;
     for (int i = 0; i < 100 && !(rev & POLLIN); i++)
         loop_turn_tick(f, udp, POLLIN, &rev, false);
     assert_true(rev & POLLIN);
-    unsigned char m[512];
-    struct sockaddr_in from;
-    socklen_t flen = sizeof from;
-    ssize_t n = recvfrom(udp, m, sizeof m - 16, 0, (struct sockaddr *)&from, &flen);
+    *flen = sizeof *from;
+    ssize_t n = recvfrom(udp, m, cap, 0, (struct sockaddr *)from, flen);
     assert_true(n > 12);
     size_t q = 12;
     while (q < (size_t)n && m[q] != 0)
@@ -1024,8 +1027,18 @@ static void answer_a_question(struct fixture *f, int udp)
     assert_true(q <= (size_t)n);
     m[2] = 0x81; /* QR, RD */
     m[3] = 0x80; /* RA, NOERROR */
-    m[6] = 0, m[7] = 1;   /* one answer */
-    m[8] = m[9] = m[10] = m[11] = 0; /* no authority, no additional (EDNS) */
+    m[8] = m[9] = m[10] = m[11] = 0;
+    return q;
+}
+
+/* Answers the A question the program sent to udp with 127.0.0.1. */
+static void answer_a_question(struct fixture *f, int udp)
+{
+    unsigned char m[512];
+    struct sockaddr_in from;
+    socklen_t flen;
+    size_t q = take_question(f, udp, m, sizeof m - 16, &from, &flen);
+    m[6] = 0, m[7] = 1; /* one answer */
     static const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1};
     memcpy(m + q, rr, sizeof rr);
     assert_int_equal(sendto(udp, m, q + sizeof rr, 0, (struct sockaddr *)&from, flen),
@@ -1056,23 +1069,12 @@ static void dns_answer_out_of_memory_is_answered(void **state)
  * ADDITIONAL. */
 static void answer_srv_question(struct fixture *f, int udp, int n)
 {
-    short rev = 0;
-    for (int i = 0; i < 100 && !(rev & POLLIN); i++)
-        loop_turn_tick(f, udp, POLLIN, &rev, false);
-    assert_true(rev & POLLIN);
     static unsigned char m[4096];
     struct sockaddr_in from;
-    socklen_t flen = sizeof from;
-    ssize_t got = recvfrom(udp, m, 512, 0, (struct sockaddr *)&from, &flen);
-    assert_true(got > 12);
-    size_t q = 12;
-    while (q < (size_t)got && m[q] != 0)
-        q += m[q] + 1u;
-    q += 1 + 4; /* the root label, QTYPE and QCLASS */
-    m[2] = 0x81, m[3] = 0x80; /* QR RD, RA NOERROR */
+    socklen_t flen;
+    size_t q = take_question(f, udp, m, 512, &from, &flen);
     m[6] = 0, m[7] = (unsigned char)n;  /* answers */
-    m[8] = m[9] = 0;
-    m[10] = 0, m[11] = (unsigned char)n; /* additional */
+    m[11] = (unsigned char)n;           /* additional */
     size_t at = q, target[256];
     for (int i = 0; i < n; i++) {
         unsigned char rr[] = {0xc0, 0x0c, 0, 33, 0, 1, 0, 0, 0, 60, 0, 6 + 47, 0, 1, 0, 1, 0x11, 0x12};
