@@ -22,7 +22,7 @@
 -export([random_orders_while_the_load_fails/1, random_orders_while_libcurl_loads/1,
          parked_requests_are_bounded_by_the_http_slots/1,
          owner_and_callers_go_while_requests_are_parked/1,
-         puts_parked_during_a_real_load_arrive_whole/1]).
+         puts_parked_during_a_real_load_arrive_whole/1, a_failing_load_is_logged_once/1]).
 
 -define(LOAD_FAILED, <<"libcurl could not be loaded (is libcurl4 installed?): "
                        "libcurl.so.4 lacks curl_global_init">>).
@@ -42,7 +42,7 @@
 all() -> [random_orders_while_the_load_fails, random_orders_while_libcurl_loads,
           parked_requests_are_bounded_by_the_http_slots,
           owner_and_callers_go_while_requests_are_parked,
-          puts_parked_during_a_real_load_arrive_whole].
+          puts_parked_during_a_real_load_arrive_whole, a_failing_load_is_logged_once].
 
 -spec suite() -> list().
 suite() -> [{timetrap, {minutes, 5}}].
@@ -308,6 +308,31 @@ one_run(Config, Mode, K) ->
     ok.
 
 -spec start_program([{string(), string()}], file:filename()) -> port().
+%% Every request after a failed load tries the load again; its reason goes
+%% to stderr once, not once per try (a watch retrying against a host
+%% without libcurl wrote a line every few seconds for as long as it ran).
+%% Five requests one after the other: five loads, each failed, one line.
+-spec a_failing_load_is_logged_once(list()) -> ok.
+a_failing_load_is_logged_once(Config) ->
+    {ok, Program} = caravan_config:port_program(),
+    ErrFile = filename:join(?config(priv_dir, Config), "logged_once.stderr"),
+    P = open_port({spawn_executable, "/bin/sh"},
+                  [{args, ["-c", "exec \"$0\" 2>\"$1\"", Program, ErrFile]},
+                   {env, caravan_test_slow_libcurl:env(?config(slow_libcurl_dir, Config), 20)},
+                   {packet, 4}, binary, use_stdio]),
+    Args = #{url => <<"http://127.0.0.1:1">>, service => <<"app">>, proxy => none},
+    Replies = [begin
+                   port_command(P, term_to_binary({Id, consul_health, Args})),
+                   next(P)
+               end || Id <- lists:seq(1, 5)],
+    port_close(P),
+    ?assertEqual(lists:duplicate(5, http_error),
+                 [Reason || {_, error, {Reason, _}} <- Replies]),
+    {ok, Err} = file:read_file(ErrFile),
+    Lines = [L || L <- binary:split(Err, <<"\n">>, [global]),
+                  binary:match(L, <<"lacks curl_global_init">>) =/= nomatch],
+    ?assertEqual(1, length(Lines)).
+
 start_program(Env, RcFile) ->
     {ok, Program} = caravan_config:port_program(),
     open_port({spawn_executable, "/bin/sh"},

@@ -89,8 +89,12 @@ static void publish(int rc, const char *err)
         state = CURL_LIB_READY;
         return;
     }
+    /* Every request after a failed load tries again: said once per reason,
+     * not once per try (a watch retrying for hours wrote a line each time);
+     * caravan:info()'s libcurl key says it as long as it lasts. */
+    if (strcmp(load_error, err) != 0)
+        fprintf(stderr, "caravan_port: %s\n", err);
     snprintf(load_error, sizeof load_error, "%s", err);
-    fprintf(stderr, "caravan_port: %s\n", load_error);
     state = CURL_LIB_FAILED;
 }
 
