@@ -15,15 +15,7 @@
 %%%   `{ok, -1}' instead of exiting.
 -module('Elixir.Caravan.Epmd.Client').
 
--export([start_link/0]).
--export([register_node/2]).
--export([register_node/3]).
--export([listen_port_please/2]).
--export([port_please/2]).
--export([port_please/3]).
--export([address_please/3]).
--export([names/0]).
--export([names/1]).
+-include("../epmd/caravan_epmd_callbacks.hrl").
 
 -spec start_link() -> {ok, pid()}.
 start_link() -> caravan_epmd:start_link().

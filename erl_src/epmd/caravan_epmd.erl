@@ -19,16 +19,7 @@
 
 -include_lib("kernel/include/logger.hrl").
 
-%% epmd module API (OTP 25, see erl_epmd)
--export([start_link/0]).
--export([register_node/2]).
--export([register_node/3]).
--export([listen_port_please/2]).
--export([port_please/2]).
--export([port_please/3]).
--export([address_please/3]).
--export([names/0]).
--export([names/1]).
+-include("caravan_epmd_callbacks.hrl").
 
 %% caravan API
 -export([port_of/1]).
