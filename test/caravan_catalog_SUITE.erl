@@ -13,7 +13,6 @@
 -define(BLACKHOLE, "198.18.78.99").
 
 -export([all/0, groups/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 
@@ -47,7 +46,7 @@
          proxy_option_none_and_url/1, encoded_loopback_never_reaches_a_proxy/1]).
 
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 all() ->
     [{group, consul}, {group, watch}, {group, tls}, {group, nomad}, {group, resolver},
@@ -83,13 +82,6 @@ groups() ->
                    cancel_and_deadline_while_parked, exit_while_libcurl_loads]},
      {proxy, [], [loopback_never_uses_a_proxy, other_hosts_follow_the_environment,
                   proxy_option_none_and_url, encoded_loopback_never_reaches_a_proxy]}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(caravan).
 
 init_per_group(tls, Config) ->
     Files = caravan_test_tls:make(filename:join(?config(priv_dir, Config), "tls"),
