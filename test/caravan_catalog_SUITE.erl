@@ -211,6 +211,16 @@ nomad(Config, Extra) ->
                                           url => caravan_test_catalog:url(?config(server, Config))},
                                         Extra)}).
 
+%% The catalog's next answer is a JSON array of the 10,000 entries
+%% Entry(1)..Entry(10000), and a program of the test's own (a raw port, no
+%% owner) is there to ask for it: the body and the port.
+-spec big_answer_and_program(list(), fun((pos_integer()) -> iodata())) -> {binary(), port()}.
+big_answer_and_program(Config, Entry) ->
+    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    {ok, Program} = caravan_config:port_program(),
+    {Body, open_port({spawn_executable, Program}, [{packet, 4}, binary])}.
+
 %% The next watch event, or none within Ms.
 next_event(Watch, Ms) ->
     receive {caravan_watch, Watch, Event} -> Event after Ms -> none end.
@@ -434,10 +444,7 @@ pongs_between_the_chunks_of_a_big_answer(Config) ->
                      integer_to_binary(I div 256), $., integer_to_binary(I rem 256),
                      <<"\"},\"Service\":{\"ID\":\"">>, Long, N, <<"\",\"Port\":4370}}">>]
             end,
-    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
-    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
-    {ok, Program} = caravan_config:port_program(),
-    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    {_Body, P} = big_answer_and_program(Config, Entry),
     try
         true = port_command(P, term_to_binary({1, consul_health,
                                                #{url => list_to_binary(url(Config)),
@@ -867,10 +874,7 @@ big_answer_memory_is_bounded(Config) ->
                        "reachable\",\"ServiceID\":\"\",\"ServiceName\":\"\","
                        "\"CreateIndex\":5,\"ModifyIndex\":5}]}">>]
             end,
-    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
-    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
-    {ok, Program} = caravan_config:port_program(),
-    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    {Body, P} = big_answer_and_program(Config, Entry),
     try
         {os_pid, Pid} = erlang:port_info(P, os_pid),
         true = port_command(P, term_to_binary({1, consul_health,
