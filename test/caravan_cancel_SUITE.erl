@@ -11,7 +11,6 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([killed_caller_closes_its_connection/1, timed_out_caller_closes_its_connection/1,
          watch_churn_leaves_the_program_idle/1]).
@@ -25,21 +24,12 @@
 
 -spec suite() -> list().
 suite() ->
-    [{timetrap, {minutes, 10}}].
+    [{timetrap, {minutes, 10}}, {ct_hooks, [caravan_test_app]}].
 
 -spec all() -> list().
 all() ->
     [killed_caller_closes_its_connection, timed_out_caller_closes_its_connection,
      watch_churn_leaves_the_program_idle].
-
--spec init_per_suite(list()) -> list().
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
--spec end_per_suite(list()) -> ok.
-end_per_suite(_Config) ->
-    ok = application:stop(caravan).
 
 -spec init_per_testcase(atom(), list()) -> list().
 init_per_testcase(_Case, Config) ->

@@ -13,7 +13,6 @@
 -define(BLACKHOLE, "198.18.78.99").
 
 -export([all/0, groups/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 
@@ -47,7 +46,7 @@
          proxy_option_none_and_url/1, encoded_loopback_never_reaches_a_proxy/1]).
 
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 all() ->
     [{group, consul}, {group, watch}, {group, tls}, {group, nomad}, {group, resolver},
@@ -83,13 +82,6 @@ groups() ->
                    cancel_and_deadline_while_parked, exit_while_libcurl_loads]},
      {proxy, [], [loopback_never_uses_a_proxy, other_hosts_follow_the_environment,
                   proxy_option_none_and_url, encoded_loopback_never_reaches_a_proxy]}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(caravan).
 
 init_per_group(tls, Config) ->
     Files = caravan_test_tls:make(filename:join(?config(priv_dir, Config), "tls"),
@@ -218,6 +210,16 @@ nomad(Config, Extra) ->
     caravan:discover({nomad, maps:merge(#{service => "app", basename => "app",
                                           url => caravan_test_catalog:url(?config(server, Config))},
                                         Extra)}).
+
+%% The catalog's next answer is a JSON array of the 10,000 entries
+%% Entry(1)..Entry(10000), and a program of the test's own (a raw port, no
+%% owner) is there to ask for it: the body and the port.
+-spec big_answer_and_program(list(), fun((pos_integer()) -> iodata())) -> {binary(), port()}.
+big_answer_and_program(Config, Entry) ->
+    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
+    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
+    {ok, Program} = caravan_config:port_program(),
+    {Body, open_port({spawn_executable, Program}, [{packet, 4}, binary])}.
 
 %% The next watch event, or none within Ms.
 next_event(Watch, Ms) ->
@@ -442,10 +444,7 @@ pongs_between_the_chunks_of_a_big_answer(Config) ->
                      integer_to_binary(I div 256), $., integer_to_binary(I rem 256),
                      <<"\"},\"Service\":{\"ID\":\"">>, Long, N, <<"\",\"Port\":4370}}">>]
             end,
-    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
-    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
-    {ok, Program} = caravan_config:port_program(),
-    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    {_Body, P} = big_answer_and_program(Config, Entry),
     try
         true = port_command(P, term_to_binary({1, consul_health,
                                                #{url => list_to_binary(url(Config)),
@@ -875,10 +874,7 @@ big_answer_memory_is_bounded(Config) ->
                        "reachable\",\"ServiceID\":\"\",\"ServiceName\":\"\","
                        "\"CreateIndex\":5,\"ModifyIndex\":5}]}">>]
             end,
-    Body = iolist_to_binary([$[, lists:join($,, [Entry(I) || I <- lists:seq(1, 10000)]), $]]),
-    ok = caravan_test_catalog:set_fault(catalog(Config), {body, Body}),
-    {ok, Program} = caravan_config:port_program(),
-    P = open_port({spawn_executable, Program}, [{packet, 4}, binary]),
+    {Body, P} = big_answer_and_program(Config, Entry),
     try
         {os_pid, Pid} = erlang:port_info(P, os_pid),
         true = port_command(P, term_to_binary({1, consul_health,

@@ -8,8 +8,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("eunit/include/eunit.hrl").
 
--export([all/0, groups/0]).
--export([init_per_suite/1, end_per_suite/1]).
+-export([all/0, groups/0, suite/0]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([defaults_ask_for_stale_cached_reads/1, consistent_is_sent_as_asked/1,
          cached_is_on_the_request/1, default_mode_sends_no_mode/1,
@@ -21,6 +20,9 @@
 
 -define(CONSISTENCY_KEYS, [<<"stale">>, <<"consistent">>, <<"cached">>, <<"leader">>,
                            <<"max_stale">>]).
+
+suite() ->
+    [{ct_hooks, [caravan_test_app]}].
 
 all() ->
     [{group, parameters}, {group, freshness}, {group, refusals}, {group, load}].
@@ -35,13 +37,6 @@ groups() ->
                       cache_age_over_max_stale_is_an_error]},
      {refusals, [], [refused_combinations_name_the_key, program_refuses_combinations_too]},
      {load, [], [cached_watches_share_one_upstream_query]}].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(caravan).
 
 init_per_testcase(_Case, Config) ->
     Server = caravan_test_consul:start(#{}),

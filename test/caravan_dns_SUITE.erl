@@ -6,7 +6,6 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
 
 -export([port_zero_records_are_left_out/1, srv_reply_over_the_owners_limit_fails_alone/1]).
@@ -27,7 +26,7 @@
          one_name_whichever_path/1, a_ping_goes_before_an_answer_ready_with_it/1]).
 
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 all() ->
     [{group, bind}, {group, responder}].
@@ -66,13 +65,6 @@ resolv_addr() ->
 lo_addr(Op, Addr) ->
     Out = os:cmd("/usr/sbin/ip addr " ++ Op ++ " " ++ inet:ntoa(Addr) ++ "/32 dev lo 2>&1; echo rc=$?"),
     lists:suffix("rc=0\n", Out).
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
-end_per_suite(_Config) ->
-    ok = application:stop(caravan).
 
 init_per_group(bind, Config) ->
     Records = caravan_test_bind:srv_records("app1", 1, 1, "app1.service") ++

@@ -9,7 +9,6 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([lost_packet_resent_within_a_short_timeout/1,
          lost_packet_resent_within_the_default_timeout/1,
          empty_answer_to_the_resend_is_the_answer/1,
@@ -17,21 +16,12 @@
 
 -spec suite() -> list().
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 -spec all() -> list().
 all() ->
     [lost_packet_resent_within_a_short_timeout, lost_packet_resent_within_the_default_timeout,
      empty_answer_to_the_resend_is_the_answer, lost_followup_resent_within_a_short_timeout].
-
--spec init_per_suite(list()) -> list().
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
--spec end_per_suite(list()) -> ok.
-end_per_suite(_Config) ->
-    ok = application:stop(caravan).
 
 lookup(Responder, Timeout) ->
     caravan:lookup_srv("web.service.consul",

@@ -6,7 +6,6 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([kill9_during_a_stream_of_calls/1, sigstop_is_detected_and_restarted/1,
          crash_loop_at_start/1, ten_thousand_queued_requests/1,
@@ -19,7 +18,7 @@
 -define(OWNER, caravan_faults_owner).
 
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 all() ->
     [kill9_during_a_stream_of_calls, sigstop_is_detected_and_restarted, crash_loop_at_start,
@@ -28,13 +27,6 @@ all() ->
      huge_length_prefix_costs_one_restart, hung_program_killed_without_kill_on_path,
      hung_program_killed_after_running_out_of_fds, out_of_fds_is_named,
      missing_resolv_conf_is_named].
-
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
-end_per_suite(_Config) ->
-    application:stop(caravan).
 
 init_per_testcase(_Case, Config) ->
     Config.

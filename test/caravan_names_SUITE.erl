@@ -10,7 +10,6 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([no_connect/1]).
 -export([lying_consul_mints_no_atoms_past_max_names/1,
          lying_dns_mints_no_atoms_past_max_names/1,
@@ -25,22 +24,13 @@
 
 -spec suite() -> list().
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 -spec all() -> list().
 all() ->
     [lying_consul_mints_no_atoms_past_max_names, lying_dns_mints_no_atoms_past_max_names,
      lying_callback_mints_no_atoms_past_max_names,
      dns_answers_obey_max_members, names_caps_are_checked_at_start].
-
--spec init_per_suite(list()) -> list().
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
--spec end_per_suite(list()) -> ok.
-end_per_suite(_Config) ->
-    ok = application:stop(caravan).
 
 %% @doc The clusters here dial nobody: the test node is not distributed.
 -spec no_connect(node()) -> false.

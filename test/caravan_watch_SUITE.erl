@@ -19,7 +19,6 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0]).
--export([init_per_suite/1, end_per_suite/1]).
 -export([init_per_group/2, end_per_group/2]).
 -export([init_per_testcase/2, end_per_testcase/2]).
 -export([quiet_watch_asks_once_per_wait/1, index_zero_never_sent_back/1,
@@ -34,7 +33,7 @@
 
 -spec suite() -> list().
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [caravan_test_app]}].
 
 -spec all() -> list().
 all() ->
@@ -50,15 +49,6 @@ groups() ->
              index_backwards_starts_over, change_after_backwards_seen_promptly,
              failing_server_backed_off, server_that_never_blocks_asked_once_per_wait],
     [{consul, [parallel], Cases}, {nomad, [parallel], Cases}].
-
--spec init_per_suite(list()) -> list().
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(caravan),
-    Config.
-
--spec end_per_suite(list()) -> ok.
-end_per_suite(_Config) ->
-    ok = application:stop(caravan).
 
 -spec init_per_group(atom(), list()) -> list().
 init_per_group(Kind, Config) ->
