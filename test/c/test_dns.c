@@ -337,23 +337,54 @@ static void start_ok(struct dns *d, uint64_t id, const struct dns_query *q)
         fail_msg("dns_start: %s (%s)", detail, reason);
 }
 
+/* Most tests' setting: one responder (responder_start's targets and
+ * udp_silent), and a dns whose answers land in o. */
+struct rig {
+    struct responder r;
+    struct outcome o;
+    struct dns *d;
+};
+
+static void rig_start(struct rig *g, int targets, int udp_silent)
+{
+    responder_start(&g->r, targets, udp_silent);
+    g->o = (struct outcome){0};
+    g->d = dns_new(done, &g->o);
+}
+
+static void rig_stop(struct rig *g)
+{
+    dns_free(g->d);
+    responder_stop(&g->r);
+}
+
+/* Starts lookup 1 of q and steps until it is answered, for at most 5 s:
+ * answered once. */
+static void answered_once(struct rig *g, const struct dns_query *q)
+{
+    start_ok(g->d, 1, q);
+    STEP_WHILE(g->d, &g->r, g->o.calls == 0, 5000);
+    assert_int_equal(g->o.calls, 1);
+}
+
+/* The answer has no error and n targets, each with its one address. */
+static void expect_complete(const struct outcome *o, size_t n)
+{
+    assert_null(o->reason);
+    assert_int_equal(o->nsrv, n);
+    assert_int_equal(o->naddrs, n);
+}
+
 /* Sanity: the responder and the loop give a complete answer. */
 static void srv_with_followups_completes(void **state)
 {
     (void)state;
-    struct responder r;
-    struct outcome o = {0};
-    responder_start(&r, 5, 0);
-    struct dns *d = dns_new(done, &o);
-    struct dns_query q = srv_query(&r, DNS_TCP, 3000);
-    start_ok(d, 1, &q);
-    STEP_WHILE(d, &r, o.calls == 0, 5000);
-    assert_int_equal(o.calls, 1);
-    assert_null(o.reason);
-    assert_int_equal(o.nsrv, 5);
-    assert_int_equal(o.naddrs, 5);
-    dns_free(d);
-    responder_stop(&r);
+    struct rig g;
+    rig_start(&g, 5, 0);
+    struct dns_query q = srv_query(&g.r, DNS_TCP, 3000);
+    answered_once(&g, &q);
+    expect_complete(&g.o, 5);
+    rig_stop(&g);
 }
 
 /* Issue 18 item 6: an SRV record with port 0 names no service (the README:
@@ -362,21 +393,14 @@ static void srv_with_followups_completes(void **state)
 static void port_zero_records_are_left_out(void **state)
 {
     (void)state;
-    struct responder r;
-    struct outcome o = {0};
-    responder_start(&r, 5, 0);
-    r.zero_ports = 2;
-    struct dns *d = dns_new(done, &o);
-    struct dns_query q = srv_query(&r, DNS_TCP, 3000);
-    start_ok(d, 1, &q);
-    STEP_WHILE(d, &r, o.calls == 0, 5000);
-    assert_int_equal(o.calls, 1);
-    assert_null(o.reason);
-    assert_int_equal(o.nsrv, 3);
-    assert_int_equal(o.naddrs, 3);
-    assert_int_equal(r.udp_queries, 3); /* follow-ups for n3..n5 only */
-    dns_free(d);
-    responder_stop(&r);
+    struct rig g;
+    rig_start(&g, 5, 0);
+    g.r.zero_ports = 2;
+    struct dns_query q = srv_query(&g.r, DNS_TCP, 3000);
+    answered_once(&g, &q);
+    expect_complete(&g.o, 3);
+    assert_int_equal(g.r.udp_queries, 3); /* follow-ups for n3..n5 only */
+    rig_stop(&g);
 }
 
 /* Issue 10 item 1: the SRV answer came over TCP, the follow-ups (UDP) are
@@ -386,19 +410,16 @@ static void port_zero_records_are_left_out(void **state)
 static void shutdown_with_followups_pending(void **state)
 {
     (void)state;
-    struct responder r;
-    struct outcome o = {0};
-    responder_start(&r, 5, 1);
-    struct dns *d = dns_new(done, &o);
-    struct dns_query q = srv_query(&r, DNS_TCP, 30000);
+    struct rig g;
+    rig_start(&g, 5, 1);
+    struct dns_query q = srv_query(&g.r, DNS_TCP, 30000);
     for (uint64_t id = 1; id <= 3; id++)
-        start_ok(d, id, &q);
-    STEP_WHILE(d, &r, r.udp_queries < 5, 5000);
-    assert_true(r.udp_queries >= 5);
-    assert_int_equal(dns_inflight(d), 3);
-    dns_free(d);
-    assert_int_equal(o.calls, 0); /* cancelled, not answered */
-    responder_stop(&r);
+        start_ok(g.d, id, &q);
+    STEP_WHILE(g.d, &g.r, g.r.udp_queries < 5, 5000);
+    assert_true(g.r.udp_queries >= 5);
+    assert_int_equal(dns_inflight(g.d), 3);
+    rig_stop(&g);
+    assert_int_equal(g.o.calls, 0); /* cancelled, not answered */
 }
 
 /* A lookup answered at its deadline lets go at once: nothing in flight
@@ -407,22 +428,17 @@ static void shutdown_with_followups_pending(void **state)
 static void deadline_releases_the_lookup(void **state)
 {
     (void)state;
-    struct responder r;
-    struct outcome o = {0};
-    responder_start(&r, 3, 1);
-    struct dns *d = dns_new(done, &o);
-    struct dns_query q = srv_query(&r, DNS_TCP, 200);
-    start_ok(d, 1, &q);
-    STEP_WHILE(d, &r, o.calls == 0, 5000);
-    assert_int_equal(o.calls, 1);
-    assert_string_equal(o.reason, "timeout");
-    assert_int_equal(dns_inflight(d), 0);
+    struct rig g;
+    rig_start(&g, 3, 1);
+    struct dns_query q = srv_query(&g.r, DNS_TCP, 200);
+    answered_once(&g, &q);
+    assert_string_equal(g.o.reason, "timeout");
+    assert_int_equal(dns_inflight(g.d), 0);
     /* And no follow-up leaves for it afterwards. */
-    int sent = r.udp_queries;
-    STEP_WHILE(d, &r, true, 1500);
-    assert_int_equal(r.udp_queries, sent);
-    dns_free(d);
-    responder_stop(&r);
+    int sent = g.r.udp_queries;
+    STEP_WHILE(g.d, &g.r, true, 1500);
+    assert_int_equal(g.r.udp_queries, sent);
+    rig_stop(&g);
 }
 
 /* Issue 10 item 9: lookups to one server set share its channels whatever
@@ -431,19 +447,16 @@ static void deadline_releases_the_lookup(void **state)
 static void lookups_share_channels_whatever_options(void **state)
 {
     (void)state;
-    struct responder r;
-    struct outcome o = {0};
-    responder_start(&r, 2, 0);
-    struct dns *d = dns_new(done, &o);
+    struct rig g;
+    rig_start(&g, 2, 0);
     for (int i = 0; i < 20; i++) {
-        struct dns_query q = srv_query(&r, DNS_TCP, 3000 + i);
+        struct dns_query q = srv_query(&g.r, DNS_TCP, 3000 + i);
         q.tries = 1 + i % 3;
-        start_ok(d, (uint64_t)i + 1, &q);
+        start_ok(g.d, (uint64_t)i + 1, &q);
     }
-    STEP_WHILE(d, &r, o.calls < 20, 5000);
-    assert_int_equal(o.calls, 20);
-    dns_free(d);
-    responder_stop(&r);
+    STEP_WHILE(g.d, &g.r, g.o.calls < 20, 5000);
+    assert_int_equal(g.o.calls, 20);
+    rig_stop(&g);
 }
 
 /* Two sockets per server fit a channel's cap; a longer list is refused
@@ -530,31 +543,28 @@ static void fail_over_under_channel_pressure(void **state)
 static void waiting_query_failing_at_once_inside_cancel(void **state)
 {
     (void)state;
-    struct responder r;
-    struct outcome o = {0};
-    responder_start(&r, 70, 0);
-    r.a_silent = 1;
-    struct dns *d = dns_new(done, &o);
-    struct dns_query old = srv_query(&r, DNS_UDP, 30000);
+    struct rig g;
+    rig_start(&g, 70, 0);
+    g.r.a_silent = 1;
+    struct dns_query old = srv_query(&g.r, DNS_UDP, 30000);
     snprintf(old.name, sizeof old.name, "bad.service.consul");
     old.families = DNS_FAMILY_INET;
-    start_ok(d, 1, &old);
-    struct dns_query young = srv_query(&r, DNS_UDP, 300);
+    start_ok(g.d, 1, &old);
+    struct dns_query young = srv_query(&g.r, DNS_UDP, 300);
     young.families = DNS_FAMILY_INET;
-    start_ok(d, 2, &young);
+    start_ok(g.d, 2, &young);
     /* The young lookup's SRV answer: 70 follow-ups, 63 of them sent (the
      * old lookup's SRV question holds the last place). */
-    STEP_WHILE(d, &r, r.udp_queries < 2 + 63, 2000);
-    assert_int_equal(r.udp_queries, 2 + 63);
+    STEP_WHILE(g.d, &g.r, g.r.udp_queries < 2 + 63, 2000);
+    assert_int_equal(g.r.udp_queries, 2 + 63);
     /* The old lookup's answer: its follow-up waits behind the young one's. */
-    r.bad_release = 1;
-    STEP_WHILE(d, &r, !r.bad_answered, 2000);
-    assert_int_equal(o.calls, 0);
-    STEP_WHILE(d, &r, o.calls < 2, 2000);
-    assert_int_equal(o.calls, 2);
-    assert_int_equal(dns_inflight(d), 0);
-    dns_free(d);
-    responder_stop(&r);
+    g.r.bad_release = 1;
+    STEP_WHILE(g.d, &g.r, !g.r.bad_answered, 2000);
+    assert_int_equal(g.o.calls, 0);
+    STEP_WHILE(g.d, &g.r, g.o.calls < 2, 2000);
+    assert_int_equal(g.o.calls, 2);
+    assert_int_equal(dns_inflight(g.d), 0);
+    rig_stop(&g);
 }
 
 /* Fail-over: the first server answers SERVFAIL, the second REFUSED, the

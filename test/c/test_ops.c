@@ -470,16 +470,33 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* {Id, Op, #{Key => Value}}: one integer argument. */
+static void one_arg_request(struct fixture *f, long id, const char *op, const char *key,
+                            long value)
+{
+    ei_x_buff x;
+    begin(&x, id, op, 3);
+    ei_x_encode_map_header(&x, 1);
+    ei_x_encode_atom(&x, key);
+    ei_x_encode_long(&x, value);
+    send_x(f, &x);
+}
+
+static void delayed_ping(struct fixture *f, long id, long delay)
+{
+    one_arg_request(f, id, "ping", "delay_ms", delay);
+}
+
+static void cancel_request(struct fixture *f, long id, long tag)
+{
+    one_arg_request(f, id, "cancel", "id", tag);
+}
+
 /* A delayed ping is answered after requests sent behind it. */
 static void replies_leave_out_of_order(void **state)
 {
     struct fixture *f = *state;
-    ei_x_buff x;
-    begin(&x, 7, "ping", 3);
-    ei_x_encode_map_header(&x, 1);
-    ei_x_encode_atom(&x, "delay_ms");
-    ei_x_encode_long(&x, 30);
-    send_x(f, &x);
+    delayed_ping(f, 7, 30);
     dist_port_request(f, 8, "a-2", -1);
     assert_int_equal(f->out.count, 1);
     expect_port(f, 0, 8, 2);
@@ -497,32 +514,11 @@ static void replies_leave_out_of_order(void **state)
 static void deferred_queue_is_bounded(void **state)
 {
     struct fixture *f = *state;
-    for (long i = 1; i <= DEFERRED_MAX; i++) {
-        ei_x_buff x;
-        begin(&x, i, "ping", 3);
-        ei_x_encode_map_header(&x, 1);
-        ei_x_encode_atom(&x, "delay_ms");
-        ei_x_encode_long(&x, 60000);
-        send_x(f, &x);
-    }
+    for (long i = 1; i <= DEFERRED_MAX; i++)
+        delayed_ping(f, i, 60000);
     assert_int_equal(f->out.count, 0);
-    ei_x_buff x;
-    begin(&x, 5000, "ping", 3);
-    ei_x_encode_map_header(&x, 1);
-    ei_x_encode_atom(&x, "delay_ms");
-    ei_x_encode_long(&x, 60000);
-    send_x(f, &x);
+    delayed_ping(f, 5000, 60000);
     expect_error(f, 0, 5000, "overload", "too many");
-}
-
-static void cancel_request(struct fixture *f, long id, long tag)
-{
-    ei_x_buff x;
-    begin(&x, id, "cancel", 3);
-    ei_x_encode_map_header(&x, 1);
-    ei_x_encode_atom(&x, "id");
-    ei_x_encode_long(&x, tag);
-    send_x(f, &x);
 }
 
 static void expect_atom(struct fixture *f, int n, unsigned long long id, const char *want)
@@ -531,16 +527,6 @@ static void expect_atom(struct fixture *f, int n, unsigned long long id, const c
     char atom[MAXATOMLEN];
     assert_int_equal(ei_decode_atom(f->out.buf[n], &idx, atom), 0);
     assert_string_equal(atom, want);
-}
-
-static void delayed_ping(struct fixture *f, long id, long delay)
-{
-    ei_x_buff x;
-    begin(&x, id, "ping", 3);
-    ei_x_encode_map_header(&x, 1);
-    ei_x_encode_atom(&x, "delay_ms");
-    ei_x_encode_long(&x, delay);
-    send_x(f, &x);
 }
 
 /* A cancel ends the request and frees its slot at once: with the delayed
@@ -750,12 +736,13 @@ static void held_request(struct fixture *f, long id, const char *host, int *lsoc
     }
 }
 
-/* The connection the program makes to lsock, the loop turning meanwhile. */
-static int accept_turning(struct fixture *f, int lsock)
+/* The connection the program makes to lsock, the loop turning meanwhile
+ * (tick: as loop_turn_tick's). */
+static int accept_turning(struct fixture *f, int lsock, bool tick)
 {
     int conn = -1;
     for (int i = 0; i < 200 && conn < 0; i++) {
-        loop_turn(f, lsock, POLLIN, NULL);
+        loop_turn_tick(f, lsock, POLLIN, NULL, tick);
         conn = accept(lsock, NULL, NULL);
     }
     assert_true(conn >= 0);
@@ -763,17 +750,38 @@ static int accept_turning(struct fixture *f, int lsock)
 }
 
 /* Accepts the program's connection to lsock and reads its request, the
- * loop turning meanwhile. Returns the connection. */
-static int accept_request(struct fixture *f, int lsock)
+ * loop turning meanwhile (tick: as loop_turn_tick's). Returns the
+ * connection. */
+static int accept_request(struct fixture *f, int lsock, bool tick)
 {
-    int conn = accept_turning(f, lsock);
+    int conn = accept_turning(f, lsock, tick);
     char buf[4096];
     for (int i = 0; i < 200; i++) {
-        loop_turn(f, conn, POLLIN, NULL);
+        loop_turn_tick(f, conn, POLLIN, NULL, tick);
         if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
             break;
     }
     return conn;
+}
+
+/* A consul_health request id held by a server on 127.0.0.1 (held_request),
+ * its connection accepted and its request read (accept_request). */
+struct held {
+    int lsock, conn;
+};
+
+static struct held held_connection(struct fixture *f, long id, bool tick)
+{
+    struct held h;
+    held_request(f, id, "127.0.0.1", &h.lsock);
+    h.conn = accept_request(f, h.lsock, tick);
+    return h;
+}
+
+static void held_close(const struct held *h)
+{
+    close(h->conn);
+    close(h->lsock);
 }
 
 /* Answers on conn: 200, X-Consul-Index 5, the n bytes of body. */
@@ -792,26 +800,18 @@ static void send_answer(int conn, const char *body, size_t n)
 static void cancel_closes_an_http_transfer(void **state)
 {
     struct fixture *f = *state;
-    int lsock;
-    held_request(f, 21, "127.0.0.1", &lsock);
-    int conn = accept_turning(f, lsock);
-    char buf[4096];
-    for (int i = 0; i < 200; i++) { /* the request arrives; no answer is given */
-        loop_turn(f, conn, POLLIN, NULL);
-        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
-            break;
-    }
+    struct held h = held_connection(f, 21, true); /* no answer is given */
     assert_int_equal(inflight(f, "http_inflight"), 1);
     cancel_request(f, 22, 21);
     expect_atom(f, 0, 22, "cancelled");
     assert_int_equal(inflight(f, "http_inflight"), 0);
-    struct pollfd p = {.fd = conn, .events = POLLIN};
+    struct pollfd p = {.fd = h.conn, .events = POLLIN};
+    char buf[4096];
     assert_int_equal(poll(&p, 1, 2000), 1);
-    assert_int_equal(recv(conn, buf, sizeof buf, 0), 0); /* closed by the program */
+    assert_int_equal(recv(h.conn, buf, sizeof buf, 0), 0); /* closed by the program */
     loop_turn(f, -1, 0, NULL);
     assert_int_equal(f->out.count, 1);
-    close(conn);
-    close(lsock);
+    held_close(&h);
 }
 
 /* A host name (localhost, from /etc/hosts through c-ares) resolved but not
@@ -838,20 +838,7 @@ static void cancel_ends_a_transfer_being_resolved(void **state)
 static void cancel_drops_an_answer_on_the_worker(void **state)
 {
     struct fixture *f = *state;
-    int lsock;
-    held_request(f, 41, "127.0.0.1", &lsock);
-    int conn = -1;
-    for (int i = 0; i < 200 && conn < 0; i++) {
-        loop_turn_tick(f, lsock, POLLIN, NULL, false);
-        conn = accept(lsock, NULL, NULL);
-    }
-    assert_true(conn >= 0);
-    char buf[4096];
-    for (int i = 0; i < 200; i++) {
-        loop_turn_tick(f, conn, POLLIN, NULL, false);
-        if (recv(conn, buf, sizeof buf, MSG_DONTWAIT) > 0)
-            break;
-    }
+    struct held h = held_connection(f, 41, false);
     size_t cap = 64 * 1024, n = 0;
     char *body = malloc(cap);
     n += (size_t)snprintf(body + n, cap - n, "[");
@@ -862,7 +849,7 @@ static void cancel_drops_an_answer_on_the_worker(void **state)
                               "\"Address\":\"10.0.1.%d\",\"Port\":%d}}",
                               i ? "," : "", i, i, i % 250, 4000 + i);
     n += (size_t)snprintf(body + n, cap - n, "]");
-    send_answer(conn, body, n);
+    send_answer(h.conn, body, n);
     free(body);
     for (int i = 0; i < 400 && inflight(f, "http_inflight") > 0; i++)
         loop_turn_tick(f, -1, 0, NULL, false);
@@ -878,8 +865,7 @@ static void cancel_drops_an_answer_on_the_worker(void **state)
     assert_int_equal(f->out.count, 1); /* no reply for 41 */
     cancel_request(f, 43, 41);
     expect_atom(f, 1, 43, "not_found");
-    close(conn);
-    close(lsock);
+    held_close(&h);
 }
 
 /* A body far over the loop's 64 KiB budget per turn (http.c pauses the
@@ -888,9 +874,7 @@ static void cancel_drops_an_answer_on_the_worker(void **state)
 static void cancel_ends_a_transfer_mid_body(void **state)
 {
     struct fixture *f = *state;
-    int lsock;
-    held_request(f, 51, "127.0.0.1", &lsock);
-    int conn = accept_request(f, lsock);
+    struct held h = held_connection(f, 51, true);
     char buf[4096];
     /* 1 MiB of one JSON string: read piece by piece, never whole. */
     size_t n = 1024 * 1024;
@@ -901,10 +885,10 @@ static void cancel_ends_a_transfer_mid_body(void **state)
     char head[256];
     int hlen = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
                         n + 2);
-    assert_int_equal(send(conn, head, (size_t)hlen, 0), hlen);
+    assert_int_equal(send(h.conn, head, (size_t)hlen, 0), hlen);
     size_t sent = 0;
     for (int i = 0; i < 400 && sent < n; i++) { /* as much as the socket takes */
-        ssize_t k = send(conn, body + sent, n - sent, MSG_DONTWAIT);
+        ssize_t k = send(h.conn, body + sent, n - sent, MSG_DONTWAIT);
         if (k > 0)
             sent += (size_t)k;
         loop_turn(f, -1, 0, NULL);
@@ -917,11 +901,11 @@ static void cancel_ends_a_transfer_mid_body(void **state)
     cancel_request(f, 52, 51);
     expect_atom(f, 0, 52, "cancelled");
     assert_int_equal(inflight(f, "http_inflight"), 0);
-    struct pollfd p = {.fd = conn, .events = POLLIN};
+    struct pollfd p = {.fd = h.conn, .events = POLLIN};
     ssize_t got = 1;
     for (int i = 0; i < 2000 && got != 0; i++) { /* drain to the close */
         assert_true(poll(&p, 1, 2000) == 1);
-        got = recv(conn, buf, sizeof buf, 0);
+        got = recv(h.conn, buf, sizeof buf, 0);
         if (got < 0)
             got = 0; /* a reset: closed all the same */
     }
@@ -929,8 +913,7 @@ static void cancel_ends_a_transfer_mid_body(void **state)
     for (int i = 0; i < 3; i++)
         loop_turn(f, -1, 0, NULL);
     assert_int_equal(f->out.count, 1);
-    close(conn);
-    close(lsock);
+    held_close(&h);
 }
 
 /* After an answer failed to encode: it was {Id, error, {no_memory, _}}
@@ -1191,53 +1174,49 @@ static void a_big_reply_is_handed_over_uncopied(void **state)
 static void catalog_answer_out_of_memory_is_answered(void **state)
 {
     struct fixture *f = *state;
-    int lsock;
-    held_request(f, 7, "127.0.0.1", &lsock);
-    int conn = accept_request(f, lsock);
+    struct held h = held_connection(f, 7, true);
     static const char body[] = "[{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},"
                                "\"Service\":{\"ID\":\"s1\",\"Service\":\"web\","
                                "\"Address\":\"10.0.1.1\",\"Port\":4001}}]";
-    send_answer(conn, body, sizeof body - 1);
+    send_answer(h.conn, body, sizeof body - 1);
     fail_atom = "ok";
     for (int i = 0; i < 400 && f->out.count == 0; i++)
         loop_turn(f, -1, 0, NULL);
     expect_no_memory_then_going_on(f, 0, 7);
-    close(conn);
-    close(lsock);
+    held_close(&h);
 }
+
+/* A test run on a fresh fixture (setup, teardown). */
+#define OPS_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(dist_port_answers_ports_and_rule_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(packets_without_a_readable_id_are_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown(malformed_after_the_id_gets_an_error_reply, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(bad_arguments_are_named, setup, teardown),
-        cmocka_unit_test_setup_teardown(integers_below_their_minimum_are_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(nul_in_a_string_argument_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(every_truncation_is_handled, setup, teardown),
-        cmocka_unit_test_setup_teardown(info_reports_version_and_counters, setup, teardown),
-        cmocka_unit_test_setup_teardown(replies_leave_out_of_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(deferred_queue_is_bounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_frees_the_slot_and_silences_the_request, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(cancel_needs_a_positive_id, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_ends_a_dns_lookup, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_before_a_tcp_question_is_written, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_closes_an_http_transfer, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_being_resolved, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_drops_an_answer_on_the_worker, setup, teardown),
-        cmocka_unit_test_setup_teardown(cancel_ends_a_transfer_mid_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(ping_out_of_memory_is_answered, setup, teardown),
-        cmocka_unit_test_setup_teardown(info_out_of_memory_is_answered, setup, teardown),
-        cmocka_unit_test_setup_teardown(dist_port_out_of_memory_is_answered, setup, teardown),
-        cmocka_unit_test_setup_teardown(deferred_pong_out_of_memory_is_answered, setup, teardown),
-        cmocka_unit_test_setup_teardown(dns_answer_out_of_memory_is_answered, setup, teardown),
-        cmocka_unit_test_setup_teardown(catalog_answer_out_of_memory_is_answered, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_dns_reply_grows_its_buffer_once, setup, teardown),
+        OPS_TEST(dist_port_answers_ports_and_rule_errors),
+        OPS_TEST(packets_without_a_readable_id_are_dropped),
+        OPS_TEST(malformed_after_the_id_gets_an_error_reply),
+        OPS_TEST(bad_arguments_are_named),
+        OPS_TEST(integers_below_their_minimum_are_refused),
+        OPS_TEST(nul_in_a_string_argument_is_refused),
+        OPS_TEST(every_truncation_is_handled),
+        OPS_TEST(info_reports_version_and_counters),
+        OPS_TEST(replies_leave_out_of_order),
+        OPS_TEST(deferred_queue_is_bounded),
+        OPS_TEST(cancel_frees_the_slot_and_silences_the_request),
+        OPS_TEST(cancel_needs_a_positive_id),
+        OPS_TEST(cancel_ends_a_dns_lookup),
+        OPS_TEST(cancel_before_a_tcp_question_is_written),
+        OPS_TEST(cancel_closes_an_http_transfer),
+        OPS_TEST(cancel_ends_a_transfer_being_resolved),
+        OPS_TEST(cancel_drops_an_answer_on_the_worker),
+        OPS_TEST(cancel_ends_a_transfer_mid_body),
+        OPS_TEST(ping_out_of_memory_is_answered),
+        OPS_TEST(info_out_of_memory_is_answered),
+        OPS_TEST(dist_port_out_of_memory_is_answered),
+        OPS_TEST(deferred_pong_out_of_memory_is_answered),
+        OPS_TEST(dns_answer_out_of_memory_is_answered),
+        OPS_TEST(catalog_answer_out_of_memory_is_answered),
+        OPS_TEST(a_dns_reply_grows_its_buffer_once),
         cmocka_unit_test(a_big_reply_is_handed_over_uncopied),
         cmocka_unit_test(a_reserve_covers_ei_s_own_margin),
     };

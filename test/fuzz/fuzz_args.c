@@ -7,20 +7,19 @@
 #include <stdint.h>
 
 #include "ops_catalog.h"
+#include "request_input.h"
 #include "term.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
     struct request req;
-    const char *detail = NULL;
-    if (term_request_decode((const char *)data + 1, size - 1, &req, &detail) != TERM_OK)
+    int pick = request_input(data, size, &req);
+    if (pick < 0)
         return 0;
     struct catalog_query q;
     struct http_request r;
     char msg[512];
-    enum catalog_api api = data[0] & 1 ? API_NOMAD : API_CONSUL;
+    enum catalog_api api = pick & 1 ? API_NOMAD : API_CONSUL;
     if (ops_catalog_args(&req, api, &q, msg, sizeof msg) == 0)
         (void)catalog_request_build(&q, &r);
     /* Every argument type, the list of binaries included. */

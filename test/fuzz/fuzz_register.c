@@ -9,23 +9,22 @@
 #include <string.h>
 
 #include "register.h"
+#include "request_input.h"
 #include "term.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
     struct request req;
-    const char *detail = NULL;
-    if (term_request_decode((const char *)data + 1, size - 1, &req, &detail) != TERM_OK)
+    int pick = request_input(data, size, &req);
+    if (pick < 0)
         return 0;
     static struct register_query q;
     static struct http_request r;
     static char body[HTTP_BODY_MAX];
     char msg[512];
-    enum register_op op = data[0] % 3 == 0 ? REGISTER_OP_REGISTER
-                        : data[0] % 3 == 1 ? REGISTER_OP_DEREGISTER
-                                           : REGISTER_OP_CHECK_PASS;
+    enum register_op op = pick % 3 == 0 ? REGISTER_OP_REGISTER
+                        : pick % 3 == 1 ? REGISTER_OP_DEREGISTER
+                                        : REGISTER_OP_CHECK_PASS;
     if (register_args(&req, op, &q, msg, sizeof msg) != 0)
         return 0;
     if (register_build(&q, &r, body, sizeof body) != 0)
