@@ -187,6 +187,7 @@ cold_start(Nodes, Start) ->
     settle(),
     Sampler = spawn_link(fun() -> sample_cpu([]) end),
     Ticks0 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
+    Lookups0 = [lookup_counts(P) || {P, _} <- Nodes],
     [ok = peer:call(P, caravan_scale_node, count_dials, []) || {P, _} <- Nodes],
     {P1, _} = hd(Nodes),
     Reds0 = peer:call(P1, caravan_scale_node, reductions, []),
@@ -198,6 +199,7 @@ cold_start(Nodes, Start) ->
                                                               =:= N end, Nodes) end,
                        now_ms() + 300000, 250),
     Ticks1 = [peer:call(P, caravan_scale_node, cpu_ticks, []) || {P, _} <- Nodes],
+    Lookups1 = [lookup_counts(P) || {P, _} <- Nodes],
     Ups = [peer:call(P, caravan_scale_node, last_up, [make_ref()]) || {P, _} <- Nodes],
     Counts = [peer:call(P, caravan_scale_node, counts, []) || {P, _} <- Nodes],
     io:format("  the busiest processes of one node (reductions): ~p~n",
@@ -216,7 +218,18 @@ cold_start(Nodes, Start) ->
       vm_cpu_ms => Sum(fun({V0, _}, {V1, _}) -> V1 - V0 end),
       c_cpu_ms => Sum(fun({_, C0}, {_, C1}) -> C1 - C0 end),
       dials => lists:sum([D || #{dials := D} <- Counts]),
-      downs => lists:sum([D || #{downs := D} <- Counts])}.
+      downs => lists:sum([D || #{downs := D} <- Counts]),
+      lookups => lists:sum([R1 - R0 || {{R0, _}, {R1, _}} <- lists:zip(Lookups0, Lookups1)]),
+      lookup_errors => lists:sum([E1 - E0 || {{_, E0}, {_, E1}} <- lists:zip(Lookups0, Lookups1)])}.
+
+%% The lookup program's requests and error replies so far (caravan:info/0):
+%% a lookup that failed during a cold start delays that node's dials to
+%% the next poll.
+lookup_counts(P) ->
+    case peer:call(P, caravan, info, []) of
+        #{lookup := {ok, #{requests := R, errors := E}}} -> {R, E};
+        _ -> {0, 0}
+    end.
 
 sample_cpu(Acc) ->
     receive
