@@ -547,7 +547,8 @@ root_target_is_skipped(_Config) ->
     caravan_test_dns_responder:stop(R).
 
 %% Issue 10 item 9: lookups to one server set share its channels whatever
-%% their timeout and tries; twelve at once are not an overload.
+%% their tries (and over TCP, timeouts whose share rounds alike: 3001-3012
+%% ms, 2 s a try); twelve at once are not an overload.
 lookups_share_channels_whatever_options(_Config) ->
     R = caravan_test_dns_responder:start({slow, 300, {consul, 3}}),
     Self = self(),
