@@ -128,6 +128,7 @@ run(Ebin, N) ->
         disconnect_all(Olds),
         Dns1 = cold_start(Olds, fun(P) -> cluster_bench:start_cluster(P, Dns) end),
         io:format("  cold start, DNS: ~p~n", [Dns1]),
+        io:format("  the nodes' last source errors: ~p~n", [last_errors(Olds)]),
         stop_clusters(Olds),
         disconnect_all(Olds),
         Consul1 = cold_start(Olds, fun(P) -> cluster_bench:start_cluster(P, ConsulSource(#{}))
@@ -221,6 +222,18 @@ cold_start(Nodes, Start) ->
       downs => lists:sum([D || #{downs := D} <- Counts]),
       lookups => lists:sum([R1 - R0 || {{R0, _}, {R1, _}} <- lists:zip(Lookups0, Lookups1)]),
       lookup_errors => lists:sum([E1 - E0 || {{_, E0}, {_, E1}} <- lists:zip(Lookups0, Lookups1)])}.
+
+%% How many nodes' cluster last saw each error from its source (the
+%% reason's first element), and none.
+last_errors(Nodes) ->
+    Errors = [case peer:call(P, caravan_cluster, status, [app]) of
+                  #{sources := [#{last_error := {Reason, _}} | _]} -> Reason;
+                  #{sources := [#{last_error := undefined} | _]} -> none;
+                  #{sources := [#{last_error := E} | _]} -> E;
+                  _ -> none
+              end || {P, _} <- Nodes],
+    lists:foldl(fun(E, Acc) -> maps:update_with(E, fun(C) -> C + 1 end, 1, Acc) end,
+                #{}, Errors).
 
 %% The lookup program's requests and error replies so far (caravan:info/0):
 %% a lookup that failed during a cold start delays that node's dials to

@@ -65,6 +65,11 @@ start_on(Dir, #{records := Records} = Options, DnsPort) ->
         "  notify no;~n"
         %% 300-instance services: BIND 9.18.28+ caps an RRset at 100 records.
         "  max-records-per-type 0;~n"
+        %% BIND's default is 10: 100 nodes connecting at once (a cold start
+        %% over TCP) overflowed it, and most waited for the kernel's SYN
+        %% resend, a second later. The server it stands for, Consul's DNS
+        %% interface (Go's net.Listen), queues up to the kernel's somaxconn.
+        "  tcp-listen-queue 4096;~n"
         "  allow-query { 127.0.0.0/8; ::1; 198.18.0.0/15; };~n"
         "};~n"
         "controls { };~n"
