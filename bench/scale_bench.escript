@@ -220,8 +220,8 @@ cold_start(Nodes, Start) ->
       c_cpu_ms => Sum(fun({_, C0}, {_, C1}) -> C1 - C0 end),
       dials => lists:sum([D || #{dials := D} <- Counts]),
       downs => lists:sum([D || #{downs := D} <- Counts]),
-      lookups => lists:sum([R1 - R0 || {{R0, _}, {R1, _}} <- lists:zip(Lookups0, Lookups1)]),
-      lookup_errors => lists:sum([E1 - E0 || {{_, E0}, {_, E1}} <- lists:zip(Lookups0, Lookups1)])}.
+      program_requests => lists:sum([R1 - R0 || {{R0, _}, {R1, _}} <- lists:zip(Lookups0, Lookups1)]),
+      program_errors => lists:sum([E1 - E0 || {{_, E0}, {_, E1}} <- lists:zip(Lookups0, Lookups1)])}.
 
 %% How many nodes' cluster last saw each error from its source (the
 %% reason's first element), and none.
@@ -237,7 +237,8 @@ last_errors(Nodes) ->
 
 %% The lookup program's requests and error replies so far (caravan:info/0):
 %% a lookup that failed during a cold start delays that node's dials to
-%% the next poll.
+%% the next poll. The requests count the owner's liveness pings and these
+%% info calls too: the direct dials, which look nothing up, show how many.
 lookup_counts(P) ->
     case peer:call(P, caravan, info, []) of
         #{lookup := {ok, #{requests := R, errors := E}}} -> {R, E};
