@@ -562,8 +562,8 @@ lookups_share_channels_whatever_options(_Config) ->
     caravan_test_dns_responder:stop(R).
 
 %% c-ares 1.18 asks a TCP question once per connection, so at 1 s a try an
-%% answer taking 1.5 s failed a lookup allowed 4 s (as BIND's answers do on
-%% a loaded host: a 100-node cold start lost a third of its DNS lookups so,
+%% answer taking 1.5 s failed a lookup allowed 4 s (slow answers failed some
+%% 40 % of the DNS lookups of a 100-node cold start on two cores,
 %% bench/scale_bench.escript). A TCP channel gives its servers their share
 %% of the lookup's timeout; over UDP c-ares' resend at 1 s gets the late
 %% first answer. A silent first server still leaves the second its share.

@@ -57,11 +57,12 @@ void dns_reap(struct dns *d)
  * asks a question again on the TCP connection it went out on (its
  * next_server() skips that connection), so over TCP each server gets one
  * try: at 1 s a try, an answer slower than a second failed the lookup
- * whatever its timeout_ms (in a 100-node cold start on two cores, 294 of
- * some 790 DNS lookups; bench/scale_bench.escript). A TCP channel to named
- * servers gives each server its share of the lookup's timeout_ms instead,
- * in whole powers of two seconds so that lookups with nearby timeouts
- * share the channel; a silent first server leaves the others their share.
+ * whatever its timeout_ms (slow answers failed 294 of some 740 DNS lookups
+ * in a 100-node cold start on two cores; bench/scale_bench.escript). A TCP
+ * channel to named servers gives each server its share of the lookup's
+ * timeout_ms instead, in whole powers of two seconds so that lookups with
+ * nearby timeouts share the channel; a silent first server leaves the
+ * others their share.
  * Over UDP c-ares resends a lost question, 1 s apart; resolv.conf's
  * servers, whose number is not known here, keep 1 s too. */
 static int try_ms(const struct dns_query *q)
