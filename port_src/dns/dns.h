@@ -48,12 +48,9 @@
 /* Servers one lookup may name: two sockets each (UDP and TCP) fit the cap. */
 #define DNS_MAX_SERVERS (DNS_MAX_SOCKS_PER_CHANNEL / 2)
 /* c-ares' timeout per try and tries per server. Channels are shared across
- * lookups with different timeout_ms and tries, so both are fixed (but a TCP
- * channel to named servers gives each server its share of the lookup's
- * timeout_ms as one try, and is shared by lookups with the same share:
- * dns_channels.c, try_ms()); a lookup with more tries re-asks a timed-out
- * question itself while its deadline allows, and every lookup is answered
- * at its own deadline regardless. */
+ * lookups with different timeout_ms and tries, so both are fixed; a lookup
+ * with more tries re-asks a timed-out question itself while its deadline
+ * allows, and every lookup is answered at its own deadline regardless. */
 #define DNS_TRY_TIMEOUT_MS 1000
 #define DNS_CHANNEL_TRIES 2
 /* A UDP lookup whose timeout_ms is under DNS_CHANNEL_TRIES tries would get

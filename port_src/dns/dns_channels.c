@@ -53,34 +53,8 @@ void dns_reap(struct dns *d)
     }
 }
 
-/* c-ares' time for one try of a question on q's channel. c-ares 1.18 never
- * asks a question again on the TCP connection it went out on (its
- * next_server() skips that connection), so over TCP each server gets one
- * try: at 1 s a try, an answer slower than a second failed the lookup
- * whatever its timeout_ms (slow answers failed 294 of some 740 DNS lookups
- * in a 100-node cold start on two cores; bench/scale_bench.escript). A TCP
- * channel to named servers gives each server its share of the lookup's
- * timeout_ms instead, in whole powers of two seconds so that lookups with
- * nearby timeouts share the channel; a silent first server leaves the
- * others their share.
- * Over UDP c-ares resends a lost question, 1 s apart; resolv.conf's
- * servers, whose number is not known here, keep 1 s too. */
-static int try_ms(const struct dns_query *q)
-{
-    if (q->transport != DNS_TCP || q->servers[0] == '\0')
-        return DNS_TRY_TIMEOUT_MS;
-    int servers = 1;
-    for (const char *p = q->servers; *p != '\0'; p++)
-        servers += *p == ',';
-    int share = q->timeout_ms / servers, ms = DNS_TRY_TIMEOUT_MS;
-    while (ms <= share / 2)
-        ms *= 2;
-    return ms;
-}
-
 static struct channel *channel_new(struct dns *d, const struct dns_query *q, const char *key,
-                                   int try_timeout_ms, const char **reason, char *detail,
-                                   size_t dlen)
+                                   const char **reason, char *detail, size_t dlen)
 {
     struct channel *ch = calloc(1, sizeof *ch);
     if (ch == NULL) {
@@ -108,11 +82,10 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
     o.flags = (ch->search ? 0 : ARES_FLAG_NOSEARCH) | ARES_FLAG_NOALIASES |
               ARES_FLAG_NOCHECKRESP |
               (q->transport == DNS_TCP ? ARES_FLAG_USEVC | ARES_FLAG_STAYOPEN : ARES_FLAG_EDNS);
-    /* Fixed for the channel, which is shared (see dns.h and try_ms()):
-     * c-ares re-sends a lost UDP query (a burst of follow-ups can lose
-     * some); a lookup with more tries re-asks a timed-out question itself,
-     * within its deadline. */
-    o.timeout = try_timeout_ms;
+    /* Fixed, as the channel is shared (see dns.h): c-ares re-sends a lost
+     * UDP query (a burst of follow-ups can lose some); a lookup with more
+     * tries re-asks a timed-out question itself, within its deadline. */
+    o.timeout = DNS_TRY_TIMEOUT_MS;
     o.tries = DNS_CHANNEL_TRIES;
     ares_socks_options(&ch->socks, &o, &mask);
     if (q->transport == DNS_UDP) {
@@ -163,10 +136,9 @@ static struct channel *channel_new(struct dns *d, const struct dns_query *q, con
     return ch;
 }
 
-/* The channel for q's servers and transport (and, over TCP, its time per
- * try: try_ms()): an existing one, a new one, or (DNS_MAX_CHANNELS server
- * sets busy) NULL with overload. Other per-request options are not part of
- * the key: lookups to one server set share. The
+/* The channel for q's servers and transport: an existing one, a new one,
+ * or (DNS_MAX_CHANNELS server sets busy) NULL with overload. Per-request
+ * options are not part of the key: lookups to one server set share. The
  * least recently used idle channel (no queries, no lookup holding it: a
  * TCP SRV lookup holds its follow-up channel while it waits) is evicted to
  * make room: marked dead, and freed by dns_reap() at the next safe point. */
@@ -174,9 +146,7 @@ struct channel *dns_channel_for(struct dns *d, const struct dns_query *q, const 
                                    char *detail, size_t dlen)
 {
     char key[sizeof ((struct channel *)0)->key];
-    int try_timeout_ms = try_ms(q);
-    snprintf(key, sizeof key, "%s|%s|%d|%d", q->servers, q->resolv_conf, q->transport,
-             try_timeout_ms);
+    snprintf(key, sizeof key, "%s|%s|%d", q->servers, q->resolv_conf, q->transport);
 
     struct channel *idle = NULL;
     for (struct channel *ch = d->channels; ch; ch = ch->next) {
@@ -198,7 +168,7 @@ struct channel *dns_channel_for(struct dns *d, const struct dns_query *q, const 
         idle->dead = true;
         d->nlive--;
     }
-    return channel_new(d, q, key, try_timeout_ms, reason, detail, dlen);
+    return channel_new(d, q, key, reason, detail, dlen);
 }
 
 /* A lookup's channels for q: the one its questions go to and the one for

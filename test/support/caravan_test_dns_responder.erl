@@ -39,6 +39,9 @@
 %%%   {fresh, N}     a lying server: SRV answers of N targets whose A records
 %%%                  (in ADDITIONAL) are addresses no earlier answer gave
 %%%                  (127.3.0.1 upward), so every answer names N new nodes.
+%%%   {hang_first_tcp, Mode}   as Mode, but the first TCP query is never
+%%%                  answered (its connection stays open): a server stuck on
+%%%                  one question; only a question asked again is answered.
 %%%   {drop_first_a, Mode}     as Mode, but the first UDP query for an A
 %%%                  record (a follow-up for an SRV target) is never
 %%%                  answered; every other query is answered as Mode does.
@@ -116,6 +119,10 @@ loop(#{mode := Mode, udp := Udp, counts := Counts, asked := Asked} = S) ->
                 _ ->
                     answer_udp(S, Ip, Port, Packet)
             end;
+        {tcp_query, _From, Packet} when element(1, Mode) =:= hang_first_tcp ->
+            loop(S#{mode := element(2, Mode),
+                    counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts),
+                    asked := question(Packet) ++ Asked});
         {tcp_query, From, Packet} ->
             later(Mode, Packet, fun() -> From ! {answer, answer(Mode, tcp, Packet)} end),
             loop(S#{counts := maps:update_with(tcp, fun(N) -> N + 1 end, Counts),
