@@ -8,7 +8,8 @@
 -export([all/0, groups/0, suite/0]).
 -export([init_per_group/2, end_per_group/2]).
 
--export([port_zero_records_are_left_out/1, srv_reply_over_the_owners_limit_fails_alone/1]).
+-export([port_zero_records_are_left_out/1, srv_reply_over_the_owners_limit_fails_alone/1,
+         the_test_bind_queues_a_cold_start_of_connections/1]).
 -export([one_instance/1, three_instances/1, forty_instances/1, three_hundred_instances/1,
          addr_targets/1, aaaa_only_targets/1, rfc2782_name/1, tag_form/1, nxdomain_is_empty/1,
          live_change_with_nsupdate/1, records_have_every_field/1, host_resolv_conf/1,
@@ -41,7 +42,8 @@ groups() ->
                  cli_lookup, slow_server_delays_nothing_else, ipv6_and_several_servers,
                  many_lookups_in_flight, refused_or_servfail_fails_over,
                  port_zero_records_are_left_out,
-                 srv_reply_over_the_owners_limit_fails_alone]},
+                 srv_reply_over_the_owners_limit_fails_alone,
+                 the_test_bind_queues_a_cold_start_of_connections]},
      {responder, [], [consul_udp_answer_limit, target_without_additional, timeout_within_bound,
                       garbage_answers, truncated_answers, refused_and_servfail,
                       tc_over_tcp_is_no_listing, one_family_failing_fails_the_lookup,
@@ -258,6 +260,21 @@ cli_lookup(Config) ->
     socket:close(Closed),
     {Help, "rc=0"} = Run("--help"),
     ?assert(lists:any(fun(L) -> string:find(L, "lookup NAME") =/= nomatch end, Help)).
+
+%% The test BIND stands for Consul's DNS interface, whose listener queues up
+%% to the kernel's somaxconn (Go's net.Listen). With BIND's default
+%% tcp-listen-queue of 10, 100 nodes connecting at once (a cold start over
+%% TCP, bench/scale_bench.escript) waited a second for the kernel's SYN
+%% resend, and the bench measured BIND. A listening socket's queue is its
+%% Send-Q in ss; BIND may listen with several sockets, one per thread.
+the_test_bind_queues_a_cold_start_of_connections(Config) ->
+    Port = integer_to_list(caravan_test_bind:port(?config(bind, Config))),
+    Out = os:cmd("ss -ltnH 'sport = :" ++ Port ++ "'"),
+    ct:log("~ts", [Out]),
+    Queues = [list_to_integer(Q) || Line <- string:lexemes(Out, "\n"),
+                                    ["LISTEN", _RecvQ, Q | _] <- [string:lexemes(Line, " ")]],
+    ?assertNotEqual([], Queues),
+    ?assert(lists:min(Queues) >= 100).
 
 %% A lookup stuck on a server that never answers holds up neither other
 %% lookups nor dist_port.
