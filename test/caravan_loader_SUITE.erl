@@ -307,7 +307,6 @@ one_run(Config, Mode, K) ->
     ?assertEqual({ok, <<"0\n">>}, Rc, "exit status 86 is a sanitizer report"),
     ok.
 
--spec start_program([{string(), string()}], file:filename()) -> port().
 %% Every request after a failed load tries the load again; its reason goes
 %% to stderr once, not once per try (a watch retrying against a host
 %% without libcurl wrote a line every few seconds for as long as it ran).
@@ -333,6 +332,7 @@ a_failing_load_is_logged_once(Config) ->
                   binary:match(L, <<"lacks curl_global_init">>) =/= nomatch],
     ?assertEqual(1, length(Lines)).
 
+-spec start_program([{string(), string()}], file:filename()) -> port().
 start_program(Env, RcFile) ->
     {ok, Program} = caravan_config:port_program(),
     open_port({spawn_executable, "/bin/sh"},
